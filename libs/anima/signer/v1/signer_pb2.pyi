@@ -1,0 +1,274 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class TransactionType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRANSACTION_TYPE_UNSPECIFIED: _ClassVar[TransactionType]
+    TRANSACTION_TYPE_LEGACY: _ClassVar[TransactionType]
+    TRANSACTION_TYPE_EIP1559: _ClassVar[TransactionType]
+TRANSACTION_TYPE_UNSPECIFIED: TransactionType
+TRANSACTION_TYPE_LEGACY: TransactionType
+TRANSACTION_TYPE_EIP1559: TransactionType
+
+class SigningPolicy(_message.Message):
+    __slots__ = ("allowed_chain_ids", "max_value_wei", "allow_personal_messages", "allow_typed_data", "allow_raw_ed25519")
+    ALLOWED_CHAIN_IDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_VALUE_WEI_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_PERSONAL_MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_TYPED_DATA_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_RAW_ED25519_FIELD_NUMBER: _ClassVar[int]
+    allowed_chain_ids: _containers.RepeatedScalarFieldContainer[int]
+    max_value_wei: str
+    allow_personal_messages: bool
+    allow_typed_data: bool
+    allow_raw_ed25519: bool
+    def __init__(self, allowed_chain_ids: _Optional[_Iterable[int]] = ..., max_value_wei: _Optional[str] = ..., allow_personal_messages: _Optional[bool] = ..., allow_typed_data: _Optional[bool] = ..., allow_raw_ed25519: _Optional[bool] = ...) -> None: ...
+
+class CreateAgentRequest(_message.Message):
+    __slots__ = ("agent_id", "wallet_count", "policy")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    WALLET_COUNT_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    wallet_count: int
+    policy: SigningPolicy
+    def __init__(self, agent_id: _Optional[str] = ..., wallet_count: _Optional[int] = ..., policy: _Optional[_Union[SigningPolicy, _Mapping]] = ...) -> None: ...
+
+class CreateAgentResponse(_message.Message):
+    __slots__ = ("agent",)
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    agent: Agent
+    def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ...) -> None: ...
+
+class GetAgentRequest(_message.Message):
+    __slots__ = ("agent_id",)
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+
+class GetAgentResponse(_message.Message):
+    __slots__ = ("agent",)
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    agent: Agent
+    def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ...) -> None: ...
+
+class ListAgentsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListAgentsResponse(_message.Message):
+    __slots__ = ("agents",)
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    agents: _containers.RepeatedCompositeFieldContainer[Agent]
+    def __init__(self, agents: _Optional[_Iterable[_Union[Agent, _Mapping]]] = ...) -> None: ...
+
+class Wallet(_message.Message):
+    __slots__ = ("index", "address", "public_key")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    address: str
+    public_key: bytes
+    def __init__(self, index: _Optional[int] = ..., address: _Optional[str] = ..., public_key: _Optional[bytes] = ...) -> None: ...
+
+class Agent(_message.Message):
+    __slots__ = ("agent_id", "wallets", "log_verifier_key", "log_public_key", "signing_public_key", "policy", "created_at", "key_derivation_version")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    WALLETS_FIELD_NUMBER: _ClassVar[int]
+    LOG_VERIFIER_KEY_FIELD_NUMBER: _ClassVar[int]
+    LOG_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    SIGNING_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    KEY_DERIVATION_VERSION_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    wallets: _containers.RepeatedCompositeFieldContainer[Wallet]
+    log_verifier_key: str
+    log_public_key: bytes
+    signing_public_key: bytes
+    policy: SigningPolicy
+    created_at: _timestamp_pb2.Timestamp
+    key_derivation_version: int
+    def __init__(self, agent_id: _Optional[str] = ..., wallets: _Optional[_Iterable[_Union[Wallet, _Mapping]]] = ..., log_verifier_key: _Optional[str] = ..., log_public_key: _Optional[bytes] = ..., signing_public_key: _Optional[bytes] = ..., policy: _Optional[_Union[SigningPolicy, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., key_derivation_version: _Optional[int] = ...) -> None: ...
+
+class GetAttestationRequest(_message.Message):
+    __slots__ = ("nonce", "agent_id")
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    nonce: bytes
+    agent_id: str
+    def __init__(self, nonce: _Optional[bytes] = ..., agent_id: _Optional[str] = ...) -> None: ...
+
+class Evidence(_message.Message):
+    __slots__ = ("tee", "quote", "collateral_json")
+    TEE_FIELD_NUMBER: _ClassVar[int]
+    QUOTE_FIELD_NUMBER: _ClassVar[int]
+    COLLATERAL_JSON_FIELD_NUMBER: _ClassVar[int]
+    tee: str
+    quote: bytes
+    collateral_json: bytes
+    def __init__(self, tee: _Optional[str] = ..., quote: _Optional[bytes] = ..., collateral_json: _Optional[bytes] = ...) -> None: ...
+
+class GetAttestationResponse(_message.Message):
+    __slots__ = ("evidence", "tls_public_key", "bound_keys", "agent")
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    TLS_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    BOUND_KEYS_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    evidence: Evidence
+    tls_public_key: bytes
+    bound_keys: bytes
+    agent: Agent
+    def __init__(self, evidence: _Optional[_Union[Evidence, _Mapping]] = ..., tls_public_key: _Optional[bytes] = ..., bound_keys: _Optional[bytes] = ..., agent: _Optional[_Union[Agent, _Mapping]] = ...) -> None: ...
+
+class Eip191Message(_message.Message):
+    __slots__ = ("wallet_index", "message")
+    WALLET_INDEX_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    wallet_index: int
+    message: bytes
+    def __init__(self, wallet_index: _Optional[int] = ..., message: _Optional[bytes] = ...) -> None: ...
+
+class Eip712TypedData(_message.Message):
+    __slots__ = ("wallet_index", "typed_data_json")
+    WALLET_INDEX_FIELD_NUMBER: _ClassVar[int]
+    TYPED_DATA_JSON_FIELD_NUMBER: _ClassVar[int]
+    wallet_index: int
+    typed_data_json: str
+    def __init__(self, wallet_index: _Optional[int] = ..., typed_data_json: _Optional[str] = ...) -> None: ...
+
+class AccessListEntry(_message.Message):
+    __slots__ = ("address", "storage_keys")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_KEYS_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    storage_keys: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, address: _Optional[str] = ..., storage_keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class EthTransaction(_message.Message):
+    __slots__ = ("wallet_index", "type", "chain_id", "nonce", "gas_limit", "to", "value", "data", "gas_price", "max_fee_per_gas", "max_priority_fee_per_gas", "access_list")
+    WALLET_INDEX_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    GAS_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    GAS_PRICE_FIELD_NUMBER: _ClassVar[int]
+    MAX_FEE_PER_GAS_FIELD_NUMBER: _ClassVar[int]
+    MAX_PRIORITY_FEE_PER_GAS_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_LIST_FIELD_NUMBER: _ClassVar[int]
+    wallet_index: int
+    type: TransactionType
+    chain_id: int
+    nonce: int
+    gas_limit: int
+    to: str
+    value: str
+    data: bytes
+    gas_price: str
+    max_fee_per_gas: str
+    max_priority_fee_per_gas: str
+    access_list: _containers.RepeatedCompositeFieldContainer[AccessListEntry]
+    def __init__(self, wallet_index: _Optional[int] = ..., type: _Optional[_Union[TransactionType, str]] = ..., chain_id: _Optional[int] = ..., nonce: _Optional[int] = ..., gas_limit: _Optional[int] = ..., to: _Optional[str] = ..., value: _Optional[str] = ..., data: _Optional[bytes] = ..., gas_price: _Optional[str] = ..., max_fee_per_gas: _Optional[str] = ..., max_priority_fee_per_gas: _Optional[str] = ..., access_list: _Optional[_Iterable[_Union[AccessListEntry, _Mapping]]] = ...) -> None: ...
+
+class Ed25519Payload(_message.Message):
+    __slots__ = ("message",)
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    message: bytes
+    def __init__(self, message: _Optional[bytes] = ...) -> None: ...
+
+class SignRequest(_message.Message):
+    __slots__ = ("agent_id", "idempotency_key", "personal_message", "typed_data", "transaction", "raw_ed25519")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    PERSONAL_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    TYPED_DATA_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTION_FIELD_NUMBER: _ClassVar[int]
+    RAW_ED25519_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    idempotency_key: str
+    personal_message: Eip191Message
+    typed_data: Eip712TypedData
+    transaction: EthTransaction
+    raw_ed25519: Ed25519Payload
+    def __init__(self, agent_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., personal_message: _Optional[_Union[Eip191Message, _Mapping]] = ..., typed_data: _Optional[_Union[Eip712TypedData, _Mapping]] = ..., transaction: _Optional[_Union[EthTransaction, _Mapping]] = ..., raw_ed25519: _Optional[_Union[Ed25519Payload, _Mapping]] = ...) -> None: ...
+
+class EthSignature(_message.Message):
+    __slots__ = ("address", "digest", "signature")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    digest: bytes
+    signature: bytes
+    def __init__(self, address: _Optional[str] = ..., digest: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class SignedTransaction(_message.Message):
+    __slots__ = ("address", "raw_transaction", "transaction_hash", "signature")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    RAW_TRANSACTION_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTION_HASH_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    raw_transaction: bytes
+    transaction_hash: bytes
+    signature: bytes
+    def __init__(self, address: _Optional[str] = ..., raw_transaction: _Optional[bytes] = ..., transaction_hash: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class Ed25519Signature(_message.Message):
+    __slots__ = ("public_key", "signature")
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    public_key: bytes
+    signature: bytes
+    def __init__(self, public_key: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class SignResponse(_message.Message):
+    __slots__ = ("eth_signature", "transaction", "ed25519")
+    ETH_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTION_FIELD_NUMBER: _ClassVar[int]
+    ED25519_FIELD_NUMBER: _ClassVar[int]
+    eth_signature: EthSignature
+    transaction: SignedTransaction
+    ed25519: Ed25519Signature
+    def __init__(self, eth_signature: _Optional[_Union[EthSignature, _Mapping]] = ..., transaction: _Optional[_Union[SignedTransaction, _Mapping]] = ..., ed25519: _Optional[_Union[Ed25519Signature, _Mapping]] = ...) -> None: ...
+
+class SignBatchRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[SignRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[SignRequest, _Mapping]]] = ...) -> None: ...
+
+class SignError(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class SignBatchItem(_message.Message):
+    __slots__ = ("response", "error")
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    response: SignResponse
+    error: SignError
+    def __init__(self, response: _Optional[_Union[SignResponse, _Mapping]] = ..., error: _Optional[_Union[SignError, _Mapping]] = ...) -> None: ...
+
+class SignBatchResponse(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[SignBatchItem]
+    def __init__(self, items: _Optional[_Iterable[_Union[SignBatchItem, _Mapping]]] = ...) -> None: ...
