@@ -51,7 +51,9 @@ def generate(out_dir: Path, proto_root: Path = PROTO_ROOT) -> list[Path]:
 def _generated_files(root: Path) -> Iterator[Path]:
     pkg = root / "anima"
     for path in pkg.rglob("*"):
-        if path.is_file() and (path.name.endswith(GENERATED_SUFFIXES) or path.name == "__init__.py"):
+        if path.is_file() and (
+            path.name.endswith(GENERATED_SUFFIXES) or path.name == "__init__.py"
+        ):
             yield path
 
 

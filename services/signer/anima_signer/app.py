@@ -1,0 +1,80 @@
+"""Assemble and run the signer service: TEE backend, core, TLS identity, gRPC server."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import grpc
+from anima.signer.v1 import signer_pb2_grpc as pb_grpc
+from anima_core.auth import TokenAuthInterceptor
+from anima_core.server import GrpcServer
+from anima_core.telemetry import TracingServerInterceptor
+
+from anima_signer.api.servicer import ACCESS_LIST, PUBLIC_METHODS, SERVICE_NAME, SignerServicer
+from anima_signer.api.tls import ChannelIdentity, new_channel_identity
+from anima_signer.config import SignerConfig
+from anima_signer.core import Signer
+from anima_signer.tee.base import TeeBackend
+
+log = logging.getLogger(__name__)
+
+
+def make_tee(config: SignerConfig) -> TeeBackend:
+    if config.tee == "dstack":
+        from anima_signer.tee.dstack import DstackBackend
+
+        return DstackBackend(endpoint=config.dstack_endpoint)
+    from anima_signer.tee.sim import InsecureSimulatedTee
+
+    return InsecureSimulatedTee(state_dir=config.state_dir)
+
+
+@dataclass
+class RunningSigner:
+    server: GrpcServer
+    signer: Signer
+    port: int
+    identity: ChannelIdentity | None  # None only in insecure plaintext mode
+
+    async def stop(self, grace: float = 2.0) -> None:
+        await self.server.stop(grace)
+        self.signer.close()
+
+
+async def start_signer(config: SignerConfig, *, tee: TeeBackend | None = None) -> RunningSigner:
+    """Start serving; health turns SERVING only once keys and state are loaded."""
+    config.check_startable()
+    backend = tee if tee is not None else make_tee(config)
+    signer = await Signer.open(
+        tee=backend, state_dir=config.state_dir, log_origin_prefix=config.log_origin_prefix
+    )
+    identity: ChannelIdentity | None = None
+    credentials: grpc.ServerCredentials | None = None
+    if config.insecure_plaintext:
+        log.warning("INSECURE plaintext gRPC: no TLS, no attested channel (development only)")
+    else:
+        identity = new_channel_identity()
+        credentials = grpc.ssl_server_credentials([(identity.key_pem, identity.cert_pem)])
+    auth = TokenAuthInterceptor(
+        callers={digest: name for name, digest in config.callers.items()},
+        acl=ACCESS_LIST,
+        public_methods=PUBLIC_METHODS,
+    )
+    server = GrpcServer(
+        address=config.listen,
+        credentials=credentials,
+        insecure_plaintext=config.insecure_plaintext,
+        production=config.production,
+        interceptors=[TracingServerInterceptor(), auth],
+        service_names=[SERVICE_NAME],
+        max_message_bytes=config.max_message_bytes,
+    )
+    servicer = SignerServicer(
+        signer=signer, tls_public_key=identity.public_key_der if identity else b""
+    )
+    server.add_servicer(pb_grpc.add_SignerServiceServicer_to_server, servicer, SERVICE_NAME)
+    port = await server.start()
+    await server.set_ready(True)
+    log.info("signer ready on port %d with TEE backend %r", port, backend.name)
+    return RunningSigner(server=server, signer=signer, port=port, identity=identity)

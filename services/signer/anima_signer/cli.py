@@ -1,0 +1,229 @@
+"""`anima signer ...` and `anima agent ...`: run the signer and manage agents.
+
+Tokens are read from the environment (ANIMA_SIGNER_TOKEN), never from the
+command line, where other users of the machine could see them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from anima_core.attestation import AttestationError, MeasurementPolicy
+from anima_core.config import load_config
+from anima_core.errors import AnimaError
+
+from anima_signer.app import start_signer
+from anima_signer.client import SignerClient
+from anima_signer.config import ENV_PREFIX, SignerConfig
+from anima_signer.models import Agent, SigningPolicy
+
+TOKEN_ENV = "ANIMA_SIGNER_TOKEN"  # noqa: S105 (a variable name, not a token)
+DEFAULT_SIGNER = "127.0.0.1:7443"
+
+if TYPE_CHECKING:
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def register(commands: SubParsers) -> None:
+    _register_signer(commands)
+    _register_agent(commands)
+
+
+# ---------------------------------------------------------------- anima signer
+
+
+def _register_signer(commands: SubParsers) -> None:
+    signer = commands.add_parser("signer", help="run the enclave signer")
+    sub = signer.add_subparsers(dest="signer_command", required=True, metavar="COMMAND")
+    serve = sub.add_parser(
+        "serve",
+        help="serve the signer over attested gRPC",
+        description=f"Configuration: defaults, then --config, then {ENV_PREFIX}_* variables, "
+        "then these flags.",
+    )
+    serve.add_argument("--config", type=Path, help="TOML or JSON configuration file")
+    serve.add_argument("--listen", help="host:port (port 0 picks a free one)")
+    serve.add_argument("--state-dir", type=Path, help="where durable state lives")
+    serve.add_argument("--tee", choices=["sim", "dstack"], help="TEE backend (sim is INSECURE)")
+    serve.add_argument(
+        "--insecure-plaintext",
+        action="store_true",
+        default=None,
+        help="INSECURE: no TLS and no attested channel (development only)",
+    )
+    serve.add_argument("--ready-file", type=Path, help="write {'port': N} here once serving")
+    serve.set_defaults(func=_serve)
+
+    token = sub.add_parser("new-token", help="make a caller token and the digest to configure")
+    token.add_argument("name", help="caller name, e.g. admin or runtime")
+    token.set_defaults(func=_new_token)
+
+
+def load_signer_config(args: argparse.Namespace) -> SignerConfig:
+    config = load_config(SignerConfig, env_prefix=ENV_PREFIX, file=args.config)
+    overrides = {
+        "listen": args.listen,
+        "state_dir": args.state_dir,
+        "tee": args.tee,
+        "insecure_plaintext": args.insecure_plaintext,
+    }
+    updates = {k: v for k, v in overrides.items() if v is not None}
+    return SignerConfig.model_validate({**config.model_dump(), **updates})
+
+
+async def _serve_async(config: SignerConfig, ready_file: Path | None) -> None:
+    running = await start_signer(config)
+    if ready_file is not None:
+        tmp = ready_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"port": running.port, "tee": running.signer.tee_name}))
+        tmp.replace(ready_file)
+    print(f"signer serving on port {running.port} (tee={running.signer.tee_name})", flush=True)
+    try:
+        await running.server.run_until_signal()
+    finally:
+        running.signer.close()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        config = load_signer_config(args)
+        asyncio.run(_serve_async(config, args.ready_file))
+    except AnimaError as exc:
+        print(f"anima signer: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _new_token(args: argparse.Namespace) -> int:
+    token = secrets.token_urlsafe(32)
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    print(f"token ({args.name}; give it to the caller as {TOKEN_ENV}): {token}")
+    print(f'digest (configure the signer): {ENV_PREFIX}_CALLERS=\'{{"{args.name}": "{digest}"}}\'')
+    return 0
+
+
+# ---------------------------------------------------------------- anima agent
+
+
+def _register_agent(commands: SubParsers) -> None:
+    agent = commands.add_parser("agent", help="create and inspect agents in a signer")
+    sub = agent.add_subparsers(dest="agent_command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--signer", default=DEFAULT_SIGNER, help="signer host:port")
+        trust = p.add_mutually_exclusive_group(required=True)
+        trust.add_argument("--measurement-policy", type=Path, help="allowed measurements (JSON)")
+        trust.add_argument(
+            "--insecure-allow-simulated",
+            action="store_true",
+            help="INSECURE: accept a simulated TEE (development only)",
+        )
+        p.add_argument("--json", action="store_true", help="print JSON")
+
+    create = sub.add_parser("create", help="create an agent; the enclave derives its keys")
+    create.add_argument("agent_id")
+    create.add_argument("--wallets", type=int, default=1, help="wallet keys to derive (1-16)")
+    create.add_argument("--chain-id", type=int, action="append", default=[], dest="chain_ids")
+    create.add_argument("--max-value-wei", type=int, default=0)
+    create.add_argument("--allow-personal-messages", action="store_true")
+    create.add_argument("--allow-typed-data", action="store_true")
+    create.add_argument("--allow-raw-ed25519", action="store_true")
+    common(create)
+    create.set_defaults(func=_agent_create)
+
+    show = sub.add_parser("show", help="show an agent's keys with fresh attestation")
+    show.add_argument("agent_id")
+    common(show)
+    show.set_defaults(func=_agent_show)
+
+
+def _measurement_policy(args: argparse.Namespace) -> MeasurementPolicy:
+    if args.insecure_allow_simulated:
+        return MeasurementPolicy.insecure_simulated_for_development()
+    return MeasurementPolicy.from_file(args.measurement_policy)
+
+
+def agent_summary(agent: Agent) -> dict[str, Any]:
+    return {
+        "agent_id": agent.agent_id,
+        "wallets": [{"index": w.index, "address": w.address} for w in agent.wallets],
+        "log_verifier_key": agent.log_verifier_key,
+        "signing_public_key": agent.signing_public_key.hex(),
+        "policy": {
+            "allowed_chain_ids": sorted(agent.policy.allowed_chain_ids),
+            "max_value_wei": str(agent.policy.max_value_wei),
+            "allow_personal_messages": agent.policy.allow_personal_messages,
+            "allow_typed_data": agent.policy.allow_typed_data,
+            "allow_raw_ed25519": agent.policy.allow_raw_ed25519,
+        },
+        "created_at": agent.created_at.isoformat(),
+    }
+
+
+async def _with_client(args: argparse.Namespace, create: bool) -> dict[str, Any]:
+    token = os.environ.get(TOKEN_ENV, "")
+    if not token:
+        raise SystemExit(f"anima agent: set {TOKEN_ENV} to a caller token")
+    policy = _measurement_policy(args)
+    async with await SignerClient.connect_attested(
+        address=args.signer, token=token, policy=policy
+    ) as client:
+        if create:
+            await client.create_agent(
+                args.agent_id,
+                wallet_count=args.wallets,
+                policy=SigningPolicy(
+                    allowed_chain_ids=frozenset(args.chain_ids),
+                    max_value_wei=args.max_value_wei,
+                    allow_personal_messages=args.allow_personal_messages,
+                    allow_typed_data=args.allow_typed_data,
+                    allow_raw_ed25519=args.allow_raw_ed25519,
+                ),
+            )
+        agent, verified = await client.attest_agent(args.agent_id, policy=policy)
+    summary = agent_summary(agent)
+    summary["attestation"] = {
+        "tee": verified.tee,
+        "insecure": verified.insecure,
+        "tcb_status": verified.tcb_status,
+        "mrtd": verified.mrtd.hex(),
+        "report_data": verified.report_data.hex(),
+    }
+    return summary
+
+
+def _agent_command(args: argparse.Namespace, *, create: bool) -> int:
+    try:
+        summary = asyncio.run(_with_client(args, create))
+    except grpc.aio.AioRpcError as exc:
+        print(f"anima agent: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
+    except (AttestationError, AnimaError) as exc:
+        print(f"anima agent: {exc.message}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"anima agent: cannot reach signer at {args.signer}: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        for key, value in summary.items():
+            print(f"{key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+    return 0
+
+
+def _agent_create(args: argparse.Namespace) -> int:
+    return _agent_command(args, create=True)
+
+
+def _agent_show(args: argparse.Namespace) -> int:
+    return _agent_command(args, create=False)

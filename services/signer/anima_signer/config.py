@@ -1,0 +1,50 @@
+"""Signer configuration: defaults -> file -> ANIMA_SIGNER_* environment, loaded once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from anima_signer.errors import SignerMisconfigured
+
+ENV_PREFIX = "ANIMA_SIGNER"
+
+
+class SignerConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    listen: str = "127.0.0.1:7443"
+    state_dir: Path = Path(".anima/signer")
+    # "sim" is the INSECURE software TEE; production refuses it.
+    tee: Literal["sim", "dstack"] = "sim"
+    dstack_endpoint: str | None = None
+    # Production turns off reflection and refuses every insecure_* switch.
+    production: bool = False
+    # Plain gRPC without TLS or attestation, for local debugging only.
+    insecure_plaintext: bool = False
+    # Caller name -> SHA-256 hex of its bearer token. The signer refuses to start without any.
+    callers: dict[str, str] = Field(default_factory=dict)
+    log_origin_prefix: str = "anima.local/agents"
+    max_message_bytes: int = 4 * 1024 * 1024
+
+    @field_validator("callers")
+    @classmethod
+    def _digests_are_sha256(cls, callers: dict[str, str]) -> dict[str, str]:
+        for name, digest in callers.items():
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise ValueError(f"callers.{name} must be a lowercase SHA-256 hex digest")
+        return callers
+
+    def check_startable(self) -> None:
+        """Fail closed on configurations that would run without protection."""
+        if not self.callers:
+            raise SignerMisconfigured(
+                "no callers configured: set callers (name -> token SHA-256); "
+                "`anima signer new-token NAME` makes one"
+            )
+        if self.production and self.tee == "sim":
+            raise SignerMisconfigured("production refuses the insecure simulated TEE")
+        if self.production and self.insecure_plaintext:
+            raise SignerMisconfigured("production refuses insecure_plaintext")

@@ -1,0 +1,55 @@
+"""The signer's error family: one base, narrow subclasses, kinds mapped to status codes."""
+
+from __future__ import annotations
+
+from anima_core.errors import AnimaError, ErrorKind
+
+
+class SignerError(AnimaError):
+    """Base of every error the signer reports to its callers."""
+
+
+class InvalidRequest(SignerError):
+    kind = ErrorKind.INVALID_ARGUMENT
+
+
+class UnknownAgent(SignerError):
+    kind = ErrorKind.NOT_FOUND
+
+    def __init__(self, agent_id: str) -> None:
+        super().__init__(f"unknown agent {agent_id!r}")
+        self.agent_id = agent_id
+
+
+class AgentExists(SignerError):
+    kind = ErrorKind.ALREADY_EXISTS
+
+    def __init__(self, agent_id: str) -> None:
+        super().__init__(f"agent {agent_id!r} already exists")
+        self.agent_id = agent_id
+
+
+class PolicyDenied(SignerError):
+    """The owner's policy refused the request; `rule` names the rule that did."""
+
+    kind = ErrorKind.PERMISSION_DENIED
+
+    def __init__(self, rule: str, detail: str) -> None:
+        super().__init__(f"denied by policy rule {rule!r}: {detail}")
+        self.rule = rule
+
+
+class IdempotencyConflict(SignerError):
+    kind = ErrorKind.FAILED_PRECONDITION
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"idempotency key {key!r} was already used for a different request; "
+            "use a new key for a new payload"
+        )
+
+
+class SignerMisconfigured(SignerError):
+    """The signer refuses to start (fail closed)."""
+
+    kind = ErrorKind.FAILED_PRECONDITION

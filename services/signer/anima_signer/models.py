@@ -1,0 +1,140 @@
+"""Plain domain types of the signer; protobuf stays in api/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+# Bounds on what one request may carry (the gRPC layer also caps whole messages).
+MAX_MESSAGE_BYTES = 64 * 1024
+MAX_TYPED_DATA_BYTES = 64 * 1024
+MAX_TX_DATA_BYTES = 128 * 1024
+MAX_BATCH_ITEMS = 1024
+MAX_WALLETS = 16
+MAX_IDEMPOTENCY_KEY_CHARS = 128
+UINT256_MAX = 2**256 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class SigningPolicy:
+    """The minimal owner policy set at agent creation. Deny by default."""
+
+    allowed_chain_ids: frozenset[int] = frozenset()
+    max_value_wei: int = 0
+    allow_personal_messages: bool = False
+    allow_typed_data: bool = False
+    allow_raw_ed25519: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Wallet:
+    index: int
+    address: str
+    public_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    agent_id: str
+    wallets: tuple[Wallet, ...]
+    log_verifier_key: str
+    log_public_key: bytes
+    signing_public_key: bytes
+    policy: SigningPolicy
+    created_at: datetime
+    key_derivation_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalMessage:
+    """EIP-191 version 0x45 ("Ethereum Signed Message")."""
+
+    message: bytes
+    wallet_index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TypedData:
+    """EIP-712 typed data, as the full JSON document."""
+
+    typed_data_json: str
+    wallet_index: int = 0
+
+
+class TxType(Enum):
+    LEGACY = "legacy"
+    EIP1559 = "eip1559"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessListEntry:
+    address: str
+    storage_keys: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    type: TxType
+    chain_id: int
+    nonce: int
+    gas_limit: int
+    to: str | None
+    value: int = 0
+    data: bytes = b""
+    gas_price: int | None = None
+    max_fee_per_gas: int | None = None
+    max_priority_fee_per_gas: int | None = None
+    access_list: tuple[AccessListEntry, ...] = ()
+    wallet_index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Ed25519Message:
+    message: bytes
+
+
+Payload = PersonalMessage | TypedData | Transaction | Ed25519Message
+
+
+@dataclass(frozen=True, slots=True)
+class SignRequest:
+    agent_id: str
+    payload: Payload
+    idempotency_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EthSignature:
+    address: str
+    digest: bytes
+    signature: bytes  # r || s || v, v in {27, 28}
+
+
+@dataclass(frozen=True, slots=True)
+class SignedTransaction:
+    address: str
+    raw_transaction: bytes
+    transaction_hash: bytes
+    signature: bytes  # r || s || y_parity
+
+
+@dataclass(frozen=True, slots=True)
+class Ed25519Signature:
+    public_key: bytes
+    signature: bytes
+
+
+SignResult = EthSignature | SignedTransaction | Ed25519Signature
+
+
+@dataclass(frozen=True, slots=True)
+class AttestationBundle:
+    """Evidence plus the inputs a verifier needs to recompute report_data."""
+
+    tee: str
+    quote: bytes
+    collateral_json: bytes | None
+    tls_public_key: bytes
+    bound_keys: bytes
+    agent: Agent | None = None

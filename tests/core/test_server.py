@@ -1,0 +1,216 @@
+"""GrpcServer and ErrorMappingInterceptor against a real loopback server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+
+import grpc
+import grpc.aio
+import pytest
+from anima_core.config import ConfigError
+from anima_core.errors import AnimaError, ErrorKind
+from anima_core.server import STATUS_FOR_KIND, GrpcServer
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from .conftest import CHAIN, DASYNC, STREAMS, Request, Running, requests, running, until
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def health_of(r: Running, service: str) -> int:
+    stub = health_pb2_grpc.HealthStub(r.channel)
+    response = await stub.Check(health_pb2.HealthCheckRequest(service=service))
+    return int(response.status)
+
+
+# ------------------------------------------------------------------ health
+
+
+async def test_health_is_not_serving_until_the_service_says_ready(plain: Running) -> None:
+    for name in ("", DASYNC, CHAIN, STREAMS):
+        assert await health_of(plain, name) == NOT_SERVING
+
+    await plain.server.set_ready(True)
+    for name in ("", DASYNC, CHAIN, STREAMS):
+        assert await health_of(plain, name) == SERVING
+
+    await plain.server.set_ready(False)
+    assert await health_of(plain, "") == NOT_SERVING
+    assert await health_of(plain, DASYNC) == NOT_SERVING
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_stop_signal_turns_health_not_serving_then_stops(signum: int) -> None:
+    async with running() as r:
+        await r.server.set_ready(True)
+        watch = health_pb2_grpc.HealthStub(r.channel).Watch(health_pb2.HealthCheckRequest())
+        assert (await watch.read()).status == SERVING
+
+        before = signal.getsignal(signum)
+        runner = asyncio.create_task(r.server.run_until_signal(grace=30))
+        # Wait (in loop turns) until the handler is installed: the signal must
+        # not reach pytest's own handler.
+        await until(lambda: signal.getsignal(signum) is not before)
+        os.kill(os.getpid(), signum)
+
+        assert (await watch.read()).status == NOT_SERVING
+        watch.cancel()  # the only call in flight: stop need not wait out the grace
+        await runner
+
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await health_of(r, "")
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+# ------------------------------------------------------------------ reflection
+
+
+async def listed_services(r: Running) -> list[str]:
+    stub = reflection_pb2_grpc.ServerReflectionStub(r.channel)
+    call = stub.ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+    )
+    response = await call.read()
+    call.cancel()
+    return [s.name for s in response.list_services_response.service]
+
+
+async def test_reflection_lists_services_outside_production(plain: Running) -> None:
+    names = await listed_services(plain)
+    assert {DASYNC, CHAIN, STREAMS, "grpc.health.v1.Health"} <= set(names)
+
+
+async def test_reflection_is_absent_in_production() -> None:
+    async with running(production=True) as r:
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await listed_services(r)
+        assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        # Health stays: it is what probes use.
+        assert await health_of(r, "") == NOT_SERVING
+
+
+# ------------------------------------------------------------------ error mapping
+
+
+def error_of_kind(kind: ErrorKind) -> AnimaError:
+    cls = type(f"{kind.name.title()}Error", (AnimaError,), {"kind": kind})
+    return cls(f"{kind.value} says what was wrong")
+
+
+def test_every_error_kind_has_a_status() -> None:
+    assert set(STATUS_FOR_KIND) == set(ErrorKind)
+
+
+@pytest.mark.parametrize("kind", list(ErrorKind))
+async def test_anima_error_becomes_its_status_with_its_message(
+    plain: Running, kind: ErrorKind
+) -> None:
+    plain.behaviour.fail = error_of_kind(kind)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await plain.dasync.GetLatestManifest(Request(agent_id="a"))
+    assert info.value.code() == STATUS_FOR_KIND[kind]
+    assert info.value.code().name == kind.name
+    assert info.value.details() == f"{kind.value} says what was wrong"
+
+
+async def test_unknown_exception_is_internal_and_its_text_stays_in_the_log(
+    plain: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    plain.behaviour.fail = ValueError("db password is hunter2")
+    with caplog.at_level(logging.ERROR, logger="anima_core.server"):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await plain.dasync.GetLatestManifest(Request(agent_id="a"))
+    assert info.value.code() == grpc.StatusCode.INTERNAL
+    assert info.value.details() == "internal error"
+    assert "hunter2" not in (info.value.debug_error_string() or "")
+    [record] = [rec for rec in caplog.records if rec.levelno == logging.ERROR]
+    assert "GetLatestManifest" in record.getMessage()
+    assert record.exc_info is not None and "hunter2" in str(record.exc_info[1])
+
+
+async def test_unary_stream_error_after_some_responses(plain: Running) -> None:
+    plain.behaviour.fail = error_of_kind(ErrorKind.NOT_FOUND)
+    plain.behaviour.fail_after = 2
+    call = plain.streams.Fanout(Request(agent_id="a"))
+    got = []
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        async for response in call:
+            got.append(response.version)
+    assert got == [0, 1]
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_stream_unary_unknown_error_is_internal(plain: Running) -> None:
+    plain.behaviour.fail = KeyError("internal key name")
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await plain.streams.Collect(requests("a", "b"))
+    assert info.value.code() == grpc.StatusCode.INTERNAL
+    assert info.value.details() == "internal error"
+
+
+async def test_stream_stream_ok_then_mapped_error(plain: Running) -> None:
+    call = plain.streams.Echo(requests("ab", "abc"))
+    assert [r.version async for r in call] == [2, 3]
+    assert await call.code() == grpc.StatusCode.OK
+
+    plain.behaviour.fail = error_of_kind(ErrorKind.RESOURCE_EXHAUSTED)
+    plain.behaviour.fail_after = 1
+    call = plain.streams.Echo(requests("ab", "abc"))
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        _ = [r.version async for r in call]
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_a_handlers_own_abort_passes_through(plain: Running) -> None:
+    # Health.Check aborts NOT_FOUND for a service it does not know.
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await health_of(plain, "no.such.Service")
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_sync_handler_fails_closed(plain: Running) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await plain.streams.SyncUnary(Request())
+    assert info.value.code() == grpc.StatusCode.INTERNAL
+
+
+# ------------------------------------------------------------------ limits and setup
+
+
+async def test_oversized_request_is_resource_exhausted() -> None:
+    async with running(max_message_bytes=1024) as r:
+        assert (await r.dasync.GetLatestManifest(Request(agent_id="x" * 900))).version == 900
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await r.dasync.GetLatestManifest(Request(agent_id="x" * 2048))
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_default_limit_is_four_mib(plain: Running) -> None:
+    under = await plain.dasync.GetLatestManifest(Request(agent_id="x" * (4 * 1024 * 1024 - 64)))
+    assert under.version == 4 * 1024 * 1024 - 64
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await plain.dasync.GetLatestManifest(Request(agent_id="x" * (4 * 1024 * 1024 + 1)))
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_plaintext_needs_an_explicit_opt_in() -> None:
+    with pytest.raises(ConfigError, match="insecure_plaintext"):
+        GrpcServer(address="127.0.0.1:0", credentials=None, production=False)
+
+
+def test_credentials_and_plaintext_together_are_refused() -> None:
+    creds = grpc.local_server_credentials()
+    with pytest.raises(ConfigError):
+        GrpcServer(
+            address="127.0.0.1:0", credentials=creds, insecure_plaintext=True, production=True
+        )
+
+
+async def test_servicers_cannot_be_added_after_start(plain: Running) -> None:
+    with pytest.raises(RuntimeError):
+        plain.server.add_servicer(lambda s, server: None, object(), "x.y.Z")

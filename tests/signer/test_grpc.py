@@ -1,0 +1,296 @@
+"""The signer over real attested gRPC on loopback: access lists, batches, streams, bad input."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+from anima.signer.v1 import signer_pb2 as pb
+from anima.signer.v1 import signer_pb2_grpc as pb_grpc
+from anima_core.attestation import (
+    InsecureEvidenceRefused,
+    MeasurementPolicy,
+    ReportDataMismatch,
+)
+from anima_signer.api.tls import TLS_SERVER_NAME, fetch_server_certificate, public_key_der
+from anima_signer.app import start_signer
+from anima_signer.client import ChannelBindingError, SignerClient, SignFailure, verify_channel
+from anima_signer.models import (
+    EthSignature,
+    PersonalMessage,
+    SignedTransaction,
+    SignRequest,
+)
+from eth_account import Account
+from eth_account.messages import encode_defunct
+
+from tests.signer.conftest import OPEN_POLICY, SIM_TRUST, TOKENS, Served, signer_config
+from tests.signer.test_signing import tx
+
+SERVICE = "/anima.signer.v1.SignerService/"
+
+
+async def make_agent(served: Served, agent_id: str = "alice") -> str:
+    async with await served.client("admin") as admin:
+        await admin.create_agent(agent_id, policy=OPEN_POLICY, wallet_count=2)
+    return agent_id
+
+
+async def test_attested_client_signs_and_eth_account_recovers(served: Served) -> None:
+    agent_id = await make_agent(served)
+    async with await served.client("runtime") as runtime:
+        assert runtime.attestation is not None and runtime.attestation.insecure
+        result = await runtime.sign(SignRequest(agent_id, PersonalMessage(b"gm")))
+        assert isinstance(result, EthSignature)
+        assert Account.recover_message(encode_defunct(b"gm"), signature=result.signature) == (
+            result.address
+        )
+        agent, verified = await runtime.attest_agent(agent_id, policy=SIM_TRUST)
+        assert agent.wallets[0].address == result.address
+        assert len(verified.report_data) == 64
+
+
+async def test_batch_items_fail_alone_and_keep_order(served: Served) -> None:
+    agent_id = await make_agent(served)
+    requests = [
+        SignRequest(agent_id, tx(nonce=0)),
+        SignRequest(agent_id, tx(chain_id=1)),  # denied by policy
+        SignRequest("nobody", tx()),  # unknown agent
+        SignRequest(agent_id, tx(nonce=1)),
+    ]
+    async with await served.client() as runtime:
+        outcomes = await runtime.sign_batch(requests)
+    assert isinstance(outcomes[0], SignedTransaction) and isinstance(outcomes[3], SignedTransaction)
+    assert isinstance(outcomes[1], SignFailure)
+    assert outcomes[1].code is grpc.StatusCode.PERMISSION_DENIED
+    assert "allowed_chain_ids" in outcomes[1].message
+    assert isinstance(outcomes[2], SignFailure) and outcomes[2].code is grpc.StatusCode.NOT_FOUND
+    assert Account.recover_transaction(outcomes[3].raw_transaction) == outcomes[3].address
+
+
+async def test_stream_answers_in_order(served: Served) -> None:
+    agent_id = await make_agent(served)
+
+    async def requests() -> AsyncIterator[SignRequest]:
+        for nonce in range(5):
+            yield SignRequest(agent_id, tx(nonce=nonce))
+
+    async with await served.client() as runtime:
+        outcomes = [o async for o in runtime.sign_stream(requests())]
+    assert len(outcomes) == 5
+    for outcome in outcomes:
+        assert isinstance(outcome, SignedTransaction)
+    nonces = [Account.recover_transaction(o.raw_transaction) for o in outcomes]  # type: ignore[union-attr]
+    assert len(set(nonces)) == 1
+
+
+async def test_policy_denial_is_permission_denied_with_the_rule(served: Served) -> None:
+    agent_id = await make_agent(served)
+    async with await served.client() as runtime:
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await runtime.sign(SignRequest(agent_id, tx(value=10**19)))
+    assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert "max_value_wei" in (info.value.details() or "")
+
+
+@pytest.mark.parametrize(
+    ("role", "method", "expected"),
+    [
+        ("runtime", "create", grpc.StatusCode.PERMISSION_DENIED),
+        ("admin", "sign", grpc.StatusCode.PERMISSION_DENIED),
+        ("nobody", "sign", grpc.StatusCode.UNAUTHENTICATED),
+    ],
+)
+async def test_access_lists(
+    served: Served, role: str, method: str, expected: grpc.StatusCode
+) -> None:
+    agent_id = await make_agent(served)
+    token = TOKENS.get(role, "not-a-known-token")
+    async with await SignerClient.connect_attested(
+        address=served.address, token=token, policy=SIM_TRUST
+    ) as client:
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            if method == "create":
+                await client.create_agent("mallory", policy=OPEN_POLICY)
+            else:
+                await client.sign(SignRequest(agent_id, PersonalMessage(b"x")))
+    assert info.value.code() is expected
+    async with await served.client("admin") as admin:
+        assert [a.agent_id for a in [await admin.get_agent(agent_id)]] == [agent_id]
+        with pytest.raises(grpc.aio.AioRpcError):
+            await admin.get_agent("mallory")
+
+
+async def test_simulated_evidence_is_refused_unless_allowed(served: Served) -> None:
+    strict = MeasurementPolicy(mrtd=frozenset({"00" * 48}))
+    with pytest.raises(InsecureEvidenceRefused):
+        await SignerClient.connect_attested(address=served.address, token="t", policy=strict)
+
+
+async def _raw_channel(served: Served) -> tuple[grpc.aio.Channel, bytes]:
+    host, port = served.address.split(":")
+    cert = fetch_server_certificate(host, int(port))
+    channel = grpc.aio.secure_channel(
+        served.address,
+        grpc.ssl_channel_credentials(root_certificates=cert),
+        options=[("grpc.ssl_target_name_override", TLS_SERVER_NAME)],
+    )
+    return channel, public_key_der(cert)
+
+
+async def test_evidence_for_another_tls_key_is_refused(served: Served) -> None:
+    channel, _ = await _raw_channel(served)
+    async with channel:
+        with pytest.raises(ChannelBindingError, match="different TLS key"):
+            await verify_channel(
+                pb_grpc.SignerServiceStub(channel),
+                tls_public_key=b"\x30" + secrets.token_bytes(90),
+                policy=SIM_TRUST,
+                now=None,
+                timeout=5,
+            )
+
+
+async def test_replayed_evidence_for_another_nonce_is_refused(served: Served) -> None:
+    from anima_signer.client import _verify_bundle
+
+    channel, key = await _raw_channel(served)
+    async with channel:
+        stub = pb_grpc.SignerServiceStub(channel)
+        response = await stub.GetAttestation(pb.GetAttestationRequest(nonce=b"n" * 32))
+    with pytest.raises(ReportDataMismatch):
+        _verify_bundle(response, nonce=b"m" * 32, policy=SIM_TRUST, now=None, tls_public_key=key)
+
+
+@pytest.mark.parametrize("nonce", [b"", b"short", b"x" * 65])
+async def test_bad_nonce_is_invalid_argument(served: Served, nonce: bytes) -> None:
+    channel, _ = await _raw_channel(served)
+    async with channel:
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await pb_grpc.SignerServiceStub(channel).GetAttestation(
+                pb.GetAttestationRequest(nonce=nonce)
+            )
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "nonce" in (info.value.details() or "")
+
+
+async def test_malformed_protobuf_is_rejected_and_changes_nothing(served: Served) -> None:
+    agent_id = await make_agent(served)
+    channel, _ = await _raw_channel(served)
+    async with channel:
+        call = channel.unary_unary(
+            SERVICE + "CreateAgent", request_serializer=None, response_deserializer=None
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await call(
+                b"\xff\xff\xff\xff", metadata=(("authorization", f"Bearer {TOKENS['admin']}"),)
+            )
+    assert info.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT)
+    async with await served.client("admin") as admin:
+        assert (await admin.get_agent(agent_id)).agent_id == agent_id
+
+
+async def test_oversized_request_is_resource_exhausted(served: Served) -> None:
+    agent_id = await make_agent(served)
+    async with await served.client() as runtime:
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await runtime.sign(SignRequest(agent_id, PersonalMessage(b"x" * (5 * 1024 * 1024))))
+    assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("value", "12abc", "decimal integer"),
+        ("value", "1" * 79, "decimal integer"),
+        ("max_fee_per_gas", "-1", "decimal"),
+    ],
+)
+async def test_bad_wire_amounts(served: Served, field: str, value: str, reason: str) -> None:
+    agent_id = await make_agent(served)
+    channel, _ = await _raw_channel(served)
+    request = pb.SignRequest(
+        agent_id=agent_id,
+        transaction=pb.EthTransaction(
+            type=pb.TRANSACTION_TYPE_EIP1559,
+            chain_id=31337,
+            gas_limit=21000,
+            to="0x000000000000000000000000000000000000dEaD",
+            max_fee_per_gas="10",
+            max_priority_fee_per_gas="1",
+        ),
+    )
+    setattr(request.transaction, field, value)
+    async with channel:
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await pb_grpc.SignerServiceStub(channel).Sign(
+                request, metadata=(("authorization", f"Bearer {TOKENS['runtime']}"),)
+            )
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert reason in (info.value.details() or "")
+
+
+async def test_no_response_carries_private_key_material(served: Served) -> None:
+    """Scan every answer for the bytes of any derived private key."""
+    agent_id = await make_agent(served)
+    keys = served.running.signer._keys  # the enclave's own view, for the check only
+    secrets_ = [keys.wallet_key(agent_id, i).secret for i in range(2)]
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    for k in (keys.log_key(agent_id), keys.signing_key(agent_id)):
+        secrets_.append(k.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()))
+    channel, _ = await _raw_channel(served)
+    auth = (("authorization", f"Bearer {TOKENS['admin']}"),)
+    async with channel:
+        stub = pb_grpc.SignerServiceStub(channel)
+        blobs = [
+            (
+                await stub.GetAgent(pb.GetAgentRequest(agent_id=agent_id), metadata=auth)
+            ).SerializeToString(),
+            (await stub.ListAgents(pb.ListAgentsRequest(), metadata=auth)).SerializeToString(),
+            (
+                await stub.GetAttestation(
+                    pb.GetAttestationRequest(nonce=b"n" * 32, agent_id=agent_id)
+                )
+            ).SerializeToString(),
+        ]
+    for blob in blobs:
+        for secret in secrets_:
+            assert secret not in blob
+
+
+async def test_signer_refuses_to_start_without_callers(tmp_path: Path) -> None:
+    from anima_signer.errors import SignerMisconfigured
+
+    with pytest.raises(SignerMisconfigured, match="no callers"):
+        await start_signer(signer_config(tmp_path, callers={}))
+
+
+@pytest.mark.parametrize("switch", [{"tee": "sim"}, {"insecure_plaintext": True, "tee": "dstack"}])
+async def test_production_refuses_insecure_switches(
+    tmp_path: Path, switch: dict[str, object]
+) -> None:
+    from anima_signer.errors import SignerMisconfigured
+
+    with pytest.raises(SignerMisconfigured, match="production refuses"):
+        await start_signer(signer_config(tmp_path, production=True, **switch))
+
+
+async def test_insecure_plaintext_mode_works_only_when_named(tmp_path: Path) -> None:
+    running = await start_signer(signer_config(tmp_path, insecure_plaintext=True))
+    try:
+        address = f"127.0.0.1:{running.port}"
+        async with await SignerClient.connect_insecure_plaintext(
+            address=address, token=TOKENS["admin"]
+        ) as client:
+            agent = await client.create_agent("plain", policy=OPEN_POLICY)
+        assert client.attestation is None and agent.agent_id == "plain"
+        with pytest.raises((OSError, grpc.aio.AioRpcError)):
+            await SignerClient.connect_attested(
+                address=address, token="t", policy=SIM_TRUST, timeout=3
+            )
+    finally:
+        await running.stop(grace=0.1)
