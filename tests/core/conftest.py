@@ -19,7 +19,7 @@ import pytest
 from anima.chain.v1 import chain_pb2, chain_pb2_grpc
 from anima.dasync.v1 import dasync_pb2, dasync_pb2_grpc
 from anima_core.auth import current_caller
-from anima_core.server import GrpcServer
+from anima_core.server import DEFAULT_MAX_MESSAGE_BYTES, GrpcServer
 
 DASYNC = "anima.dasync.v1.DaSyncService"
 GET_MANIFEST = f"/{DASYNC}/GetLatestManifest"
@@ -148,19 +148,18 @@ async def running(
     interceptors: Sequence[Any] = (),
     client_interceptors: Sequence[Any] = (),
     production: bool = False,
-    max_message_bytes: int | None = None,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     behaviour: Behaviour | None = None,
 ) -> AsyncIterator[Running]:
     """A GrpcServer with DaSync, Chain and Streams on 127.0.0.1, and a channel to it."""
     behaviour = behaviour or Behaviour()
-    extra = {} if max_message_bytes is None else {"max_message_bytes": max_message_bytes}
     server = GrpcServer(
         address="127.0.0.1:0",
         credentials=None,
         insecure_plaintext=True,
         production=production,
         interceptors=interceptors,
-        **extra,
+        max_message_bytes=max_message_bytes,
     )
     server.add_servicer(
         dasync_pb2_grpc.add_DaSyncServiceServicer_to_server, DaSync(behaviour), DASYNC

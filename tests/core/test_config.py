@@ -39,7 +39,8 @@ def test_file_overrides_defaults_and_environment_overrides_file(tmp_path: Path) 
     file = write(
         tmp_path,
         "signer.toml",
-        'listen = "0.0.0.0:1"\nworkers = 8\n[tls]\ncert_file = "/etc/a.pem"\nkey_file = "/etc/k.pem"\n',
+        'listen = "0.0.0.0:1"\nworkers = 8\n'
+        '[tls]\ncert_file = "/etc/a.pem"\nkey_file = "/etc/k.pem"\n',
     )
     env = {"ANIMA_T_WORKERS": "16", "ANIMA_T_TLS__CERT_FILE": "/run/b.pem"}
     config = load_config(Settings, env_prefix="ANIMA_T", file=file, environ=env)
@@ -81,7 +82,7 @@ def test_os_environ_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_result_is_frozen() -> None:
     config = load_config(Settings, env_prefix="ANIMA_T", environ={})
     with pytest.raises(ValidationError):
-        config.workers = 5  # type: ignore[misc]
+        config.workers = 5
 
 
 def test_bad_environment_value_names_field_and_variable() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import os
 import signal
@@ -10,13 +11,29 @@ import signal
 import grpc
 import grpc.aio
 import pytest
+from anima.dasync.v1 import dasync_pb2_grpc
 from anima_core.config import ConfigError
 from anima_core.errors import AnimaError, ErrorKind
 from anima_core.server import STATUS_FOR_KIND, GrpcServer
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from .conftest import CHAIN, DASYNC, STREAMS, Request, Running, requests, running, until
+from .conftest import (
+    CHAIN,
+    DASYNC,
+    STREAMS,
+    Behaviour,
+    DaSync,
+    Request,
+    Running,
+    requests,
+    running,
+    until,
+)
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -122,9 +139,11 @@ async def test_unknown_exception_is_internal_and_its_text_stays_in_the_log(
     plain: Running, caplog: pytest.LogCaptureFixture
 ) -> None:
     plain.behaviour.fail = ValueError("db password is hunter2")
-    with caplog.at_level(logging.ERROR, logger="anima_core.server"):
-        with pytest.raises(grpc.aio.AioRpcError) as info:
-            await plain.dasync.GetLatestManifest(Request(agent_id="a"))
+    with (
+        caplog.at_level(logging.ERROR, logger="anima_core.server"),
+        pytest.raises(grpc.aio.AioRpcError) as info,
+    ):
+        await plain.dasync.GetLatestManifest(Request(agent_id="a"))
     assert info.value.code() == grpc.StatusCode.INTERNAL
     assert info.value.details() == "internal error"
     assert "hunter2" not in (info.value.debug_error_string() or "")
@@ -196,6 +215,57 @@ async def test_default_limit_is_four_mib(plain: Running) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await plain.dasync.GetLatestManifest(Request(agent_id="x" * (4 * 1024 * 1024 + 1)))
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def self_signed_localhost() -> tuple[bytes, bytes]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+
+
+async def test_credentials_are_used_for_the_listener() -> None:
+    key_pem, cert_pem = self_signed_localhost()
+    server = GrpcServer(
+        address="127.0.0.1:0",
+        credentials=grpc.ssl_server_credentials([(key_pem, cert_pem)]),
+        production=True,
+    )
+    server.add_servicer(
+        dasync_pb2_grpc.add_DaSyncServiceServicer_to_server, DaSync(Behaviour()), DASYNC
+    )
+    port = await server.start()
+    try:
+        async with grpc.aio.secure_channel(
+            f"127.0.0.1:{port}",
+            grpc.ssl_channel_credentials(root_certificates=cert_pem),
+            options=[("grpc.ssl_target_name_override", "localhost")],
+        ) as tls:
+            stub = dasync_pb2_grpc.DaSyncServiceStub(tls)
+            assert (await stub.GetLatestManifest(Request(agent_id="ab"))).version == 2
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as plaintext:
+            stub = dasync_pb2_grpc.DaSyncServiceStub(plaintext)
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await stub.GetLatestManifest(Request(agent_id="ab"), timeout=30)
+            assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        await server.stop(0)
 
 
 def test_plaintext_needs_an_explicit_opt_in() -> None:

@@ -191,3 +191,12 @@ def test_wallet_index_out_of_range(signer: Signer, agent_id: str) -> None:
 def test_oversized_message(signer: Signer, agent_id: str) -> None:
     with pytest.raises(InvalidRequest, match="limit"):
         signer.sign(SignRequest(agent_id, PersonalMessage(b"x" * (64 * 1024 + 1))))
+
+
+@pytest.mark.parametrize("message", [b"", b"hello", b"\x00" * 1000, "héllo".encode()])
+def test_personal_message_digest_matches_eth_account(message: bytes) -> None:
+    from eth_account.messages import _hash_eip191_message
+
+    from anima_signer.eth import personal_message_digest
+
+    assert personal_message_digest(message) == _hash_eip191_message(encode_defunct(message))
