@@ -145,9 +145,9 @@ def main() -> None:
         f"{'batch/s':>9} {'% raw':>6} {'2x batch/s':>11} {'% raw':>6}"
     )
     for name, figures in over_grpc.items():
-        r = raw[name]
+        r, f = raw[name], figures
         print(
-            f"{name:<10} {r:>9,.0f} {figures['unary_p50_ms']:>8.3f}ms {figures['unary_p99_ms']:>8.3f}ms "
+            f"{name:<10} {r:>9,.0f} {f['unary_p50_ms']:>8.3f}ms {f['unary_p99_ms']:>8.3f}ms "
             f"{figures['unary_rate']:>8,.0f} {figures['batch_rate']:>9,.0f} "
             f"{100 * figures['batch_rate'] / r:>5.0f}% {figures['pipelined_batch_rate']:>11,.0f} "
             f"{100 * figures['pipelined_batch_rate'] / r:>5.0f}%"

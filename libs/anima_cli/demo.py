@@ -18,6 +18,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import grpc
+from eth_account import Account
+from eth_account.messages import encode_defunct
+
 from anima_core.attestation import MeasurementPolicy
 from anima_signer.client import SignerClient
 from anima_signer.local import local_signer
@@ -29,8 +32,6 @@ from anima_signer.models import (
     Transaction,
     TxType,
 )
-from eth_account import Account
-from eth_account.messages import encode_defunct
 
 DEV_CHAIN_ID = 31337
 ONE_ETH = 10**18

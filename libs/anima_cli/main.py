@@ -7,9 +7,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from anima_signer import cli as signer_cli
-
 from anima_cli import attest, demo
+from anima_signer import cli as signer_cli
 
 
 def build_parser() -> argparse.ArgumentParser:

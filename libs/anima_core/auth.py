@@ -21,13 +21,12 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final
 
 import grpc
-import grpc.aio
 
 from anima_core.config import ConfigError
-from anima_core.server import Continuation, ServerInterceptor, wrap_behavior
+from anima_core.server import Continuation, ServerInterceptor, refusal
 
 if TYPE_CHECKING:
-    from anima_core.server import Context, Handler
+    from anima_core.server import Handler
 
 __all__ = ["TokenAuthInterceptor", "bearer_metadata", "current_caller", "token_digest"]
 
@@ -104,18 +103,10 @@ class TokenAuthInterceptor(ServerInterceptor):
             return await continuation(handler_call_details)
         caller = self._authenticate(handler_call_details.invocation_metadata)
         if caller is None:
-            return await _deny(
-                continuation,
-                handler_call_details,
-                grpc.StatusCode.UNAUTHENTICATED,
-                "missing or unknown bearer token",
-            )
+            return refusal(grpc.StatusCode.UNAUTHENTICATED, "missing or unknown bearer token")
         if caller not in self._acl.get(method, ()):
-            return await _deny(
-                continuation,
-                handler_call_details,
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"caller {caller!r} may not call {method}",
+            return refusal(
+                grpc.StatusCode.PERMISSION_DENIED, f"caller {caller!r} may not call {method}"
             )
         _caller.set(caller)
         return await continuation(handler_call_details)
@@ -138,24 +129,3 @@ class TokenAuthInterceptor(ServerInterceptor):
             if hmac.compare_digest(digest, known.encode()):
                 found = name
         return found
-
-
-async def _deny(
-    continuation: Continuation,
-    details: grpc.HandlerCallDetails,
-    code: grpc.StatusCode,
-    message: str,
-) -> Handler:
-    """A handler that refuses the call, shaped like the real one.
-
-    The shape matters: answered as unary, a bidi call whose client waits for
-    the server before writing would hang until its deadline.
-    """
-
-    async def refuse(request: Any, context: Context) -> None:
-        await context.abort(code, message)
-
-    handler = await continuation(details)
-    if handler is None:
-        return grpc.unary_unary_rpc_method_handler(refuse)
-    return wrap_behavior(handler, lambda _: refuse)

@@ -39,11 +39,17 @@ else:  # grpc's runtime class is not generic; grpc-stubs' is.
     ServerInterceptor = grpc.aio.ServerInterceptor
 
 __all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
     "STATUS_FOR_KIND",
+    "AddServicerFn",
+    "Behavior",
+    "Continuation",
     "ErrorMappingInterceptor",
     "GrpcServer",
+    "MalformedRequest",
     "ServerInterceptor",
     "WrappedHandlers",
+    "refusal",
     "status_for_exception",
     "wrap_behavior",
 ]
@@ -81,7 +87,12 @@ def status_for_exception(exc: BaseException) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-def wrap_behavior(handler: Handler, wrap: Callable[[Behavior], Behavior]) -> Handler:
+def wrap_behavior(
+    handler: Handler,
+    wrap: Callable[[Behavior], Behavior],
+    *,
+    request_deserializer: Callable[[bytes], Any] | None = None,
+) -> Handler:
     """Return `handler` with its behaviour passed through `wrap`, shape and codecs kept.
 
     grpc.aio server interceptors can only change an RPC by returning a new
@@ -101,7 +112,7 @@ def wrap_behavior(handler: Handler, wrap: Callable[[Behavior], Behavior]) -> Han
         raise TypeError("RpcMethodHandler without a behaviour for its own shape")
     return factory(
         wrap(behavior),
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=request_deserializer or handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
 
@@ -117,15 +128,25 @@ class WrappedHandlers:
     # Bounds the memo if a generic handler accepts arbitrary method names.
     MAX_ENTRIES: Final = 4096
 
-    def __init__(self, wrap: Callable[[str, Behavior], Behavior]) -> None:
+    def __init__(
+        self, wrap: Callable[[str, Behavior], Behavior], *, tolerant_requests: bool = False
+    ) -> None:
         self._wrap = wrap
+        self._tolerant_requests = tolerant_requests
         self._memo: dict[str, tuple[Handler, Handler]] = {}
 
     def get(self, method: str, handler: Handler) -> Handler:
         cached = self._memo.get(method)
         if cached is not None and cached[0] is handler:
             return cached[1]
-        wrapped = wrap_behavior(handler, lambda behavior: self._wrap(method, behavior))
+        deserializer = handler.request_deserializer
+        wrapped = wrap_behavior(
+            handler,
+            lambda behavior: self._wrap(method, behavior),
+            request_deserializer=_tolerant(deserializer)
+            if self._tolerant_requests and deserializer is not None
+            else None,
+        )
         if len(self._memo) < self.MAX_ENTRIES or method in self._memo:
             self._memo[method] = (handler, wrapped)
         return wrapped
@@ -146,15 +167,84 @@ class ErrorMappingInterceptor(ServerInterceptor):
     """
 
     def __init__(self) -> None:
-        self._handlers = WrappedHandlers(_map_errors)
+        self._handlers = WrappedHandlers(_map_errors, tolerant_requests=True)
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> Handler:
-        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        try:
+            handler = await continuation(handler_call_details)
+        except Exception:  # an inner interceptor failed; grpc would send its text
+            logger.exception("interceptor failed for %s", method)
+            return refusal(grpc.StatusCode.INTERNAL, INTERNAL_ERROR_MESSAGE)
         if handler is None:  # unknown method: grpc answers UNIMPLEMENTED
             return handler
-        return self._handlers.get(handler_call_details.method, handler)
+        return self._handlers.get(method, handler)
+
+
+def refusal(code: grpc.StatusCode, message: str) -> Handler:
+    """A handler that ends any call at once with `code` and `message`.
+
+    Stream-stream shaped whatever the method's real shape: grpc then reads no
+    request before running it, so a bidi client that waits for the server
+    before writing gets the status instead of hanging until its deadline.
+    """
+
+    async def refuse(request_iterator: Any, context: Context) -> None:
+        await context.abort(code, message)
+
+    return grpc.stream_stream_rpc_method_handler(refuse)
+
+
+class MalformedRequest(AnimaError):
+    """The request bytes do not decode as the method's protobuf message."""
+
+    kind = ErrorKind.INVALID_ARGUMENT
+
+
+class _Undecodable:
+    """Stands in for a request that failed to decode, so the handler wrapper can
+    answer INVALID_ARGUMENT (grpc itself would answer UNKNOWN with the parser's
+    exception text)."""
+
+    __slots__ = ("type_name",)
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+    def error(self) -> MalformedRequest:
+        return MalformedRequest(f"malformed request: not a valid {self.type_name} protobuf")
+
+
+def _tolerant(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    owner = getattr(deserialize, "__self__", None)
+    descriptor = getattr(owner, "DESCRIPTOR", None)
+    type_name = getattr(descriptor, "full_name", "request")
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception:
+            return _Undecodable(type_name)
+
+    return parse
+
+
+async def _checked_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        if isinstance(request, _Undecodable):
+            raise request.error()
+        yield request
+
+
+def _checked(request: Any) -> Any:
+    """The request, with undecodable messages turned into MalformedRequest."""
+    if isinstance(request, _Undecodable):
+        raise request.error()
+    if hasattr(request, "__aiter__"):
+        return _checked_stream(request)
+    return request
 
 
 async def _abort_for(method: str, exc: Exception, context: Context) -> None:
@@ -169,7 +259,7 @@ def _map_errors(method: str, behavior: Behavior) -> Behavior:
 
         async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
             try:
-                async with aclosing(behavior(request, context)) as responses:
+                async with aclosing(behavior(_checked(request), context)) as responses:
                     async for response in responses:
                         yield response
             except grpc.aio.AbortError:
@@ -183,7 +273,7 @@ def _map_errors(method: str, behavior: Behavior) -> Behavior:
 
         async def unary(request: Any, context: Context) -> Any:
             try:
-                return await behavior(request, context)
+                return await behavior(_checked(request), context)
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:

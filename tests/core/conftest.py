@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 import grpc.aio
 import pytest
+
 from anima.chain.v1 import chain_pb2, chain_pb2_grpc
 from anima.dasync.v1 import dasync_pb2, dasync_pb2_grpc
 from anima_core.auth import current_caller

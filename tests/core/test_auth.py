@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 import grpc
 import grpc.aio
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
 from anima.chain.v1 import chain_pb2
 from anima_core.auth import TokenAuthInterceptor, bearer_metadata, token_digest
 from anima_core.config import ConfigError
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from .conftest import GET_HEAD, GET_MANIFEST, STREAMS, Request, Running, running
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+
 from anima_core.config import ConfigError, FrozenConfig, load_config
 from anima_core.errors import ErrorKind
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
 
 class Tls(FrozenConfig):

@@ -7,14 +7,11 @@ import datetime
 import logging
 import os
 import signal
+from typing import Any
 
 import grpc
 import grpc.aio
 import pytest
-from anima.dasync.v1 import dasync_pb2_grpc
-from anima_core.config import ConfigError
-from anima_core.errors import AnimaError, ErrorKind
-from anima_core.server import STATUS_FOR_KIND, GrpcServer
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -22,9 +19,15 @@ from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from anima.dasync.v1 import dasync_pb2, dasync_pb2_grpc
+from anima_core.config import ConfigError
+from anima_core.errors import AnimaError, ErrorKind
+from anima_core.server import STATUS_FOR_KIND, GrpcServer
+
 from .conftest import (
     CHAIN,
     DASYNC,
+    GET_MANIFEST,
     STREAMS,
     Behaviour,
     DaSync,
@@ -190,6 +193,43 @@ async def test_a_handlers_own_abort_passes_through(plain: Running) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await health_of(plain, "no.such.Service")
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+class BrokenInterceptor(grpc.aio.ServerInterceptor):
+    async def intercept_service(self, continuation: Any, details: Any) -> Any:
+        raise ValueError("interceptor internals: hunter2")
+
+
+async def test_a_failing_interceptor_is_internal_without_its_text() -> None:
+    async with running(interceptors=[BrokenInterceptor()]) as r:
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await r.dasync.GetLatestManifest(Request(agent_id="a"))
+        assert info.value.code() == grpc.StatusCode.INTERNAL
+        assert info.value.details() == "internal error"
+
+        # A bidi client that reads first still gets the status, not a hang.
+        call = r.streams.Echo(timeout=30)
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await call.read()
+        assert info.value.code() == grpc.StatusCode.INTERNAL
+        assert "hunter2" not in (info.value.details() or "")
+
+
+async def test_undecodable_request_is_invalid_argument(plain: Running) -> None:
+    # Raw bytes, no serializer: the server's protobuf parser is what fails.
+    unary = plain.channel.unary_unary(GET_MANIFEST)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await unary(b"\xff\xff\xff")
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "anima.dasync.v1.GetLatestManifestRequest" in (info.value.details() or "")
+    assert plain.behaviour.callers == []  # the handler never saw it
+
+    bidi = plain.channel.stream_stream(f"/{STREAMS}/Echo")
+    call = bidi(iter([Request(agent_id="a").SerializeToString(), b"\xff\xff"]))
+    assert await call.read() == dasync_pb2.GetLatestManifestResponse(version=1).SerializeToString()
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call.read()
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_sync_handler_fails_closed(plain: Running) -> None:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 
 import grpc
 import grpc.aio
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
 from anima.chain.v1 import chain_pb2, chain_pb2_grpc
 from anima_core.errors import AnimaError, ErrorKind
 from anima_core.telemetry import (
@@ -14,10 +20,6 @@ from anima_core.telemetry import (
     configure_tracing,
     tracing_client_interceptors,
 )
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode
 
 from .conftest import (
     CHAIN,
@@ -211,3 +213,30 @@ async def test_health_watch_streams_through_the_interceptor(traced: Running) -> 
     await traced.server.set_ready(True)
     assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
     watch.cancel()
+
+
+async def test_cancelling_a_traced_call_reaches_the_server(
+    traced: Running, exporter: InMemorySpanExporter
+) -> None:
+    entered, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def wait_forever() -> None:
+        entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    traced.behaviour.on_manifest = wait_forever
+    call = traced.dasync.GetLatestManifest(Request(agent_id="a"))
+    await asyncio.wait_for(entered.wait(), timeout=30)  # a hang guard, not a timing
+    call.cancel()
+    await asyncio.wait_for(cancelled.wait(), timeout=30)
+
+    spans = await finished(exporter, 2)
+    client, server = by_kind(spans, SpanKind.CLIENT), by_kind(spans, SpanKind.SERVER)
+    cancelled_code = grpc.StatusCode.CANCELLED.value[0]
+    assert client.attributes is not None and server.attributes is not None
+    assert client.attributes["rpc.grpc.status_code"] == cancelled_code
+    assert server.attributes["rpc.grpc.status_code"] == cancelled_code

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from anima_core.attestation import MeasurementPolicy
 from anima_core.auth import token_digest
 from anima_signer.app import RunningSigner, start_signer

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from eth_account import Account
+from eth_account.messages import encode_defunct
+
 from anima.signer.v1 import signer_pb2 as pb
 from anima.signer.v1 import signer_pb2_grpc as pb_grpc
 from anima_core.attestation import (
@@ -24,9 +27,6 @@ from anima_signer.models import (
     SignedTransaction,
     SignRequest,
 )
-from eth_account import Account
-from eth_account.messages import encode_defunct
-
 from tests.signer.conftest import OPEN_POLICY, SIM_TRUST, TOKENS, Served, signer_config
 from tests.signer.test_signing import tx
 
@@ -188,9 +188,33 @@ async def test_malformed_protobuf_is_rejected_and_changes_nothing(served: Served
             await call(
                 b"\xff\xff\xff\xff", metadata=(("authorization", f"Bearer {TOKENS['admin']}"),)
             )
-    assert info.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT)
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a valid anima.signer.v1.CreateAgentRequest" in (info.value.details() or "")
     async with await served.client("admin") as admin:
         assert (await admin.get_agent(agent_id)).agent_id == agent_id
+
+
+async def test_malformed_message_in_a_stream_ends_it_with_invalid_argument(served: Served) -> None:
+    agent_id = await make_agent(served)
+    good = pb.SignRequest(
+        agent_id=agent_id, raw_ed25519=pb.Ed25519Payload(message=b"x")
+    ).SerializeToString()
+    channel, _ = await _raw_channel(served)
+    async with channel:
+        call = channel.stream_stream(
+            SERVICE + "SignStream", request_serializer=None, response_deserializer=None
+        )
+
+        async def frames():  # type: ignore[no-untyped-def]
+            yield good
+            yield b"\xff\xff\xff"
+
+        stream = call(frames(), metadata=(("authorization", f"Bearer {TOKENS['runtime']}"),))
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            async for _ in stream:
+                pass
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "malformed request" in (info.value.details() or "")
 
 
 async def test_oversized_request_is_resource_exhausted(served: Served) -> None:

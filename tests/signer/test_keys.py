@@ -6,11 +6,11 @@ from pathlib import Path
 
 import coincurve
 import pytest
+
 from anima_core.signed_note import key_id
 from anima_signer.core import Signer
 from anima_signer.errors import AgentExists, InvalidRequest, UnknownAgent
 from anima_signer.keys import KeyRing, derivation_label, eth_address
-
 from tests.signer.conftest import OPEN_POLICY, open_signer
 
 
@@ -67,7 +67,7 @@ def test_labels_are_versioned_and_distinct() -> None:
 
 async def test_log_key_is_a_c2sp_verifier_key(signer: Signer) -> None:
     agent = signer.create_agent(agent_id="alice", wallet_count=1, policy=OPEN_POLICY)
-    name, kid, encoded = agent.log_verifier_key.split("+")
+    name, kid, encoded = agent.log_verifier_key.split("+", 2)
     assert name == "test.anima/agents/alice"
     assert kid == key_id(name, agent.log_public_key).hex()
     import base64

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
 from anima_signer.core import Signer
 from anima_signer.errors import IdempotencyConflict, PolicyDenied
 from anima_signer.models import (
@@ -17,7 +18,6 @@ from anima_signer.models import (
     SignRequest,
     TypedData,
 )
-
 from tests.signer.conftest import DEV_CHAIN, ONE_ETH, OPEN_POLICY, open_signer
 from tests.signer.test_signing import MAIL, tx
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from eth_account import Account
+from eth_account.messages import encode_defunct, encode_typed_data
+
 from anima_signer.core import Signer
 from anima_signer.errors import InvalidRequest
 from anima_signer.models import (
@@ -19,11 +24,6 @@ from anima_signer.models import (
     TxType,
     TypedData,
 )
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from eth_account import Account
-from eth_account.messages import encode_defunct, encode_typed_data
-
 from tests.signer.conftest import DEV_CHAIN, OPEN_POLICY
 
 SECP256K1_HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0

@@ -11,17 +11,19 @@ import os
 import socket
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import dcap_qvl
 import httpx
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from dstack_sdk import AsyncDstackClient
+
 from anima_core.errors import ErrorKind
 from anima_signer.errors import SignerMisconfigured
 from anima_signer.tee.dstack import DEFAULT_ENDPOINT, DEFAULT_KEY_PATH, DstackBackend
 from anima_signer.tee.errors import TeeProtocolError, TeeUnavailable
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from dstack_sdk import AsyncDstackClient
 
 from .fake_dstack import QUOTE_REPORT_DATA_OFFSET, Failure, FakeDstackAgent
 
@@ -290,3 +292,43 @@ async def test_keys_never_reach_the_logs(
     logged = "\n".join(record.getMessage() for record in caplog.records)
     for secret in secrets:
         assert secret not in logged
+
+
+async def test_signer_runs_on_the_dstack_backend_and_binds_its_keys(
+    agent: FakeDstackAgent, tmp_path: Path
+) -> None:
+    """The whole signer on the dstack backend: keys from GetKey, evidence from GetQuote.
+
+    Verifying the fake's quote signature needs real hardware collateral, so this
+    checks what a verifier checks after the signature: the report_data binding.
+    """
+    from anima.signer.v1 import signer_pb2 as pb
+    from anima.signer.v1 import signer_pb2_grpc as pb_grpc
+    from anima_core.attestation import bind_report_data, parse_tdx_quote
+    from anima_signer.api.convert import agent_from_proto
+    from anima_signer.app import start_signer
+    from anima_signer.binding import bound_keys
+    from tests.signer.conftest import TOKENS, Served, signer_config
+    from tests.signer.test_grpc import _raw_channel
+
+    config = signer_config(tmp_path, tee="dstack", dstack_endpoint=agent.socket_path)
+    running = await start_signer(config)
+    try:
+        served = Served(running=running, address=f"127.0.0.1:{running.port}", state_dir=tmp_path)
+        channel, tls_key = await _raw_channel(served)
+        async with channel:
+            stub = pb_grpc.SignerServiceStub(channel)
+            await stub.CreateAgent(
+                pb.CreateAgentRequest(agent_id="tdx-agent", wallet_count=1),
+                metadata=(("authorization", f"Bearer {TOKENS['admin']}"),),
+            )
+            response = await stub.GetAttestation(
+                pb.GetAttestationRequest(nonce=b"n" * 32, agent_id="tdx-agent")
+            )
+        assert response.evidence.tee == "tdx"
+        keys = bound_keys(agent_from_proto(response.agent))
+        assert keys == response.bound_keys and b"tdx-agent" in keys
+        expected = bind_report_data(bound_keys=keys, tls_public_key=tls_key, nonce=b"n" * 32)
+        assert parse_tdx_quote(response.evidence.quote).report_data == expected
+    finally:
+        await running.stop(grace=0.1)

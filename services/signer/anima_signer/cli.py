@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
+
 from anima_core.attestation import AttestationError, MeasurementPolicy
 from anima_core.config import load_config
 from anima_core.errors import AnimaError
-
 from anima_signer.app import start_signer
 from anima_signer.client import SignerClient
 from anima_signer.config import ENV_PREFIX, SignerConfig

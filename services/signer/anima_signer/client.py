@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 import grpc.aio
+
 from anima.signer.v1 import signer_pb2 as pb
 from anima.signer.v1 import signer_pb2_grpc as pb_grpc
 from anima_core.attestation import (
@@ -29,7 +30,6 @@ from anima_core.attestation import (
 from anima_core.auth import bearer_metadata
 from anima_core.errors import ErrorKind
 from anima_core.telemetry import tracing_client_interceptors
-
 from anima_signer.api import convert
 from anima_signer.api.tls import TLS_SERVER_NAME, fetch_server_certificate, public_key_der
 from anima_signer.binding import bound_keys

@@ -11,8 +11,8 @@ import json
 from typing import Any
 
 import coincurve
-from eth_account import Account
 from Crypto.Hash import keccak
+from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_utils.address import is_address, is_checksum_address
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from anima_cli.attest import register
 
 from .conftest import FIXED_NOW, REPO_ROOT, flip, independent_window, raw_fields

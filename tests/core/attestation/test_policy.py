@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 from anima_core.attestation import (
     CollateralExpired,
     Evidence,
@@ -25,8 +28,6 @@ from anima_core.attestation import (
 )
 from anima_core.attestation.sim import SIM_MRTD
 from anima_core.errors import ErrorKind
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from .conftest import FIXED_NOW, HEADER_SIZE, flip, independent_window, raw_fields
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 from anima_core.attestation import (
     MalformedQuote,
     QuoteVerificationFailed,
@@ -14,8 +17,6 @@ from anima_core.attestation import (
     verify_tdx_quote,
 )
 from anima_core.attestation.sim import SIM_QUOTE_SIZE, sim_quote_public_key
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 MAGIC = b"ANIMA-INSECURE-SIM-QUOTE/v1"
 REPORT_DATA = bytes(range(64))

@@ -6,6 +6,7 @@ import json
 
 import dcap_qvl
 import pytest
+
 from anima_core.attestation import (
     AttestationError,
     CollateralExpired,

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from anima.signer.v1 import signer_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from anima.signer.v1 import signer_pb2 as pb
 from anima_signer.errors import InvalidRequest
 from anima_signer.models import (
     UINT256_MAX,

@@ -9,7 +9,6 @@ broken agent; retrying will not help). Messages never carry key material.
 from __future__ import annotations
 
 from anima_core.errors import ErrorKind
-
 from anima_signer.errors import SignerError
 
 

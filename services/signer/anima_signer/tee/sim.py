@@ -12,10 +12,10 @@ import os
 import secrets
 from pathlib import Path
 
-from anima_core.attestation.evidence import REPORT_DATA_SIZE, TEE_SIM, Evidence
-from anima_core.attestation.sim import make_sim_quote
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from anima_core.attestation.evidence import REPORT_DATA_SIZE, TEE_SIM, Evidence
+from anima_core.attestation.sim import make_sim_quote
 from anima_signer.errors import InvalidRequest, SignerMisconfigured
 from anima_signer.tee.base import ROOT_SECRET_SIZE
 
