@@ -58,7 +58,7 @@ class FrozenConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-Path_ = tuple[str, ...]
+FieldPath = tuple[str, ...]  # ("tls", "cert_file")
 
 
 def load_config(
@@ -72,7 +72,7 @@ def load_config(
     if not model.model_config.get("frozen") or model.model_config.get("extra") != "forbid":
         raise TypeError(f"{model.__name__} must set model_config frozen=True, extra='forbid'")
     data: dict[str, Any] = {}
-    sources: dict[Path_, str] = {}
+    sources: dict[FieldPath, str] = {}
     if file is not None:
         data = _read_file(file)
         sources.update(dict.fromkeys(_leaf_paths(data), str(file)))
@@ -112,7 +112,7 @@ def _read_file(file: Path) -> dict[str, Any]:
 
 def _env_entries(
     model: type[BaseModel], prefix: str, environ: Mapping[str, str]
-) -> list[tuple[Path_, str, object]]:
+) -> list[tuple[FieldPath, str, object]]:
     """(field path, variable name, value) for each variable naming a field, shallowest first."""
     head = prefix.upper().rstrip("_") + "_"
     entries = []
@@ -137,7 +137,7 @@ def _parse_env_value(raw: str) -> object:
     return raw
 
 
-def _set_path(data: dict[str, Any], path: Path_, value: object) -> None:
+def _set_path(data: dict[str, Any], path: FieldPath, value: object) -> None:
     node = data
     for part in path[:-1]:
         child = node.get(part)
@@ -147,15 +147,17 @@ def _set_path(data: dict[str, Any], path: Path_, value: object) -> None:
     node[path[-1]] = value
 
 
-def _leaf_paths(data: Mapping[str, Any], prefix: Path_ = ()) -> list[Path_]:
-    paths: list[Path_] = []
+def _leaf_paths(data: Mapping[str, Any], prefix: FieldPath = ()) -> list[FieldPath]:
+    paths: list[FieldPath] = []
     for key, value in data.items():
         here = (*prefix, str(key))
         paths.extend(_leaf_paths(value, here) if isinstance(value, Mapping) else [here])
     return paths
 
 
-def _describe(model: type[BaseModel], exc: ValidationError, sources: Mapping[Path_, str]) -> str:
+def _describe(
+    model: type[BaseModel], exc: ValidationError, sources: Mapping[FieldPath, str]
+) -> str:
     problems = []
     for error in exc.errors():
         loc = tuple(str(part) for part in error["loc"])
@@ -167,11 +169,11 @@ def _describe(model: type[BaseModel], exc: ValidationError, sources: Mapping[Pat
     return f"invalid {model.__name__} configuration: " + "; ".join(problems)
 
 
-def _is_sensitive(loc: Path_) -> bool:
+def _is_sensitive(loc: FieldPath) -> bool:
     return any(word in part.lower() for part in loc for word in _SENSITIVE_WORDS)
 
 
-def _source_of(loc: Path_, sources: Mapping[Path_, str]) -> str:
+def _source_of(loc: FieldPath, sources: Mapping[FieldPath, str]) -> str:
     # The longest set path that is a prefix of the error's location set it;
     # an error above the leaves (a whole object) is blamed on anything below.
     for end in range(len(loc), 0, -1):

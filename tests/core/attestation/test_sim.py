@@ -128,3 +128,12 @@ def test_sim_quote_is_never_accepted_as_tdx(quote: bytes) -> None:
 def test_report_data_must_be_64_bytes(dev_key: Ed25519PrivateKey) -> None:
     with pytest.raises(ValueError, match="64 bytes"):
         make_sim_quote(attestation_key=dev_key, report_data=b"short")
+
+
+def test_non_canonical_signature_is_refused(quote: bytes) -> None:
+    """S + L verifies in lax Ed25519 implementations; RFC 8032 requires S < L."""
+    group_order = 2**252 + 27742317777372353535851937790883648493
+    s = int.from_bytes(quote[-32:], "little")
+    malleated = quote[:-32] + (s + group_order).to_bytes(32, "little")
+    with pytest.raises(QuoteVerificationFailed):
+        verify_sim_quote(malleated)
