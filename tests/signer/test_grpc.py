@@ -18,7 +18,7 @@ from anima_core.attestation import (
     MeasurementPolicy,
     ReportDataMismatch,
 )
-from anima_signer.api.tls import TLS_SERVER_NAME, fetch_server_certificate, public_key_der
+from anima_core.tls import TLS_SERVER_NAME, fetch_server_certificate, public_key_der
 from anima_signer.app import start_signer
 from anima_signer.client import ChannelBindingError, SignerClient, SignFailure, verify_channel
 from anima_signer.models import (

@@ -11,8 +11,8 @@ from anima.signer.v1 import signer_pb2_grpc as pb_grpc
 from anima_core.auth import TokenAuthInterceptor
 from anima_core.server import GrpcServer
 from anima_core.telemetry import TracingServerInterceptor
+from anima_core.tls import ChannelIdentity, new_channel_identity
 from anima_signer.api.servicer import ACCESS_LIST, PUBLIC_METHODS, SERVICE_NAME, SignerServicer
-from anima_signer.api.tls import ChannelIdentity, new_channel_identity
 from anima_signer.config import SignerConfig
 from anima_signer.core import Signer
 from anima_signer.tee.base import TeeBackend

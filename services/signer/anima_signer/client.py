@@ -30,8 +30,8 @@ from anima_core.attestation import (
 from anima_core.auth import bearer_metadata
 from anima_core.errors import ErrorKind
 from anima_core.telemetry import tracing_client_interceptors
+from anima_core.tls import TLS_SERVER_NAME, fetch_server_certificate, public_key_der
 from anima_signer.api import convert
-from anima_signer.api.tls import TLS_SERVER_NAME, fetch_server_certificate, public_key_der
 from anima_signer.binding import bound_keys
 from anima_signer.models import Agent, SigningPolicy, SignRequest, SignResult
 

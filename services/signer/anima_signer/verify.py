@@ -30,7 +30,9 @@ def recover_address(digest: bytes, signature: bytes) -> str:
     if not (0 < r < SECP256K1_N and 0 < s < SECP256K1_N):
         raise InvalidSignature("r and s must be in 1..n-1")
     if s > SECP256K1_N // 2:
-        raise InvalidSignature("non-canonical signature: s is in the upper half of the order (EIP-2)")
+        raise InvalidSignature(
+            "non-canonical signature: s is in the upper half of the order (EIP-2)"
+        )
     if v not in (27, 28):
         raise InvalidSignature(f"v must be 27 or 28, got {v}")
     try:

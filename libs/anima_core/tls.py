@@ -1,4 +1,4 @@
-"""The signer's channel key: a fresh TLS key per start, bound into attestation evidence.
+"""Channel keys for attested gRPC: a fresh TLS key per start, bound into evidence.
 
 The certificate is self-signed on purpose: trust comes from the quote that
 binds its public key (RA-TLS style), not from a CA.
@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-TLS_SERVER_NAME = "anima-signer.enclave"
+TLS_SERVER_NAME = "anima-signer.enclave"  # the name clients pin; no DNS involved
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +26,9 @@ class ChannelIdentity:
     public_key_der: bytes  # SubjectPublicKeyInfo, what report_data binds
 
 
-def new_channel_identity() -> ChannelIdentity:
+def new_channel_identity(server_name: str = TLS_SERVER_NAME) -> ChannelIdentity:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, TLS_SERVER_NAME)])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, server_name)])
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -38,7 +38,7 @@ def new_channel_identity() -> ChannelIdentity:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(TLS_SERVER_NAME)]), False)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(server_name)]), False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .sign(key, hashes.SHA256())
     )
@@ -60,7 +60,9 @@ def public_key_der(cert_pem: bytes) -> bytes:
     )
 
 
-def fetch_server_certificate(host: str, port: int, *, timeout: float = 5.0) -> bytes:
+def fetch_server_certificate(
+    host: str, port: int, *, timeout: float = 5.0, server_name: str = TLS_SERVER_NAME
+) -> bytes:
     """The certificate a TLS server presents, unverified (PEM).
 
     Verification happens afterwards: the attestation must bind this key, and the
@@ -72,7 +74,7 @@ def fetch_server_certificate(host: str, port: int, *, timeout: float = 5.0) -> b
     context.set_alpn_protocols(["h2"])
     with (
         socket.create_connection((host, port), timeout=timeout) as sock,
-        context.wrap_socket(sock, server_hostname=TLS_SERVER_NAME) as tls,
+        context.wrap_socket(sock, server_hostname=server_name) as tls,
     ):
         der = tls.getpeercert(binary_form=True)
     if der is None:
