@@ -165,6 +165,18 @@ async def test_replayed_evidence_for_another_nonce_is_refused(served: Served) ->
         _verify_bundle(response, nonce=b"m" * 32, policy=SIM_TRUST, now=None, tls_public_key=key)
 
 
+async def test_public_attestation_shows_public_keys_but_not_the_policy(served: Served) -> None:
+    agent_id = await make_agent(served)
+    channel, _ = await _raw_channel(served)
+    async with channel:
+        response = await pb_grpc.SignerServiceStub(channel).GetAttestation(
+            pb.GetAttestationRequest(nonce=b"n" * 32, agent_id=agent_id)
+        )
+    assert agent_id.encode() in response.bound_keys
+    assert b"max_value" not in response.SerializeToString()
+    assert b"allowed_chain" not in response.bound_keys
+
+
 @pytest.mark.parametrize("nonce", [b"", b"short", b"x" * 65])
 async def test_bad_nonce_is_invalid_argument(served: Served, nonce: bytes) -> None:
     channel, _ = await _raw_channel(served)
@@ -316,5 +328,24 @@ async def test_insecure_plaintext_mode_works_only_when_named(tmp_path: Path) -> 
             await SignerClient.connect_attested(
                 address=address, token="t", policy=SIM_TRUST, timeout=3
             )
+    finally:
+        await running.stop(grace=0.1)
+
+
+async def test_a_signer_with_only_a_runtime_caller_starts_and_denies_admin_methods(
+    tmp_path: Path,
+) -> None:
+    from anima_core.auth import token_digest
+
+    config = signer_config(tmp_path, callers={"runtime": token_digest(TOKENS["runtime"])})
+    running = await start_signer(config)
+    try:
+        address = f"127.0.0.1:{running.port}"
+        async with await SignerClient.connect_attested(
+            address=address, token=TOKENS["runtime"], policy=SIM_TRUST
+        ) as runtime:
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await runtime.create_agent("nobody-may", policy=OPEN_POLICY)
+        assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
     finally:
         await running.stop(grace=0.1)

@@ -16,6 +16,7 @@ from anima_signer.models import (
     SignedTransaction,
     SigningPolicy,
     SignRequest,
+    TxType,
     TypedData,
 )
 from tests.signer.conftest import DEV_CHAIN, ONE_ETH, OPEN_POLICY, open_signer
@@ -39,7 +40,8 @@ def test_default_policy_denies_everything(signer: Signer) -> None:
 
 def test_value_above_the_maximum_is_denied(signer: Signer) -> None:
     signer.create_agent(agent_id="alice", wallet_count=1, policy=OPEN_POLICY)
-    assert isinstance(signer.sign(SignRequest("alice", tx(value=ONE_ETH))), SignedTransaction)
+    free = tx(value=ONE_ETH, max_fee_per_gas=0, max_priority_fee_per_gas=0)
+    assert isinstance(signer.sign(SignRequest("alice", free)), SignedTransaction)
     with pytest.raises(PolicyDenied, match="max_value_wei") as info:
         signer.sign(SignRequest("alice", tx(value=ONE_ETH + 1)))
     assert info.value.rule == "max_value_wei"
@@ -112,3 +114,42 @@ def test_denied_request_consumes_no_idempotency_key(signer: Signer) -> None:
     assert isinstance(
         signer.sign(SignRequest("alice", tx(), idempotency_key="k")), SignedTransaction
     )
+
+
+def test_fees_count_against_the_maximum(signer: Signer) -> None:
+    """A zero-value transaction with a huge fee would otherwise drain the wallet."""
+    signer.create_agent(agent_id="alice", wallet_count=1, policy=OPEN_POLICY)
+    greedy = tx(value=0, max_fee_per_gas=10**24, max_priority_fee_per_gas=10**24)
+    with pytest.raises(PolicyDenied, match="maximum fee") as info:
+        signer.sign(SignRequest("alice", greedy))
+    assert info.value.rule == "max_value_wei"
+    legacy = tx(
+        type=TxType.LEGACY,
+        value=0,
+        gas_price=10**40,
+        max_fee_per_gas=None,
+        max_priority_fee_per_gas=None,
+    )
+    with pytest.raises(PolicyDenied, match="maximum fee"):
+        signer.sign(SignRequest("alice", legacy))
+    # Value and fee that fit together are signed.
+    fits = tx(value=ONE_ETH - 21_000 * 3 * 10**9)
+    assert isinstance(signer.sign(SignRequest("alice", fits)), SignedTransaction)
+    with pytest.raises(PolicyDenied, match="maximum fee"):
+        signer.sign(SignRequest("alice", tx(value=ONE_ETH - 21_000 * 3 * 10**9 + 1)))
+
+
+def test_typed_data_without_a_chain_id_is_denied(signer: Signer) -> None:
+    signer.create_agent(agent_id="alice", wallet_count=1, policy=OPEN_POLICY)
+    chainless = {
+        "types": {
+            "EIP712Domain": [{"name": "name", "type": "string"}],
+            "Mail": [{"name": "x", "type": "uint256"}],
+        },
+        "primaryType": "Mail",
+        "domain": {"name": "a"},
+        "message": {"x": 1},
+    }
+    with pytest.raises(PolicyDenied, match="replayable on any chain") as info:
+        signer.sign(SignRequest("alice", TypedData(json.dumps(chainless))))
+    assert info.value.rule == "allowed_chain_ids"

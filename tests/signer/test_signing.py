@@ -146,6 +146,8 @@ def test_raw_ed25519_never_uses_the_log_key(signer: Signer, agent_id: str) -> No
 BAD_TRANSACTIONS = {
     "chain_id": tx(chain_id=0),
     "gas_limit": tx(gas_limit=0),
+    "nonce must be": tx(nonce=-1),
+    "64-bit": tx(chain_id=2**64),
     "20-byte": tx(to="0x1234"),
     "checksum": tx(to="0x000000000000000000000000000000000000DeaD"),
     "gas_price": tx(gas_price=1),

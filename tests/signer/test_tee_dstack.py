@@ -325,8 +325,12 @@ async def test_signer_runs_on_the_dstack_backend_and_binds_its_keys(
             response = await stub.GetAttestation(
                 pb.GetAttestationRequest(nonce=b"n" * 32, agent_id="tdx-agent")
             )
+            agent_response = await stub.GetAgent(
+                pb.GetAgentRequest(agent_id="tdx-agent"),
+                metadata=(("authorization", f"Bearer {TOKENS['admin']}"),),
+            )
         assert response.evidence.tee == "tdx"
-        keys = bound_keys(agent_from_proto(response.agent))
+        keys = bound_keys(agent_from_proto(agent_response.agent))
         assert keys == response.bound_keys and b"tdx-agent" in keys
         expected = bind_report_data(bound_keys=keys, tls_public_key=tls_key, nonce=b"n" * 32)
         assert parse_tdx_quote(response.evidence.quote).report_data == expected

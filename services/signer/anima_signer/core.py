@@ -218,5 +218,4 @@ class Signer:
             collateral_json=evidence.collateral_json,
             tls_public_key=tls_public_key,
             bound_keys=keys,
-            agent=agent,
         )

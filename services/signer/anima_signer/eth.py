@@ -95,10 +95,12 @@ def _check_address(name: str, address: str) -> None:
 
 def transaction_dict(tx: Transaction) -> dict[str, Any]:
     """Validate a transaction and turn it into the dict eth-account signs."""
-    if tx.chain_id <= 0:
-        raise InvalidRequest("chain_id must be positive (unprotected transactions are refused)")
-    if tx.gas_limit <= 0:
-        raise InvalidRequest("gas_limit must be positive")
+    if not 0 < tx.chain_id < 2**64:
+        raise InvalidRequest("chain_id must be a positive 64-bit integer (unprotected is refused)")
+    if not 0 < tx.gas_limit < 2**64:
+        raise InvalidRequest("gas_limit must be a positive 64-bit integer")
+    if not 0 <= tx.nonce < 2**64:
+        raise InvalidRequest("nonce must be a 64-bit unsigned integer")
     if len(tx.data) > MAX_TX_DATA_BYTES:
         raise InvalidRequest(f"data is {len(tx.data)} bytes; the limit is {MAX_TX_DATA_BYTES}")
     _check_amount("value", tx.value, required=True)
@@ -154,7 +156,7 @@ def sign_transaction(key: coincurve.PrivateKey, tx: Transaction) -> tuple[bytes,
     fields = transaction_dict(tx)
     try:
         signed = Account.sign_transaction(fields, key.secret)
-    except (TypeError, ValueError) as exc:
+    except Exception as exc:  # eth-account and rlp raise many types for unencodable fields
         raise InvalidRequest(f"transaction does not encode: {exc}") from exc
     y_parity = signed.v if tx.type is TxType.EIP1559 else (signed.v - 35 - 2 * tx.chain_id)
     signature = signed.r.to_bytes(32, "big") + signed.s.to_bytes(32, "big") + bytes([y_parity])

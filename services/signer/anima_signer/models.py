@@ -137,4 +137,3 @@ class AttestationBundle:
     collateral_json: bytes | None
     tls_public_key: bytes
     bound_keys: bytes
-    agent: Agent | None = None

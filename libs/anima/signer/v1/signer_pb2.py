@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61nima/signer/v1/signer.proto\x12\x0f\x61nima.signer.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x97\x01\n\rSigningPolicy\x12\x19\n\x11\x61llowed_chain_ids\x18\x01 \x03(\x04\x12\x15\n\rmax_value_wei\x18\x02 \x01(\t\x12\x1f\n\x17\x61llow_personal_messages\x18\x03 \x01(\x08\x12\x18\n\x10\x61llow_typed_data\x18\x04 \x01(\x08\x12\x19\n\x11\x61llow_raw_ed25519\x18\x05 \x01(\x08\"l\n\x12\x43reateAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x14\n\x0cwallet_count\x18\x02 \x01(\r\x12.\n\x06policy\x18\x03 \x01(\x0b\x32\x1e.anima.signer.v1.SigningPolicy\"<\n\x13\x43reateAgentResponse\x12%\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x16.anima.signer.v1.Agent\"#\n\x0fGetAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"9\n\x10GetAgentResponse\x12%\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x16.anima.signer.v1.Agent\"\x13\n\x11ListAgentsRequest\"<\n\x12ListAgentsResponse\x12&\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x16.anima.signer.v1.Agent\"<\n\x06Wallet\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\"\x91\x02\n\x05\x41gent\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12(\n\x07wallets\x18\x02 \x03(\x0b\x32\x17.anima.signer.v1.Wallet\x12\x18\n\x10log_verifier_key\x18\x03 \x01(\t\x12\x16\n\x0elog_public_key\x18\x04 \x01(\x0c\x12\x1a\n\x12signing_public_key\x18\x05 \x01(\x0c\x12.\n\x06policy\x18\x06 \x01(\x0b\x32\x1e.anima.signer.v1.SigningPolicy\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x16key_derivation_version\x18\x08 \x01(\r\"8\n\x15GetAttestationRequest\x12\r\n\x05nonce\x18\x01 \x01(\x0c\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\"?\n\x08\x45vidence\x12\x0b\n\x03tee\x18\x01 \x01(\t\x12\r\n\x05quote\x18\x02 \x01(\x0c\x12\x17\n\x0f\x63ollateral_json\x18\x03 \x01(\x0c\"\x98\x01\n\x16GetAttestationResponse\x12+\n\x08\x65vidence\x18\x01 \x01(\x0b\x32\x19.anima.signer.v1.Evidence\x12\x16\n\x0etls_public_key\x18\x02 \x01(\x0c\x12\x12\n\nbound_keys\x18\x03 \x01(\x0c\x12%\n\x05\x61gent\x18\x04 \x01(\x0b\x32\x16.anima.signer.v1.Agent\"6\n\rEip191Message\x12\x14\n\x0cwallet_index\x18\x01 \x01(\r\x12\x0f\n\x07message\x18\x02 \x01(\x0c\"@\n\x0f\x45ip712TypedData\x12\x14\n\x0cwallet_index\x18\x01 \x01(\r\x12\x17\n\x0ftyped_data_json\x18\x02 \x01(\t\"8\n\x0f\x41\x63\x63\x65ssListEntry\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x14\n\x0cstorage_keys\x18\x02 \x03(\x0c\"\xb8\x02\n\x0e\x45thTransaction\x12\x14\n\x0cwallet_index\x18\x01 \x01(\r\x12.\n\x04type\x18\x02 \x01(\x0e\x32 .anima.signer.v1.TransactionType\x12\x10\n\x08\x63hain_id\x18\x03 \x01(\x04\x12\r\n\x05nonce\x18\x04 \x01(\x04\x12\x11\n\tgas_limit\x18\x05 \x01(\x04\x12\n\n\x02to\x18\x06 \x01(\t\x12\r\n\x05value\x18\x07 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x08 \x01(\x0c\x12\x11\n\tgas_price\x18\t \x01(\t\x12\x17\n\x0fmax_fee_per_gas\x18\n \x01(\t\x12 \n\x18max_priority_fee_per_gas\x18\x0b \x01(\t\x12\x35\n\x0b\x61\x63\x63\x65ss_list\x18\x0c \x03(\x0b\x32 .anima.signer.v1.AccessListEntry\"!\n\x0e\x45\x64\x32\x35\x35\x31\x39Payload\x12\x0f\n\x07message\x18\x01 \x01(\x0c\"\xa7\x02\n\x0bSignRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12:\n\x10personal_message\x18\x03 \x01(\x0b\x32\x1e.anima.signer.v1.Eip191MessageH\x00\x12\x36\n\ntyped_data\x18\x04 \x01(\x0b\x32 .anima.signer.v1.Eip712TypedDataH\x00\x12\x36\n\x0btransaction\x18\x05 \x01(\x0b\x32\x1f.anima.signer.v1.EthTransactionH\x00\x12\x36\n\x0braw_ed25519\x18\x06 \x01(\x0b\x32\x1f.anima.signer.v1.Ed25519PayloadH\x00\x42\t\n\x07payload\"B\n\x0c\x45thSignature\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"j\n\x11SignedTransaction\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x17\n\x0fraw_transaction\x18\x02 \x01(\x0c\x12\x18\n\x10transaction_hash\x18\x03 \x01(\x0c\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"9\n\x10\x45\x64\x32\x35\x35\x31\x39Signature\x12\x12\n\npublic_key\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"\xc1\x01\n\x0cSignResponse\x12\x36\n\reth_signature\x18\x01 \x01(\x0b\x32\x1d.anima.signer.v1.EthSignatureH\x00\x12\x39\n\x0btransaction\x18\x02 \x01(\x0b\x32\".anima.signer.v1.SignedTransactionH\x00\x12\x34\n\x07\x65\x64\x32\x35\x35\x31\x39\x18\x03 \x01(\x0b\x32!.anima.signer.v1.Ed25519SignatureH\x00\x42\x08\n\x06result\"B\n\x10SignBatchRequest\x12.\n\x08requests\x18\x01 \x03(\x0b\x32\x1c.anima.signer.v1.SignRequest\"*\n\tSignError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"z\n\rSignBatchItem\x12\x31\n\x08response\x18\x01 \x01(\x0b\x32\x1d.anima.signer.v1.SignResponseH\x00\x12+\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1a.anima.signer.v1.SignErrorH\x00\x42\t\n\x07outcome\"B\n\x11SignBatchResponse\x12-\n\x05items\x18\x01 \x03(\x0b\x32\x1e.anima.signer.v1.SignBatchItem*n\n\x0fTransactionType\x12 \n\x1cTRANSACTION_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17TRANSACTION_TYPE_LEGACY\x10\x01\x12\x1c\n\x18TRANSACTION_TYPE_EIP1559\x10\x02\x32\xdd\x04\n\rSignerService\x12\x61\n\x0eGetAttestation\x12&.anima.signer.v1.GetAttestationRequest\x1a\'.anima.signer.v1.GetAttestationResponse\x12X\n\x0b\x43reateAgent\x12#.anima.signer.v1.CreateAgentRequest\x1a$.anima.signer.v1.CreateAgentResponse\x12O\n\x08GetAgent\x12 .anima.signer.v1.GetAgentRequest\x1a!.anima.signer.v1.GetAgentResponse\x12U\n\nListAgents\x12\".anima.signer.v1.ListAgentsRequest\x1a#.anima.signer.v1.ListAgentsResponse\x12\x43\n\x04Sign\x12\x1c.anima.signer.v1.SignRequest\x1a\x1d.anima.signer.v1.SignResponse\x12R\n\tSignBatch\x12!.anima.signer.v1.SignBatchRequest\x1a\".anima.signer.v1.SignBatchResponse\x12N\n\nSignStream\x12\x1c.anima.signer.v1.SignRequest\x1a\x1e.anima.signer.v1.SignBatchItem(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61nima/signer/v1/signer.proto\x12\x0f\x61nima.signer.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x97\x01\n\rSigningPolicy\x12\x19\n\x11\x61llowed_chain_ids\x18\x01 \x03(\x04\x12\x15\n\rmax_value_wei\x18\x02 \x01(\t\x12\x1f\n\x17\x61llow_personal_messages\x18\x03 \x01(\x08\x12\x18\n\x10\x61llow_typed_data\x18\x04 \x01(\x08\x12\x19\n\x11\x61llow_raw_ed25519\x18\x05 \x01(\x08\"l\n\x12\x43reateAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x14\n\x0cwallet_count\x18\x02 \x01(\r\x12.\n\x06policy\x18\x03 \x01(\x0b\x32\x1e.anima.signer.v1.SigningPolicy\"<\n\x13\x43reateAgentResponse\x12%\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x16.anima.signer.v1.Agent\"#\n\x0fGetAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"9\n\x10GetAgentResponse\x12%\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x16.anima.signer.v1.Agent\"\x13\n\x11ListAgentsRequest\"<\n\x12ListAgentsResponse\x12&\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x16.anima.signer.v1.Agent\"<\n\x06Wallet\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\"\x91\x02\n\x05\x41gent\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12(\n\x07wallets\x18\x02 \x03(\x0b\x32\x17.anima.signer.v1.Wallet\x12\x18\n\x10log_verifier_key\x18\x03 \x01(\t\x12\x16\n\x0elog_public_key\x18\x04 \x01(\x0c\x12\x1a\n\x12signing_public_key\x18\x05 \x01(\x0c\x12.\n\x06policy\x18\x06 \x01(\x0b\x32\x1e.anima.signer.v1.SigningPolicy\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x16key_derivation_version\x18\x08 \x01(\r\"8\n\x15GetAttestationRequest\x12\r\n\x05nonce\x18\x01 \x01(\x0c\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\"?\n\x08\x45vidence\x12\x0b\n\x03tee\x18\x01 \x01(\t\x12\r\n\x05quote\x18\x02 \x01(\x0c\x12\x17\n\x0f\x63ollateral_json\x18\x03 \x01(\x0c\"w\n\x16GetAttestationResponse\x12+\n\x08\x65vidence\x18\x01 \x01(\x0b\x32\x19.anima.signer.v1.Evidence\x12\x16\n\x0etls_public_key\x18\x02 \x01(\x0c\x12\x12\n\nbound_keys\x18\x03 \x01(\x0cJ\x04\x08\x04\x10\x05\"6\n\rEip191Message\x12\x14\n\x0cwallet_index\x18\x01 \x01(\r\x12\x0f\n\x07message\x18\x02 \x01(\x0c\"@\n\x0f\x45ip712TypedData\x12\x14\n\x0cwallet_index\x18\x01 \x01(\r\x12\x17\n\x0ftyped_data_json\x18\x02 \x01(\t\"8\n\x0f\x41\x63\x63\x65ssListEntry\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x14\n\x0cstorage_keys\x18\x02 \x03(\x0c\"\xb8\x02\n\x0e\x45thTransaction\x12\x14\n\x0cwallet_index\x18\x01 \x01(\r\x12.\n\x04type\x18\x02 \x01(\x0e\x32 .anima.signer.v1.TransactionType\x12\x10\n\x08\x63hain_id\x18\x03 \x01(\x04\x12\r\n\x05nonce\x18\x04 \x01(\x04\x12\x11\n\tgas_limit\x18\x05 \x01(\x04\x12\n\n\x02to\x18\x06 \x01(\t\x12\r\n\x05value\x18\x07 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x08 \x01(\x0c\x12\x11\n\tgas_price\x18\t \x01(\t\x12\x17\n\x0fmax_fee_per_gas\x18\n \x01(\t\x12 \n\x18max_priority_fee_per_gas\x18\x0b \x01(\t\x12\x35\n\x0b\x61\x63\x63\x65ss_list\x18\x0c \x03(\x0b\x32 .anima.signer.v1.AccessListEntry\"!\n\x0e\x45\x64\x32\x35\x35\x31\x39Payload\x12\x0f\n\x07message\x18\x01 \x01(\x0c\"\xa7\x02\n\x0bSignRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12:\n\x10personal_message\x18\x03 \x01(\x0b\x32\x1e.anima.signer.v1.Eip191MessageH\x00\x12\x36\n\ntyped_data\x18\x04 \x01(\x0b\x32 .anima.signer.v1.Eip712TypedDataH\x00\x12\x36\n\x0btransaction\x18\x05 \x01(\x0b\x32\x1f.anima.signer.v1.EthTransactionH\x00\x12\x36\n\x0braw_ed25519\x18\x06 \x01(\x0b\x32\x1f.anima.signer.v1.Ed25519PayloadH\x00\x42\t\n\x07payload\"B\n\x0c\x45thSignature\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"j\n\x11SignedTransaction\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x17\n\x0fraw_transaction\x18\x02 \x01(\x0c\x12\x18\n\x10transaction_hash\x18\x03 \x01(\x0c\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"9\n\x10\x45\x64\x32\x35\x35\x31\x39Signature\x12\x12\n\npublic_key\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"\xc1\x01\n\x0cSignResponse\x12\x36\n\reth_signature\x18\x01 \x01(\x0b\x32\x1d.anima.signer.v1.EthSignatureH\x00\x12\x39\n\x0btransaction\x18\x02 \x01(\x0b\x32\".anima.signer.v1.SignedTransactionH\x00\x12\x34\n\x07\x65\x64\x32\x35\x35\x31\x39\x18\x03 \x01(\x0b\x32!.anima.signer.v1.Ed25519SignatureH\x00\x42\x08\n\x06result\"B\n\x10SignBatchRequest\x12.\n\x08requests\x18\x01 \x03(\x0b\x32\x1c.anima.signer.v1.SignRequest\"*\n\tSignError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"z\n\rSignBatchItem\x12\x31\n\x08response\x18\x01 \x01(\x0b\x32\x1d.anima.signer.v1.SignResponseH\x00\x12+\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1a.anima.signer.v1.SignErrorH\x00\x42\t\n\x07outcome\"B\n\x11SignBatchResponse\x12-\n\x05items\x18\x01 \x03(\x0b\x32\x1e.anima.signer.v1.SignBatchItem*n\n\x0fTransactionType\x12 \n\x1cTRANSACTION_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17TRANSACTION_TYPE_LEGACY\x10\x01\x12\x1c\n\x18TRANSACTION_TYPE_EIP1559\x10\x02\x32\xdd\x04\n\rSignerService\x12\x61\n\x0eGetAttestation\x12&.anima.signer.v1.GetAttestationRequest\x1a\'.anima.signer.v1.GetAttestationResponse\x12X\n\x0b\x43reateAgent\x12#.anima.signer.v1.CreateAgentRequest\x1a$.anima.signer.v1.CreateAgentResponse\x12O\n\x08GetAgent\x12 .anima.signer.v1.GetAgentRequest\x1a!.anima.signer.v1.GetAgentResponse\x12U\n\nListAgents\x12\".anima.signer.v1.ListAgentsRequest\x1a#.anima.signer.v1.ListAgentsResponse\x12\x43\n\x04Sign\x12\x1c.anima.signer.v1.SignRequest\x1a\x1d.anima.signer.v1.SignResponse\x12R\n\tSignBatch\x12!.anima.signer.v1.SignBatchRequest\x1a\".anima.signer.v1.SignBatchResponse\x12N\n\nSignStream\x12\x1c.anima.signer.v1.SignRequest\x1a\x1e.anima.signer.v1.SignBatchItem(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'anima.signer.v1.signer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRANSACTIONTYPE']._serialized_start=2766
-  _globals['_TRANSACTIONTYPE']._serialized_end=2876
+  _globals['_TRANSACTIONTYPE']._serialized_start=2732
+  _globals['_TRANSACTIONTYPE']._serialized_end=2842
   _globals['_SIGNINGPOLICY']._serialized_start=83
   _globals['_SIGNINGPOLICY']._serialized_end=234
   _globals['_CREATEAGENTREQUEST']._serialized_start=236
@@ -56,36 +56,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETATTESTATIONREQUEST']._serialized_end=981
   _globals['_EVIDENCE']._serialized_start=983
   _globals['_EVIDENCE']._serialized_end=1046
-  _globals['_GETATTESTATIONRESPONSE']._serialized_start=1049
-  _globals['_GETATTESTATIONRESPONSE']._serialized_end=1201
-  _globals['_EIP191MESSAGE']._serialized_start=1203
-  _globals['_EIP191MESSAGE']._serialized_end=1257
-  _globals['_EIP712TYPEDDATA']._serialized_start=1259
-  _globals['_EIP712TYPEDDATA']._serialized_end=1323
-  _globals['_ACCESSLISTENTRY']._serialized_start=1325
-  _globals['_ACCESSLISTENTRY']._serialized_end=1381
-  _globals['_ETHTRANSACTION']._serialized_start=1384
-  _globals['_ETHTRANSACTION']._serialized_end=1696
-  _globals['_ED25519PAYLOAD']._serialized_start=1698
-  _globals['_ED25519PAYLOAD']._serialized_end=1731
-  _globals['_SIGNREQUEST']._serialized_start=1734
-  _globals['_SIGNREQUEST']._serialized_end=2029
-  _globals['_ETHSIGNATURE']._serialized_start=2031
-  _globals['_ETHSIGNATURE']._serialized_end=2097
-  _globals['_SIGNEDTRANSACTION']._serialized_start=2099
-  _globals['_SIGNEDTRANSACTION']._serialized_end=2205
-  _globals['_ED25519SIGNATURE']._serialized_start=2207
-  _globals['_ED25519SIGNATURE']._serialized_end=2264
-  _globals['_SIGNRESPONSE']._serialized_start=2267
-  _globals['_SIGNRESPONSE']._serialized_end=2460
-  _globals['_SIGNBATCHREQUEST']._serialized_start=2462
-  _globals['_SIGNBATCHREQUEST']._serialized_end=2528
-  _globals['_SIGNERROR']._serialized_start=2530
-  _globals['_SIGNERROR']._serialized_end=2572
-  _globals['_SIGNBATCHITEM']._serialized_start=2574
-  _globals['_SIGNBATCHITEM']._serialized_end=2696
-  _globals['_SIGNBATCHRESPONSE']._serialized_start=2698
-  _globals['_SIGNBATCHRESPONSE']._serialized_end=2764
-  _globals['_SIGNERSERVICE']._serialized_start=2879
-  _globals['_SIGNERSERVICE']._serialized_end=3484
+  _globals['_GETATTESTATIONRESPONSE']._serialized_start=1048
+  _globals['_GETATTESTATIONRESPONSE']._serialized_end=1167
+  _globals['_EIP191MESSAGE']._serialized_start=1169
+  _globals['_EIP191MESSAGE']._serialized_end=1223
+  _globals['_EIP712TYPEDDATA']._serialized_start=1225
+  _globals['_EIP712TYPEDDATA']._serialized_end=1289
+  _globals['_ACCESSLISTENTRY']._serialized_start=1291
+  _globals['_ACCESSLISTENTRY']._serialized_end=1347
+  _globals['_ETHTRANSACTION']._serialized_start=1350
+  _globals['_ETHTRANSACTION']._serialized_end=1662
+  _globals['_ED25519PAYLOAD']._serialized_start=1664
+  _globals['_ED25519PAYLOAD']._serialized_end=1697
+  _globals['_SIGNREQUEST']._serialized_start=1700
+  _globals['_SIGNREQUEST']._serialized_end=1995
+  _globals['_ETHSIGNATURE']._serialized_start=1997
+  _globals['_ETHSIGNATURE']._serialized_end=2063
+  _globals['_SIGNEDTRANSACTION']._serialized_start=2065
+  _globals['_SIGNEDTRANSACTION']._serialized_end=2171
+  _globals['_ED25519SIGNATURE']._serialized_start=2173
+  _globals['_ED25519SIGNATURE']._serialized_end=2230
+  _globals['_SIGNRESPONSE']._serialized_start=2233
+  _globals['_SIGNRESPONSE']._serialized_end=2426
+  _globals['_SIGNBATCHREQUEST']._serialized_start=2428
+  _globals['_SIGNBATCHREQUEST']._serialized_end=2494
+  _globals['_SIGNERROR']._serialized_start=2496
+  _globals['_SIGNERROR']._serialized_end=2538
+  _globals['_SIGNBATCHITEM']._serialized_start=2540
+  _globals['_SIGNBATCHITEM']._serialized_end=2662
+  _globals['_SIGNBATCHRESPONSE']._serialized_start=2664
+  _globals['_SIGNBATCHRESPONSE']._serialized_end=2730
+  _globals['_SIGNERSERVICE']._serialized_start=2845
+  _globals['_SIGNERSERVICE']._serialized_end=3450
 # @@protoc_insertion_point(module_scope)

@@ -120,16 +120,14 @@ class Evidence(_message.Message):
     def __init__(self, tee: _Optional[str] = ..., quote: _Optional[bytes] = ..., collateral_json: _Optional[bytes] = ...) -> None: ...
 
 class GetAttestationResponse(_message.Message):
-    __slots__ = ("evidence", "tls_public_key", "bound_keys", "agent")
+    __slots__ = ("evidence", "tls_public_key", "bound_keys")
     EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     TLS_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     BOUND_KEYS_FIELD_NUMBER: _ClassVar[int]
-    AGENT_FIELD_NUMBER: _ClassVar[int]
     evidence: Evidence
     tls_public_key: bytes
     bound_keys: bytes
-    agent: Agent
-    def __init__(self, evidence: _Optional[_Union[Evidence, _Mapping]] = ..., tls_public_key: _Optional[bytes] = ..., bound_keys: _Optional[bytes] = ..., agent: _Optional[_Union[Agent, _Mapping]] = ...) -> None: ...
+    def __init__(self, evidence: _Optional[_Union[Evidence, _Mapping]] = ..., tls_public_key: _Optional[bytes] = ..., bound_keys: _Optional[bytes] = ...) -> None: ...
 
 class Eip191Message(_message.Message):
     __slots__ = ("wallet_index", "message")

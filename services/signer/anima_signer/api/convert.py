@@ -109,16 +109,13 @@ def agent_from_proto(msg: pb.Agent) -> Agent:
 
 
 def attestation_to_proto(bundle: AttestationBundle) -> pb.GetAttestationResponse:
-    response = pb.GetAttestationResponse(
+    return pb.GetAttestationResponse(
         evidence=pb.Evidence(
             tee=bundle.tee, quote=bundle.quote, collateral_json=bundle.collateral_json or b""
         ),
         tls_public_key=bundle.tls_public_key,
         bound_keys=bundle.bound_keys,
     )
-    if bundle.agent is not None:
-        response.agent.CopyFrom(agent_to_proto(bundle.agent))
-    return response
 
 
 # ---------------------------------------------------------------- sign requests
