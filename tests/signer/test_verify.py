@@ -8,8 +8,8 @@ from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_defunct
 
 from anima_signer.eth import sign_digest
-from anima_signer.keys import eth_address
-from anima_signer.verify import SECP256K1_N, InvalidSignature, recover_address
+from anima_signer.keys import SECP256K1_ORDER, eth_address
+from anima_signer.verify import InvalidSignature, recover_address
 
 KEY = coincurve.PrivateKey(b"\x11" * 32)
 DIGEST = _hash_eip191_message(encode_defunct(b"hello"))
@@ -31,7 +31,7 @@ def malleated(signature: bytes) -> bytes:
     """(r, n - s, flipped v): valid for ECDSA, refused by EIP-2."""
     s = int.from_bytes(signature[32:64], "big")
     v = 55 - signature[64]  # 27 <-> 28
-    return signature[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([v])
+    return signature[:32] + (SECP256K1_ORDER - s).to_bytes(32, "big") + bytes([v])
 
 
 @pytest.mark.parametrize(
@@ -43,7 +43,7 @@ def malleated(signature: bytes) -> bytes:
         (lambda s: s[:64], "65 bytes"),
         (lambda s: s + b"\x00", "65 bytes"),
         (lambda s: bytes(32) + s[32:], "r and s"),
-        (lambda s: s[:32] + SECP256K1_N.to_bytes(32, "big") + s[64:], "r and s"),
+        (lambda s: s[:32] + SECP256K1_ORDER.to_bytes(32, "big") + s[64:], "r and s"),
     ],
 )
 def test_bad_signatures_are_refused(mutate, reason: str) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
 import secrets
@@ -18,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from anima_core.attestation import AttestationError, MeasurementPolicy
+from anima_core.attestation import MeasurementPolicy
+from anima_core.auth import token_digest
 from anima_core.config import load_config
 from anima_core.errors import AnimaError
 from anima_signer.app import start_signer
 from anima_signer.client import SignerClient
 from anima_signer.config import ENV_PREFIX, SignerConfig
-from anima_signer.models import Agent, SigningPolicy
+from anima_signer.models import Agent, SigningPolicy, policy_as_dict
 
 TOKEN_ENV = "ANIMA_SIGNER_TOKEN"  # noqa: S105 (a variable name, not a token)
 DEFAULT_SIGNER = "127.0.0.1:7443"
@@ -105,7 +105,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _new_token(args: argparse.Namespace) -> int:
     token = secrets.token_urlsafe(32)
-    digest = hashlib.sha256(token.encode()).hexdigest()
+    digest = token_digest(token)
     print(f"token ({args.name}; give it to the caller as {TOKEN_ENV}): {token}")
     print(f'digest (configure the signer): {ENV_PREFIX}_CALLERS=\'{{"{args.name}": "{digest}"}}\'')
     return 0
@@ -158,13 +158,7 @@ def agent_summary(agent: Agent) -> dict[str, Any]:
         "wallets": [{"index": w.index, "address": w.address} for w in agent.wallets],
         "log_verifier_key": agent.log_verifier_key,
         "signing_public_key": agent.signing_public_key.hex(),
-        "policy": {
-            "allowed_chain_ids": sorted(agent.policy.allowed_chain_ids),
-            "max_value_wei": str(agent.policy.max_value_wei),
-            "allow_personal_messages": agent.policy.allow_personal_messages,
-            "allow_typed_data": agent.policy.allow_typed_data,
-            "allow_raw_ed25519": agent.policy.allow_raw_ed25519,
-        },
+        "policy": policy_as_dict(agent.policy),
         "created_at": agent.created_at.isoformat(),
     }
 
@@ -207,7 +201,7 @@ def _agent_command(args: argparse.Namespace, *, create: bool) -> int:
     except grpc.aio.AioRpcError as exc:
         print(f"anima agent: {exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1
-    except (AttestationError, AnimaError) as exc:
+    except AnimaError as exc:
         print(f"anima agent: {exc.message}", file=sys.stderr)
         return 1
     except OSError as exc:

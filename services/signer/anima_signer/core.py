@@ -99,13 +99,12 @@ class Signer:
         record = self._store.agent(agent_id)
         if record is None:
             raise UnknownAgent(agent_id)
+        public_keys = [
+            self._keys.wallet_key(agent_id, i).public_key for i in range(record.wallet_count)
+        ]
         wallets = tuple(
-            Wallet(
-                index=i,
-                address=eth_address(self._keys.wallet_key(agent_id, i).public_key),
-                public_key=self._keys.wallet_key(agent_id, i).public_key.format(compressed=True),
-            )
-            for i in range(record.wallet_count)
+            Wallet(index=i, address=eth_address(key), public_key=key.format(compressed=True))
+            for i, key in enumerate(public_keys)
         )
         log_public = self._keys.log_key(agent_id).public_key().public_bytes(*_RAW)
         agent = Agent(
@@ -170,6 +169,10 @@ class Signer:
             )
         return index
 
+    def _sign_eth_digest(self, agent: Agent, index: int, digest: bytes) -> EthSignature:
+        key = self._keys.wallet_key(agent.agent_id, index)
+        return EthSignature(agent.wallets[index].address, digest, eth.sign_digest(key, digest))
+
     def _sign_once(self, agent: Agent, request: SignRequest) -> SignResult:
         payload = request.payload
         agent_id = agent.agent_id
@@ -177,20 +180,18 @@ class Signer:
             index = self._wallet_index(agent, payload.wallet_index)
             digest = eth.personal_message_digest(payload.message)
             policy.check(agent.policy, payload)
-            signature = eth.sign_digest(self._keys.wallet_key(agent_id, index), digest)
-            return EthSignature(agent.wallets[index].address, digest, signature)
+            return self._sign_eth_digest(agent, index, digest)
         if isinstance(payload, TypedData):
             index = self._wallet_index(agent, payload.wallet_index)
             digest, chain_id = eth.typed_data_digest(payload.typed_data_json)
             policy.check(agent.policy, payload, typed_data_chain_id=chain_id)
-            signature = eth.sign_digest(self._keys.wallet_key(agent_id, index), digest)
-            return EthSignature(agent.wallets[index].address, digest, signature)
+            return self._sign_eth_digest(agent, index, digest)
         if isinstance(payload, Transaction):
             index = self._wallet_index(agent, payload.wallet_index)
-            eth.transaction_dict(payload)  # validate fields before policy, for a precise error
+            fields = eth.transaction_dict(payload)  # validate before policy: precise errors
             policy.check(agent.policy, payload)
             raw, tx_hash, signature = eth.sign_transaction(
-                self._keys.wallet_key(agent_id, index), payload
+                self._keys.wallet_key(agent_id, index), payload, fields
             )
             return SignedTransaction(agent.wallets[index].address, raw, tx_hash, signature)
         if isinstance(payload, Ed25519Message):

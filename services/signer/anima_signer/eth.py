@@ -151,9 +151,14 @@ def transaction_dict(tx: Transaction) -> dict[str, Any]:
     return fields
 
 
-def sign_transaction(key: coincurve.PrivateKey, tx: Transaction) -> tuple[bytes, bytes, bytes]:
-    """(raw signed transaction, transaction hash, r || s || y_parity)."""
-    fields = transaction_dict(tx)
+def sign_transaction(
+    key: coincurve.PrivateKey, tx: Transaction, fields: dict[str, Any]
+) -> tuple[bytes, bytes, bytes]:
+    """(raw signed transaction, transaction hash, r || s || y_parity).
+
+    `fields` is `transaction_dict(tx)`, computed once by the caller, which checks
+    policy between validating and signing.
+    """
     try:
         signed = Account.sign_transaction(fields, key.secret)
     except Exception as exc:  # eth-account and rlp raise many types for unencodable fields

@@ -22,7 +22,7 @@ from anima_signer.tee.base import ROOT_SECRET_SIZE
 
 KEY_DERIVATION_VERSION = 1
 _SALT = b"anima/key-derivation/v1"
-_SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 AGENT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{2,63}$")
 
 PURPOSE_WALLET = "wallet/secp256k1"
@@ -71,7 +71,7 @@ class KeyRing:
             # Retry with a counter in the (2^-128 likely) case the output is not a valid scalar.
             for counter in range(256):
                 secret = self._derive(label + bytes([counter]))
-                if 0 < int.from_bytes(secret, "big") < _SECP256K1_ORDER:
+                if 0 < int.from_bytes(secret, "big") < SECP256K1_ORDER:
                     break
             key = coincurve.PrivateKey(secret)
             with self._lock:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import secrets
@@ -14,6 +13,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from anima_core.auth import token_digest
 
 READY_TIMEOUT_S = 60.0
 
@@ -37,7 +38,7 @@ def local_signer(
     Fresh caller tokens are made for this run; only their digests reach the signer.
     """
     tokens = {name: secrets.token_urlsafe(32) for name in callers}
-    digests = {name: hashlib.sha256(t.encode()).hexdigest() for name, t in tokens.items()}
+    digests = {name: token_digest(t) for name, t in tokens.items()}
     ready = state_dir / "signer.ready"
     ready.unlink(missing_ok=True)
     env = {**os.environ, "ANIMA_SIGNER_CALLERS": json.dumps(digests)}

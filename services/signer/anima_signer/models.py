@@ -27,6 +27,17 @@ class SigningPolicy:
     allow_raw_ed25519: bool = False
 
 
+def policy_as_dict(policy: SigningPolicy) -> dict[str, object]:
+    """JSON-ready form of a policy (amounts as decimal strings), for storage and display."""
+    return {
+        "allowed_chain_ids": sorted(policy.allowed_chain_ids),
+        "max_value_wei": str(policy.max_value_wei),
+        "allow_personal_messages": policy.allow_personal_messages,
+        "allow_typed_data": policy.allow_typed_data,
+        "allow_raw_ed25519": policy.allow_raw_ed25519,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Wallet:
     index: int

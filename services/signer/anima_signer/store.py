@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from anima_signer.errors import AgentExists
-from anima_signer.models import SigningPolicy
+from anima_signer.models import SigningPolicy, policy_as_dict
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
@@ -45,16 +45,7 @@ class AgentRecord:
 
 
 def _policy_to_json(policy: SigningPolicy) -> str:
-    return json.dumps(
-        {
-            "allowed_chain_ids": sorted(policy.allowed_chain_ids),
-            "max_value_wei": str(policy.max_value_wei),
-            "allow_personal_messages": policy.allow_personal_messages,
-            "allow_typed_data": policy.allow_typed_data,
-            "allow_raw_ed25519": policy.allow_raw_ed25519,
-        },
-        sort_keys=True,
-    )
+    return json.dumps(policy_as_dict(policy), sort_keys=True)
 
 
 def _policy_from_json(text: str) -> SigningPolicy:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import coincurve
 
 from anima_signer.errors import InvalidRequest
-from anima_signer.keys import eth_address
-
-SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+from anima_signer.keys import SECP256K1_ORDER, eth_address
 
 
 class InvalidSignature(InvalidRequest):
@@ -27,9 +25,9 @@ def recover_address(digest: bytes, signature: bytes) -> str:
     r = int.from_bytes(signature[:32], "big")
     s = int.from_bytes(signature[32:64], "big")
     v = signature[64]
-    if not (0 < r < SECP256K1_N and 0 < s < SECP256K1_N):
+    if not (0 < r < SECP256K1_ORDER and 0 < s < SECP256K1_ORDER):
         raise InvalidSignature("r and s must be in 1..n-1")
-    if s > SECP256K1_N // 2:
+    if s > SECP256K1_ORDER // 2:
         raise InvalidSignature(
             "non-canonical signature: s is in the upper half of the order (EIP-2)"
         )
