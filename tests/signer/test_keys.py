@@ -7,7 +7,7 @@ from pathlib import Path
 import coincurve
 import pytest
 
-from anima_core.signed_note import key_id
+from anima_core.tlog.note import key_id
 from anima_signer.core import Signer
 from anima_signer.errors import AgentExists, InvalidRequest, UnknownAgent
 from anima_signer.keys import KeyRing, derivation_label, eth_address

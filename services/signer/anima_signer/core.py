@@ -14,7 +14,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from anima_core.attestation.evidence import MAX_NONCE_SIZE, MIN_NONCE_SIZE, bind_report_data
-from anima_core.signed_note import verifier_key
+from anima_core.tlog.note import verifier_key
 from anima_signer import eth, policy
 from anima_signer.binding import bound_keys
 from anima_signer.errors import IdempotencyConflict, InvalidRequest, SignerError, UnknownAgent

@@ -1,0 +1,119 @@
+"""Anima's log entry: a versioned, canonical encoding of one thing an agent did.
+
+The leaf commits to the payload's SHA-256 and size, not the payload: payloads
+are stored beside the log and can be redacted without breaking any proof.
+
+Encoding v1 is JSON with sorted keys, no whitespace, UTF-8, integers only (the
+RFC 8785 form for these types). Decoding re-encodes and requires identical
+bytes, so every entry has exactly one encoding and one leaf hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from anima_core.tlog.errors import MalformedEntry
+
+ENTRY_VERSION = 1
+MAX_LABEL_CHARS = 256  # actor and room
+MAX_ENTRY_BYTES = 2048
+_AGENT_ID = re.compile(r"[a-z0-9_-]{3,64}")
+_FIELDS = frozenset(
+    {"v", "agent", "index", "time_ms", "kind", "actor", "room", "payload_sha256", "payload_size"}
+)
+
+
+class EntryKind(StrEnum):
+    MESSAGE_IN = "message_in"
+    RESPONSE = "response"
+    ACTION = "action"
+    EVALUATOR = "evaluator"
+    SIGNATURE = "signature"
+    POLICY_DECISION = "policy_decision"
+    LIFECYCLE = "lifecycle"
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    agent: str
+    index: int
+    time_ms: int
+    kind: EntryKind
+    actor: str
+    room: str
+    payload_sha256: bytes
+    payload_size: int
+
+    def __post_init__(self) -> None:
+        if not _AGENT_ID.fullmatch(self.agent):
+            raise MalformedEntry(f"entry agent {self.agent!r} is not a valid agent id")
+        for name in ("index", "time_ms", "payload_size"):
+            value = getattr(self, name)
+            if type(value) is not int or not 0 <= value < 1 << 63:
+                raise MalformedEntry(f"entry {name} must be a non-negative 63-bit integer")
+        if not isinstance(self.kind, EntryKind):
+            raise MalformedEntry(f"entry kind {self.kind!r} is unknown")
+        for name in ("actor", "room"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or len(value) > MAX_LABEL_CHARS:
+                raise MalformedEntry(f"entry {name} must be a string of at most {MAX_LABEL_CHARS}")
+        if len(self.payload_sha256) != 32:
+            raise MalformedEntry("entry payload_sha256 must be 32 bytes")
+
+    def encode(self) -> bytes:
+        fields = {
+            "v": ENTRY_VERSION,
+            "agent": self.agent,
+            "index": self.index,
+            "time_ms": self.time_ms,
+            "kind": self.kind.value,
+            "actor": self.actor,
+            "room": self.room,
+            "payload_sha256": self.payload_sha256.hex(),
+            "payload_size": self.payload_size,
+        }
+        return json.dumps(
+            fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+
+    def matches_payload(self, payload: bytes) -> bool:
+        return (
+            len(payload) == self.payload_size
+            and hashlib.sha256(payload).digest() == self.payload_sha256
+        )
+
+
+def decode_entry(data: bytes) -> LogEntry:
+    """Parse an encoded entry; anything but the one canonical encoding is refused."""
+    if len(data) > MAX_ENTRY_BYTES:
+        raise MalformedEntry(f"entry is larger than {MAX_ENTRY_BYTES} bytes")
+    try:
+        raw = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedEntry("entry is not UTF-8 JSON") from exc
+    if not isinstance(raw, dict) or set(raw) != _FIELDS:
+        raise MalformedEntry(f"entry must have exactly the fields {sorted(_FIELDS)}")
+    if raw["v"] != ENTRY_VERSION:
+        raise MalformedEntry(f"entry version {raw['v']!r} is not {ENTRY_VERSION}")
+    try:
+        kind = EntryKind(raw["kind"])
+        digest = bytes.fromhex(raw["payload_sha256"])
+    except (ValueError, TypeError) as exc:
+        raise MalformedEntry("entry kind or payload_sha256 is invalid") from exc
+    entry = LogEntry(
+        agent=raw["agent"],
+        index=raw["index"],
+        time_ms=raw["time_ms"],
+        kind=kind,
+        actor=raw["actor"],
+        room=raw["room"],
+        payload_sha256=digest,
+        payload_size=raw["payload_size"],
+    )
+    if entry.encode() != data:
+        raise MalformedEntry("entry is not in canonical form")
+    return entry

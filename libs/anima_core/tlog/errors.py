@@ -1,0 +1,61 @@
+"""Why a log, proof, note or tile failed to verify: one class per failure.
+
+All are INVALID_ARGUMENT when they cross a service boundary: the input was
+wrong, not the server.
+"""
+
+from __future__ import annotations
+
+from anima_core.errors import AnimaError, ErrorKind
+
+
+class LogVerificationError(AnimaError):
+    kind = ErrorKind.INVALID_ARGUMENT
+
+
+class InvalidProof(LogVerificationError):
+    """A proof with the wrong shape: wrong length, bad node size, impossible indices."""
+
+
+class RootMismatch(LogVerificationError):
+    """A well-formed proof (or recomputed tree) that leads to another root."""
+
+
+class MalformedNote(LogVerificationError):
+    """Text that is not a C2SP signed note."""
+
+
+class UnknownKey(LogVerificationError):
+    """A note with no signature from any of the verifier keys given."""
+
+
+class InvalidSignature(LogVerificationError):
+    """A signature line from a known key that does not verify."""
+
+
+class MalformedVerifierKey(LogVerificationError):
+    """A verifier key string that is not name+keyid+base64(alg || key)."""
+
+
+class MalformedCheckpoint(LogVerificationError):
+    """A note body that is not a C2SP tlog checkpoint."""
+
+
+class MalformedTile(LogVerificationError):
+    """A hash tile or entry bundle with the wrong length or framing."""
+
+
+class MissingTile(LogVerificationError):
+    """A tile or entry bundle the checkpoint needs is absent."""
+
+
+class MalformedEntry(LogVerificationError):
+    """Bytes that are not a canonical Anima log entry."""
+
+
+class InconsistentLog(LogVerificationError):
+    """Two checkpoints of one log that no append-only history can join."""
+
+
+class Equivocation(InconsistentLog):
+    """Two signed checkpoints with the same size and different roots."""
