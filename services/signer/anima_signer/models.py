@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
+from anima_core.tlog.entry import EntryKind
+
 # Bounds on what one request may carry (the gRPC layer also caps whole messages).
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_TYPED_DATA_BYTES = 64 * 1024
@@ -14,6 +16,10 @@ MAX_BATCH_ITEMS = 1024
 MAX_WALLETS = 16
 MAX_IDEMPOTENCY_KEY_CHARS = 128
 UINT256_MAX = 2**256 - 1
+# The log: entries per AppendLog call, and entries the signer holds that the
+# host has not yet confirmed as durably stored (beyond it, appends and signs wait).
+MAX_APPEND_ENTRIES = 4096
+MAX_PENDING_LOG_ENTRIES = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,3 +154,44 @@ class AttestationBundle:
     collateral_json: bytes | None
     tls_public_key: bytes
     bound_keys: bytes
+
+
+# ---------------------------------------------------------------- the log
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntryInput:
+    """What the host asks the enclave to sequence; the enclave adds agent, index and time."""
+
+    kind: EntryKind
+    actor: str
+    room: str
+    payload_sha256: bytes
+    payload_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class SequencedEntry:
+    """An encoded entry (anima_core.tlog.entry) as sequenced by the enclave.
+
+    `payload` is set only for entries the enclave wrote itself (signatures,
+    policy decisions, lifecycle): the host stores it beside the log.
+    """
+
+    entry: bytes
+    payload: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogAppendResult:
+    """The log tail the host lacks, and a signed checkpoint covering it.
+
+    `entries` runs from the host's durable size (the request's host_size) to
+    `size`; the request's own entries start at `first_index`. `checkpoint` is a
+    C2SP signed note for (origin, size, root).
+    """
+
+    first_index: int
+    size: int
+    entries: tuple[SequencedEntry, ...]
+    checkpoint: bytes
