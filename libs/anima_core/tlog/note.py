@@ -70,7 +70,7 @@ class Verifier:
 
 def parse_verifier_key(vkey: str) -> Verifier:
     """Parse `name+keyid+base64(0x01 || key)`; the key id must match the key."""
-    parts = vkey.strip().split("+")
+    parts = vkey.strip().split("+", 2)  # base64 may itself contain "+"
     if len(parts) != 3:
         raise MalformedVerifierKey("a verifier key is name+keyid+base64key")
     name, id_hex, encoded = parts
@@ -84,7 +84,9 @@ def parse_verifier_key(vkey: str) -> Verifier:
     if len(kid) != 4 or id_hex != id_hex.lower():
         raise MalformedVerifierKey("verifier key id is 8 lowercase hex digits")
     if len(raw) != 33 or raw[:1] != ED25519_ALGORITHM:
-        raise MalformedVerifierKey("only Ed25519 verifier keys (algorithm 0x01, 32 bytes) are supported")
+        raise MalformedVerifierKey(
+            "only Ed25519 verifier keys (algorithm 0x01, 32 bytes) are supported"
+        )
     if key_id(name, raw[1:]) != kid:
         raise MalformedVerifierKey(f"verifier key id {id_hex} does not match the key")
     return Verifier(name=name, key_id=kid, public_key=raw[1:])
@@ -131,6 +133,8 @@ def parse_note(data: bytes) -> Note:
         raise MalformedNote("note has no blank line before its signatures")
     text, block = message[: split + 1], message[split + 2 :]
     _check_text(text)
+    if not block:
+        raise MalformedNote("note has no signature lines")
     if not block.endswith("\n"):
         raise MalformedNote("signature block must end with a newline")
     signatures: list[NoteSignature] = []

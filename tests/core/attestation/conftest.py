@@ -8,12 +8,13 @@ beside the repository, and tests that need them skip when it is absent.
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from cryptography import x509
+
+from tests.vectors import require_vectors
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -31,23 +32,9 @@ BODY_REPORT_DATA = 520
 SIGNATURE_LEN_OFFSET = HEADER_SIZE + BODY_SIZE  # u32 little endian, then the signature data
 
 
-def vectors_dir() -> Path:
-    override = os.environ.get("ANIMA_VECTORS_DIR")
-    base = Path(override) if override else REPO_ROOT.parent / "shared" / "vectors"
-    return base / "attestation"
-
-
 @pytest.fixture(scope="session")
 def attestation_vectors() -> Path:
-    directory = vectors_dir()
-    needed = [directory / "tdx_quote", directory / "tdx_quote_collateral.json"]
-    missing = [str(p) for p in needed if not p.is_file()]
-    if missing:
-        pytest.skip(
-            f"TDX test vectors not found ({', '.join(missing)}); "
-            "set ANIMA_VECTORS_DIR to the directory holding attestation/tdx_quote"
-        )
-    return directory
+    return require_vectors("attestation", "tdx_quote", "tdx_quote_collateral.json")
 
 
 @pytest.fixture(scope="session")
