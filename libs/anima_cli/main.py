@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from anima_cli import attest, demo
+from anima_cli import attest, demo, log
 from anima_signer import cli as signer_cli
 
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     attest.register(commands)
     signer_cli.register(commands)
     demo.register(commands)
+    log.register(commands)
     return parser
 
 

@@ -20,6 +20,7 @@ from anima_core.tlog.errors import (
     MalformedVerifierKey,
     MissingTile,
     RootMismatch,
+    TileMismatch,
     UnknownKey,
 )
 from anima_core.tlog.merkle import (
@@ -41,15 +42,37 @@ from anima_core.tlog.note import (
     sign_note,
     verifier_key,
 )
+from anima_core.tlog.reader import (
+    DirectorySource,
+    HttpSource,
+    LogSourceError,
+    TileHashReader,
+    TileSource,
+    read_entry_bundle,
+    read_hash_tile,
+)
+from anima_core.tlog.verify import (
+    AuditReport,
+    LogReport,
+    LogSourceNeeded,
+    audit_checkpoints,
+    verify_tiled_log,
+)
 
 __all__ = [
     "EMPTY_ROOT",
+    "AuditReport",
     "Checkpoint",
     "CompactRange",
+    "DirectorySource",
     "Equivocation",
+    "HttpSource",
     "InconsistentLog",
     "InvalidProof",
     "InvalidSignature",
+    "LogReport",
+    "LogSourceError",
+    "LogSourceNeeded",
     "LogVerificationError",
     "MalformedCheckpoint",
     "MalformedEntry",
@@ -60,8 +83,12 @@ __all__ = [
     "Note",
     "RootMismatch",
     "SignedCheckpoint",
+    "TileHashReader",
+    "TileMismatch",
+    "TileSource",
     "UnknownKey",
     "Verifier",
+    "audit_checkpoints",
     "leaf_hash",
     "node_hash",
     "open_checkpoint",
@@ -69,10 +96,13 @@ __all__ = [
     "parse_checkpoint",
     "parse_note",
     "parse_verifier_key",
+    "read_entry_bundle",
+    "read_hash_tile",
     "root_from_inclusion_proof",
     "root_from_leaf_hashes",
     "sign_note",
     "verifier_key",
     "verify_consistency",
     "verify_inclusion",
+    "verify_tiled_log",
 ]

@@ -21,6 +21,19 @@ class RootMismatch(LogVerificationError):
     """A well-formed proof (or recomputed tree) that leads to another root."""
 
 
+class TileMismatch(RootMismatch):
+    """A stored hash tile that disagrees with the hashes recomputed from the entries.
+
+    `path` is the tile's path in the tlog-tiles layout and `index` the position
+    (0-based, in hashes) of the first hash that differs.
+    """
+
+    def __init__(self, message: str, *, path: str, index: int) -> None:
+        super().__init__(message)
+        self.path = path
+        self.index = index
+
+
 class MalformedNote(LogVerificationError):
     """Text that is not a C2SP signed note."""
 
@@ -58,4 +71,12 @@ class InconsistentLog(LogVerificationError):
 
 
 class Equivocation(InconsistentLog):
-    """Two signed checkpoints with the same size and different roots."""
+    """Two signed checkpoints with the same size and different roots.
+
+    Both signed notes are kept, as read, so the evidence can be shown to anyone.
+    """
+
+    def __init__(self, message: str, *, first_note: bytes = b"", second_note: bytes = b"") -> None:
+        super().__init__(message)
+        self.first_note = first_note
+        self.second_note = second_note

@@ -8,6 +8,7 @@ its path ends in `.p/<width>`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 from anima_core.tlog.errors import MalformedTile
@@ -92,3 +93,21 @@ def decode_entry_bundle(data: bytes, width: int) -> list[bytes]:
     if len(entries) != width:
         raise MalformedTile(f"entry bundle holds {len(entries)} entries, want {width}")
     return entries
+
+
+def parent_hashes(hashes: bytes) -> bytes:
+    """The level above a run of concatenated hashes: node_hash of each complete
+    pair (an odd last hash has no complete parent and is dropped)."""
+    sha256 = hashlib.sha256
+    step = 2 * HASH_SIZE
+    end = len(hashes) - len(hashes) % step
+    return b"".join([sha256(b"\x01" + hashes[i : i + step]).digest() for i in range(0, end, step)])
+
+
+def tile_levels(hashes: bytes) -> tuple[bytes, ...]:
+    """A tile's concatenated hashes and the complete levels above them inside
+    the tile: element r holds its (width >> r) nodes of height r, r < 8."""
+    levels = [hashes]
+    while len(levels) < TILE_HEIGHT and len(levels[-1]) >= 2 * HASH_SIZE:
+        levels.append(parent_hashes(levels[-1]))
+    return tuple(levels)
