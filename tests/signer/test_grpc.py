@@ -231,9 +231,25 @@ async def test_malformed_message_in_a_stream_ends_it_with_invalid_argument(serve
 
 async def test_oversized_request_is_resource_exhausted(served: Served) -> None:
     agent_id = await make_agent(served)
-    async with await served.client() as runtime:
+    limit = served.running.server._max_message_bytes
+    host, port = served.address.split(":")
+    cert = fetch_server_certificate(host, int(port))
+    channel = grpc.aio.secure_channel(
+        served.address,
+        grpc.ssl_channel_credentials(root_certificates=cert),
+        options=[
+            ("grpc.ssl_target_name_override", TLS_SERVER_NAME),
+            ("grpc.max_send_message_length", 2 * limit),
+        ],
+    )
+    request = pb.SignRequest(
+        agent_id=agent_id, raw_ed25519=pb.Ed25519Payload(message=b"x" * (limit + 1))
+    )
+    async with channel:
         with pytest.raises(grpc.aio.AioRpcError) as info:
-            await runtime.sign(SignRequest(agent_id, PersonalMessage(b"x" * (5 * 1024 * 1024))))
+            await pb_grpc.SignerServiceStub(channel).Sign(
+                request, metadata=(("authorization", f"Bearer {TOKENS['runtime']}"),)
+            )
     assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
@@ -280,9 +296,17 @@ async def test_no_response_carries_private_key_material(served: Served) -> None:
         secrets_.append(k.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()))
     channel, _ = await _raw_channel(served)
     auth = (("authorization", f"Bearer {TOKENS['admin']}"),)
+    runtime_auth = (("authorization", f"Bearer {TOKENS['runtime']}"),)
     async with channel:
         stub = pb_grpc.SignerServiceStub(channel)
+        await stub.Sign(
+            pb.SignRequest(agent_id=agent_id, raw_ed25519=pb.Ed25519Payload(message=b"x")),
+            metadata=runtime_auth,
+        )
         blobs = [
+            (
+                await stub.AppendLog(pb.AppendLogRequest(agent_id=agent_id), metadata=runtime_auth)
+            ).SerializeToString(),
             (
                 await stub.GetAgent(pb.GetAgentRequest(agent_id=agent_id), metadata=auth)
             ).SerializeToString(),

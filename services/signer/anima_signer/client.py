@@ -33,9 +33,19 @@ from anima_core.telemetry import tracing_client_interceptors
 from anima_core.tls import TLS_SERVER_NAME, fetch_server_certificate, public_key_der
 from anima_signer.api import convert
 from anima_signer.binding import bound_keys
-from anima_signer.models import Agent, SigningPolicy, SignRequest, SignResult
+from anima_signer.models import (
+    Agent,
+    LogAppendResult,
+    LogEntryInput,
+    SigningPolicy,
+    SignRequest,
+    SignResult,
+)
 
 DEFAULT_TIMEOUT_S = 10.0
+# Room for a full AppendLog answer (the whole unconfirmed log tail,
+# models.MAX_APPEND_RESPONSE_BYTES), as the server's default.
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
 class ChannelBindingError(AttestationError):
@@ -97,7 +107,7 @@ class SignerClient:
         policy: MeasurementPolicy,
         now: int | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
-        max_message_bytes: int = 4 * 1024 * 1024,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> SignerClient:
         host, port = _split_address(address)
         cert_pem = await asyncio.to_thread(fetch_server_certificate, host, port, timeout=timeout)
@@ -136,7 +146,14 @@ class SignerClient:
         cls, *, address: str, token: str, timeout: float = DEFAULT_TIMEOUT_S
     ) -> SignerClient:
         """INSECURE: no TLS and no attestation. For a local signer in development only."""
-        channel = grpc.aio.insecure_channel(address, interceptors=tracing_client_interceptors())
+        channel = grpc.aio.insecure_channel(
+            address,
+            options=[
+                ("grpc.max_receive_message_length", DEFAULT_MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", DEFAULT_MAX_MESSAGE_BYTES),
+            ],
+            interceptors=tracing_client_interceptors(),
+        )
         return cls(channel=channel, token=token, attestation=None, timeout=timeout)
 
     async def close(self) -> None:
@@ -190,6 +207,8 @@ class SignerClient:
 
     # ------------------------------------------------------------ signing
 
+    # Every result carries log_index: its SIGNATURE entry in the agent's log.
+
     async def sign(self, request: SignRequest) -> SignResult:
         response = await self._stub.Sign(
             convert.sign_request_to_proto(request), **self._call_options()
@@ -213,6 +232,19 @@ class SignerClient:
         call = self._stub.SignStream(wire(), metadata=self._metadata)
         async for item in call:
             yield _item_outcome(item)
+
+    # ------------------------------------------------------------ the log
+
+    async def append_log(
+        self, agent_id: str, host_size: int, inputs: Iterable[LogEntryInput] = ()
+    ) -> LogAppendResult:
+        """Sequence `inputs` (none: just collect the tail) after telling the enclave
+        that the host has stored [0, host_size) durably. See AppendLog in signer.proto."""
+        response = await self._stub.AppendLog(
+            convert.append_log_request_to_proto(agent_id, host_size, inputs),
+            **self._call_options(),
+        )
+        return convert.log_result_from_proto(response)
 
 
 def _verify_bundle(

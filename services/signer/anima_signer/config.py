@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from anima_signer.errors import SignerMisconfigured
+from anima_signer.models import MAX_APPEND_RESPONSE_BYTES
 
 ENV_PREFIX = "ANIMA_SIGNER"
 
@@ -27,7 +28,9 @@ class SignerConfig(BaseModel):
     # Caller name -> SHA-256 hex of its bearer token. The signer refuses to start without any.
     callers: dict[str, str] = Field(default_factory=dict)
     log_origin_prefix: str = "anima.local/agents"
-    max_message_bytes: int = 4 * 1024 * 1024
+    # Both directions: a full AppendLog answer (the whole unconfirmed log tail)
+    # must fit, or a host that fell behind could never catch up.
+    max_message_bytes: int = 64 * 1024 * 1024
 
     @field_validator("callers")
     @classmethod
@@ -36,6 +39,16 @@ class SignerConfig(BaseModel):
             if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
                 raise ValueError(f"callers.{name} must be a lowercase SHA-256 hex digest")
         return callers
+
+    @field_validator("max_message_bytes")
+    @classmethod
+    def _fits_a_log_tail(cls, value: int) -> int:
+        if value < MAX_APPEND_RESPONSE_BYTES:
+            raise ValueError(
+                f"max_message_bytes must be at least {MAX_APPEND_RESPONSE_BYTES} "
+                "to carry a full log tail"
+            )
+        return value
 
     def check_startable(self) -> None:
         """Fail closed on configurations that would run without protection."""

@@ -1,23 +1,40 @@
 """The enclave signer's logic, free of any transport.
 
 Every public method takes and returns plain domain types; the gRPC layer in
-api/ only converts. Signing methods are synchronous and thread-safe so batches
-can run off the event loop.
+api/ only converts. Signing and log methods are synchronous and thread-safe so
+they can run off the event loop.
+
+Every signature is appended to the agent's log (a SIGNATURE entry) and every
+policy refusal too (POLICY_DECISION), in the same durable commit as any
+idempotency record, before the answer leaves: no signature exists without its
+entry. A batch shares one commit and one checkpoint.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from anima_core.attestation.evidence import MAX_NONCE_SIZE, MIN_NONCE_SIZE, bind_report_data
+from anima_core.tlog.entry import EntryKind
 from anima_core.tlog.note import verifier_key
-from anima_signer import eth, policy
+from anima_signer import eth, log_payloads, policy
 from anima_signer.binding import bound_keys
-from anima_signer.errors import IdempotencyConflict, InvalidRequest, SignerError, UnknownAgent
+from anima_signer.errors import (
+    IdempotencyConflict,
+    InvalidRequest,
+    LogTailFull,
+    PolicyDenied,
+    SignerError,
+    UnknownAgent,
+)
 from anima_signer.idempotency import fingerprint, result_from_json, result_to_json
 from anima_signer.keys import KEY_DERIVATION_VERSION, KeyRing, eth_address, validate_agent_id
 from anima_signer.models import (
@@ -30,6 +47,8 @@ from anima_signer.models import (
     Ed25519Message,
     Ed25519Signature,
     EthSignature,
+    LogAppendResult,
+    LogEntryInput,
     PersonalMessage,
     SignedTransaction,
     SigningPolicy,
@@ -39,17 +58,42 @@ from anima_signer.models import (
     TypedData,
     Wallet,
 )
+from anima_signer.sequencer import LogSequencer, wall_clock_ms
 from anima_signer.store import AgentRecord, SignerStore
 from anima_signer.tee.base import TeeBackend
 
 _RAW = (Encoding.Raw, PublicFormat.Raw)
 
 
+@dataclass(slots=True)
+class _Attempt:
+    """One sign request that reached the policy gate, waiting for its log entry."""
+
+    position: int
+    agent_id: str
+    kind: EntryKind
+    log_payload: bytes
+    outcome: SignResult | PolicyDenied
+    idempotency: tuple[str, bytes] | None  # (key, request fingerprint) to record on success
+
+
+def _decided(outcome: SignResult | SignerError | None) -> SignResult | SignerError:
+    if outcome is None:  # pragma: no cover - every position is decided above
+        raise RuntimeError("a sign request was left without an outcome")
+    return outcome
+
+
 class Signer:
     """Agents, their keys, the policy gate and attestation, inside the enclave."""
 
     def __init__(
-        self, *, tee: TeeBackend, keyring: KeyRing, store: SignerStore, log_origin_prefix: str
+        self,
+        *,
+        tee: TeeBackend,
+        keyring: KeyRing,
+        store: SignerStore,
+        log_origin_prefix: str,
+        clock_ms: Callable[[], int] = wall_clock_ms,
     ) -> None:
         self._tee = tee
         self._keys = keyring
@@ -57,13 +101,32 @@ class Signer:
         self._log_origin_prefix = log_origin_prefix.rstrip("/")
         self._agents: dict[str, Agent] = {}
         self._idempotency_lock = threading.Lock()
+        self._log = LogSequencer(
+            store=store, keyring=keyring, origin=self.log_origin, clock_ms=clock_ms
+        )
+        for agent_id in store.agents_without_log():
+            # Agents from before the log existed: their log starts now.
+            self._start_log(self.get_agent(agent_id), event="log_started")
 
     @classmethod
-    async def open(cls, *, tee: TeeBackend, state_dir: Path, log_origin_prefix: str) -> Signer:
+    async def open(
+        cls,
+        *,
+        tee: TeeBackend,
+        state_dir: Path,
+        log_origin_prefix: str,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> Signer:
         """Load durable state from state_dir and the root secret from the TEE."""
         keyring = KeyRing(root_secret=await tee.root_secret())
         store = SignerStore(path=state_dir / "signer.sqlite3")
-        return cls(tee=tee, keyring=keyring, store=store, log_origin_prefix=log_origin_prefix)
+        return cls(
+            tee=tee,
+            keyring=keyring,
+            store=store,
+            log_origin_prefix=log_origin_prefix,
+            clock_ms=clock_ms,
+        )
 
     def close(self) -> None:
         self._store.close()
@@ -89,8 +152,19 @@ class Signer:
             created_at=datetime.now(UTC).replace(microsecond=0),
             key_derivation_version=KEY_DERIVATION_VERSION,
         )
-        self._store.add_agent(record)
+        # The agent and its log's first entry commit together.
+        with self._log.batch() as batch:
+            self._store.add_agent(record)
+            agent = self._agent_from(record)
+            batch.create(agent_id)
+            batch.append_enclave(agent_id, EntryKind.LIFECYCLE, log_payloads.agent_created(agent))
         return self.get_agent(agent_id)
+
+    def _start_log(self, agent: Agent, *, event: str) -> None:
+        with self._log.batch() as batch:
+            batch.create(agent.agent_id)
+            payload = log_payloads.agent_created(agent, event=event)
+            batch.append_enclave(agent.agent_id, EntryKind.LIFECYCLE, payload)
 
     def get_agent(self, agent_id: str) -> Agent:
         agent = self._agents.get(agent_id)
@@ -99,6 +173,12 @@ class Signer:
         record = self._store.agent(agent_id)
         if record is None:
             raise UnknownAgent(agent_id)
+        agent = self._agent_from(record)
+        self._agents[agent_id] = agent
+        return agent
+
+    def _agent_from(self, record: AgentRecord) -> Agent:
+        agent_id = record.agent_id
         public_keys = [
             self._keys.wallet_key(agent_id, i).public_key for i in range(record.wallet_count)
         ]
@@ -107,7 +187,7 @@ class Signer:
             for i, key in enumerate(public_keys)
         )
         log_public = self._keys.log_key(agent_id).public_key().public_bytes(*_RAW)
-        agent = Agent(
+        return Agent(
             agent_id=agent_id,
             wallets=wallets,
             log_verifier_key=verifier_key(self.log_origin(agent_id), log_public),
@@ -117,8 +197,6 @@ class Signer:
             created_at=record.created_at,
             key_derivation_version=record.key_derivation_version,
         )
-        self._agents[agent_id] = agent
-        return agent
 
     def list_agents(self) -> list[Agent]:
         return [self.get_agent(r.agent_id) for r in self._store.agents()]
@@ -130,37 +208,114 @@ class Signer:
     # ------------------------------------------------------------ signing
 
     def sign(self, request: SignRequest) -> SignResult:
-        agent = self.get_agent(request.agent_id)
-        key = request.idempotency_key
-        if not key:
-            return self._sign_once(agent, request)
-        if len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
-            raise InvalidRequest(f"idempotency_key is longer than {MAX_IDEMPOTENCY_KEY_CHARS}")
-        request_fingerprint = fingerprint(request.payload)
-        # One lock so two concurrent retries cannot both sign.
-        with self._idempotency_lock:
-            stored = self._store.idempotent_response(agent.agent_id, key)
-            if stored is not None:
-                if stored[0] != request_fingerprint:
-                    raise IdempotencyConflict(key)
-                return result_from_json(stored[1])
-            result = self._sign_once(agent, request)
-            self._store.save_idempotent_response(
-                agent.agent_id, key, request_fingerprint, result_to_json(result)
-            )
-            return result
+        """Sign under the agent's policy; the answer comes after its log entry is durable."""
+        outcome = self._sign_and_log([request])[0]
+        if isinstance(outcome, SignerError):
+            raise outcome
+        return outcome
 
-    def sign_many(self, requests: list[SignRequest]) -> list[SignResult | SignerError]:
-        """Each request succeeds or fails on its own; order is kept."""
+    def sign_many(self, requests: Sequence[SignRequest]) -> list[SignResult | SignerError]:
+        """Each request succeeds or fails on its own; order is kept; one commit for all."""
         if len(requests) > MAX_BATCH_ITEMS:
             raise InvalidRequest(f"a batch holds at most {MAX_BATCH_ITEMS} requests")
-        results: list[SignResult | SignerError] = []
-        for request in requests:
-            try:
-                results.append(self.sign(request))
-            except SignerError as exc:
-                results.append(exc)
-        return results
+        return self._sign_and_log(requests)
+
+    def _sign_and_log(self, requests: Sequence[SignRequest]) -> list[SignResult | SignerError]:
+        keyed = any(r.idempotency_key for r in requests)
+        # One lock across check, sign and commit, so two concurrent retries cannot both sign.
+        with self._idempotency_lock if keyed else nullcontext():
+            outcomes: list[SignResult | SignerError | None] = [None] * len(requests)
+            attempts: list[_Attempt] = []
+            # A key used again within the batch is a retry of its first signed use.
+            first_use: dict[tuple[str, str], tuple[int, bytes]] = {}
+            repeats: list[tuple[int, int]] = []
+            for position, request in enumerate(requests):
+                try:
+                    agent = self.get_agent(request.agent_id)
+                    idempotency = self._idempotency(request)
+                    if idempotency is not None:
+                        key = (agent.agent_id, idempotency[0])
+                        earlier = first_use.get(key)
+                        if earlier is not None:
+                            if earlier[1] != idempotency[1]:
+                                raise IdempotencyConflict(key[1])
+                            repeats.append((position, earlier[0]))
+                            continue
+                        replay = self._replay(key, idempotency[1])
+                        if replay is not None:
+                            outcomes[position] = replay
+                            continue
+                    attempt = self._attempt(position, agent, request, idempotency)
+                    if idempotency is not None and attempt.kind is EntryKind.SIGNATURE:
+                        first_use[(agent.agent_id, idempotency[0])] = (position, idempotency[1])
+                    attempts.append(attempt)
+                except SignerError as exc:
+                    outcomes[position] = exc
+            if attempts:
+                self._log_attempts(attempts, outcomes)
+            for position, first in repeats:
+                outcomes[position] = outcomes[first]
+        return [_decided(o) for o in outcomes]
+
+    def _idempotency(self, request: SignRequest) -> tuple[str, bytes] | None:
+        """(key, request fingerprint), or None for a request without a key."""
+        key = request.idempotency_key
+        if not key:
+            return None
+        if len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
+            raise InvalidRequest(f"idempotency_key is longer than {MAX_IDEMPOTENCY_KEY_CHARS}")
+        return key, fingerprint(request.payload)
+
+    def _replay(self, key: tuple[str, str], request_fingerprint: bytes) -> SignResult | None:
+        """The stored answer for an (agent, key) already used; a new payload is refused."""
+        stored = self._store.idempotent_response(*key)
+        if stored is None:
+            return None
+        if stored[0] != request_fingerprint:
+            raise IdempotencyConflict(key[1])
+        return result_from_json(stored[1])
+
+    def _attempt(
+        self,
+        position: int,
+        agent: Agent,
+        request: SignRequest,
+        idempotency: tuple[str, bytes] | None,
+    ) -> _Attempt:
+        """Sign, or record the refusal; malformed requests raise and are not logged."""
+        try:
+            result, chain_id = self._sign_once(agent, request)
+        except PolicyDenied as denied:
+            payload = log_payloads.denial(request.payload, rule=denied.rule, message=denied.message)
+            return _Attempt(
+                position, agent.agent_id, EntryKind.POLICY_DECISION, payload, denied, None
+            )
+        payload = log_payloads.signature(request.payload, result, chain_id=chain_id)
+        return _Attempt(position, agent.agent_id, EntryKind.SIGNATURE, payload, result, idempotency)
+
+    def _log_attempts(
+        self, attempts: list[_Attempt], outcomes: list[SignResult | SignerError | None]
+    ) -> None:
+        """One commit for every attempt's entry (and idempotency record), then the answers."""
+        with self._log.batch() as batch:
+            for attempt in attempts:
+                try:
+                    index = batch.append_enclave(
+                        attempt.agent_id, attempt.kind, attempt.log_payload
+                    )
+                except LogTailFull as exc:
+                    outcomes[attempt.position] = exc  # the signature is dropped unseen
+                    continue
+                if isinstance(attempt.outcome, SignerError):
+                    outcomes[attempt.position] = attempt.outcome
+                    continue
+                result = dataclasses.replace(attempt.outcome, log_index=index)
+                if attempt.idempotency is not None:
+                    key, request_fingerprint = attempt.idempotency
+                    self._store.save_idempotent_response(
+                        attempt.agent_id, key, request_fingerprint, result_to_json(result)
+                    )
+                outcomes[attempt.position] = result
 
     def _wallet_index(self, agent: Agent, index: int) -> int:
         if not 0 <= index < len(agent.wallets):
@@ -173,19 +328,20 @@ class Signer:
         key = self._keys.wallet_key(agent.agent_id, index)
         return EthSignature(agent.wallets[index].address, digest, eth.sign_digest(key, digest))
 
-    def _sign_once(self, agent: Agent, request: SignRequest) -> SignResult:
+    def _sign_once(self, agent: Agent, request: SignRequest) -> tuple[SignResult, int | None]:
+        """The signature and the chain it is for (None when chain-less)."""
         payload = request.payload
         agent_id = agent.agent_id
         if isinstance(payload, PersonalMessage):
             index = self._wallet_index(agent, payload.wallet_index)
             digest = eth.personal_message_digest(payload.message)
             policy.check(agent.policy, payload)
-            return self._sign_eth_digest(agent, index, digest)
+            return self._sign_eth_digest(agent, index, digest), None
         if isinstance(payload, TypedData):
             index = self._wallet_index(agent, payload.wallet_index)
             digest, chain_id = eth.typed_data_digest(payload.typed_data_json)
             policy.check(agent.policy, payload, typed_data_chain_id=chain_id)
-            return self._sign_eth_digest(agent, index, digest)
+            return self._sign_eth_digest(agent, index, digest), chain_id
         if isinstance(payload, Transaction):
             index = self._wallet_index(agent, payload.wallet_index)
             fields = eth.transaction_dict(payload)  # validate before policy: precise errors
@@ -193,14 +349,28 @@ class Signer:
             raw, tx_hash, signature = eth.sign_transaction(
                 self._keys.wallet_key(agent_id, index), payload, fields
             )
-            return SignedTransaction(agent.wallets[index].address, raw, tx_hash, signature)
+            signed = SignedTransaction(agent.wallets[index].address, raw, tx_hash, signature)
+            return signed, payload.chain_id
         if isinstance(payload, Ed25519Message):
             if len(payload.message) > MAX_MESSAGE_BYTES:
                 raise InvalidRequest(f"message is larger than {MAX_MESSAGE_BYTES} bytes")
             policy.check(agent.policy, payload)
             key = self._keys.signing_key(agent_id)
-            return Ed25519Signature(agent.signing_public_key, key.sign(payload.message))
+            return Ed25519Signature(agent.signing_public_key, key.sign(payload.message)), None
         raise InvalidRequest("the request carries no payload to sign")
+
+    # ------------------------------------------------------------ the log
+
+    def append_log(
+        self, agent_id: str, host_size: int, inputs: Sequence[LogEntryInput]
+    ) -> LogAppendResult:
+        """Sequence the host's entries and hand back the tail it lacks, checkpointed.
+
+        host_size is how many entries the host has stored durably; see the
+        AppendLog comments in signer.proto for the whole contract.
+        """
+        self.get_agent(agent_id)
+        return self._log.append(agent_id, host_size, inputs)
 
     # ------------------------------------------------------------ attestation
 

@@ -53,3 +53,23 @@ class SignerMisconfigured(SignerError):
     """The signer refuses to start (fail closed)."""
 
     kind = ErrorKind.FAILED_PRECONDITION
+
+
+class LogStateMismatch(SignerError):
+    """The host's idea of the log disagrees with the enclave's (ahead, or lost entries)."""
+
+    kind = ErrorKind.FAILED_PRECONDITION
+
+
+class LogTailFull(SignerError):
+    """Too many entries wait for the host to store them; appends and signs wait."""
+
+    kind = ErrorKind.RESOURCE_EXHAUSTED
+
+    def __init__(self, agent_id: str, *, pending: int, adding: int, limit: int) -> None:
+        super().__init__(
+            f"agent {agent_id!r} has {pending} log entries the host has not confirmed; "
+            f"{adding} more would pass the limit of {limit}: the host must collect and store "
+            "the tail (AppendLog with its stored size) before more can be appended or signed"
+        )
+        self.agent_id = agent_id

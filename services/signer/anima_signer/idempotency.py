@@ -56,6 +56,8 @@ def result_from_json(text: str) -> SignResult:
     cls = _RESULT_TYPES[document["type"]]
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
+        if f.name not in document["fields"]:
+            continue  # a field added later (log_index): its default
         value = document["fields"][f.name]
         kwargs[f.name] = bytes.fromhex(value) if f.type == "bytes" else value
     return cls(**kwargs)

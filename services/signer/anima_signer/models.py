@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
-from anima_core.tlog.entry import EntryKind
+from anima_core.tlog.entry import MAX_ENTRY_BYTES, EntryKind
 
 # Bounds on what one request may carry (the gRPC layer also caps whole messages).
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -20,6 +20,14 @@ UINT256_MAX = 2**256 - 1
 # host has not yet confirmed as durably stored (beyond it, appends and signs wait).
 MAX_APPEND_ENTRIES = 4096
 MAX_PENDING_LOG_ENTRIES = 8192
+# Payloads the enclave writes itself (signatures, policy decisions, creation)
+# stay below this, so a full tail has a known worst-case size on the wire.
+MAX_ENCLAVE_PAYLOAD_BYTES = 4096
+# The largest AppendLog answer: the whole unconfirmed tail at its worst-case
+# entry (anima_core.tlog.entry.MAX_ENTRY_BYTES) and payload sizes, plus framing.
+MAX_APPEND_RESPONSE_BYTES = (
+    MAX_PENDING_LOG_ENTRIES * (MAX_ENTRY_BYTES + MAX_ENCLAVE_PAYLOAD_BYTES + 16) + 4096
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +129,17 @@ class SignRequest:
     idempotency_key: str = ""
 
 
+# Every sign result carries `log_index`: the index of the SIGNATURE entry the
+# signer appended to the agent's log before answering. Index 0 is always the
+# agent's creation, so 0 only appears on results built outside a signer.
+
+
 @dataclass(frozen=True, slots=True)
 class EthSignature:
     address: str
     digest: bytes
     signature: bytes  # r || s || v, v in {27, 28}
+    log_index: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +148,14 @@ class SignedTransaction:
     raw_transaction: bytes
     transaction_hash: bytes
     signature: bytes  # r || s || y_parity
+    log_index: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Ed25519Signature:
     public_key: bytes
     signature: bytes
+    log_index: int = 0
 
 
 SignResult = EthSignature | SignedTransaction | Ed25519Signature

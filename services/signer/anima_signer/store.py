@@ -1,7 +1,12 @@
-"""The signer's durable state: agents and idempotency records, in SQLite.
+"""The signer's durable state: agents, idempotency records and logs, in SQLite.
 
-SQLite gives atomic commits and survives kill -9; WAL keeps writes cheap. Only
+SQLite gives atomic commits and survives kill -9; WAL keeps writes cheap, and
+synchronous=FULL makes every commit durable before anything is answered. Only
 public data and answers already given are stored: no key material.
+
+One connection, one lock: writes that belong together (a log append, the
+checkpoint it signs, the idempotency record of the signature it logs) run in
+one `transaction()`.
 """
 
 from __future__ import annotations
@@ -9,12 +14,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from anima_signer.errors import AgentExists
-from anima_signer.models import SigningPolicy, policy_as_dict
+from anima_signer.models import SequencedEntry, SigningPolicy, policy_as_dict
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
@@ -32,6 +39,24 @@ CREATE TABLE IF NOT EXISTS idempotency (
     created_at TEXT NOT NULL,
     PRIMARY KEY (agent_id, key)
 );
+-- Per agent: the Merkle frontier (anima_core.tlog.merkle.CompactRange.to_bytes),
+-- the last entry time, the latest signed checkpoint note, and `released`, the
+-- host's confirmed size: entries below it are no longer kept here.
+CREATE TABLE IF NOT EXISTS log_state (
+    agent_id TEXT PRIMARY KEY,
+    frontier BLOB NOT NULL,
+    last_time_ms INTEGER NOT NULL,
+    checkpoint BLOB NOT NULL,
+    released INTEGER NOT NULL
+);
+-- Entries [released, size) and the payloads the enclave wrote for them.
+CREATE TABLE IF NOT EXISTS log_pending (
+    agent_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    entry BLOB NOT NULL,
+    payload BLOB,
+    PRIMARY KEY (agent_id, idx)
+) WITHOUT ROWID;
 """
 
 
@@ -42,6 +67,15 @@ class AgentRecord:
     policy: SigningPolicy
     created_at: datetime
     key_derivation_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class LogStateRecord:
+    agent_id: str
+    frontier: bytes
+    last_time_ms: int
+    checkpoint: bytes
+    released: int
 
 
 def _policy_to_json(policy: SigningPolicy) -> str:
@@ -66,7 +100,8 @@ class SignerStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._after_commit: list[Callable[[], None]] | None = None  # set inside a transaction
         self._agents: dict[str, AgentRecord] = {}
         for row in self._db.execute("SELECT * FROM agents"):
             self._agents[row[0]] = AgentRecord(
@@ -79,6 +114,40 @@ class SignerStore:
 
     def close(self) -> None:
         self._db.close()
+
+    @contextmanager
+    def transaction(self, after_commit: Callable[[], None] | None = None) -> Iterator[None]:
+        """All writes inside commit together or not at all; other threads wait.
+
+        `after_commit` (and what store methods register) runs once the commit is
+        durable, still under the lock, so caches never show uncommitted state.
+        """
+        with self._lock:
+            if self._after_commit is not None:
+                raise RuntimeError("SignerStore transactions do not nest")
+            hooks: list[Callable[[], None]] = []
+            self._after_commit = hooks
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+            finally:
+                self._after_commit = None
+            for hook in hooks:
+                hook()
+            if after_commit is not None:
+                after_commit()
+
+    def _on_commit(self, hook: Callable[[], None]) -> None:
+        if self._after_commit is None:
+            hook()
+        else:
+            self._after_commit.append(hook)
 
     def add_agent(self, record: AgentRecord) -> None:
         with self._lock:
@@ -95,7 +164,7 @@ class SignerStore:
                 )
             except sqlite3.IntegrityError as exc:
                 raise AgentExists(record.agent_id) from exc
-            self._agents[record.agent_id] = record
+            self._on_commit(lambda: self._agents.__setitem__(record.agent_id, record))
 
     def agent(self, agent_id: str) -> AgentRecord | None:
         return self._agents.get(agent_id)
@@ -121,3 +190,59 @@ class SignerStore:
                 "INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)",
                 (agent_id, key, fingerprint, response_json, datetime.now(UTC).isoformat()),
             )
+
+    # ------------------------------------------------------------ logs
+
+    def log_state(self, agent_id: str) -> LogStateRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT frontier, last_time_ms, checkpoint, released FROM log_state "
+                "WHERE agent_id = ?",
+                (agent_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return LogStateRecord(agent_id, bytes(row[0]), int(row[1]), bytes(row[2]), int(row[3]))
+
+    def agents_without_log(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT agent_id FROM agents WHERE agent_id NOT IN (SELECT agent_id FROM log_state)"
+            ).fetchall()
+        return sorted(str(r[0]) for r in rows)
+
+    def put_log_state(self, record: LogStateRecord) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO log_state VALUES (?, ?, ?, ?, ?)",
+                (
+                    record.agent_id,
+                    record.frontier,
+                    record.last_time_ms,
+                    record.checkpoint,
+                    record.released,
+                ),
+            )
+
+    def add_pending(self, agent_id: str, rows: list[tuple[int, bytes, bytes | None]]) -> None:
+        with self._lock:
+            self._db.executemany(
+                "INSERT INTO log_pending VALUES (?, ?, ?, ?)",
+                [(agent_id, index, entry, payload) for index, entry, payload in rows],
+            )
+
+    def release_pending(self, agent_id: str, below: int) -> None:
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM log_pending WHERE agent_id = ? AND idx < ?", (agent_id, below)
+            )
+
+    def pending(self, agent_id: str, start: int, end: int) -> list[SequencedEntry]:
+        """Stored entries [start, end) in order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT entry, payload FROM log_pending WHERE agent_id = ? AND idx >= ? "
+                "AND idx < ? ORDER BY idx",
+                (agent_id, start, end),
+            ).fetchall()
+        return [SequencedEntry(bytes(r[0]), None if r[1] is None else bytes(r[1])) for r in rows]

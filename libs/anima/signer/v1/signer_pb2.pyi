@@ -15,9 +15,28 @@ class TransactionType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TRANSACTION_TYPE_UNSPECIFIED: _ClassVar[TransactionType]
     TRANSACTION_TYPE_LEGACY: _ClassVar[TransactionType]
     TRANSACTION_TYPE_EIP1559: _ClassVar[TransactionType]
+
+class LogEntryKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LOG_ENTRY_KIND_UNSPECIFIED: _ClassVar[LogEntryKind]
+    LOG_ENTRY_KIND_MESSAGE_IN: _ClassVar[LogEntryKind]
+    LOG_ENTRY_KIND_RESPONSE: _ClassVar[LogEntryKind]
+    LOG_ENTRY_KIND_ACTION: _ClassVar[LogEntryKind]
+    LOG_ENTRY_KIND_EVALUATOR: _ClassVar[LogEntryKind]
+    LOG_ENTRY_KIND_SIGNATURE: _ClassVar[LogEntryKind]
+    LOG_ENTRY_KIND_POLICY_DECISION: _ClassVar[LogEntryKind]
+    LOG_ENTRY_KIND_LIFECYCLE: _ClassVar[LogEntryKind]
 TRANSACTION_TYPE_UNSPECIFIED: TransactionType
 TRANSACTION_TYPE_LEGACY: TransactionType
 TRANSACTION_TYPE_EIP1559: TransactionType
+LOG_ENTRY_KIND_UNSPECIFIED: LogEntryKind
+LOG_ENTRY_KIND_MESSAGE_IN: LogEntryKind
+LOG_ENTRY_KIND_RESPONSE: LogEntryKind
+LOG_ENTRY_KIND_ACTION: LogEntryKind
+LOG_ENTRY_KIND_EVALUATOR: LogEntryKind
+LOG_ENTRY_KIND_SIGNATURE: LogEntryKind
+LOG_ENTRY_KIND_POLICY_DECISION: LogEntryKind
+LOG_ENTRY_KIND_LIFECYCLE: LogEntryKind
 
 class SigningPolicy(_message.Message):
     __slots__ = ("allowed_chain_ids", "max_value_wei", "allow_personal_messages", "allow_typed_data", "allow_raw_ed25519")
@@ -234,14 +253,16 @@ class Ed25519Signature(_message.Message):
     def __init__(self, public_key: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class SignResponse(_message.Message):
-    __slots__ = ("eth_signature", "transaction", "ed25519")
+    __slots__ = ("eth_signature", "transaction", "ed25519", "log_index")
     ETH_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     TRANSACTION_FIELD_NUMBER: _ClassVar[int]
     ED25519_FIELD_NUMBER: _ClassVar[int]
+    LOG_INDEX_FIELD_NUMBER: _ClassVar[int]
     eth_signature: EthSignature
     transaction: SignedTransaction
     ed25519: Ed25519Signature
-    def __init__(self, eth_signature: _Optional[_Union[EthSignature, _Mapping]] = ..., transaction: _Optional[_Union[SignedTransaction, _Mapping]] = ..., ed25519: _Optional[_Union[Ed25519Signature, _Mapping]] = ...) -> None: ...
+    log_index: int
+    def __init__(self, eth_signature: _Optional[_Union[EthSignature, _Mapping]] = ..., transaction: _Optional[_Union[SignedTransaction, _Mapping]] = ..., ed25519: _Optional[_Union[Ed25519Signature, _Mapping]] = ..., log_index: _Optional[int] = ...) -> None: ...
 
 class SignBatchRequest(_message.Message):
     __slots__ = ("requests",)
@@ -270,3 +291,47 @@ class SignBatchResponse(_message.Message):
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[SignBatchItem]
     def __init__(self, items: _Optional[_Iterable[_Union[SignBatchItem, _Mapping]]] = ...) -> None: ...
+
+class LogEntryInput(_message.Message):
+    __slots__ = ("kind", "actor", "room", "payload_sha256", "payload_size")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    ROOM_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_SHA256_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_SIZE_FIELD_NUMBER: _ClassVar[int]
+    kind: LogEntryKind
+    actor: str
+    room: str
+    payload_sha256: bytes
+    payload_size: int
+    def __init__(self, kind: _Optional[_Union[LogEntryKind, str]] = ..., actor: _Optional[str] = ..., room: _Optional[str] = ..., payload_sha256: _Optional[bytes] = ..., payload_size: _Optional[int] = ...) -> None: ...
+
+class AppendLogRequest(_message.Message):
+    __slots__ = ("agent_id", "host_size", "entries")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_SIZE_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    host_size: int
+    entries: _containers.RepeatedCompositeFieldContainer[LogEntryInput]
+    def __init__(self, agent_id: _Optional[str] = ..., host_size: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[LogEntryInput, _Mapping]]] = ...) -> None: ...
+
+class SequencedEntry(_message.Message):
+    __slots__ = ("entry", "payload")
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    entry: bytes
+    payload: bytes
+    def __init__(self, entry: _Optional[bytes] = ..., payload: _Optional[bytes] = ...) -> None: ...
+
+class AppendLogResponse(_message.Message):
+    __slots__ = ("first_index", "size", "entries", "checkpoint")
+    FIRST_INDEX_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    first_index: int
+    size: int
+    entries: _containers.RepeatedCompositeFieldContainer[SequencedEntry]
+    checkpoint: bytes
+    def __init__(self, first_index: _Optional[int] = ..., size: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[SequencedEntry, _Mapping]]] = ..., checkpoint: _Optional[bytes] = ...) -> None: ...

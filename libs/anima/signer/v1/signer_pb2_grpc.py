@@ -69,6 +69,11 @@ class SignerServiceStub:
                 request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.SignRequest.SerializeToString,
                 response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.SignBatchItem.FromString,
                 _registered_method=True)
+        self.AppendLog = channel.unary_unary(
+                '/anima.signer.v1.SignerService/AppendLog',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.AppendLogRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.AppendLogResponse.FromString,
+                _registered_method=True)
 
 
 class SignerServiceServicer:
@@ -123,6 +128,14 @@ class SignerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AppendLog(self, request, context):
+        """Runtime: sequence entries into the agent's log and collect the tail the
+        host has not stored yet, with a checkpoint signed by the agent's log key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SignerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -160,6 +173,11 @@ def add_SignerServiceServicer_to_server(servicer, server):
                     servicer.SignStream,
                     request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.SignRequest.FromString,
                     response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.SignBatchItem.SerializeToString,
+            ),
+            'AppendLog': grpc.unary_unary_rpc_method_handler(
+                    servicer.AppendLog,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.AppendLogRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.AppendLogResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -351,6 +369,33 @@ class SignerService:
             '/anima.signer.v1.SignerService/SignStream',
             anima_dot_signer_dot_v1_dot_signer__pb2.SignRequest.SerializeToString,
             anima_dot_signer_dot_v1_dot_signer__pb2.SignBatchItem.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AppendLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/AppendLog',
+            anima_dot_signer_dot_v1_dot_signer__pb2.AppendLogRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.AppendLogResponse.FromString,
             options,
             channel_credentials,
             insecure,

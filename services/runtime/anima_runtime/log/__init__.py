@@ -1,0 +1,58 @@
+"""The host side of the verifiable log: tile storage, entry index and payloads,
+group-committed appends through the enclave sequencer, and the query API.
+
+    registry = LogRegistry(root=Path(".anima/logs"), sequencer=signer_client)
+    log = await registry.open("alice")            # created on first use, synced
+    [index] = await log.append([LogItem(EntryKind.MESSAGE_IN, "bob", "room", b"hi")])
+    app.include_router(log_router(registry, config=LogApiConfig(), attestation=fetch))
+
+Modules: tiles_store (C2SP tlog-tiles on disk, crash-safe), index (SQLite
+entry index and payloads), service (AgentLog), registry, sequencer (what the
+host needs from the signer), queries (transport-free reads), http (FastAPI).
+"""
+
+from anima_runtime.log.config import LogApiConfig, LogConfig
+from anima_runtime.log.errors import (
+    CheckpointRejected,
+    CorruptLog,
+    EntryNotFound,
+    InvalidLogRequest,
+    LogError,
+    LogLocked,
+    PayloadMismatch,
+    PayloadRedacted,
+    SequencerFailed,
+    TileNotFound,
+    UnknownLog,
+)
+from anima_runtime.log.http import create_log_app, log_router
+from anima_runtime.log.registry import LogRegistry
+from anima_runtime.log.sequencer import AttestationFetcher, InProcessSequencer, LogSequencer
+from anima_runtime.log.service import AgentLog, LogItem
+from anima_runtime.log.tiles_store import PublishedCheckpoint, TileStore
+
+__all__ = [
+    "AgentLog",
+    "AttestationFetcher",
+    "CheckpointRejected",
+    "CorruptLog",
+    "EntryNotFound",
+    "InProcessSequencer",
+    "InvalidLogRequest",
+    "LogApiConfig",
+    "LogConfig",
+    "LogError",
+    "LogItem",
+    "LogLocked",
+    "LogRegistry",
+    "LogSequencer",
+    "PayloadMismatch",
+    "PayloadRedacted",
+    "PublishedCheckpoint",
+    "SequencerFailed",
+    "TileNotFound",
+    "TileStore",
+    "UnknownLog",
+    "create_log_app",
+    "log_router",
+]

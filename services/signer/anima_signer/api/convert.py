@@ -6,11 +6,13 @@ raises InvalidRequest with the field name, so bad input never reaches the core.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from anima.signer.v1 import signer_pb2 as pb
+from anima_core.tlog.entry import EntryKind
 from anima_signer.errors import InvalidRequest
 from anima_signer.models import (
     UINT256_MAX,
@@ -20,8 +22,11 @@ from anima_signer.models import (
     Ed25519Message,
     Ed25519Signature,
     EthSignature,
+    LogAppendResult,
+    LogEntryInput,
     Payload,
     PersonalMessage,
+    SequencedEntry,
     SignedTransaction,
     SigningPolicy,
     SignRequest,
@@ -222,7 +227,8 @@ def result_to_proto(result: SignResult) -> pb.SignResponse:
         return pb.SignResponse(
             eth_signature=pb.EthSignature(
                 address=result.address, digest=result.digest, signature=result.signature
-            )
+            ),
+            log_index=result.log_index,
         )
     if isinstance(result, SignedTransaction):
         return pb.SignResponse(
@@ -231,10 +237,12 @@ def result_to_proto(result: SignResult) -> pb.SignResponse:
                 raw_transaction=result.raw_transaction,
                 transaction_hash=result.transaction_hash,
                 signature=result.signature,
-            )
+            ),
+            log_index=result.log_index,
         )
     return pb.SignResponse(
-        ed25519=pb.Ed25519Signature(public_key=result.public_key, signature=result.signature)
+        ed25519=pb.Ed25519Signature(public_key=result.public_key, signature=result.signature),
+        log_index=result.log_index,
     )
 
 
@@ -242,7 +250,9 @@ def result_from_proto(msg: pb.SignResponse) -> SignResult:
     which = msg.WhichOneof("result")
     if which == "eth_signature":
         e = msg.eth_signature
-        return EthSignature(address=e.address, digest=e.digest, signature=e.signature)
+        return EthSignature(
+            address=e.address, digest=e.digest, signature=e.signature, log_index=msg.log_index
+        )
     if which == "transaction":
         t = msg.transaction
         return SignedTransaction(
@@ -250,7 +260,92 @@ def result_from_proto(msg: pb.SignResponse) -> SignResult:
             raw_transaction=t.raw_transaction,
             transaction_hash=t.transaction_hash,
             signature=t.signature,
+            log_index=msg.log_index,
         )
     if which == "ed25519":
-        return Ed25519Signature(public_key=msg.ed25519.public_key, signature=msg.ed25519.signature)
+        return Ed25519Signature(
+            public_key=msg.ed25519.public_key,
+            signature=msg.ed25519.signature,
+            log_index=msg.log_index,
+        )
     raise InvalidRequest("the signer answered with no result")
+
+
+# ---------------------------------------------------------------- the log
+
+_ENTRY_KINDS = {
+    pb.LOG_ENTRY_KIND_MESSAGE_IN: EntryKind.MESSAGE_IN,
+    pb.LOG_ENTRY_KIND_RESPONSE: EntryKind.RESPONSE,
+    pb.LOG_ENTRY_KIND_ACTION: EntryKind.ACTION,
+    pb.LOG_ENTRY_KIND_EVALUATOR: EntryKind.EVALUATOR,
+    pb.LOG_ENTRY_KIND_SIGNATURE: EntryKind.SIGNATURE,
+    pb.LOG_ENTRY_KIND_POLICY_DECISION: EntryKind.POLICY_DECISION,
+    pb.LOG_ENTRY_KIND_LIFECYCLE: EntryKind.LIFECYCLE,
+}
+_ENTRY_KIND_NUMBERS = {kind: number for number, kind in _ENTRY_KINDS.items()}
+
+
+def append_log_request_from_proto(
+    msg: pb.AppendLogRequest,
+) -> tuple[str, int, list[LogEntryInput]]:
+    """(agent_id, host_size, inputs); each bad input is named by its position."""
+    if not msg.agent_id:
+        raise InvalidRequest("agent_id is required")
+    inputs = []
+    for position, item in enumerate(msg.entries):
+        kind = _ENTRY_KINDS.get(item.kind)
+        if kind is None:
+            raise InvalidRequest(
+                f"entries[{position}].kind must be one of LOG_ENTRY_KIND_MESSAGE_IN.."
+                f"LOG_ENTRY_KIND_LIFECYCLE, got {item.kind}"
+            )
+        inputs.append(
+            LogEntryInput(
+                kind=kind,
+                actor=item.actor,
+                room=item.room,
+                payload_sha256=item.payload_sha256,
+                payload_size=item.payload_size,
+            )
+        )
+    return msg.agent_id, msg.host_size, inputs
+
+
+def append_log_request_to_proto(
+    agent_id: str, host_size: int, inputs: Iterable[LogEntryInput]
+) -> pb.AppendLogRequest:
+    return pb.AppendLogRequest(
+        agent_id=agent_id,
+        host_size=host_size,
+        entries=[
+            pb.LogEntryInput(
+                kind=_ENTRY_KIND_NUMBERS[i.kind],
+                actor=i.actor,
+                room=i.room,
+                payload_sha256=i.payload_sha256,
+                payload_size=i.payload_size,
+            )
+            for i in inputs
+        ],
+    )
+
+
+def log_result_to_proto(result: LogAppendResult) -> pb.AppendLogResponse:
+    return pb.AppendLogResponse(
+        first_index=result.first_index,
+        size=result.size,
+        entries=[pb.SequencedEntry(entry=e.entry, payload=e.payload) for e in result.entries],
+        checkpoint=result.checkpoint,
+    )
+
+
+def log_result_from_proto(msg: pb.AppendLogResponse) -> LogAppendResult:
+    return LogAppendResult(
+        first_index=msg.first_index,
+        size=msg.size,
+        entries=tuple(
+            SequencedEntry(e.entry, e.payload if e.HasField("payload") else None)
+            for e in msg.entries
+        ),
+        checkpoint=msg.checkpoint,
+    )

@@ -1,0 +1,58 @@
+"""Configuration of the host's log storage and query API (part of the runtime's config).
+
+Tokens are configured as SHA-256 hex digests (`anima_core.auth.token_digest`),
+never in clear, as for the signer's callers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+
+from anima_core.config import FrozenConfig
+
+
+def _check_digest(value: str | None) -> str | None:
+    if value is not None and (len(value) != 64 or any(c not in "0123456789abcdef" for c in value)):
+        raise ValueError("must be a lowercase SHA-256 hex digest of the token")
+    return value
+
+
+class LogApiConfig(FrozenConfig):
+    # Read routes are public unless this is false; then a bearer token is needed.
+    public_reads: bool = True
+    read_token_sha256: str | None = None
+    # Redaction (DELETE of a payload) is refused unless a token is configured.
+    redaction_token_sha256: str | None = None
+    max_page_entries: int = Field(default=1000, ge=1, le=10_000)
+    # Browser origins allowed to read the API; never "*".
+    cors_origins: tuple[str, ...] = ()
+
+    @field_validator("read_token_sha256", "redaction_token_sha256")
+    @classmethod
+    def _digests(cls, value: str | None) -> str | None:
+        return _check_digest(value)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in origins:
+            if "*" in origin or not origin.startswith(("https://", "http://")):
+                raise ValueError("CORS origins are explicit http(s) origins, no wildcards")
+        return origins
+
+    @model_validator(mode="after")
+    def _closed_reads_need_a_token(self) -> LogApiConfig:
+        if not self.public_reads and self.read_token_sha256 is None:
+            raise ValueError("public_reads is false but no read_token_sha256 is configured")
+        return self
+
+
+class LogConfig(FrozenConfig):
+    root: Path = Path(".anima/logs")
+    # How often an idle log collects the enclave's tail (signature entries).
+    sync_interval_s: float = Field(default=1.0, gt=0)
+    # Tiles cached per log for proofs (about 16 KiB each with their inner levels).
+    cache_tiles: int = Field(default=4096, ge=1)
+    api: LogApiConfig = LogApiConfig()

@@ -1,0 +1,75 @@
+"""Why the host's log storage or query refused: one class per failure.
+
+`kind` maps to an HTTP status in log/http.py (and to a gRPC code through
+anima_core.server if these ever cross a gRPC boundary).
+"""
+
+from __future__ import annotations
+
+from anima_core.errors import AnimaError, ErrorKind
+
+
+class LogError(AnimaError):
+    """Base of the host log's errors."""
+
+
+class InvalidLogRequest(LogError):
+    """A caller's input is wrong: a bad range, size, filter or item."""
+
+    kind = ErrorKind.INVALID_ARGUMENT
+
+
+class UnknownLog(LogError):
+    """No log is open for this agent."""
+
+    kind = ErrorKind.NOT_FOUND
+
+
+class EntryNotFound(LogError):
+    """The index is not covered by the current checkpoint, or has no payload stored."""
+
+    kind = ErrorKind.NOT_FOUND
+
+
+class TileNotFound(LogError):
+    """A tile path outside the current checkpoint, or not a tile path at all."""
+
+    kind = ErrorKind.NOT_FOUND
+
+
+class PayloadRedacted(LogError):
+    """The payload was deleted on purpose; the entry and its proofs remain."""
+
+    kind = ErrorKind.NOT_FOUND
+
+
+class PayloadMismatch(LogError):
+    """A payload whose SHA-256 or size is not the one its entry commits to."""
+
+    kind = ErrorKind.INVALID_ARGUMENT
+
+
+class CheckpointRejected(LogError):
+    """The signer's answer cannot be published: a bad signature, origin, size or
+    root, or entries that are not what the host asked for. Host and enclave
+    disagree about the log; nothing was published."""
+
+    kind = ErrorKind.FAILED_PRECONDITION
+
+
+class CorruptLog(LogError):
+    """The stored log contradicts its own checkpoint (missing or malformed tiles)."""
+
+    kind = ErrorKind.INTERNAL
+
+
+class LogLocked(LogError):
+    """Another process has this log directory open for writing."""
+
+    kind = ErrorKind.FAILED_PRECONDITION
+
+
+class SequencerFailed(LogError):
+    """The enclave sequencer refused AppendLog or could not be reached."""
+
+    kind = ErrorKind.UNAVAILABLE

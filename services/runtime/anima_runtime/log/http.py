@@ -1,0 +1,485 @@
+"""The log query API (FastAPI): a router under /v1/logs/{agent_id} and an app factory.
+
+`/v1/logs/{agent_id}` is a C2SP tlog-tiles URL prefix (`checkpoint`,
+`tile/...`), so any tiled-log client, `anima log verify` included, reads the
+log from here. Around it: entry pages and filters, payloads (and their
+redaction), inclusion and consistency proofs, and the log key's attestation.
+
+Routes stay thin: they parse, call log/queries.py and shape JSON. Errors are
+`{"error": {"code", "message"}}` with the status from one table; unexpected
+failures are logged and answered 500 "internal error", never with a trace.
+Disk-bound routes are plain `def`, so FastAPI runs them in worker threads.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from anima_core.attestation.evidence import MAX_NONCE_SIZE, MIN_NONCE_SIZE
+from anima_core.errors import AnimaError, ErrorKind
+from anima_core.tlog.entry import EntryKind
+from anima_runtime.log import queries
+from anima_runtime.log.config import LogApiConfig
+from anima_runtime.log.errors import PayloadRedacted, TileNotFound
+from anima_runtime.log.index import EntryFilter
+from anima_runtime.log.registry import LogRegistry, check_agent_id
+from anima_runtime.log.sequencer import AttestationFetcher
+from anima_runtime.log.service import AgentLog
+from anima_runtime.log.source import parse_tile_path
+
+logger = logging.getLogger(__name__)
+
+HTTP_STATUS: Final[dict[ErrorKind, int]] = {
+    ErrorKind.INVALID_ARGUMENT: 400,
+    ErrorKind.UNAUTHENTICATED: 401,
+    ErrorKind.PERMISSION_DENIED: 403,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.ALREADY_EXISTS: 409,
+    ErrorKind.FAILED_PRECONDITION: 409,
+    ErrorKind.RESOURCE_EXHAUSTED: 429,
+    ErrorKind.INTERNAL: 500,
+    ErrorKind.UNAVAILABLE: 503,
+}
+_IMMUTABLE = "public, max-age=31536000, immutable"
+_SCHEME = "bearer "
+
+
+class ApiError(AnimaError):
+    """An HTTP-level refusal with its own status (401, 403, 410, ...)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        loc = [str(x) for x in error.get("loc", ())]
+        where = f"{loc[0]} parameter {'.'.join(loc[1:])!r}" if len(loc) > 1 else ".".join(loc)
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+class LogApiRoute(APIRoute):
+    """Maps every failure of a route to the JSON error shape, wherever the router is mounted."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                return _error(400, "invalid_argument", _validation_message(exc))
+            except ApiError as exc:
+                return _error(exc.status, exc.code, exc.message)
+            except AnimaError as exc:
+                status = HTTP_STATUS.get(exc.kind, 500)
+                if status == 500:
+                    logger.error("log API %s failed: %s", request.url.path, exc.message)
+                    return _error(500, "internal", "internal error")
+                return _error(status, exc.kind.value, exc.message)
+            except Exception:
+                logger.exception("log API %s failed", request.url.path)
+                return _error(500, "internal", "internal error")
+
+        return route
+
+
+# ---------------------------------------------------------------- response models
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class EntryOut(BaseModel):
+    index: int
+    time_ms: int
+    kind: str
+    actor: str
+    room: str
+    payload_sha256: str  # hex
+    payload_size: int
+    payload_redacted: bool
+    leaf_hash: str  # base64
+    entry: str  # base64 of the canonical encoded entry
+
+
+class EntriesPage(BaseModel):
+    size: int  # the checkpoint size the page was read against
+    entries: list[EntryOut]
+
+
+class SearchPage(BaseModel):
+    size: int
+    entries: list[EntryOut]
+    next_after: int | None  # pass as `after` for the next page; null when done
+
+
+class InclusionOut(BaseModel):
+    index: int
+    size: int
+    leaf_hash: str
+    proof: list[str]
+
+
+class ConsistencyOut(BaseModel):
+    first: int
+    second: int
+    proof: list[str]
+
+
+class RedactionOut(BaseModel):
+    index: int
+    redacted: bool  # false if it had been redacted before
+
+
+class AttestationOut(BaseModel):
+    agent_id: str
+    log_verifier_key: str
+    nonce: str  # hex, as sent
+    tee: str
+    quote: str  # base64
+    collateral_json: str | None  # base64
+    tls_public_key: str  # base64 DER; empty when the signer runs in-process
+    bound_keys: str  # base64 of the canonical JSON the report data binds
+
+
+def _json(model: BaseModel) -> Response:
+    """The model as JSON; `response_model` on the route documents it (and FastAPI
+    does not validate it a second time)."""
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _entry_out(view: queries.EntryView) -> EntryOut:
+    e = view.entry
+    return EntryOut(
+        index=e.index,
+        time_ms=e.time_ms,
+        kind=e.kind.value,
+        actor=e.actor,
+        room=e.room,
+        payload_sha256=e.payload_sha256.hex(),
+        payload_size=e.payload_size,
+        payload_redacted=view.redacted,
+        leaf_hash=_b64(view.leaf_hash),
+        entry=_b64(view.encoded),
+    )
+
+
+# ---------------------------------------------------------------- auth
+
+
+def _matches(request: Request, digests: list[str]) -> bool:
+    header = request.headers.get("authorization", "")
+    if header[: len(_SCHEME)].lower() != _SCHEME or not header[len(_SCHEME) :].strip():
+        return False
+    digest = hashlib.sha256(header[len(_SCHEME) :].strip().encode()).hexdigest().encode()
+    found = False
+    for known in digests:  # every digest compared, no early exit
+        found |= hmac.compare_digest(digest, known.encode())
+    return found
+
+
+def _reader_auth(config: LogApiConfig) -> Callable[[Request], None]:
+    digests = [d for d in (config.read_token_sha256, config.redaction_token_sha256) if d]
+
+    def check(request: Request) -> None:
+        if not config.public_reads and not _matches(request, digests):
+            raise ApiError(401, "unauthenticated", "this log API needs a bearer token to read")
+
+    return check
+
+
+def _redaction_auth(config: LogApiConfig) -> Callable[[Request], None]:
+    def check(request: Request) -> None:
+        if config.redaction_token_sha256 is None:
+            raise ApiError(403, "permission_denied", "redaction is disabled on this host")
+        if not _matches(request, [config.redaction_token_sha256]):
+            raise ApiError(401, "unauthenticated", "redaction needs the redaction bearer token")
+
+    return check
+
+
+# ---------------------------------------------------------------- routes
+
+AgentId = Annotated[str, Path(description="the agent's id", max_length=64)]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 410, 500, 503)
+}
+
+
+def log_router(
+    registry: LogRegistry,
+    *,
+    config: LogApiConfig | None = None,
+    attestation: AttestationFetcher | None = None,
+) -> APIRouter:
+    """The log routes under /v1/logs/{agent_id}; mount with `app.include_router`."""
+    config = config or LogApiConfig()
+    max_page = config.max_page_entries
+    router = APIRouter(
+        prefix="/v1/logs/{agent_id}",
+        tags=["log"],
+        route_class=LogApiRoute,
+        responses=_ERRORS,
+    )
+    readers = [Depends(_reader_auth(config))]
+
+    def log_of(agent_id: str) -> AgentLog:
+        return registry.get(check_agent_id(agent_id))
+
+    @router.get(
+        "/checkpoint",
+        dependencies=readers,
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "the signed note"}},
+        summary="The latest signed checkpoint (C2SP tlog-checkpoint in a signed note)",
+    )
+    def checkpoint(agent_id: AgentId) -> Response:
+        published = log_of(agent_id).published
+        if published is None:
+            raise ApiError(404, "not_found", f"the log of {agent_id!r} has no checkpoint yet")
+        return Response(published.note, media_type="text/plain; charset=utf-8", headers=_no_cache())
+
+    @router.get(
+        "/tile/{path:path}",
+        dependencies=readers,
+        response_class=Response,
+        responses={200: {"content": {"application/octet-stream": {}}}},
+        summary="A hash tile or entry bundle (C2SP tlog-tiles), within the latest checkpoint",
+    )
+    def tile(agent_id: AgentId, path: str) -> Response:
+        log = log_of(agent_id)
+        ref = parse_tile_path(f"tile/{path}")
+        if ref is None:
+            raise TileNotFound(f"tile/{path} is not a tlog-tiles path")
+        data = log.tile_source().read_tile(ref)
+        if data is None:
+            raise TileNotFound(f"tile/{path} is beyond the log's checkpoint (size {log.size})")
+        return Response(
+            data, media_type="application/octet-stream", headers={"Cache-Control": _IMMUTABLE}
+        )
+
+    @router.get(
+        "/entries",
+        dependencies=readers,
+        response_model=EntriesPage,
+        summary="Entries [start, end) of the published log; end is clamped to its size",
+    )
+    def entries(
+        agent_id: AgentId,
+        start: Annotated[int, Query(ge=0)] = 0,
+        end: Annotated[int | None, Query(ge=0)] = None,
+    ) -> Response:
+        log = log_of(agent_id)
+        size = log.size
+        views = queries.entries(log, start, end, max_page=max_page)
+        return _json(EntriesPage(size=size, entries=[_entry_out(v) for v in views]))
+
+    @router.get(
+        "/entries/search",
+        dependencies=readers,
+        response_model=SearchPage,
+        summary="Entries matching room, kind, actor and a time range [since_ms, until_ms)",
+    )
+    def search(
+        agent_id: AgentId,
+        room: Annotated[str | None, Query(max_length=256)] = None,
+        kind: EntryKind | None = None,
+        actor: Annotated[str | None, Query(max_length=256)] = None,
+        since_ms: Annotated[int | None, Query(ge=0)] = None,
+        until_ms: Annotated[int | None, Query(ge=0)] = None,
+        after: Annotated[int, Query(ge=-1, description="index to continue after")] = -1,
+        limit: Annotated[int, Query(ge=1)] = queries.DEFAULT_PAGE,
+    ) -> Response:
+        log = log_of(agent_id)
+        terms = EntryFilter(room=room, kind=kind, actor=actor, since_ms=since_ms, until_ms=until_ms)
+        size = log.size
+        views = queries.search(log, terms, after=after, limit=limit, max_page=max_page)
+        next_after = views[-1].entry.index if len(views) == limit else None
+        entries = [_entry_out(v) for v in views]
+        return _json(SearchPage(size=size, entries=entries, next_after=next_after))
+
+    @router.get(
+        "/entries/{index}/payload",
+        dependencies=readers,
+        response_class=Response,
+        responses={200: {"content": {"application/octet-stream": {}}}},
+        summary="The payload an entry commits to (410 once redacted)",
+    )
+    def payload(agent_id: AgentId, index: int) -> Response:
+        try:
+            data = queries.payload(log_of(agent_id), index)
+        except PayloadRedacted as exc:
+            raise ApiError(410, "redacted", exc.message) from exc
+        return Response(data, media_type="application/octet-stream")
+
+    @router.delete(
+        "/entries/{index}/payload",
+        dependencies=[Depends(_redaction_auth(config))],
+        response_model=RedactionOut,
+        summary="Redact (delete) an entry's payload; the entry and all proofs stay valid",
+    )
+    def redact(agent_id: AgentId, index: int) -> Response:
+        return _json(RedactionOut(index=index, redacted=queries.redact(log_of(agent_id), index)))
+
+    @router.get(
+        "/proof/inclusion",
+        dependencies=readers,
+        response_model=InclusionOut,
+        summary="RFC 9162 inclusion proof of entry `index` in the tree of `size`",
+    )
+    def inclusion(
+        agent_id: AgentId,
+        index: Annotated[int, Query(ge=0)],
+        size: Annotated[int | None, Query(ge=1, description="default: the checkpoint's")] = None,
+    ) -> Response:
+        proof = queries.inclusion(log_of(agent_id), index, size)
+        return _json(
+            InclusionOut(
+                index=proof.index,
+                size=proof.size,
+                leaf_hash=_b64(proof.leaf_hash),
+                proof=[_b64(h) for h in proof.proof],
+            )
+        )
+
+    @router.get(
+        "/proof/consistency",
+        dependencies=readers,
+        response_model=ConsistencyOut,
+        summary="RFC 9162 consistency proof between the trees of `first` and `second`",
+    )
+    def consistency(
+        agent_id: AgentId,
+        first: Annotated[int, Query(ge=0)],
+        second: Annotated[int | None, Query(ge=0, description="default: the checkpoint's")] = None,
+    ) -> Response:
+        proof = queries.consistency(log_of(agent_id), first, second)
+        return _json(
+            ConsistencyOut(
+                first=proof.first, second=proof.second, proof=[_b64(h) for h in proof.proof]
+            )
+        )
+
+    @router.get(
+        "/attestation",
+        dependencies=readers,
+        response_model=AttestationOut,
+        summary="Fresh TEE evidence binding the agent's log key (and its other keys) to `nonce`",
+    )
+    async def attest(
+        agent_id: AgentId,
+        nonce: Annotated[str, Query(description=f"{MIN_NONCE_SIZE}-{MAX_NONCE_SIZE} bytes, hex")],
+    ) -> Response:
+        log = log_of(agent_id)
+        try:
+            raw = bytes.fromhex(nonce)
+        except ValueError:
+            raise ApiError(400, "invalid_argument", "nonce must be hex") from None
+        if not MIN_NONCE_SIZE <= len(raw) <= MAX_NONCE_SIZE:
+            raise ApiError(
+                400,
+                "invalid_argument",
+                f"nonce must be {MIN_NONCE_SIZE} to {MAX_NONCE_SIZE} bytes, got {len(raw)}",
+            )
+        if attestation is None:
+            raise ApiError(503, "unavailable", "attestation is not configured on this host")
+        try:
+            bundle = await attestation(agent_id, raw)
+        except AnimaError:
+            raise
+        except Exception as exc:
+            logger.warning("attestation for %s failed: %s", agent_id, exc)
+            raise ApiError(503, "unavailable", "the signer could not attest") from exc
+        return _json(
+            AttestationOut(
+                agent_id=agent_id,
+                log_verifier_key=str(log.verifier),
+                nonce=raw.hex(),
+                tee=bundle.tee,
+                quote=_b64(bundle.quote),
+                collateral_json=None
+                if bundle.collateral_json is None
+                else _b64(bundle.collateral_json),
+                tls_public_key=_b64(bundle.tls_public_key),
+                bound_keys=_b64(bundle.bound_keys),
+            )
+        )
+
+    return router
+
+
+def _no_cache() -> dict[str, str]:
+    return {"Cache-Control": "no-cache"}
+
+
+def create_log_app(
+    registry: LogRegistry,
+    *,
+    config: LogApiConfig | None = None,
+    attestation: AttestationFetcher | None = None,
+) -> FastAPI:
+    """A FastAPI app serving only the log API (OpenAPI at /openapi.json)."""
+    config = config or LogApiConfig()
+    app = FastAPI(
+        title="Anima verifiable log",
+        version="1",
+        description=__doc__,
+        docs_url=None,  # the docs pages load scripts from a CDN
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.include_router(log_router(registry, config=config, attestation=attestation))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Paths and methods outside the router: the same error shape as the routes.
+        return _error(
+            exc.status_code, "not_found" if exc.status_code == 404 else "error", str(exc.detail)
+        )
+
+    if config.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(config.cors_origins),
+            allow_methods=["GET"],
+            allow_headers=["Authorization"],
+        )
+    return app
+
+
+__all__ = ["HTTP_STATUS", "ApiError", "LogApiRoute", "create_log_app", "log_router"]

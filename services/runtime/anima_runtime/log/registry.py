@@ -1,0 +1,96 @@
+"""Every agent log of this host, one directory per agent under a root."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+from anima_runtime.log.errors import InvalidLogRequest, UnknownLog
+from anima_runtime.log.sequencer import LogSequencer
+from anima_runtime.log.service import TILES_DIR, AgentLog
+from anima_runtime.log.tiles_store import LOCK_FILE
+
+# The signer's agent-id grammar (anima_core.tlog.entry): safe as a directory name.
+_AGENT_ID = re.compile(r"[a-z0-9_-]{3,64}")
+
+
+def check_agent_id(agent_id: str) -> str:
+    if not _AGENT_ID.fullmatch(agent_id):
+        raise InvalidLogRequest(
+            f"agent id {agent_id!r} must be 3 to 64 characters of a-z, 0-9, '_' and '-'"
+        )
+    return agent_id
+
+
+class LogRegistry:
+    """Opens, holds and closes AgentLogs. The async methods run on one event loop;
+    `get` may be called from any thread (the HTTP handlers' workers)."""
+
+    def __init__(
+        self,
+        *,
+        root: Path,
+        sequencer: LogSequencer,
+        sync_interval_s: float | None = 1.0,
+        cache_tiles: int = 4096,
+    ) -> None:
+        self._root = root
+        self._sequencer = sequencer
+        self._sync_interval_s = sync_interval_s
+        self._cache_tiles = cache_tiles
+        self._logs: dict[str, AgentLog] = {}
+        self._opening: dict[str, asyncio.Task[AgentLog]] = {}
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    async def open(self, agent_id: str) -> AgentLog:
+        """The agent's log, opened (and created on first use) under root/<agent_id>."""
+        check_agent_id(agent_id)
+        log = self._logs.get(agent_id)
+        if log is not None:
+            return log
+        task = self._opening.get(agent_id)
+        if task is None:
+            task = asyncio.create_task(
+                AgentLog.open(
+                    agent_id=agent_id,
+                    directory=self._root / agent_id,
+                    sequencer=self._sequencer,
+                    sync_interval_s=self._sync_interval_s,
+                    cache_tiles=self._cache_tiles,
+                )
+            )
+            self._opening[agent_id] = task
+            task.add_done_callback(lambda _: self._opening.pop(agent_id, None))
+        log = await asyncio.shield(task)
+        self._logs[agent_id] = log
+        return log
+
+    async def open_existing(self) -> list[str]:
+        """Open every log found under root (at startup); their agent ids."""
+        found = [
+            p.parent.parent.name
+            for p in sorted(self._root.glob(f"*/{TILES_DIR}/{LOCK_FILE}"))
+            if _AGENT_ID.fullmatch(p.parent.parent.name)
+        ]
+        for agent_id in found:
+            await self.open(agent_id)
+        return found
+
+    def get(self, agent_id: str) -> AgentLog:
+        """An open log; UnknownLog when this host has none for the agent."""
+        log = self._logs.get(agent_id)
+        if log is None:
+            raise UnknownLog(f"no log for agent {agent_id!r} on this host")
+        return log
+
+    def agent_ids(self) -> list[str]:
+        return sorted(self._logs)
+
+    async def close(self) -> None:
+        logs, self._logs = list(self._logs.values()), {}
+        for log in logs:
+            await log.close()

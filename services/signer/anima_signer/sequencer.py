@@ -1,0 +1,314 @@
+"""The log sequencer: per agent, the enclave assigns indices and signs checkpoints.
+
+For each agent the enclave keeps the compact Merkle frontier, the last entry
+time, the latest signed checkpoint and the tail of entries the host has not yet
+confirmed as stored. Every change is one SQLite transaction committed before
+anything is answered, so a kill -9 loses no entry whose checkpoint left the
+enclave, and the frontier survives restarts.
+
+Invariants:
+- a checkpoint is signed only when the size grew, so no size ever gets two roots;
+- entry time never goes backwards (max of the clock and the last entry's time);
+- SIGNATURE and POLICY_DECISION entries, and the actor "signer", are the
+  enclave's alone: a verifier can trust that such entries came from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from anima_core.tlog.checkpoint import Checkpoint
+from anima_core.tlog.entry import MAX_ENTRY_BYTES, MAX_LABEL_CHARS, EntryKind, LogEntry
+from anima_core.tlog.errors import MalformedEntry
+from anima_core.tlog.merkle import CompactRange, leaf_hash
+from anima_core.tlog.note import sign_note
+from anima_signer.errors import InvalidRequest, LogStateMismatch, LogTailFull
+from anima_signer.keys import KeyRing
+from anima_signer.models import (
+    MAX_APPEND_ENTRIES,
+    MAX_ENCLAVE_PAYLOAD_BYTES,
+    MAX_PENDING_LOG_ENTRIES,
+    LogAppendResult,
+    LogEntryInput,
+    SequencedEntry,
+)
+from anima_signer.store import LogStateRecord, SignerStore
+
+ENCLAVE_ACTOR = "signer"
+ENCLAVE_ONLY_KINDS = frozenset({EntryKind.SIGNATURE, EntryKind.POLICY_DECISION})
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(slots=True)
+class _AgentLog:
+    """One agent's log state; a batch works on a copy and publishes it on commit."""
+
+    frontier: CompactRange
+    last_time_ms: int
+    checkpoint: bytes
+    released: int
+    new_rows: list[tuple[int, bytes, bytes | None]] = field(default_factory=list)
+    changed: bool = False
+
+    @property
+    def size(self) -> int:
+        return self.frontier.size
+
+    def working_copy(self) -> _AgentLog:
+        return _AgentLog(self.frontier.copy(), self.last_time_ms, self.checkpoint, self.released)
+
+
+class LogBatch:
+    """Appends inside one store transaction; see LogSequencer.batch."""
+
+    def __init__(self, sequencer: LogSequencer) -> None:
+        self._sequencer = sequencer
+        self._now_ms: int | None = None  # read once, at the first append (under the lock)
+        self._logs: dict[str, _AgentLog] = {}
+
+    def log(self, agent_id: str) -> _AgentLog:
+        log = self._logs.get(agent_id)
+        if log is None:
+            log = self._sequencer._load(agent_id).working_copy()
+            self._logs[agent_id] = log
+        return log
+
+    def create(self, agent_id: str) -> None:
+        """Start an empty log for a new agent (its first entry follows at once)."""
+        self._logs[agent_id] = _AgentLog(CompactRange(), 0, b"", 0, changed=True)
+
+    def confirm(self, agent_id: str, host_size: int) -> None:
+        """Record that the host stored [0, host_size) durably; release what it holds."""
+        log = self.log(agent_id)
+        if host_size > log.size:
+            raise LogStateMismatch(
+                f"host_size {host_size} is larger than the log of agent {agent_id!r}, "
+                f"which has {log.size} entries: the host's log is not this enclave's"
+            )
+        if host_size < log.released:
+            raise LogStateMismatch(
+                f"host_size {host_size} is below {log.released}, the size the host already "
+                f"confirmed as stored for agent {agent_id!r}: the host lost entries "
+                f"[{host_size}, {log.released}); restore its log storage"
+            )
+        if host_size > log.released:
+            log.released = host_size
+            log.changed = True
+            self._sequencer._store.release_pending(agent_id, host_size)
+
+    def reserve(self, agent_id: str, count: int) -> None:
+        log = self.log(agent_id)
+        pending = log.size - log.released
+        if pending + count > MAX_PENDING_LOG_ENTRIES:
+            raise LogTailFull(
+                agent_id, pending=pending, adding=count, limit=MAX_PENDING_LOG_ENTRIES
+            )
+
+    def append(
+        self,
+        agent_id: str,
+        *,
+        kind: EntryKind,
+        actor: str,
+        room: str,
+        payload_sha256: bytes,
+        payload_size: int,
+        payload: bytes | None = None,
+    ) -> int:
+        """Sequence one entry; the caller has reserved room for it."""
+        log = self.log(agent_id)
+        index = log.size
+        if self._now_ms is None:
+            self._now_ms = self._sequencer._clock_ms()
+        log.last_time_ms = max(self._now_ms, log.last_time_ms)
+        entry = LogEntry(
+            agent=agent_id,
+            index=index,
+            time_ms=log.last_time_ms,
+            kind=kind,
+            actor=actor,
+            room=room,
+            payload_sha256=payload_sha256,
+            payload_size=payload_size,
+        ).encode()
+        if len(entry) > MAX_ENTRY_BYTES:
+            raise InvalidRequest(
+                f"the encoded entry is {len(entry)} bytes, above {MAX_ENTRY_BYTES}: "
+                "shorten actor or room"
+            )
+        log.frontier.append(leaf_hash(entry))
+        log.new_rows.append((index, entry, payload))
+        log.changed = True
+        return index
+
+    def append_enclave(self, agent_id: str, kind: EntryKind, payload: bytes) -> int:
+        """An entry the enclave writes itself, with its payload kept for the host."""
+        if len(payload) > MAX_ENCLAVE_PAYLOAD_BYTES:
+            raise ValueError(f"enclave payloads stay below {MAX_ENCLAVE_PAYLOAD_BYTES} bytes")
+        self.reserve(agent_id, 1)
+        return self.append(
+            agent_id,
+            kind=kind,
+            actor=ENCLAVE_ACTOR,
+            room="",
+            payload_sha256=hashlib.sha256(payload).digest(),
+            payload_size=len(payload),
+            payload=payload,
+        )
+
+    def tail(self, agent_id: str, start: int) -> tuple[SequencedEntry, ...]:
+        """Entries [start, size): stored ones, then this batch's."""
+        log = self.log(agent_id)
+        fresh_start = log.new_rows[0][0] if log.new_rows else log.size
+        stored: list[SequencedEntry] = []
+        if start < fresh_start:
+            stored = self._sequencer._store.pending(agent_id, start, fresh_start)
+            if len(stored) != fresh_start - start:
+                raise RuntimeError(f"the stored log tail of agent {agent_id!r} has gaps")
+        fresh = [SequencedEntry(entry, payload) for i, entry, payload in log.new_rows if i >= start]
+        return (*stored, *fresh)
+
+    def _write(self) -> None:
+        """Sign a checkpoint for each log that grew and stage every change."""
+        store = self._sequencer._store
+        for agent_id, log in self._logs.items():
+            if not log.changed:
+                continue
+            if log.new_rows:
+                log.checkpoint = self._sequencer._sign_checkpoint(agent_id, log.frontier)
+                store.add_pending(agent_id, log.new_rows)
+            frontier = log.frontier.to_bytes()
+            record = LogStateRecord(
+                agent_id, frontier, log.last_time_ms, log.checkpoint, log.released
+            )
+            store.put_log_state(record)
+
+    def _publish(self) -> None:
+        for agent_id, log in self._logs.items():
+            if log.changed:
+                self._sequencer._logs[agent_id] = _AgentLog(
+                    log.frontier.copy(), log.last_time_ms, log.checkpoint, log.released
+                )
+
+    def checkpoint(self, agent_id: str) -> bytes:
+        return self.log(agent_id).checkpoint
+
+
+class LogSequencer:
+    """Every agent's log, durable in the signer's store. Thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        store: SignerStore,
+        keyring: KeyRing,
+        origin: Callable[[str], str],
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self._store = store
+        self._keys = keyring
+        self._origin = origin
+        self._clock_ms = clock_ms
+        # Committed state only; read and written under the store's lock.
+        self._logs: dict[str, _AgentLog] = {}
+
+    @contextmanager
+    def batch(self) -> Iterator[LogBatch]:
+        """One transaction: appends from the body, then a checkpoint per grown log.
+
+        An exception in the body leaves every log exactly as it was.
+        """
+        batch = LogBatch(self)
+        with self._store.transaction(after_commit=batch._publish):
+            yield batch
+            batch._write()
+
+    def _load(self, agent_id: str) -> _AgentLog:
+        log = self._logs.get(agent_id)
+        if log is not None:
+            return log
+        record = self._store.log_state(agent_id)
+        if record is None:
+            raise RuntimeError(f"agent {agent_id!r} has no log")
+        log = _AgentLog(
+            CompactRange.from_bytes(record.frontier),
+            record.last_time_ms,
+            record.checkpoint,
+            record.released,
+        )
+        self._logs[agent_id] = log
+        return log
+
+    def _sign_checkpoint(self, agent_id: str, frontier: CompactRange) -> bytes:
+        origin = self._origin(agent_id)
+        text = Checkpoint(origin=origin, size=frontier.size, root_hash=frontier.root()).to_text()
+        return sign_note(text, name=origin, private_key=self._keys.log_key(agent_id)).to_bytes()
+
+    def append(
+        self, agent_id: str, host_size: int, inputs: Sequence[LogEntryInput]
+    ) -> LogAppendResult:
+        """The host's AppendLog; see the proto for the contract."""
+        if len(inputs) > MAX_APPEND_ENTRIES:
+            raise InvalidRequest(
+                f"{len(inputs)} entries in one append; the limit is {MAX_APPEND_ENTRIES}"
+            )
+        if host_size < 0:
+            raise InvalidRequest("host_size must not be negative")
+        for position, item in enumerate(inputs):
+            _check_input(position, item)
+        with self.batch() as batch:
+            batch.confirm(agent_id, host_size)
+            batch.reserve(agent_id, len(inputs))
+            first_index = batch.log(agent_id).size
+            for position, item in enumerate(inputs):
+                try:
+                    batch.append(
+                        agent_id,
+                        kind=item.kind,
+                        actor=item.actor,
+                        room=item.room,
+                        payload_sha256=item.payload_sha256,
+                        payload_size=item.payload_size,
+                    )
+                except (InvalidRequest, MalformedEntry) as exc:
+                    raise InvalidRequest(f"entries[{position}]: {exc.message}") from exc
+            entries = batch.tail(agent_id, host_size)
+        return LogAppendResult(
+            first_index=first_index,
+            size=batch.log(agent_id).size,
+            entries=entries,
+            checkpoint=batch.checkpoint(agent_id),
+        )
+
+
+def _check_input(position: int, item: LogEntryInput) -> None:
+    """What can be checked before sequencing; errors name the input."""
+
+    def bad(why: str) -> InvalidRequest:
+        return InvalidRequest(f"entries[{position}]: {why}")
+
+    if not isinstance(item.kind, EntryKind):
+        raise bad(f"kind {item.kind!r} is not a log entry kind")
+    if item.kind in ENCLAVE_ONLY_KINDS:
+        raise bad(f"kind {item.kind.value!r} is written by the signer only")
+    for name in ("actor", "room"):
+        value = getattr(item, name)
+        if not isinstance(value, str) or len(value) > MAX_LABEL_CHARS:
+            raise bad(f"{name} must be a string of at most {MAX_LABEL_CHARS} characters")
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            raise bad(f"{name} is not valid Unicode text") from exc
+    if item.actor == ENCLAVE_ACTOR:
+        raise bad(f"actor {ENCLAVE_ACTOR!r} is reserved for entries the signer writes")
+    if not isinstance(item.payload_sha256, bytes) or len(item.payload_sha256) != 32:
+        raise bad("payload_sha256 must be 32 bytes")
+    if type(item.payload_size) is not int or not 0 <= item.payload_size < 1 << 63:
+        raise bad("payload_size must be a non-negative 63-bit integer")
