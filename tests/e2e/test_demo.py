@@ -19,3 +19,9 @@ def test_demo_runs_the_story() -> None:
     assert "EIP-191 signer recovered: True" in out
     assert "PERMISSION_DENIED: denied by policy rule 'max_value_wei'" in out
     assert "INSECURE" in out
+    # Step 4: the agent's log, verified offline by `anima log` in its own processes.
+    assert "'lifecycle': 1, 'signature': 2, 'policy_decision': 1" in out
+    assert "[anima log verify] origin=anima.local/agents/demo-" in out
+    assert "size=6" in out
+    assert "consistent: True" in out
+    assert "payload hash matches" in out
