@@ -113,3 +113,59 @@ def _mutate(**changes: object) -> bytes:
 def test_non_canonical_or_invalid_entries_are_refused(data: bytes, reason: str) -> None:
     with pytest.raises(MalformedEntry, match=reason):
         decode_entry(data)
+
+
+LABELS = [
+    "",
+    "plain",
+    'quo"te',
+    "back\\slash",
+    "new\nline",
+    "\x00\x1f\x7f",
+    "\u00e9\u4e16\U0001f600",
+    "\u2028\u2029",
+    "</script>",
+    "tab\there",
+]
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_hand_formatted_encoding_equals_json_dumps(label: str) -> None:
+    entry = LogEntry(
+        agent="a_b-c",
+        index=(1 << 63) - 1,
+        time_ms=0,
+        kind=EntryKind.EVALUATOR,
+        actor=label,
+        room=label[::-1],
+        payload_sha256=bytes(range(32)),
+        payload_size=0,
+    )
+    fields = {
+        "v": 1,
+        "agent": entry.agent,
+        "index": entry.index,
+        "time_ms": 0,
+        "kind": "evaluator",
+        "actor": label,
+        "room": label[::-1],
+        "payload_sha256": bytes(range(32)).hex(),
+        "payload_size": 0,
+    }
+    expected = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert entry.encode() == expected.encode()
+    assert decode_entry(entry.encode()) == entry
+
+
+def test_lone_surrogates_are_refused() -> None:
+    with pytest.raises(MalformedEntry, match="lone surrogate"):
+        LogEntry(
+            agent="agent-1",
+            index=0,
+            time_ms=0,
+            kind=EntryKind.ACTION,
+            actor="\ud800",
+            room="",
+            payload_sha256=bytes(32),
+            payload_size=0,
+        )
