@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,12 +15,17 @@ from eth_account.messages import encode_defunct
 from anima.signer.v1 import signer_pb2 as pb
 from anima.signer.v1 import signer_pb2_grpc as pb_grpc
 from anima_core.attestation import (
+    Evidence,
     InsecureEvidenceRefused,
     MeasurementPolicy,
     ReportDataMismatch,
+    bind_report_data,
+    verify_evidence,
 )
 from anima_core.tls import TLS_SERVER_NAME, fetch_server_certificate, public_key_der
+from anima_signer.api import convert
 from anima_signer.app import start_signer
+from anima_signer.binding import bound_keys
 from anima_signer.client import ChannelBindingError, SignerClient, SignFailure, verify_channel
 from anima_signer.models import (
     EthSignature,
@@ -51,6 +57,37 @@ async def test_attested_client_signs_and_eth_account_recovers(served: Served) ->
         agent, verified = await runtime.attest_agent(agent_id, policy=SIM_TRUST)
         assert agent.wallets[0].address == result.address
         assert len(verified.report_data) == 64
+
+
+async def test_get_attestation_binds_the_agents_keys_and_the_nonce(served: Served) -> None:
+    agent_id = await make_agent(served)
+    nonce = secrets.token_bytes(32)
+    async with await served.client("runtime") as runtime:
+        agent = await runtime.get_agent(agent_id)
+        bundle = await runtime.get_attestation(nonce, agent_id)
+        channel_only = await runtime.get_attestation(nonce)
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await runtime.get_attestation(nonce, "nobody")
+    assert unknown.value.code() is grpc.StatusCode.NOT_FOUND
+    assert served.running.identity is not None
+    assert bundle.tls_public_key == served.running.identity.public_key_der
+    assert bundle.bound_keys == bound_keys(agent)
+    assert json.loads(bundle.bound_keys)["log_verifier_key"] == agent.log_verifier_key
+    assert channel_only.bound_keys == b""
+    evidence = Evidence(tee=bundle.tee, quote=bundle.quote, collateral_json=bundle.collateral_json)
+
+    def report_data(nonce: bytes) -> bytes:
+        return bind_report_data(
+            bound_keys=bundle.bound_keys, tls_public_key=bundle.tls_public_key, nonce=nonce
+        )
+
+    verified = verify_evidence(evidence, expected_report_data=report_data(nonce), policy=SIM_TRUST)
+    assert verified.tee == "sim" and verified.insecure
+    with pytest.raises(ReportDataMismatch):
+        verify_evidence(evidence, expected_report_data=report_data(b"m" * 32), policy=SIM_TRUST)
+    strict = MeasurementPolicy(mrtd=frozenset({"00" * 48}))
+    with pytest.raises(InsecureEvidenceRefused):
+        verify_evidence(evidence, expected_report_data=report_data(nonce), policy=strict)
 
 
 async def test_batch_items_fail_alone_and_keep_order(served: Served) -> None:
@@ -161,8 +198,9 @@ async def test_replayed_evidence_for_another_nonce_is_refused(served: Served) ->
     async with channel:
         stub = pb_grpc.SignerServiceStub(channel)
         response = await stub.GetAttestation(pb.GetAttestationRequest(nonce=b"n" * 32))
+    bundle = convert.attestation_from_proto(response)
     with pytest.raises(ReportDataMismatch):
-        _verify_bundle(response, nonce=b"m" * 32, policy=SIM_TRUST, now=None, tls_public_key=key)
+        _verify_bundle(bundle, nonce=b"m" * 32, policy=SIM_TRUST, now=None, tls_public_key=key)
 
 
 async def test_public_attestation_shows_public_keys_but_not_the_policy(served: Served) -> None:

@@ -48,6 +48,12 @@ class EntryKind(StrEnum):
     LIFECYCLE = "lifecycle"
 
 
+# Only the enclave writes entries of these kinds, or with this actor: the
+# sequencer refuses them from the host, so a verifier can trust their origin.
+ENCLAVE_ACTOR = "signer"
+ENCLAVE_ONLY_KINDS = frozenset({EntryKind.SIGNATURE, EntryKind.POLICY_DECISION})
+
+
 @dataclass(frozen=True, slots=True)
 class LogEntry:
     agent: str

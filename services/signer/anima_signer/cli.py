@@ -119,14 +119,7 @@ def _register_agent(commands: SubParsers) -> None:
     sub = agent.add_subparsers(dest="agent_command", required=True, metavar="COMMAND")
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--signer", default=DEFAULT_SIGNER, help="signer host:port")
-        trust = p.add_mutually_exclusive_group(required=True)
-        trust.add_argument("--measurement-policy", type=Path, help="allowed measurements (JSON)")
-        trust.add_argument(
-            "--insecure-allow-simulated",
-            action="store_true",
-            help="INSECURE: accept a simulated TEE (development only)",
-        )
+        add_signer_arguments(p)
         p.add_argument("--json", action="store_true", help="print JSON")
 
     create = sub.add_parser("create", help="create an agent; the enclave derives its keys")
@@ -146,10 +139,42 @@ def _register_agent(commands: SubParsers) -> None:
     show.set_defaults(func=_agent_show)
 
 
-def _measurement_policy(args: argparse.Namespace) -> MeasurementPolicy:
+# ---------------------------------------------------------------- signer callers
+# Shared by every command that talks to a signer (anima agent, anima log serve).
+
+
+def add_signer_arguments(parser: argparse.ArgumentParser) -> None:
+    """--signer and how to trust it: --measurement-policy FILE or --insecure-allow-simulated."""
+    parser.add_argument("--signer", default=DEFAULT_SIGNER, help="signer host:port")
+    trust = parser.add_mutually_exclusive_group(required=True)
+    trust.add_argument("--measurement-policy", type=Path, help="allowed measurements (JSON)")
+    trust.add_argument(
+        "--insecure-allow-simulated",
+        action="store_true",
+        help="INSECURE: accept a simulated TEE (development only)",
+    )
+
+
+def measurement_policy(args: argparse.Namespace) -> MeasurementPolicy:
     if args.insecure_allow_simulated:
         return MeasurementPolicy.insecure_simulated_for_development()
     return MeasurementPolicy.from_file(args.measurement_policy)
+
+
+def signer_token(command: str) -> str:
+    """The caller token, from TOKEN_ENV only; exits naming `command` when it is unset."""
+    token = os.environ.get(TOKEN_ENV, "")
+    if not token:
+        raise SystemExit(f"{command}: set {TOKEN_ENV} to a caller token")
+    return token
+
+
+async def connect_signer(
+    args: argparse.Namespace, *, policy: MeasurementPolicy, command: str
+) -> SignerClient:
+    """An attested client for the add_signer_arguments flags, trusted under `policy`."""
+    token = signer_token(command)
+    return await SignerClient.connect_attested(address=args.signer, token=token, policy=policy)
 
 
 def agent_summary(agent: Agent) -> dict[str, Any]:
@@ -164,13 +189,8 @@ def agent_summary(agent: Agent) -> dict[str, Any]:
 
 
 async def _with_client(args: argparse.Namespace, create: bool) -> dict[str, Any]:
-    token = os.environ.get(TOKEN_ENV, "")
-    if not token:
-        raise SystemExit(f"anima agent: set {TOKEN_ENV} to a caller token")
-    policy = _measurement_policy(args)
-    async with await SignerClient.connect_attested(
-        address=args.signer, token=token, policy=policy
-    ) as client:
+    policy = measurement_policy(args)
+    async with await connect_signer(args, policy=policy, command="anima agent") as client:
         if create:
             await client.create_agent(
                 args.agent_id,

@@ -35,6 +35,7 @@ from anima_signer.api import convert
 from anima_signer.binding import bound_keys
 from anima_signer.models import (
     Agent,
+    AttestationBundle,
     LogAppendResult,
     LogEntryInput,
     SigningPolicy,
@@ -195,15 +196,21 @@ class SignerClient:
         """Fresh evidence that this agent's keys live in the attested enclave."""
         agent = await self.get_agent(agent_id)
         nonce = secrets.token_bytes(32)
-        response = await self._stub.GetAttestation(
-            pb.GetAttestationRequest(nonce=nonce, agent_id=agent_id), timeout=self._timeout
-        )
-        if not hmac.compare_digest(bound_keys(agent), response.bound_keys):
+        bundle = await self.get_attestation(nonce, agent_id)
+        if not hmac.compare_digest(bound_keys(agent), bundle.bound_keys):
             raise ChannelBindingError(f"evidence does not bind the keys of agent {agent_id!r}")
         verified = _verify_bundle(
-            response, nonce=nonce, policy=policy, now=now, tls_public_key=self._tls_public_key
+            bundle, nonce=nonce, policy=policy, now=now, tls_public_key=self._tls_public_key
         )
         return agent, verified
+
+    async def get_attestation(self, nonce: bytes, agent_id: str = "") -> AttestationBundle:
+        """The enclave's evidence for `nonce` (binding `agent_id`'s keys if given),
+        unverified: for passing on to a third party, who verifies it themselves
+        (the log API's attestation route). To trust it here, use attest_agent."""
+        return await _get_attestation(
+            self._stub, nonce=nonce, agent_id=agent_id, timeout=self._timeout
+        )
 
     # ------------------------------------------------------------ signing
 
@@ -247,23 +254,29 @@ class SignerClient:
         return convert.log_result_from_proto(response)
 
 
+async def _get_attestation(
+    stub: pb_grpc.SignerServiceStub, *, nonce: bytes, agent_id: str, timeout: float
+) -> AttestationBundle:
+    # GetAttestation is public: no bearer token, so none leaves before the channel is trusted.
+    response = await stub.GetAttestation(
+        pb.GetAttestationRequest(nonce=nonce, agent_id=agent_id), timeout=timeout
+    )
+    return convert.attestation_from_proto(response)
+
+
 def _verify_bundle(
-    response: pb.GetAttestationResponse,
+    bundle: AttestationBundle,
     *,
     nonce: bytes,
     policy: MeasurementPolicy,
     now: int | None,
     tls_public_key: bytes | None = None,
 ) -> VerifiedQuote:
-    channel_key = response.tls_public_key if tls_public_key is None else tls_public_key
+    channel_key = bundle.tls_public_key if tls_public_key is None else tls_public_key
     expected = bind_report_data(
-        bound_keys=response.bound_keys, tls_public_key=channel_key, nonce=nonce
+        bound_keys=bundle.bound_keys, tls_public_key=channel_key, nonce=nonce
     )
-    evidence = Evidence(
-        tee=response.evidence.tee,
-        quote=response.evidence.quote,
-        collateral_json=response.evidence.collateral_json or None,
-    )
+    evidence = Evidence(tee=bundle.tee, quote=bundle.quote, collateral_json=bundle.collateral_json)
     return verify_evidence(evidence, expected_report_data=expected, policy=policy, now=now)
 
 
@@ -277,11 +290,11 @@ async def verify_channel(
 ) -> VerifiedQuote:
     """Check that the enclave holds the TLS key this channel is pinned to."""
     nonce = secrets.token_bytes(32)
-    response = await stub.GetAttestation(pb.GetAttestationRequest(nonce=nonce), timeout=timeout)
-    if not hmac.compare_digest(response.tls_public_key, tls_public_key):
+    bundle = await _get_attestation(stub, nonce=nonce, agent_id="", timeout=timeout)
+    if not hmac.compare_digest(bundle.tls_public_key, tls_public_key):
         raise ChannelBindingError(
             "the evidence binds a different TLS key than the one this channel is pinned to"
         )
     return _verify_bundle(
-        response, nonce=nonce, policy=policy, now=now, tls_public_key=tls_public_key
+        bundle, nonce=nonce, policy=policy, now=now, tls_public_key=tls_public_key
     )

@@ -9,7 +9,7 @@ enclave, and the frontier survives restarts.
 Invariants:
 - a checkpoint is signed only when the size grew, so no size ever gets two roots;
 - entry time never goes backwards (max of the clock and the last entry's time);
-- SIGNATURE and POLICY_DECISION entries, and the actor "signer", are the
+- ENCLAVE_ONLY_KINDS and ENCLAVE_ACTOR (anima_core.tlog.entry) are the
   enclave's alone: a verifier can trust that such entries came from here.
 """
 
@@ -22,7 +22,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from anima_core.tlog.checkpoint import Checkpoint
-from anima_core.tlog.entry import MAX_ENTRY_BYTES, MAX_LABEL_CHARS, EntryKind, LogEntry
+from anima_core.tlog.entry import (
+    ENCLAVE_ACTOR,
+    ENCLAVE_ONLY_KINDS,
+    MAX_ENTRY_BYTES,
+    MAX_LABEL_CHARS,
+    EntryKind,
+    LogEntry,
+)
 from anima_core.tlog.errors import MalformedEntry
 from anima_core.tlog.merkle import CompactRange, leaf_hash
 from anima_core.tlog.note import sign_note
@@ -37,9 +44,6 @@ from anima_signer.models import (
     SequencedEntry,
 )
 from anima_signer.store import LogStateRecord, SignerStore
-
-ENCLAVE_ACTOR = "signer"
-ENCLAVE_ONLY_KINDS = frozenset({EntryKind.SIGNATURE, EntryKind.POLICY_DECISION})
 
 
 def wall_clock_ms() -> int:

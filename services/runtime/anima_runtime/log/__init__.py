@@ -4,11 +4,12 @@ group-committed appends through the enclave sequencer, and the query API.
     registry = LogRegistry(root=Path(".anima/logs"), sequencer=signer_client)
     log = await registry.open("alice")            # created on first use, synced
     [index] = await log.append([LogItem(EntryKind.MESSAGE_IN, "bob", "room", b"hi")])
-    app.include_router(log_router(registry, config=LogApiConfig(), attestation=fetch))
+    app.include_router(log_router(registry, attestation=signer_attestation(signer_client)))
 
 Modules: tiles_store (C2SP tlog-tiles on disk, crash-safe), index (SQLite
 entry index and payloads), service (AgentLog), registry, sequencer (what the
-host needs from the signer), queries (transport-free reads), http (FastAPI).
+host needs from the signer), queries (transport-free reads), http (FastAPI),
+cli (`anima log serve`: the API in front of a signer on attested gRPC).
 """
 
 from anima_runtime.log.config import LogApiConfig, LogConfig
@@ -27,13 +28,20 @@ from anima_runtime.log.errors import (
 )
 from anima_runtime.log.http import create_log_app, log_router
 from anima_runtime.log.registry import LogRegistry
-from anima_runtime.log.sequencer import AttestationFetcher, InProcessSequencer, LogSequencer
+from anima_runtime.log.sequencer import (
+    AttestationFetcher,
+    AttestingSigner,
+    InProcessSequencer,
+    LogSequencer,
+    signer_attestation,
+)
 from anima_runtime.log.service import AgentLog, LogItem
 from anima_runtime.log.tiles_store import PublishedCheckpoint, TileStore
 
 __all__ = [
     "AgentLog",
     "AttestationFetcher",
+    "AttestingSigner",
     "CheckpointRejected",
     "CorruptLog",
     "EntryNotFound",
@@ -55,4 +63,5 @@ __all__ = [
     "UnknownLog",
     "create_log_app",
     "log_router",
+    "signer_attestation",
 ]

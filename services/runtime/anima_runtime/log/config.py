@@ -12,6 +12,10 @@ from pydantic import Field, field_validator, model_validator
 
 from anima_core.config import FrozenConfig
 
+# `anima log serve` loads LogConfig from ANIMA_LOG_* variables
+# (ANIMA_LOG_ROOT, ANIMA_LOG_API__REDACTION_TOKEN_SHA256, ...).
+ENV_PREFIX = "ANIMA_LOG"
+
 
 def _check_digest(value: str | None) -> str | None:
     if value is not None and (len(value) != 64 or any(c not in "0123456789abcdef" for c in value)):

@@ -1,7 +1,8 @@
 """What the host needs from the enclave's log sequencer, and the in-process adapter.
 
-`SignerClient` (attested gRPC) satisfies `LogSequencer` as it is. The
-in-process adapter runs the signer core's synchronous methods in a worker
+`SignerClient` (attested gRPC) satisfies `LogSequencer` as it is, and
+`signer_attestation(client)` makes the log API's AttestationFetcher from it.
+The in-process adapter runs the signer core's synchronous methods in a worker
 thread, for tests, benchmarks and single-process development setups.
 """
 
@@ -26,6 +27,23 @@ class LogSequencer(Protocol):
 
 #: (agent_id, nonce) -> evidence binding the agent's keys (the signer's GetAttestation).
 AttestationFetcher = Callable[[str, bytes], Awaitable[AttestationBundle]]
+
+
+class AttestingSigner(Protocol):
+    """A signer that answers GetAttestation (anima_signer.client.SignerClient)."""
+
+    async def get_attestation(self, nonce: bytes, agent_id: str = "") -> AttestationBundle: ...
+
+
+def signer_attestation(signer: AttestingSigner) -> AttestationFetcher:
+    """The log API's AttestationFetcher over a remote signer: the evidence binds the
+    agent's keys, the nonce and the signer's TLS key, and is passed on unverified
+    (the caller of the API verifies it; the host is not trusted to)."""
+
+    async def fetch(agent_id: str, nonce: bytes) -> AttestationBundle:
+        return await signer.get_attestation(nonce, agent_id)
+
+    return fetch
 
 
 class SignerCore(Protocol):

@@ -28,6 +28,8 @@ from typing import Any
 
 from anima_core.errors import AnimaError, ErrorKind
 from anima_core.tlog.entry import (
+    ENCLAVE_ACTOR,
+    ENCLAVE_ONLY_KINDS,
     MAX_ENTRY_BYTES,
     MAX_LABEL_CHARS,
     EntryKind,
@@ -52,7 +54,6 @@ from anima_signer.models import (
     LogAppendResult,
     LogEntryInput,
 )
-from anima_signer.sequencer import ENCLAVE_ACTOR, ENCLAVE_ONLY_KINDS
 
 logger = logging.getLogger(__name__)
 

@@ -123,6 +123,16 @@ def attestation_to_proto(bundle: AttestationBundle) -> pb.GetAttestationResponse
     )
 
 
+def attestation_from_proto(msg: pb.GetAttestationResponse) -> AttestationBundle:
+    return AttestationBundle(
+        tee=msg.evidence.tee,
+        quote=msg.evidence.quote,
+        collateral_json=msg.evidence.collateral_json or None,
+        tls_public_key=msg.tls_public_key,
+        bound_keys=msg.bound_keys,
+    )
+
+
 # ---------------------------------------------------------------- sign requests
 
 

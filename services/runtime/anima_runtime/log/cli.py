@@ -1,0 +1,229 @@
+"""`anima log serve`: this host's agent logs over the HTTP query API.
+
+Connects to the signer over attested gRPC (the enclave sequences every log and
+attests its key), opens the logs under --dir, collects the enclave's tail in
+the background (its signature and policy-decision entries) and serves
+`create_log_app` with uvicorn until SIGTERM or SIGINT; then it stops the HTTP
+server and closes every log before exiting.
+
+Configuration: LogConfig's defaults, then --config, then ANIMA_LOG_* variables
+(e.g. ANIMA_LOG_API__REDACTION_TOKEN_SHA256), then these flags. The signer's
+token comes from ANIMA_SIGNER_TOKEN; the API's read and redaction tokens are
+configured as digests. No token is ever taken from the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import grpc
+import uvicorn
+from fastapi import FastAPI
+
+from anima_core.config import ConfigError, load_config
+from anima_core.errors import AnimaError
+from anima_runtime.log.config import ENV_PREFIX, LogConfig
+from anima_runtime.log.http import create_log_app
+from anima_runtime.log.registry import LogRegistry
+from anima_runtime.log.sequencer import signer_attestation
+from anima_signer.cli import add_signer_arguments, connect_signer, measurement_policy, signer_token
+
+if TYPE_CHECKING:
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+COMMAND = "anima log serve"
+DEFAULT_LISTEN = "127.0.0.1:8700"
+_SHUTDOWN_GRACE_S = 5
+
+
+def register_serve(log_commands: SubParsers) -> None:
+    """Add `serve` to the `anima log` sub-parsers (anima_cli.log.register's result)."""
+    serve = log_commands.add_parser(
+        "serve",
+        help="serve this host's agent logs over HTTP (tlog-tiles, entries, proofs, attestation)",
+        description=f"Configuration: defaults, then --config, then {ENV_PREFIX}_* variables, "
+        "then these flags. The signer's token is read from ANIMA_SIGNER_TOKEN.",
+    )
+    add_signer_arguments(serve)
+    serve.add_argument("--config", type=Path, help="TOML or JSON file holding a LogConfig")
+    serve.add_argument(
+        "--dir", type=Path, help=f"root of the agent logs (default: {LogConfig().root})"
+    )
+    serve.add_argument(
+        "--agent",
+        action="append",
+        default=[],
+        dest="agents",
+        metavar="AGENT_ID",
+        help="serve this agent's log, created if this host has none (repeatable; "
+        "default: every log under --dir)",
+    )
+    serve.add_argument(
+        "--listen",
+        type=listen_address,
+        default=DEFAULT_LISTEN,
+        help=f"host:port (default {DEFAULT_LISTEN}; port 0 picks a free one)",
+    )
+    serve.add_argument(
+        "--ready-file", type=Path, help="write {'url', 'port', 'logs'} here once serving"
+    )
+    serve.set_defaults(func=serve_command)
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    """--listen: host:port (an IPv6 host in brackets)."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected host:port, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def load_log_config(args: argparse.Namespace) -> LogConfig:
+    config = load_config(LogConfig, env_prefix=ENV_PREFIX, file=args.config)
+    if args.dir is None:
+        return config
+    return LogConfig.model_validate({**config.model_dump(), "root": args.dir})
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """Handler of `anima log serve`; returns the exit code."""
+    signer_token(COMMAND)  # refuse before anything else when there is none
+    try:
+        config = load_log_config(args)
+        return asyncio.run(_serve(args, config))
+    except grpc.aio.AioRpcError as exc:
+        print(f"{COMMAND}: signer: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
+    except AnimaError as exc:
+        print(f"{COMMAND}: {exc.message}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"{COMMAND}: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _serve(args: argparse.Namespace, config: LogConfig) -> int:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        host, port = args.listen
+        with _bind(host, port) as sock:
+            policy = measurement_policy(args)
+            try:
+                client = await connect_signer(args, policy=policy, command=COMMAND)
+            except OSError as exc:
+                raise OSError(f"cannot reach signer at {args.signer}: {exc}") from exc
+            async with client:
+                registry = LogRegistry(
+                    root=config.root,
+                    sequencer=client,
+                    sync_interval_s=config.sync_interval_s,
+                    cache_tiles=config.cache_tiles,
+                )
+                try:
+                    agents = await _open_logs(registry, args.agents)
+                    app = create_log_app(
+                        registry, config=config.api, attestation=signer_attestation(client)
+                    )
+                    if not stopping.is_set():
+                        await _run(app, sock, agents, stopping, args.ready_file)
+                finally:
+                    await registry.close()
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+    return 0
+
+
+async def _open_logs(registry: LogRegistry, agents: list[str]) -> list[str]:
+    if not agents:
+        found = await registry.open_existing()
+        if not found:
+            raise ConfigError(f"no agent logs under {registry.root}: name agents with --agent")
+        return found
+    for agent_id in dict.fromkeys(agents):
+        await registry.open(agent_id)
+    return registry.agent_ids()
+
+
+@contextlib.contextmanager
+def _bind(host: str, port: int) -> Iterator[socket.socket]:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        sock.listen(128)
+        sock.setblocking(False)
+        yield sock
+    finally:
+        sock.close()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: after a signal it re-raises it once
+    stopped, which would end the process before the logs are closed."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _run(
+    app: FastAPI,
+    sock: socket.socket,
+    agents: list[str],
+    stopping: asyncio.Event,
+    ready_file: Path | None,
+) -> None:
+    server = _Server(
+        uvicorn.Config(
+            app,
+            log_config=None,  # the `anima` command's logging setup applies
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=_SHUTDOWN_GRACE_S,
+        )
+    )
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if serving.done():
+            await serving
+            raise RuntimeError("the HTTP server stopped while starting")
+        await asyncio.sleep(0.02)
+    _announce(sock, agents, ready_file)
+    stop = asyncio.create_task(stopping.wait())
+    try:
+        await asyncio.wait({serving, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        server.should_exit = True
+        await serving
+
+
+def _announce(sock: socket.socket, agents: list[str], ready_file: Path | None) -> None:
+    host, port = sock.getsockname()[:2]
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    logs = {agent_id: f"{url}/v1/logs/{agent_id}" for agent_id in agents}
+    prefixes = " ".join(f"{agent_id}={prefix}" for agent_id, prefix in logs.items())
+    print(f"log API serving on {url}; tlog-tiles: {prefixes}", flush=True)
+    if ready_file is not None:
+        tmp = ready_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"url": url, "port": port, "logs": logs}))
+        tmp.replace(ready_file)
