@@ -105,6 +105,8 @@ def _mutate(**changes: object) -> bytes:
         (_mutate(index=True), "63-bit integer"),
         (_mutate(index=-1), "63-bit integer"),
         (_mutate(agent="Bad Agent"), "valid agent id"),
+        (_mutate(agent=123), "valid agent id"),
+        (_mutate(agent=None), "valid agent id"),
         (_mutate(room="r" * 257), "at most 256"),
         (b"\xff", "not UTF-8 JSON"),
         (b"[]", "exactly the fields"),

@@ -74,12 +74,27 @@ def test_sign_and_open_round_trip_ignoring_unknown_signatures() -> None:
     assert len(opened.signatures) == 2
 
 
-def test_two_signatures_by_one_key_are_malformed() -> None:
+def test_repeated_signatures_by_one_key_are_skipped_as_go_does() -> None:
     private, vkey = _key()
     note = sign_note("hello\n", name="anima.test/log", private_key=private)
-    doubled = Note(note.text, note.signatures * 2)
-    with pytest.raises(MalformedNote, match="two signatures"):
-        open_note(doubled.to_bytes(), [parse_verifier_key(vkey)])
+    [good] = note.signatures
+    forged = NoteSignature(good.name, good.key_id, bytes(64))
+    opened = open_note(Note(note.text, (good, forged)).to_bytes(), [parse_verifier_key(vkey)])
+    assert opened.text == "hello\n"
+    with pytest.raises(InvalidSignature):
+        open_note(Note(note.text, (forged, good)).to_bytes(), [parse_verifier_key(vkey)])
+
+
+def test_replacement_character_is_valid_text() -> None:
+    private, vkey = _key()
+    note = sign_note("bad byte \ufffd here\n", name="anima.test/log", private_key=private)
+    assert open_note(note.to_bytes(), [parse_verifier_key(vkey)]).text == note.text
+
+
+def test_uppercase_key_ids_parse() -> None:
+    _, vkey = _key()
+    name, kid, key = vkey.split("+", 2)
+    assert parse_verifier_key(f"{name}+{kid.upper()}+{key}").key_id == bytes.fromhex(kid)
 
 
 GOOD_SIG = "\u2014 k " + base64.b64encode(b"\x00" * 68).decode() + "\n"
@@ -98,6 +113,7 @@ GOOD_SIG = "\u2014 k " + base64.b64encode(b"\x00" * 68).decode() + "\n"
         (b"text\n\n\xe2\x80\x94 k AAAA\n", "too short"),
         (b"text\n\n\xe2\x80\x94 k+x AAAAAAAA\n", "is not '\u2014 <name> <base64>'"),
         (b"text\n\n" + (GOOD_SIG * 101).encode(), "more than 100 signatures"),
+        (b"text\n\n\xe2\x80\x94 b\x01c AAAAAAA=\n", "control character U\\+0001"),
     ],
 )
 def test_malformed_notes_are_named(data: bytes, reason: str) -> None:
@@ -117,7 +133,7 @@ def test_signing_refuses_text_outside_the_grammar() -> None:
         ("only+two", "name\\+keyid\\+base64key"),
         ("na me+00000000+" + base64.b64encode(b"\x01" + b"\x00" * 32).decode(), "valid key name"),
         ("k+zz+AAAA", "not valid hex/base64"),
-        ("k+0000+" + base64.b64encode(b"\x01" + b"\x00" * 32).decode(), "8 lowercase hex"),
+        ("k+0000+" + base64.b64encode(b"\x01" + b"\x00" * 32).decode(), "8 hex digits"),
         ("k+00000000+" + base64.b64encode(b"\x02" + b"\x00" * 32).decode(), "only Ed25519"),
         ("k+00000000+" + base64.b64encode(b"\x01" + b"\x00" * 32).decode(), "does not match"),
     ],

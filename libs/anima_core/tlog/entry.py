@@ -66,7 +66,7 @@ class LogEntry:
     payload_size: int
 
     def __post_init__(self) -> None:
-        if not _AGENT_ID.fullmatch(self.agent):
+        if not isinstance(self.agent, str) or not _AGENT_ID.fullmatch(self.agent):
             raise MalformedEntry(f"entry agent {self.agent!r} is not a valid agent id")
         for name in ("index", "time_ms", "payload_size"):
             value = getattr(self, name)

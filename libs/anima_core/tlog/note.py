@@ -81,8 +81,8 @@ def parse_verifier_key(vkey: str) -> Verifier:
         raw = base64.b64decode(encoded, validate=True)
     except (ValueError, binascii.Error) as exc:
         raise MalformedVerifierKey("verifier key id or key is not valid hex/base64") from exc
-    if len(kid) != 4 or id_hex != id_hex.lower():
-        raise MalformedVerifierKey("verifier key id is 8 lowercase hex digits")
+    if len(id_hex) != 8:
+        raise MalformedVerifierKey("verifier key id is 8 hex digits")
     if len(raw) != 33 or raw[:1] != ED25519_ALGORITHM:
         raise MalformedVerifierKey(
             "only Ed25519 verifier keys (algorithm 0x01, 32 bytes) are supported"
@@ -112,12 +112,17 @@ class Note:
         return (self.text + "\n" + "".join(s.line() for s in self.signatures)).encode()
 
 
+def _check_characters(message: str) -> None:
+    """No ASCII control characters but newline, anywhere in the note (as Go's note.Open)."""
+    bad = next((c for c in message if ord(c) < 0x20 and c != "\n"), None)
+    if bad is not None:
+        raise MalformedNote(f"note contains the control character U+{ord(bad):04X}")
+
+
 def _check_text(text: str) -> None:
     if not text.endswith("\n"):
         raise MalformedNote("note text must end with a newline")
-    bad = next((c for c in text if (ord(c) < 0x20 and c != "\n") or c == "\ufffd"), None)
-    if bad is not None:
-        raise MalformedNote(f"note text contains the control character U+{ord(bad):04X}")
+    _check_characters(text)
 
 
 def parse_note(data: bytes) -> Note:
@@ -128,11 +133,11 @@ def parse_note(data: bytes) -> Note:
         message = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MalformedNote("note is not valid UTF-8") from exc
+    _check_characters(message)
     split = message.rfind("\n\n")
     if split < 0:
         raise MalformedNote("note has no blank line before its signatures")
     text, block = message[: split + 1], message[split + 2 :]
-    _check_text(text)
     if not block:
         raise MalformedNote("note has no signature lines")
     if not block.endswith("\n"):
@@ -164,8 +169,8 @@ def open_note(data: bytes, verifiers: Sequence[Verifier]) -> Note:
     """Parse a note and require a valid signature by at least one of `verifiers`.
 
     Signatures by other keys are ignored, as the spec asks; a signature that
-    claims a known key (same name and key id) and does not verify is an error,
-    and so is a second signature by the same key.
+    claims a known key (same name and key id) and does not verify is an error.
+    Later lines by a key already seen are skipped, as golang.org/x/mod/sumdb/note does.
     """
     note = parse_note(data)
     known = {(v.name, v.key_id): v for v in verifiers}
@@ -174,10 +179,8 @@ def open_note(data: bytes, verifiers: Sequence[Verifier]) -> Note:
     for signature in note.signatures:
         ident = (signature.name, signature.key_id)
         verifier = known.get(ident)
-        if verifier is None:
+        if verifier is None or ident in seen:
             continue
-        if ident in seen:
-            raise MalformedNote(f"note has two signatures by {signature.name}")
         seen.add(ident)
         if not verifier.verify(message, signature.signature):
             raise InvalidSignature(f"signature by {signature.name} does not verify")
