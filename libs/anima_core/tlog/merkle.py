@@ -268,12 +268,7 @@ class CompactRange:
             self.append(leaf)
 
     def root(self) -> bytes:
-        if not self._hashes:
-            return EMPTY_ROOT
-        result = self._hashes[-1]
-        for left in reversed(self._hashes[:-1]):
-            result = node_hash(left, result)
-        return result
+        return root_from_frontier(self._hashes)
 
     def copy(self) -> CompactRange:
         return CompactRange(self._size, self._hashes)
@@ -291,6 +286,16 @@ class CompactRange:
         if len(body) != size.bit_count() * HASH_SIZE:
             raise ValueError(f"a stored frontier of size {size} has the wrong length")
         return cls(size, [body[i : i + HASH_SIZE] for i in range(0, len(body), HASH_SIZE)])
+
+
+def root_from_frontier(hashes: Sequence[bytes]) -> bytes:
+    """Fold a frontier (perfect subtree roots, largest first) into the tree root."""
+    if not hashes:
+        return EMPTY_ROOT
+    result = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        result = node_hash(left, result)
+    return result
 
 
 def root_from_leaf_hashes(leaves: Iterable[bytes]) -> bytes:

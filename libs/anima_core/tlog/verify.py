@@ -32,6 +32,7 @@ from anima_core.tlog.merkle import (
     consistency_proof,
     leaf_hash,
     node_hash,
+    root_from_frontier,
     tree_root,
     verify_consistency,
 )
@@ -211,12 +212,7 @@ class _TileChecker:
                     run = hashes[start * HASH_SIZE : (start + (1 << height)) * HASH_SIZE]
                     frontier.append(tile_levels(run)[height])
                     start += 1 << height
-        if not frontier:
-            return EMPTY_ROOT
-        root = frontier[-1]
-        for left in reversed(frontier[:-1]):
-            root = node_hash(left, root)
-        return root
+        return root_from_frontier(frontier)
 
     def _compare(self, level: int, index: int, computed: bytes, stored: tuple[str, bytes]) -> None:
         path, data = stored
