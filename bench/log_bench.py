@@ -17,8 +17,6 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
-import platform
 import random
 import shutil
 import statistics
@@ -29,6 +27,7 @@ import time
 from pathlib import Path
 
 import httpx
+from machine import machine  # bench/machine.py, beside this script
 
 from anima_core.attestation import MeasurementPolicy
 from anima_core.tlog.entry import EntryKind
@@ -47,18 +46,6 @@ from anima_signer.tee.sim import InsecureSimulatedTee
 
 AGENT = "bench"
 ORIGIN_PREFIX = "bench.anima/agents"
-
-
-def machine() -> str:
-    cpu = "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -13,8 +13,6 @@ Usage: python bench/log_verify_bench.py [--entries N] [--queries N] [--no-http]
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
 import sys
 import tempfile
@@ -24,24 +22,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests package: its writer
 
+
+from machine import machine  # bench/machine.py, beside this script
+
 from anima_core.tlog.merkle import consistency_proof, inclusion_proof
 from anima_core.tlog.note import parse_verifier_key
 from anima_core.tlog.reader import DirectorySource, HttpSource, TileHashReader, TileSource
 from anima_core.tlog.verify import verify_tiled_log
 from tests.tlog.http_server import serve_directory
 from tests.tlog.tiled_log import sample_entry, write_tiled_log
-
-
-def machine() -> str:
-    cpu = "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
 def percentiles(samples_ns: list[int]) -> tuple[float, float]:

@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import hashlib
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import coincurve
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from machine import machine  # bench/machine.py, beside this script
 
 from anima_core.attestation import MeasurementPolicy
 from anima_core.tlog.entry import EntryKind
@@ -37,18 +37,6 @@ from anima_signer.models import (
 from anima_signer.tee.sim import InsecureSimulatedTee
 
 LOG_BATCHES = (1, 256, 4096)
-
-
-def machine() -> str:
-    cpu = "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
 def rate(fn: Callable[[int], None], seconds: float) -> float:
