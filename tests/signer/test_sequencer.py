@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from anima_core.errors import ErrorKind
 from anima_core.tlog.checkpoint import Checkpoint, open_checkpoint
 from anima_core.tlog.entry import EntryKind, LogEntry, decode_entry
 from anima_core.tlog.errors import UnknownKey
@@ -24,17 +25,27 @@ from anima_core.tlog.merkle import (
     verify_consistency,
 )
 from anima_core.tlog.note import parse_verifier_key
+from anima_signer.binding import bound_keys
 from anima_signer.core import Signer
-from anima_signer.errors import InvalidRequest, LogStateMismatch, LogTailFull
+from anima_signer.errors import (
+    InvalidRequest,
+    LogChangedElsewhere,
+    LogStateMismatch,
+    LogTailFull,
+)
+from anima_signer.keys import KeyRing
 from anima_signer.models import (
     MAX_APPEND_ENTRIES,
     MAX_ENCLAVE_PAYLOAD_BYTES,
     MAX_PENDING_LOG_ENTRIES,
     Agent,
+    Ed25519Message,
     LogAppendResult,
     LogEntryInput,
     SigningPolicy,
+    SignRequest,
 )
+from anima_signer.store import SignerStore
 from anima_signer.tee.sim import InsecureSimulatedTee
 from tests.signer.conftest import OPEN_POLICY, open_signer
 
@@ -245,8 +256,6 @@ def test_more_than_the_append_limit_is_invalid(signer: Signer, host: HostLog) ->
 def test_a_full_tail_refuses_appends_and_signs_until_the_host_collects(
     signer: Signer, host: HostLog
 ) -> None:
-    from anima_signer.models import Ed25519Message, SignRequest
-
     host.append()
     size = 1
     while size < MAX_PENDING_LOG_ENTRIES + 1:
@@ -397,3 +406,118 @@ def test_logs_of_two_agents_are_independent(signer: Signer, host: HostLog) -> No
     assert (len(host.entries), len(other.entries)) == (4, 2)
     with pytest.raises(UnknownKey):
         open_note(host.agent, other.append().checkpoint)
+
+
+# ---------------------------------------------------------------- two writers
+
+
+async def unlocked_signer(state_dir: Path, prefix: str = "test.anima/agents") -> Signer:
+    """A second signer on a state directory, past the lock Signer.open takes."""
+    tee = InsecureSimulatedTee(state_dir=state_dir)
+    return Signer(
+        tee=tee,
+        keyring=KeyRing(root_secret=await tee.root_secret()),
+        store=SignerStore(path=state_dir / "signer.sqlite3"),
+        log_origin_prefix=prefix,
+    )
+
+
+async def test_a_stale_frontier_cannot_sign_a_second_root_for_one_size(tmp_path: Path) -> None:
+    a = await open_signer(tmp_path)
+    agent = a.create_agent(agent_id="alice", wallet_count=1, policy=OPEN_POLICY)
+    host = HostLog(a, agent)
+    b = await unlocked_signer(tmp_path)
+    try:
+        assert b.append_log("alice", 0, []).size == 1  # b caches size 1
+        host.append([host_input(b"x")])
+        confirmed = host.append()  # size 2 is checkpointed and stored
+        with pytest.raises(LogChangedElsewhere, match=r"last saw 1 entries.*holds 2") as info:
+            b.append_log("alice", 1, [host_input(b"y")])
+        assert info.value.kind is ErrorKind.FAILED_PRECONDITION
+        # Nothing was written: size 2 has the one checkpoint a signed.
+        assert a.append_log("alice", 2, []).checkpoint == confirmed.checkpoint
+        # b reloaded the log: it continues a's, consistent with a's checkpoint.
+        host.signer = b
+        result = host.append([host_input(b"y")])
+        assert (result.first_index, result.size) == (2, 3)
+        assert host.decoded(1).payload_sha256 == hashlib.sha256(b"x").digest()
+        old, new = host.checkpoints[-2], host.checkpoints[-1]
+        verify_consistency(
+            size1=old.size,
+            size2=new.size,
+            root1=old.root_hash,
+            root2=new.root_hash,
+            proof=consistency_proof(MemoryHashes([leaf_hash(e) for e in host.entries]), 2, 3),
+        )
+        # Now a's cache is the stale one: a sign is refused once, then sequenced after b's.
+        with pytest.raises(LogChangedElsewhere):
+            a.sign(SignRequest("alice", Ed25519Message(b"gm")))
+        assert a.sign(SignRequest("alice", Ed25519Message(b"gm"))).log_index == 3
+    finally:
+        b.close()
+        a.close()
+
+
+# ---------------------------------------------------------------- origins
+
+
+async def open_with_prefix(state_dir: Path, prefix: str) -> Signer:
+    return await Signer.open(
+        tee=InsecureSimulatedTee(state_dir=state_dir),
+        state_dir=state_dir,
+        log_origin_prefix=prefix,
+    )
+
+
+async def _attested_keys(signer: Signer, agent_id: str) -> bytes:
+    bundle = await signer.attest(nonce=b"n" * 32, tls_public_key=b"tls", agent_id=agent_id)
+    return bundle.bound_keys
+
+
+async def test_a_new_origin_prefix_renames_no_existing_log(tmp_path: Path) -> None:
+    first = await open_with_prefix(tmp_path, "one.test/agents")
+    alice = first.create_agent(agent_id="alice", wallet_count=1, policy=OPEN_POLICY)
+    host = HostLog(first, alice)
+    host.append(messages(2))
+    attested = await _attested_keys(first, "alice")
+    first.close()
+
+    second = await open_with_prefix(tmp_path, "two.test/agents")
+    try:
+        assert second.log_origin("alice") == "one.test/agents/alice"
+        assert second.get_agent("alice") == alice
+        assert await _attested_keys(second, "alice") == attested == bound_keys(alice)
+        host.signer = second
+        checkpoint = host.absorb(second.append_log("alice", 3, messages(1)))  # alice's old vkey
+        assert (checkpoint.origin, checkpoint.size) == ("one.test/agents/alice", 4)
+        bob = second.create_agent(agent_id="bob", wallet_count=1, policy=OPEN_POLICY)
+        assert second.log_origin("bob") == "two.test/agents/bob"
+        assert bob.log_verifier_key.startswith("two.test/agents/bob+")
+        assert open_note(bob, second.append_log("bob", 0, []).checkpoint).origin == (
+            "two.test/agents/bob"
+        )
+    finally:
+        second.close()
+
+
+async def test_logs_stored_before_origins_keep_the_one_they_were_signed_with(
+    tmp_path: Path,
+) -> None:
+    first = await open_with_prefix(tmp_path, "one.test/agents")
+    alice = first.create_agent(agent_id="alice", wallet_count=1, policy=OPEN_POLICY)
+    host = HostLog(first, alice)
+    host.append(messages(1))
+    with first._store.transaction():  # the schema of a signer that did not store origins
+        first._store._db.execute("ALTER TABLE log_state DROP COLUMN origin")
+    first.close()
+
+    upgraded = await open_with_prefix(tmp_path, "one.test/agents")  # fills from this prefix
+    upgraded.close()
+    later = await open_with_prefix(tmp_path, "two.test/agents")
+    try:
+        assert later.get_agent("alice") == alice
+        host.signer = later
+        assert host.append(messages(1)).size == 3
+        assert host.checkpoints[-1].origin == "one.test/agents/alice"
+    finally:
+        later.close()

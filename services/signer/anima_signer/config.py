@@ -27,6 +27,8 @@ class SignerConfig(BaseModel):
     insecure_plaintext: bool = False
     # Caller name -> SHA-256 hex of its bearer token. The signer refuses to start without any.
     callers: dict[str, str] = Field(default_factory=dict)
+    # Names the logs started from now on ("<prefix>/<agent_id>"); a log keeps
+    # the origin it started with, so changing this renames no existing log.
     log_origin_prefix: str = "anima.local/agents"
     # Both directions: a full AppendLog answer (the whole unconfirmed log tail)
     # must fit, or a host that fell behind could never catch up.

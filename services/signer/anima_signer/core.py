@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,6 +59,7 @@ from anima_signer.models import (
     Wallet,
 )
 from anima_signer.sequencer import LogSequencer, wall_clock_ms
+from anima_signer.state_lock import StateDirLock
 from anima_signer.store import AgentRecord, SignerStore
 from anima_signer.tee.base import TeeBackend
 
@@ -94,19 +95,29 @@ class Signer:
         store: SignerStore,
         log_origin_prefix: str,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        state_lock: StateDirLock | None = None,
     ) -> None:
+        """Prefer `open`, which also locks the state directory against a second signer.
+
+        log_origin_prefix names the logs started from now on; a log keeps the
+        origin it started with, since its checkpoints and key id depend on it.
+        """
         self._tee = tee
         self._keys = keyring
         self._store = store
+        self._state_lock = state_lock
         self._log_origin_prefix = log_origin_prefix.rstrip("/")
         self._agents: dict[str, Agent] = {}
         self._idempotency_lock = threading.Lock()
-        self._log = LogSequencer(
-            store=store, keyring=keyring, origin=self.log_origin, clock_ms=clock_ms
-        )
+        self._log = LogSequencer(store=store, keyring=keyring, clock_ms=clock_ms)
+        # Logs from before origins were stored have been signed under this prefix.
+        store.fill_log_origins(self._new_log_origin)
         for agent_id in store.agents_without_log():
             # Agents from before the log existed: their log starts now.
-            self._start_log(self.get_agent(agent_id), event="log_started")
+            record = store.agent(agent_id)
+            if record is None:  # pragma: no cover - agents_without_log lists stored agents
+                raise UnknownAgent(agent_id)
+            self._start_log(record, event="log_started")
 
     @classmethod
     async def open(
@@ -117,19 +128,31 @@ class Signer:
         log_origin_prefix: str,
         clock_ms: Callable[[], int] = wall_clock_ms,
     ) -> Signer:
-        """Load durable state from state_dir and the root secret from the TEE."""
-        keyring = KeyRing(root_secret=await tee.root_secret())
-        store = SignerStore(path=state_dir / "signer.sqlite3")
-        return cls(
-            tee=tee,
-            keyring=keyring,
-            store=store,
-            log_origin_prefix=log_origin_prefix,
-            clock_ms=clock_ms,
-        )
+        """Load durable state from state_dir and the root secret from the TEE.
+
+        Holds state_dir until `close`: StateDirInUse while another signer holds it.
+        """
+        with ExitStack() as on_failure:
+            lock = StateDirLock.acquire(state_dir)
+            on_failure.callback(lock.release)
+            keyring = KeyRing(root_secret=await tee.root_secret())
+            store = SignerStore(path=state_dir / "signer.sqlite3")
+            on_failure.callback(store.close)
+            signer = cls(
+                tee=tee,
+                keyring=keyring,
+                store=store,
+                log_origin_prefix=log_origin_prefix,
+                clock_ms=clock_ms,
+                state_lock=lock,
+            )
+            on_failure.pop_all()
+        return signer
 
     def close(self) -> None:
         self._store.close()
+        if self._state_lock is not None:
+            self._state_lock.release()
 
     @property
     def tee_name(self) -> str:
@@ -152,17 +175,20 @@ class Signer:
             created_at=datetime.now(UTC).replace(microsecond=0),
             key_derivation_version=KEY_DERIVATION_VERSION,
         )
+        origin = self._new_log_origin(agent_id)
         # The agent and its log's first entry commit together.
         with self._log.batch() as batch:
             self._store.add_agent(record)
-            agent = self._agent_from(record)
-            batch.create(agent_id)
+            agent = self._agent_from(record, log_origin=origin)
+            batch.create(agent_id, origin=origin)
             batch.append_enclave(agent_id, EntryKind.LIFECYCLE, log_payloads.agent_created(agent))
         return self.get_agent(agent_id)
 
-    def _start_log(self, agent: Agent, *, event: str) -> None:
+    def _start_log(self, record: AgentRecord, *, event: str) -> None:
+        origin = self._new_log_origin(record.agent_id)
+        agent = self._agent_from(record, log_origin=origin)
         with self._log.batch() as batch:
-            batch.create(agent.agent_id)
+            batch.create(agent.agent_id, origin=origin)
             payload = log_payloads.agent_created(agent, event=event)
             batch.append_enclave(agent.agent_id, EntryKind.LIFECYCLE, payload)
 
@@ -173,11 +199,11 @@ class Signer:
         record = self._store.agent(agent_id)
         if record is None:
             raise UnknownAgent(agent_id)
-        agent = self._agent_from(record)
+        agent = self._agent_from(record, log_origin=self.log_origin(agent_id))
         self._agents[agent_id] = agent
         return agent
 
-    def _agent_from(self, record: AgentRecord) -> Agent:
+    def _agent_from(self, record: AgentRecord, *, log_origin: str) -> Agent:
         agent_id = record.agent_id
         public_keys = [
             self._keys.wallet_key(agent_id, i).public_key for i in range(record.wallet_count)
@@ -190,7 +216,7 @@ class Signer:
         return Agent(
             agent_id=agent_id,
             wallets=wallets,
-            log_verifier_key=verifier_key(self.log_origin(agent_id), log_public),
+            log_verifier_key=verifier_key(log_origin, log_public),
             log_public_key=log_public,
             signing_public_key=self._keys.signing_key(agent_id).public_key().public_bytes(*_RAW),
             policy=record.policy,
@@ -202,7 +228,16 @@ class Signer:
         return [self.get_agent(r.agent_id) for r in self._store.agents()]
 
     def log_origin(self, agent_id: str) -> str:
-        """The agent's log origin, which is also the name of its note verifier key."""
+        """The agent's log origin, which is also the name of its note verifier key.
+
+        Stored when the log started: a later log_origin_prefix does not rename it.
+        """
+        origin = self._store.log_origin(agent_id)
+        if origin is None:
+            raise UnknownAgent(agent_id)
+        return origin
+
+    def _new_log_origin(self, agent_id: str) -> str:
         return f"{self._log_origin_prefix}/{agent_id}"
 
     # ------------------------------------------------------------ signing

@@ -73,3 +73,26 @@ class LogTailFull(SignerError):
             "the tail (AppendLog with its stored size) before more can be appended or signed"
         )
         self.agent_id = agent_id
+
+
+class StateDirInUse(SignerError):
+    """Another signer holds the state directory; this one refuses to start."""
+
+    kind = ErrorKind.FAILED_PRECONDITION
+
+
+class LogChangedElsewhere(SignerError):
+    """An agent's stored log is not the one this signer last wrote: another process wrote it.
+
+    Raised before anything is written; the signer then reloads the log from the store.
+    """
+
+    kind = ErrorKind.FAILED_PRECONDITION
+
+    def __init__(self, agent_id: str, detail: str) -> None:
+        super().__init__(
+            f"the log of agent {agent_id!r} changed in the state store behind this signer "
+            f"({detail}): another signer process is writing the same state directory. "
+            "Nothing was appended; stop the other signer (only one may run per state directory)"
+        )
+        self.agent_id = agent_id

@@ -8,6 +8,10 @@ enclave, and the frontier survives restarts.
 
 Invariants:
 - a checkpoint is signed only when the size grew, so no size ever gets two roots;
+  every batch re-reads each log it touches inside its write transaction and
+  refuses to extend a cached frontier the store no longer holds (another
+  process wrote it; Signer.open also locks the state directory against that);
+- a log's origin, hence its note key name, is fixed when the log starts;
 - entry time never goes backwards (max of the clock and the last entry's time);
 - ENCLAVE_ONLY_KINDS and ENCLAVE_ACTOR (anima_core.tlog.entry) are the
   enclave's alone: a verifier can trust that such entries came from here.
@@ -33,7 +37,12 @@ from anima_core.tlog.entry import (
 from anima_core.tlog.errors import MalformedEntry
 from anima_core.tlog.merkle import CompactRange, leaf_hash
 from anima_core.tlog.note import sign_note
-from anima_signer.errors import InvalidRequest, LogStateMismatch, LogTailFull
+from anima_signer.errors import (
+    InvalidRequest,
+    LogChangedElsewhere,
+    LogStateMismatch,
+    LogTailFull,
+)
 from anima_signer.keys import KeyRing
 from anima_signer.models import (
     MAX_APPEND_ENTRIES,
@@ -54,6 +63,7 @@ def wall_clock_ms() -> int:
 class _AgentLog:
     """One agent's log state; a batch works on a copy and publishes it on commit."""
 
+    origin: str
     frontier: CompactRange
     last_time_ms: int
     checkpoint: bytes
@@ -61,12 +71,34 @@ class _AgentLog:
     new_rows: list[tuple[int, bytes, bytes | None]] = field(default_factory=list)
     changed: bool = False
 
+    @classmethod
+    def from_record(cls, record: LogStateRecord) -> _AgentLog:
+        return cls(
+            record.origin,
+            CompactRange.from_bytes(record.frontier),
+            record.last_time_ms,
+            record.checkpoint,
+            record.released,
+        )
+
+    def record(self, agent_id: str) -> LogStateRecord:
+        return LogStateRecord(
+            agent_id=agent_id,
+            origin=self.origin,
+            frontier=self.frontier.to_bytes(),
+            last_time_ms=self.last_time_ms,
+            checkpoint=self.checkpoint,
+            released=self.released,
+        )
+
     @property
     def size(self) -> int:
         return self.frontier.size
 
     def working_copy(self) -> _AgentLog:
-        return _AgentLog(self.frontier.copy(), self.last_time_ms, self.checkpoint, self.released)
+        return _AgentLog(
+            self.origin, self.frontier.copy(), self.last_time_ms, self.checkpoint, self.released
+        )
 
 
 class LogBatch:
@@ -80,13 +112,15 @@ class LogBatch:
     def log(self, agent_id: str) -> _AgentLog:
         log = self._logs.get(agent_id)
         if log is None:
-            log = self._sequencer._load(agent_id).working_copy()
+            log = self._sequencer._committed(agent_id).working_copy()
             self._logs[agent_id] = log
         return log
 
-    def create(self, agent_id: str) -> None:
+    def create(self, agent_id: str, *, origin: str) -> None:
         """Start an empty log for a new agent (its first entry follows at once)."""
-        self._logs[agent_id] = _AgentLog(CompactRange(), 0, b"", 0, changed=True)
+        if self._sequencer._store.log_origin(agent_id) is not None:
+            raise LogChangedElsewhere(agent_id, "another process started its log")
+        self._logs[agent_id] = _AgentLog(origin, CompactRange(), 0, b"", 0, changed=True)
 
     def confirm(self, agent_id: str, host_size: int) -> None:
         """Record that the host stored [0, host_size) durably; release what it holds."""
@@ -186,20 +220,14 @@ class LogBatch:
             if not log.changed:
                 continue
             if log.new_rows:
-                log.checkpoint = self._sequencer._sign_checkpoint(agent_id, log.frontier)
+                log.checkpoint = self._sequencer._sign_checkpoint(agent_id, log)
                 store.add_pending(agent_id, log.new_rows)
-            frontier = log.frontier.to_bytes()
-            record = LogStateRecord(
-                agent_id, frontier, log.last_time_ms, log.checkpoint, log.released
-            )
-            store.put_log_state(record)
+            store.put_log_state(log.record(agent_id))
 
     def _publish(self) -> None:
         for agent_id, log in self._logs.items():
             if log.changed:
-                self._sequencer._logs[agent_id] = _AgentLog(
-                    log.frontier.copy(), log.last_time_ms, log.checkpoint, log.released
-                )
+                self._sequencer._logs[agent_id] = log.working_copy()
 
     def checkpoint(self, agent_id: str) -> bytes:
         return self.log(agent_id).checkpoint
@@ -213,12 +241,10 @@ class LogSequencer:
         *,
         store: SignerStore,
         keyring: KeyRing,
-        origin: Callable[[str], str],
         clock_ms: Callable[[], int] = wall_clock_ms,
     ) -> None:
         self._store = store
         self._keys = keyring
-        self._origin = origin
         self._clock_ms = clock_ms
         # Committed state only; read and written under the store's lock.
         self._logs: dict[str, _AgentLog] = {}
@@ -234,26 +260,34 @@ class LogSequencer:
             yield batch
             batch._write()
 
-    def _load(self, agent_id: str) -> _AgentLog:
-        log = self._logs.get(agent_id)
-        if log is not None:
-            return log
+    def _committed(self, agent_id: str) -> _AgentLog:
+        """The agent's committed log, as the store holds it; only inside a write transaction.
+
+        The cache saves decoding, never a read: a frontier another process has
+        extended since must not be extended again from here, or one size would
+        get two roots. Such a log is dropped from the cache and refused once.
+        """
         record = self._store.log_state(agent_id)
         if record is None:
             raise RuntimeError(f"agent {agent_id!r} has no log")
-        log = _AgentLog(
-            CompactRange.from_bytes(record.frontier),
-            record.last_time_ms,
-            record.checkpoint,
-            record.released,
-        )
-        self._logs[agent_id] = log
+        log = self._logs.get(agent_id)
+        if log is not None and log.record(agent_id) != record:
+            del self._logs[agent_id]  # the next batch starts from the store
+            stored = CompactRange.from_bytes(record.frontier).size
+            raise LogChangedElsewhere(
+                agent_id,
+                f"this signer last saw {log.size} entries, {log.released} stored by the host; "
+                f"the store holds {stored} entries, {record.released} stored by the host",
+            )
+        if log is None:
+            log = _AgentLog.from_record(record)
+            self._logs[agent_id] = log
         return log
 
-    def _sign_checkpoint(self, agent_id: str, frontier: CompactRange) -> bytes:
-        origin = self._origin(agent_id)
-        text = Checkpoint(origin=origin, size=frontier.size, root_hash=frontier.root()).to_text()
-        return sign_note(text, name=origin, private_key=self._keys.log_key(agent_id)).to_bytes()
+    def _sign_checkpoint(self, agent_id: str, log: _AgentLog) -> bytes:
+        checkpoint = Checkpoint(origin=log.origin, size=log.size, root_hash=log.frontier.root())
+        key = self._keys.log_key(agent_id)
+        return sign_note(checkpoint.to_text(), name=log.origin, private_key=key).to_bytes()
 
     def append(
         self, agent_id: str, host_size: int, inputs: Sequence[LogEntryInput]

@@ -40,14 +40,16 @@ CREATE TABLE IF NOT EXISTS idempotency (
     PRIMARY KEY (agent_id, key)
 );
 -- Per agent: the Merkle frontier (anima_core.tlog.merkle.CompactRange.to_bytes),
--- the last entry time, the latest signed checkpoint note, and `released`, the
--- host's confirmed size: entries below it are no longer kept here.
+-- the last entry time, the latest signed checkpoint note, `released`, the
+-- host's confirmed size: entries below it are no longer kept here, and the
+-- log's origin (its identity, and its note key's name), fixed when it started.
 CREATE TABLE IF NOT EXISTS log_state (
     agent_id TEXT PRIMARY KEY,
     frontier BLOB NOT NULL,
     last_time_ms INTEGER NOT NULL,
     checkpoint BLOB NOT NULL,
-    released INTEGER NOT NULL
+    released INTEGER NOT NULL,
+    origin TEXT NOT NULL
 );
 -- Entries [released, size) and the payloads the enclave wrote for them.
 CREATE TABLE IF NOT EXISTS log_pending (
@@ -72,6 +74,7 @@ class AgentRecord:
 @dataclass(frozen=True, slots=True)
 class LogStateRecord:
     agent_id: str
+    origin: str
     frontier: bytes
     last_time_ms: int
     checkpoint: bytes
@@ -100,6 +103,7 @@ class SignerStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._migrate()
         self._lock = threading.RLock()
         self._after_commit: list[Callable[[], None]] | None = None  # set inside a transaction
         self._agents: dict[str, AgentRecord] = {}
@@ -111,6 +115,12 @@ class SignerStore:
                 created_at=datetime.fromisoformat(row[3]),
                 key_derivation_version=row[4],
             )
+
+    def _migrate(self) -> None:
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(log_state)")}
+        if "origin" not in columns:
+            # Stores from before origins were kept: fill_log_origins fills them on open.
+            self._db.execute("ALTER TABLE log_state ADD COLUMN origin TEXT")
 
     def close(self) -> None:
         self._db.close()
@@ -196,13 +206,39 @@ class SignerStore:
     def log_state(self, agent_id: str) -> LogStateRecord | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT frontier, last_time_ms, checkpoint, released FROM log_state "
+                "SELECT origin, frontier, last_time_ms, checkpoint, released FROM log_state "
                 "WHERE agent_id = ?",
                 (agent_id,),
             ).fetchone()
         if row is None:
             return None
-        return LogStateRecord(agent_id, bytes(row[0]), int(row[1]), bytes(row[2]), int(row[3]))
+        return LogStateRecord(
+            agent_id=agent_id,
+            origin=_stored_origin(agent_id, row[0]),
+            frontier=bytes(row[1]),
+            last_time_ms=int(row[2]),
+            checkpoint=bytes(row[3]),
+            released=int(row[4]),
+        )
+
+    def log_origin(self, agent_id: str) -> str | None:
+        """The origin the agent's log started with; None for an agent without a log."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT origin FROM log_state WHERE agent_id = ?", (agent_id,)
+            ).fetchone()
+        return None if row is None else _stored_origin(agent_id, row[0])
+
+    def fill_log_origins(self, origin_for: Callable[[str], str]) -> None:
+        """Give logs stored before origins were kept the origin they have been signed with."""
+        with self.transaction():
+            rows = self._db.execute(
+                "SELECT agent_id FROM log_state WHERE origin IS NULL"
+            ).fetchall()
+            self._db.executemany(
+                "UPDATE log_state SET origin = ? WHERE agent_id = ?",
+                [(origin_for(str(r[0])), str(r[0])) for r in rows],
+            )
 
     def agents_without_log(self) -> list[str]:
         with self._lock:
@@ -212,11 +248,16 @@ class SignerStore:
         return sorted(str(r[0]) for r in rows)
 
     def put_log_state(self, record: LogStateRecord) -> None:
+        """Insert or update; an existing log keeps its origin."""
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO log_state VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO log_state (agent_id, origin, frontier, last_time_ms, checkpoint, "
+                "released) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET "
+                "frontier = excluded.frontier, last_time_ms = excluded.last_time_ms, "
+                "checkpoint = excluded.checkpoint, released = excluded.released",
                 (
                     record.agent_id,
+                    record.origin,
                     record.frontier,
                     record.last_time_ms,
                     record.checkpoint,
@@ -246,3 +287,9 @@ class SignerStore:
                 (agent_id, start, end),
             ).fetchall()
         return [SequencedEntry(bytes(r[0]), None if r[1] is None else bytes(r[1])) for r in rows]
+
+
+def _stored_origin(agent_id: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise RuntimeError(f"the log of agent {agent_id!r} has no stored origin")
+    return value

@@ -15,6 +15,7 @@ from anima.signer.v1 import signer_pb2 as pb
 from anima_core.tlog.entry import EntryKind
 from anima_signer.errors import InvalidRequest
 from anima_signer.models import (
+    MAX_APPEND_ENTRIES,
     UINT256_MAX,
     AccessListEntry,
     Agent,
@@ -301,6 +302,10 @@ def append_log_request_from_proto(
     """(agent_id, host_size, inputs); each bad input is named by its position."""
     if not msg.agent_id:
         raise InvalidRequest("agent_id is required")
+    if len(msg.entries) > MAX_APPEND_ENTRIES:  # before converting any of them
+        raise InvalidRequest(
+            f"{len(msg.entries)} entries in one append; the limit is {MAX_APPEND_ENTRIES}"
+        )
     inputs = []
     for position, item in enumerate(msg.entries):
         kind = _ENTRY_KINDS.get(item.kind)
