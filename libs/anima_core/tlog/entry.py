@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from anima_core.agent_id import is_agent_id
 from anima_core.tlog.errors import MalformedEntry
 
 ENTRY_VERSION = 1
 MAX_LABEL_CHARS = 256  # actor and room
 MAX_ENTRY_BYTES = 2048
-_AGENT_ID = re.compile(r"[a-z0-9_-]{3,64}")
 _FIELDS = frozenset(
     {"v", "agent", "index", "time_ms", "kind", "actor", "room", "payload_sha256", "payload_size"}
 )
@@ -66,7 +65,7 @@ class LogEntry:
     payload_size: int
 
     def __post_init__(self) -> None:
-        if not isinstance(self.agent, str) or not _AGENT_ID.fullmatch(self.agent):
+        if not is_agent_id(self.agent):
             raise MalformedEntry(f"entry agent {self.agent!r} is not a valid agent id")
         for name in ("index", "time_ms", "payload_size"):
             value = getattr(self, name)

@@ -7,7 +7,6 @@ Changing a label is a new KEY_DERIVATION_VERSION, never an edit in place.
 
 from __future__ import annotations
 
-import re
 import threading
 
 import coincurve
@@ -17,13 +16,13 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from anima_core.agent_id import AGENT_ID_RULE, is_agent_id
 from anima_signer.errors import InvalidRequest
 from anima_signer.tee.base import ROOT_SECRET_SIZE
 
 KEY_DERIVATION_VERSION = 1
 _SALT = b"anima/key-derivation/v1"
 SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-AGENT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{2,63}$")
 
 PURPOSE_WALLET = "wallet/secp256k1"
 PURPOSE_LOG = "log/ed25519"
@@ -31,11 +30,8 @@ PURPOSE_SIGNING = "signing/ed25519"
 
 
 def validate_agent_id(agent_id: str) -> str:
-    if not AGENT_ID_PATTERN.fullmatch(agent_id):
-        raise InvalidRequest(
-            "agent_id must be 3-64 characters of lowercase letters, digits, '-' or '_', "
-            "starting with a letter or digit"
-        )
+    if not is_agent_id(agent_id):
+        raise InvalidRequest(f"agent_id must be {AGENT_ID_RULE}")
     return agent_id
 
 
