@@ -196,6 +196,21 @@ def test_verify_cannot_read_the_log(
     assert (code, out) == (2, "") and err.startswith(f"error: GET {url}checkpoint failed")
 
 
+def test_a_malformed_url_is_unreadable_input_not_a_rejection(
+    capsys: pytest.CaptureFixture[str], pristine: TiledLog, tmp_path: Path
+) -> None:
+    """Regression: httpx.InvalidURL escaped as a traceback with exit 1 ("rejected")."""
+    code, result, err = run_json(capsys, "verify", "http://[::1", "--vkey", pristine.vkey)
+    assert (code, result["error"]) == (2, "LogSourceError")
+    assert "'http://[::1' is not a valid URL" in err and "Traceback" not in err
+    note = _write(tmp_path, "note", pristine.checkpoint(600))
+    old = _write(tmp_path, "old", pristine.checkpoint(300))
+    code, out, err = run(
+        capsys, "audit", old, note, "--vkey", pristine.vkey, "--log", "http://[::1"
+    )
+    assert (code, out) == (2, "") and "is not a valid URL" in err
+
+
 # ---------------------------------------------------------------- audit
 
 

@@ -25,7 +25,8 @@ from anima_core.tlog.reader import DirectorySource, HttpSource
 from anima_core.tlog.tiles import tile_path
 from anima_core.tlog.verify import verify_tiled_log
 from anima_runtime.log.config import LogApiConfig
-from anima_runtime.log.http import create_log_app
+from anima_runtime.log.http import MAX_INT, create_log_app
+from anima_runtime.log.ratelimit import TokenBucket
 from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.sequencer import InProcessSequencer
 from anima_runtime.log.service import AgentLog, LogItem
@@ -197,6 +198,65 @@ async def test_search_filters_and_pages(served: Served) -> None:
             assert message in error_of(response)
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "name"),
+    [
+        ("GET", "entries?start={n}", "start"),
+        ("GET", "entries?end={n}", "end"),
+        ("GET", "entries/search?after={n}", "after"),
+        ("GET", "entries/search?since_ms={n}", "since_ms"),
+        ("GET", "entries/search?until_ms={n}", "until_ms"),
+        ("GET", "entries/search?limit={n}", "limit"),
+        ("GET", "entries/{n}/payload", "index"),
+        ("DELETE", "entries/{n}/payload", "index"),
+        ("GET", "proof/inclusion?index={n}", "index"),
+        ("GET", "proof/inclusion?index=1&size={n}", "size"),
+        ("GET", "proof/consistency?first={n}", "first"),
+        ("GET", "proof/consistency?first=1&second={n}", "second"),
+    ],
+)
+async def test_integers_beyond_sqlite_are_refused_not_a_crash(
+    served: Served, method: str, path: str, name: str
+) -> None:
+    """Regression: entries/search?after=10**20 overflowed in SQLite and answered 500."""
+    auth = {"Authorization": f"Bearer {REDACT_TOKEN}"}
+    async with served.client() as client:
+        for n in (10**20, MAX_INT + 1):
+            url = f"{BASE}/{path.format(n=n)}"
+            response = await client.request(method, url, headers=auth)
+            assert response.status_code == 400, url
+            assert f"parameter '{name}': Input should be less than or equal to {MAX_INT}" in (
+                error_of(response)
+            )
+        response = await client.request(method, f"{BASE}/{path.format(n=MAX_INT)}", headers=auth)
+        assert response.status_code in (200, 400, 404), response.text  # in range: no 500
+
+
+async def test_a_page_reports_the_size_it_was_read_against(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: the routes read the log's size apart from the query's snapshot, so
+    with an append landing in between a page held entries at or above its size."""
+    reads: list[int] = []
+
+    def size(log: AgentLog) -> int:  # the first read sees 900; an append then lands
+        reads.append(log.store.size)
+        return 900 if len(reads) == 1 else log.store.size
+
+    async with served.client() as client:
+        for path, params in [
+            ("entries", {"start": 850, "end": 1000}),
+            ("entries/search", {"after": 850, "limit": 1000}),
+        ]:
+            reads.clear()
+            monkeypatch.setattr(AgentLog, "size", property(size))
+            response = await client.get(f"{BASE}/{path}", params=params)
+            monkeypatch.undo()
+            page = response.json()
+            assert response.status_code == 200, page
+            assert page["entries"] and all(e["index"] < page["size"] for e in page["entries"])
+
+
 async def test_proofs_verify_against_signed_checkpoints(served: Served) -> None:
     old = open_checkpoint(served.old_note, [served.verifier]).checkpoint
     async with served.client() as client:
@@ -243,17 +303,17 @@ async def test_proofs_verify_against_signed_checkpoints(served: Served) -> None:
 
 async def test_redaction_needs_the_token_and_keeps_proofs_valid(served: Served) -> None:
     url = f"{BASE}/entries/7/payload"
+    auth = {"Authorization": f"Bearer {REDACT_TOKEN}"}
     async with served.client() as client:
-        assert (await client.get(url)).content == b"payload 7"
+        assert (await client.get(url, headers=auth)).content == b"payload 7"
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": REDACT_TOKEN}):
             response = await client.delete(url, headers=headers)
             assert response.status_code == 401
             assert response.headers["www-authenticate"] == "Bearer"
-        auth = {"Authorization": f"Bearer {REDACT_TOKEN}"}
         response = await client.delete(url, headers=auth)
         assert response.json() == {"index": 7, "redacted": True}
         assert (await client.delete(url, headers=auth)).json() == {"index": 7, "redacted": False}
-        gone = await client.get(url)
+        gone = await client.get(url, headers=auth)
         assert gone.status_code == 410 and "redacted" in error_of(gone)
         page = (await client.get(f"{BASE}/entries", params={"start": 7, "end": 8})).json()
         assert page["entries"][0]["payload_redacted"] is True
@@ -291,6 +351,69 @@ async def test_closed_reads_need_a_token(served: Served) -> None:
                 )
                 assert ok.status_code == 200, path
         assert (await client.get("/openapi.json")).status_code == 200
+
+
+async def test_payloads_are_private_unless_configured_public(served: Served) -> None:
+    """Regression: payloads (prompts, messages) were served to anyone by default."""
+    url = f"{BASE}/entries/7/payload"
+    read = {"Authorization": f"Bearer {READ_TOKEN}"}
+    tokens = LogApiConfig(
+        read_token_sha256=token_digest(READ_TOKEN),
+        redaction_token_sha256=token_digest(REDACT_TOKEN),
+    )
+    async with served.client(tokens) as client:
+        for path in ("checkpoint", tile_path(0, 0), "entries", "entries/search?room=room2"):
+            assert (await client.get(f"{BASE}/{path}")).status_code == 200, path  # the log: public
+        for path in ("proof/inclusion?index=1", "proof/consistency?first=300"):
+            assert (await client.get(f"{BASE}/{path}")).status_code == 200, path
+        for headers in ({}, {"Authorization": "Bearer wrong"}):
+            response = await client.get(url, headers=headers)
+            assert response.status_code == 401, headers
+            assert "payloads are private" in error_of(response)
+            assert response.headers["www-authenticate"] == "Bearer"
+        for token in (READ_TOKEN, REDACT_TOKEN):
+            response = await client.get(url, headers={"Authorization": f"Bearer {token}"})
+            assert response.content == b"payload 7"
+    async with served.client(LogApiConfig()) as client:  # no token at all: not served
+        response = await client.get(url, headers=read)
+        assert response.status_code == 403
+        assert "no read token is configured" in error_of(response)
+    async with served.client(LogApiConfig(public_payloads=True)) as client:
+        assert (await client.get(url)).content == b"payload 7"
+    closed = tokens.model_copy(update={"public_reads": False, "public_payloads": True})
+    async with served.client(closed) as client:  # public payloads of a closed log: closed
+        assert (await client.get(url)).status_code == 401
+        assert (await client.get(url, headers=read)).content == b"payload 7"
+
+
+async def test_attestation_is_rate_limited(served: Served) -> None:
+    """Each call makes the signer produce a quote: a burst, then 429 until the bucket refills."""
+    config = LogApiConfig(attestation_per_second=0.01, attestation_burst=2)
+    nonce = {"nonce": bytes(range(32)).hex()}
+    async with served.client(config) as client:
+        for _ in range(3):  # refused before the bucket: cost nothing
+            response = await client.get(f"{BASE}/attestation", params={"nonce": "zz"})
+            assert response.status_code == 400
+        for _ in range(2):
+            assert (await client.get(f"{BASE}/attestation", params=nonce)).status_code == 200
+        response = await client.get(f"{BASE}/attestation", params=nonce)
+        assert response.status_code == 429
+        assert response.json()["error"]["code"] == "resource_exhausted"
+        assert "attestation is limited to 0.01 a second (bursts of 2)" in error_of(response)
+        assert 1 <= int(response.headers["retry-after"]) <= 100
+        # Other routes are not limited.
+        assert (await client.get(f"{BASE}/checkpoint")).status_code == 200
+
+
+def test_token_bucket_refills_at_its_rate() -> None:
+    now = [0.0]
+    bucket = TokenBucket(rate=2.0, burst=3, clock=lambda: now[0])
+    assert [bucket.take() for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert bucket.take() == pytest.approx(0.5)
+    now[0] = 0.5
+    assert bucket.take() == 0.0
+    now[0] = 100.0  # saves up no more than the burst
+    assert [bucket.take() == 0.0 for _ in range(4)] == [True, True, True, False]
 
 
 async def test_attestation_binds_the_log_key_to_the_nonce(served: Served) -> None:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from anima_core.tlog.entry import EntryKind, LogEntry
-from anima_runtime.log.errors import EntryNotFound, PayloadMismatch, PayloadRedacted
+from anima_runtime.log.errors import (
+    EntryNotFound,
+    PayloadMismatch,
+    PayloadRedacted,
+    RedactionIncomplete,
+)
 from anima_runtime.log.index import EntryFilter, EntryIndex
 from anima_runtime.log.sequencer import InProcessSequencer
 from anima_runtime.log.service import INDEX_FILE, AgentLog, LogItem
@@ -94,6 +100,28 @@ def test_redaction_deletes_the_payload_and_remembers_it(index: EntryIndex, tmp_p
     # secure_delete and the WAL checkpoint leave no copy of the bytes on disk.
     for path in tmp_path.iterdir():
         assert secret[:40] not in path.read_bytes(), path
+
+
+def test_redaction_checks_that_the_wal_was_emptied(tmp_path: Path) -> None:
+    """Regression: a busy `wal_checkpoint(TRUNCATE)` (a reader mid-query) was ignored,
+    so redaction reported success while the payload's bytes stayed in the -wal file."""
+    path = tmp_path / "index.sqlite3"
+    index = EntryIndex(path, wal_truncate_timeout_s=0.2)
+    secret = b"a private prompt that must go " * 100
+    index.add([make_entry(0, secret), make_entry(1, b"x")], {0: secret, 1: b"x"})
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM payloads").fetchone()  # holds a snapshot
+    with pytest.raises(RedactionIncomplete, match="a copy may remain there; retry"):
+        index.redact(0, at_ms=5)
+    with pytest.raises(PayloadRedacted):
+        index.payload(0)  # deleted all the same
+    reader.execute("COMMIT")
+    reader.close()
+    assert index.redact(0, at_ms=6) is False  # a retry finishes the job
+    for name in ("index.sqlite3", "index.sqlite3-wal"):
+        assert secret[:40] not in (tmp_path / name).read_bytes(), name
+    index.close()
 
 
 def test_payloads_of_an_unpublished_batch_survive_truncate_but_are_checked(

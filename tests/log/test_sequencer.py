@@ -72,7 +72,7 @@ async def test_signatures_reach_the_host_log_through_the_grpc_sequencer(remote: 
     signed = await remote.client.sign(SignRequest(AGENT, PersonalMessage(b"gm")))
     await log.sync()
     assert log.size == signed.log_index + 1 and own < signed.log_index
-    [view] = queries.entries(log, signed.log_index, signed.log_index + 1, max_page=1)
+    [view] = queries.entries(log, signed.log_index, signed.log_index + 1, max_page=1).entries
     assert view.entry.kind is EntryKind.SIGNATURE and view.entry.actor == ENCLAVE_ACTOR
     assert not view.redacted  # the enclave's payload was stored beside the log
 

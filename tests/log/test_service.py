@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import json
 import shutil
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ import pytest
 from anima_core.tlog.entry import EntryKind, decode_entry
 from anima_core.tlog.reader import DirectorySource
 from anima_core.tlog.verify import verify_tiled_log
+from anima_runtime.log import durable
 from anima_runtime.log.errors import (
     CheckpointRejected,
     InvalidLogRequest,
@@ -256,3 +258,34 @@ async def test_payloads_of_a_lost_answer_are_kept_for_the_tail(
     [index] = await log.append([item("third")])
     assert index == 3
     assert [log.index.payload(i) for i in (1, 2, 3)] == [b"first", b"second", b"third"]
+
+
+def _disk_full(name: str, path: Path) -> None:
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("failure", ["disk full", "answer rejected"])
+async def test_payloads_survive_a_failure_to_store_what_the_enclave_sequenced(
+    tmp_path: Path,
+    sequencer: InProcessSequencer,
+    open_log: LogOpener,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: str,
+) -> None:
+    """Regression: payloads were kept for the next tail only when AppendLog itself
+    failed; when storing its answer failed (ENOSPC, CheckpointRejected), the enclave
+    had the entries and the next sync stored them without their payloads."""
+    if failure == "disk full":
+        log = await open_log(tmp_path, sequencer)
+        monkeypatch.setattr(durable, "_step", _disk_full)
+        with pytest.raises(OSError, match="No space left"):
+            await log.append([item("first"), item("second")])
+        monkeypatch.undo()
+    else:  # tampers with answers to appends, not to syncs
+        log = await open_log(tmp_path, TamperingSequencer(sequencer, tamper=1))
+        with pytest.raises(CheckpointRejected):
+            await log.append([item("first"), item("second")])
+    assert log.size == 1  # the enclave has them; the host stored nothing
+    await log.sync()
+    assert log.size == 3
+    assert [log.index.payload(i) for i in (1, 2)] == [b"first", b"second"]

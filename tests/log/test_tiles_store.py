@@ -15,9 +15,15 @@ from anima_core.tlog.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from anima_core.tlog.reader import DirectorySource, TileHashReader, read_entry_bundle
-from anima_core.tlog.tiles import entries_path, tile_path
-from anima_core.tlog.verify import verify_tiled_log
+from anima_core.tlog.reader import (
+    DirectorySource,
+    TileHashReader,
+    TileSource,
+    read_entry_bundle,
+)
+from anima_core.tlog.tiles import CHECKPOINT_PATH, entries_path, tile_path
+from anima_core.tlog.verify import audit_checkpoints, verify_tiled_log
+from anima_runtime.log import durable
 from anima_runtime.log.errors import CheckpointRejected, CorruptLog, LogLocked
 from anima_runtime.log.source import StoreTileSource, parse_tile_path
 from anima_runtime.log.tiles_store import TileStore
@@ -65,9 +71,9 @@ def test_round_trip_verifies_at_tile_boundaries(
         assert published.size == store.size == size
     report = verify_tiled_log(DirectorySource(tmp_path), [notes.verifier], read_ahead=0)
     assert report.size == size
-    # Only the current partial tiles remain; superseded ones were removed.
-    widths = {path.rsplit("/", 1)[0]: path for path in partial_files(tmp_path)}
-    assert len(widths) == len(partial_files(tmp_path))
+    # Partial tiles remain only beside tiles that are not full yet.
+    for path in partial_files(tmp_path):
+        assert not (tmp_path / path.split(".p/")[0]).exists(), path
     store.close()
 
 
@@ -149,6 +155,75 @@ def test_one_writer_per_directory(tmp_path: Path, notes: NoteSigner) -> None:
     open_store(tmp_path, notes).close()
 
 
+def test_a_refused_second_open_leaves_the_writers_staged_files_alone(
+    tmp_path: Path, notes: NoteSigner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: open emptied `.tmp` before taking the lock, so a second opener
+    deleted the live writer's staged tiles (its rename then failed) before LogLocked."""
+    store = open_store(tmp_path, notes)
+    refused: list[Path] = []
+
+    def step(name: str, path: Path) -> None:
+        if name == "rename" and not refused:  # staged and fsynced, not yet renamed
+            with pytest.raises(LogLocked):
+                open_store(tmp_path, notes)
+            refused.append(path)
+
+    monkeypatch.setattr(durable, "_step", step)
+    store.append(entries(0, 3), notes.extend(entries(0, 3)))
+    monkeypatch.undo()
+    assert refused
+    store.append(entries(3, 5), notes.extend(entries(3, 5)))
+    assert verify_tiled_log(DirectorySource(tmp_path), [notes.verifier]).size == 5
+    store.close()
+
+
+class AtCheckpoint(TileSource):
+    """A tile directory read as a client holding an older checkpoint reads it."""
+
+    def __init__(self, inner: TileSource, note: bytes) -> None:
+        self._inner = inner
+        self._note = note
+
+    def read(self, path: str) -> bytes | None:
+        return self._note if path == CHECKPOINT_PATH else self._inner.read(path)
+
+
+def test_partial_tiles_stay_until_the_full_tile_exists(tmp_path: Path, notes: NoteSigner) -> None:
+    """Regression: each checkpoint's partial tiles were deleted at the next one, so
+    the tiles directory failed audit_checkpoints(size 3, size 5) with MissingTile
+    tile/0/000.p/5 (C2SP tlog-tiles: partials may go only once the full tile exists)."""
+    store = open_store(tmp_path, notes)
+    signed: dict[int, bytes] = {}
+    size = 0
+    for new in (3, 5, 8):
+        signed[new] = notes.extend(entries(size, new))
+        store.append(entries(size, new), signed[new])
+        size = new
+    directory = DirectorySource(tmp_path)
+    report = audit_checkpoints(signed[3], signed[5], [notes.verifier], source=directory)
+    assert (report.old.size, report.new.size) == (3, 5)
+    audit_checkpoints(signed[5], signed[8], [notes.verifier], source=directory)
+    for old in (3, 5):
+        assert verify_tiled_log(AtCheckpoint(directory, signed[old]), [notes.verifier]).size == old
+    widths = (3, 5, 8)
+    expected = sorted(
+        [*(tile_path(0, 0, w) for w in widths), *(entries_path(0, w) for w in widths)]
+    )
+    assert partial_files(tmp_path) == expected
+    store.close()
+    store = open_store(tmp_path, notes)  # reopening keeps them too
+    assert partial_files(tmp_path) == expected
+    # Once the full tile and bundle are durable, their partials go.
+    signed[256] = notes.extend(entries(8, 256))
+    store.append(entries(8, 256), signed[256])
+    assert partial_files(tmp_path) == [tile_path(1, 0, 1)]
+    for old in (3, 5, 8):  # served from the full tile
+        assert verify_tiled_log(AtCheckpoint(directory, signed[old]), [notes.verifier]).size == old
+        audit_checkpoints(signed[old], signed[256], [notes.verifier], source=directory)
+    store.close()
+
+
 def test_open_refuses_a_checkpoint_pointing_at_missing_tiles(
     tmp_path: Path, notes: NoteSigner
 ) -> None:
@@ -187,8 +262,14 @@ def test_debris_beyond_the_checkpoint_is_cleaned_on_open(tmp_path: Path, notes: 
     store = open_store(tmp_path, notes)
     store.append(entries(0, 300), notes.extend(entries(0, 300)))
     store.close()
-    # What a batch that died before its checkpoint leaves: wider and later partials, temp files.
-    for debris in (tile_path(0, 1, 60), tile_path(0, 2, 3), entries_path(1, 60)):
+    # What a batch that died before its checkpoint leaves (wider and later partials, temp
+    # files), and a crash right after one (partials of a tile now full).
+    for debris in (
+        tile_path(0, 1, 60),
+        tile_path(0, 2, 3),
+        entries_path(1, 60),
+        tile_path(0, 0, 9),
+    ):
         (tmp_path / debris).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / debris).write_bytes(b"x")
     (tmp_path / ".tmp" / "123-4").write_bytes(b"half a tile")

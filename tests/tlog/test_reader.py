@@ -138,6 +138,13 @@ def test_http_source_wants_an_http_url() -> None:
         HttpSource("file:///tmp/log")
 
 
+def test_http_source_reports_a_malformed_url_as_a_source_error() -> None:
+    """Regression: httpx.InvalidURL is not an httpx.HTTPError, so it escaped read()."""
+    for url in ("http://[::1", "http://host:port/log"):
+        with pytest.raises(LogSourceError, match="is not a valid URL"):
+            HttpSource(url)
+
+
 # ---------------------------------------------------------------- TileHashReader
 
 

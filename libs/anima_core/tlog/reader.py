@@ -94,7 +94,8 @@ class HttpSource(TileSource):
 
     Uses `client` when given (its owner closes it and sets its timeouts);
     otherwise owns one with `timeout` seconds, closed by close() or by leaving a
-    `with` block. Safe to share between threads.
+    `with` block. Safe to share between threads. A URL httpx cannot parse is a
+    LogSourceError here (the caller's input, not evidence against the log).
     """
 
     def __init__(
@@ -103,6 +104,10 @@ class HttpSource(TileSource):
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"log URL {base_url!r} must start with http:// or https://")
         self._base = base_url if base_url.endswith("/") else base_url + "/"
+        try:
+            httpx.URL(self._base)
+        except httpx.InvalidURL as exc:  # not an HTTPError: it would escape read()
+            raise LogSourceError(f"log URL {base_url!r} is not a valid URL: {exc}") from None
         self._owns_client = client is None
         self._client = client or httpx.Client(timeout=timeout, follow_redirects=True)
 
@@ -128,7 +133,7 @@ class HttpSource(TileSource):
                             "larger than any tile or entry bundle"
                         )
                 return bytes(body)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise LogSourceError(f"GET {url} failed: {exc or type(exc).__name__}") from exc
 
     def close(self) -> None:

@@ -24,12 +24,23 @@ def _check_digest(value: str | None) -> str | None:
 
 
 class LogApiConfig(FrozenConfig):
-    # Read routes are public unless this is false; then a bearer token is needed.
+    # The log itself (checkpoint, tiles, entries, search, proofs, attestation) is
+    # public, as a transparency log is meant to be read, unless this is false;
+    # then a bearer token (the read or the redaction one) is needed.
     public_reads: bool = True
+    # Payloads are the private data entries commit to (prompts, messages): reading
+    # one needs the read (or redaction) token unless this is true and reads are
+    # public. With no token configured, payloads are not served at all.
+    public_payloads: bool = False
     read_token_sha256: str | None = None
     # Redaction (DELETE of a payload) is refused unless a token is configured.
     redaction_token_sha256: str | None = None
     max_page_entries: int = Field(default=1000, ge=1, le=10_000)
+    # Each attestation makes the signer produce a fresh TEE quote (costly on real
+    # hardware): a token bucket shared by all callers, `attestation_burst` at
+    # once and `attestation_per_second` after that; beyond it, 429.
+    attestation_per_second: float = Field(default=2.0, gt=0)
+    attestation_burst: int = Field(default=5, ge=1)
     # Browser origins allowed to read the API; never "*".
     cors_origins: tuple[str, ...] = ()
 

@@ -49,6 +49,13 @@ class PayloadMismatch(LogError):
     kind = ErrorKind.INVALID_ARGUMENT
 
 
+class RedactionIncomplete(LogError):
+    """A payload was deleted, but its bytes may remain in the index's write-ahead
+    log: readers kept SQLite from emptying it. Retrying the redaction finishes it."""
+
+    kind = ErrorKind.UNAVAILABLE
+
+
 class CheckpointRejected(LogError):
     """The signer's answer cannot be published: a bad signature, origin, size or
     root, or entries that are not what the host asked for. Host and enclave

@@ -5,6 +5,10 @@
 log from here. Around it: entry pages and filters, payloads (and their
 redaction), inclusion and consistency proofs, and the log key's attestation.
 
+The log is public by default; payloads (the private data entries commit to)
+need the read token unless configured public, and attestation, which costs
+the enclave a TEE quote, is rate-limited (log/config.py).
+
 Routes stay thin: they parse, call log/queries.py and shape JSON. Errors are
 `{"error": {"code", "message"}}` with the status from one table; unexpected
 failures are logged and answered 500 "internal error", never with a trace.
@@ -17,7 +21,8 @@ import base64
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Coroutine
+import math
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
@@ -35,6 +40,7 @@ from anima_runtime.log import queries
 from anima_runtime.log.config import LogApiConfig
 from anima_runtime.log.errors import PayloadRedacted, TileNotFound
 from anima_runtime.log.index import EntryFilter
+from anima_runtime.log.ratelimit import TokenBucket
 from anima_runtime.log.registry import LogRegistry, check_agent_id
 from anima_runtime.log.sequencer import AttestationFetcher
 from anima_runtime.log.service import AgentLog
@@ -55,21 +61,31 @@ HTTP_STATUS: Final[dict[ErrorKind, int]] = {
 }
 _IMMUTABLE = "public, max-age=31536000, immutable"
 _SCHEME = "bearer "
+# Every integer parameter is bound by SQLite's INTEGER range: a larger one would
+# overflow in the index (a 500) instead of being refused (a 400).
+MAX_INT: Final = 2**63 - 1
 
 
 class ApiError(AnimaError):
-    """An HTTP-level refusal with its own status (401, 403, 410, ...)."""
+    """An HTTP-level refusal with its own status (401, 403, 410, 429, ...)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.headers = dict(headers or {})
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def _error(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    extra = dict(headers or {})
+    if status == 401:
+        extra["WWW-Authenticate"] = "Bearer"
     return JSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+        {"error": {"code": code, "message": message}}, status_code=status, headers=extra or None
     )
 
 
@@ -94,7 +110,7 @@ class LogApiRoute(APIRoute):
             except RequestValidationError as exc:
                 return _error(400, "invalid_argument", _validation_message(exc))
             except ApiError as exc:
-                return _error(exc.status, exc.code, exc.message)
+                return _error(exc.status, exc.code, exc.message, exc.headers)
             except AnimaError as exc:
                 status = HTTP_STATUS.get(exc.kind, 500)
                 if status == 500:
@@ -213,12 +229,34 @@ def _matches(request: Request, digests: list[str]) -> bool:
     return found
 
 
+def _reader_digests(config: LogApiConfig) -> list[str]:
+    return [d for d in (config.read_token_sha256, config.redaction_token_sha256) if d]
+
+
 def _reader_auth(config: LogApiConfig) -> Callable[[Request], None]:
-    digests = [d for d in (config.read_token_sha256, config.redaction_token_sha256) if d]
+    digests = _reader_digests(config)
 
     def check(request: Request) -> None:
         if not config.public_reads and not _matches(request, digests):
             raise ApiError(401, "unauthenticated", "this log API needs a bearer token to read")
+
+    return check
+
+
+def _payload_auth(config: LogApiConfig) -> Callable[[Request], None]:
+    digests = _reader_digests(config)
+
+    def check(request: Request) -> None:
+        if config.public_reads and config.public_payloads:
+            return
+        if not digests:
+            raise ApiError(
+                403,
+                "permission_denied",
+                "payloads are private on this host and no read token is configured",
+            )
+        if not _matches(request, digests):
+            raise ApiError(401, "unauthenticated", "payloads are private: a read token is needed")
 
     return check
 
@@ -236,8 +274,9 @@ def _redaction_auth(config: LogApiConfig) -> Callable[[Request], None]:
 # ---------------------------------------------------------------- routes
 
 AgentId = Annotated[str, Path(description="the agent's id", max_length=64)]
+EntryIndexPath = Annotated[int, Path(description="the entry's index", ge=0, le=MAX_INT)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 410, 500, 503)
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 410, 429, 500, 503)
 }
 
 
@@ -250,6 +289,7 @@ def log_router(
     """The log routes under /v1/logs/{agent_id}; mount with `app.include_router`."""
     config = config or LogApiConfig()
     max_page = config.max_page_entries
+    quotes = TokenBucket(rate=config.attestation_per_second, burst=config.attestation_burst)
     router = APIRouter(
         prefix="/v1/logs/{agent_id}",
         tags=["log"],
@@ -301,13 +341,11 @@ def log_router(
     )
     def entries(
         agent_id: AgentId,
-        start: Annotated[int, Query(ge=0)] = 0,
-        end: Annotated[int | None, Query(ge=0)] = None,
+        start: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+        end: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
     ) -> Response:
-        log = log_of(agent_id)
-        size = log.size
-        views = queries.entries(log, start, end, max_page=max_page)
-        return _json(EntriesPage(size=size, entries=[_entry_out(v) for v in views]))
+        page = queries.entries(log_of(agent_id), start, end, max_page=max_page)
+        return _json(EntriesPage(size=page.size, entries=[_entry_out(v) for v in page.entries]))
 
     @router.get(
         "/entries/search",
@@ -320,27 +358,28 @@ def log_router(
         room: Annotated[str | None, Query(max_length=256)] = None,
         kind: EntryKind | None = None,
         actor: Annotated[str | None, Query(max_length=256)] = None,
-        since_ms: Annotated[int | None, Query(ge=0)] = None,
-        until_ms: Annotated[int | None, Query(ge=0)] = None,
-        after: Annotated[int, Query(ge=-1, description="index to continue after")] = -1,
-        limit: Annotated[int, Query(ge=1)] = queries.DEFAULT_PAGE,
+        since_ms: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
+        until_ms: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
+        after: Annotated[int, Query(ge=-1, le=MAX_INT, description="index to continue after")] = -1,
+        limit: Annotated[int, Query(ge=1, le=MAX_INT)] = queries.DEFAULT_PAGE,
     ) -> Response:
         log = log_of(agent_id)
         terms = EntryFilter(room=room, kind=kind, actor=actor, since_ms=since_ms, until_ms=until_ms)
-        size = log.size
-        views = queries.search(log, terms, after=after, limit=limit, max_page=max_page)
+        page = queries.search(log, terms, after=after, limit=limit, max_page=max_page)
+        views = page.entries
         next_after = views[-1].entry.index if len(views) == limit else None
         entries = [_entry_out(v) for v in views]
-        return _json(SearchPage(size=size, entries=entries, next_after=next_after))
+        return _json(SearchPage(size=page.size, entries=entries, next_after=next_after))
 
     @router.get(
         "/entries/{index}/payload",
-        dependencies=readers,
+        dependencies=[Depends(_payload_auth(config))],
         response_class=Response,
         responses={200: {"content": {"application/octet-stream": {}}}},
-        summary="The payload an entry commits to (410 once redacted)",
+        summary="The payload an entry commits to (410 once redacted); private unless "
+        "configured public",
     )
-    def payload(agent_id: AgentId, index: int) -> Response:
+    def payload(agent_id: AgentId, index: EntryIndexPath) -> Response:
         try:
             data = queries.payload(log_of(agent_id), index)
         except PayloadRedacted as exc:
@@ -353,7 +392,7 @@ def log_router(
         response_model=RedactionOut,
         summary="Redact (delete) an entry's payload; the entry and all proofs stay valid",
     )
-    def redact(agent_id: AgentId, index: int) -> Response:
+    def redact(agent_id: AgentId, index: EntryIndexPath) -> Response:
         return _json(RedactionOut(index=index, redacted=queries.redact(log_of(agent_id), index)))
 
     @router.get(
@@ -364,8 +403,10 @@ def log_router(
     )
     def inclusion(
         agent_id: AgentId,
-        index: Annotated[int, Query(ge=0)],
-        size: Annotated[int | None, Query(ge=1, description="default: the checkpoint's")] = None,
+        index: Annotated[int, Query(ge=0, le=MAX_INT)],
+        size: Annotated[
+            int | None, Query(ge=1, le=MAX_INT, description="default: the checkpoint's")
+        ] = None,
     ) -> Response:
         proof = queries.inclusion(log_of(agent_id), index, size)
         return _json(
@@ -385,8 +426,10 @@ def log_router(
     )
     def consistency(
         agent_id: AgentId,
-        first: Annotated[int, Query(ge=0)],
-        second: Annotated[int | None, Query(ge=0, description="default: the checkpoint's")] = None,
+        first: Annotated[int, Query(ge=0, le=MAX_INT)],
+        second: Annotated[
+            int | None, Query(ge=0, le=MAX_INT, description="default: the checkpoint's")
+        ] = None,
     ) -> Response:
         proof = queries.consistency(log_of(agent_id), first, second)
         return _json(
@@ -418,6 +461,15 @@ def log_router(
             )
         if attestation is None:
             raise ApiError(503, "unavailable", "attestation is not configured on this host")
+        wait_s = quotes.take()
+        if wait_s:
+            raise ApiError(
+                429,
+                "resource_exhausted",
+                f"attestation is limited to {config.attestation_per_second:g} a second "
+                f"(bursts of {config.attestation_burst}); retry in {wait_s:.1f} s",
+                headers={"Retry-After": str(math.ceil(wait_s))},
+            )
         try:
             bundle = await attestation(agent_id, raw)
         except AnimaError:

@@ -4,9 +4,10 @@
 data, rebuilt from the entry bundles for anything the checkpoint covers that
 it lacks. `payloads` holds the bytes each entry commits to, keyed by index,
 and is not derived: a payload is accepted only if its SHA-256 and size are the
-entry's, and redaction deletes it (secure_delete, then a WAL checkpoint, so
-the bytes do not linger in free pages or the WAL). The leaf commits to the
-hash alone, so proofs are unaffected.
+entry's, and redaction deletes it (secure_delete, then a WAL checkpoint that
+empties the WAL, so the bytes do not linger in free pages or the WAL; readers
+in the middle of a query can hold that off, and a redaction that cannot finish
+says so). The leaf commits to the hash alone, so proofs are unaffected.
 
 Rows may run ahead of the published checkpoint (they are written before it);
 every read takes the caller's checkpoint size as a bound.
@@ -16,13 +17,19 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from anima_core.tlog.entry import EntryKind, LogEntry
-from anima_runtime.log.errors import EntryNotFound, PayloadMismatch, PayloadRedacted
+from anima_runtime.log.errors import (
+    EntryNotFound,
+    PayloadMismatch,
+    PayloadRedacted,
+    RedactionIncomplete,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -41,6 +48,8 @@ CREATE INDEX IF NOT EXISTS entries_time ON entries (time_ms);
 CREATE TABLE IF NOT EXISTS payloads (idx INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS redactions (idx INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL);
 """
+_BUSY_TIMEOUT_MS = 5000
+_WAL_RETRY_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +64,15 @@ class EntryFilter:
 
 
 class EntryIndex:
-    """One writer (the append path) and any number of reader threads."""
+    """One writer (the append path) and any number of reader threads.
 
-    def __init__(self, path: Path) -> None:
+    `wal_truncate_timeout_s`: how long a redaction waits for readers to let the
+    WAL be emptied before it reports RedactionIncomplete.
+    """
+
+    def __init__(self, path: Path, *, wal_truncate_timeout_s: float = 5.0) -> None:
         self._path = path
+        self._wal_truncate_timeout_s = wal_truncate_timeout_s
         self._write = self._connect()
         self._write.executescript(_SCHEMA)
         self._write_lock = threading.Lock()
@@ -72,7 +86,7 @@ class EntryIndex:
         # Payloads are not derived data: a commit is durable before the checkpoint.
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA secure_delete=ON")
-        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         return conn
 
     def _reader(self) -> sqlite3.Connection:
@@ -164,16 +178,43 @@ class EntryIndex:
             )
 
     def redact(self, index: int, *, at_ms: int) -> bool:
-        """Delete the payload of `index`; False if it was already redacted."""
+        """Delete the payload of `index`; False if it was already redacted.
+
+        Either way the WAL is then emptied; RedactionIncomplete when readers keep
+        it busy past the timeout (the payload is deleted, but a copy may remain
+        in the WAL until a later redaction or checkpoint succeeds).
+        """
         with self._transaction() as conn:
-            if conn.execute("SELECT 1 FROM redactions WHERE idx = ?", (index,)).fetchone():
-                return False
-            conn.execute("DELETE FROM payloads WHERE idx = ?", (index,))
-            conn.execute("INSERT INTO redactions VALUES (?, ?)", (index, at_ms))
+            done = conn.execute("SELECT 1 FROM redactions WHERE idx = ?", (index,)).fetchone()
+            if not done:
+                conn.execute("DELETE FROM payloads WHERE idx = ?", (index,))
+                conn.execute("INSERT INTO redactions VALUES (?, ?)", (index, at_ms))
+        if not self._truncate_wal():
+            raise RedactionIncomplete(
+                f"the payload of entry {index} is deleted, but readers kept the index's "
+                "write-ahead log busy, so a copy may remain there; retry the redaction"
+            )
+        return not done
+
+    def _truncate_wal(self) -> bool:
+        """Copy the WAL into the database and empty it; False if readers kept it busy.
+
+        The checkpoint reports busy instead of raising, so the result is checked
+        and retried (with a short busy timeout, so the deadline holds).
+        """
+        deadline = time.monotonic() + self._wal_truncate_timeout_s
         with self._write_lock:
-            # Push the deletion out of the WAL so no copy of the old page remains there.
-            self._write.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return True
+            self._write.execute(f"PRAGMA busy_timeout={int(_WAL_RETRY_S * 1000)}")
+            try:
+                while True:
+                    busy, _, _ = self._write.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                    if not busy:
+                        return True
+                    if time.monotonic() >= deadline:
+                        return False
+                    time.sleep(_WAL_RETRY_S)
+            finally:
+                self._write.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
 
     # ------------------------------------------------------------ reading
 

@@ -1,9 +1,10 @@
 """Reads of one agent log, independent of any transport (the HTTP routes call these).
 
 Every query reads against one snapshot: the checkpoint published when it
-starts. Entries come from the entry bundles (the signed data), the index only
-says which ones match a filter. Functions block on disk: call them off the
-event loop.
+starts, whose size a page returns with its entries (a caller that read the
+size again could report one that does not cover the page). Entries come from
+the entry bundles (the signed data), the index only says which ones match a
+filter. Functions block on disk: call them off the event loop.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ class EntryView:
     encoded: bytes
     leaf_hash: bytes
     redacted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPage:
+    size: int  # the published size the entries were read against: all are below it
+    entries: list[EntryView]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +70,7 @@ def _views(log: AgentLog, start: int, end: int, size: int) -> list[EntryView]:
     return [EntryView(*view, start + k in redacted) for k, view in enumerate(views)]
 
 
-def entries(log: AgentLog, start: int, end: int | None, *, max_page: int) -> list[EntryView]:
+def entries(log: AgentLog, start: int, end: int | None, *, max_page: int) -> EntryPage:
     """Entries [start, end) of the published log; `end` is clamped to its size."""
     size = log.size
     if start < 0:
@@ -75,12 +82,12 @@ def entries(log: AgentLog, start: int, end: int | None, *, max_page: int) -> lis
         raise InvalidLogRequest(f"end {end} is before start {start}")
     if end - start > max_page:
         raise InvalidLogRequest(f"a page holds at most {max_page} entries, asked for {end - start}")
-    return _views(log, start, end, size)
+    return EntryPage(size, _views(log, start, end, size))
 
 
 def search(
     log: AgentLog, terms: EntryFilter, *, after: int, limit: int, max_page: int
-) -> list[EntryView]:
+) -> EntryPage:
     """Matching entries with index > after, in index order, at most `limit`."""
     if not 1 <= limit <= max_page:
         raise InvalidLogRequest(f"limit must be between 1 and {max_page}")
@@ -99,7 +106,7 @@ def search(
         if k == len(hits) or hits[k] != hits[k - 1] + 1:
             out.extend(_views(log, hits[run_start], hits[k - 1] + 1, size))
             run_start = k
-    return out
+    return EntryPage(size, out)
 
 
 def _tree_size(log: AgentLog, size: int | None, name: str) -> int:
@@ -157,5 +164,6 @@ def redact(log: AgentLog, index: int) -> bool:
 def _check_index(log: AgentLog, index: int) -> None:
     if index < 0:
         raise InvalidLogRequest("index must not be negative")
-    if index >= log.size:
-        raise EntryNotFound(f"entry {index} is not in the log (size {log.size})")
+    size = log.size
+    if index >= size:
+        raise EntryNotFound(f"entry {index} is not in the log (size {size})")

@@ -176,8 +176,9 @@ class AgentLog:
         self._sync_task: asyncio.Task[None] | None = None
         self._last_flush = time.monotonic()
         self._listeners: list[CheckpointListener] = []
-        # Payloads of own entries whose AppendLog answer was lost: matched by hash
-        # when the entries come back in a later tail.
+        # Payloads of own entries the enclave may have sequenced without the host
+        # storing them (the AppendLog answer was lost, or storing it failed):
+        # matched by hash when the entries come back in a later tail.
         self._orphans: dict[bytes, bytes] = {}
         self._full_tiles = FullTileCache(cache_tiles)
         self._cache_tiles = cache_tiles
@@ -369,13 +370,15 @@ class AgentLog:
                     # Nothing was appended: collect and confirm the tail, then retry.
                     await self._flush([])
                     continue
-                for item, payload in zip(inputs, payloads, strict=True):
-                    self._orphans[item.payload_sha256] = payload
-                while len(self._orphans) > _MAX_ORPHANS:  # keep the most recent
-                    del self._orphans[next(iter(self._orphans))]
+                self._keep_orphans(inputs, payloads)
                 raise SequencerFailed(f"AppendLog for agent {self._agent_id!r}: {message}") from exc
         before = self.published
-        await asyncio.to_thread(self._commit, host_size, inputs, payloads, result)
+        try:
+            await asyncio.to_thread(self._commit, host_size, inputs, payloads, result)
+        except BaseException:
+            # The enclave has sequenced them: the next tail brings them back.
+            self._keep_orphans(inputs, payloads)
+            raise
         self._last_flush = time.monotonic()
         self._orphans.clear()
         published = self.published
@@ -388,6 +391,12 @@ class AgentLog:
             starts.append(offset)
             offset += len(request.inputs)
         return starts
+
+    def _keep_orphans(self, inputs: list[LogEntryInput], payloads: list[bytes]) -> None:
+        for item, payload in zip(inputs, payloads, strict=True):
+            self._orphans[item.payload_sha256] = payload
+        while len(self._orphans) > _MAX_ORPHANS:  # keep the most recent
+            del self._orphans[next(iter(self._orphans))]
 
     def _commit(
         self,

@@ -1,11 +1,12 @@
 """The stored log as a tlog-tiles TileSource, bounded by a tree size.
 
 Serves exactly the tiles a tree of `size` has, so debris beyond the
-checkpoint is never shown. A partial tile whose file was superseded (the
-store deletes them once a newer checkpoint is durable) is cut from the full
-tile or from a wider partial one: tiles only ever grow at the right, so the
-first W hashes or entries are the same in every later tile. Full tiles never
-change and are kept in a small LRU cache.
+checkpoint is never shown. A partial tile without a file of its own (the
+store deletes partials once the full tile is durable; a width no checkpoint
+had was never written) is cut from the full tile or from a wider partial one:
+tiles only ever grow at the right, so the first W hashes or entries are the
+same in every later tile. Full tiles never change and are kept in a small LRU
+cache.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ class StoreTileSource:
         data = self._store.read(ref.path)
         if data is not None:
             return data
-        # Superseded: cut it from the full tile, or from a wider partial one.
+        # No file of its own: cut it from the full tile, or from a wider partial one.
         wider = self._full(partial_path(ref.level, ref.index, TILE_WIDTH))
         for width in self._store.partial_widths(ref.level, ref.index):
             if wider is not None:

@@ -16,17 +16,19 @@ and rename), fsyncs the directories, runs the caller's `before_publish`
 stored checkpoint never names data that is not durable, and an entry whose
 checkpoint was returned is never lost.
 
-Superseded partial tiles are deleted right after the next checkpoint is
-durable (the spec allows keeping or deleting them); a reader holding an older
-checkpoint is still served, by truncating the full or a wider tile
-(log/source.py). Debris from a crash (temp files, tiles beyond the
-checkpoint) is ignored on open and overwritten or removed later.
+Every partial tile written for a published checkpoint is kept until its
+full tile is durable (C2SP tlog-tiles: a log serves the partial tiles of every
+tree size it produced a checkpoint for, and may delete them only once the full
+tile exists), so `<dir>` can be published or copied as it is and a client
+holding any checkpoint the log returned finds its tiles. The `.p/` folder of a
+tile goes after the checkpoint that first covers its full tile. Debris from a
+crash (temp files, tiles beyond the checkpoint) is ignored on open and
+overwritten or removed later.
 """
 
 from __future__ import annotations
 
 import base64
-import errno
 import fcntl
 import logging
 import os
@@ -194,9 +196,11 @@ class TileStore:
         is rebuilt from the partial tiles and must give the checkpoint's root.
         """
         origin = verifier.name if origin is None else origin
-        DurableWriter.prepare(directory)
+        directory.mkdir(parents=True, exist_ok=True)
         lock_fd = _lock(directory)
         try:
+            # Only under the lock: `.tmp` may hold a live writer's staged files.
+            DurableWriter.prepare(directory)
             published = _read_checkpoint(directory, verifier, origin)
             size = 0 if published is None else published.size
             edge = _load_edge(directory, size)
@@ -283,7 +287,7 @@ class TileStore:
         published = PublishedCheckpoint(note=note, checkpoint=checkpoint)
         if self._published is not None and self._published.note == note:
             return self._published
-        old_partials = set(self._edge.partial_tiles())
+        completed = list(tiles)  # full tiles and bundles: their partials can go
         if entries:
             tiles.update(edge.partial_tiles())
             self._writer.write_all(tiles)
@@ -293,7 +297,8 @@ class TileStore:
         self._writer.write(CHECKPOINT_PATH, note)
         self._writer.sync()
         self._edge, self._published = edge, published
-        self._remove_files(old_partials - tiles.keys())
+        for path in completed:
+            _remove(self._dir / f"{path}.p")
         return published
 
     def _verify_note(self, note: bytes) -> Checkpoint:
@@ -346,24 +351,14 @@ class TileStore:
 
     # ------------------------------------------------------------ cleanup
 
-    def _remove_files(self, paths: set[str]) -> None:
-        """Remove superseded partial tiles, and their `.p` folder once it is empty."""
-        for relative in paths:
-            path = self._dir / relative
-            _remove(path)
-            try:
-                path.parent.rmdir()
-            except OSError as exc:  # still holds the newer width: expected
-                if exc.errno != errno.ENOTEMPTY:
-                    logger.warning("could not remove %s: %s", path.parent, exc)
-
     def _remove_stale_partials(self, size: int) -> None:
         """Delete `.p/` debris next to each level's right edge: partial tiles of
-        tiles now full, other widths of the edge tile, and tiles beyond it."""
+        tiles now full (left by a crash after their checkpoint), and tiles or
+        widths beyond the checkpoint. Widths up to the edge's are kept: earlier
+        checkpoints of this log name them."""
         for level in [ENTRIES_LEVEL, *range(len(self._edge.levels) + 1)]:
             shift = 0 if level == ENTRIES_LEVEL else TILE_HEIGHT * level
             edge, width = divmod(size >> shift, TILE_WIDTH)
-            keep = partial_path(level, edge, width) if width else None
             folders = {
                 self._dir / Path(partial_path(level, i, 1)).parent.parent
                 for i in (edge, max(0, edge - 1))
@@ -373,11 +368,12 @@ class TileStore:
                     tile_index = _index_of(child, self._dir, level)
                     if tile_index is None:
                         continue
-                    if tile_index != edge:
+                    if tile_index != edge or width == 0:
                         _remove(child)
                         continue
                     for width_dir in child.iterdir():
-                        if str(width_dir.relative_to(self._dir)) != keep:
+                        name = width_dir.name
+                        if not (name.isdigit() and 0 < int(name) <= width):
                             _remove(width_dir)
 
 
@@ -451,7 +447,7 @@ def _load_edge(directory: Path, size: int) -> _RightEdge:
 
 def _read_bundle(store: TileStore, index: int, width: int) -> bytes:
     """An entry bundle of `width` entries: the exact file, else a prefix of the
-    full bundle or of a wider partial one (superseded partials are deleted)."""
+    full bundle (partials are deleted once it exists) or of a wider partial one."""
     data = store.read(entries_path(index, width))
     if data is not None:
         return data
