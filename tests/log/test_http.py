@@ -454,7 +454,7 @@ async def test_unknown_agents_paths_and_failures(served: Served) -> None:
         response = await client.get("/v1/logs/bob/checkpoint")
         assert response.status_code == 404 and "no log for agent 'bob'" in error_of(response)
         response = await client.get("/v1/logs/Bob!/checkpoint")
-        assert response.status_code == 400 and "must be 3 to 64" in error_of(response)
+        assert response.status_code == 400 and "must be 3-64 characters" in error_of(response)
         assert (await client.get("/v1/nothing")).status_code == 404
         (served.log.store.directory / "tile/entries/001").unlink()
         response = await client.get(f"{BASE}/entries", params={"start": 256, "end": 257})

@@ -218,7 +218,7 @@ async def test_registry_opens_each_log_once(tmp_path: Path, signer: Signer) -> N
     await (await registry.open("bob")).append([item("hi")])
     with pytest.raises(UnknownLog):
         registry.get("carol")
-    with pytest.raises(InvalidLogRequest, match="must be 3 to 64"):
+    with pytest.raises(InvalidLogRequest, match="must be 3-64 characters"):
         await registry.open("../etc")
     await registry.close()
     again = LogRegistry(root=root, sequencer=InProcessSequencer(signer), sync_interval_s=None)

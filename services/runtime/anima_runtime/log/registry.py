@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from pathlib import Path
 
+from anima_core.agent_id import AGENT_ID_RULE, is_agent_id
 from anima_runtime.log.errors import InvalidLogRequest, UnknownLog
 from anima_runtime.log.sequencer import LogSequencer
 from anima_runtime.log.service import TILES_DIR, AgentLog
 from anima_runtime.log.tiles_store import LOCK_FILE
 
-# The signer's agent-id grammar (anima_core.tlog.entry): safe as a directory name.
-_AGENT_ID = re.compile(r"[a-z0-9_-]{3,64}")
-
 
 def check_agent_id(agent_id: str) -> str:
-    if not _AGENT_ID.fullmatch(agent_id):
-        raise InvalidLogRequest(
-            f"agent id {agent_id!r} must be 3 to 64 characters of a-z, 0-9, '_' and '-'"
-        )
+    if not is_agent_id(agent_id):  # the signer's grammar: also safe as a directory name
+        raise InvalidLogRequest(f"agent id {agent_id!r} must be {AGENT_ID_RULE}")
     return agent_id
 
 
@@ -74,7 +69,7 @@ class LogRegistry:
         found = [
             p.parent.parent.name
             for p in sorted(self._root.glob(f"*/{TILES_DIR}/{LOCK_FILE}"))
-            if _AGENT_ID.fullmatch(p.parent.parent.name)
+            if is_agent_id(p.parent.parent.name)
         ]
         for agent_id in found:
             await self.open(agent_id)

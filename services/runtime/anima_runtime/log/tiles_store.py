@@ -39,7 +39,12 @@ from pathlib import Path
 
 from anima_core.tlog.checkpoint import Checkpoint, open_checkpoint
 from anima_core.tlog.errors import LogVerificationError
-from anima_core.tlog.merkle import EMPTY_ROOT, CompactRange, leaf_hash, node_hash
+from anima_core.tlog.merkle import (
+    CompactRange,
+    leaf_hash,
+    node_hash,
+    root_from_frontier,
+)
 from anima_core.tlog.note import Verifier
 from anima_core.tlog.tiles import (
     CHECKPOINT_PATH,
@@ -155,12 +160,7 @@ class _RightEdge:
             compact = CompactRange()
             compact.extend(hashes)
             frontier.extend(compact.hashes)
-        if not frontier:
-            return EMPTY_ROOT
-        root = frontier[-1]
-        for left in reversed(frontier[:-1]):
-            root = node_hash(left, root)
-        return root
+        return root_from_frontier(frontier)
 
 
 class TileStore:
