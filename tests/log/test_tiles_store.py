@@ -25,8 +25,8 @@ from anima_core.tlog.tiles import CHECKPOINT_PATH, entries_path, tile_path
 from anima_core.tlog.verify import audit_checkpoints, verify_tiled_log
 from anima_runtime.log import durable
 from anima_runtime.log.errors import CheckpointRejected, CorruptLog, LogLocked
-from anima_runtime.log.source import StoreTileSource, parse_tile_path
-from anima_runtime.log.tiles_store import TileStore
+from anima_runtime.log.source import StoreTileSource
+from anima_runtime.log.tiles_store import TileStore, parse_tile_path
 from tests.log.conftest import NoteSigner, entries, entry
 
 

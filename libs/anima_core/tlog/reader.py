@@ -20,7 +20,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import NamedTuple, Protocol
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
 import httpx
 
@@ -201,6 +201,36 @@ def read_entry_bundle(source: TileSource, index: int, size: int) -> list[bytes]:
     return entries[:width]
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class LruCache(Generic[K, V]):
+    """A thread-safe LRU map of at most `capacity` items (0: keeps nothing).
+    Tiles are immutable once full, so caching them needs no invalidation."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        if self._capacity <= 0:
+            return
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+
+
 class TileHashReader:
     """merkle.HashReader over the hash tiles of a tiled log, for one tree size.
 
@@ -217,9 +247,7 @@ class TileHashReader:
             raise ValueError("the tile cache holds at least one tile")
         self._source = source
         self._size = size
-        self._capacity = cache_tiles
-        self._cache: OrderedDict[tuple[int, int], tuple[bytes, ...]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache: LruCache[tuple[int, int], tuple[bytes, ...]] = LruCache(cache_tiles)
 
     @property
     def size(self) -> int:
@@ -238,18 +266,11 @@ class TileHashReader:
         return levels[height][offset : offset + HASH_SIZE]
 
     def _tile(self, level: int, index: int) -> tuple[bytes, ...]:
-        key = (level, index)
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
-                return cached
+        cached = self._cache.get((level, index))
+        if cached is not None:
+            return cached
         width = tile_width(level, index, self._size)
         _, hashes = read_hash_tile(self._source, level, index, width)
         levels = tile_levels(hashes)
-        with self._lock:
-            self._cache[key] = levels
-            self._cache.move_to_end(key)
-            while len(self._cache) > self._capacity:
-                self._cache.popitem(last=False)
+        self._cache.put((level, index), levels)
         return levels

@@ -44,7 +44,7 @@ from anima_runtime.log.ratelimit import TokenBucket
 from anima_runtime.log.registry import LogRegistry, check_agent_id
 from anima_runtime.log.sequencer import AttestationFetcher
 from anima_runtime.log.service import AgentLog
-from anima_runtime.log.source import parse_tile_path
+from anima_runtime.log.tiles_store import parse_tile_path
 
 logger = logging.getLogger(__name__)
 

@@ -32,6 +32,7 @@ import base64
 import fcntl
 import logging
 import os
+import re
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,19 +41,20 @@ from pathlib import Path
 from anima_core.tlog.checkpoint import Checkpoint, open_checkpoint
 from anima_core.tlog.errors import LogVerificationError
 from anima_core.tlog.merkle import (
+    HASH_SIZE,
     CompactRange,
     leaf_hash,
-    node_hash,
     root_from_frontier,
+    root_from_leaf_hashes,
 )
 from anima_core.tlog.note import Verifier
 from anima_core.tlog.tiles import (
     CHECKPOINT_PATH,
-    MAX_ENTRY_SIZE,
     TILE_HEIGHT,
     TILE_WIDTH,
     decode_entry_bundle,
     decode_hash_tile,
+    encode_entry_bundle,
     encode_tile_index,
     entries_path,
     tile_path,
@@ -86,22 +88,42 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _frame(entry: bytes) -> bytes:
-    if len(entry) > MAX_ENTRY_SIZE:
-        raise CheckpointRejected(f"an entry of {len(entry)} bytes does not fit a tiled log")
-    return len(entry).to_bytes(2, "big") + entry
-
-
-def _perfect_root(hashes: Sequence[bytes]) -> bytes:
-    """Root of a full tile (256 hashes): eight rounds of pairing."""
-    level = list(hashes)
-    while len(level) > 1:
-        level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
-    return level[0]
-
-
 def partial_path(level: int, index: int, width: int) -> str:
     return entries_path(index, width) if level == ENTRIES_LEVEL else tile_path(level, index, width)
+
+
+_TILE_PATH = re.compile(r"tile/(entries|0|[1-9][0-9]?)/((?:x[0-9]{3}/)*[0-9]{3})(?:\.p/([0-9]+))?")
+
+
+@dataclass(frozen=True, slots=True)
+class TileRef:
+    """A parsed tile path; level ENTRIES_LEVEL (-1) is an entry bundle."""
+
+    level: int
+    index: int
+    width: int
+
+    @property
+    def path(self) -> str:
+        return partial_path(self.level, self.index, self.width)
+
+
+def parse_tile_path(path: str) -> TileRef | None:
+    """The tile a canonical tlog-tiles path names, or None for anything else."""
+    match = _TILE_PATH.fullmatch(path)
+    if match is None:
+        return None
+    level_text, index_text, width_text = match.groups()
+    level = ENTRIES_LEVEL if level_text == "entries" else int(level_text)
+    index = int(index_text.replace("x", "").replace("/", ""))
+    width = TILE_WIDTH if width_text is None else int(width_text)
+    if encode_tile_index(index) != index_text or not 0 < width <= TILE_WIDTH:
+        return None
+    if width_text is not None and (width == TILE_WIDTH or width_text != str(width)):
+        return None
+    if level >= 0 and level * 8 >= 64:
+        return None
+    return TileRef(level=level, index=index, width=width)
 
 
 class _RightEdge:
@@ -120,7 +142,7 @@ class _RightEdge:
 
     def append(self, entry: bytes, full: dict[str, bytes]) -> None:
         """Add one entry; tiles and bundles it completes go to `full`."""
-        self.bundle += _frame(entry)
+        self.bundle += encode_entry_bundle((entry,))
         self.size += 1
         size = self.size
         if size % TILE_WIDTH == 0:
@@ -136,7 +158,7 @@ class _RightEdge:
             if len(hashes) < TILE_WIDTH:
                 return
             full[tile_path(level, (size >> (TILE_HEIGHT * (level + 1))) - 1)] = b"".join(hashes)
-            node = _perfect_root(hashes)
+            node = root_from_leaf_hashes(hashes)  # the full tile's root, one level up
             hashes.clear()
             level += 1
 
@@ -270,8 +292,11 @@ class TileStore:
         checkpoint = self._verify_note(note)
         edge = self._edge.copy()
         tiles: dict[str, bytes] = {}
-        for entry in entries:
-            edge.append(entry, tiles)
+        try:
+            for entry in entries:
+                edge.append(entry, tiles)
+        except ValueError as exc:  # an entry too large for a bundle's 16-bit length
+            raise CheckpointRejected(f"the signer's entries do not fit a tiled log: {exc}") from exc
         if checkpoint.size != edge.size:
             raise CheckpointRejected(
                 f"the signer's checkpoint is for size {checkpoint.size}, but the host has "
@@ -336,6 +361,38 @@ class TileStore:
             return []
         return sorted(int(n) for n in names if n.isdigit())
 
+    def read_tile(
+        self,
+        level: int,
+        index: int,
+        width: int,
+        *,
+        read_full: Callable[[str], bytes | None] | None = None,
+    ) -> bytes | None:
+        """Tile (level, index) of `width` (ENTRIES_LEVEL: the entry bundle), or None.
+
+        A partial tile without a file of its own (deleted once its full tile is
+        durable, or a width no checkpoint had) is cut from the full tile or from
+        a wider partial one: tiles only grow at the right, so the first `width`
+        hashes or entries are the same in every later one. `read_full` reads full
+        tiles (a caller's cache); default: from disk.
+        """
+        read_full = self.read if read_full is None else read_full
+        if width == TILE_WIDTH:
+            return read_full(partial_path(level, index, TILE_WIDTH))
+        data = self.read(partial_path(level, index, width))
+        if data is not None:
+            return data
+        wider = read_full(partial_path(level, index, TILE_WIDTH))
+        for other in self.partial_widths(level, index):
+            if wider is not None:
+                break
+            if other > width:
+                wider = self.read(partial_path(level, index, other))
+        if wider is None:
+            return None
+        return bundle_prefix(wider, width) if level == ENTRIES_LEVEL else wider[: width * HASH_SIZE]
+
     def read_entries(self, start: int, end: int, size: int | None = None) -> list[bytes]:
         """Encoded entries [start, end) of the tree of `size` (default: the published one)."""
         size = self.size if size is None else size
@@ -344,7 +401,10 @@ class TileStore:
         out: list[bytes] = []
         for bundle in range(start // TILE_WIDTH, (end + TILE_WIDTH - 1) // TILE_WIDTH):
             width = min(TILE_WIDTH, size - bundle * TILE_WIDTH)
-            entries = decode_entry_bundle(_read_bundle(self, bundle, width), width)
+            data = self.read_tile(ENTRIES_LEVEL, bundle, width)
+            if data is None:
+                raise CorruptLog(f"entry bundle {entries_path(bundle, width)} is missing")
+            entries = decode_entry_bundle(data, width)
             base = bundle * TILE_WIDTH
             out.extend(entries[max(start, base) - base : min(end, base + width) - base])
         return out
@@ -445,23 +505,6 @@ def _load_edge(directory: Path, size: int) -> _RightEdge:
     return _RightEdge(size, levels, bundle)
 
 
-def _read_bundle(store: TileStore, index: int, width: int) -> bytes:
-    """An entry bundle of `width` entries: the exact file, else a prefix of the
-    full bundle (partials are deleted once it exists) or of a wider partial one."""
-    data = store.read(entries_path(index, width))
-    if data is not None:
-        return data
-    if width < TILE_WIDTH:
-        candidates = [entries_path(index)] + [
-            entries_path(index, w) for w in store.partial_widths(ENTRIES_LEVEL, index) if w > width
-        ]
-        for path in candidates:
-            wider = store.read(path)
-            if wider is not None:
-                return bundle_prefix(wider, width)
-    raise CorruptLog(f"entry bundle {entries_path(index, width)} is missing")
-
-
 def bundle_prefix(data: bytes, count: int) -> bytes:
     """The first `count` entries of an encoded bundle, still encoded."""
     offset = 0
@@ -483,13 +526,8 @@ def _partial_dirs(folder: Path) -> list[Path]:
 
 def _index_of(child: Path, root: Path, level: int) -> int | None:
     """The tile index a `<N>.p` directory stands for, or None if the name is foreign."""
-    prefix = "tile/entries/" if level == ENTRIES_LEVEL else f"tile/{level}/"
-    relative = str(child.relative_to(root))[: -len(".p")]
-    digits = relative[len(prefix) :].replace("x", "").replace("/", "")
-    if not relative.startswith(prefix) or not digits.isdigit():
-        return None
-    index = int(digits)
-    return index if prefix + encode_tile_index(index) == relative else None
+    ref = parse_tile_path(str(child.relative_to(root))[: -len(".p")])
+    return ref.index if ref is not None and ref.level == level and ref.width == TILE_WIDTH else None
 
 
 def _remove(path: Path) -> None:
@@ -502,4 +540,12 @@ def _remove(path: Path) -> None:
         logger.warning("could not remove stale tile %s: %s", path, exc)
 
 
-__all__ = ["PublishedCheckpoint", "TileStore", "bundle_prefix", "fsync_dir", "partial_path"]
+__all__ = [
+    "PublishedCheckpoint",
+    "TileRef",
+    "TileStore",
+    "bundle_prefix",
+    "fsync_dir",
+    "parse_tile_path",
+    "partial_path",
+]
