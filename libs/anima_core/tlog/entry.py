@@ -53,6 +53,17 @@ ENCLAVE_ACTOR = "signer"
 ENCLAVE_ONLY_KINDS = frozenset({EntryKind.SIGNATURE, EntryKind.POLICY_DECISION})
 
 
+def check_host_writable(kind: object, actor: object) -> None:
+    """Refuse what only the enclave may write: the host's entries must not pass
+    for signatures, policy decisions or anything under the enclave's actor."""
+    if not isinstance(kind, EntryKind):
+        raise MalformedEntry(f"kind {kind!r} is not a log entry kind")
+    if kind in ENCLAVE_ONLY_KINDS:
+        raise MalformedEntry(f"kind {kind.value!r} is written by the signer only")
+    if actor == ENCLAVE_ACTOR:
+        raise MalformedEntry(f"actor {ENCLAVE_ACTOR!r} is reserved for the signer's own entries")
+
+
 @dataclass(frozen=True, slots=True)
 class LogEntry:
     agent: str
@@ -66,21 +77,23 @@ class LogEntry:
 
     def __post_init__(self) -> None:
         if not is_agent_id(self.agent):
-            raise MalformedEntry(f"entry agent {self.agent!r} is not a valid agent id")
+            raise MalformedEntry(f"agent {self.agent!r} is not a valid agent id")
         for name in ("index", "time_ms", "payload_size"):
             value = getattr(self, name)
             if type(value) is not int or not 0 <= value < 1 << 63:
-                raise MalformedEntry(f"entry {name} must be a non-negative 63-bit integer")
+                raise MalformedEntry(f"{name} must be a non-negative 63-bit integer")
         if not isinstance(self.kind, EntryKind):
-            raise MalformedEntry(f"entry kind {self.kind!r} is unknown")
+            raise MalformedEntry(f"kind {self.kind!r} is unknown")
         for name in ("actor", "room"):
             value = getattr(self, name)
             if not isinstance(value, str) or len(value) > MAX_LABEL_CHARS:
-                raise MalformedEntry(f"entry {name} must be a string of at most {MAX_LABEL_CHARS}")
+                raise MalformedEntry(
+                    f"{name} must be a string of at most {MAX_LABEL_CHARS} characters"
+                )
             if not value.isascii() and not _encodable(value):
-                raise MalformedEntry(f"entry {name} is not valid Unicode (lone surrogate)")
-        if len(self.payload_sha256) != 32:
-            raise MalformedEntry("entry payload_sha256 must be 32 bytes")
+                raise MalformedEntry(f"{name} is not valid Unicode (lone surrogate)")
+        if not isinstance(self.payload_sha256, bytes) or len(self.payload_sha256) != 32:
+            raise MalformedEntry("payload_sha256 must be 32 bytes")
 
     def encode(self) -> bytes:
         # Formatted by hand because this is on the signing path: 6x faster than

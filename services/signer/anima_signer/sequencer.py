@@ -28,11 +28,10 @@ from dataclasses import dataclass, field
 from anima_core.tlog.checkpoint import Checkpoint
 from anima_core.tlog.entry import (
     ENCLAVE_ACTOR,
-    ENCLAVE_ONLY_KINDS,
     MAX_ENTRY_BYTES,
-    MAX_LABEL_CHARS,
     EntryKind,
     LogEntry,
+    check_host_writable,
 )
 from anima_core.tlog.errors import MalformedEntry
 from anima_core.tlog.merkle import CompactRange, leaf_hash
@@ -327,26 +326,9 @@ class LogSequencer:
 
 
 def _check_input(position: int, item: LogEntryInput) -> None:
-    """What can be checked before sequencing; errors name the input."""
-
-    def bad(why: str) -> InvalidRequest:
-        return InvalidRequest(f"entries[{position}]: {why}")
-
-    if not isinstance(item.kind, EntryKind):
-        raise bad(f"kind {item.kind!r} is not a log entry kind")
-    if item.kind in ENCLAVE_ONLY_KINDS:
-        raise bad(f"kind {item.kind.value!r} is written by the signer only")
-    for name in ("actor", "room"):
-        value = getattr(item, name)
-        if not isinstance(value, str) or len(value) > MAX_LABEL_CHARS:
-            raise bad(f"{name} must be a string of at most {MAX_LABEL_CHARS} characters")
-        try:
-            value.encode()
-        except UnicodeEncodeError as exc:
-            raise bad(f"{name} is not valid Unicode text") from exc
-    if item.actor == ENCLAVE_ACTOR:
-        raise bad(f"actor {ENCLAVE_ACTOR!r} is reserved for entries the signer writes")
-    if not isinstance(item.payload_sha256, bytes) or len(item.payload_sha256) != 32:
-        raise bad("payload_sha256 must be 32 bytes")
-    if type(item.payload_size) is not int or not 0 <= item.payload_size < 1 << 63:
-        raise bad("payload_size must be a non-negative 63-bit integer")
+    """Refused before sequencing, naming the input; the entry's own fields are
+    checked when it is built (LogEntry), inside the batch that then rolls back."""
+    try:
+        check_host_writable(item.kind, item.actor)
+    except MalformedEntry as exc:
+        raise InvalidRequest(f"entries[{position}]: {exc.message}") from exc

@@ -28,12 +28,11 @@ from typing import Any
 
 from anima_core.errors import AnimaError, ErrorKind
 from anima_core.tlog.entry import (
-    ENCLAVE_ACTOR,
-    ENCLAVE_ONLY_KINDS,
     MAX_ENTRY_BYTES,
     MAX_LABEL_CHARS,
     EntryKind,
     LogEntry,
+    check_host_writable,
     decode_entry,
 )
 from anima_core.tlog.errors import LogVerificationError
@@ -81,12 +80,10 @@ class LogItem:
 
     def to_input(self) -> LogEntryInput:
         """Validated here, so one bad item cannot fail the batch it would share."""
-        if not isinstance(self.kind, EntryKind):
-            raise InvalidLogRequest(f"kind {self.kind!r} is not a log entry kind")
-        if self.kind in ENCLAVE_ONLY_KINDS:
-            raise InvalidLogRequest(f"kind {self.kind.value!r} is written by the signer only")
-        if self.actor == ENCLAVE_ACTOR:
-            raise InvalidLogRequest(f"actor {ENCLAVE_ACTOR!r} is reserved for the signer")
+        try:
+            check_host_writable(self.kind, self.actor)
+        except LogVerificationError as exc:
+            raise InvalidLogRequest(exc.message) from exc
         if not isinstance(self.payload, bytes):
             raise InvalidLogRequest("payload must be bytes")
         if len(self.payload) > MAX_PAYLOAD_BYTES:
@@ -123,7 +120,7 @@ def _check_encoding(item: LogItem, digest: bytes) -> None:
             payload_sha256=digest,
             payload_size=len(item.payload),
         ).encode()
-    except (LogVerificationError, UnicodeEncodeError) as exc:
+    except LogVerificationError as exc:  # LogEntry checks lengths and Unicode
         raise InvalidLogRequest(f"actor or room is not valid: {exc}") from exc
     if len(largest) > MAX_ENTRY_BYTES:
         raise InvalidLogRequest(
