@@ -33,8 +33,6 @@ from eth_account.messages import encode_defunct
 from anima_core.attestation import MeasurementPolicy
 from anima_core.tlog.entry import EntryKind, decode_entry
 from anima_core.tlog.merkle import inclusion_proof, leaf_hash, verify_inclusion
-from anima_core.tlog.reader import read_entry_bundle
-from anima_core.tlog.tiles import TILE_WIDTH
 from anima_runtime.log import AgentLog, LogItem, LogRegistry, PublishedCheckpoint
 from anima_runtime.log.service import TILES_DIR
 from anima_signer.client import SignerClient
@@ -84,7 +82,7 @@ async def _log_and_verify(
     try:
         log = await registry.open(agent_id)  # collects what the enclave logged by itself
         first = _published(log)
-        kinds = Counter(decode_entry(e).kind.value for e in _entries(log, 0, first.size))
+        kinds = Counter(decode_entry(e).kind.value for e in log.store.read_entries(0, first.size))
         _say("enclave", f"{first.size} entries it wrote itself: {dict(kinds)}")
         said = [
             LogItem(EntryKind.MESSAGE_IN, "user:demo", "demo-room", b"please pay the invoice"),
@@ -132,25 +130,13 @@ def _published(log: AgentLog) -> PublishedCheckpoint:
     return published
 
 
-def _entries(log: AgentLog, start: int, end: int) -> list[bytes]:
-    source = log.tile_source(end)
-    found: list[bytes] = []
-    for bundle in range(start // TILE_WIDTH, (end - 1) // TILE_WIDTH + 1):
-        found += read_entry_bundle(source, bundle, end)
-    offset = start // TILE_WIDTH * TILE_WIDTH
-    return found[start - offset : end - offset]
-
-
 def _check_transaction_entry(log: AgentLog, tx: SignedTransaction) -> None:
     """The transaction's entry is in the signed tree and names the transaction."""
     checkpoint = _published(log).checkpoint
     index = tx.log_index
-    bundle = read_entry_bundle(
-        log.tile_source(checkpoint.size), index // TILE_WIDTH, checkpoint.size
-    )
-    data = bundle[index % TILE_WIDTH]
+    [data] = log.store.read_entries(index, index + 1, checkpoint.size)
     entry = decode_entry(data)
-    payload = json.loads(log.index.payload(index))
+    stored_payload = log.index.payload(index)
     proof = inclusion_proof(log.hash_reader(checkpoint.size), index, checkpoint.size)
     verify_inclusion(
         leaf_hash=leaf_hash(data),
@@ -159,9 +145,9 @@ def _check_transaction_entry(log: AgentLog, tx: SignedTransaction) -> None:
         proof=proof,
         root=checkpoint.root_hash,
     )
-    if entry.kind != EntryKind.SIGNATURE or not entry.matches_payload(log.index.payload(index)):
+    if entry.kind != EntryKind.SIGNATURE or not entry.matches_payload(stored_payload):
         raise RuntimeError("the transaction's log entry does not match its payload")
-    if payload["transaction_hash"] != tx.transaction_hash.hex():
+    if json.loads(stored_payload)["transaction_hash"] != tx.transaction_hash.hex():
         raise RuntimeError("the transaction's log entry names another transaction")
     _say(
         "inclusion",

@@ -300,15 +300,3 @@ def _fail(code: int, reason: str, error: str | None, as_json: bool) -> int:
     if as_json:
         print(json.dumps({"verified": False, "reason": reason, "error": error}))
     return code
-
-
-def _standalone_parser() -> argparse.ArgumentParser:
-    """`python -m anima_cli.log log verify ...`, usable before the `anima` entry point."""
-    parser = argparse.ArgumentParser(prog="anima")
-    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    return parser
-
-
-if __name__ == "__main__":
-    parsed = _standalone_parser().parse_args()
-    sys.exit(parsed.func(parsed))
