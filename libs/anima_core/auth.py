@@ -16,9 +16,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import grpc
 
@@ -38,6 +38,7 @@ _ALWAYS_PUBLIC_SERVICES: Final = (
 _DIGEST: Final = re.compile(r"[0-9a-f]{64}")
 _METHOD: Final = re.compile(r"/[^/\s]+/[^/\s]+")
 _SCHEME: Final = "bearer "
+T = TypeVar("T")
 
 _caller: ContextVar[str | None] = ContextVar("anima_caller", default=None)
 
@@ -50,6 +51,30 @@ def current_caller() -> str | None:
 def token_digest(token: str) -> str:
     """The lowercase SHA-256 hex digest of `token`, as the `callers` config stores it."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def is_token_digest(value: str) -> bool:
+    """Whether `value` has the form token_digest gives: 64 lowercase hex digits."""
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def caller_for_header(header: str, callers: Sequence[tuple[str, T]]) -> T | None:
+    """The caller whose token digest matches an `Authorization: Bearer` header.
+
+    Every digest is compared, without stopping early: how long this takes says
+    nothing about which digest, if any, matched.
+    """
+    if header[: len(_SCHEME)].lower() != _SCHEME:
+        return None
+    token = header[len(_SCHEME) :].strip()
+    if not token:
+        return None
+    digest = token_digest(token).encode()
+    found = None
+    for known, caller in callers:
+        if hmac.compare_digest(digest, known.encode()):
+            found = caller
+    return found
 
 
 def bearer_metadata(token: str) -> tuple[tuple[str, str]]:
@@ -115,17 +140,4 @@ class TokenAuthInterceptor(ServerInterceptor):
         values = [value for key, value in metadata or () if key == "authorization"]
         if len(values) != 1 or not isinstance(values[0], str):
             return None  # absent, or ambiguous
-        header = values[0]
-        if header[: len(_SCHEME)].lower() != _SCHEME:
-            return None
-        token = header[len(_SCHEME) :].strip()
-        if not token:
-            return None
-        digest = token_digest(token).encode()
-        # Compare against every entry without stopping early: how long this
-        # takes says nothing about which digest, if any, matched.
-        found = None
-        for known, name in self._callers:
-            if hmac.compare_digest(digest, known.encode()):
-                found = name
-        return found
+        return caller_for_header(values[0], self._callers)

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from anima_core.auth import is_token_digest
 from anima_signer.errors import SignerMisconfigured
 from anima_signer.models import MAX_APPEND_RESPONSE_BYTES
 
@@ -38,7 +39,7 @@ class SignerConfig(BaseModel):
     @classmethod
     def _digests_are_sha256(cls, callers: dict[str, str]) -> dict[str, str]:
         for name, digest in callers.items():
-            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            if not is_token_digest(digest):
                 raise ValueError(f"callers.{name} must be a lowercase SHA-256 hex digest")
         return callers
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
+from anima_core.auth import is_token_digest
 from anima_core.config import FrozenConfig
 
 # `anima log serve` loads LogConfig from ANIMA_LOG_* variables
@@ -18,7 +19,7 @@ ENV_PREFIX = "ANIMA_LOG"
 
 
 def _check_digest(value: str | None) -> str | None:
-    if value is not None and (len(value) != 64 or any(c not in "0123456789abcdef" for c in value)):
+    if value is not None and not is_token_digest(value):
         raise ValueError("must be a lowercase SHA-256 hex digest of the token")
     return value
 

@@ -18,8 +18,6 @@ Disk-bound routes are plain `def`, so FastAPI runs them in worker threads.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import logging
 import math
 from collections.abc import Callable, Coroutine, Mapping
@@ -34,6 +32,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from anima_core.attestation.evidence import MAX_NONCE_SIZE, MIN_NONCE_SIZE
+from anima_core.auth import caller_for_header
 from anima_core.errors import AnimaError, ErrorKind
 from anima_core.tlog.entry import EntryKind
 from anima_runtime.log import queries
@@ -60,7 +59,6 @@ HTTP_STATUS: Final[dict[ErrorKind, int]] = {
     ErrorKind.UNAVAILABLE: 503,
 }
 _IMMUTABLE = "public, max-age=31536000, immutable"
-_SCHEME = "bearer "
 # Every integer parameter is bound by SQLite's INTEGER range: a larger one would
 # overflow in the index (a 500) instead of being refused (a 400).
 MAX_INT: Final = 2**63 - 1
@@ -220,13 +218,7 @@ def _entry_out(view: queries.EntryView) -> EntryOut:
 
 def _matches(request: Request, digests: list[str]) -> bool:
     header = request.headers.get("authorization", "")
-    if header[: len(_SCHEME)].lower() != _SCHEME or not header[len(_SCHEME) :].strip():
-        return False
-    digest = hashlib.sha256(header[len(_SCHEME) :].strip().encode()).hexdigest().encode()
-    found = False
-    for known in digests:  # every digest compared, no early exit
-        found |= hmac.compare_digest(digest, known.encode())
-    return found
+    return caller_for_header(header, [(digest, True) for digest in digests]) is not None
 
 
 def _reader_digests(config: LogApiConfig) -> list[str]:
