@@ -24,6 +24,7 @@ from anima_core.tlog.reader import (
     HttpSource,
     LogSourceError,
     TileHashReader,
+    TileLevelsCache,
     read_entry_bundle,
     read_hash_tile,
 )
@@ -250,6 +251,21 @@ def test_tile_hash_reader_caches_decoded_tiles_lru(tmp_path: Path) -> None:
     assert source.paths == ["tile/0/000", "tile/0/001", "tile/0/002", "tile/0/001"]
     assert reader.node(8, 0) == log.node(8, 0)  # from tile/1/000.p/4 ...
     assert reader.node(9, 0) == log.node(9, 0)  # ... and hashed up one level inside it
+
+
+def test_readers_of_one_log_share_a_cache_across_sizes(tmp_path: Path) -> None:
+    log = write_tiled_log(tmp_path, 600)
+    source = RecordingSource(DirectorySource(tmp_path))
+    cache = TileLevelsCache(16)
+    small = TileHashReader(source, 300, cache=cache)
+    large = TileHashReader(source, 600, cache=cache)
+    assert small.node(0, 10) == large.node(0, 10) == log.node(0, 10)  # full tile 0: read once
+    assert small.node(0, 290) == log.node(0, 290)  # tile 1 has 44 hashes at size 300 ...
+    assert large.node(0, 290) == log.node(0, 290)  # ... and 256 at 600: another cache entry
+    assert small.node(0, 299) == log.node(0, 299)  # both now cached: no further reads
+    assert large.node(0, 511) == log.node(0, 511)
+    # The 600-entry log keeps no partial tile for 44: the small reader falls back to the full one.
+    assert source.paths == ["tile/0/000", "tile/0/001.p/44", "tile/0/001", "tile/0/001"]
 
 
 def test_tile_hash_reader_serves_threads_at_once(tmp_path: Path) -> None:

@@ -231,23 +231,37 @@ class LruCache(Generic[K, V]):
                 self._items.popitem(last=False)
 
 
+# (tile level, tile index, width) -> the tile's hashes and the levels above them.
+TileLevelsCache = LruCache[tuple[int, int, int], tuple[bytes, ...]]
+
+
 class TileHashReader:
     """merkle.HashReader over the hash tiles of a tiled log, for one tree size.
 
     node(level, index) is recomputed from the tile at level // 8, hashing up
     level % 8 levels. Decoded tiles, with their inner levels, are kept in an LRU
     cache of `cache_tiles` tiles, so proofs on a large log cost microseconds once
-    warm. Safe to call from several threads (a tile may be fetched twice in a race).
+    warm. Readers of one log at different sizes may share a `cache`: it is keyed
+    by tile and width, and tiles only grow at the right, so an entry is the same
+    for every size. Safe to call from several threads (a tile may be fetched
+    twice in a race).
     """
 
-    def __init__(self, source: TileSource, size: int, cache_tiles: int = 4096) -> None:
+    def __init__(
+        self,
+        source: TileSource,
+        size: int,
+        cache_tiles: int = 4096,
+        *,
+        cache: TileLevelsCache | None = None,
+    ) -> None:
         if size < 0:
             raise ValueError("tree size must be non-negative")
         if cache_tiles < 1:
             raise ValueError("the tile cache holds at least one tile")
         self._source = source
         self._size = size
-        self._cache: LruCache[tuple[int, int], tuple[bytes, ...]] = LruCache(cache_tiles)
+        self._cache = TileLevelsCache(cache_tiles) if cache is None else cache
 
     @property
     def size(self) -> int:
@@ -266,11 +280,12 @@ class TileHashReader:
         return levels[height][offset : offset + HASH_SIZE]
 
     def _tile(self, level: int, index: int) -> tuple[bytes, ...]:
-        cached = self._cache.get((level, index))
+        width = tile_width(level, index, self._size)
+        key = (level, index, width)
+        cached = self._cache.get(key)
         if cached is not None:
             return cached
-        width = tile_width(level, index, self._size)
         _, hashes = read_hash_tile(self._source, level, index, width)
         levels = tile_levels(hashes)
-        self._cache.put((level, index), levels)
+        self._cache.put(key, levels)
         return levels

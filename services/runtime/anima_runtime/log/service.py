@@ -37,7 +37,7 @@ from anima_core.tlog.entry import (
 )
 from anima_core.tlog.errors import LogVerificationError
 from anima_core.tlog.note import Verifier, parse_verifier_key
-from anima_core.tlog.reader import TileHashReader
+from anima_core.tlog.reader import TileHashReader, TileLevelsCache
 from anima_runtime.log.errors import (
     CheckpointRejected,
     InvalidLogRequest,
@@ -179,7 +179,8 @@ class AgentLog:
         self._orphans: dict[bytes, bytes] = {}
         self._full_tiles = FullTileCache(cache_tiles)
         self._cache_tiles = cache_tiles
-        self._reader: TileHashReader | None = None
+        # Shared by the hash readers of every size: full tiles stay warm as the log grows.
+        self._tile_levels = TileLevelsCache(cache_tiles)
         self._closed = False
 
     @classmethod
@@ -276,14 +277,10 @@ class AgentLog:
         )
 
     def hash_reader(self, size: int) -> TileHashReader:
-        """A merkle.HashReader for the tree of `size`; the published size's is kept warm."""
-        reader = self._reader
-        if reader is not None and reader.size == size:
-            return reader
-        reader = TileHashReader(self.tile_source(size), size, cache_tiles=self._cache_tiles)
-        if size == self.size:
-            self._reader = reader
-        return reader
+        """A merkle.HashReader for the tree of `size`, over the log's shared tile cache."""
+        return TileHashReader(
+            self.tile_source(size), size, self._cache_tiles, cache=self._tile_levels
+        )
 
     # ------------------------------------------------------------ appending
 
