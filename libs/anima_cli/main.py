@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from anima_cli import attest, demo, log
+from anima_memory import cli as memory_cli
 from anima_runtime.log import cli as log_cli
 from anima_signer import cli as signer_cli
 
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     attest.register(commands)
     signer_cli.register(commands)
+    memory_cli.register(commands)
     demo.register(commands)
     log_cli.register_serve(log.register(commands))
     return parser

@@ -34,18 +34,139 @@ class MemoryServiceStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Count = channel.unary_unary(
-                '/anima.memory.v1.MemoryService/Count',
-                request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.CountRequest.SerializeToString,
-                response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.CountResponse.FromString,
+        self.CreateMemory = channel.unary_unary(
+                '/anima.memory.v1.MemoryService/CreateMemory',
+                request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.CreateMemoryRequest.SerializeToString,
+                response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.CreateMemoryResponse.FromString,
+                _registered_method=True)
+        self.CreateMemories = channel.unary_unary(
+                '/anima.memory.v1.MemoryService/CreateMemories',
+                request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.CreateMemoriesRequest.SerializeToString,
+                response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.CreateMemoriesResponse.FromString,
+                _registered_method=True)
+        self.SearchMemories = channel.unary_unary(
+                '/anima.memory.v1.MemoryService/SearchMemories',
+                request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.SearchMemoriesRequest.SerializeToString,
+                response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.SearchMemoriesResponse.FromString,
+                _registered_method=True)
+        self.GetMemories = channel.unary_unary(
+                '/anima.memory.v1.MemoryService/GetMemories',
+                request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.GetMemoriesRequest.SerializeToString,
+                response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.GetMemoriesResponse.FromString,
+                _registered_method=True)
+        self.ListRecentMemories = channel.unary_unary(
+                '/anima.memory.v1.MemoryService/ListRecentMemories',
+                request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.ListRecentMemoriesRequest.SerializeToString,
+                response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.ListRecentMemoriesResponse.FromString,
+                _registered_method=True)
+        self.CountMemories = channel.unary_unary(
+                '/anima.memory.v1.MemoryService/CountMemories',
+                request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.CountMemoriesRequest.SerializeToString,
+                response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.CountMemoriesResponse.FromString,
+                _registered_method=True)
+        self.DeleteMemory = channel.unary_unary(
+                '/anima.memory.v1.MemoryService/DeleteMemory',
+                request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.DeleteMemoryRequest.SerializeToString,
+                response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.DeleteMemoryResponse.FromString,
+                _registered_method=True)
+        self.DeleteMemories = channel.unary_unary(
+                '/anima.memory.v1.MemoryService/DeleteMemories',
+                request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.DeleteMemoriesRequest.SerializeToString,
+                response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.DeleteMemoriesResponse.FromString,
+                _registered_method=True)
+        self.Embed = channel.unary_unary(
+                '/anima.memory.v1.MemoryService/Embed',
+                request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.EmbedRequest.SerializeToString,
+                response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.EmbedResponse.FromString,
+                _registered_method=True)
+        self.ExportMemories = channel.unary_stream(
+                '/anima.memory.v1.MemoryService/ExportMemories',
+                request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoriesRequest.SerializeToString,
+                response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportChunk.FromString,
+                _registered_method=True)
+        self.ImportMemories = channel.stream_unary(
+                '/anima.memory.v1.MemoryService/ImportMemories',
+                request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportChunk.SerializeToString,
+                response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.ImportMemoriesResponse.FromString,
                 _registered_method=True)
 
 
 class MemoryServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
-    def Count(self, request, context):
-        """Number of memories stored for an agent, optionally in one table.
+    def CreateMemory(self, request, context):
+        """Store one memory (embedded from its text unless an embedding is given).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateMemories(self, request, context):
+        """Store a batch, all or nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchMemories(self, request, context):
+        """Nearest memories to a vector or a text, within a filter.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMemories(self, request, context):
+        """Memories by id (only the agent's own).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRecentMemories(self, request, context):
+        """Newest first within a filter (a room's recent messages).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CountMemories(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteMemory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteMemories(self, request, context):
+        """Delete a room's memories, or all of an agent's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Embed(self, request, context):
+        """Embed texts with the service's model (callers that rank by similarity
+        themselves use the same vector space as the store).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportMemories(self, request, context):
+        """An agent's whole memory as a versioned stream: header, batches, trailer.
+        A consistent snapshot: the agent's writes wait until the stream ends.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportMemories(self, request_iterator, context):
+        """Load an export into a store where the agent has no memories. Verified as
+        it streams; on any error the agent's imported memories are removed again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -54,10 +175,60 @@ class MemoryServiceServicer:
 
 def add_MemoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Count': grpc.unary_unary_rpc_method_handler(
-                    servicer.Count,
-                    request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.CountRequest.FromString,
-                    response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.CountResponse.SerializeToString,
+            'CreateMemory': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateMemory,
+                    request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.CreateMemoryRequest.FromString,
+                    response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.CreateMemoryResponse.SerializeToString,
+            ),
+            'CreateMemories': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateMemories,
+                    request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.CreateMemoriesRequest.FromString,
+                    response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.CreateMemoriesResponse.SerializeToString,
+            ),
+            'SearchMemories': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchMemories,
+                    request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.SearchMemoriesRequest.FromString,
+                    response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.SearchMemoriesResponse.SerializeToString,
+            ),
+            'GetMemories': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMemories,
+                    request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.GetMemoriesRequest.FromString,
+                    response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.GetMemoriesResponse.SerializeToString,
+            ),
+            'ListRecentMemories': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRecentMemories,
+                    request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.ListRecentMemoriesRequest.FromString,
+                    response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.ListRecentMemoriesResponse.SerializeToString,
+            ),
+            'CountMemories': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountMemories,
+                    request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.CountMemoriesRequest.FromString,
+                    response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.CountMemoriesResponse.SerializeToString,
+            ),
+            'DeleteMemory': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteMemory,
+                    request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.DeleteMemoryRequest.FromString,
+                    response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.DeleteMemoryResponse.SerializeToString,
+            ),
+            'DeleteMemories': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteMemories,
+                    request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.DeleteMemoriesRequest.FromString,
+                    response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.DeleteMemoriesResponse.SerializeToString,
+            ),
+            'Embed': grpc.unary_unary_rpc_method_handler(
+                    servicer.Embed,
+                    request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.EmbedRequest.FromString,
+                    response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.EmbedResponse.SerializeToString,
+            ),
+            'ExportMemories': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportMemories,
+                    request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoriesRequest.FromString,
+                    response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportChunk.SerializeToString,
+            ),
+            'ImportMemories': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportMemories,
+                    request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportChunk.FromString,
+                    response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.ImportMemoriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -71,7 +242,7 @@ class MemoryService:
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
-    def Count(request,
+    def CreateMemory(request,
             target,
             options=(),
             channel_credentials=None,
@@ -84,9 +255,279 @@ class MemoryService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/anima.memory.v1.MemoryService/Count',
-            anima_dot_memory_dot_v1_dot_memory__pb2.CountRequest.SerializeToString,
-            anima_dot_memory_dot_v1_dot_memory__pb2.CountResponse.FromString,
+            '/anima.memory.v1.MemoryService/CreateMemory',
+            anima_dot_memory_dot_v1_dot_memory__pb2.CreateMemoryRequest.SerializeToString,
+            anima_dot_memory_dot_v1_dot_memory__pb2.CreateMemoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateMemories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.memory.v1.MemoryService/CreateMemories',
+            anima_dot_memory_dot_v1_dot_memory__pb2.CreateMemoriesRequest.SerializeToString,
+            anima_dot_memory_dot_v1_dot_memory__pb2.CreateMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchMemories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.memory.v1.MemoryService/SearchMemories',
+            anima_dot_memory_dot_v1_dot_memory__pb2.SearchMemoriesRequest.SerializeToString,
+            anima_dot_memory_dot_v1_dot_memory__pb2.SearchMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMemories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.memory.v1.MemoryService/GetMemories',
+            anima_dot_memory_dot_v1_dot_memory__pb2.GetMemoriesRequest.SerializeToString,
+            anima_dot_memory_dot_v1_dot_memory__pb2.GetMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRecentMemories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.memory.v1.MemoryService/ListRecentMemories',
+            anima_dot_memory_dot_v1_dot_memory__pb2.ListRecentMemoriesRequest.SerializeToString,
+            anima_dot_memory_dot_v1_dot_memory__pb2.ListRecentMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountMemories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.memory.v1.MemoryService/CountMemories',
+            anima_dot_memory_dot_v1_dot_memory__pb2.CountMemoriesRequest.SerializeToString,
+            anima_dot_memory_dot_v1_dot_memory__pb2.CountMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteMemory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.memory.v1.MemoryService/DeleteMemory',
+            anima_dot_memory_dot_v1_dot_memory__pb2.DeleteMemoryRequest.SerializeToString,
+            anima_dot_memory_dot_v1_dot_memory__pb2.DeleteMemoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteMemories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.memory.v1.MemoryService/DeleteMemories',
+            anima_dot_memory_dot_v1_dot_memory__pb2.DeleteMemoriesRequest.SerializeToString,
+            anima_dot_memory_dot_v1_dot_memory__pb2.DeleteMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Embed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.memory.v1.MemoryService/Embed',
+            anima_dot_memory_dot_v1_dot_memory__pb2.EmbedRequest.SerializeToString,
+            anima_dot_memory_dot_v1_dot_memory__pb2.EmbedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportMemories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/anima.memory.v1.MemoryService/ExportMemories',
+            anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoriesRequest.SerializeToString,
+            anima_dot_memory_dot_v1_dot_memory__pb2.ExportChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportMemories(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/anima.memory.v1.MemoryService/ImportMemories',
+            anima_dot_memory_dot_v1_dot_memory__pb2.ExportChunk.SerializeToString,
+            anima_dot_memory_dot_v1_dot_memory__pb2.ImportMemoriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

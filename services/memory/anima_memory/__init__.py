@@ -1,0 +1,1 @@
+"""Anima's vector memory service: Eliza-style memories over an embedded or server Qdrant."""

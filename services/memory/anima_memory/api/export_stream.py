@@ -1,0 +1,112 @@
+"""The export stream format, "anima.memory.export" version 1 (see memory.proto).
+
+Writing: a header, batches of memories with their vectors, a trailer holding
+the count and a SHA-256 over every memory (length-prefixed deterministic
+protobuf). Reading checks the framing as chunks arrive and the digest at the
+end; a truncated, reordered or altered stream raises CorruptExport, which the
+importer turns into "nothing imported".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import AsyncIterator
+from typing import Final
+
+from anima.memory.v1 import memory_pb2 as pb
+from anima_memory.api.convert import memory_from_pb, memory_to_pb
+from anima_memory.errors import CorruptExport
+from anima_memory.models import Memory
+
+FORMAT: Final = "anima.memory.export"
+VERSION: Final = 1
+
+
+class ExportDigest:
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.count = 0
+
+    def add(self, memory: pb.Memory) -> None:
+        encoded = memory.SerializeToString(deterministic=True)
+        self._hash.update(len(encoded).to_bytes(4, "big"))
+        self._hash.update(encoded)
+        self.count += 1
+
+    def digest(self) -> bytes:
+        return self._hash.digest()
+
+
+async def write_export(
+    agent_id: str, *, dimension: int, model: str, pages: AsyncIterator[list[Memory]]
+) -> AsyncIterator[pb.ExportChunk]:
+    yield pb.ExportChunk(
+        header=pb.ExportHeader(
+            format=FORMAT,
+            version=VERSION,
+            agent_id=agent_id,
+            dimension=dimension,
+            embedding_model=model,
+            exported_at_ms=time.time_ns() // 1_000_000,
+        )
+    )
+    digest = ExportDigest()
+    async for page in pages:
+        batch = pb.MemoryBatch(memories=[memory_to_pb(m, with_vector=True) for m in page])
+        for memory in batch.memories:
+            digest.add(memory)
+        yield pb.ExportChunk(batch=batch)
+    yield pb.ExportChunk(trailer=pb.ExportTrailer(count=digest.count, sha256=digest.digest()))
+
+
+class ExportReader:
+    """Reads one export stream: `await header()`, then iterate `pages()`."""
+
+    def __init__(self, chunks: AsyncIterator[pb.ExportChunk], *, dimension: int, model: str):
+        self._chunks = chunks
+        self._dimension = dimension
+        self._model = model
+
+    async def header(self) -> pb.ExportHeader:
+        first = await anext(self._chunks, None)
+        if first is None or first.WhichOneof("part") != "header":
+            raise CorruptExport("an export stream starts with its header")
+        header = first.header
+        if header.format != FORMAT or header.version != VERSION:
+            raise CorruptExport(
+                f"unsupported export format {header.format!r} version {header.version}; "
+                f"this service reads {FORMAT!r} version {VERSION}"
+            )
+        if header.dimension != self._dimension or header.embedding_model != self._model:
+            raise CorruptExport(
+                f"export holds {header.dimension}-d vectors of {header.embedding_model!r}; "
+                f"this store holds {self._dimension}-d vectors of {self._model!r}"
+            )
+        return header
+
+    async def pages(self) -> AsyncIterator[list[Memory]]:
+        digest = ExportDigest()
+        async for chunk in self._chunks:
+            part = chunk.WhichOneof("part")
+            if part == "batch":
+                for memory in chunk.batch.memories:
+                    digest.add(memory)
+                yield [memory_from_pb(m) for m in chunk.batch.memories]
+            elif part == "trailer":
+                self._check_trailer(chunk.trailer, digest)
+                if await anext(self._chunks, None) is not None:
+                    raise CorruptExport("data after the export trailer")
+                return
+            else:
+                raise CorruptExport(f"unexpected {part or 'empty'} chunk inside an export")
+        raise CorruptExport("export stream ended before its trailer (truncated)")
+
+    @staticmethod
+    def _check_trailer(trailer: pb.ExportTrailer, digest: ExportDigest) -> None:
+        if trailer.count != digest.count:
+            raise CorruptExport(
+                f"export trailer counts {trailer.count} memories; the stream held {digest.count}"
+            )
+        if trailer.sha256 != digest.digest():
+            raise CorruptExport("export digest mismatch: the stream was altered")

@@ -1,0 +1,193 @@
+"""Assemble and run the memory service: TLS, auth, gRPC server, store, model.
+
+The server answers health (NOT_SERVING) from the first moment; it turns
+SERVING only once the store is open and the model is loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import grpc
+
+from anima.memory.v1 import memory_pb2_grpc as pb_grpc
+from anima_core.auth import TokenAuthInterceptor
+from anima_core.server import GrpcServer
+from anima_core.telemetry import TracingServerInterceptor
+from anima_core.tls import new_channel_identity
+from anima_memory.api.servicer import ACCESS_LIST, SERVICE_NAME, MemoryServicer
+from anima_memory.config import TLS_SERVER_NAME, MemoryConfig
+from anima_memory.embeddings.base import Embedder
+from anima_memory.maintenance import IndexMaintainer
+from anima_memory.service import Limits, MemoryService
+from anima_memory.store.base import VectorStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class RunningMemory:
+    server: GrpcServer
+    port: int
+    service: MemoryService
+    certificate_pem: bytes | None  # None only in insecure plaintext mode
+    maintainer: IndexMaintainer | None = None
+    _closed: bool = field(default=False, repr=False)
+
+    async def stop(self, grace: float = 2.0) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self.server.stop(grace)
+        if self.maintainer is not None:
+            await self.maintainer.stop()
+        await self.service.embedder.aclose()
+        await asyncio.to_thread(self.service.store.close)
+
+
+def open_store(config: MemoryConfig) -> VectorStore:
+    if config.store == "qdrant":
+        from anima_memory.store.qdrant_server import QdrantServerStore
+
+        q = config.qdrant
+        return QdrantServerStore.connect(
+            q.url,
+            api_key=q.api_key.get_secret_value() if q.api_key else None,
+            collection=q.collection,
+            dimension=embedder_dimension(config),
+            timeout=q.timeout_s,
+            search_ef=q.search_ef,
+        )
+    from anima_memory.store.edge import EdgeStore
+
+    e = config.embedded
+    return EdgeStore.open(
+        config.store_path,
+        dimension=embedder_dimension(config),
+        hnsw_m=e.hnsw_m,
+        ef_construct=e.hnsw_ef_construct,
+        search_ef=e.search_ef,
+    )
+
+
+def embedder_dimension(config: MemoryConfig) -> int:
+    return config.openai.dimension if config.embeddings == "openai" else 384
+
+
+def load_embedder(config: MemoryConfig) -> Embedder:
+    if config.embeddings == "openai":
+        from anima_memory.embeddings.openai import OpenAIEmbedder
+
+        o = config.openai
+        return OpenAIEmbedder(
+            base_url=o.base_url,
+            model=o.model,
+            api_key=o.api_key.get_secret_value() if o.api_key else None,
+            dimension=o.dimension,
+            timeout_s=o.timeout_s,
+            max_retries=o.max_retries,
+            batch_size=o.batch_size,
+        )
+    from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
+
+    return MiniLmOnnxEmbedder.load(threads=config.minilm_threads)
+
+
+def server_credentials(config: MemoryConfig) -> tuple[grpc.ServerCredentials | None, bytes | None]:
+    """TLS from files, or a fresh self-signed key whose certificate is published."""
+    if config.insecure_plaintext:
+        log.warning("INSECURE plaintext gRPC: no TLS (development only)")
+        return None, None
+    if config.tls_cert_file is not None and config.tls_key_file is not None:
+        cert = config.tls_cert_file.read_bytes()
+        key = config.tls_key_file.read_bytes()
+    else:
+        identity = new_channel_identity(TLS_SERVER_NAME)
+        cert, key = identity.cert_pem, identity.key_pem
+        _publish(config.certificate_path, cert)
+    return grpc.ssl_server_credentials([(key, cert)]), cert
+
+
+def _publish(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+async def start_memory(
+    config: MemoryConfig,
+    *,
+    store: VectorStore | None = None,
+    embedder: Embedder | None = None,
+) -> RunningMemory:
+    """Serve at once (health NOT_SERVING), then load store and model and turn ready."""
+    config.check_startable()
+    credentials, certificate = server_credentials(config)
+    configured = frozenset(config.callers)
+    auth = TokenAuthInterceptor(
+        callers={digest: name for name, digest in config.callers.items()},
+        acl={method: allowed & configured for method, allowed in ACCESS_LIST.items()},
+    )
+    server = GrpcServer(
+        address=config.listen,
+        credentials=credentials,
+        insecure_plaintext=config.insecure_plaintext,
+        production=config.production,
+        interceptors=[TracingServerInterceptor(), auth],
+        service_names=[SERVICE_NAME],
+        max_message_bytes=config.max_message_bytes,
+    )
+    servicer = MemoryServicer()
+    server.add_servicer(pb_grpc.add_MemoryServiceServicer_to_server, servicer, SERVICE_NAME)
+    port = await server.start()
+    try:
+        loaded_store, loaded_embedder = await asyncio.gather(
+            asyncio.to_thread(open_store, config) if store is None else _ready(store),
+            asyncio.to_thread(load_embedder, config) if embedder is None else _ready(embedder),
+        )
+    except BaseException:
+        await server.stop(0)
+        raise
+    service = MemoryService(loaded_store, loaded_embedder, _limits(config))
+    maintainer = None
+    if config.store == "embedded":
+        maintainer = IndexMaintainer(loaded_store, index_after=config.embedded.index_after_points)
+        maintainer.start()
+    servicer.attach(service)
+    await server.set_ready(True)
+    log.info("memory service ready on port %d (%s store)", port, config.store)
+    return RunningMemory(
+        server=server,
+        port=port,
+        service=service,
+        certificate_pem=certificate,
+        maintainer=maintainer,
+    )
+
+
+async def _ready(value: T) -> T:
+    return value
+
+
+def _limits(config: MemoryConfig) -> Limits:
+    return Limits(
+        duplicate_threshold=config.duplicate_threshold,
+        max_text_bytes=config.max_text_bytes,
+        max_fields_bytes=config.max_fields_bytes,
+        max_batch=config.max_batch,
+        max_results=config.max_results,
+    )
+
+
+async def serve_until_signal(running: RunningMemory) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        await running.server.run_until_signal()
+    await running.stop()

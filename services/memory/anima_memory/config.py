@@ -1,0 +1,124 @@
+"""Memory service configuration: defaults -> file -> ANIMA_MEMORY_* environment.
+
+The defaults run everything in-process (embedded Qdrant Edge store, MiniLM on
+ONNX Runtime) with TLS on a fresh self-signed key whose certificate is written
+beside the data for local clients to pin. A Qdrant server and an
+OpenAI-compatible embeddings endpoint are configuration choices.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from anima_core.auth import is_token_digest
+from anima_core.config import ConfigError, FrozenConfig
+
+ENV_PREFIX = "ANIMA_MEMORY"
+TLS_SERVER_NAME = "anima-memory.local"  # the name clients pin; no DNS involved
+
+ROLE_RUNTIME = "runtime"  # the agent runtime: everything but import
+ROLE_DASYNC = "dasync"  # the DA sync service: export and import
+ROLE_ADMIN = "admin"
+
+
+class EmbeddedStoreConfig(FrozenConfig):
+    """Qdrant Edge in this process (one process per directory)."""
+
+    path: Path | None = None  # None: <data_dir>/store
+    hnsw_m: int = Field(default=16, ge=4, le=128)
+    hnsw_ef_construct: int = Field(default=100, ge=8, le=1000)
+    search_ef: int = Field(default=128, ge=8, le=4096)
+    # Background index builds start once this many points are unindexed.
+    index_after_points: int = Field(default=10_000, ge=100)
+
+
+class QdrantServerConfig(FrozenConfig):
+    """A Qdrant server or cluster through qdrant-client (all agents in one collection)."""
+
+    url: str = "http://127.0.0.1:6333"
+    api_key: SecretStr | None = None
+    collection: str = Field(default="anima_memories", pattern=r"^[A-Za-z0-9_-]{1,255}$")
+    timeout_s: float = Field(default=10.0, gt=0)
+    search_ef: int = Field(default=128, ge=8, le=4096)
+
+
+class OpenAIEmbeddingsConfig(FrozenConfig):
+    """An OpenAI-compatible /embeddings endpoint (OpenAI, vLLM, Ollama, ...)."""
+
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model: str = "text-embedding-3-small"
+    api_key: SecretStr | None = None
+    dimension: int = Field(default=1536, ge=1, le=65_536)
+    timeout_s: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=3, ge=0, le=10)
+    batch_size: int = Field(default=128, ge=1, le=2048)
+
+
+class MemoryConfig(FrozenConfig):
+    listen: str = "127.0.0.1:7450"
+    data_dir: Path = Path(".anima/memory")
+    # Production turns off reflection and refuses insecure_plaintext.
+    production: bool = False
+    # TLS: a certificate and key from files, else a fresh self-signed key per
+    # start whose certificate is written to <data_dir>/tls/memory.pem.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # Plain gRPC without TLS (development only).
+    insecure_plaintext: bool = False
+    # Caller name -> SHA-256 hex of its bearer token; roles: runtime, dasync, admin.
+    callers: dict[str, str] = Field(default_factory=dict)
+
+    store: Literal["embedded", "qdrant"] = "embedded"
+    embedded: EmbeddedStoreConfig = EmbeddedStoreConfig()
+    qdrant: QdrantServerConfig = QdrantServerConfig()
+
+    embeddings: Literal["minilm", "openai"] = "minilm"
+    minilm_threads: int | None = Field(default=None, ge=1, le=64)
+    openai: OpenAIEmbeddingsConfig = OpenAIEmbeddingsConfig()
+
+    # A `unique` memory is skipped when one of the same agent, room and table
+    # is at least this similar (Eliza uses 0.95).
+    duplicate_threshold: float = Field(default=0.95, gt=0.0, le=1.0)
+    max_text_bytes: int = Field(default=64 * 1024, ge=1)
+    max_fields_bytes: int = Field(default=64 * 1024, ge=2)
+    max_batch: int = Field(default=1024, ge=1)
+    max_results: int = Field(default=1000, ge=1)
+    max_message_bytes: int = Field(default=32 * 1024 * 1024, ge=1024 * 1024)
+
+    @field_validator("callers")
+    @classmethod
+    def _digests_are_sha256(cls, callers: dict[str, str]) -> dict[str, str]:
+        for name, digest in callers.items():
+            if not is_token_digest(digest):
+                raise ValueError(f"callers.{name} must be a lowercase SHA-256 hex digest")
+        return callers
+
+    @model_validator(mode="after")
+    def _tls_files_come_in_pairs(self) -> MemoryConfig:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file are set together or not at all")
+        return self
+
+    @property
+    def store_path(self) -> Path:
+        return self.embedded.path or self.data_dir / "store"
+
+    @property
+    def certificate_path(self) -> Path:
+        """Where a self-signed certificate is published for local clients to pin."""
+        return self.data_dir / "tls" / "memory.pem"
+
+    def check_startable(self) -> None:
+        """Fail closed on configurations that would run without protection."""
+        if not self.callers:
+            raise ConfigError(
+                "no callers configured: set callers (name -> token SHA-256); "
+                "`anima memory new-token NAME` makes one"
+            )
+        if self.production and self.insecure_plaintext:
+            raise ConfigError("production refuses insecure_plaintext")
+        if self.insecure_plaintext and self.tls_cert_file is not None:
+            raise ConfigError("both TLS files and insecure_plaintext are set")

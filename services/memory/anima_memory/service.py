@@ -1,0 +1,404 @@
+"""The memory service's logic, transport-free: validate, embed, deduplicate, store.
+
+Writes are serialized: per agent (so a `unique` check and its insert are one
+step, and an export is a point-in-time snapshot), then briefly across agents
+(so an id can never be claimed by two agents at once). Reads run freely.
+Store calls run in worker threads; the event loop never waits on the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, ParamSpec, TypeVar
+
+import numpy as np
+
+from anima_core.agent_id import AGENT_ID_RULE, is_agent_id
+from anima_memory.embeddings.base import Embedder
+from anima_memory.errors import ImportRefused, InvalidMemoryRequest
+from anima_memory.models import (
+    Memory,
+    MemoryFilter,
+    ScoredMemory,
+    Vector,
+    check_memory_id,
+    check_ref_id,
+    check_table,
+    check_vector,
+)
+from anima_memory.store.base import VectorStore
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+DEFAULT_SEARCH_LIMIT = 10
+DEFAULT_RECENT_LIMIT = 20
+EXPORT_PAGE = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    duplicate_threshold: float = 0.95
+    max_text_bytes: int = 64 * 1024
+    max_fields_bytes: int = 64 * 1024
+    max_batch: int = 1024
+    max_results: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryDraft:
+    """A memory as a caller asks for it: `vector` None means embed `text`."""
+
+    agent_id: str
+    entity_id: str
+    room_id: str
+    table: str
+    text: str
+    id: str = ""
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    created_at_ms: int | None = None
+    vector: Sequence[float] | Vector | None = None
+    unique: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CreateResult:
+    id: str
+    created: bool
+    duplicate_of: str = ""
+    similarity: float = 0.0
+
+
+def check_agent_id(value: str) -> str:
+    if not is_agent_id(value):
+        raise InvalidMemoryRequest(f"agent_id must be {AGENT_ID_RULE}")
+    return value
+
+
+def check_filter(where: MemoryFilter) -> MemoryFilter:
+    check_agent_id(where.agent_id)
+    if where.room_id is not None:
+        check_ref_id(where.room_id, "filter.room_id")
+    if where.entity_id is not None:
+        check_ref_id(where.entity_id, "filter.entity_id")
+    if where.table is not None:
+        check_table(where.table)
+    start, end = where.created_from_ms, where.created_until_ms
+    if start is not None and end is not None and start >= end:
+        raise InvalidMemoryRequest(
+            f"filter.created_from_ms ({start}) must be before created_until_ms ({end})"
+        )
+    return where
+
+
+class MemoryService:
+    def __init__(self, store: VectorStore, embedder: Embedder, limits: Limits = Limits()) -> None:
+        if store.dimension != embedder.dimension:
+            raise ValueError(
+                f"store holds {store.dimension}-d vectors, embedder makes {embedder.dimension}-d"
+            )
+        self.store = store
+        self.embedder = embedder
+        self.limits = limits
+        self._agent_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._id_lock = asyncio.Lock()
+
+    @property
+    def dimension(self) -> int:
+        return self.store.dimension
+
+    # ------------------------------------------------------------------ writes
+
+    async def create(self, drafts: Sequence[MemoryDraft]) -> list[CreateResult]:
+        """Store `drafts` (one agent per call), all or nothing; results in order."""
+        if not drafts:
+            raise InvalidMemoryRequest("no memories given")
+        if len(drafts) > self.limits.max_batch:
+            raise InvalidMemoryRequest(
+                f"{len(drafts)} memories in one batch; at most {self.limits.max_batch}"
+            )
+        agent_id = check_agent_id(drafts[0].agent_id)
+        now = _now_ms()
+        checked = [self._check_draft(i, d, agent_id, now) for i, d in enumerate(drafts)]
+        ids = [m.id for m in checked]
+        if len(set(ids)) != len(ids):
+            raise InvalidMemoryRequest("the batch names one memory id twice")
+        vectors = await self._vectors_for(drafts)
+        memories = [replace(m, vector=v) for m, v in zip(checked, vectors, strict=True)]
+        async with self._agent_locks[agent_id]:
+            results, keep = await self._run(self._deduplicate, memories)
+            async with self._id_lock:
+                taken = await self._run(self.store.get, [m.id for m in keep])
+                if taken:
+                    raise InvalidMemoryRequest(f"memory id {taken[0].id} already exists")
+                if keep:
+                    await self._run(self.store.upsert, keep)
+        return results
+
+    async def delete(self, agent_id: str, memory_id: str) -> bool:
+        check_agent_id(agent_id)
+        memory_id = check_memory_id(memory_id)
+        async with self._agent_locks[agent_id]:
+            found = await self._run(self.store.get, [memory_id])
+            if not found or found[0].agent_id != agent_id:
+                return False
+            await self._run(self.store.delete, [memory_id])
+        return True
+
+    async def delete_where(self, where: MemoryFilter) -> int:
+        """Delete a room's memories (room set) or the whole agent's; returns how many."""
+        check_filter(where)
+        async with self._agent_locks[where.agent_id]:
+            count = await self._run(self.store.count, where)
+            if count:
+                await self._run(self.store.delete_where, where)
+        return count
+
+    # ------------------------------------------------------------------ reads
+
+    async def search(
+        self,
+        where: MemoryFilter,
+        query: Sequence[float] | str,
+        *,
+        limit: int = 0,
+        min_score: float | None = None,
+        with_vectors: bool = False,
+    ) -> list[ScoredMemory]:
+        check_filter(where)
+        limit = self._check_limit(limit, DEFAULT_SEARCH_LIMIT)
+        if min_score is not None and not -1.0 <= min_score <= 1.0:
+            raise InvalidMemoryRequest(f"min_score must be within [-1, 1], got {min_score}")
+        if isinstance(query, str):
+            self._check_text(query, "query text")
+            vector = (await self.embedder.embed([query]))[0]
+        else:
+            vector = check_vector(query, self.dimension, "query vector")
+        return await self._run(
+            self.store.search, vector, where, limit, min_score=min_score, with_vectors=with_vectors
+        )
+
+    async def get(
+        self, agent_id: str, ids: Sequence[str], *, with_vectors: bool = False
+    ) -> tuple[list[Memory], list[str]]:
+        """The agent's memories among `ids` (request order) and the ids not found."""
+        check_agent_id(agent_id)
+        if len(ids) > self.limits.max_results:
+            raise InvalidMemoryRequest(f"{len(ids)} ids; at most {self.limits.max_results}")
+        wanted = [check_memory_id(i, f"ids[{n}]") for n, i in enumerate(ids)]
+        found = await self._run(self.store.get, wanted, with_vectors=with_vectors)
+        # Another agent's memory is reported missing, not forbidden: ids leak nothing.
+        own = [m for m in found if m.agent_id == agent_id]
+        present = {m.id for m in own}
+        return own, [i for i in wanted if i not in present]
+
+    async def recent(self, where: MemoryFilter, limit: int = 0) -> list[Memory]:
+        check_filter(where)
+        return await self._run(
+            self.store.recent, where, self._check_limit(limit, DEFAULT_RECENT_LIMIT)
+        )
+
+    async def count(self, where: MemoryFilter) -> int:
+        check_filter(where)
+        return await self._run(self.store.count, where)
+
+    async def embed(self, texts: Sequence[str]) -> Vector:
+        if len(texts) > self.limits.max_batch:
+            raise InvalidMemoryRequest(f"{len(texts)} texts; at most {self.limits.max_batch}")
+        for n, text in enumerate(texts):
+            self._check_text(text, f"texts[{n}]")
+        return await self.embedder.embed(texts)
+
+    # ------------------------------------------------------------------ export / import
+
+    def export(self, agent_id: str, page: int = EXPORT_PAGE) -> AsyncIterator[list[Memory]]:
+        """The agent's memories in id order, in pages, as one consistent snapshot.
+
+        Checked before the first page is asked for, so a bad request fails
+        before any of the stream is written.
+        """
+        check_agent_id(agent_id)
+        if not 1 <= page <= self.limits.max_batch:
+            raise InvalidMemoryRequest(f"batch_size must be 1..{self.limits.max_batch}")
+        return self._export_pages(agent_id, page)
+
+    async def _export_pages(self, agent_id: str, page: int) -> AsyncIterator[list[Memory]]:
+        where = MemoryFilter(agent_id=agent_id)
+        async with self._agent_locks[agent_id]:
+            offset: str | None = None
+            while True:
+                memories, offset = await self._run(self.store.scroll, where, offset, page)
+                if memories:
+                    yield memories
+                if offset is None:
+                    return
+
+    async def import_(self, agent_id: str, pages: AsyncIterator[Sequence[Memory]]) -> int:
+        """Load an export's pages into an agent that has none; on any error, remove them.
+
+        The caller checks the stream's framing and digest (export_format) and
+        raises from `pages`; every memory is validated here before it is written.
+        """
+        check_agent_id(agent_id)
+        where = MemoryFilter(agent_id=agent_id)
+        async with self._agent_locks[agent_id]:
+            if await self._run(self.store.count, where):
+                raise ImportRefused(
+                    f"agent {agent_id} already has memories; delete them before importing"
+                )
+            imported = 0
+            try:
+                async for page in pages:
+                    checked = [self._check_imported(m, agent_id) for m in page]
+                    async with self._id_lock:
+                        taken = await self._run(self.store.get, [m.id for m in checked])
+                        if taken:
+                            raise ImportRefused(f"memory id {taken[0].id} already exists")
+                        await self._run(self.store.upsert, checked)
+                    imported += len(checked)
+            except BaseException:
+                await asyncio.shield(self._run(self.store.delete_where, where))
+                raise
+        return imported
+
+    # ------------------------------------------------------------------ helpers
+
+    def _check_draft(self, n: int, draft: MemoryDraft, agent_id: str, now: int) -> Memory:
+        where = f"memories[{n}]"
+        if draft.agent_id != agent_id:
+            raise InvalidMemoryRequest(f"{where}.agent_id differs: one agent per batch")
+        self._check_text(draft.text, f"{where}.content.text")
+        self._check_fields(draft.fields, f"{where}.content.fields")
+        created = now if draft.created_at_ms is None else draft.created_at_ms
+        if created < 0:
+            raise InvalidMemoryRequest(f"{where}.created_at_ms must not be negative")
+        vector = (
+            np.zeros(0, dtype=np.float32)
+            if draft.vector is None
+            else check_vector(draft.vector, self.dimension, f"{where}.embedding")
+        )
+        return Memory(
+            id=check_memory_id(draft.id, f"{where}.id") if draft.id else str(uuid.uuid4()),
+            agent_id=agent_id,
+            entity_id=check_ref_id(draft.entity_id, f"{where}.entity_id"),
+            room_id=check_ref_id(draft.room_id, f"{where}.room_id"),
+            table=check_table(draft.table),
+            text=draft.text,
+            created_at_ms=created,
+            vector=vector,
+            fields=dict(draft.fields),
+            unique=draft.unique,
+        )
+
+    def _check_imported(self, memory: Memory, agent_id: str) -> Memory:
+        if memory.agent_id != agent_id:
+            raise InvalidMemoryRequest(f"memory {memory.id} belongs to another agent")
+        draft = MemoryDraft(
+            id=memory.id,
+            agent_id=memory.agent_id,
+            entity_id=memory.entity_id,
+            room_id=memory.room_id,
+            table=memory.table,
+            text=memory.text,
+            fields=memory.fields,
+            created_at_ms=memory.created_at_ms,
+            vector=memory.vector,
+            unique=memory.unique,
+        )
+        return self._check_draft(0, draft, agent_id, 0)
+
+    def _check_text(self, text: str, what: str) -> None:
+        if not text.strip():
+            raise InvalidMemoryRequest(f"{what} is empty")
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > self.limits.max_text_bytes:
+            raise InvalidMemoryRequest(
+                f"{what} is {size} bytes; at most {self.limits.max_text_bytes}"
+            )
+
+    def _check_fields(self, fields: Mapping[str, Any], what: str) -> None:
+        try:
+            size = len(json.dumps(fields, allow_nan=False, separators=(",", ":")))
+        except (TypeError, ValueError) as exc:
+            raise InvalidMemoryRequest(f"{what} is not a JSON object: {exc}") from None
+        if size > self.limits.max_fields_bytes:
+            raise InvalidMemoryRequest(
+                f"{what} is {size} bytes as JSON; at most {self.limits.max_fields_bytes}"
+            )
+
+    def _check_limit(self, limit: int, default: int) -> int:
+        if limit < 0 or limit > self.limits.max_results:
+            raise InvalidMemoryRequest(f"limit must be 0..{self.limits.max_results}")
+        return limit or default
+
+    async def _vectors_for(self, drafts: Sequence[MemoryDraft]) -> list[Vector]:
+        """Given vectors as checked; the rest embedded in one call."""
+        missing = [i for i, d in enumerate(drafts) if d.vector is None]
+        vectors: list[Vector] = [
+            check_vector(d.vector, self.dimension, f"memories[{i}].embedding")
+            if d.vector is not None
+            else np.zeros(0, dtype=np.float32)
+            for i, d in enumerate(drafts)
+        ]
+        if missing:
+            embedded = await self.embedder.embed([drafts[i].text for i in missing])
+            for row, i in enumerate(missing):
+                vectors[i] = embedded[row]
+        return vectors
+
+    def _deduplicate(self, memories: Sequence[Memory]) -> tuple[list[CreateResult], list[Memory]]:
+        """Results for every memory and the ones to write (runs in a worker thread)."""
+        threshold = self.limits.duplicate_threshold
+        results: list[CreateResult] = []
+        keep: list[Memory] = []
+        for memory in memories:
+            duplicate = self._duplicate_of(memory, keep, threshold) if memory.unique else None
+            if duplicate is None:
+                results.append(CreateResult(id=memory.id, created=True))
+                keep.append(memory)
+            else:
+                results.append(
+                    CreateResult(
+                        id=duplicate[0],
+                        created=False,
+                        duplicate_of=duplicate[0],
+                        similarity=duplicate[1],
+                    )
+                )
+        return results, keep
+
+    def _duplicate_of(
+        self, memory: Memory, batch: Sequence[Memory], threshold: float
+    ) -> tuple[str, float] | None:
+        for earlier in batch:
+            if (earlier.room_id, earlier.table) == (memory.room_id, memory.table):
+                similarity = float(np.dot(earlier.vector, memory.vector))
+                if similarity >= threshold:
+                    return earlier.id, similarity
+        where = MemoryFilter(agent_id=memory.agent_id, room_id=memory.room_id, table=memory.table)
+        hits = self.store.search(memory.vector, where, 1, min_score=threshold, exact=True)
+        return (hits[0].memory.id, hits[0].score) if hits else None
+
+    @staticmethod
+    async def _run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+__all__ = [
+    "CreateResult",
+    "Limits",
+    "MemoryDraft",
+    "MemoryService",
+    "check_agent_id",
+    "check_filter",
+]

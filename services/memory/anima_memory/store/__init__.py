@@ -1,0 +1,1 @@
+"""Vector store adapters behind one interface (embedded Qdrant Edge, Qdrant server)."""
