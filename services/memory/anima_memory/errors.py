@@ -19,6 +19,12 @@ class MemoryNotFound(MemoryServiceError):
     kind = ErrorKind.NOT_FOUND
 
 
+class MemoryExists(MemoryServiceError):
+    """A new memory names an id that is already stored (for this or any agent)."""
+
+    kind = ErrorKind.ALREADY_EXISTS
+
+
 class ImportRefused(MemoryServiceError):
     """An import cannot run against the store as it is (the agent already has memories)."""
 

@@ -120,9 +120,11 @@ def check_ref_id(value: str, what: str) -> str:
     return value
 
 
-def check_table(value: str) -> str:
+def check_table(value: str, what: str = "table") -> str:
     if value not in TABLES:
-        raise InvalidMemoryRequest(f"unknown table {_shown(value)}; tables: {', '.join(TABLES)}")
+        raise InvalidMemoryRequest(
+            f"{what}: unknown table {_shown(value)}; tables: {', '.join(TABLES)}"
+        )
     return value
 
 

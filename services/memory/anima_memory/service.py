@@ -21,7 +21,7 @@ import numpy as np
 
 from anima_core.agent_id import AGENT_ID_RULE, is_agent_id
 from anima_memory.embeddings.base import Embedder
-from anima_memory.errors import ImportRefused, InvalidMemoryRequest
+from anima_memory.errors import CorruptExport, ImportRefused, InvalidMemoryRequest, MemoryExists
 from anima_memory.models import (
     Memory,
     MemoryFilter,
@@ -88,7 +88,7 @@ def check_filter(where: MemoryFilter) -> MemoryFilter:
     if where.entity_id is not None:
         check_ref_id(where.entity_id, "filter.entity_id")
     if where.table is not None:
-        check_table(where.table)
+        check_table(where.table, "filter.table")
     start, end = where.created_from_ms, where.created_until_ms
     if start is not None and end is not None and start >= end:
         raise InvalidMemoryRequest(
@@ -136,7 +136,7 @@ class MemoryService:
             async with self._id_lock:
                 taken = await self._run(self.store.get, [m.id for m in keep])
                 if taken:
-                    raise InvalidMemoryRequest(f"memory id {taken[0].id} already exists")
+                    raise MemoryExists(f"memory id {taken[0].id} already exists")
                 if keep:
                     await self._run(self.store.upsert, keep)
         return results
@@ -252,20 +252,23 @@ class MemoryService:
                 raise ImportRefused(
                     f"agent {agent_id} already has memories; delete them before importing"
                 )
-            imported = 0
+            seen: set[str] = set()
             try:
                 async for page in pages:
                     checked = [self._check_imported(m, agent_id) for m in page]
+                    for memory in checked:
+                        if memory.id in seen:
+                            raise CorruptExport(f"memory {memory.id} appears twice in the export")
+                        seen.add(memory.id)
                     async with self._id_lock:
                         taken = await self._run(self.store.get, [m.id for m in checked])
                         if taken:
                             raise ImportRefused(f"memory id {taken[0].id} already exists")
                         await self._run(self.store.upsert, checked)
-                    imported += len(checked)
             except BaseException:
                 await asyncio.shield(self._run(self.store.delete_where, where))
                 raise
-        return imported
+        return len(seen)
 
     # ------------------------------------------------------------------ helpers
 
@@ -288,7 +291,7 @@ class MemoryService:
             agent_id=agent_id,
             entity_id=check_ref_id(draft.entity_id, f"{where}.entity_id"),
             room_id=check_ref_id(draft.room_id, f"{where}.room_id"),
-            table=check_table(draft.table),
+            table=check_table(draft.table, f"{where}.table"),
             text=draft.text,
             created_at_ms=created,
             vector=vector,
