@@ -46,8 +46,6 @@ class RunningMemory:
             return
         self._closed = True
         await self.server.stop(grace)
-        if self.maintainer is not None:
-            await self.maintainer.stop()
         await self.service.embedder.aclose()
         await asyncio.to_thread(self.service.store.close)
 
@@ -64,6 +62,8 @@ def open_store(config: MemoryConfig) -> VectorStore:
             dimension=embedder_dimension(config),
             timeout=q.timeout_s,
             search_ef=q.search_ef,
+            hnsw_m=q.hnsw_m,
+            tenant_m=q.tenant_m,
         )
     from anima_memory.store.edge import EdgeStore
 
@@ -72,6 +72,7 @@ def open_store(config: MemoryConfig) -> VectorStore:
         config.store_path,
         dimension=embedder_dimension(config),
         hnsw_m=e.hnsw_m,
+        tenant_m=e.tenant_m,
         ef_construct=e.hnsw_ef_construct,
         search_ef=e.search_ef,
     )
@@ -156,11 +157,15 @@ async def start_memory(
     except BaseException:
         await server.stop(0)
         raise
-    service = MemoryService(loaded_store, loaded_embedder, _limits(config))
     maintainer = None
-    if config.store == "embedded":
+    if config.store == "embedded":  # a server indexes in the background itself
         maintainer = IndexMaintainer(loaded_store, index_after=config.embedded.index_after_points)
-        maintainer.start()
+    service = MemoryService(
+        loaded_store,
+        loaded_embedder,
+        _limits(config),
+        after_write=maintainer.after_write if maintainer else None,
+    )
     servicer.attach(service)
     await server.set_ready(True)
     log.info("memory service ready on port %d (%s store)", port, config.store)

@@ -28,10 +28,16 @@ class EmbeddedStoreConfig(FrozenConfig):
     """Qdrant Edge in this process (one process per directory)."""
 
     path: Path | None = None  # None: <data_dir>/store
-    hnsw_m: int = Field(default=16, ge=4, le=128)
+    # Qdrant's multitenancy layout: no global HNSW graph (m=0), one graph per
+    # agent (tenant_m). Every query names an agent, so the global graph would
+    # only cost build time (measured ~8x per 10k points).
+    hnsw_m: int = Field(default=0, ge=0, le=128)
+    tenant_m: int = Field(default=16, ge=4, le=128)
     hnsw_ef_construct: int = Field(default=100, ge=8, le=1000)
     search_ef: int = Field(default=128, ge=8, le=4096)
-    # Background index builds start once this many points are unindexed.
+    # Background index builds start once this many points are unindexed. A
+    # build holds the GIL (qdrant-edge 0.9): the service pauses for its length,
+    # about 0.4-3 s per 10k points here, so builds are kept small and frequent.
     index_after_points: int = Field(default=10_000, ge=100)
 
 
@@ -43,6 +49,8 @@ class QdrantServerConfig(FrozenConfig):
     collection: str = Field(default="anima_memories", pattern=r"^[A-Za-z0-9_-]{1,255}$")
     timeout_s: float = Field(default=10.0, gt=0)
     search_ef: int = Field(default=128, ge=8, le=4096)
+    hnsw_m: int = Field(default=0, ge=0, le=128)
+    tenant_m: int = Field(default=16, ge=4, le=128)
 
 
 class OpenAIEmbeddingsConfig(FrozenConfig):

@@ -1,15 +1,16 @@
-"""Background index builds for the embedded store.
+"""Index builds for the embedded store, driven by writes.
 
-Qdrant Edge has no optimizer thread of its own: points land in an unindexed
-segment (searched by brute force) until `optimize()` builds their HNSW graph.
-Searching unindexed points gets slower as they pile up, so once enough have
-accumulated the maintainer builds their index in a worker thread.
+Qdrant Edge has no optimizer thread of its own: points land in unindexed
+segments (searched by brute force) until `optimize()` builds their HNSW
+graphs, and one build covers everything written since the last one. So builds
+run as soon as `index_after` points are waiting, from the write that crossed
+the line: the backlog, and so the length of one build, stays bounded even
+during a fast bulk import.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -19,44 +20,23 @@ log = logging.getLogger(__name__)
 
 
 class IndexMaintainer:
-    def __init__(self, store: VectorStore, *, index_after: int, interval_s: float = 5.0) -> None:
+    def __init__(self, store: VectorStore, *, index_after: int) -> None:
         self._store = store
         self._index_after = index_after
-        self._interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
+        self._building = asyncio.Lock()
         self.builds = 0
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="memory-index-maintainer")
-
-    async def stop(self) -> None:
-        """Stop scheduling; a build already running finishes first (it cannot be interrupted)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def build_if_due(self) -> bool:
-        stats = await asyncio.to_thread(self._store.stats)
-        unindexed = stats.points - stats.indexed_points
-        if unindexed < self._index_after:
-            return False
-        started = time.perf_counter()
-        # Shielded: cancelling the wait must not leave the store mid-build
-        # while close() runs; stop() waits for the build to end.
-        await asyncio.shield(asyncio.to_thread(self._store.optimize))
-        self.builds += 1
-        log.info("indexed %d new memories in %.1f s", unindexed, time.perf_counter() - started)
-        return True
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval_s)
-            try:
-                await self.build_if_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("index build failed; will retry")
+    async def after_write(self) -> None:
+        """Build the waiting points' index if enough are waiting (one build at a time)."""
+        if self._building.locked():
+            return  # the running build will be followed by a check on the next write
+        async with self._building:
+            stats = await asyncio.to_thread(self._store.stats)
+            waiting = stats.points - stats.indexed_points
+            if waiting < self._index_after:
+                return
+            started = time.perf_counter()
+            # Shielded: a cancelled request must not leave a build running unowned.
+            await asyncio.shield(asyncio.to_thread(self._store.optimize))
+            self.builds += 1
+            log.info("indexed %d memories in %.1f s", waiting, time.perf_counter() - started)

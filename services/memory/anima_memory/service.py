@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ParamSpec, TypeVar
 
@@ -98,7 +98,14 @@ def check_filter(where: MemoryFilter) -> MemoryFilter:
 
 
 class MemoryService:
-    def __init__(self, store: VectorStore, embedder: Embedder, limits: Limits = Limits()) -> None:
+    def __init__(
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        limits: Limits = Limits(),
+        *,
+        after_write: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         if store.dimension != embedder.dimension:
             raise ValueError(
                 f"store holds {store.dimension}-d vectors, embedder makes {embedder.dimension}-d"
@@ -108,6 +115,7 @@ class MemoryService:
         self.limits = limits
         self._agent_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._id_lock = asyncio.Lock()
+        self._after_write = after_write
 
     @property
     def dimension(self) -> int:
@@ -139,6 +147,7 @@ class MemoryService:
                     raise MemoryExists(f"memory id {taken[0].id} already exists")
                 if keep:
                     await self._run(self.store.upsert, keep)
+            await self._wrote()
         return results
 
     async def delete(self, agent_id: str, memory_id: str) -> bool:
@@ -265,6 +274,7 @@ class MemoryService:
                         if taken:
                             raise ImportRefused(f"memory id {taken[0].id} already exists")
                         await self._run(self.store.upsert, checked)
+                    await self._wrote()
             except BaseException:
                 await asyncio.shield(self._run(self.store.delete_where, where))
                 raise
@@ -385,8 +395,14 @@ class MemoryService:
                 if similarity >= threshold:
                     return earlier.id, similarity
         where = MemoryFilter(agent_id=memory.agent_id, room_id=memory.room_id, table=memory.table)
-        hits = self.store.search(memory.vector, where, 1, min_score=threshold, exact=True)
+        # The planner scans a small room+table exactly; a large one through its
+        # HNSW graph, which finds anything this close.
+        hits = self.store.search(memory.vector, where, 1, min_score=threshold)
         return (hits[0].memory.id, hits[0].score) if hits else None
+
+    async def _wrote(self) -> None:
+        if self._after_write is not None:
+            await self._after_write()
 
     @staticmethod
     async def _run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
