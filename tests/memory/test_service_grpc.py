@@ -416,3 +416,20 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def test_index_builds_follow_writes(tmp_path: Path, minilm: MiniLmOnnxEmbedder) -> None:
+    served = await serve(memory_config(tmp_path, embedded={"index_after_points": 100}), minilm)
+    store, maintainer = served.running.service.store, served.running.maintainer
+    assert maintainer is not None
+    try:
+        async with served.client() as c:
+            await c.create([draft(f"m{i}", vector=unit(i)) for i in range(60)])
+            assert (maintainer.builds, store.stats().indexed_points) == (0, 0)
+            await c.create([draft(f"n{i}", vector=unit(100 + i)) for i in range(60)])
+            assert maintainer.builds == 1
+            assert store.stats().indexed_points == 120
+            (hit,) = await c.search(ROOM, unit(105), limit=1)
+            assert hit.memory.text == "n5"
+    finally:
+        await served.running.stop(grace=0.2)

@@ -75,6 +75,8 @@ def open_store(config: MemoryConfig) -> VectorStore:
         tenant_m=e.tenant_m,
         ef_construct=e.hnsw_ef_construct,
         search_ef=e.search_ef,
+        # Segments below the build threshold stay unindexed, so the two agree.
+        index_points=e.index_after_points,
     )
 
 
