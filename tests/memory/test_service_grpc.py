@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
+import time
 import uuid
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import grpc
@@ -17,11 +20,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from anima.memory.v1 import memory_pb2 as pb
 from anima.memory.v1 import memory_pb2_grpc as pb_grpc
 from anima_core.auth import bearer_metadata
-from anima_core.config import ConfigError
+from anima_core.config import ConfigError, load_config
 from anima_memory import app
+from anima_memory.api.convert import draft_to_pb
 from anima_memory.client import MemoryClient
+from anima_memory.config import MemoryConfig
 from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
-from anima_memory.models import DIMENSION, MemoryFilter
+from anima_memory.errors import MemoryExists
+from anima_memory.models import DIMENSION, Memory, MemoryFilter
 from tests.memory.conftest import AGENT, OTHER_AGENT, TOKENS, Served, draft, memory_config, serve
 
 ROOM = MemoryFilter(agent_id=AGENT, room_id="room-1")
@@ -427,9 +433,133 @@ async def test_index_builds_follow_writes(tmp_path: Path, minilm: MiniLmOnnxEmbe
             await c.create([draft(f"m{i}", vector=unit(i)) for i in range(60)])
             assert (maintainer.builds, store.stats().indexed_points) == (0, 0)
             await c.create([draft(f"n{i}", vector=unit(100 + i)) for i in range(60)])
+            await maintainer.wait()  # builds run in the background
             assert maintainer.builds == 1
             assert store.stats().indexed_points == 120
             (hit,) = await c.search(ROOM, unit(105), limit=1)
             assert hit.memory.text == "n5"
+    finally:
+        await served.running.stop(grace=0.2)
+
+
+# ---------------------------------------------------------------- review findings
+
+
+async def test_nan_in_fields_and_out_of_range_times_are_invalid(served: Served) -> None:
+    async with served.client() as c:
+        bad = draft_to_pb(draft("x", vector=unit(1)))
+        bad.content.fields.update({"score": float("nan")})
+        stub = pb_grpc.MemoryServiceStub(c._channel)
+        details = await expect_status(
+            stub.CreateMemories(
+                pb.CreateMemoriesRequest(memories=[bad]),
+                metadata=bearer_metadata(TOKENS["runtime"]),
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        )
+        assert "content.fields" in details
+        for created in (-1, 2**53):
+            details = await expect_status(
+                c.create([draft("x", vector=unit(1), created_at_ms=created)]),
+                grpc.StatusCode.INVALID_ARGUMENT,
+            )
+            assert "created_at_ms must be Unix milliseconds" in details
+        window = MemoryFilter(agent_id=AGENT, created_until_ms=2**60)
+        await expect_status(c.count(window), grpc.StatusCode.INVALID_ARGUMENT)
+        assert await c.count(MemoryFilter(agent_id=AGENT)) == 0
+
+
+async def test_threshold_one_still_catches_exact_duplicates(
+    tmp_path: Path, minilm: MiniLmOnnxEmbedder
+) -> None:
+    served = await serve(memory_config(tmp_path, duplicate_threshold=1.0), minilm)
+    try:
+        async with served.client() as c:
+            for seed in range(20):
+                (first,) = await c.create([draft(f"a{seed}", vector=unit(seed), unique=True)])
+                (again,) = await c.create([draft(f"b{seed}", vector=unit(seed), unique=True)])
+                assert first.created and again.duplicate_of == first.id
+    finally:
+        await served.running.stop(grace=0.2)
+
+
+async def test_role_matrix(served: Served) -> None:
+    async def chunks() -> AsyncIterator[pb.ExportChunk]:
+        yield pb.ExportChunk()
+
+    async with served.client("runtime") as runtime, served.client("dasync") as dasync:
+        await expect_status(runtime.import_(chunks()), grpc.StatusCode.PERMISSION_DENIED)
+        for call in (
+            dasync.create([draft("x", vector=unit(1))]),
+            dasync.delete_agent(AGENT),
+            dasync.search(ROOM, unit(1)),
+            dasync.embed(["x"]),
+        ):
+            await expect_status(call, grpc.StatusCode.PERMISSION_DENIED)
+
+
+def test_caller_roles_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown role"):
+        load_config_from({"callers": {"runtim": "a" * 64}}, tmp_path)
+    with pytest.raises(ConfigError, match="share one token"):
+        load_config_from({"callers": {"runtime": "a" * 64, "admin": "a" * 64}}, tmp_path)
+    config = memory_config(
+        tmp_path,
+        production=True,
+        store="qdrant",
+        qdrant={"url": "http://qdrant.internal:6333", "api_key": "k"},
+    )
+    with pytest.raises(ConfigError, match="plain http"):
+        config.check_startable()
+
+
+def load_config_from(values: dict[str, object], tmp_path: Path) -> MemoryConfig:
+    path = tmp_path / "memory.json"
+    path.write_text(json.dumps(values))
+    return load_config(MemoryConfig, env_prefix="ANIMA_MEMORY_TEST", file=path, environ={})
+
+
+async def test_a_cancelled_write_keeps_its_locks_until_it_lands(served: Served) -> None:
+    service = served.running.service
+    store = service.store
+    real_upsert = store.upsert
+    entered = threading.Event()
+
+    def slow_upsert(memories: Sequence[Memory]) -> None:
+        entered.set()
+        time.sleep(0.3)
+        real_upsert(memories)
+
+    store.upsert = slow_upsert  # type: ignore[method-assign]
+    taken = str(uuid.uuid4())
+    first = asyncio.ensure_future(service.create([draft("first", id=taken, vector=unit(1))]))
+    await asyncio.to_thread(entered.wait, 5)
+    first.cancel()
+    store.upsert = real_upsert  # type: ignore[method-assign]
+    with pytest.raises(MemoryExists):  # the id check waited for the cancelled write
+        await service.create([draft("squat", agent_id=OTHER_AGENT, id=taken, vector=unit(2))])
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    (kept,), _ = await service.get(AGENT, [taken])
+    assert kept.text == "first"
+
+
+async def test_export_chunks_stay_under_the_message_limit(
+    tmp_path: Path, minilm: MiniLmOnnxEmbedder
+) -> None:
+    limit = 1024 * 1024
+    served = await serve(memory_config(tmp_path, max_message_bytes=limit), minilm)
+    big = {f"k{i}": float(i) for i in range(4000)}  # ~57 KB of JSON, far more as protobuf
+    try:
+        async with served.client() as c:
+            for n in range(4):
+                await c.create(
+                    [draft(f"m{n}.{i}", vector=unit(n * 10 + i), fields=big) for i in range(5)]
+                )
+        async with served.client("dasync") as c:
+            chunks = [chunk async for chunk in c.export(AGENT)]
+        assert chunks[-1].trailer.count == 20
+        assert len(chunks) > 3  # one page of 20 was cut into several batches
+        assert max(chunk.ByteSize() for chunk in chunks) < limit
     finally:
         await served.running.stop(grace=0.2)

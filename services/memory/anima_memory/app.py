@@ -46,6 +46,8 @@ class RunningMemory:
             return
         self._closed = True
         await self.server.stop(grace)
+        if self.maintainer is not None:
+            await self.maintainer.wait()
         await self.service.embedder.aclose()
         await asyncio.to_thread(self.service.store.close)
 
@@ -148,26 +150,39 @@ async def start_memory(
         service_names=[SERVICE_NAME],
         max_message_bytes=config.max_message_bytes,
     )
-    servicer = MemoryServicer()
+    servicer = MemoryServicer(max_message_bytes=config.max_message_bytes)
     server.add_servicer(pb_grpc.add_MemoryServiceServicer_to_server, servicer, SERVICE_NAME)
     port = await server.start()
+    loading = await asyncio.gather(
+        asyncio.to_thread(open_store, config) if store is None else _ready(store),
+        asyncio.to_thread(load_embedder, config) if embedder is None else _ready(embedder),
+        return_exceptions=True,
+    )
+    loaded_store, loaded_embedder = loading
     try:
-        loaded_store, loaded_embedder = await asyncio.gather(
-            asyncio.to_thread(open_store, config) if store is None else _ready(store),
-            asyncio.to_thread(load_embedder, config) if embedder is None else _ready(embedder),
+        for outcome in loading:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert not isinstance(loaded_store, BaseException)
+        assert not isinstance(loaded_embedder, BaseException)
+        maintainer = None
+        if config.store == "embedded":  # a server indexes in the background itself
+            maintainer = IndexMaintainer(
+                loaded_store, index_after=config.embedded.index_after_points
+            )
+        service = MemoryService(
+            loaded_store,
+            loaded_embedder,
+            _limits(config),
+            after_write=maintainer.after_write if maintainer else None,
         )
     except BaseException:
         await server.stop(0)
+        if not isinstance(loaded_store, BaseException):
+            await asyncio.to_thread(loaded_store.close)
+        if not isinstance(loaded_embedder, BaseException):
+            await loaded_embedder.aclose()
         raise
-    maintainer = None
-    if config.store == "embedded":  # a server indexes in the background itself
-        maintainer = IndexMaintainer(loaded_store, index_after=config.embedded.index_after_points)
-    service = MemoryService(
-        loaded_store,
-        loaded_embedder,
-        _limits(config),
-        after_write=maintainer.after_write if maintainer else None,
-    )
     servicer.attach(service)
     await server.set_ready(True)
     log.info("memory service ready on port %d (%s store)", port, config.store)

@@ -174,5 +174,8 @@ class MemoryClient:
 async def _chunks(
     call: grpc.aio.UnaryStreamCall[pb.ExportMemoriesRequest, pb.ExportChunk],
 ) -> AsyncIterator[pb.ExportChunk]:
-    async for chunk in call:
-        yield chunk
+    try:
+        async for chunk in call:
+            yield chunk
+    finally:
+        call.cancel()  # a consumer that stops early ends the export (and its lock)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -19,9 +20,10 @@ from anima_core.config import ConfigError, FrozenConfig
 ENV_PREFIX = "ANIMA_MEMORY"
 TLS_SERVER_NAME = "anima-memory.local"  # the name clients pin; no DNS involved
 
-ROLE_RUNTIME = "runtime"  # the agent runtime: everything but import
-ROLE_DASYNC = "dasync"  # the DA sync service: export and import
-ROLE_ADMIN = "admin"
+ROLE_RUNTIME = "runtime"  # the agent runtime: every data call, not export or import
+ROLE_DASYNC = "dasync"  # the DA sync service: export and import only
+ROLE_ADMIN = "admin"  # everything
+ROLES = (ROLE_RUNTIME, ROLE_DASYNC, ROLE_ADMIN)
 
 
 class EmbeddedStoreConfig(FrozenConfig):
@@ -100,8 +102,12 @@ class MemoryConfig(FrozenConfig):
     @classmethod
     def _digests_are_sha256(cls, callers: dict[str, str]) -> dict[str, str]:
         for name, digest in callers.items():
+            if name not in ROLES:
+                raise ValueError(f"callers: unknown role {name!r}; roles: {', '.join(ROLES)}")
             if not is_token_digest(digest):
                 raise ValueError(f"callers.{name} must be a lowercase SHA-256 hex digest")
+        if len(set(callers.values())) != len(callers):
+            raise ValueError("callers: two roles share one token digest")
         return callers
 
     @model_validator(mode="after")
@@ -130,3 +136,18 @@ class MemoryConfig(FrozenConfig):
             raise ConfigError("production refuses insecure_plaintext")
         if self.insecure_plaintext and self.tls_cert_file is not None:
             raise ConfigError("both TLS files and insecure_plaintext are set")
+        if self.production:
+            for name, url, key in (
+                ("qdrant", self.qdrant.url, self.qdrant.api_key),
+                ("openai", self.openai.base_url, self.openai.api_key),
+            ):
+                if key is not None and _plain_http_off_host(url):
+                    raise ConfigError(
+                        f"production refuses sending the {name} API key over plain http "
+                        "to another host; use https"
+                    )
+
+
+def _plain_http_off_host(url: str) -> bool:
+    parsed = urlsplit(url)
+    return parsed.scheme == "http" and parsed.hostname not in ("127.0.0.1", "localhost", "::1")

@@ -111,19 +111,19 @@ def check_memory_id(value: str, what: str = "id") -> str:
     try:
         return str(uuid.UUID(value))
     except (ValueError, AttributeError, TypeError):
-        raise InvalidMemoryRequest(f"{what} must be a UUID, got {_shown(value)}") from None
+        raise InvalidMemoryRequest(f"{what} must be a UUID, got {shown(value)}") from None
 
 
 def check_ref_id(value: str, what: str) -> str:
     if not isinstance(value, str) or REF_ID_PATTERN.fullmatch(value) is None:
-        raise InvalidMemoryRequest(f"{what} must be {REF_ID_RULE}, got {_shown(value)}")
+        raise InvalidMemoryRequest(f"{what} must be {REF_ID_RULE}, got {shown(value)}")
     return value
 
 
 def check_table(value: str, what: str = "table") -> str:
     if value not in TABLES:
         raise InvalidMemoryRequest(
-            f"{what}: unknown table {_shown(value)}; tables: {', '.join(TABLES)}"
+            f"{what}: unknown table {shown(value)}; tables: {', '.join(TABLES)}"
         )
     return value
 
@@ -143,7 +143,7 @@ def check_vector(values: Sequence[float] | Vector, dimension: int, what: str) ->
     return vector / np.float32(norm)
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
     """A bounded repr of a caller's value for an error message."""
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."

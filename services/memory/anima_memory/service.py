@@ -40,6 +40,9 @@ T = TypeVar("T")
 DEFAULT_SEARCH_LIMIT = 10
 DEFAULT_RECENT_LIMIT = 20
 EXPORT_PAGE = 256
+MAX_TIME_MS = 2**53 - 1
+# Float32 cosine of identical unit vectors can land a hair under 1.0.
+SIMILARITY_SLACK = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,13 @@ def check_agent_id(value: str) -> str:
     return value
 
 
+def check_time(value: int, what: str) -> int:
+    # Qdrant Edge compares times as float64: exact only up to 2**53 ms (year 287,396).
+    if not 0 <= value <= MAX_TIME_MS:
+        raise InvalidMemoryRequest(f"{what} must be Unix milliseconds in [0, 2**53 - 1]")
+    return value
+
+
 def check_filter(where: MemoryFilter) -> MemoryFilter:
     check_agent_id(where.agent_id)
     if where.room_id is not None:
@@ -90,6 +100,9 @@ def check_filter(where: MemoryFilter) -> MemoryFilter:
     if where.table is not None:
         check_table(where.table, "filter.table")
     start, end = where.created_from_ms, where.created_until_ms
+    for value, what in ((start, "filter.created_from_ms"), (end, "filter.created_until_ms")):
+        if value is not None:
+            check_time(value, what)
     if start is not None and end is not None and start >= end:
         raise InvalidMemoryRequest(
             f"filter.created_from_ms ({start}) must be before created_until_ms ({end})"
@@ -146,7 +159,7 @@ class MemoryService:
                 if taken:
                     raise MemoryExists(f"memory id {taken[0].id} already exists")
                 if keep:
-                    await self._run(self.store.upsert, keep)
+                    await self._write(self.store.upsert, keep)
             await self._wrote()
         return results
 
@@ -157,7 +170,7 @@ class MemoryService:
             found = await self._run(self.store.get, [memory_id])
             if not found or found[0].agent_id != agent_id:
                 return False
-            await self._run(self.store.delete, [memory_id])
+            await self._write(self.store.delete, [memory_id])
         return True
 
     async def delete_where(self, where: MemoryFilter) -> int:
@@ -166,7 +179,7 @@ class MemoryService:
         async with self._agent_locks[where.agent_id]:
             count = await self._run(self.store.count, where)
             if count:
-                await self._run(self.store.delete_where, where)
+                await self._write(self.store.delete_where, where)
         return count
 
     # ------------------------------------------------------------------ reads
@@ -264,7 +277,9 @@ class MemoryService:
             seen: set[str] = set()
             try:
                 async for page in pages:
-                    checked = [self._check_imported(m, agent_id) for m in page]
+                    checked = [
+                        self._check_imported(len(seen) + n, m, agent_id) for n, m in enumerate(page)
+                    ]
                     for memory in checked:
                         if memory.id in seen:
                             raise CorruptExport(f"memory {memory.id} appears twice in the export")
@@ -273,10 +288,10 @@ class MemoryService:
                         taken = await self._run(self.store.get, [m.id for m in checked])
                         if taken:
                             raise ImportRefused(f"memory id {taken[0].id} already exists")
-                        await self._run(self.store.upsert, checked)
+                        await self._write(self.store.upsert, checked)
                     await self._wrote()
             except BaseException:
-                await asyncio.shield(self._run(self.store.delete_where, where))
+                await self._write(self.store.delete_where, where)
                 raise
         return len(seen)
 
@@ -289,8 +304,7 @@ class MemoryService:
         self._check_text(draft.text, f"{where}.content.text")
         self._check_fields(draft.fields, f"{where}.content.fields")
         created = now if draft.created_at_ms is None else draft.created_at_ms
-        if created < 0:
-            raise InvalidMemoryRequest(f"{where}.created_at_ms must not be negative")
+        check_time(created, f"{where}.created_at_ms")
         vector = (
             np.zeros(0, dtype=np.float32)
             if draft.vector is None
@@ -309,9 +323,11 @@ class MemoryService:
             unique=draft.unique,
         )
 
-    def _check_imported(self, memory: Memory, agent_id: str) -> Memory:
+    def _check_imported(self, n: int, memory: Memory, agent_id: str) -> Memory:
         if memory.agent_id != agent_id:
-            raise InvalidMemoryRequest(f"memory {memory.id} belongs to another agent")
+            raise InvalidMemoryRequest(f"memories[{n}] belongs to another agent")
+        if not memory.id:
+            raise InvalidMemoryRequest(f"memories[{n}] has no id")
         draft = MemoryDraft(
             id=memory.id,
             agent_id=memory.agent_id,
@@ -324,18 +340,23 @@ class MemoryService:
             vector=memory.vector,
             unique=memory.unique,
         )
-        return self._check_draft(0, draft, agent_id, 0)
+        return self._check_draft(n, draft, agent_id, 0)
 
     def _check_text(self, text: str, what: str) -> None:
         if not text.strip():
             raise InvalidMemoryRequest(f"{what} is empty")
-        size = len(text.encode("utf-8", "surrogatepass"))
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise InvalidMemoryRequest(f"{what} is not valid Unicode (lone surrogate)") from None
         if size > self.limits.max_text_bytes:
             raise InvalidMemoryRequest(
                 f"{what} is {size} bytes; at most {self.limits.max_text_bytes}"
             )
 
     def _check_fields(self, fields: Mapping[str, Any], what: str) -> None:
+        if not all(isinstance(key, str) for key in fields):
+            raise InvalidMemoryRequest(f"{what} keys must be strings")
         try:
             size = len(json.dumps(fields, allow_nan=False, separators=(",", ":")))
         except (TypeError, ValueError) as exc:
@@ -367,7 +388,7 @@ class MemoryService:
 
     def _deduplicate(self, memories: Sequence[Memory]) -> tuple[list[CreateResult], list[Memory]]:
         """Results for every memory and the ones to write (runs in a worker thread)."""
-        threshold = self.limits.duplicate_threshold
+        threshold = self.limits.duplicate_threshold - SIMILARITY_SLACK
         results: list[CreateResult] = []
         keep: list[Memory] = []
         for memory in memories:
@@ -403,6 +424,28 @@ class MemoryService:
     async def _wrote(self) -> None:
         if self._after_write is not None:
             await self._after_write()
+
+    @staticmethod
+    async def _write(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a store write to its end even if the caller is cancelled meanwhile.
+
+        A thread cannot be stopped: returning early would release the locks
+        while the write still lands (an id check or an import rollback would
+        then race it). Cancellation is re-raised once the write has finished.
+        """
+        task = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
+        cancelled = False
+        while True:
+            try:
+                result = await asyncio.shield(task)
+                break
+            except asyncio.CancelledError:
+                if task.done():
+                    raise
+                cancelled = True
+        if cancelled:
+            raise asyncio.CancelledError
+        return result
 
     @staticmethod
     async def _run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -94,8 +94,10 @@ def fields_from_pb(fields: struct_pb2.Struct) -> dict[str, Any]:
         return {}
     try:
         value = json_format.MessageToDict(fields)
-    except json_format.Error as exc:  # e.g. a Value with no kind set
-        raise InvalidMemoryRequest(f"content.fields is not a JSON object: {exc}") from None
+    except (json_format.Error, ValueError):  # a Value with no kind set, NaN, infinity
+        raise InvalidMemoryRequest(
+            "content.fields is not a JSON object (a value is unset, NaN or infinite)"
+        ) from None
     return dict(value)
 
 

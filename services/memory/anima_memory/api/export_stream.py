@@ -17,7 +17,7 @@ from typing import Final
 from anima.memory.v1 import memory_pb2 as pb
 from anima_memory.api.convert import memory_from_pb, memory_to_pb
 from anima_memory.errors import CorruptExport
-from anima_memory.models import Memory
+from anima_memory.models import Memory, shown
 
 FORMAT: Final = "anima.memory.export"
 VERSION: Final = 1
@@ -39,8 +39,15 @@ class ExportDigest:
 
 
 async def write_export(
-    agent_id: str, *, dimension: int, model: str, pages: AsyncIterator[list[Memory]]
+    agent_id: str,
+    *,
+    dimension: int,
+    model: str,
+    pages: AsyncIterator[list[Memory]],
+    max_chunk_bytes: int,
 ) -> AsyncIterator[pb.ExportChunk]:
+    """The stream for `pages`; a batch is cut early to stay under `max_chunk_bytes`
+    (memories with large structured fields), so any export fits the channel."""
     yield pb.ExportChunk(
         header=pb.ExportHeader(
             format=FORMAT,
@@ -53,10 +60,18 @@ async def write_export(
     )
     digest = ExportDigest()
     async for page in pages:
-        batch = pb.MemoryBatch(memories=[memory_to_pb(m, with_vector=True) for m in page])
-        for memory in batch.memories:
-            digest.add(memory)
-        yield pb.ExportChunk(batch=batch)
+        batch = pb.MemoryBatch()
+        size = 0
+        for memory in page:
+            encoded = memory_to_pb(memory, with_vector=True)
+            digest.add(encoded)
+            if batch.memories and size + encoded.ByteSize() > max_chunk_bytes:
+                yield pb.ExportChunk(batch=batch)
+                batch, size = pb.MemoryBatch(), 0
+            batch.memories.append(encoded)
+            size += encoded.ByteSize()
+        if batch.memories:
+            yield pb.ExportChunk(batch=batch)
     yield pb.ExportChunk(trailer=pb.ExportTrailer(count=digest.count, sha256=digest.digest()))
 
 
@@ -75,12 +90,12 @@ class ExportReader:
         header = first.header
         if header.format != FORMAT or header.version != VERSION:
             raise CorruptExport(
-                f"unsupported export format {header.format!r} version {header.version}; "
+                f"unsupported export format {shown(header.format)} version {header.version}; "
                 f"this service reads {FORMAT!r} version {VERSION}"
             )
         if header.dimension != self._dimension or header.embedding_model != self._model:
             raise CorruptExport(
-                f"export holds {header.dimension}-d vectors of {header.embedding_model!r}; "
+                f"export holds {header.dimension}-d vectors of {shown(header.embedding_model)}; "
                 f"this store holds {self._dimension}-d vectors of {self._model!r}"
             )
         return header

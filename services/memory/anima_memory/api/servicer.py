@@ -22,7 +22,7 @@ from anima_memory.api.export_stream import ExportReader, write_export
 from anima_memory.config import ROLE_ADMIN, ROLE_DASYNC, ROLE_RUNTIME
 from anima_memory.errors import InvalidMemoryRequest, StoreUnavailable
 from anima_memory.models import MemoryFilter
-from anima_memory.service import MemoryService
+from anima_memory.service import EXPORT_PAGE, MemoryService
 
 if TYPE_CHECKING:
     import grpc.aio
@@ -61,8 +61,10 @@ ACCESS_LIST: Final = {
 
 
 class MemoryServicer(pb_grpc.MemoryServiceServicer):  # type: ignore[misc]
-    def __init__(self) -> None:
+    def __init__(self, *, max_message_bytes: int) -> None:
         self._service: MemoryService | None = None
+        # Half the channel's limit leaves room for framing and one large memory.
+        self._max_chunk_bytes = max_message_bytes // 2
 
     def attach(self, service: MemoryService) -> None:
         """Start answering (called once the store and the model are loaded)."""
@@ -159,12 +161,13 @@ class MemoryServicer(pb_grpc.MemoryServiceServicer):  # type: ignore[misc]
         self, request: pb.ExportMemoriesRequest, context: Context
     ) -> AsyncIterator[pb.ExportChunk]:
         service = self.service
-        pages = service.export(request.agent_id, request.batch_size or 256)
+        page = request.batch_size or min(EXPORT_PAGE, service.limits.max_batch)
         async for chunk in write_export(
             request.agent_id,
             dimension=service.dimension,
             model=service.embedder.model_name,
-            pages=pages,
+            pages=service.export(request.agent_id, page),
+            max_chunk_bytes=self._max_chunk_bytes,
         ):
             yield chunk
 
