@@ -67,8 +67,10 @@ def load_config(
     env_prefix: str,
     file: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
 ) -> T:
-    """Build `model` from defaults, then `file`, then the environment (`os.environ` if None)."""
+    """Build `model` from defaults, then `file`, then the environment (`os.environ` if None),
+    then `overrides`: top-level fields from command-line flags, None meaning not given."""
     if not model.model_config.get("frozen") or model.model_config.get("extra") != "forbid":
         raise TypeError(f"{model.__name__} must set model_config frozen=True, extra='forbid'")
     data: dict[str, Any] = {}
@@ -80,6 +82,10 @@ def load_config(
     for path, name, value in _env_entries(model, env_prefix, env):
         _set_path(data, path, value)
         sources[path] = name
+    for field, value in (overrides or {}).items():
+        if value is not None:
+            data[field] = value
+            sources[(field,)] = "the command line"
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -51,6 +51,20 @@ def test_file_overrides_defaults_and_environment_overrides_file(tmp_path: Path) 
     assert config.debug is False  # default
 
 
+def test_command_line_overrides_environment_and_none_means_not_given() -> None:
+    env = {"ANIMA_T_WORKERS": "16", "ANIMA_T_LISTEN": "0.0.0.0:2"}
+    config = load_config(
+        Settings,
+        env_prefix="ANIMA_T",
+        environ=env,
+        overrides={"workers": 32, "listen": None, "debug": True},
+    )
+    assert (config.workers, config.listen, config.debug) == (32, "0.0.0.0:2", True)
+    with pytest.raises(ConfigError) as info:
+        load_config(Settings, env_prefix="ANIMA_T", environ={}, overrides={"workers": "many"})
+    assert "workers" in str(info.value) and "the command line" in str(info.value)
+
+
 def test_json_file(tmp_path: Path) -> None:
     file = write(tmp_path, "c.json", '{"workers": 2, "chain_ids": [1, 8453]}')
     config = load_config(Settings, env_prefix="ANIMA_T", file=file, environ={})

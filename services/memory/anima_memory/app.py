@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -18,6 +17,7 @@ import grpc
 
 from anima.memory.v1 import memory_pb2_grpc as pb_grpc
 from anima_core.auth import TokenAuthInterceptor
+from anima_core.files import replace_file
 from anima_core.server import GrpcServer
 from anima_core.telemetry import TracingServerInterceptor
 from anima_core.tls import new_channel_identity
@@ -122,9 +122,7 @@ def server_credentials(config: MemoryConfig) -> tuple[grpc.ServerCredentials | N
 
 def _publish(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    replace_file(path, data)
 
 
 async def start_memory(

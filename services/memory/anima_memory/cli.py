@@ -22,6 +22,7 @@ from anima.memory.v1 import memory_pb2 as pb
 from anima_core.auth import token_digest
 from anima_core.config import load_config
 from anima_core.errors import AnimaError
+from anima_core.files import replace_file
 from anima_memory.config import ENV_PREFIX, MemoryConfig
 
 if TYPE_CHECKING:
@@ -85,14 +86,12 @@ def _client_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_memory_config(args: argparse.Namespace) -> MemoryConfig:
-    config = load_config(MemoryConfig, env_prefix=ENV_PREFIX, file=args.config)
     overrides = {
         "listen": args.listen,
         "data_dir": args.data_dir,
         "insecure_plaintext": args.insecure_plaintext,
     }
-    updates = {k: v for k, v in overrides.items() if v is not None}
-    return MemoryConfig.model_validate({**config.model_dump(), **updates})
+    return load_config(MemoryConfig, env_prefix=ENV_PREFIX, file=args.config, overrides=overrides)
 
 
 async def _serve_async(config: MemoryConfig, ready_file: Path | None) -> None:
@@ -100,9 +99,7 @@ async def _serve_async(config: MemoryConfig, ready_file: Path | None) -> None:
 
     running = await start_memory(config)
     if ready_file is not None:
-        tmp = ready_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"port": running.port}))
-        tmp.replace(ready_file)
+        replace_file(ready_file, json.dumps({"port": running.port}).encode())
     store = running.service.store.stats()
     print(
         f"memory serving on port {running.port} ({config.store} store, {store.points} memories, "

@@ -21,6 +21,7 @@ from anima_core.attestation import MeasurementPolicy
 from anima_core.auth import token_digest
 from anima_core.config import load_config
 from anima_core.errors import AnimaError
+from anima_core.files import replace_file
 from anima_signer.app import start_signer
 from anima_signer.client import SignerClient
 from anima_signer.config import ENV_PREFIX, SignerConfig
@@ -69,23 +70,20 @@ def _register_signer(commands: SubParsers) -> None:
 
 
 def load_signer_config(args: argparse.Namespace) -> SignerConfig:
-    config = load_config(SignerConfig, env_prefix=ENV_PREFIX, file=args.config)
     overrides = {
         "listen": args.listen,
         "state_dir": args.state_dir,
         "tee": args.tee,
         "insecure_plaintext": args.insecure_plaintext,
     }
-    updates = {k: v for k, v in overrides.items() if v is not None}
-    return SignerConfig.model_validate({**config.model_dump(), **updates})
+    return load_config(SignerConfig, env_prefix=ENV_PREFIX, file=args.config, overrides=overrides)
 
 
 async def _serve_async(config: SignerConfig, ready_file: Path | None) -> None:
     running = await start_signer(config)
     if ready_file is not None:
-        tmp = ready_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"port": running.port, "tee": running.signer.tee_name}))
-        tmp.replace(ready_file)
+        info = {"port": running.port, "tee": running.signer.tee_name}
+        replace_file(ready_file, json.dumps(info).encode())
     print(f"signer serving on port {running.port} (tee={running.signer.tee_name})", flush=True)
     try:
         await running.server.run_until_signal()

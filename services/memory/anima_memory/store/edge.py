@@ -18,7 +18,6 @@ What the engine does, measured with qdrant-edge-py 0.9.0 (bench/store_bench.py):
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import qdrant_edge as qe
 
+from anima_core.files import LockHeld, lock_exclusive
 from anima_memory.errors import StoreUnavailable
 from anima_memory.models import (
     AGENT,
@@ -346,22 +346,10 @@ def _stored_dimension(path: Path) -> int | None:
 
 def _lock(path: Path) -> int:
     """An exclusive flock on the store directory, held until close (or death) of this process."""
-    lock_path = path / LOCK_FILE
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
-        os.close(fd)
-        by = f" (pid {holder})" if holder.isdigit() else ""
+        return lock_exclusive(path / LOCK_FILE)
+    except LockHeld as held:
         raise StoreUnavailable(
-            f"the memory store at {path} is open in another process{by}: one process per "
-            "store directory; stop the other one or configure another store path"
+            f"the memory store at {path} is open in another process{held.holder}: one process "
+            "per store directory; stop the other one or configure another store path"
         ) from None
-    except BaseException:
-        os.close(fd)
-        raise
-    # For the message above; the flock, not this text, is what excludes.
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd

@@ -31,6 +31,7 @@ from fastapi import FastAPI
 
 from anima_core.config import ConfigError, load_config
 from anima_core.errors import AnimaError
+from anima_core.files import replace_file
 from anima_runtime.log.config import ENV_PREFIX, LogConfig
 from anima_runtime.log.http import create_log_app
 from anima_runtime.log.registry import LogRegistry
@@ -88,10 +89,9 @@ def listen_address(text: str) -> tuple[str, int]:
 
 
 def load_log_config(args: argparse.Namespace) -> LogConfig:
-    config = load_config(LogConfig, env_prefix=ENV_PREFIX, file=args.config)
-    if args.dir is None:
-        return config
-    return LogConfig.model_validate({**config.model_dump(), "root": args.dir})
+    return load_config(
+        LogConfig, env_prefix=ENV_PREFIX, file=args.config, overrides={"root": args.dir}
+    )
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -224,6 +224,4 @@ def _announce(sock: socket.socket, agents: list[str], ready_file: Path | None) -
     prefixes = " ".join(f"{agent_id}={prefix}" for agent_id, prefix in logs.items())
     print(f"log API serving on {url}; tlog-tiles: {prefixes}", flush=True)
     if ready_file is not None:
-        tmp = ready_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"url": url, "port": port, "logs": logs}))
-        tmp.replace(ready_file)
+        replace_file(ready_file, json.dumps({"url": url, "port": port, "logs": logs}).encode())

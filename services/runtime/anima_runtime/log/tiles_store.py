@@ -29,7 +29,6 @@ overwritten or removed later.
 from __future__ import annotations
 
 import base64
-import fcntl
 import logging
 import os
 import re
@@ -38,6 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from anima_core.files import LockHeld, lock_exclusive
 from anima_core.tlog.checkpoint import Checkpoint, open_checkpoint
 from anima_core.tlog.errors import LogVerificationError
 from anima_core.tlog.merkle import (
@@ -441,13 +441,12 @@ class TileStore:
 
 
 def _lock(directory: Path) -> int:
-    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise LogLocked(f"{directory} is open for writing in another process") from None
-    return fd
+        return lock_exclusive(directory / LOCK_FILE, mode=0o644)
+    except LockHeld as held:
+        raise LogLocked(
+            f"{directory} is open for writing in another process{held.holder}"
+        ) from None
 
 
 def _read_checkpoint(
