@@ -120,6 +120,26 @@ class TokenAuthInterceptor(ServerInterceptor):
         self._acl = {method: frozenset(allowed) for method, allowed in acl.items()}
         self._public = frozenset(public_methods)
 
+    @classmethod
+    def for_roles(
+        cls,
+        tokens: Mapping[str, str],
+        acl: Mapping[str, frozenset[str]],
+        *,
+        public_methods: frozenset[str] = frozenset(),
+    ) -> TokenAuthInterceptor:
+        """From a service's config (role name -> token digest) and its full access list.
+
+        A deployment may configure only some roles (say, runtime alone): the
+        access lists are cut to the configured ones.
+        """
+        configured = frozenset(tokens)
+        return cls(
+            callers={digest: name for name, digest in tokens.items()},
+            acl={method: allowed & configured for method, allowed in acl.items()},
+            public_methods=public_methods,
+        )
+
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> Handler:

@@ -165,3 +165,17 @@ def test_inconsistent_configuration_is_refused(
 ) -> None:
     with pytest.raises(ConfigError, match=complaint):
         TokenAuthInterceptor(callers=callers, acl=acl, public_methods=public)
+
+
+async def test_for_roles_cuts_access_lists_to_the_configured_roles() -> None:
+    only_runtime = TokenAuthInterceptor.for_roles(
+        {"runtime": token_digest(RUNTIME_TOKEN)},
+        {GET_MANIFEST: frozenset({"runtime", "admin"}), f"/{STREAMS}/Echo": frozenset({"admin"})},
+        public_methods=frozenset({GET_HEAD}),
+    )
+    async with running(interceptors=[only_runtime]) as r:
+        assert await manifest_code(r, bearer_metadata(RUNTIME_TOKEN)) == grpc.StatusCode.OK
+        # The admin token is not configured: unknown, whatever the access list said.
+        assert await manifest_code(r, bearer_metadata(ADMIN_TOKEN)) == (
+            grpc.StatusCode.UNAUTHENTICATED
+        )

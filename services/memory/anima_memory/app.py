@@ -134,11 +134,7 @@ async def start_memory(
     """Serve at once (health NOT_SERVING), then load store and model and turn ready."""
     config.check_startable()
     credentials, certificate = server_credentials(config)
-    configured = frozenset(config.callers)
-    auth = TokenAuthInterceptor(
-        callers={digest: name for name, digest in config.callers.items()},
-        acl={method: allowed & configured for method, allowed in ACCESS_LIST.items()},
-    )
+    auth = TokenAuthInterceptor.for_roles(config.callers, ACCESS_LIST)
     server = GrpcServer(
         address=config.listen,
         credentials=credentials,

@@ -56,12 +56,8 @@ async def start_signer(config: SignerConfig, *, tee: TeeBackend | None = None) -
     else:
         identity = new_channel_identity()
         credentials = grpc.ssl_server_credentials([(identity.key_pem, identity.cert_pem)])
-    configured = frozenset(config.callers)
-    auth = TokenAuthInterceptor(
-        callers={digest: name for name, digest in config.callers.items()},
-        # A deployment may configure only some roles (say, runtime alone).
-        acl={method: allowed & configured for method, allowed in ACCESS_LIST.items()},
-        public_methods=PUBLIC_METHODS,
+    auth = TokenAuthInterceptor.for_roles(
+        config.callers, ACCESS_LIST, public_methods=PUBLIC_METHODS
     )
     server = GrpcServer(
         address=config.listen,
