@@ -150,8 +150,7 @@ class MemoryService:
         ids = [m.id for m in checked]
         if len(set(ids)) != len(ids):
             raise InvalidMemoryRequest("the batch names one memory id twice")
-        vectors = await self._vectors_for(drafts)
-        memories = [replace(m, vector=v) for m, v in zip(checked, vectors, strict=True)]
+        memories = await self._embed_missing(checked)
         async with self._agent_locks[agent_id]:
             results, keep = await self._run(self._deduplicate, memories)
             async with self._id_lock:
@@ -371,20 +370,16 @@ class MemoryService:
             raise InvalidMemoryRequest(f"limit must be 0..{self.limits.max_results}")
         return limit or default
 
-    async def _vectors_for(self, drafts: Sequence[MemoryDraft]) -> list[Vector]:
-        """Given vectors as checked; the rest embedded in one call."""
-        missing = [i for i, d in enumerate(drafts) if d.vector is None]
-        vectors: list[Vector] = [
-            check_vector(d.vector, self.dimension, f"memories[{i}].embedding")
-            if d.vector is not None
-            else np.zeros(0, dtype=np.float32)
-            for i, d in enumerate(drafts)
-        ]
-        if missing:
-            embedded = await self.embedder.embed([drafts[i].text for i in missing])
-            for row, i in enumerate(missing):
-                vectors[i] = embedded[row]
-        return vectors
+    async def _embed_missing(self, memories: Sequence[Memory]) -> list[Memory]:
+        """The memories, those without a (checked) vector given embedded in one call."""
+        missing = [i for i, m in enumerate(memories) if m.vector.size == 0]
+        if not missing:
+            return list(memories)
+        embedded = await self.embedder.embed([memories[i].text for i in missing])
+        out = list(memories)
+        for row, i in enumerate(missing):
+            out[i] = replace(out[i], vector=embedded[row])
+        return out
 
     def _deduplicate(self, memories: Sequence[Memory]) -> tuple[list[CreateResult], list[Memory]]:
         """Results for every memory and the ones to write (runs in a worker thread)."""
