@@ -1,0 +1,41 @@
+"""What the runtime needs of the memory service.
+
+`anima_memory.client.MemoryClient` (gRPC, the deployed shape) and
+`anima_memory.service.MemoryService` (in process: tests, benchmarks,
+`anima chat`) both satisfy it as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from anima_memory.embeddings.base import Matrix
+from anima_memory.models import Memory, MemoryFilter, ScoredMemory
+from anima_memory.service import CreateResult, MemoryDraft
+
+
+class MemoryPort(Protocol):
+    async def create(self, drafts: Sequence[MemoryDraft]) -> list[CreateResult]: ...
+
+    async def search(
+        self,
+        where: MemoryFilter,
+        query: Sequence[float] | str,
+        *,
+        limit: int = 0,
+        min_score: float | None = None,
+        with_vectors: bool = False,
+    ) -> list[ScoredMemory]: ...
+
+    async def get(
+        self, agent_id: str, ids: Sequence[str], *, with_vectors: bool = False
+    ) -> tuple[list[Memory], list[str]]: ...
+
+    async def recent(self, where: MemoryFilter, limit: int = 0) -> list[Memory]: ...
+
+    async def count(self, where: MemoryFilter) -> int: ...
+
+    async def delete(self, agent_id: str, memory_id: str) -> bool: ...
+
+    async def embed(self, texts: Sequence[str]) -> Matrix: ...
