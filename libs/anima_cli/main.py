@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from anima_cli import attest, demo, log
 from anima_memory import cli as memory_cli
+from anima_runtime.character import cli as character_cli
 from anima_runtime.log import cli as log_cli
 from anima_signer import cli as signer_cli
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     attest.register(commands)
     signer_cli.register(commands)
     memory_cli.register(commands)
+    character_cli.register(commands)
     demo.register(commands)
     log_cli.register_serve(log.register(commands))
     return parser

@@ -1,0 +1,403 @@
+"""Reading ElizaOS character files (v0.25 and v1 shapes) into a `Character`.
+
+Both shapes load unmodified. v1 is recognised by a top-level `secrets` object or by
+example lines that name their speaker with "name" (v0.25 uses "user"); anything
+else reads as v0.25. The fields Anima reads are checked; every other field is kept
+as it is, unchecked, in the character's document. `null` for an optional field
+reads as absent. Errors are `InvalidCharacter` naming the source, the field path and
+the reason: `c.json: messageExamples[2][0].content.text: expected a string, got a
+number`. Messages name types, never values, so a secret never reaches one.
+
+Checked by hand rather than with pydantic: a field may be a string or a list, a line
+"user" or "name", and one error with one path reads better than a union's list.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Mapping
+from itertools import accumulate
+from typing import Any, NoReturn
+
+from anima_runtime.character.model import (
+    REDACTED,
+    Character,
+    FrozenDict,
+    KnowledgeItem,
+    Secrets,
+    freeze,
+)
+from anima_runtime.errors import InvalidCharacter
+from anima_runtime.plugins.types import ExampleLine
+
+MAX_CHARACTER_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 64  # real characters nest about 5 deep
+
+FieldPath = tuple[str | int, ...]
+
+
+class _Refused(Exception):
+    """A field failed its check; `parse_*` turns it into InvalidCharacter with the source."""
+
+    def __init__(self, path: FieldPath, reason: str) -> None:
+        super().__init__(reason)
+        self.path = path
+        self.reason = reason
+
+
+def load_character(path: str | os.PathLike[str]) -> Character:
+    """Read and check a character file. A missing or unreadable file is InvalidCharacter
+    too, its message saying why."""
+    source = os.fspath(path)
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_CHARACTER_BYTES + 1)
+    except OSError as exc:
+        raise InvalidCharacter(f"{source}: cannot read: {exc.strerror or exc}") from None
+    return parse_character_json(data, source=source)
+
+
+def parse_character_json(text: bytes | str, *, source: str) -> Character:
+    """Check a character given as JSON text (UTF-8 bytes, a leading BOM allowed)."""
+    size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_CHARACTER_BYTES:
+        _refuse_source(source, _too_large())
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            _refuse_source(source, f"not UTF-8 text (bad byte at offset {exc.start})")
+    text = text.removeprefix("\ufeff")
+    if _deepest(text) > MAX_DEPTH:
+        # Checked before decoding: the C decoder recurses, and with the recursion limit
+        # raised (py_ecc raises it to 100000) a deep enough document overflows the stack.
+        _refuse_source(source, f"nested more than {MAX_DEPTH} levels deep")
+    try:
+        data = json.loads(text, object_pairs_hook=_object, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        _refuse_source(source, f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
+    except _Refused as exc:
+        _refuse_source(source, exc.reason)
+    return _parse(data, source, sized=True)
+
+
+def parse_character(data: Any, *, source: str) -> Character:
+    """Check a character given as an already-decoded JSON document (e.g. a request
+    body). `source` names it in error messages."""
+    return _parse(data, source, sized=False)
+
+
+def _parse(data: Any, source: str, *, sized: bool) -> Character:
+    try:
+        _check_json(data, (), 1)
+        if not sized and _json_size(data) > MAX_CHARACTER_BYTES:
+            raise _Refused((), _too_large())
+        return _character(data, source)
+    except _Refused as exc:
+        where = _render(exc.path)
+        _refuse_source(source, f"{where}: {exc.reason}" if where else exc.reason)
+
+
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _deepest(text: str) -> int:
+    """How deep the brackets of JSON text nest (strings skipped), without decoding it."""
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    return max(accumulate(1 if c in "[{" else -1 for c in brackets), default=0)
+
+
+def _json_size(data: Any) -> int:
+    return len(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def _refuse_source(source: str, reason: str) -> NoReturn:
+    raise InvalidCharacter(f"{source}: {reason}" if source else reason)
+
+
+def _too_large() -> str:
+    return f"larger than {MAX_CHARACTER_BYTES // (1024 * 1024)} MiB, the most a character may be"
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            # Writing the document back would silently drop one of the two.
+            raise _Refused((), f"not JSON this loader accepts: the key {key!r} appears twice")
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise _Refused((), f"not JSON: {name} is not a JSON number")
+
+
+# ---------------------------------------------------------------- the document
+
+
+def _check_json(value: Any, path: FieldPath, depth: int) -> None:
+    """Plain JSON values only (what json.loads makes), finite numbers, at most MAX_DEPTH
+    objects and lists deep (`depth` counts the one `value` would be)."""
+    if isinstance(value, dict | list) and depth > MAX_DEPTH:
+        raise _Refused(path, f"nested more than {MAX_DEPTH} levels deep")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise _Refused(path, f"object keys must be strings, got {_kind(key)}")
+            if not _is_unicode(key):
+                raise _Refused(path, "a key is not valid Unicode text (a lone surrogate)")
+            _check_json(item, (*path, key), depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json(item, (*path, index), depth + 1)
+    elif isinstance(value, str):
+        if not _is_unicode(value):
+            raise _Refused(path, "not valid Unicode text (a lone surrogate)")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise _Refused(path, "not a finite number")
+    elif value is not None and not isinstance(value, str | int | bool):
+        raise _Refused(path, f"not a JSON value ({type(value).__name__})")
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _character(doc: Any, source: str) -> Character:
+    if not isinstance(doc, dict):
+        raise _Refused((), f"expected a JSON object, got {_kind(doc)}")
+    name = doc.get("name")
+    if name is None:
+        raise _Refused(("name",), "missing; a character needs a name")
+    if not isinstance(name, str):
+        raise _Refused(("name",), f"expected a string, got {_kind(name)}")
+    if not name.strip():
+        raise _Refused(("name",), "empty; a character needs a name")
+    shape = _shape(doc)
+    style = _optional(doc, ("style",), dict) or {}
+    settings = _optional(doc, ("settings",), dict) or {}
+    secrets = Secrets(
+        top_level=_secrets(doc, ("secrets",)),
+        in_settings=_secrets(settings, ("settings", "secrets")),
+    )
+    return Character(
+        name=name,
+        username=_optional(doc, ("username",), str) or "",
+        system=_optional(doc, ("system",), str) or "",
+        bio=_text_or_texts(doc, "bio"),
+        lore=_text_or_texts(doc, "lore"),
+        message_examples=_examples(doc, shape),
+        post_examples=_texts(doc, ("postExamples",)),
+        topics=_texts(doc, ("topics",)),
+        adjectives=_texts(doc, ("adjectives",)),
+        style_all=_texts(style, ("style", "all")),
+        style_chat=_texts(style, ("style", "chat")),
+        style_post=_texts(style, ("style", "post")),
+        knowledge=_knowledge(doc),
+        plugins=_plugins(doc),
+        templates=FrozenDict(_templates(doc)),
+        model_provider=_optional(doc, ("modelProvider",), str) or "",
+        settings=freeze({k: v for k, v in settings.items() if k != "secrets"}),
+        shape=shape,
+        source=source,
+        secrets=secrets,
+        redacted_document=freeze(_redacted(doc)),
+    )
+
+
+def _shape(doc: dict[str, Any]) -> str:
+    if doc.get("secrets") is not None:
+        return "v1"
+    examples = doc.get("messageExamples")
+    if isinstance(examples, list):
+        for conversation in examples:
+            for line in conversation if isinstance(conversation, list) else ():
+                if isinstance(line, dict) and ("name" in line or "user" in line):
+                    return "v1" if "name" in line and "user" not in line else "v0.25"
+    return "v0.25"
+
+
+def _optional(container: Mapping[str, Any], path: FieldPath, kind: type) -> Any:
+    """container[path[-1]] if it has the type, None if absent or null, else refused."""
+    value = container.get(str(path[-1]))
+    if value is None:
+        return None
+    if not isinstance(value, kind):
+        raise _Refused(path, f"expected {_KIND_NAMES[kind]}, got {_kind(value)}")
+    return value
+
+
+def _texts(container: Mapping[str, Any], path: FieldPath) -> tuple[str, ...]:
+    items = _optional(container, path, list) or []
+    for index, item in enumerate(items):
+        if not isinstance(item, str):
+            raise _Refused((*path, index), f"expected a string, got {_kind(item)}")
+    return tuple(items)
+
+
+def _text_or_texts(doc: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = doc.get(key)
+    if isinstance(value, str):
+        return (value,) if value else ()
+    if value is not None and not isinstance(value, list):
+        raise _Refused((key,), f"expected a string or a list of strings, got {_kind(value)}")
+    return _texts(doc, (key,))
+
+
+def _examples(doc: dict[str, Any], shape: str) -> tuple[tuple[ExampleLine, ...], ...]:
+    speaker_key, other_key = ("name", "user") if shape == "v1" else ("user", "name")
+    conversations = _optional(doc, ("messageExamples",), list) or []
+    result = []
+    for c, conversation in enumerate(conversations):
+        if not isinstance(conversation, list):
+            raise _Refused(
+                ("messageExamples", c), f"expected a list of lines, got {_kind(conversation)}"
+            )
+        lines = []
+        for i, line in enumerate(conversation):
+            at: FieldPath = ("messageExamples", c, i)
+            if not isinstance(line, dict):
+                raise _Refused(at, f"expected an object, got {_kind(line)}")
+            if speaker_key not in line and other_key in line:
+                raise _Refused(
+                    at,
+                    f'names its speaker with "{other_key}", but this is a {shape} character '
+                    f'(which uses "{speaker_key}"); use one shape throughout',
+                )
+            speaker = line.get(speaker_key)
+            if not isinstance(speaker, str):
+                got = "missing" if speaker is None else f"expected a string, got {_kind(speaker)}"
+                raise _Refused((*at, speaker_key), got)
+            content = line.get("content")
+            if not isinstance(content, dict):
+                got = "missing" if content is None else f"expected an object, got {_kind(content)}"
+                raise _Refused((*at, "content"), got)
+            text = content.get("text")
+            if text is None and shape == "v0.25":
+                raise _Refused((*at, "content", "text"), "missing")
+            if text is not None and not isinstance(text, str):
+                raise _Refused((*at, "content", "text"), f"expected a string, got {_kind(text)}")
+            action = _optional(content, (*at, "content", "action"), str)
+            # ExampleLine carries one action; a v1 line's further actions stay in the document.
+            actions = _texts(content, (*at, "content", "actions"))
+            lines.append(
+                ExampleLine(speaker, text or "", action or (actions[0] if actions else None))
+            )
+        result.append(tuple(lines))
+    return tuple(result)
+
+
+def _knowledge(doc: dict[str, Any]) -> tuple[KnowledgeItem, ...]:
+    items = _optional(doc, ("knowledge",), list) or []
+    result = []
+    for index, item in enumerate(items):
+        at: FieldPath = ("knowledge", index)
+        if isinstance(item, str):
+            result.append(KnowledgeItem(text=item))
+            continue
+        if not isinstance(item, dict) or ("path" in item) == ("directory" in item):
+            raise _Refused(
+                at,
+                'expected a string, or an object with one of "path" and "directory", '
+                f"got {_kind(item) if not isinstance(item, dict) else _describe(item)}",
+            )
+        path = _optional(item, (*at, "path"), str)
+        directory = _optional(item, (*at, "directory"), str)
+        if not (path or directory):
+            raise _Refused((*at, "path" if "path" in item else "directory"), "empty")
+        shared = _optional(item, (*at, "shared"), bool) or False
+        result.append(KnowledgeItem(path=path or "", directory=directory or "", shared=shared))
+    return tuple(result)
+
+
+def _describe(item: dict[str, Any]) -> str:
+    has = [k for k in ("path", "directory") if k in item]
+    return "an object with both" if has else "an object with neither"
+
+
+def _plugins(doc: dict[str, Any]) -> tuple[str, ...]:
+    items = _optional(doc, ("plugins",), list) or []
+    names = []
+    for index, item in enumerate(items):
+        if isinstance(item, dict):  # a plugin object pasted in: its name is enough
+            name = item.get("name")
+            if not isinstance(name, str) or not name:
+                raise _Refused((*("plugins", index), "name"), "expected the plugin's name")
+            names.append(name)
+        elif isinstance(item, str) and item:
+            names.append(item)
+        else:
+            raise _Refused(("plugins", index), f"expected a plugin name, got {_kind(item)}")
+    return tuple(names)
+
+
+def _templates(doc: dict[str, Any]) -> dict[str, str]:
+    templates = _optional(doc, ("templates",), dict) or {}
+    for key, value in templates.items():
+        if not isinstance(value, str):
+            raise _Refused(("templates", key), f"expected a string, got {_kind(value)}")
+    return dict(templates)
+
+
+def _secrets(container: Mapping[str, Any], path: FieldPath) -> dict[str, str]:
+    secrets = _optional(container, path, dict) or {}
+    for key, value in secrets.items():
+        if not isinstance(value, str):
+            raise _Refused((*path, key), f"expected a string, got {_kind(value)}")
+    return dict(secrets)
+
+
+def _redacted(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document with each secret value (already checked to be strings) redacted."""
+    copy = dict(doc)
+    if isinstance(doc.get("secrets"), dict):
+        copy["secrets"] = dict.fromkeys(doc["secrets"], REDACTED)
+    settings = doc.get("settings")
+    if isinstance(settings, dict) and isinstance(settings.get("secrets"), dict):
+        copy["settings"] = {**settings, "secrets": dict.fromkeys(settings["secrets"], REDACTED)}
+    return copy
+
+
+# ---------------------------------------------------------------- messages
+
+_KIND_NAMES: dict[type, str] = {
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    list: "a list",
+    dict: "an object",
+}
+_IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    for kind, name in _KIND_NAMES.items():
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+def _render(path: FieldPath) -> str:
+    """messageExamples[2][0].content.text; odd keys quoted: templates["my key"]."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENTIFIER.fullmatch(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part, ensure_ascii=False)}]"
+    return out
