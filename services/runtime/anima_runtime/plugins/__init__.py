@@ -1,0 +1,82 @@
+"""Plugins with ElizaOS semantics: the part types, the bootstrap plugin, knowledge,
+and the registry that picks an agent's plugins.
+
+The part types load with the package. Everything else loads on first use: the
+agent modules import `plugins.types`, and the bootstrap plugin imports them back.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from anima_runtime.plugins.types import (
+    Action,
+    ActionResult,
+    AgentContext,
+    Content,
+    Evaluator,
+    EvaluatorResult,
+    ExampleLine,
+    HandlerCallback,
+    Message,
+    Plugin,
+    Provider,
+    ProviderResult,
+    Service,
+)
+
+if TYPE_CHECKING:
+    from anima_runtime.plugins.bootstrap import bootstrap_plugin
+    from anima_runtime.plugins.knowledge import (
+        IngestedDocument,
+        IngestReport,
+        SkippedSource,
+        chunk_text,
+        ingest_knowledge,
+        knowledge_provider,
+    )
+    from anima_runtime.plugins.registry import resolve_plugins
+
+_LAZY = {
+    "bootstrap_plugin": "anima_runtime.plugins.bootstrap",
+    "IngestReport": "anima_runtime.plugins.knowledge",
+    "IngestedDocument": "anima_runtime.plugins.knowledge",
+    "SkippedSource": "anima_runtime.plugins.knowledge",
+    "chunk_text": "anima_runtime.plugins.knowledge",
+    "ingest_knowledge": "anima_runtime.plugins.knowledge",
+    "knowledge_provider": "anima_runtime.plugins.knowledge",
+    "resolve_plugins": "anima_runtime.plugins.registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = [
+    "Action",
+    "ActionResult",
+    "AgentContext",
+    "Content",
+    "Evaluator",
+    "EvaluatorResult",
+    "ExampleLine",
+    "HandlerCallback",
+    "IngestReport",
+    "IngestedDocument",
+    "Message",
+    "Plugin",
+    "Provider",
+    "ProviderResult",
+    "Service",
+    "SkippedSource",
+    "bootstrap_plugin",
+    "chunk_text",
+    "ingest_knowledge",
+    "knowledge_provider",
+    "resolve_plugins",
+]
