@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from anima_cli import attest, demo, log
 from anima_memory import cli as memory_cli
+from anima_runtime import cli as runtime_cli
 from anima_runtime.character import cli as character_cli
 from anima_runtime.log import cli as log_cli
 from anima_signer import cli as signer_cli
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     character_cli.register(commands)
     demo.register(commands)
     log_cli.register_serve(log.register(commands))
+    runtime_cli.register(commands)
     return parser
 
 

@@ -16,22 +16,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import signal
 import socket
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
-import uvicorn
-from fastapi import FastAPI
 
 from anima_core.config import ConfigError, load_config
 from anima_core.errors import AnimaError
 from anima_core.files import replace_file
+from anima_runtime.http_serve import base_url, bind, listen_address, serve_app
 from anima_runtime.log.config import ENV_PREFIX, LogConfig
 from anima_runtime.log.http import create_log_app
 from anima_runtime.log.registry import LogRegistry
@@ -43,7 +40,6 @@ if TYPE_CHECKING:
 
 COMMAND = "anima log serve"
 DEFAULT_LISTEN = "127.0.0.1:8700"
-_SHUTDOWN_GRACE_S = 5
 
 
 def register_serve(log_commands: SubParsers) -> None:
@@ -80,14 +76,6 @@ def register_serve(log_commands: SubParsers) -> None:
     serve.set_defaults(func=serve_command)
 
 
-def listen_address(text: str) -> tuple[str, int]:
-    """--listen: host:port (an IPv6 host in brackets)."""
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"expected host:port, got {text!r}")
-    return host.strip("[]"), int(port)
-
-
 def load_log_config(args: argparse.Namespace) -> LogConfig:
     return load_config(
         LogConfig, env_prefix=ENV_PREFIX, file=args.config, overrides={"root": args.dir}
@@ -119,7 +107,7 @@ async def _serve(args: argparse.Namespace, config: LogConfig) -> int:
         loop.add_signal_handler(sig, stopping.set)
     try:
         host, port = args.listen
-        with _bind(host, port) as sock:
+        with bind(host, port) as sock:
             policy = measurement_policy(args)
             try:
                 client = await connect_signer(args, policy=policy, command=COMMAND)
@@ -138,7 +126,12 @@ async def _serve(args: argparse.Namespace, config: LogConfig) -> int:
                         registry, config=config.api, attestation=signer_attestation(client)
                     )
                     if not stopping.is_set():
-                        await _run(app, sock, agents, stopping, args.ready_file)
+                        await serve_app(
+                            app,
+                            sock,
+                            stopping,
+                            on_ready=lambda: _announce(sock, agents, args.ready_file),
+                        )
                 finally:
                     await registry.close()
     finally:
@@ -158,68 +151,8 @@ async def _open_logs(registry: LogRegistry, agents: list[str]) -> list[str]:
     return registry.agent_ids()
 
 
-@contextlib.contextmanager
-def _bind(host: str, port: int) -> Iterator[socket.socket]:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-        sock.listen(128)
-        sock.setblocking(False)
-        yield sock
-    finally:
-        sock.close()
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: after a signal it re-raises it once
-    stopped, which would end the process before the logs are closed."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-async def _run(
-    app: FastAPI,
-    sock: socket.socket,
-    agents: list[str],
-    stopping: asyncio.Event,
-    ready_file: Path | None,
-) -> None:
-    server = _Server(
-        uvicorn.Config(
-            app,
-            log_config=None,  # the `anima` command's logging setup applies
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=_SHUTDOWN_GRACE_S,
-        )
-    )
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if serving.done():
-            await serving
-            raise RuntimeError("the HTTP server stopped while starting")
-        await asyncio.sleep(0.02)
-    _announce(sock, agents, ready_file)
-    stop = asyncio.create_task(stopping.wait())
-    try:
-        await asyncio.wait({serving, stop}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stop.cancel()
-        server.should_exit = True
-        await serving
-
-
 def _announce(sock: socket.socket, agents: list[str], ready_file: Path | None) -> None:
-    host, port = sock.getsockname()[:2]
-    url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    url, port = base_url(sock)
     logs = {agent_id: f"{url}/v1/logs/{agent_id}" for agent_id in agents}
     prefixes = " ".join(f"{agent_id}={prefix}" for agent_id, prefix in logs.items())
     print(f"log API serving on {url}; tlog-tiles: {prefixes}", flush=True)

@@ -1,0 +1,74 @@
+"""Run the memory service as a separate local process (the demo, benchmarks and tests use it)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+from anima_core.auth import token_digest
+from anima_memory.config import ENV_PREFIX, ROLE_RUNTIME, ROLES, MemoryConfig
+
+# Loading the MiniLM model and opening the store take a few seconds on a cold machine.
+READY_TIMEOUT_S = 120.0
+
+
+class LocalMemory(NamedTuple):
+    address: str  # 127.0.0.1:PORT
+    token: str  # a bearer token of the requested role
+    certificate_pem: bytes  # the service's self-signed TLS certificate, to pin
+    process: subprocess.Popen[bytes]
+
+
+@contextlib.contextmanager
+def local_memory(
+    state_dir: Path, *, role: str = ROLE_RUNTIME, extra_args: tuple[str, ...] = ()
+) -> Iterator[LocalMemory]:
+    """Start `anima memory serve` (embedded store and MiniLM, TLS on a fresh
+    self-signed key) on a free loopback port, with data under state_dir/memory.
+
+    A fresh token of `role` is made for this run; only its digest reaches the service.
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown memory role {role!r}; roles: {', '.join(ROLES)}")
+    token = secrets.token_urlsafe(32)
+    config = MemoryConfig(data_dir=state_dir / "memory")
+    ready = state_dir / "memory.ready"
+    ready.unlink(missing_ok=True)
+    # Settings meant for another memory service must not leak into this one.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(f"{ENV_PREFIX}_")}
+    env[f"{ENV_PREFIX}_CALLERS"] = json.dumps({role: token_digest(token)})
+    command = [sys.executable, "-m", "anima_cli.main", "memory", "serve"]
+    command += ["--listen", "127.0.0.1:0", "--data-dir", str(config.data_dir)]
+    command += ["--ready-file", str(ready), *extra_args]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not ready.exists():
+            if process.poll() is not None:
+                raise RuntimeError(f"memory service exited with code {process.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("memory service did not become ready in time")
+            time.sleep(0.05)
+        port = int(json.loads(ready.read_text())["port"])
+        yield LocalMemory(
+            address=f"127.0.0.1:{port}",
+            token=token,
+            certificate_pem=config.certificate_path.read_bytes(),
+            process=process,
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,319 @@
+"""The runtime's HTTP API (FastAPI): agents under /v1/agents, their logs under /v1/logs.
+
+    POST /v1/agents                          create (and start) an agent from a character
+    GET  /v1/agents                          list them
+    GET  /v1/agents/{id}                     one agent: state, wallets, log key, model
+    POST /v1/agents/{id}/start | /stop       lifecycle (stop keeps every piece of data)
+    POST /v1/agents/{id}/messages            one turn; every step with its log index
+    GET  /v1/agents/{id}/rooms/{room}/memories   a room's latest memories
+
+Every /v1/agents route needs `Authorization: Bearer <token>` whose SHA-256 is
+configured (401 otherwise, checked before the body is parsed). The log routes
+(log/http.py) follow the log's own configuration: reads public unless closed.
+
+Statuses: one table maps domain errors (`HTTP_STATUS` by kind, shared with the
+log API, and a few classes of their own): 400 bad input naming the field, 404
+unknown agent, 409 an id that exists or an agent that is stopped
+(`agent_stopped`: start it first), 413 a body over `limits.max_body_bytes`
+(refused before it is read), 502 the language model failed, 503 the signer or
+memory service is unreachable. Errors are `{"error": {"code", "message"}}`;
+unexpected failures are logged and answered 500 "internal error".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, Final
+
+import grpc
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPBearer
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from anima_core.auth import caller_for_header
+from anima_core.errors import AnimaError
+from anima_runtime.api.schemas import (
+    AgentList,
+    AgentOut,
+    CreateAgentIn,
+    MemoriesOut,
+    MemoryOut,
+    MessageIn,
+    TurnOut,
+)
+from anima_runtime.config import RuntimeConfig
+from anima_runtime.errors import AgentStopped, ModelFailed
+from anima_runtime.log.http import HTTP_STATUS, ApiError, ErrorResponse, log_router
+from anima_runtime.log.sequencer import AttestationFetcher
+from anima_runtime.manager import AgentManager
+
+logger = logging.getLogger(__name__)
+
+#: Errors with a status, code and message prefix of their own; every other AnimaError
+#: goes by its kind (HTTP_STATUS) with the kind as its code.
+_SPECIAL: Final[dict[type[AnimaError], tuple[int, str, str]]] = {
+    ModelFailed: (502, "model_failed", "the agent's language model failed: "),
+    AgentStopped: (409, "agent_stopped", ""),
+}
+#: A downstream gRPC service (memory, signer) that failed under a call.
+_UNREACHABLE: Final = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 404, 409, 413, 500, 502, 503)
+}
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
+
+
+def _status_of(exc: AnimaError) -> tuple[int, str, str]:
+    """(status, code, message) for a domain error."""
+    for cls in type(exc).__mro__:
+        if cls in _SPECIAL:
+            status, code, prefix = _SPECIAL[cls]
+            return status, code, prefix + exc.message
+    return HTTP_STATUS.get(exc.kind, 500), exc.kind.value, exc.message
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        loc = [str(x) for x in error.get("loc", ())]
+        if error.get("type") == "json_invalid":
+            parts.append(f"body is not JSON: {error.get('ctx', {}).get('error', 'invalid')}")
+            continue
+        where = f"{loc[0]} field {'.'.join(loc[1:])!r}" if len(loc) > 1 else ".".join(loc)
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def _route_class(token_digests: tuple[str, ...]) -> type[APIRoute]:
+    callers = [(digest, True) for digest in token_digests]
+
+    class AgentApiRoute(APIRoute):
+        """Authenticates, then maps every failure of the route to the JSON error shape."""
+
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def route(request: Request) -> Response:
+                header = request.headers.get("authorization", "")
+                if caller_for_header(header, callers) is None:
+                    return error_response(401, "unauthenticated", "a valid bearer token is needed")
+                try:
+                    return await handler(request)
+                except RequestValidationError as exc:
+                    return error_response(400, "invalid_argument", _validation_message(exc))
+                except ApiError as exc:
+                    return error_response(exc.status, exc.code, exc.message)
+                except AnimaError as exc:
+                    status, code, message = _status_of(exc)
+                    if status == 500:
+                        logger.error("runtime API %s failed: %s", request.url.path, exc.message)
+                        return error_response(500, "internal", "internal error")
+                    return error_response(status, code, message)
+                except grpc.aio.AioRpcError as exc:
+                    logger.warning(
+                        "runtime API %s: downstream %s: %s",
+                        request.url.path,
+                        exc.code().name,
+                        exc.details(),
+                    )
+                    if exc.code() in _UNREACHABLE:
+                        return error_response(
+                            503,
+                            "unavailable",
+                            f"a backing service is unavailable ({exc.code().name})",
+                        )
+                    return error_response(
+                        502, "bad_gateway", f"a backing service failed ({exc.code().name})"
+                    )
+                except Exception:
+                    logger.exception("runtime API %s failed", request.url.path)
+                    return error_response(500, "internal", "internal error")
+
+            return route
+
+    return AgentApiRoute
+
+
+def _json(model: BaseModel, status: int = 200) -> Response:
+    return Response(model.model_dump_json(), status_code=status, media_type="application/json")
+
+
+AgentIdPath = Annotated[str, Path(description="the agent's id", max_length=64)]
+#: The most memories a listing may ask for; the configured limits.max_memories may be lower
+#: (the manager refuses beyond it).
+MAX_MEMORIES = 1000
+RoomIdPath = Annotated[str, Path(description="the room's id", max_length=128)]
+
+
+def agents_router(manager: AgentManager, config: RuntimeConfig) -> APIRouter:
+    """The agent routes under /v1/agents, every one behind a bearer token."""
+    router = APIRouter(
+        prefix="/v1/agents",
+        tags=["agents"],
+        route_class=_route_class(config.api_token_sha256s),
+        responses=_ERRORS,
+        # Documents the scheme in OpenAPI; the route class enforces it.
+        dependencies=[Security(HTTPBearer(auto_error=False))],
+    )
+
+    @router.post("", status_code=201, response_model=AgentOut, summary="Create an agent")
+    async def create(body: CreateAgentIn) -> Response:
+        view = await manager.create(body.character, agent_id=body.agent_id, start=body.start)
+        return _json(AgentOut.of(view), 201)
+
+    @router.get("", response_model=AgentList, summary="The agents on this runtime")
+    async def list_agents() -> Response:
+        return _json(AgentList(agents=[AgentOut.of(v) for v in manager.list()]))
+
+    @router.get("/{agent_id}", response_model=AgentOut, summary="One agent")
+    async def get(agent_id: AgentIdPath) -> Response:
+        return _json(AgentOut.of(manager.get(agent_id)))
+
+    @router.post("/{agent_id}/start", response_model=AgentOut, summary="Start a stopped agent")
+    async def start(agent_id: AgentIdPath) -> Response:
+        return _json(AgentOut.of(await manager.start(agent_id)))
+
+    @router.post(
+        "/{agent_id}/stop", response_model=AgentOut, summary="Stop an agent (its data stays)"
+    )
+    async def stop(agent_id: AgentIdPath) -> Response:
+        return _json(AgentOut.of(await manager.stop(agent_id)))
+
+    @router.post(
+        "/{agent_id}/messages",
+        response_model=TurnOut,
+        summary="Say something to the agent in a room; its answer, actions and evaluations",
+    )
+    async def message(agent_id: AgentIdPath, body: MessageIn) -> Response:
+        turn = await manager.send_message(
+            agent_id,
+            room_id=body.room_id,
+            text=body.text,
+            entity_id=body.entity_id,
+            user_name=body.user_name,
+        )
+        return _json(TurnOut.of(turn))
+
+    @router.get(
+        "/{agent_id}/rooms/{room_id}/memories",
+        response_model=MemoriesOut,
+        summary="The room's latest memories (every table), oldest first",
+    )
+    async def memories(
+        agent_id: AgentIdPath,
+        room_id: RoomIdPath,
+        limit: Annotated[int, Query(ge=1, le=MAX_MEMORIES)] = 20,
+    ) -> Response:
+        found = await manager.room_memories(agent_id, room_id, limit)
+        return _json(
+            MemoriesOut(
+                agent_id=agent_id, room_id=room_id, memories=[MemoryOut.of(m) for m in found]
+            )
+        )
+
+    return router
+
+
+class BodyLimit:
+    """Refuses a request body over `max_bytes` with 413 before the app parses it: by its
+    Content-Length when given, else while reading it (never holding more than that)."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = error_response(
+            413, "payload_too_large", f"the request body is larger than {self.max_bytes} bytes"
+        )
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await error_response(400, "invalid_argument", "bad Content-Length")(
+                    scope, receive, send
+                )
+                return
+            if int(declared) > self.max_bytes:
+                await too_large(scope, receive, send)
+                return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away before sending its body
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def create_runtime_app(
+    manager: AgentManager,
+    config: RuntimeConfig,
+    *,
+    attestation: AttestationFetcher | None = None,
+) -> FastAPI:
+    """The runtime's API over `manager` (OpenAPI at /openapi.json; no docs pages,
+    which would load scripts from a CDN)."""
+    app = FastAPI(
+        title="Anima agent runtime",
+        version="1",
+        description=__doc__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.include_router(agents_router(manager, config))
+    app.include_router(log_router(manager.logs, config=config.log.api, attestation=attestation))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Paths and methods outside the routers: the same error shape as the routes.
+        return error_response(
+            exc.status_code, "not_found" if exc.status_code == 404 else "error", str(exc.detail)
+        )
+
+    app.add_middleware(BodyLimit, max_bytes=config.limits.max_body_bytes)
+    origins = list(dict.fromkeys((*config.cors_origins, *config.log.api.cors_origins)))
+    if origins:  # added last: outermost, so preflight requests need no token
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    return app
+
+
+__all__ = ["BodyLimit", "agents_router", "create_runtime_app", "error_response"]

@@ -1,0 +1,276 @@
+"""`anima runtime serve`, `anima runtime new-token` and `anima chat`.
+
+`anima runtime serve` hosts agents behind the HTTP API (api/http.py): it
+connects to the signer over attested gRPC (runtime role: logs, lookups,
+attestation; with ANIMA_SIGNER_ADMIN_TOKEN also the admin role, to create
+agents' keys) and to the memory service (TLS pinned to its certificate),
+brings back the agents persisted under --data-dir, and serves until SIGTERM
+or SIGINT; then it stops the HTTP server, the agents and the logs.
+
+Configuration: RuntimeConfig's defaults, then --config, then ANIMA_RUNTIME_*
+variables, then these flags. Tokens come from the environment only, never
+the command line: ANIMA_SIGNER_TOKEN, ANIMA_SIGNER_ADMIN_TOKEN (optional),
+ANIMA_MEMORY_TOKEN; the API's own tokens are configured as digests.
+
+Exit codes: 0 done; 1 bad input (configuration, character file); 2 the
+environment (a missing token, an unreachable or refusing service, a busy port).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import grpc
+
+from anima_core.attestation import MeasurementPolicy
+from anima_core.auth import token_digest
+from anima_core.config import load_config
+from anima_core.errors import AnimaError, ErrorKind
+from anima_core.files import replace_file
+from anima_memory.cli import DEFAULT_MEMORY
+from anima_memory.client import MemoryClient
+from anima_memory.config import MemoryConfig
+from anima_memory.models import MemoryFilter
+from anima_runtime import chat
+from anima_runtime.api.http import create_runtime_app
+from anima_runtime.config import ENV_PREFIX, RuntimeConfig
+from anima_runtime.http_serve import base_url, bind, serve_app
+from anima_runtime.log.registry import LogRegistry
+from anima_runtime.log.sequencer import signer_attestation
+from anima_runtime.manager import AgentManager
+from anima_signer.cli import add_signer_arguments, measurement_policy
+from anima_signer.client import SignerClient
+
+if TYPE_CHECKING:
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+COMMAND = "anima runtime serve"
+SIGNER_TOKEN_ENV = "ANIMA_SIGNER_TOKEN"  # noqa: S105 (variable names, not tokens)
+SIGNER_ADMIN_TOKEN_ENV = "ANIMA_SIGNER_ADMIN_TOKEN"  # noqa: S105
+MEMORY_TOKEN_ENV = "ANIMA_MEMORY_TOKEN"  # noqa: S105
+# An agent id no real agent has: at startup the runtime looks it up in the signer and
+# counts its memories, proving that both services answer and accept its tokens.
+_PROBE_AGENT = "anima-runtime-probe"
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 1
+EXIT_ENVIRONMENT = 2
+
+
+class EnvironmentProblem(Exception):
+    """Something outside the command's input is missing or refuses (exit code 2)."""
+
+
+def register(commands: SubParsers) -> None:
+    """Add `runtime` (serve, new-token) and `chat` to the `anima` sub-parsers."""
+    runtime = commands.add_parser("runtime", help="run the agent runtime and its HTTP API")
+    sub = runtime.add_subparsers(dest="runtime_command", required=True, metavar="COMMAND")
+    _register_serve(sub)
+    token = sub.add_parser("new-token", help="make an API token and the digest to configure")
+    token.set_defaults(func=_new_token)
+    chat.register(commands)
+
+
+def _register_serve(sub: SubParsers) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="host agents behind the HTTP API (agents, chat, memories, logs)",
+        description=f"Configuration: defaults, then --config, then {ENV_PREFIX}_* variables, "
+        f"then these flags. Tokens: {SIGNER_TOKEN_ENV} (runtime role), "
+        f"{SIGNER_ADMIN_TOKEN_ENV} (optional: admin role, to create agents), "
+        f"{MEMORY_TOKEN_ENV}.",
+    )
+    serve.add_argument("--config", type=Path, help="TOML or JSON file holding a RuntimeConfig")
+    serve.add_argument("--data-dir", type=Path, help="where agents and their logs live")
+    serve.add_argument("--listen", help="host:port (port 0 picks a free one)")
+    add_signer_arguments(serve)
+    serve.add_argument("--memory", default=DEFAULT_MEMORY, help="memory service host:port")
+    trust = serve.add_mutually_exclusive_group(required=True)
+    trust.add_argument("--memory-cert", type=Path, help="the memory service's certificate (PEM)")
+    trust.add_argument(
+        "--memory-data-dir",
+        type=Path,
+        help="the memory service's data directory: pin the certificate it publishes there",
+    )
+    trust.add_argument(
+        "--memory-insecure-plaintext",
+        action="store_true",
+        help="INSECURE: talk to the memory service without TLS (development only)",
+    )
+    serve.add_argument("--ready-file", type=Path, help="write {'url', 'port'} here once serving")
+    serve.set_defaults(func=serve_command)
+
+
+def _new_token(args: argparse.Namespace) -> int:
+    token = secrets.token_urlsafe(32)
+    print(f"token (give it to API callers as a bearer token): {token}")
+    digests = json.dumps([token_digest(token)])
+    print(f"digest (configure the runtime): {ENV_PREFIX}_API_TOKEN_SHA256S='{digests}'")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- serve
+
+
+def load_runtime_config(args: argparse.Namespace) -> RuntimeConfig:
+    overrides = {"data_dir": args.data_dir, "listen": args.listen}
+    return load_config(RuntimeConfig, env_prefix=ENV_PREFIX, file=args.config, overrides=overrides)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """Handler of `anima runtime serve`; returns the exit code."""
+    try:
+        config = load_runtime_config(args)
+        config.check_startable()
+        return asyncio.run(_serve(args, config))
+    except EnvironmentProblem as exc:
+        return _fail(str(exc), EXIT_ENVIRONMENT)
+    except grpc.aio.AioRpcError as exc:
+        return _fail(f"{exc.code().name}: {exc.details()}", EXIT_ENVIRONMENT)
+    except AnimaError as exc:
+        code = EXIT_ENVIRONMENT if exc.kind == ErrorKind.UNAVAILABLE else EXIT_BAD_INPUT
+        return _fail(exc.message, code)
+    except OSError as exc:
+        return _fail(str(exc), EXIT_ENVIRONMENT)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"{COMMAND}: {message}", file=sys.stderr)
+    return code
+
+
+def required_token(name: str) -> str:
+    """A caller token from the environment (never the command line)."""
+    token = os.environ.get(name, "")
+    if not token:
+        raise EnvironmentProblem(f"set {name} to a caller token")
+    return token
+
+
+async def _serve(args: argparse.Namespace, config: RuntimeConfig) -> int:
+    signer_token = required_token(SIGNER_TOKEN_ENV)
+    admin_token = os.environ.get(SIGNER_ADMIN_TOKEN_ENV) or None
+    memory_token = required_token(MEMORY_TOKEN_ENV)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        host, port = config.listen_address
+        with bind(host, port) as sock:
+            async with AsyncExitStack() as stack:
+                policy = measurement_policy(args)
+                signer = await stack.enter_async_context(
+                    _signer(args.signer, signer_token, policy, SIGNER_TOKEN_ENV)
+                )
+                admin = None
+                if admin_token is not None:
+                    admin = await stack.enter_async_context(
+                        _signer(args.signer, admin_token, policy, SIGNER_ADMIN_TOKEN_ENV)
+                    )
+                memory = await stack.enter_async_context(_memory(args, memory_token))
+                registry = LogRegistry(
+                    root=config.log.root,
+                    sequencer=signer,
+                    sync_interval_s=config.log.sync_interval_s,
+                    cache_tiles=config.log.cache_tiles,
+                )
+                stack.push_async_callback(registry.close)
+                manager = await AgentManager.open(
+                    config=config, memory=memory, logs=registry, signer=signer, admin=admin
+                )
+                stack.push_async_callback(manager.close)
+                app = create_runtime_app(manager, config, attestation=signer_attestation(signer))
+                if not stopping.is_set():
+                    await serve_app(
+                        app,
+                        sock,
+                        stopping,
+                        on_ready=lambda: _announce(sock, manager, args.ready_file),
+                    )
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+    return EXIT_OK
+
+
+@asynccontextmanager
+async def _signer(
+    address: str, token: str, policy: MeasurementPolicy, token_env: str
+) -> AsyncIterator[SignerClient]:
+    """An attested client; its token is proven at once (GetAgent of an agent that need
+    not exist answers NOT_FOUND to a known caller, UNAUTHENTICATED to anyone else)."""
+    try:
+        client = await SignerClient.connect_attested(address=address, token=token, policy=policy)
+    except (OSError, grpc.aio.AioRpcError) as exc:
+        raise EnvironmentProblem(f"cannot reach the signer at {address}: {_reason(exc)}") from None
+    try:
+        try:
+            await client.get_agent(_PROBE_AGENT)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise EnvironmentProblem(
+                    f"the signer at {address} refuses {token_env}: {_reason(exc)}"
+                ) from None
+        yield client
+    finally:
+        await client.close()
+
+
+@asynccontextmanager
+async def _memory(args: argparse.Namespace, token: str) -> AsyncIterator[MemoryClient]:
+    certificate = None
+    if args.memory_cert is not None or args.memory_data_dir is not None:
+        path = args.memory_cert or MemoryConfig(data_dir=args.memory_data_dir).certificate_path
+        try:
+            certificate = path.read_bytes()
+        except OSError as exc:
+            raise EnvironmentProblem(
+                f"cannot read the memory service's certificate {path}: {exc.strerror}"
+            ) from None
+    client = MemoryClient.connect(
+        args.memory,
+        token,
+        certificate_pem=certificate,
+        insecure_plaintext=args.memory_insecure_plaintext,
+    )
+    try:
+        try:
+            await client.count(MemoryFilter(agent_id=_PROBE_AGENT))
+        except grpc.aio.AioRpcError as exc:
+            raise EnvironmentProblem(
+                f"memory service at {args.memory}: {exc.code().name}: {exc.details()}"
+            ) from None
+        yield client
+    finally:
+        await client.close()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"{exc.code().name}: {exc.details()}"
+    return str(exc)
+
+
+def _announce(sock: socket.socket, manager: AgentManager, ready_file: Path | None) -> None:
+    url, port = base_url(sock)
+    agents = manager.list()
+    running = sum(1 for a in agents if a.running)
+    print(f"runtime API serving on {url} ({len(agents)} agents, {running} running)", flush=True)
+    if ready_file is not None:
+        replace_file(ready_file, json.dumps({"url": url, "port": port}).encode())
+
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_ENVIRONMENT", "EXIT_OK", "register", "serve_command"]

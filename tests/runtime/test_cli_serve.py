@@ -1,0 +1,165 @@
+"""`anima runtime serve` as its own process, in front of a signer process and a memory
+service process (anima_signer.local, anima_memory.local, anima_runtime.local); and the
+exit codes of the refusals that happen before anything is started."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import stat
+from pathlib import Path
+
+import httpx
+import pytest
+
+from anima_core.auth import token_digest
+from anima_core.config import load_config
+from anima_memory.local import local_memory
+from anima_runtime import cli as runtime_cli
+from anima_runtime.config import RuntimeConfig
+from anima_runtime.local import local_runtime
+from anima_runtime.log.config import LogConfig
+from anima_signer.local import local_signer
+from tests.runtime.test_manager import ADA
+
+TIMEOUT_S = 60
+
+
+@pytest.mark.slow
+def test_a_served_runtime_creates_an_agent_and_answers_over_http(tmp_path: Path) -> None:
+    with (
+        local_signer(tmp_path) as signer,
+        local_memory(tmp_path) as memory,
+        local_runtime(tmp_path, signer=signer, memory=memory) as runtime,
+    ):
+        auth = {"Authorization": f"Bearer {runtime.api_token}"}
+        character = json.loads(ADA.read_text(encoding="utf-8"))
+        assert httpx.get(f"{runtime.url}/v1/agents", timeout=TIMEOUT_S).status_code == 401
+        created = httpx.post(
+            f"{runtime.url}/v1/agents",
+            json={"character": character},
+            headers=auth,
+            timeout=TIMEOUT_S,
+        )
+        assert created.status_code == 201, created.text
+        agent = created.json()
+        assert agent["running"] and agent["name"] == "Ada"
+
+        said = httpx.post(
+            f"{runtime.url}/v1/agents/{agent['agent_id']}/messages",
+            json={"room_id": "lobby", "text": "Who are you?", "user_name": "Bob"},
+            headers=auth,
+            timeout=TIMEOUT_S,
+        )
+        assert said.status_code == 200, said.text
+        turn = said.json()
+        [reply] = turn["responses"]
+        assert "Ada" in reply["text"] and reply["log_index"] > turn["message_log_index"]
+
+        # The log is public, its checkpoint signed by the enclave with the agent's log key.
+        checkpoint = httpx.get(
+            f"{runtime.url}/v1/logs/{agent['agent_id']}/checkpoint", timeout=TIMEOUT_S
+        )
+        assert checkpoint.status_code == 200
+        origin, size = checkpoint.text.splitlines()[:2]
+        assert agent["log_verifier_key"].startswith(origin + "+")
+        assert int(size) > reply["log_index"]
+        memories = httpx.get(
+            f"{runtime.url}/v1/agents/{agent['agent_id']}/rooms/lobby/memories",
+            headers=auth,
+            timeout=TIMEOUT_S,
+        ).json()["memories"]
+        assert [m["text"] for m in memories[:2]] == ["Who are you?", reply["text"]]
+
+        stored = tmp_path / "runtime" / "agents" / agent["agent_id"] / "character.json"
+        assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert runtime.process.returncode == 0  # SIGTERM: a clean shutdown
+
+
+# ---------------------------------------------------------------- refusals before starting
+
+
+def run_serve(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="anima")
+    runtime_cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+SERVE = ["runtime", "serve", "--insecure-allow-simulated", "--memory-insecure-plaintext"]
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    for name in ("ANIMA_SIGNER_ADMIN_TOKEN", "ANIMA_RUNTIME_API_TOKEN_SHA256S"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ANIMA_SIGNER_TOKEN", "signer-token")
+    monkeypatch.setenv("ANIMA_MEMORY_TOKEN", "memory-token")
+    monkeypatch.setenv("ANIMA_RUNTIME_API_TOKEN_SHA256S", json.dumps([token_digest("api")]))
+    monkeypatch.setenv("ANIMA_RUNTIME_DATA_DIR", str(tmp_path / "runtime"))
+    return monkeypatch
+
+
+def test_no_api_token_refuses_to_start(
+    environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environment.delenv("ANIMA_RUNTIME_API_TOKEN_SHA256S")
+    assert run_serve(SERVE) == runtime_cli.EXIT_BAD_INPUT
+    assert "no API token configured" in capsys.readouterr().err
+
+
+def test_a_missing_service_token_is_an_environment_problem(
+    environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environment.delenv("ANIMA_MEMORY_TOKEN")
+    assert run_serve(SERVE) == runtime_cli.EXIT_ENVIRONMENT
+    assert "ANIMA_MEMORY_TOKEN" in capsys.readouterr().err
+
+
+def test_an_unreachable_signer_is_an_environment_problem(
+    environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run_serve([*SERVE, "--signer", "127.0.0.1:1", "--listen", "127.0.0.1:0"])
+    assert code == runtime_cli.EXIT_ENVIRONMENT
+    assert "cannot reach the signer at 127.0.0.1:1" in capsys.readouterr().err
+
+
+def test_a_bad_listen_address_names_the_flag(
+    environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_serve([*SERVE, "--listen", "nowhere"]) == runtime_cli.EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "listen" in err and "the command line" in err
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def test_logs_live_under_the_data_dir_unless_configured(tmp_path: Path) -> None:
+    config = load_config(
+        RuntimeConfig,
+        env_prefix="ANIMA_RUNTIME",
+        environ={
+            "ANIMA_RUNTIME_LOG__API__PUBLIC_READS": "false",
+            "ANIMA_RUNTIME_LOG__API__READ_TOKEN_SHA256": token_digest("read"),
+        },
+        overrides={"data_dir": tmp_path / "rt"},
+    )
+    assert config.log.root == tmp_path / "rt" / "logs"
+    assert config.log.api.public_reads is False
+    elsewhere = RuntimeConfig.model_validate({"log": {"root": str(tmp_path / "logs")}})
+    assert elsewhere.log.root == tmp_path / "logs"
+    assert RuntimeConfig().log.root == RuntimeConfig().data_dir / "logs"
+    assert RuntimeConfig(log=LogConfig(sync_interval_s=2)).log.root == Path(".anima/runtime/logs")
+
+
+def test_signing_defaults_make_the_owner_policy() -> None:
+    config = RuntimeConfig.model_validate(
+        {"signing": {"allowed_chain_ids": [31337], "max_value_wei": 10**16, "wallet_count": 2}}
+    )
+    policy = config.signing.policy()
+    assert policy.allowed_chain_ids == frozenset({31337}) and policy.max_value_wei == 10**16
+    assert not policy.allow_personal_messages and not policy.allow_typed_data
+    with pytest.raises(ValueError, match="chain ids"):
+        RuntimeConfig.model_validate({"signing": {"allowed_chain_ids": [0]}})
