@@ -167,6 +167,17 @@ async def test_small_talk_is_answered_with_none(
     assert content.text.strip()
 
 
+@pytest.mark.parametrize(
+    "text", ["How does the log work?", "tell me more", "go on", "and then what happened?"]
+)
+async def test_continue_is_never_chosen_from_the_users_message(
+    model: OfflineModel, minilm: MiniLmOnnxEmbedder, text: str
+) -> None:
+    # CONTINUE is the agent's judgement about its own unfinished answer.
+    content = await _respond(model, await _state(minilm, text))
+    assert "CONTINUE" not in content.actions
+
+
 async def _send(*args: object) -> ActionResult:
     return ActionResult()
 

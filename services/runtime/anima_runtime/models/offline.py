@@ -191,6 +191,10 @@ class OfflineModel:
     async def _choose_action(self, state: State, vector: Matrix) -> tuple[str, str]:
         scores: dict[str, float] = {}
         for action in state.actions:
+            # CONTINUE means "my own answer is unfinished": a judgement about the agent's
+            # text that retrieval cannot make, so the user's message never selects it.
+            if action.name.upper() == "CONTINUE":
+                continue
             index = await self._action_index(action)
             _, score = index.best(vector)
             if index.lines:
