@@ -5,9 +5,12 @@ that answers FACTS-format JSON, reading the known facts from the request it gets
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import inspect
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -28,7 +31,7 @@ ROOM = "room-1"
 SAM = "sam"
 NOW_MS = 1_700_000_000_000
 
-Script = Callable[[ModelRequest], str]
+Script = Callable[[ModelRequest], str | Awaitable[str]]
 
 
 class ScriptedModel:
@@ -44,7 +47,8 @@ class ScriptedModel:
 
     async def complete(self, request: ModelRequest) -> str:
         self.requests.append(request)
-        return self.script.pop(0)(request)
+        answer = self.script.pop(0)(request)
+        return await answer if inspect.isawaitable(answer) else answer
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[str]:
         yield await self.complete(request)
@@ -376,3 +380,137 @@ async def test_runs_only_for_a_users_message_with_text(context: Context) -> None
     assert not await fact_evaluator.validate(context, *message(SAM, "  \n"))
     assert fact_evaluator.always_run is False
     assert fact_evaluator in bootstrap_plugin().evaluators
+
+
+# ---------------------------------------------------------------- races and other speakers
+
+
+async def seed(context: Context, text: str, claim: str, key: str, entity: str = SAM) -> str:
+    script(context, ops({"op": "add", "claim": claim, "key": key}))
+    result = await turn(context, text, entity=entity)
+    return str(result.data["added"][0]["id"])
+
+
+async def test_fact_evaluator_race_two_rooms_update_the_same_fact_once(context: Context) -> None:
+    """The bug: two turns by one speaker in two rooms at once were both offered the
+    same fact, both stored their new claim and both deleted the old fact. Turns of one
+    speaker are evaluated one at a time: the second sees the first one's claim."""
+    lisbon = await seed(context, "I live in Lisbon.", "Sam lives in Lisbon", "lives_in")
+    arrived: list[ModelRequest] = []
+    both_asked = asyncio.Event()
+
+    async def move(request: ModelRequest) -> str:
+        arrived.append(request)
+        if len(arrived) == 2:
+            both_asked.set()
+        with contextlib.suppress(TimeoutError):  # unserialized turns would both be here
+            await asyncio.wait_for(both_asked.wait(), 0.5)
+        known = next(s.memory for s in request.state.facts if s.memory.fields["key"] == "lives_in")
+        city = request.state.message.content.text.split()[-2]
+        claim = {"op": "update", "id": known.id, "claim": f"Sam lives in {city}"}
+        return json.dumps([claim])
+
+    script(context, move, move)
+    first, second = await asyncio.gather(
+        turn(context, "I live in Porto now.", room="room-a"),
+        turn(context, "I live in Madrid now.", room="room-b"),
+    )
+
+    results = sorted((first, second), key=lambda r: r.data["updated"][0]["replaces"] != lisbon)
+    assert [r.summary for r in results] == ["added 0, updated 1, deleted 0, unchanged 0"] * 2
+    earlier, later = (r.data["updated"][0] for r in results)
+    assert later["replaces"] == earlier["id"]  # the second turn replaced the first's claim
+    offered_later = [s.memory.id for s in context.model.requests[-1].state.facts]
+    assert lisbon not in offered_later and earlier["id"] in offered_later
+    [fact] = await facts(context.memory)
+    assert (fact.id, fact.text) == (later["id"], later["claim"])
+
+
+async def test_fact_evaluator_race_an_update_of_a_fact_gone_meanwhile_stores_nothing(
+    context: Context,
+) -> None:
+    """Compare-and-delete: when the fact an update replaces is already gone (another
+    runtime, or a turn past the lock, replaced it), the update lost the race: its claim
+    is not stored and the conflict is reported."""
+    lisbon = await seed(context, "I live in Lisbon.", "Sam lives in Lisbon", "lives_in")
+
+    async def update_after_someone_else(request: ModelRequest) -> str:
+        [known] = request.state.facts
+        await context.memory.create(
+            [
+                MemoryDraft(
+                    agent_id=AGENT,
+                    entity_id=SAM,
+                    room_id="room-b",
+                    table="facts",
+                    text="Sam lives in Madrid",
+                    fields={"key": "lives_in", "replaces": known.memory.id},
+                )
+            ]
+        )
+        assert await context.memory.delete(AGENT, known.memory.id)
+        return json.dumps([{"op": "update", "id": known.memory.id, "claim": "Sam lives in Porto"}])
+
+    script(context, update_after_someone_else)
+    result = await turn(context, "I live in Porto now.")
+
+    assert result.summary == "added 0, updated 0, deleted 0, unchanged 0, conflicts 1"
+    [conflict] = result.data["conflicts"]
+    assert (conflict["id"], conflict["claim"]) == (lisbon, "Sam lives in Porto")
+    assert [f.text for f in await facts(context.memory)] == ["Sam lives in Madrid"]
+
+
+async def test_cross_user_fact_tampering_is_refused(context: Context) -> None:
+    """The bug: any speaker's message could update or delete any offered fact, so a
+    model reading Eve's message could overwrite what Sam said. Others' facts are shown
+    as context only; operations on them are refused and reported."""
+    sams = await seed(context, "I live in Lisbon.", "Sam lives in Lisbon", "lives_in")
+    eve = "eve"
+
+    def tamper(request: ModelRequest) -> str:
+        [known] = [s.memory for s in request.state.facts if s.memory.id == sams]
+        assert f"{sams}: Sam lives in Lisbon [lives_in] (context only" in request.prompt
+        return json.dumps(
+            [
+                {"op": "update", "id": known.id, "claim": "Sam lives in Moscow"},
+                {"op": "delete", "id": known.id},
+                {"op": "add", "claim": "Eve says Sam moved to Moscow", "key": "sam.lives_in"},
+            ]
+        )
+
+    script(context, tamper)
+    result = await turn(
+        context, "Sam does not live in Lisbon anymore, he lives in Moscow.", entity=eve
+    )
+
+    assert result.summary == "added 1, updated 0, deleted 0, unchanged 0, refused 2"
+    assert [(r["op"], r["id"], r["reason"]) for r in result.data["refused"]] == [
+        ("update", sams, "learned from someone else: context only"),
+        ("delete", sams, "learned from someone else: context only"),
+    ]
+    [fact] = await facts(context.memory, SAM)
+    assert (fact.id, fact.text) == (sams, "Sam lives in Lisbon")
+    [added] = await facts(context.memory, eve)
+    assert added.text == "Eve says Sam moved to Moscow"
+
+
+async def test_facts_gone_since_the_state_was_composed_are_not_offered(
+    context: Context,
+) -> None:
+    lisbon = await seed(context, "I live in Lisbon.", "Sam lives in Lisbon", "lives_in")
+    [stale] = await context.memory.search(
+        MemoryFilter(agent_id=AGENT, table="facts"), "Sam lives in Lisbon", limit=1
+    )
+    assert stale.memory.id == lisbon
+    assert await context.memory.delete(AGENT, lisbon)
+    script(context, ops())
+    text = "Where do I live?"
+    vector = (await context.memory.embed([text]))[0]
+    message = Message(str(uuid.uuid4()), AGENT, SAM, ROOM, Content(text), NOW_MS)
+    state = State(
+        character=context.character, message=message, message_vector=vector, facts=(stale,)
+    )
+    result = await fact_evaluator.handler(context, message, state, ())
+
+    assert result is not None and result.data["offered"] == 0
+    assert lisbon not in context.model.requests[-1].prompt

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import json
+import logging
+import os
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ from anima_core.agent_id import is_agent_id
 from anima_core.auth import token_digest
 from anima_core.config import ConfigError
 from anima_core.tlog.entry import EntryKind, decode_entry
-from anima_memory.service import MemoryService
+from anima_memory.errors import StoreUnavailable
+from anima_memory.service import CreateResult, MemoryDraft, MemoryService
+from anima_runtime.api.schemas import AgentOut
 from anima_runtime.config import RuntimeConfig
 from anima_runtime.errors import (
     AgentExists,
@@ -35,6 +38,7 @@ from anima_runtime.log.sequencer import InProcessSequencer
 from anima_runtime.manager import (
     AgentKeysMissing,
     AgentManager,
+    AgentRecord,
     AgentView,
     InvalidAgentId,
     derive_agent_id,
@@ -372,16 +376,183 @@ async def test_one_runtime_per_data_directory(manager: AgentManager, host: Host)
         await host.open()
 
 
-async def test_a_corrupt_agent_record_stops_the_runtime_from_opening(host: Host) -> None:
+async def test_one_bad_agent_directory_stops_the_runtime_from_starting(
+    host: Host, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The bug: a corrupt agent.json or character.json of one agent made `open` raise,
+    so no agent came up. The bad ones are skipped with a warning and left as they are
+    (their ids stay taken); the others come up."""
     manager = await host.open()
-    await manager.create(ada_document(), agent_id="ada-corrupt", start=False)
+    await manager.create(ada_document(), agent_id="good-one")
+    await manager.create(ada_document(), agent_id="bad-record")
+    await manager.create(ada_document(), agent_id="bad-character")
     await host.close(manager)
-    record = host.config.data_dir / "agents" / "ada-corrupt" / "agent.json"
-    document = json.loads(record.read_text())
-    broken = copy.deepcopy(document) | {"running": "yes"}
-    record.write_text(json.dumps(broken))
-    with pytest.raises(ConfigError, match="running"):
-        await host.open()
+    agents = host.config.data_dir / "agents"
+    record = agents / "bad-record" / "agent.json"
+    record.write_text(json.dumps(json.loads(record.read_text()) | {"running": "yes"}))
+    (agents / "bad-character" / "character.json").write_text('{"name": 5}')
+
+    with caplog.at_level(logging.WARNING, logger="anima_runtime.manager"):
+        reopened = await host.open()
+
+    assert [(v.agent_id, v.running) for v in reopened.list()] == [("good-one", True)]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("bad-record" in w and "running" in w for w in warnings), warnings
+    assert any("bad-character" in w and "name" in w for w in warnings), warnings
+    assert_no_secret(warnings)
+    assert json.loads(record.read_text())["running"] == "yes"  # left for the operator
+    with pytest.raises(AgentExists):
+        await reopened.create(ada_document(), agent_id="bad-character")
+
+
+async def test_a_persisted_character_whose_model_no_longer_builds_stays_listed_stopped(
+    host: Host,
+) -> None:
+    """Same bug, one step later: the character loads but its model settings no longer
+    build (edited on disk, or refused by a newer runtime). The agent is listed, not
+    running, with the reason; the others come up."""
+    manager = await host.open()
+    await manager.create(ada_document(), agent_id="good-one")
+    await manager.create(ada_document(), agent_id="ada-ftp")
+    await host.close(manager)
+    character = host.config.data_dir / "agents" / "ada-ftp" / "character.json"
+    document = json.loads(character.read_text())
+    document["modelProvider"] = "openai"
+    document["settings"]["modelEndpointOverride"] = "ftp://models.example"
+    character.write_text(json.dumps(document))
+
+    reopened = await host.open()
+
+    views = {v.agent_id: v for v in reopened.list()}
+    assert views["good-one"].running and views["good-one"].problem is None
+    broken = views["ada-ftp"]
+    assert not broken.running
+    assert broken.problem is not None and "modelEndpointOverride" in broken.problem
+    assert_no_secret(broken)
+    record = json.loads(character.with_name("agent.json").read_text())
+    assert record["running"] is True  # the next restart tries again
+
+
+async def test_a_create_that_fails_to_start_loses_the_agent_id(
+    host: Host, memory: MemoryService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bug: create(start=True) raised the start error after the keys and the agent
+    existed under a random id the caller never saw, so a retry made another agent.
+    The view comes back, not running, with the id and the problem."""
+    manager = await host.open()
+    create = memory.create
+
+    async def failing_create(drafts: Sequence[MemoryDraft]) -> list[CreateResult]:
+        raise StoreUnavailable("the memory store is down")
+
+    monkeypatch.setattr(memory, "create", failing_create)  # knowledge ingest, at start
+    document = ada_document(knowledge=["Anima keeps agents honest with a signed log."])
+
+    view = await manager.create(document)
+
+    assert not view.running
+    assert view.problem == "the memory store is down"
+    assert manager.list() == [view]
+    assert host.signer.get_agent(view.agent_id).log_verifier_key == view.log_verifier_key
+    out = AgentOut.of(view)  # what the API answers (201)
+    assert (out.agent_id, out.running, out.problem) == (view.agent_id, False, view.problem)
+    record = host.config.data_dir / "agents" / view.agent_id / "agent.json"
+    assert json.loads(record.read_text())["running"] is False
+    with pytest.raises(StoreUnavailable):
+        await manager.start(view.agent_id)  # start itself still says why
+
+    monkeypatch.setattr(memory, "create", create)
+    started = await manager.start(view.agent_id)
+    assert started.running and started.problem is None
+    assert [v.agent_id for v in manager.list()] == [view.agent_id]
+
+
+async def test_a_stopped_agent_has_no_problem(
+    host: Host, memory: MemoryService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = await host.open()
+
+    async def failing_create(drafts: Sequence[MemoryDraft]) -> list[CreateResult]:
+        raise StoreUnavailable("the memory store is down")
+
+    monkeypatch.setattr(memory, "create", failing_create)
+    view = await manager.create(ada_document(knowledge=["Anima keeps a signed log."]))
+    assert view.problem is not None
+    assert (await manager.stop(view.agent_id)).problem is None
+
+
+def record_document(**changes: Any) -> bytes:
+    document: dict[str, Any] = {
+        "version": 1,
+        "agent_id": "ada-one",
+        "name": "Ada",
+        "running": False,
+        "created_at": "2025-01-01T00:00:00+00:00",
+        "wallets": ["0x" + "11" * 20],
+        "log_verifier_key": "anima+abc",
+        "model": "",
+        "knowledge_dir": None,
+    }
+    return json.dumps(document | changes).encode()
+
+
+def test_agent_record_from_json_type_checks_knowledge_dir_and_wallet_items(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "ada-one" / "agent.json"
+    assert AgentRecord.from_json(record_document(), source).knowledge_dir is None
+    fine = AgentRecord.from_json(record_document(knowledge_dir="/srv/knowledge"), source)
+    assert fine.knowledge_dir == "/srv/knowledge"
+    for changes, field_name in [
+        ({"knowledge_dir": 5}, "knowledge_dir"),
+        ({"knowledge_dir": ["/srv"]}, "knowledge_dir"),
+        ({"knowledge_dir": "relative/dir"}, "knowledge_dir"),
+        ({"wallets": [5]}, "wallets"),
+        ({"wallets": ["0xabc", None]}, "wallets"),
+        ({"wallets": "0xabc"}, "wallets"),
+    ]:
+        with pytest.raises(ConfigError, match=field_name):
+            AgentRecord.from_json(record_document(**changes), source)
+
+
+async def test_agent_files_fsync_their_directory_after_the_rename(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bug: the record was fsynced and renamed into place, but the directory was
+    not fsynced, so a power cut could lose the rename (a start or stop forgotten)."""
+    manager = await host.open()
+    view = await manager.create(ada_document(), agent_id="ada-sync", start=False)
+    record = host.config.data_dir / "agents" / view.agent_id / "agent.json"
+    synced: list[tuple[Path, bool]] = []
+
+    def fsync_dir(path: Path) -> None:
+        synced.append((path, json.loads(record.read_text())["running"]))
+
+    monkeypatch.setattr("anima_runtime.manager.fsync_dir", fsync_dir)
+    await manager.start(view.agent_id)
+    assert synced == [(record.parent, True)]  # after the new record is in place
+
+
+async def test_the_runtime_creates_its_data_and_log_directories_owner_only(
+    tmp_path: Path, signer: Signer, memory: MemoryService
+) -> None:
+    """Private log payloads were world-readable on disk: the logs root and each log
+    directory were 0755 (and the payload index 0644) while agents/ was 0700."""
+    old_umask = os.umask(0o022)
+    try:
+        async with hosting(tmp_path / "deep" / "er", signer, memory) as opened:
+            manager = await opened.open()
+            view = await manager.create(ada_document())
+            await manager.send_message(view.agent_id, room_id="r1", text="My secret is tea.")
+            data_dir = opened.config.data_dir
+            logs = opened.config.log.root
+            for directory in (data_dir.parent, data_dir, data_dir / "agents", logs):
+                assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+            for path in logs.rglob("*"):
+                mode = stat.S_IMODE(path.stat().st_mode)
+                assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+    finally:
+        os.umask(old_umask)
 
 
 def test_views_carry_no_character_fields() -> None:
@@ -395,4 +566,5 @@ def test_views_carry_no_character_fields() -> None:
         "plugins",
         "unknown_plugins",
         "model",
+        "problem",
     }

@@ -10,9 +10,13 @@ CreateAgent; with no admin client the agent must already exist there, and
 GetAgent finds it), opens its log, and persists it under
 <data_dir>/agents/<id>/: the character document as given (mode 0600: it may
 hold secrets) and agent.json (running flag, creation time, wallet addresses,
-log verifier key). `open` brings every persisted agent back in the state it
-was left in, so a restarted runtime answers as before. Stopping keeps every
-piece of data; a stopped agent refuses messages (AgentStopped).
+log verifier key). The data directory, agents/ and the logs root are created
+owner-only (0700). `open` brings every persisted agent back in the state it
+was left in, so a restarted runtime answers as before; an agent directory it
+cannot read is skipped with a warning (and left as it is, for the operator), and
+an agent that fails to start stays listed, stopped, with the reason in its view's
+`problem`. Stopping keeps every piece of data; a stopped agent refuses messages
+(AgentStopped).
 
 Views never carry the character's secrets, and nothing here logs them.
 """
@@ -55,6 +59,8 @@ from anima_runtime.errors import (
     InvalidMessage,
     UnknownAgent,
 )
+from anima_runtime.log.durable import fsync_dir, private_dirs
+from anima_runtime.log.errors import LogError, SequencerFailed
 from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.service import AgentLog
 from anima_runtime.models.base import ChatModel
@@ -150,6 +156,9 @@ class AgentView:
     plugins: tuple[str, ...]  # the character's plugins this runtime has
     unknown_plugins: tuple[str, ...]  # the ones it names that this runtime lacks
     model: str  # the chat model's name (the last one used, when stopped)
+    #: Why the agent is not running though it was meant to (its last start failed);
+    #: None once it starts or is stopped.
+    problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,10 +199,10 @@ class AgentRecord:
                 name=_typed(doc, "name", str),
                 running=_typed(doc, "running", bool),
                 created_at=_typed(doc, "created_at", str),
-                wallets=tuple(_typed(doc, "wallets", list)),
+                wallets=_strings(doc, "wallets"),
                 log_verifier_key=_typed(doc, "log_verifier_key", str),
                 model=_typed(doc, "model", str),
-                knowledge_dir=doc.get("knowledge_dir"),
+                knowledge_dir=_knowledge_dir(doc),
             )
         except (ValueError, AttributeError) as exc:
             raise ConfigError(f"agent record {source} is unreadable: {exc}") from None
@@ -209,6 +218,20 @@ def _typed(doc: Mapping[str, Any], key: str, kind: type) -> Any:
     return value
 
 
+def _strings(doc: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    items = _typed(doc, key, list)
+    if not all(isinstance(item, str) for item in items):
+        raise ValueError(f"{key} is not a list of strings")
+    return tuple(items)
+
+
+def _knowledge_dir(doc: Mapping[str, Any]) -> str | None:
+    value = doc.get("knowledge_dir")
+    if value is not None and not (isinstance(value, str) and Path(value).is_absolute()):
+        raise ValueError("knowledge_dir is neither null nor an absolute path")
+    return value
+
+
 @dataclass(eq=False)
 class _Hosted:
     record: AgentRecord
@@ -218,6 +241,7 @@ class _Hosted:
     unknown_plugins: tuple[str, ...]
     loop: AgentLoop | None = None
     model: ChatModel | None = None
+    problem: str | None = None  # why its last start failed
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -244,6 +268,7 @@ class AgentManager:
         model_factory: ModelFactory | None = None,
         runtime_factory: RuntimeFactory = AgentRuntime,
     ) -> None:
+        self._data_dir = data_dir
         self._agents_dir = data_dir / "agents"
         self._memory = memory
         self._logs = logs
@@ -312,8 +337,9 @@ class AgentManager:
         """Create an agent from an ElizaOS character (document or parsed) and, unless
         `start` is false, start it. Without `agent_id` one is derived from the name.
 
-        If the agent is created but fails to start, it stays, stopped, and the error
-        is raised (its keys and log exist; start it again later)."""
+        If the agent is created but fails to start, it stays, stopped: its view (with
+        the id its keys and log exist under) is returned with `problem` saying why,
+        so the caller can start it again later instead of creating another."""
         parsed = (
             character
             if isinstance(character, Character)
@@ -344,15 +370,26 @@ class AgentManager:
             self._agents[agent_id] = hosted
         logger.info("created agent %s (%s)", agent_id, parsed.name)
         if start:
-            return await self.start(agent_id)
+            await self._try_start(hosted)
         return self._view(hosted)
 
     async def start(self, agent_id: str) -> AgentView:
-        """Start a stopped agent (a running one is left as it is)."""
+        """Start a stopped agent (a running one is left as it is). If it fails, the
+        error is raised and the agent's view keeps the reason (`problem`)."""
         hosted = self._hosted(agent_id)
         async with hosted.lock:
             if hosted.loop is None:
-                await self._start(hosted)
+                try:
+                    await self._start(hosted)
+                except Exception as exc:
+                    hosted.problem = _describe(exc)
+                    logger.warning(
+                        "agent %s did not start: %s",
+                        agent_id,
+                        hosted.problem,
+                        exc_info=not isinstance(exc, _KNOWN_FAILURES),
+                    )
+                    raise
             await self._persist(hosted, running=True)
         return self._view(hosted)
 
@@ -362,6 +399,7 @@ class AgentManager:
         async with hosted.lock:
             await self._persist(hosted, running=False)
             await self._stop(hosted)
+            hosted.problem = None
         return self._view(hosted)
 
     async def close(self) -> None:
@@ -447,7 +485,16 @@ class AgentManager:
             plugins=tuple(p.name for p in hosted.plugins),
             unknown_plugins=hosted.unknown_plugins,
             model=hosted.model.name if hosted.model is not None else record.model,
+            problem=None if hosted.running else hosted.problem,
         )
+
+    async def _try_start(self, hosted: _Hosted) -> bool:
+        """start(), its failure logged by it and kept in the view (`problem`)."""
+        try:
+            await self.start(hosted.record.agent_id)
+        except Exception:
+            return False
+        return True
 
     async def _persist(self, hosted: _Hosted, *, running: bool) -> None:
         model = hosted.model.name if hosted.model is not None else hosted.record.model
@@ -475,7 +522,7 @@ class AgentManager:
         except BaseException:
             await model.aclose()
             raise
-        hosted.loop, hosted.model = loop, model
+        hosted.loop, hosted.model, hosted.problem = loop, model, None
         logger.info("started agent %s with model %s", record.agent_id, model.name)
 
     async def _stop(self, hosted: _Hosted) -> None:
@@ -542,7 +589,10 @@ class AgentManager:
             raise _signer_error(exc, f"looking up agent {agent_id!r}") from exc
 
     async def _load(self) -> None:
-        self._agents_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Owner-only from the top: the agents' characters hold secrets, the logs the
+        # payloads of what users said.
+        for directory in (self._data_dir, self._agents_dir, self._logs.root):
+            await asyncio.to_thread(private_dirs, directory)
         try:
             self._lock_fd = lock_exclusive(self._agents_dir / LOCK_FILE)
         except LockHeld as exc:
@@ -551,19 +601,30 @@ class AgentManager:
             if not is_agent_id(directory.name) or not (directory / RECORD_FILE).exists():
                 logger.warning("skipping %s: not an agent directory", directory)
                 continue
+            hosted = await self._load_agent(directory)
+            if hosted is not None and hosted.record.running:
+                # One agent must not keep the others down. One that fails stays marked
+                # running, so the next restart tries again; POST .../start retries now.
+                await self._try_start(hosted)
+
+    async def _load_agent(self, directory: Path) -> _Hosted | None:
+        """One persisted agent, hosted (not started); None, with a warning, when its
+        directory or log cannot be read: the others must still come up."""
+        try:
             record, character = await asyncio.to_thread(_read_agent, directory)
             log = await self._logs.open(record.agent_id)
-            plugins, unknown = resolve_plugins(character.plugins)
-            hosted = _Hosted(record, character, log, tuple(plugins), tuple(unknown))
-            self._agents[record.agent_id] = hosted
-            if record.running:
-                try:
-                    await self._start(hosted)
-                except (AnimaError, grpc.aio.AioRpcError) as exc:
-                    # One agent must not keep the others down. It stays marked running,
-                    # so the next restart tries again; POST .../start retries now.
-                    reason = exc.message if isinstance(exc, AnimaError) else exc.details()
-                    logger.warning("agent %s did not start: %s", record.agent_id, reason)
+        except SequencerFailed as exc:
+            if _signer_status(exc.__cause__) != ErrorKind.NOT_FOUND:
+                raise  # the signer is unreachable: no agent can come up, nor may the runtime
+            logger.warning("skipping agent %s: %s", directory.name, _describe(exc))
+            return None
+        except (ConfigError, InvalidCharacter, LogError, OSError) as exc:
+            logger.warning("skipping agent %s: %s", directory.name, _describe(exc))
+            return None
+        plugins, unknown = resolve_plugins(character.plugins)
+        hosted = _Hosted(record, character, log, tuple(plugins), tuple(unknown))
+        self._agents[record.agent_id] = hosted
+        return hosted
 
 
 class _Taken(Exception):
@@ -605,7 +666,24 @@ def _check_ref(what: str, value: str) -> None:
 _SIGNER_FAILURES = (grpc.aio.AioRpcError, AnimaError, OSError)
 
 
-def _signer_status(exc: BaseException) -> ErrorKind | None:
+#: How an agent's start fails in ways this runtime expects; anything else is logged
+#: with its traceback.
+_KNOWN_FAILURES = (AnimaError, grpc.aio.AioRpcError, OSError)
+
+
+def _describe(exc: BaseException) -> str:
+    """Why something failed, for a view or a warning: the runtime's own messages (they
+    never carry secrets), the signer's status, or only the kind of an unknown error."""
+    if isinstance(exc, AnimaError):
+        return exc.message
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"{exc.code().name}: {exc.details()}"
+    if isinstance(exc, OSError):
+        return str(exc)
+    return f"unexpected {type(exc).__name__}; see the runtime's log"
+
+
+def _signer_status(exc: BaseException | None) -> ErrorKind | None:
     """What the signer said, from its gRPC client or its in-process core."""
     if isinstance(exc, grpc.aio.AioRpcError):
         return {
@@ -642,9 +720,10 @@ def _read_agent(directory: Path) -> tuple[AgentRecord, Character]:
 
 
 def _write_new_agent(directory: Path, document: bytes, record: AgentRecord) -> None:
-    directory.mkdir(mode=0o700, parents=True)
+    directory.mkdir(mode=0o700)
     _write_private(directory / CHARACTER_FILE, document)
     _write_private(directory / RECORD_FILE, record.to_json())
+    fsync_dir(directory.parent)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -657,6 +736,7 @@ def _write_private(path: Path, data: bytes) -> None:
         file.flush()
         os.fsync(file.fileno())
     os.replace(tmp, path)
+    fsync_dir(path.parent)  # the rename itself survives a power cut
 
 
 __all__ = [

@@ -45,6 +45,11 @@ class AgentOut(BaseModel):
     plugins: list[str]
     unknown_plugins: list[str]
     model: str
+    problem: str | None = Field(
+        default=None,
+        description="why the agent is not running though it was meant to (its last start "
+        "failed; start it again once that is fixed); null once it starts or is stopped",
+    )
 
     @classmethod
     def of(cls, view: AgentView) -> AgentOut:
@@ -58,6 +63,7 @@ class AgentOut(BaseModel):
             plugins=list(view.plugins),
             unknown_plugins=list(view.unknown_plugins),
             model=view.model,
+            problem=view.problem,
         )
 
 

@@ -8,6 +8,10 @@ point at the new files (the checkpoint is written last, after `sync()`).
 fsyncs run in parallel threads: the disk can take them together, and each
 one releases the GIL.
 
+Files are created owner-only (0600) and directories 0700: a log's directory also
+holds the payloads of what users said (index.sqlite3), so nothing under it is
+left for other local users to read.
+
 Every step goes through `_step` (called in order, from the calling thread) so
 tests can stop a batch after any operation and check what a restart finds.
 """
@@ -24,6 +28,8 @@ from pathlib import Path
 
 TMP_DIR = ".tmp"
 FSYNC_THREADS = 8
+FILE_MODE = 0o600
+DIR_MODE = 0o700
 _counter = itertools.count()
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -49,6 +55,17 @@ def _fsync_all(fds: list[int]) -> None:
         future.result()
 
 
+def private_dirs(path: Path) -> None:
+    """`path` and its missing parents, each created 0700 (`mkdir(parents=True)` would
+    give the parents the default mode). Existing directories are left as they are."""
+    missing: list[Path] = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=DIR_MODE, exist_ok=True)
+
+
 def fsync_dir(path: Path) -> None:
     _step("fsync_dir", path)
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -69,11 +86,11 @@ class DurableWriter:
     @staticmethod
     def prepare(root: Path) -> None:
         """Create the root and an empty temp directory; debris of a crash is removed."""
-        root.mkdir(parents=True, exist_ok=True)
+        private_dirs(root)
         tmp = root / TMP_DIR
         if tmp.exists():
             shutil.rmtree(tmp)
-        tmp.mkdir()
+        tmp.mkdir(mode=DIR_MODE)
         fsync_dir(root)
 
     def _mkdirs(self, directory: Path) -> None:
@@ -82,7 +99,7 @@ class DurableWriter:
             missing.append(directory)
             directory = directory.parent
         for d in reversed(missing):
-            d.mkdir(exist_ok=True)
+            d.mkdir(mode=DIR_MODE, exist_ok=True)
             self._dirty.add(d.parent)
 
     def write(self, relative: str, data: bytes) -> None:
@@ -97,7 +114,7 @@ class DurableWriter:
                 self._mkdirs(target.parent)
                 tmp = self._tmp / f"{os.getpid()}-{next(_counter)}"
                 _step("write", target)
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
                 staged.append((tmp, target, fd))
                 view = memoryview(data)
                 while view:

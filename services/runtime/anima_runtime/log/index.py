@@ -11,10 +11,16 @@ says so). The leaf commits to the hash alone, so proofs are unaffected.
 
 Rows may run ahead of the published checkpoint (they are written before it);
 every read takes the caller's checkpoint size as a bound.
+
+The payloads are what users said: the database is owner-only (0600) before
+SQLite first opens it, and its -wal and -shm files, which SQLite creates with
+the database's mode, are too.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -24,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from anima_core.tlog.entry import EntryKind, LogEntry
+from anima_runtime.log.durable import FILE_MODE
 from anima_runtime.log.errors import (
     EntryNotFound,
     PayloadMismatch,
@@ -52,6 +59,19 @@ _BUSY_TIMEOUT_MS = 5000
 _WAL_RETRY_S = 0.05
 
 
+def _make_private(path: Path) -> None:
+    """Create the database file owner-only, or make an existing one (and the -wal and
+    -shm files an older version left readable) owner-only."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(f"{path}{suffix}", FILE_MODE)
+
+
 @dataclass(frozen=True, slots=True)
 class EntryFilter:
     """Search terms; None matches anything. Times are [since_ms, until_ms)."""
@@ -73,6 +93,7 @@ class EntryIndex:
     def __init__(self, path: Path, *, wal_truncate_timeout_s: float = 5.0) -> None:
         self._path = path
         self._wal_truncate_timeout_s = wal_truncate_timeout_s
+        _make_private(path)
         self._write = self._connect()
         self._write.executescript(_SCHEMA)
         self._write_lock = threading.Lock()

@@ -59,7 +59,7 @@ from anima_core.tlog.tiles import (
     entries_path,
     tile_path,
 )
-from anima_runtime.log.durable import DurableWriter, fsync_dir
+from anima_runtime.log.durable import FILE_MODE, DurableWriter, fsync_dir, private_dirs
 from anima_runtime.log.errors import CheckpointRejected, CorruptLog, InvalidLogRequest, LogLocked
 
 logger = logging.getLogger(__name__)
@@ -218,7 +218,7 @@ class TileStore:
         is rebuilt from the partial tiles and must give the checkpoint's root.
         """
         origin = verifier.name if origin is None else origin
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dirs(directory)
         lock_fd = _lock(directory)
         try:
             # Only under the lock: `.tmp` may hold a live writer's staged files.
@@ -442,7 +442,7 @@ class TileStore:
 
 def _lock(directory: Path) -> int:
     try:
-        return lock_exclusive(directory / LOCK_FILE, mode=0o644)
+        return lock_exclusive(directory / LOCK_FILE, mode=FILE_MODE)
     except LockHeld as held:
         raise LogLocked(
             f"{directory} is open for writing in another process{held.holder}"

@@ -3,15 +3,25 @@ keep what the agent knows true and free of duplicates.
 
 The model sees the conversation and the known facts that bear on it, each with
 its id, and answers operations (agent/formats.py): add a new fact, update or
-delete a known one. Only the facts it was shown may be changed; an id it made up
-is refused and reported. A new claim as close as a stored fact (cosine >= 0.95)
-is not stored again. An update stores the new claim before it deletes the old
-one, so a failed write loses nothing.
+delete a known one. Only the facts it was shown, and among them only those
+learned from the speaker (their entity_id), may be changed: an id it made up, or
+a fact someone else stated (shown as context), is refused and reported. A new
+claim as close as a stored fact (cosine >= 0.95) is not stored again.
+
+One speaker's turns are evaluated one at a time (a lock per agent and speaker,
+from the search for known facts to the last write), and an update is a
+compare-and-delete: it deletes the fact it replaces first and stores the new
+claim only if that delete found it. Of two updates of one fact (two runtimes, or
+a fact deleted meanwhile) one wins; the other stores nothing and reports a
+conflict. A write that fails after the delete leaves the fact out, never both
+the old and the new claim in.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -71,13 +81,28 @@ in Lisbon"). The key names the one thing the claim is about, in snake_case: for 
 about {{senderName}} the thing alone ("lives_in", "works_as", "likes:jazz", "has:dog"), for \
 anyone or anything else prefixed with who or what ("bob.lives_in"). A fact that replaces a \
 known one keeps its key; a new value for a one-value key (where someone lives, their job) \
-is an update of the known fact, not an add. Use only ids from the known facts above.
+is an update of the known fact, not an add. Use only ids from the known facts above; a \
+fact marked context only was learned from someone else and is never updated or deleted.
 
 Answer with one JSON list in a ```json block, nothing else; [] when nothing changes:
 ```json
 [{"op": "add", "claim": "{{senderName}} works as a nurse", "key": "works_as"}]
 ```
 """
+
+
+#: One lock per (agent, speaker) while a turn's facts are evaluated; an entry lives as
+#: long as a turn holds or waits for it, so the map stays as small as the turns in flight.
+_speaker_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+    weakref.WeakValueDictionary()
+)
+
+
+def _speaker_lock(agent_id: str, entity_id: str) -> asyncio.Lock:
+    lock = _speaker_locks.get((agent_id, entity_id))
+    if lock is None:
+        lock = _speaker_locks[(agent_id, entity_id)] = asyncio.Lock()
+    return lock
 
 
 @dataclass(slots=True)
@@ -94,6 +119,7 @@ class _Outcome:
     deleted: list[dict[str, Any]] = field(default_factory=list)
     unchanged: list[dict[str, Any]] = field(default_factory=list)
     refused: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)  # updates that lost a race
 
     def result(self, offered: int) -> EvaluatorResult:
         summary = (
@@ -102,6 +128,8 @@ class _Outcome:
         )
         if self.refused:
             summary += f", refused {len(self.refused)}"
+        if self.conflicts:
+            summary += f", conflicts {len(self.conflicts)}"
         return EvaluatorResult(
             summary=summary,
             data={
@@ -110,6 +138,7 @@ class _Outcome:
                 "deleted": self.deleted,
                 "unchanged": self.unchanged,
                 "refused": self.refused,
+                "conflicts": self.conflicts,
                 "offered": offered,
             },
         )
@@ -123,7 +152,8 @@ async def candidate_facts(
     context: AgentContext, message: Message, state: State
 ) -> list[ScoredMemory]:
     """The known facts offered to the model: those like the message among all the
-    agent's facts, those the runtime found, then the speaker's own, closest first."""
+    agent's facts, those the runtime found (still stored), then the speaker's own,
+    closest first. Only the speaker's may be changed; the others are context."""
     vector = state.message_vector
     query: Sequence[float] | str = vector.tolist() if vector.size else message.content.text
     similar = await context.memory.search(
@@ -137,20 +167,34 @@ async def candidate_facts(
         query,
         limit=SPEAKER_FACTS,
     )
+    # The state was composed before this turn held the speaker's lock: a fact another
+    # turn has since replaced or deleted must not be offered again.
+    found = await _still_stored(context, state.facts)
     out: list[ScoredMemory] = []
     seen: set[str] = set()
-    for scored in (*similar, *state.facts, *about_speaker):
+    for scored in (*similar, *found, *about_speaker):
         if scored.memory.table == FACTS_TABLE and scored.memory.id not in seen:
             seen.add(scored.memory.id)
             out.append(scored)
     return out
 
 
-def _listing(candidates: Sequence[ScoredMemory]) -> str:
+async def _still_stored(context: AgentContext, facts: Sequence[ScoredMemory]) -> list[ScoredMemory]:
+    ids = [s.memory.id for s in facts if s.memory.table == FACTS_TABLE]
+    if not ids:
+        return []
+    _, missing = await context.memory.get(context.agent_id, ids)
+    gone = set(missing)
+    return [s for s in facts if s.memory.table == FACTS_TABLE and s.memory.id not in gone]
+
+
+def _listing(candidates: Sequence[ScoredMemory], speaker: str) -> str:
     lines = []
     for scored in candidates:
         key = scored.memory.fields.get("key")
         suffix = f" [{key}]" if isinstance(key, str) and key else ""
+        if scored.memory.entity_id != speaker:
+            suffix += " (context only: from someone else)"
         lines.append(f"{scored.memory.id}: {one_line(scored.memory.text)}{suffix}")
     return "\n".join(lines) if lines else "(none)"
 
@@ -170,6 +214,14 @@ def _canonical_id(value: str) -> str | None:
 async def _extract(
     context: AgentContext, message: Message, state: State, responses: Sequence[Message]
 ) -> EvaluatorResult:
+    lock = _speaker_lock(context.agent_id, message.entity_id)
+    async with lock:
+        return await _evaluate(context, message, state, responses)
+
+
+async def _evaluate(
+    context: AgentContext, message: Message, state: State, responses: Sequence[Message]
+) -> EvaluatorResult:
     candidates = await candidate_facts(context, message, state)
     sender = speaker_name(context, message.entity_id, message.content.fields)
     values = {
@@ -180,7 +232,7 @@ async def _extract(
             context, state.recent[-CONTEXT_MESSAGES:], (message, *responses)
         ),
         "latestMessage": one_line(message.content.text),
-        "knownFacts": _listing(candidates),
+        "knownFacts": _listing(candidates, message.entity_id),
     }
     template = template_for(context.character, FACTS_TEMPLATE_NAME, FACTS_TEMPLATE)
     request = ModelRequest(
@@ -217,6 +269,10 @@ async def _apply(
             outcome.refused.append(
                 {"op": op.op, "id": op.id, "reason": "not one of the known facts offered"}
             )
+        elif old.entity_id != message.entity_id:
+            outcome.refused.append(
+                {"op": op.op, "id": op.id, "reason": "learned from someone else: context only"}
+            )
         elif old.id in changed:
             outcome.refused.append(
                 {"op": op.op, "id": op.id, "reason": "already changed by an earlier operation"}
@@ -229,12 +285,25 @@ async def _apply(
         else:
             changed.add(old.id)
             deletes.append(old)
-    retired = await _write(context, message, writes, {m.id for m in deletes}, outcome)
-    for old in retired:
-        await context.memory.delete(context.agent_id, old.id)
+    await _write(context, message, writes, {m.id for m in deletes}, outcome)
     for old in deletes:
         gone = await context.memory.delete(context.agent_id, old.id)
         outcome.deleted.append({"id": old.id, "claim": old.text, "found": gone})
+
+
+async def _replace(context: AgentContext, write: _Write, old: Memory, outcome: _Outcome) -> bool:
+    """Delete the fact `write` replaces; False (a conflict, reported) if it was already
+    gone: another update or delete got there first, and this one must not store."""
+    if await context.memory.delete(context.agent_id, old.id):
+        return True
+    outcome.conflicts.append(
+        {
+            "id": old.id,
+            "claim": write.claim,
+            "reason": "the fact was changed or deleted meanwhile; the new claim is not stored",
+        }
+    )
+    return False
 
 
 async def _write(
@@ -243,14 +312,13 @@ async def _write(
     writes: Sequence[_Write],
     deleting: set[str],
     outcome: _Outcome,
-) -> list[Memory]:
-    """Store the new claims that are not already known; returns the known facts they
-    replace, to be deleted once the new ones are stored."""
+) -> None:
+    """Store the new claims that are not already known, each update's only after the
+    fact it replaces was deleted by it (compare-and-delete)."""
     if not writes:
-        return []
+        return
     vectors = await context.memory.embed([w.claim for w in writes])
     drafts: list[tuple[_Write, MemoryDraft]] = []
-    retired: list[Memory] = []
     for write, vector in zip(writes, vectors, strict=True):
         hits = await context.memory.search(
             MemoryFilter(agent_id=context.agent_id, table=FACTS_TABLE),
@@ -268,15 +336,17 @@ async def _write(
         same = next((hit for hit in hits if hit.memory.id not in deleting), None)
         if same is not None and old is not None:
             # The new value is already stored as another fact: only the old one goes.
-            retired.append(old)
-            outcome.updated.append(
-                {"id": same.memory.id, "replaces": old.id, "claim": same.memory.text}
-            )
+            if await _replace(context, write, old, outcome):
+                outcome.updated.append(
+                    {"id": same.memory.id, "replaces": old.id, "claim": same.memory.text}
+                )
             continue
         if same is not None:
             outcome.unchanged.append(
                 {"claim": write.claim, "duplicate_of": same.memory.id, "similarity": same.score}
             )
+            continue
+        if old is not None and not await _replace(context, write, old, outcome):
             continue
         fields: dict[str, Any] = {
             "key": write.key,
@@ -302,21 +372,12 @@ async def _write(
             )
         )
     if not drafts:
-        return retired
+        return
     results = await context.memory.create([draft for _, draft in drafts])
     for (write, _), result in zip(drafts, results, strict=True):
-        if not result.created:  # the same claim twice in one answer
-            outcome.unchanged.append(
-                {
-                    "claim": write.claim,
-                    "duplicate_of": result.duplicate_of,
-                    "similarity": result.similarity,
-                }
-            )
-        elif write.replaces is None:
-            outcome.added.append({"id": result.id, "claim": write.claim, "key": write.key})
-        else:
-            retired.append(write.replaces)
+        if write.replaces is not None:
+            # Its old fact is gone; the claim is stored (here, or as the same claim
+            # earlier in this answer).
             outcome.updated.append(
                 {
                     "id": result.id,
@@ -325,7 +386,16 @@ async def _write(
                     "key": write.key,
                 }
             )
-    return retired
+        elif not result.created:  # the same claim twice in one answer
+            outcome.unchanged.append(
+                {
+                    "claim": write.claim,
+                    "duplicate_of": result.duplicate_of,
+                    "similarity": result.similarity,
+                }
+            )
+        else:
+            outcome.added.append({"id": result.id, "claim": write.claim, "key": write.key})
 
 
 def _score(hits: Sequence[ScoredMemory], memory_id: str) -> float:
