@@ -33,7 +33,10 @@ def listen_address(text: str) -> tuple[str, int]:
 def bind(host: str, port: int) -> Iterator[socket.socket]:
     """A listening, non-blocking TCP socket; OSError naming the address if taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only
+    # when the listening socket says so; without it every response waits ~40 ms for
+    # a delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
