@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -30,12 +30,17 @@ class LocalMemory(NamedTuple):
 
 @contextlib.contextmanager
 def local_memory(
-    state_dir: Path, *, role: str = ROLE_RUNTIME, extra_args: tuple[str, ...] = ()
+    state_dir: Path,
+    *,
+    role: str = ROLE_RUNTIME,
+    extra_args: tuple[str, ...] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[LocalMemory]:
     """Start `anima memory serve` (embedded store and MiniLM, TLS on a fresh
     self-signed key) on a free loopback port, with data under state_dir/memory.
 
     A fresh token of `role` is made for this run; only its digest reaches the service.
+    `env` adds variables (ANIMA_MEMORY_EMBEDDINGS=openai, ANIMA_MEMORY_OPENAI__...).
     """
     if role not in ROLES:
         raise ValueError(f"unknown memory role {role!r}; roles: {', '.join(ROLES)}")
@@ -44,12 +49,13 @@ def local_memory(
     ready = state_dir / "memory.ready"
     ready.unlink(missing_ok=True)
     # Settings meant for another memory service must not leak into this one.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(f"{ENV_PREFIX}_")}
-    env[f"{ENV_PREFIX}_CALLERS"] = json.dumps({role: token_digest(token)})
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(f"{ENV_PREFIX}_")}
+    environ.update(env or {})
+    environ[f"{ENV_PREFIX}_CALLERS"] = json.dumps({role: token_digest(token)})
     command = [sys.executable, "-m", "anima_cli.main", "memory", "serve"]
     command += ["--listen", "127.0.0.1:0", "--data-dir", str(config.data_dir)]
     command += ["--ready-file", str(ready), *extra_args]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not ready.exists():
