@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator, Iterable
+import sys
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from anima_runtime.config import RuntimeConfig
 from anima_runtime.log.sequencer import InProcessSequencer
 from anima_runtime.manager import AgentManager
 from anima_signer.core import Signer
+from tests.runtime.fake_openai import FakeOpenAI, Status
 from tests.runtime.test_manager import (
     API_TOKEN,
     SECRET,
@@ -112,6 +114,7 @@ async def test_create_chat_stop_start_and_read_memories(api: Api, host: Host) ->
         "plugins": ["bootstrap"],
         "unknown_plugins": [],
         "model": "offline (retrieval over MiniLM)",
+        "problem": None,
     }
     assert (await api.get("/v1/agents")).json() == {"agents": [agent]}
     assert (await api.get(f"/v1/agents/{agent_id}")).json() == agent
@@ -335,7 +338,9 @@ async def test_unknown_agents_and_paths_are_404(api: Api) -> None:
 
 async def test_a_failing_model_is_502(tmp_path: Path, host: Host) -> None:
     # The character's own OpenAI-compatible endpoint, where nothing listens.
-    config = runtime_config(tmp_path, model={"max_retries": 0, "deadline_s": 5})
+    config = runtime_config(
+        tmp_path, model={"max_retries": 0, "deadline_s": 5, "honour_character": True}
+    )
     api, _ = await serve(host, config)
     character = ada_document(modelProvider="openai")
     character["settings"]["modelEndpointOverride"] = "http://127.0.0.1:9/v1"
@@ -349,6 +354,119 @@ async def test_a_failing_model_is_502(tmp_path: Path, host: Host) -> None:
         assert (status, code) == (502, "model_failed")
         assert message.startswith("the agent's language model failed: http://127.0.0.1:9/v1")
         assert SECRET not in response.text
+
+
+@pytest.fixture
+def eth_recursion_limit() -> Iterator[None]:
+    """The runtime process's recursion limit: eth_account (py_ecc) raises it to 100000, so
+    there a deep JSON document overflows the C stack instead of raising."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    yield
+    sys.setrecursionlimit(before)
+
+
+@pytest.mark.usefixtures("eth_recursion_limit")
+async def test_regression_a_deeply_nested_body_is_400_not_a_crash(api: Api) -> None:
+    """Regression: FastAPI decoded the body before any check, and a `character` of 200000
+    nested lists killed the runtime process (segfault). Now the depth is measured first."""
+    deep = b"[" * 200_000 + b"]" * 200_000
+    agent_id = (await create(api))["agent_id"]
+    for path, body, content_type in [
+        ("/v1/agents", b'{"character": ' + deep + b"}", "application/json"),
+        ("/v1/agents", b'{"character": ' + deep + b"}", None),  # FastAPI decodes it anyway
+        ("/v1/agents", deep, "text/plain"),
+        (f"/v1/agents/{agent_id}/messages", b'{"room_id": "r", "text": ' + deep + b"}", None),
+    ]:
+        headers = {**AUTH, **({"Content-Type": content_type} if content_type else {})}
+        response = await api.request("POST", path, content=body, headers=headers)
+        status, code, message = error_of(response)
+        assert (status, code) == (400, "invalid_argument"), message
+        assert message == "the request body is JSON nested more than 65 levels deep"
+    # Alive, and a character as deep as the loader allows still goes through the API.
+    allowed: Any = "leaf"
+    for _ in range(62):
+        allowed = [allowed]
+    response = await api.post("/v1/agents", {"character": ada_document(deep=allowed)})
+    assert response.status_code == 201, response.text
+    assert len((await api.get("/v1/agents")).json()["agents"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ('{"character": {"name": "Caf\xe9"}}'.encode("latin-1"), "not UTF-8"),
+        (b'{"character": {"name": "Ada", "n": ' + b"1" * 5000 + b"}}", "4300 digits"),
+    ],
+    ids=["latin1", "huge-integer"],
+)
+async def test_regression_an_unparseable_body_is_400_not_500(
+    api: Api, body: bytes, why: str
+) -> None:
+    """Regression: FastAPI answers these with HTTPException(400), which the route wrapper
+    caught as an unexpected error and answered 500."""
+    response = await api.request(
+        "POST", "/v1/agents", content=body, headers={**AUTH, "Content-Type": "application/json"}
+    )
+    status, code, message = error_of(response)
+    assert (status, code) == (400, "invalid_argument"), (why, message)
+    assert "parsing the body" in message
+
+
+async def test_regression_a_character_key_with_whitespace_is_400_not_500(api: Api) -> None:
+    """Regression: the key reached the HTTP client's constructor, whose ValueError became
+    500; now the character is refused naming the secret (never its value)."""
+    character = ada_document(modelProvider="openai")
+    character["settings"]["modelEndpointOverride"] = "http://127.0.0.1:9/v1"
+    character["settings"]["secrets"]["OPENAI_API_KEY"] = "sk-abc def-KEYPART"
+    response = await api.post("/v1/agents", {"character": character})
+    status, code, message = error_of(response)
+    assert (status, code) == (400, "invalid_argument"), message
+    assert "OPENAI_API_KEY" in message
+    assert "KEYPART" not in response.text
+    assert (await api.get("/v1/agents")).json() == {"agents": []}
+
+
+async def test_regression_ssrf_the_endpoint_s_answer_is_not_read_back(
+    tmp_path: Path, host: Host
+) -> None:
+    """Regression: a character named an internal URL as its model endpoint, and the 502
+    quoted the page it got. Characters are no longer honoured by default; where the
+    operator honours them, the 502 names the status only."""
+    page = "<html>internal admin console: db_password=INTERNAL-PAGE</html>"
+    with FakeOpenAI.start(api_key=None) as internal:
+        character = ada_document(modelProvider="openai")
+        character["settings"]["modelEndpointOverride"] = internal.base_url
+        default, manager = await serve(host)
+        async with default.client:
+            created = await default.post("/v1/agents", {"character": character})
+            assert created.status_code == 201, created.text
+            assert created.json()["model"] == "offline (retrieval over MiniLM)"
+        await host.close(manager)
+        honouring = runtime_config(
+            tmp_path,
+            model={"max_retries": 0, "deadline_s": 5, "honour_character": True},
+            log={"api": {"public_payloads": True}},
+        )
+        api, _ = await serve(host, honouring)
+        async with api.client:
+            agent_id = (await api.post("/v1/agents", {"character": character})).json()["agent_id"]
+            internal.script(Status(404, page))
+            response = await api.post(
+                f"/v1/agents/{agent_id}/messages", {"room_id": "r", "text": "hi"}
+            )
+            status, code, message = error_of(response)
+            assert (status, code) == (502, "model_failed")
+            assert message.endswith("refused the request: HTTP 404")
+            # Nor does the agent's public log record it.
+            logged = await api.get(f"/v1/logs/{agent_id}/entries", auth=False)
+            payloads = [
+                (await api.get(f"/v1/logs/{agent_id}/entries/{e['index']}/payload")).content
+                for e in logged.json()["entries"]
+            ]
+            assert any(b"HTTP 404" in payload for payload in payloads)
+            for body in api.bodies:
+                assert b"INTERNAL-PAGE" not in body
 
 
 async def test_openapi_is_served_without_cdn_pages(api: Api) -> None:

@@ -296,8 +296,36 @@ def test_error_messages_do_not_carry_secrets() -> None:
     raw["secrets"]["BROKEN"] = ["sk-PLANTED-in-a-list"]
     with pytest.raises(InvalidCharacter) as caught:
         parse_character(raw, source="v1")
-    assert caught.value.message == "v1: secrets.BROKEN: expected a string, got a list"
+    assert caught.value.message == (
+        "v1: secrets.BROKEN: expected a string, boolean or number, got a list"
+    )
     assert PLANTED not in str(caught.value)
+
+
+def test_v1_boolean_and_number_secrets_load_and_round_trip() -> None:
+    """Regression: ElizaOS v1 types `secrets` values as string | boolean | number; a valid
+    v1 character with a flag and a port was refused ("expected a string")."""
+    document = {"name": "Eliza", "secrets": {"DISCORD_ENABLED": True, "PORT": 3000, "R": 0.5}}
+    character = parse_character(document, source="v1")
+    assert character.shape == "v1"
+    assert character.secrets.get("DISCORD_ENABLED") is True
+    assert character.secrets.get("PORT") == 3000
+    # As text, each is spelled as an environment variable would spell it.
+    assert character.secret("DISCORD_ENABLED") == "true"
+    assert character.secret("PORT") == "3000"
+    assert character.secret("R") == "0.5"
+    # Written back, each keeps its JSON type.
+    assert character.document() == document
+    again = parse_character_json(json.dumps(character.document()), source="again")
+    assert again.document() == document
+    assert json.dumps(again.document()) == json.dumps(document)
+    assert character.public_document()["secrets"] == dict.fromkeys(document["secrets"], REDACTED)
+    # Only secret strings are scrubbed from text: a flag or a port is no secret text.
+    assert character.secrets.every_value() == frozenset()
+    mixed = parse_character(
+        {"name": "M", "secrets": {"KEY": "sk-PLANTED-mixed", "ON": False}}, source="m"
+    )
+    assert mixed.secrets.every_value() == {"sk-PLANTED-mixed"}
 
 
 # ---------------------------------------------------------------- text forms
@@ -485,8 +513,13 @@ REFUSALS: list[tuple[str, Any, str]] = [
     ("secrets", {"name": "T", "secrets": ["k"]}, "secrets: expected an object, got a list"),
     (
         "secret",
-        {"name": "T", "secrets": {"FLAG": True}},
-        "secrets.FLAG: expected a string, got a boolean",
+        {"name": "T", "secrets": {"FLAG": {"on": True}}},
+        "secrets.FLAG: expected a string, boolean or number, got an object",
+    ),
+    (
+        "secret-null",
+        {"name": "T", "secrets": {"FLAG": None}},
+        "secrets.FLAG: expected a string, boolean or number, got null",
     ),
     ("nan", {"name": "T", "extra": {"x": float("nan")}}, "extra.x: not a finite number"),
     ("set", {"name": "T", "extra": {1, 2}}, "extra: not a JSON value (set)"),

@@ -32,7 +32,12 @@ def character(**fields: Any) -> Character:
 
 
 def config(**fields: Any) -> ModelConfig:
-    return ModelConfig.model_validate(fields)
+    """A configuration that honours characters (the default does not), with `fields`."""
+    return ModelConfig.model_validate({"honour_character": True, **fields})
+
+
+#: The default configuration, but honouring characters.
+HONOURING = config()
 
 
 def assert_no_key(choice: ModelChoice) -> None:
@@ -64,7 +69,10 @@ def test_the_default_is_offline_even_for_a_character_naming_openai() -> None:
     choice = choose_model(character(modelProvider="openai"), ModelConfig())
     assert choice.provider == "offline"
     assert choice.base_url is None
-    assert "no endpoint is known" in choice.reason
+    assert "honour_character is false" in choice.reason
+    honoured = choose_model(character(modelProvider="openai"), HONOURING)
+    assert honoured.provider == "offline"
+    assert "no endpoint is known" in honoured.reason
 
 
 def test_a_character_naming_openai_uses_the_configured_endpoint_and_key() -> None:
@@ -129,7 +137,7 @@ def test_the_character_s_key_comes_from_its_secrets_in_either_place() -> None:
 
 def test_the_endpoint_may_be_a_secret() -> None:
     choice = choose_model(
-        character(modelProvider="openai", secrets={"OPENAI_API_URL": OWN_ENDPOINT}), ModelConfig()
+        character(modelProvider="openai", secrets={"OPENAI_API_URL": OWN_ENDPOINT}), HONOURING
     )
     assert choice.base_url == OWN_ENDPOINT
 
@@ -177,7 +185,7 @@ def test_an_endpoint_with_credentials_is_not_shown() -> None:
             modelProvider="openai",
             settings={"modelEndpointOverride": "https://user:hunter2@own.example.com/v1?key=abc"},
         ),
-        ModelConfig(),
+        HONOURING,
     )
     assert "hunter2" not in choice.reason
     assert "abc" not in choice.reason
@@ -193,7 +201,7 @@ def test_an_endpoint_with_credentials_is_not_shown() -> None:
 )
 def test_other_characters_get_the_configured_model(fields: dict[str, Any], why: str) -> None:
     for cfg, provider in (
-        (ModelConfig(), "offline"),
+        (HONOURING, "offline"),
         (config(provider="openai", base_url=CONFIGURED, api_key=CONFIG_KEY), "openai"),
     ):
         choice = choose_model(character(**fields), cfg)
@@ -224,7 +232,7 @@ def test_a_v1_character_names_its_provider_by_plugin() -> None:
         config(base_url="http://127.0.0.1:11434/v1"),
     )
     assert choice.provider == "ollama"
-    other = choose_model(character(plugins=["@elizaos/plugin-anthropic"]), ModelConfig())
+    other = choose_model(character(plugins=["@elizaos/plugin-anthropic"]), HONOURING)
     assert "names no model provider" in other.reason
 
 
@@ -234,15 +242,16 @@ def test_production_refuses_a_key_over_plain_http_to_another_host() -> None:
         "settings": {"modelEndpointOverride": "http://10.0.0.5:8000/v1"},
         "secrets": {"OPENAI_API_KEY": CHARACTER_KEY},
     }
-    assert choose_model(character(**doc), ModelConfig()).base_url == "http://10.0.0.5:8000/v1"
+    allowed = config(character_endpoint_hosts=["10.0.0.5", "127.0.0.1:8000"])
+    assert choose_model(character(**doc), allowed).base_url == "http://10.0.0.5:8000/v1"
     with pytest.raises(InvalidCharacter, match="plain http") as caught:
-        choose_model(character(**doc), ModelConfig(), production=True)
+        choose_model(character(**doc), allowed, production=True)
     assert CHARACTER_KEY not in str(caught.value)
     # Without a key, or to this host, plain http is fine.
     keyless = {**doc, "secrets": {}}
-    assert choose_model(character(**keyless), ModelConfig(), production=True).api_key is None
+    assert choose_model(character(**keyless), allowed, production=True).api_key is None
     local = {**doc, "settings": {"modelEndpointOverride": "http://127.0.0.1:8000/v1"}}
-    assert choose_model(character(**local), ModelConfig(), production=True).api_key is not None
+    assert choose_model(character(**local), allowed, production=True).api_key is not None
 
 
 def test_the_reference_characters() -> None:
@@ -260,7 +269,7 @@ def test_the_reference_characters() -> None:
         "trump": "openai",
     }
     for name in ("dobby", "trump"):
-        assert choose_model(load_character(CHARACTERS / f"{name}.character.json"), ModelConfig())
+        assert choose_model(load_character(CHARACTERS / f"{name}.character.json"), HONOURING)
         assert got[name].base_url == "http://127.0.0.1:8000/v1"
 
 
@@ -269,7 +278,7 @@ async def test_chat_model_for_builds_the_choice_and_logs_why(
 ) -> None:
     offline = Offline()
     with caplog.at_level(logging.INFO, logger="anima_runtime.models.select"):
-        model = chat_model_for(character(), ModelConfig(), offline=lambda: offline)
+        model = chat_model_for(character(), HONOURING, offline=lambda: offline)
     assert model is offline
     assert "the offline model (the character names no model provider)" in caplog.text
 
@@ -341,6 +350,130 @@ def test_top_level_model_endpoint_override_of_v025_files_is_honoured() -> None:
         },
         source="test",
     )
-    choice = choose_model(character, ModelConfig())
+    choice = choose_model(character, HONOURING)
     assert choice.provider == "openai"
     assert choice.base_url == "http://127.0.0.1:9/v1"
+
+
+# ---------------------------------------------------------------- regressions
+
+
+def test_regression_ssrf_characters_are_not_honoured_by_default() -> None:
+    """Regression: honour_character defaulted to true, so a character sent over the API
+    pointed the runtime at any URL (and read the answer back in the error)."""
+    assert ModelConfig().honour_character is False
+    ada = character(modelProvider="openai", settings={"modelEndpointOverride": OWN_ENDPOINT})
+    offline = choose_model(ada, ModelConfig())
+    assert (offline.provider, offline.base_url) == ("offline", None)
+    configured = choose_model(
+        ada,
+        ModelConfig.model_validate(
+            {"provider": "openai", "base_url": CONFIGURED, "api_key": CONFIG_KEY}
+        ),
+    )
+    assert configured.base_url == CONFIGURED
+    assert "honour_character is false" in configured.reason
+
+
+def test_regression_ssrf_production_needs_character_endpoint_hosts() -> None:
+    """Production refuses honour_character without an allow-list of hosts, at startup and
+    (should startup checks be skipped) per character."""
+    open_ended = config()
+    open_ended.check_startable(production=False)
+    with pytest.raises(ConfigError, match="character_endpoint_hosts"):
+        open_ended.check_startable(production=True)
+    ModelConfig().check_startable(production=True)  # not honouring: nothing to allow
+    config(character_endpoint_hosts=["own.example.com"]).check_startable(production=True)
+    ada = character(modelProvider="openai", settings={"modelEndpointOverride": OWN_ENDPOINT})
+    assert choose_model(ada, open_ended).base_url == OWN_ENDPOINT  # outside production
+    with pytest.raises(InvalidCharacter, match="none are configured"):
+        choose_model(ada, open_ended, production=True)
+    # The configured endpoint is no character's choice: always allowed.
+    mine = character(modelProvider="openai", settings={"modelEndpointOverride": CONFIGURED})
+    assert choose_model(mine, config(base_url=CONFIGURED), production=True).base_url
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "allowed"),
+    [
+        ("https://own.example.com/v1", True),
+        ("https://OWN.Example.com:8443/v1", True),  # "host": any port
+        ("http://10.0.0.5:8000/v1", True),
+        ("http://10.0.0.5:8001/v1", False),  # "host:port": that port only
+        ("https://api.openai.com/v1", True),  # 443 named or implied
+        ("http://api.openai.com/v1", False),  # port 80
+        ("http://[::1]:11434/v1", True),
+        ("http://169.254.169.254/latest/meta-data", False),
+        ("http://own.example.com@169.254.169.254/v1", False),  # userinfo, not the host
+        ("http://own.example.com\\@169.254.169.254/v1", False),
+        ("http://own.example.com.evil.example/v1", False),
+    ],
+)
+def test_regression_ssrf_a_character_endpoint_only_on_allowed_hosts(
+    endpoint: str, allowed: bool
+) -> None:
+    cfg = config(
+        character_endpoint_hosts=["own.example.com", "10.0.0.5:8000", "api.openai.com:443", "[::1]"]
+    )
+    ada = character(modelProvider="openai", settings={"modelEndpointOverride": endpoint})
+    for production in (False, True):
+        if allowed:
+            assert choose_model(ada, cfg, production=production).base_url == endpoint
+        else:
+            with pytest.raises(InvalidCharacter, match="not among the configured") as caught:
+                choose_model(ada, cfg, production=production)
+            assert "Ada" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "entry", ["https://own.example.com", "own.example.com/v1", "*.example.com", "u@h", "h:99999"]
+)
+def test_character_endpoint_hosts_entries_are_checked(entry: str) -> None:
+    with pytest.raises(ConfigError, match="character_endpoint_hosts"):
+        load_config(
+            ModelConfig, env_prefix="T", environ={"T_CHARACTER_ENDPOINT_HOSTS": f'["{entry}"]'}
+        )
+    assert config(character_endpoint_hosts=["Own.Example.COM:443"]).character_endpoint_hosts == (
+        "own.example.com:443",
+    )
+
+
+@pytest.mark.parametrize(
+    ("secrets", "name"),
+    [
+        ({"OPENAI_API_KEY": "sk-abc def-SECRETPART"}, "OPENAI_API_KEY"),
+        ({"OPENAI_API_KEY": "sk-SECRETPART\r\nX-Evil: 1"}, "OPENAI_API_KEY"),
+        ({"GROQ_API_KEY": "\tsk-SECRETPART"}, "GROQ_API_KEY"),
+        ({"OPENAI_API_KEY": True}, "OPENAI_API_KEY"),
+    ],
+)
+def test_regression_a_character_key_with_whitespace_is_an_invalid_character(
+    secrets: dict[str, Any], name: str
+) -> None:
+    """Regression: such a key reached the HTTP client, whose ValueError became a 500; now
+    it is InvalidCharacter (400) naming the secret, never its value, honoured or not."""
+    groq = character(
+        modelProvider="groq",
+        settings={"modelEndpointOverride": OWN_ENDPOINT},
+        secrets=secrets,
+    )
+    for cfg in (HONOURING, ModelConfig()):
+        with pytest.raises(InvalidCharacter, match=name) as caught:
+            choose_model(groq, cfg)
+        assert "SECRETPART" not in str(caught.value)
+
+
+def test_a_configured_key_with_whitespace_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="api_key") as caught:
+        load_config(ModelConfig, env_prefix="T", environ={"T_API_KEY": "sk-abc def-SECRETPART"})
+    assert "SECRETPART" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["http://exa mple.com/v1", "http://example.com:99999/v1", "http://example.com\n/v1"],
+)
+def test_endpoints_the_http_client_would_misread_are_refused(endpoint: str) -> None:
+    ada = character(modelProvider="openai", settings={"modelEndpointOverride": endpoint})
+    with pytest.raises(InvalidCharacter, match="modelEndpointOverride"):
+        choose_model(ada, HONOURING)

@@ -226,24 +226,56 @@ async def test_retries_are_bounded_and_logged_without_the_key(
     fake.script(*[Status(500, "boom, key was {authorization}")] * 5)
     with caplog.at_level(logging.WARNING):
         message = await failure(model)
-    assert "after 3 attempts" in message
-    assert "HTTP 500" in message
-    assert "boom, key was Bearer ***" in message
+    assert message.endswith("failed after 3 attempts: HTTP 500")
     assert len(fake.requests) == 3
     assert "retry 1/2" in caplog.text
+    # The server's words reach this service's log only, the key cut out.
+    assert "boom, key was Bearer ***" in caplog.text
     assert API_KEY not in caplog.text
 
 
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("status", [400, 401, 404])
 async def test_client_errors_are_not_retried_nor_echo_the_key(
-    fake: FakeOpenAI, model: OpenAIChatModel, status: int, stream: bool
+    fake: FakeOpenAI,
+    model: OpenAIChatModel,
+    status: int,
+    stream: bool,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     fake.script(Status(status, "invalid request, you sent {authorization}"))
-    message = await failure(model, stream=stream)
-    assert f"refused the request: HTTP {status}" in message
-    assert "you sent Bearer ***" in message  # the server's words, the key cut out
+    with caplog.at_level(logging.WARNING):
+        message = await failure(model, stream=stream)
+    assert message.endswith(f"refused the request: HTTP {status}")
+    assert "you sent Bearer ***" in caplog.text  # the server's words, the key cut out
+    assert API_KEY not in caplog.text
     assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_ssrf_read_back_error_bodies_stay_out_of_model_failed(
+    fake: FakeOpenAI, stream: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: a character could point the model at an internal URL and read the page
+    back in the 502 the API returned (and in the agent's public log): ModelFailed quoted
+    200 characters of the body. Now the message names the status; the body goes to the
+    server log."""
+    page = "<html>internal admin: db_password=hunter2</html>"
+    m = make_model(fake, max_retries=0)
+    fake.script(Status(404, page), Status(500, page), Raw(page, content_type="text/html"))
+    try:
+        with caplog.at_level(logging.WARNING):
+            refused = await failure(m, stream=stream)
+            failed = await failure(m, stream=stream)
+            wrong_type = await failure(m, stream=True)
+    finally:
+        await m.aclose()
+    assert refused == f"{fake.base_url}/chat/completions refused the request: HTTP 404"
+    assert failed == f"{fake.base_url}/chat/completions failed after 1 attempts: HTTP 500"
+    assert wrong_type.endswith("answered text/html where an event stream was expected")
+    for message in (refused, failed, wrong_type):
+        assert "hunter2" not in message
+    assert "hunter2" in caplog.text  # the operator still sees what the server said
 
 
 async def test_a_wrong_key_is_refused_and_not_echoed(fake: FakeOpenAI) -> None:
@@ -253,8 +285,7 @@ async def test_a_wrong_key_is_refused_and_not_echoed(fake: FakeOpenAI) -> None:
         message = await failure(m, key=wrong)
     finally:
         await m.aclose()
-    assert "HTTP 401" in message
-    assert "Incorrect API key provided: ***" in message
+    assert message.endswith("refused the request: HTTP 401")
     assert len(fake.requests) == 1
 
 
@@ -332,7 +363,7 @@ def chunk(content: Any) -> str:
 @pytest.mark.parametrize(
     ("behaviour", "words"),
     [
-        (Events((chunk("fine"), "not json at all")), "an event that is not JSON: not json"),
+        (Events((chunk("fine"), "not json at all")), "an event that is not JSON"),
         (Raw(": hi\n\n<html>oops</html>\n", content_type="text/event-stream"), "not server-sent"),
         (Events((chunk("fine"), "[1]")), "not a JSON object"),
         (Events((json.dumps({"id": "x"}),)), "`choices`"),

@@ -2,7 +2,8 @@
 
 Response (messageHandlerTemplate, Purpose.RESPONSE / CONTINUE): one JSON object,
 optionally inside a ```json fence:  {"thought": str, "text": str, "actions": [str]}
-("action": str, ElizaOS v0.25's single action, is accepted too).
+("action": str, ElizaOS v0.25's single action, is accepted too; null for any of them
+reads as empty, as models write `"text": null` when they IGNORE).
 
 Facts (factsTemplate, Purpose.FACTS): one JSON list of operations against the
 known facts the prompt listed with their ids:
@@ -20,6 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from anima_core import jsonsafe
 from anima_runtime.errors import ModelFailed
 from anima_runtime.plugins.types import Content
 
@@ -39,7 +41,9 @@ def _json_of(answer: str, what: str) -> Any:
     fenced = _FENCE.search(answer)
     text = (fenced.group(1) if fenced else answer).strip()
     try:
-        return json.loads(text)
+        return jsonsafe.loads(text, what=f"the model's {what}")
+    except jsonsafe.TooDeep as exc:
+        raise ModelFailed(str(exc)) from None
     except ValueError:
         raise ModelFailed(f"the model's {what} is not JSON: {_excerpt(answer)}") from None
 
@@ -53,9 +57,9 @@ def parse_response(answer: str) -> Content:
     data = _json_of(answer, "response")
     if not isinstance(data, dict):
         raise ModelFailed(f"the model's response is not a JSON object: {_excerpt(answer)}")
-    text = data.get("text", "")
-    thought = data.get("thought", "")
-    actions = data.get("actions", [])
+    text = _or_empty(data.get("text"), "")
+    thought = _or_empty(data.get("thought"), "")
+    actions = _or_empty(data.get("actions"), [])
     if "action" in data and not actions:  # ElizaOS v0.25: one action field
         actions = [data["action"]] if data["action"] else []
     if isinstance(actions, str):
@@ -68,6 +72,10 @@ def parse_response(answer: str) -> Content:
         raise ModelFailed(f"the model chose {len(actions)} actions; at most {MAX_ACTIONS}")
     names = tuple(a.strip().upper() for a in actions if a.strip())
     return Content(text=text.strip(), actions=names, thought=thought.strip())
+
+
+def _or_empty(value: Any, empty: Any) -> Any:
+    return empty if value is None else value
 
 
 def parse_fact_ops(answer: str) -> list[FactOp]:

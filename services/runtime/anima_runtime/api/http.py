@@ -16,8 +16,11 @@ log API, and a few classes of their own): 400 bad input naming the field, 404
 unknown agent, 409 an id that exists or an agent that is stopped
 (`agent_stopped`: start it first), 413 a body over `limits.max_body_bytes`
 (refused before it is read), 502 the language model failed, 503 the signer or
-memory service is unreachable. Errors are `{"error": {"code", "message"}}`;
-unexpected failures are logged and answered 500 "internal error".
+memory service is unreachable. A body that cannot be parsed (not UTF-8, an integer
+of thousands of digits) or is JSON nested deeper than MAX_BODY_DEPTH is 400, the
+depth checked before FastAPI decodes it (the C decoder would overflow the stack).
+Errors are `{"error": {"code", "message"}}`; unexpected failures are logged and
+answered 500 "internal error".
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from anima_core import jsonsafe
 from anima_core.auth import caller_for_header
 from anima_core.errors import AnimaError
 from anima_runtime.api.schemas import (
@@ -67,6 +71,11 @@ _UNREACHABLE: Final = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DE
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 404, 409, 413, 500, 502, 503)
 }
+#: The deepest JSON body accepted: a character (at most jsonsafe.MAX_DEPTH deep, as the
+#: character loader allows) inside the body's object.
+MAX_BODY_DEPTH: Final = jsonsafe.MAX_DEPTH + 1
+#: Codes for the statuses FastAPI and Starlette raise themselves; any other is "error".
+_HTTP_CODES: Final = {400: "invalid_argument", 404: "not_found"}
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
@@ -74,6 +83,13 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(
         {"error": {"code": code, "message": message}}, status_code=status, headers=headers
     )
+
+
+def http_error_response(exc: StarletteHTTPException) -> JSONResponse:
+    """An HTTPException (FastAPI's "There was an error parsing the body", an unknown path)
+    in the API's error shape, with its own status."""
+    code = _HTTP_CODES.get(exc.status_code, "error")
+    return error_response(exc.status_code, code, str(exc.detail))
 
 
 def _status_of(exc: AnimaError) -> tuple[int, str, str]:
@@ -114,6 +130,8 @@ def _route_class(token_digests: tuple[str, ...]) -> type[APIRoute]:
                     return await handler(request)
                 except RequestValidationError as exc:
                     return error_response(400, "invalid_argument", _validation_message(exc))
+                except StarletteHTTPException as exc:  # e.g. a body FastAPI cannot parse
+                    return http_error_response(exc)
                 except ApiError as exc:
                     return error_response(exc.status, exc.code, exc.message)
                 except AnimaError as exc:
@@ -229,11 +247,13 @@ def agents_router(manager: AgentManager, config: RuntimeConfig) -> APIRouter:
 
 class BodyLimit:
     """Refuses a request body over `max_bytes` with 413 before the app parses it: by its
-    Content-Length when given, else while reading it (never holding more than that)."""
+    Content-Length when given, else while reading it (never holding more than that). Then
+    refuses JSON nested deeper than `max_depth` with 400, before FastAPI decodes it."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, max_depth: int = MAX_BODY_DEPTH) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_depth = max_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -266,6 +286,16 @@ class BodyLimit:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
+        body = b"".join(chunks)
+        # Any body, whatever its content type says: FastAPI decodes one without a type too.
+        if jsonsafe.depth(body) > self.max_depth:
+            too_deep = error_response(
+                400,
+                "invalid_argument",
+                f"the request body is JSON nested more than {self.max_depth} levels deep",
+            )
+            await too_deep(scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -273,7 +303,7 @@ class BodyLimit:
             if replayed:
                 return await receive()
             replayed = True
-            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
 
@@ -300,9 +330,7 @@ def create_runtime_app(
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Paths and methods outside the routers: the same error shape as the routes.
-        return error_response(
-            exc.status_code, "not_found" if exc.status_code == 404 else "error", str(exc.detail)
-        )
+        return http_error_response(exc)
 
     app.add_middleware(BodyLimit, max_bytes=config.limits.max_body_bytes)
     origins = list(dict.fromkeys((*config.cors_origins, *config.log.api.cors_origins)))
@@ -316,4 +344,11 @@ def create_runtime_app(
     return app
 
 
-__all__ = ["BodyLimit", "agents_router", "create_runtime_app", "error_response"]
+__all__ = [
+    "MAX_BODY_DEPTH",
+    "BodyLimit",
+    "agents_router",
+    "create_runtime_app",
+    "error_response",
+    "http_error_response",
+]

@@ -19,22 +19,23 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from itertools import accumulate
 from typing import Any, NoReturn
 
+from anima_core import jsonsafe
 from anima_runtime.character.model import (
     REDACTED,
     Character,
     FrozenDict,
     KnowledgeItem,
     Secrets,
+    SecretValue,
     freeze,
 )
 from anima_runtime.errors import InvalidCharacter
 from anima_runtime.plugins.types import ExampleLine
 
 MAX_CHARACTER_BYTES = 4 * 1024 * 1024
-MAX_DEPTH = 64  # real characters nest about 5 deep
+MAX_DEPTH = jsonsafe.MAX_DEPTH  # real characters nest about 5 deep
 
 FieldPath = tuple[str | int, ...]
 
@@ -71,12 +72,13 @@ def parse_character_json(text: bytes | str, *, source: str) -> Character:
         except UnicodeDecodeError as exc:
             _refuse_source(source, f"not UTF-8 text (bad byte at offset {exc.start})")
     text = text.removeprefix("\ufeff")
-    if _deepest(text) > MAX_DEPTH:
-        # Checked before decoding: the C decoder recurses, and with the recursion limit
-        # raised (py_ecc raises it to 100000) a deep enough document overflows the stack.
-        _refuse_source(source, f"nested more than {MAX_DEPTH} levels deep")
     try:
-        data = json.loads(text, object_pairs_hook=_object, parse_constant=_no_constant)
+        # Depth-checked before decoding (see anima_core.jsonsafe).
+        data = jsonsafe.loads(
+            text, max_depth=MAX_DEPTH, object_pairs_hook=_object, parse_constant=_no_constant
+        )
+    except jsonsafe.TooDeep:
+        _refuse_source(source, f"nested more than {MAX_DEPTH} levels deep")
     except json.JSONDecodeError as exc:
         _refuse_source(source, f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
     except _Refused as exc:
@@ -99,16 +101,6 @@ def _parse(data: Any, source: str, *, sized: bool) -> Character:
     except _Refused as exc:
         where = _render(exc.path)
         _refuse_source(source, f"{where}: {exc.reason}" if where else exc.reason)
-
-
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-
-
-def _deepest(text: str) -> int:
-    """How deep the brackets of JSON text nest (strings skipped), without decoding it."""
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
-    return max(accumulate(1 if c in "[{" else -1 for c in brackets), default=0)
 
 
 def _json_size(data: Any) -> int:
@@ -187,8 +179,8 @@ def _character(doc: Any, source: str) -> Character:
     style = _optional(doc, ("style",), dict) or {}
     settings = _optional(doc, ("settings",), dict) or {}
     secrets = Secrets(
-        top_level=_secrets(doc, ("secrets",)),
-        in_settings=_secrets(settings, ("settings", "secrets")),
+        top_level=_secrets(doc, ("secrets",), scalars=True),
+        in_settings=_secrets(settings, ("settings", "secrets"), scalars=False),
     )
     return Character(
         name=name,
@@ -349,16 +341,24 @@ def _templates(doc: dict[str, Any]) -> dict[str, str]:
     return dict(templates)
 
 
-def _secrets(container: Mapping[str, Any], path: FieldPath) -> dict[str, str]:
+def _secrets(
+    container: Mapping[str, Any], path: FieldPath, *, scalars: bool
+) -> dict[str, SecretValue]:
+    """The secrets at `path`, each value with its type. `scalars`: booleans and numbers
+    too, as ElizaOS v1 types top-level `secrets` (string | boolean | number); v0.25 types
+    `settings.secrets` as strings."""
     secrets = _optional(container, path, dict) or {}
     for key, value in secrets.items():
-        if not isinstance(value, str):
-            raise _Refused((*path, key), f"expected a string, got {_kind(value)}")
+        if isinstance(value, str) or (scalars and isinstance(value, bool | int | float)):
+            continue
+        expected = "a string, boolean or number" if scalars else "a string"
+        raise _Refused((*path, key), f"expected {expected}, got {_kind(value)}")
     return dict(secrets)
 
 
 def _redacted(doc: dict[str, Any]) -> dict[str, Any]:
-    """The document with each secret value (already checked to be strings) redacted."""
+    """The document with each secret value (already checked: strings, booleans, numbers)
+    redacted."""
     copy = dict(doc)
     if isinstance(doc.get("secrets"), dict):
         copy["secrets"] = dict.fromkeys(doc["secrets"], REDACTED)

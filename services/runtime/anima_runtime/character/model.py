@@ -10,13 +10,18 @@ of the agent's life data). Build one with `anima_runtime.character.load`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeAlias
 
 from anima_runtime.plugins.types import ExampleLine
 
 REDACTED = "[redacted]"
+
+#: What a secret may be: ElizaOS v1 types `secrets` values as string | boolean | number
+#: (flags such as DISCORD_ENABLED, ports).
+SecretValue: TypeAlias = str | bool | int | float
 
 #: Top-level fields of a character file that Anima reads; any other is kept unread.
 READ_FIELDS = frozenset(
@@ -56,7 +61,8 @@ class Secrets:
 
     ElizaOS keeps them in `settings.secrets` (v0.25 and v1) and in top-level `secrets`
     (v1). Where both name a key the top-level value wins, as in ElizaOS v1's
-    `getSetting`.
+    `getSetting`. Values keep their JSON type (see SecretValue), so the document can be
+    written back as it was read.
     """
 
     __slots__ = ("_in_settings", "_top_level")
@@ -64,13 +70,14 @@ class Secrets:
     def __init__(
         self,
         *,
-        top_level: Mapping[str, str] | None = None,
-        in_settings: Mapping[str, str] | None = None,
+        top_level: Mapping[str, SecretValue] | None = None,
+        in_settings: Mapping[str, SecretValue] | None = None,
     ) -> None:
         self._top_level = dict(top_level or {})
         self._in_settings = dict(in_settings or {})
 
-    def get(self, key: str) -> str | None:
+    def get(self, key: str) -> SecretValue | None:
+        """The value as the document has it (a string, boolean or number)."""
         if key in self._top_level:
             return self._top_level[key]
         return self._in_settings.get(key)
@@ -80,9 +87,12 @@ class Secrets:
         return tuple(sorted(self._top_level.keys() | self._in_settings.keys()))
 
     def every_value(self) -> frozenset[str]:
-        """Every secret value the document holds, including a `settings.secrets` value
-        shadowed by a top-level one: what to scrub from text before it is logged."""
-        return frozenset(self._top_level.values()) | frozenset(self._in_settings.values())
+        """Every secret string the document holds, including a `settings.secrets` value
+        shadowed by a top-level one: what to scrub from text before it is logged.
+        Booleans and numbers are left out: `true` or `3000` is no secret text, and
+        scrubbing it would blank every such word in a log."""
+        values = (*self._top_level.values(), *self._in_settings.values())
+        return frozenset(v for v in values if isinstance(v, str))
 
     def __len__(self) -> int:
         return len(self._top_level.keys() | self._in_settings.keys())
@@ -145,8 +155,13 @@ class Character:
 
     def secret(self, key: str) -> str | None:
         """A secret by key (e.g. "OPENAI_API_KEY"): top-level `secrets` first, then
-        `settings.secrets`; None if neither has it. Never falls back to the environment."""
-        return self.secrets.get(key)
+        `settings.secrets`; None if neither has it. Never falls back to the environment.
+        A boolean or number comes as its JSON text ("true", "3000"), as an environment
+        variable would spell it; `secrets.get` has the value with its type."""
+        value = self.secrets.get(key)
+        if value is None or isinstance(value, str):
+            return value
+        return json.dumps(value)
 
     def public_document(self) -> dict[str, Any]:
         """The document as read, every secret value replaced by "[redacted]": safe to

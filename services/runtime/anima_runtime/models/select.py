@@ -9,7 +9,10 @@ setting/secret OPENAI_API_URL (OPENAI_BASE_URL in v1), and a key in the secrets
 
 The configuration's API key goes only to the configuration's base_url: a character that
 names an endpoint of its own gets its own key there, or none, so a character file cannot
-send the operator's key elsewhere.
+send the operator's key elsewhere. A character is honoured only when the configuration says
+so (honour_character), and its own endpoint only on a host of character_endpoint_hosts when
+that list is set (production requires it). The model fields are checked either way, so a
+character is valid or not whatever the runtime's configuration.
 """
 
 from __future__ import annotations
@@ -25,7 +28,12 @@ from pydantic import SecretStr
 from anima_runtime.character.model import Character
 from anima_runtime.errors import InvalidCharacter
 from anima_runtime.models.base import ChatModel
-from anima_runtime.models.config import ModelConfig, is_http_url, plain_http_off_host
+from anima_runtime.models.config import (
+    ModelConfig,
+    is_header_safe,
+    is_http_url,
+    plain_http_off_host,
+)
 from anima_runtime.models.openai_chat import OpenAIChatModel
 
 __all__ = ["OPENAI_COMPATIBLE", "ModelChoice", "chat_model_for", "choose_model"]
@@ -106,9 +114,14 @@ def chat_model_for(
 def choose_model(
     character: Character, config: ModelConfig, *, production: bool = False
 ) -> ModelChoice:
-    """Raises InvalidCharacter for unusable model fields, and in production for a key that
-    would go over plain http to another host."""
+    """Raises InvalidCharacter for unusable model fields (whether or not they are
+    honoured), for an endpoint on a host the configuration does not allow, and in
+    production for a key that would go over plain http to another host."""
     provider = _provider_of(character)
+    own_endpoint = _endpoint_of(character)
+    own_key = _key_of(character, provider)
+    model = _model_of(character) or config.model
+    temperature, max_tokens = _model_config_of(character)
     if not config.honour_character:
         return _configured(config, "honour_character is false")
     if not provider:
@@ -117,7 +130,6 @@ def choose_model(
         return _configured(
             config, f"the character's provider {provider!r} is not OpenAI-compatible"
         )
-    own_endpoint = _endpoint_of(character)
     if own_endpoint is None and config.base_url is None:
         return _configured(
             config,
@@ -126,17 +138,16 @@ def choose_model(
         )
     if own_endpoint is not None and _same_url(own_endpoint, config.base_url):
         own_endpoint = None  # the configured endpoint after all: its key may go there
+    if own_endpoint is not None:
+        _check_host(character, own_endpoint, config, production=production)
     base_url = own_endpoint or config.base_url
     assert base_url is not None
-    own_key = _key_of(character, provider)
     key = own_key if own_key is not None or own_endpoint is not None else config.api_key
     if production and key is not None and plain_http_off_host(base_url):
         raise InvalidCharacter(
             f"character {character.name!r}: production refuses sending an API key over plain "
             f"http to {_display(base_url)}; use https"
         )
-    model = _model_of(character) or config.model
-    temperature, max_tokens = _model_config_of(character)
     whose_key = "its own key" if own_key is not None else "the configured key" if key else "no key"
     return ModelChoice(
         provider=provider,
@@ -188,7 +199,7 @@ def _endpoint_of(character: Character) -> str | None:
         if value is None or value == "":
             continue
         # The value is not quoted: it may carry credentials.
-        if not isinstance(value, str) or not is_http_url(value):
+        if not isinstance(value, str) or not is_http_url(value) or not _client_parses(value):
             raise InvalidCharacter(
                 f"character {character.name!r}: {name} is not an http:// or https:// URL"
             )
@@ -196,11 +207,47 @@ def _endpoint_of(character: Character) -> str | None:
     return None
 
 
+def _check_host(
+    character: Character, endpoint: str, config: ModelConfig, *, production: bool
+) -> None:
+    """A character's own endpoint must be on a host of character_endpoint_hosts, when the
+    list is set; in production it must be set."""
+    hosts = config.character_endpoint_hosts
+    if not hosts and not production:
+        return
+    url = httpx.URL(endpoint)  # parsed as the client will parse it
+    host = url.host.lower()
+    host = f"[{host}]" if ":" in host else host
+    port = url.port or (443 if url.scheme == "https" else 80)
+    if host in hosts or f"{host}:{port}" in hosts:
+        return
+    why = (
+        "is not among the configured character_endpoint_hosts"
+        if hosts
+        else "cannot be checked: production allows a character's own endpoint only on the "
+        "hosts of character_endpoint_hosts, and none are configured"
+    )
+    raise InvalidCharacter(
+        f"character {character.name!r}: the model endpoint's host {host}:{port} {why}"
+    )
+
+
 def _key_of(character: Character, provider: str) -> SecretStr | None:
-    for name in dict.fromkeys((f"{provider.upper()}_API_KEY", "OPENAI_API_KEY")):
-        value = character.secret(name)
-        if value:
-            return SecretStr(value)
+    """The character's key for `provider` (or OPENAI_API_KEY), checked: it goes into an
+    Authorization header. Messages name the secret, never its value."""
+    names = (f"{provider.upper()}_API_KEY", "OPENAI_API_KEY") if provider else ("OPENAI_API_KEY",)
+    for name in dict.fromkeys(names):
+        value = character.secrets.get(name)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            raise InvalidCharacter(f"character {character.name!r}: secret {name} is not a string")
+        if not is_header_safe(value):
+            raise InvalidCharacter(
+                f"character {character.name!r}: secret {name} contains whitespace or control "
+                "characters; an API key cannot"
+            )
+        return SecretStr(value)
     return None
 
 
@@ -247,6 +294,14 @@ def _setting(character: Character, name: str) -> object:
     """A setting the character's secrets or its settings hold (ElizaOS getSetting)."""
     secret = character.secret(name)
     return secret if secret else character.settings.get(name)
+
+
+def _client_parses(url: str) -> bool:
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL:
+        return False
+    return True
 
 
 def _same_url(a: str, b: str | None) -> bool:
