@@ -173,6 +173,9 @@ def test_invalid_transactions_get_a_specific_error(
     [
         ("{not json", "not valid JSON"),
         ("[]", "must be an object"),
+        # Regression: deep nesting overflowed the C stack once eth_account had raised
+        # the recursion limit, killing the signer instead of refusing the request.
+        ("[" * 32_000 + "]" * 32_000, "nested more than 64 levels"),
         (json.dumps({**MAIL, "primaryType": "Nope"}), "does not encode"),
         (
             json.dumps({**MAIL, "domain": {**MAIL["domain"], "chainId": "x"}}),

@@ -16,6 +16,7 @@ from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_utils.address import is_address, is_checksum_address
 
+from anima_core import jsonsafe
 from anima_signer.errors import InvalidRequest
 from anima_signer.models import (
     MAX_MESSAGE_BYTES,
@@ -49,7 +50,11 @@ def typed_data_digest(typed_data_json: str) -> tuple[bytes, int | None]:
     if len(typed_data_json.encode()) > MAX_TYPED_DATA_BYTES:
         raise InvalidRequest(f"typed data is larger than {MAX_TYPED_DATA_BYTES} bytes")
     try:
-        document = json.loads(typed_data_json)
+        # Depth-checked: eth_account raises the recursion limit to 100000, and a deeply
+        # nested document would then overflow the C stack and kill the enclave process.
+        document = jsonsafe.loads(typed_data_json, what="typed data")
+    except jsonsafe.TooDeep as exc:
+        raise InvalidRequest(str(exc)) from exc
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"typed data is not valid JSON: {exc.msg} at char {exc.pos}") from exc
     if not isinstance(document, dict) or not {"types", "primaryType", "domain", "message"} <= set(
