@@ -1,6 +1,7 @@
 """State composition over the real memory service: what is recalled for a message,
 which actions are offered, what the providers add (and what happens when one fails
-or hangs), and the template values the prompt is rendered from."""
+or hangs), and the template values the prompt is rendered from (the character's
+parts rendered once, `Persona`, give the same values as rendering them per message)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ import pytest
 
 from anima_memory.embeddings.base import Matrix
 from anima_memory.service import MemoryDraft, MemoryService
-from anima_runtime.agent.compose import Composed, compose_state
+from anima_runtime.agent.compose import Composed, Persona, compose_state, room_history
+from anima_runtime.agent.limits import TurnLimits
 from anima_runtime.agent.prompts import (
     CONTINUE_MESSAGE_HANDLER_TEMPLATE,
     MESSAGE_HANDLER_TEMPLATE,
     render_prompt,
 )
-from anima_runtime.agent.runtime import TurnLimits
 from anima_runtime.agent.state import State
 from anima_runtime.character.model import Character
 from anima_runtime.plugins.types import (
@@ -112,15 +113,9 @@ async def compose(
     actions: Sequence[Action] = (),
     providers: Sequence[Provider] = (),
     limits: TurnLimits = LIMITS,
+    **given: Any,  # compose_state's history and persona
 ) -> Composed:
-    message = Message(
-        id=message_id,
-        agent_id=AGENT,
-        entity_id="bob",
-        room_id="r1",
-        content=Content(text=text, fields={"name": "Bob"}),
-        created_at_ms=NOW_MS,
-    )
+    message = message_to(text, message_id)
     vector = (await context.memory.embed([text]))[0]
     return await compose_state(
         context,
@@ -130,6 +125,18 @@ async def compose(
         actions=actions,
         providers=providers,
         limits=limits,
+        **given,
+    )
+
+
+def message_to(text: str, message_id: str = "00000000-0000-4000-8000-000000000001") -> Message:
+    return Message(
+        id=message_id,
+        agent_id=AGENT,
+        entity_id="bob",
+        room_id="r1",
+        content=Content(text=text, fields={"name": "Bob"}),
+        created_at_ms=NOW_MS,
     )
 
 
@@ -331,6 +338,60 @@ async def test_lore_and_examples_are_sampled_the_same_way_for_one_message(
     lore = first.state.values["lore"].split("\n")
     assert len(lore) == 3 and set(lore) <= set(character.lore)
     assert again.state.values["lore"] == first.state.values["lore"]
+
+
+async def test_a_persona_made_once_renders_what_each_message_would(
+    memory: MemoryService,
+) -> None:
+    character = Character(
+        name="Ada",
+        bio=("Ada studies rivers.",),
+        lore=tuple(f"lore line {n}" for n in range(30)),
+        message_examples=tuple(
+            (ExampleLine("{{user1}}", f"question {n}"), ExampleLine("{{agentName}}", f"answer {n}"))
+            for n in range(12)
+        ),
+    )
+    actions = [
+        action(
+            name,
+            examples=tuple(
+                (
+                    ExampleLine("{{user1}}", f"{name} please {n}"),
+                    ExampleLine("{{char}}", "ok", name),
+                )
+                for n in range(4)
+            ),
+        )
+        for name in ("PAY", "SWAP", "NONE")
+    ]
+    context = Context(memory, character=character)
+    persona = Persona.of(character, actions)
+    other = Persona.of(ADA, actions)  # another character's: not used for this one
+
+    for n in range(8):
+        message_id = f"00000000-0000-4000-8000-00000000000{n}"
+        plain = await compose(context, "hi", message_id=message_id, actions=actions)
+        once = await compose(context, "hi", message_id=message_id, actions=actions, persona=persona)
+        wrong = await compose(context, "hi", message_id=message_id, actions=actions, persona=other)
+        assert once.state.values == plain.state.values == wrong.state.values
+    assert "answer" in plain.state.values["characterMessageExamples"]
+    assert "please" in plain.state.values["actionExamples"]
+
+
+async def test_the_room_history_asked_for_before_the_embedding_is_the_one_used(
+    memory: MemoryService,
+) -> None:
+    await store(memory, ("messages", "r1", "bob", "first", NOW_MS - 2))
+    context = Context(memory)
+    history = asyncio.ensure_future(room_history(context, message_to("hi"), LIMITS))
+    await asyncio.wait([history])  # answered before the next message is stored
+    await store(memory, ("messages", "r1", "bob", "second", NOW_MS - 1))
+
+    composed = await compose(context, "hi", history=history)
+
+    assert [m.text for m in composed.state.recent] == ["first"]
+    assert [m.text for m in (await compose(context, "hi")).state.recent] == ["first", "second"]
 
 
 async def test_stored_messages_cannot_pose_as_another_speaker(memory: MemoryService) -> None:

@@ -1,5 +1,7 @@
 """The agent's message loop over the real memory service and the real verifiable log:
-every step lands in the log in order, with the payload it says; history, facts and
+every step lands in the log in order, with the payload it says; the decision is
+durable before an action that may act runs, and logged with what followed when only
+silent actions were chosen; nothing said stays in memory unlogged; history, facts and
 knowledge reach the model; plugins that fail are recorded and the turn goes on; a
 model that fails is recorded and reported; refused input leaves no trace; rooms keep
 their order; character secrets never reach a payload or a prompt.
@@ -26,7 +28,8 @@ from anima_runtime.agent.runtime import AgentRuntime, TurnLimits
 from anima_runtime.agent.state import State
 from anima_runtime.character.model import Character, KnowledgeItem, Secrets
 from anima_runtime.errors import AgentStopped, InvalidMessage, ModelFailed, PluginFailed
-from anima_runtime.log.service import AgentLog
+from anima_runtime.log.errors import SequencerFailed
+from anima_runtime.log.service import AgentLog, LogItem
 from anima_runtime.models.base import ModelRequest, Purpose
 from anima_runtime.models.offline import OfflineModel
 from anima_runtime.plugins.bootstrap import bootstrap_plugin
@@ -382,6 +385,186 @@ async def test_knowledge_is_ingested_once_at_start_and_recalled(
     (known,) = model.requests[0].state.knowledge
     assert "Orinoco" in known.memory.text
     assert "# Knowledge\n- The Orinoco river flows" in model.prompts[0]
+
+
+# ---------------------------------------------------------------- the two paths after a decision
+
+
+class AppendSpy:
+    """Records the kinds of each append to the real log; can make the n-th one fail."""
+
+    def __init__(self, log: AgentLog, fail_on: int | None = None) -> None:
+        self.calls: list[list[EntryKind]] = []
+        self._append = log.append
+        self._fail_on = fail_on
+
+    async def __call__(self, items: Sequence[LogItem]) -> list[int]:
+        self.calls.append([item.kind for item in items])
+        if len(self.calls) == self._fail_on:
+            raise SequencerFailed("the enclave cannot be reached")
+        return await self._append(items)
+
+
+@pytest.fixture
+def appends(agent_log: AgentLog, monkeypatch: pytest.MonkeyPatch) -> AppendSpy:
+    spy = AppendSpy(agent_log)
+    monkeypatch.setattr(agent_log, "append", spy)
+    return spy
+
+
+HEARD = [EntryKind.MESSAGE_IN]
+DECIDED = [EntryKind.RESPONSE]
+
+
+@pytest.mark.parametrize(
+    ("answer", "replies"),
+    [(reply("Fine, thanks.", "NONE"), ["Fine, thanks."]), (reply("", "IGNORE"), [])],
+    ids=["NONE", "IGNORE"],
+)
+async def test_only_silent_actions_log_the_decision_with_what_followed_in_one_append(
+    make_runtime: Factory,
+    agent_log: AgentLog,
+    memory: MemoryService,
+    appends: AppendSpy,
+    answer: str,
+    replies: list[str],
+) -> None:
+    runtime = await make_runtime(ScriptedModel(answer), Plugin(name="note", evaluators=(NOTE,)))
+
+    result = await runtime.handle_message(room_id="r1", entity_id="bob", text="How are you?")
+
+    assert appends.calls == [HEARD, [EntryKind.RESPONSE, EntryKind.ACTION, EntryKind.EVALUATOR]]
+    (action,) = result.actions
+    (noted,) = result.evaluations
+    first = result.message_log_index
+    assert (
+        [action.log_index, noted.log_index]
+        == [first + 2, first + 3]
+        == [
+            agent_log.size - 2,
+            agent_log.size - 1,
+        ]
+    )
+    decision, document = entry_at(agent_log, first + 1)
+    assert decision.kind is EntryKind.RESPONSE and document["in_reply_to"] == result.message_id
+    assert [r.text for r in result.responses] == replies
+    assert [r.log_index for r in result.responses] == [first + 1] * len(replies)
+    assert noted.data == {"replies": replies}  # the evaluator saw the reply
+    stored = await room_messages(memory, "r1")
+    assert [m.text for m in stored] == ["How are you?", *replies]
+
+
+async def test_the_decision_is_durable_before_an_action_that_may_act_runs(
+    make_runtime: Factory, agent_log: AgentLog, appends: AppendSpy
+) -> None:
+    seen: list[tuple[EntryKind, dict[str, Any]]] = []
+
+    async def look(
+        context: AgentContext, message: Message, state: State, callback: HandlerCallback
+    ) -> ActionResult:
+        entry, document = entry_at(agent_log, agent_log.size - 1)
+        seen.append((entry.kind, document))
+        return ActionResult(text="looked")
+
+    looker = Action(name="LOOK", description="Looks at the log.", handler=look)
+    runtime = await make_runtime(
+        ScriptedModel(reply("Let me look.", "NONE", "LOOK")),
+        Plugin(name="look", actions=(looker,), evaluators=(NOTE,)),
+    )
+
+    result = await runtime.handle_message(room_id="r1", entity_id="bob", text="Look")
+
+    assert appends.calls == [HEARD, DECIDED, [EntryKind.ACTION] * 2 + [EntryKind.EVALUATOR]]
+    ((kind, document),) = seen
+    assert kind is EntryKind.RESPONSE and document["text"] == "Let me look."
+    assert document["message_id"] == result.responses[0].memory_id
+    assert [a.name for a in result.actions] == ["NONE", "LOOK"]
+
+
+async def test_continue_is_not_silent_its_decision_is_logged_first(
+    make_runtime: Factory, agent_log: AgentLog, appends: AppendSpy
+) -> None:
+    logged_before_continuing: list[int] = []
+
+    def answer(request: ModelRequest) -> str:
+        if request.purpose is Purpose.FACTS:
+            return "[]"
+        if request.purpose is Purpose.CONTINUE:
+            logged_before_continuing.append(len(appends.calls))
+            return reply("Step two: plant it.", "NONE")
+        return reply("Step one: dig a hole.", "CONTINUE")
+
+    runtime = await make_runtime(ScriptedModel(default=answer), bootstrap_plugin())
+
+    result = await runtime.handle_message(
+        room_id="r1", entity_id="bob", text="Walk me through planting a tree, step by step."
+    )
+
+    assert [r.text for r in result.responses] == ["Step one: dig a hole.", "Step two: plant it."]
+    assert logged_before_continuing == [2]  # what was heard, then the decision alone
+    assert appends.calls == [
+        HEARD,
+        DECIDED,
+        DECIDED,  # the part CONTINUE sent
+        [EntryKind.ACTION, EntryKind.EVALUATOR],
+    ]
+
+
+@pytest.mark.parametrize("chosen", ["NONE", "GREET"])
+async def test_a_reply_whose_turn_cannot_be_logged_is_not_left_in_memory(
+    make_runtime: Factory,
+    agent_log: AgentLog,
+    memory: MemoryService,
+    monkeypatch: pytest.MonkeyPatch,
+    chosen: str,
+) -> None:
+    spy = AppendSpy(agent_log, fail_on=2)  # what was heard is logged, the decision is not
+    monkeypatch.setattr(agent_log, "append", spy)
+    runtime = await make_runtime(ScriptedModel(reply("Hello!", chosen)), TESTKIT)
+
+    with pytest.raises(SequencerFailed):
+        await runtime.handle_message(room_id="r1", entity_id="bob", text="Hi")
+
+    assert [m.text for m in await room_messages(memory, "r1")] == ["Hi"]
+    assert entry_at(agent_log, agent_log.size - 1)[0].kind is EntryKind.MESSAGE_IN
+
+
+async def test_a_reply_is_withdrawn_when_what_was_heard_cannot_be_logged(
+    make_runtime: Factory,
+    agent_log: AgentLog,
+    memory: MemoryService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(agent_log, "append", AppendSpy(agent_log, fail_on=1))
+    before = agent_log.size
+    runtime = await make_runtime(ScriptedModel(reply("Hello!", "NONE")))
+
+    with pytest.raises(SequencerFailed):
+        await runtime.handle_message(room_id="r1", entity_id="bob", text="Hi")
+
+    assert agent_log.size == before
+    assert await memory.count(MemoryFilter(agent_id=AGENT)) == 0
+
+
+async def test_what_was_heard_is_logged_even_when_it_cannot_be_embedded(
+    make_runtime: Factory,
+    agent_log: AgentLog,
+    memory: MemoryService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def unavailable(texts: Sequence[str]) -> Any:
+        raise RuntimeError("the embedder is down")
+
+    runtime = await make_runtime(ScriptedModel())
+    before = agent_log.size
+    monkeypatch.setattr(memory, "embed", unavailable)
+
+    with pytest.raises(RuntimeError, match="the embedder is down"):
+        await runtime.handle_message(room_id="r1", entity_id="bob", text="Hello")
+
+    assert agent_log.size == before + 1  # logged while it was being embedded
+    assert entry_at(agent_log, before)[0].kind is EntryKind.MESSAGE_IN
+    assert await memory.count(MemoryFilter(agent_id=AGENT)) == 0
 
 
 # ---------------------------------------------------------------- the model's choices

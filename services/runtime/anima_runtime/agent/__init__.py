@@ -1,6 +1,13 @@
 """The agent: its message loop (`AgentRuntime`), the state a turn is answered from,
 the prompts, and what a turn returns.
 
+runtime.py is the running agent (what plugins see, its lifecycle, the rooms'
+queues); loop.py how one turn is answered; limits.py what a turn may take
+(`TurnLimits`); compose.py the state; steps.py the actions and evaluators;
+record.py a turn's writes to memory and the log; messages.py the checks on what
+comes in; payloads.py what a log entry holds; progress.py a turn in progress and
+its model time.
+
 `AgentRuntime` and the composition load on first use: plugins import the agent's
 small modules (state, formats, prompts), and the runtime imports plugins back.
 """
@@ -12,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from anima_runtime.agent.compose import Composed, compose_state
-    from anima_runtime.agent.runtime import AgentRuntime, TurnLimits
+    from anima_runtime.agent.limits import TurnLimits
+    from anima_runtime.agent.runtime import AgentRuntime
     from anima_runtime.agent.state import State
     from anima_runtime.agent.turn import (
         LoggedAction,
@@ -23,7 +31,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "AgentRuntime": "anima_runtime.agent.runtime",
-    "TurnLimits": "anima_runtime.agent.runtime",
+    "TurnLimits": "anima_runtime.agent.limits",
     "Composed": "anima_runtime.agent.compose",
     "compose_state": "anima_runtime.agent.compose",
     "State": "anima_runtime.agent.state",

@@ -9,6 +9,11 @@ hangs is left out and reported in `Composed.problems`, never fatal. Last, the
 template values, ElizaOS-style: plain values (agentName, bio...) and sections
 that carry their own heading and are empty when there is nothing to say.
 Provider values win over the composed ones of the same name (as in ElizaOS v1).
+
+What depends on the character alone (its bio, style, rendered examples) is
+worked out once per runtime (`Persona`), not per message; the room's latest
+messages need no vector, so the runtime asks for them while the message is
+embedded (`room_history`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import asyncio
 import random
 import re
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar, cast
 
@@ -35,7 +40,8 @@ from anima_runtime.plugins.types import (
 )
 
 if TYPE_CHECKING:
-    from anima_runtime.agent.runtime import TurnLimits
+    from anima_runtime.agent.limits import TurnLimits
+    from anima_runtime.character.model import Character
 
 T = TypeVar("T")
 
@@ -62,6 +68,50 @@ def describe_error(exc: BaseException) -> str:
     return text if len(text) <= MAX_PROBLEM_CHARS else text[: MAX_PROBLEM_CHARS - 3] + "..."
 
 
+@dataclass(frozen=True, slots=True)
+class Persona:
+    """The parts of the template values that depend on the character alone, rendered
+    once (the same text `template_values` would render for every message)."""
+
+    character: Character
+    values: Mapping[str, str]
+    lore: tuple[str, ...]
+    examples: tuple[str, ...]  # the character's message examples, rendered
+    # By action name: the action, and its examples rendered (for the actions given).
+    action_examples: Mapping[str, tuple[Action, tuple[str, ...]]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, character: Character, actions: Sequence[Action] = ()) -> Persona:
+        name = character.name
+        directions = [f"- {line}" for line in (*character.style_all, *character.style_chat)]
+        return cls(
+            character=character,
+            values={
+                "agentName": name,
+                "system": character.system,
+                "bio": " ".join(character.bio),
+                "adjectives": f"{name} is {_joined(character.adjectives)}."
+                if character.adjectives
+                else "",
+                "topics": f"{name} is interested in {_joined(character.topics)}."
+                if character.topics
+                else "",
+                "messageDirections": _section(f"# Message directions for {name}", directions),
+            },
+            lore=tuple(character.lore),
+            examples=tuple(format_example(e, name) for e in character.message_examples),
+            action_examples={
+                a.name: (a, tuple(format_example(e, name) for e in a.examples)) for a in actions
+            },
+        )
+
+    def examples_of(self, action: Action) -> tuple[str, ...]:
+        known = self.action_examples.get(action.name)
+        if known is not None and known[0] is action:
+            return known[1]
+        return tuple(format_example(e, self.character.name) for e in action.examples)
+
+
 async def compose_state(
     context: AgentContext,
     *,
@@ -71,13 +121,19 @@ async def compose_state(
     actions: Sequence[Action],
     providers: Sequence[Provider],
     limits: TurnLimits,
+    history: Awaitable[Sequence[Memory]] | None = None,
+    persona: Persona | None = None,
 ) -> Composed:
-    recalled = await recall(context, message=message, vector=vector, limits=limits)
+    """The state a turn is answered from. `history`: `room_history` already asked for;
+    `persona`: the character's parts rendered once (both made here when not given)."""
+    recalled = await recall(context, message=message, vector=vector, limits=limits, history=history)
     offered, provided, problems = await _consult_plugins(
         context, message, recalled, actions, providers, limits
     )
     state = replace(recalled, actions=tuple(offered), providers=provided)
-    values = template_values(state, sender_name=sender_name, now_ms=context.now_ms(), limits=limits)
+    values = template_values(
+        state, sender_name=sender_name, now_ms=context.now_ms(), limits=limits, persona=persona
+    )
     texts = [r.text for r in provided.values() if r.text.strip()]
     given: dict[str, str] = {}
     for result in provided.values():  # text, whatever a plugin put there
@@ -94,22 +150,33 @@ async def compose_state(
     return Composed(replace(state, values=values), tuple(problems))
 
 
+async def room_history(context: AgentContext, message: Message, limits: TurnLimits) -> list[Memory]:
+    """The room's latest messages, newest first (one more than shown: the incoming
+    message may be among them)."""
+    return await context.memory.recent(
+        MemoryFilter(agent_id=context.agent_id, room_id=message.room_id, table=MESSAGES),
+        limit=limits.recent_messages + 1,
+    )
+
+
 async def recall(
-    context: AgentContext, *, message: Message, vector: Matrix, limits: TurnLimits
+    context: AgentContext,
+    *,
+    message: Message,
+    vector: Matrix,
+    limits: TurnLimits,
+    history: Awaitable[Sequence[Memory]] | None = None,
 ) -> State:
-    """The memory part of the state: four queries of the memory service, concurrently.
+    """The memory part of the state: five queries of the memory service, concurrently
+    (the room's history may have been asked for already: `history`).
 
     The incoming message is left out of every result: it is stored while this runs,
     so whether a query sees it is a race; `recentMessages` adds it at the end.
     """
-    agent, room = context.agent_id, message.room_id
+    agent = context.agent_id
     query = cast(Sequence[float], vector)  # the memory service takes arrays as they are
-    memory = context.memory
     recent, similar, facts, speaker_facts, knowledge = await asyncio.gather(
-        memory.recent(
-            MemoryFilter(agent_id=agent, room_id=room, table=MESSAGES),
-            limit=limits.recent_messages + 1,
-        ),
+        history if history is not None else room_history(context, message, limits),
         _search(
             context,
             MemoryFilter(agent_id=agent, table=MESSAGES),
@@ -233,39 +300,35 @@ def _problem(exc: BaseException, timeout_s: float) -> str:
 
 
 def template_values(
-    state: State, *, sender_name: str, now_ms: int, limits: TurnLimits
+    state: State,
+    *,
+    sender_name: str,
+    now_ms: int,
+    limits: TurnLimits,
+    persona: Persona | None = None,
 ) -> dict[str, str]:
     character = state.character
+    if persona is None or persona.character is not character:
+        persona = Persona.of(character)
     name = character.name
     # A sample that varies from message to message like ElizaOS's, yet is the same
     # each time one message is composed (not security: which lore lines to show).
+    # Samples are drawn in this order: lore, the character's examples, the actions'.
     sample = random.Random(state.message.id)  # noqa: S311
     actions = state.actions
     lines = [format_memory(m, state.message.agent_id, name) for m in state.recent]
     lines.append(f"{sender_name}: {one_line(state.message.content.text)}")
+    lore = "\n".join(_sample(sample, persona.lore, limits.lore_lines))
+    examples = _sample(sample, persona.examples, limits.character_examples)
+    action_examples = _sample(
+        sample, [e for a in actions for e in persona.examples_of(a)], limits.action_examples
+    )
     return {
-        "agentName": name,
+        **persona.values,
         "senderName": sender_name,
-        "system": character.system,
-        "bio": " ".join(character.bio),
-        "lore": "\n".join(_sample(sample, character.lore, limits.lore_lines)),
-        "adjectives": f"{name} is {_joined(character.adjectives)}." if character.adjectives else "",
-        "topics": f"{name} is interested in {_joined(character.topics)}."
-        if character.topics
-        else "",
-        "messageDirections": _section(
-            f"# Message directions for {name}",
-            [f"- {line}" for line in (*character.style_all, *character.style_chat)],
-        ),
+        "lore": lore,
         "characterMessageExamples": _section(
-            f"# Example conversations for {name}",
-            [
-                format_example(example, name)
-                for example in _sample(
-                    sample, character.message_examples, limits.character_examples
-                )
-            ],
-            separator="\n\n",
+            f"# Example conversations for {name}", examples, separator="\n\n"
         ),
         "recentMessages": _section("# Conversation", lines),
         "relevantMemories": _section(
@@ -284,12 +347,7 @@ def template_values(
         ),
         "actionExamples": _section(
             "# Action examples (how actions are chosen; not part of this conversation)",
-            [
-                format_example(example, name)
-                for example in _sample(
-                    sample, [e for a in actions for e in a.examples], limits.action_examples
-                )
-            ],
+            action_examples,
             separator="\n\n",
         ),
         "time": f"The current date and time is {_utc(now_ms)}.",
