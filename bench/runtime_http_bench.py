@@ -55,6 +55,7 @@ import httpx
 import numpy as np
 from machine import machine  # bench/machine.py, beside this script
 
+from anima_core.local_process import ready_process
 from anima_core.tlog.checkpoint import parse_checkpoint
 from anima_memory.local import local_memory
 from anima_runtime.local import local_runtime
@@ -124,24 +125,10 @@ def instant_model(state_dir: Path) -> Iterator[Instant]:
     ready = state_dir / "instant-model.ready"
     command = [sys.executable, str(INSTANT_MODEL), "--ready-file", str(ready)]
     command += ["--dimension", str(DIMENSION)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while not ready.exists():
-            if process.poll() is not None:
-                raise RuntimeError(f"the instant model exited with code {process.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("the instant model did not start in time")
-            time.sleep(0.05)
-        found = json.loads(ready.read_text())
+    with ready_process(
+        command, ready_file=ready, name="the instant model", timeout_s=READY_TIMEOUT_S
+    ) as (process, found):
         yield Instant(found["base_url"], found["api_key"], process)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @contextlib.contextmanager

@@ -6,15 +6,14 @@ import contextlib
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
 from anima_core.auth import token_digest
+from anima_core.local_process import ready_process
 from anima_memory.config import ENV_PREFIX, ROLE_RUNTIME, ROLES, MemoryConfig
 
 # Loading the MiniLM model and opening the store take a few seconds on a cold machine.
@@ -47,7 +46,6 @@ def local_memory(
     token = secrets.token_urlsafe(32)
     config = MemoryConfig(data_dir=state_dir / "memory")
     ready = state_dir / "memory.ready"
-    ready.unlink(missing_ok=True)
     # Settings meant for another memory service must not leak into this one.
     environ = {k: v for k, v in os.environ.items() if not k.startswith(f"{ENV_PREFIX}_")}
     environ.update(env or {})
@@ -55,26 +53,12 @@ def local_memory(
     command = [sys.executable, "-m", "anima_cli.main", "memory", "serve"]
     command += ["--listen", "127.0.0.1:0", "--data-dir", str(config.data_dir)]
     command += ["--ready-file", str(ready), *extra_args]
-    process = subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while not ready.exists():
-            if process.poll() is not None:
-                raise RuntimeError(f"memory service exited with code {process.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("memory service did not become ready in time")
-            time.sleep(0.05)
-        port = int(json.loads(ready.read_text())["port"])
+    with ready_process(
+        command, ready_file=ready, name="memory service", env=environ, timeout_s=READY_TIMEOUT_S
+    ) as (process, found):
         yield LocalMemory(
-            address=f"127.0.0.1:{port}",
+            address=f"127.0.0.1:{found['port']}",
             token=token,
             certificate_pem=config.certificate_path.read_bytes(),
             process=process,
         )
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

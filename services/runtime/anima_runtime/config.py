@@ -23,7 +23,7 @@ from pydantic import Field, field_validator, model_validator
 from anima_core.auth import is_token_digest
 from anima_core.config import ConfigError, FrozenConfig
 from anima_runtime.http_serve import listen_address
-from anima_runtime.log.config import LogConfig
+from anima_runtime.log.config import LogConfig, check_cors_origins
 from anima_runtime.models.config import ModelConfig
 from anima_signer.models import MAX_WALLETS, UINT256_MAX, SigningPolicy
 
@@ -118,10 +118,7 @@ class RuntimeConfig(FrozenConfig):
     @field_validator("cors_origins")
     @classmethod
     def _no_wildcard(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
-        for origin in origins:
-            if "*" in origin or not origin.startswith(("https://", "http://")):
-                raise ValueError("CORS origins are explicit http(s) origins, no wildcards")
-        return origins
+        return check_cors_origins(origins)
 
     @property
     def listen_address(self) -> tuple[str, int]:

@@ -7,15 +7,14 @@ import contextlib
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
 from anima_core.auth import token_digest
+from anima_core.local_process import ready_process
 from anima_memory.local import LocalMemory
 from anima_runtime.config import ENV_PREFIX
 from anima_signer.local import LocalSigner
@@ -51,7 +50,6 @@ def local_runtime(
     """
     api_token = secrets.token_urlsafe(32)
     ready = state_dir / "runtime.ready"
-    ready.unlink(missing_ok=True)
     certificate = state_dir / "runtime-memory.pem"
     certificate.write_bytes(memory.certificate_pem)
     # Settings meant for another runtime must not leak into this one.
@@ -68,21 +66,12 @@ def local_runtime(
     command += ["--signer", signer.address, "--insecure-allow-simulated"]
     command += ["--memory", memory.address, "--memory-cert", str(certificate)]
     command += ["--ready-file", str(ready), *extra_args]
-    process = subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while not ready.exists():
-            if process.poll() is not None:
-                raise RuntimeError(f"runtime exited with code {process.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("runtime did not become ready in time")
-            time.sleep(0.05)
-        url = str(json.loads(ready.read_text())["url"])
-        yield LocalRuntime(url=url, api_token=api_token, process=process)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with ready_process(
+        command,
+        ready_file=ready,
+        name="runtime",
+        env=environ,
+        timeout_s=READY_TIMEOUT_S,
+        stop_timeout_s=30,
+    ) as (process, found):
+        yield LocalRuntime(url=str(found["url"]), api_token=api_token, process=process)

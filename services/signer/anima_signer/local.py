@@ -6,15 +6,14 @@ import contextlib
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from anima_core.auth import token_digest
+from anima_core.local_process import ready_process
 
 READY_TIMEOUT_S = 60.0
 
@@ -39,27 +38,13 @@ def local_signer(
     """
     tokens = {name: secrets.token_urlsafe(32) for name in callers}
     digests = {name: token_digest(t) for name, t in tokens.items()}
-    ready = state_dir / "signer.ready"
-    ready.unlink(missing_ok=True)
     env = {**os.environ, "ANIMA_SIGNER_CALLERS": json.dumps(digests)}
+    ready = state_dir / "signer.ready"
     command = [sys.executable, "-m", "anima_cli.main", "signer", "serve"]
     command += ["--listen", "127.0.0.1:0", "--tee", "sim"]
-    command += ["--state-dir", str(state_dir / "signer"), "--ready-file", str(ready), *extra_args]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while not ready.exists():
-            if process.poll() is not None:
-                raise RuntimeError(f"signer exited with code {process.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("signer did not become ready in time")
-            time.sleep(0.05)
-        port = int(json.loads(ready.read_text())["port"])
-        yield LocalSigner(address=f"127.0.0.1:{port}", tokens=tokens, process=process)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    command += ["--state-dir", str(state_dir / "signer"), *extra_args]
+    command += ["--ready-file", str(ready)]
+    with ready_process(
+        command, ready_file=ready, name="signer", env=env, timeout_s=READY_TIMEOUT_S
+    ) as (process, found):
+        yield LocalSigner(address=f"127.0.0.1:{found['port']}", tokens=tokens, process=process)

@@ -24,6 +24,14 @@ def _check_digest(value: str | None) -> str | None:
     return value
 
 
+def check_cors_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
+    """Browser origins an API allows: explicit http(s) origins, never a wildcard."""
+    for origin in origins:
+        if "*" in origin or not origin.startswith(("https://", "http://")):
+            raise ValueError("CORS origins are explicit http(s) origins, no wildcards")
+    return origins
+
+
 class LogApiConfig(FrozenConfig):
     # The log itself (checkpoint, tiles, entries, search, proofs, attestation) is
     # public, as a transparency log is meant to be read, unless this is false;
@@ -53,10 +61,7 @@ class LogApiConfig(FrozenConfig):
     @field_validator("cors_origins")
     @classmethod
     def _no_wildcard(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
-        for origin in origins:
-            if "*" in origin or not origin.startswith(("https://", "http://")):
-                raise ValueError("CORS origins are explicit http(s) origins, no wildcards")
-        return origins
+        return check_cors_origins(origins)
 
     @model_validator(mode="after")
     def _closed_reads_need_a_token(self) -> LogApiConfig:
