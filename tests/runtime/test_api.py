@@ -5,6 +5,7 @@ bearer auth on every agent route, the log routes beside them, and every refusal'
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import sys
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -130,6 +131,7 @@ async def test_create_chat_stop_start_and_read_memories(api: Api, host: Host) ->
         "room_id",
         "message_id",
         "message_log_index",
+        "decision_log_index",
         "responses",
         "actions",
         "evaluations",
@@ -457,7 +459,7 @@ async def test_regression_ssrf_the_endpoint_s_answer_is_not_read_back(
             )
             status, code, message = error_of(response)
             assert (status, code) == (502, "model_failed")
-            assert message.endswith("refused the request: HTTP 404")
+            assert re.search(r"refused the request: HTTP 404 \(logged at #\d+\)$", message)
             # Nor does the agent's public log record it.
             logged = await api.get(f"/v1/logs/{agent_id}/entries", auth=False)
             payloads = [

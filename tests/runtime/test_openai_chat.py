@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -151,6 +152,25 @@ async def test_a_character_without_a_system_prompt_sends_only_the_prompt(
 ) -> None:
     await model.complete(request_for(system="  "))
     assert fake.requests[0].messages == [{"role": "user", "content": PROMPT}]
+
+
+async def test_the_requests_system_text_replaces_the_characters(
+    fake: FakeOpenAI, model: OpenAIChatModel
+) -> None:
+    """The runtime sends the character's system text redacted in `request.system`: the
+    model must send that one, not the character's own (which holds the secret)."""
+    leaky = request_for(system="You are Ada. Your key is sk-PLANTED-0123.")
+    safe = replace(leaky, system="You are Ada. Your key is [redacted].")
+
+    await model.complete(safe)
+    await streamed(model, safe)
+    await model.complete(replace(leaky, system=""))  # given, and blank: none sent
+    await model.complete(request_for())  # not given: the character's
+
+    assert [s.content_of("system") for s in fake.requests[:2]] == [safe.system] * 2
+    assert all("sk-PLANTED" not in json.dumps(s.body) for s in fake.requests)
+    assert fake.requests[2].messages == [{"role": "user", "content": PROMPT}]
+    assert fake.requests[3].content_of("system") == SYSTEM
 
 
 async def test_configured_temperature_replaces_and_max_tokens_caps(fake: FakeOpenAI) -> None:

@@ -21,6 +21,12 @@ Evaluators get the turn's replies as `responses`; on the silent path the room's
 memory may not hold them yet. A plugin that fails is recorded (ok=false, type
 and message of its error) and the turn goes on; a model that fails is recorded
 and the caller gets ModelFailed. Each turn's phases are logged at DEBUG.
+
+Every entry a turn appends is named in its TurnResult. The character's secrets
+are kept out of everything a turn stores, logs or sends: what was heard comes
+redacted (messages.py), the agent's messages are redacted when they are made
+(record.py), every entry's payload when it is written (payloads.py), and every
+prompt on its way to the model (progress.py, TimedModel).
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from anima_runtime.agent.formats import parse_response
 from anima_runtime.agent.limits import TurnLimits
 from anima_runtime.agent.memory import MemoryPort
 from anima_runtime.agent.payloads import Redactor
-from anima_runtime.agent.progress import CURRENT_TURN, Turn
+from anima_runtime.agent.progress import CURRENT_TURN, TimedModel, Turn
 from anima_runtime.agent.prompts import MESSAGE_HANDLER, MESSAGE_HANDLER_TEMPLATE, render_prompt
 from anima_runtime.agent.record import TurnRecord, logged_response, said, settle
 from anima_runtime.agent.state import State
@@ -56,7 +62,7 @@ from anima_runtime.agent.templates import template_for
 from anima_runtime.agent.turn import TurnResult
 from anima_runtime.errors import ModelFailed
 from anima_runtime.log.service import AgentLog
-from anima_runtime.models.base import ChatModel, ModelRequest, Purpose
+from anima_runtime.models.base import ModelRequest, Purpose
 from anima_runtime.plugins.types import Action, AgentContext, Content, Message, Plugin
 
 logger = logging.getLogger(__name__)
@@ -70,7 +76,8 @@ class MessageLoop:
         *,
         context: AgentContext,
         memory: MemoryPort,
-        model: ChatModel,
+        model: TimedModel,
+        redactor: Redactor,
         log: AgentLog,
         plugins: Sequence[Plugin],
         limits: TurnLimits,
@@ -78,12 +85,12 @@ class MessageLoop:
     ) -> None:
         self._context = context  # what plugins get; its embed and model count model time
         self._agent_id = context.agent_id
-        self._model = model
+        self._model = model  # redacts every prompt
         self._limits = limits
         self._clock = clock
         self._last_stamp = 0
         character = context.character
-        self._redactor = Redactor(character)
+        self._redactor = redactor
         self._record = TurnRecord(
             agent_id=self._agent_id,
             memory=memory,
@@ -103,7 +110,8 @@ class MessageLoop:
     async def answer(
         self, *, room_id: str, entity_id: str, text: str, user_name: str | None
     ) -> TurnResult:
-        """Answer one checked message (check_message); the caller keeps rooms in order."""
+        """Answer one checked (and redacted) message (check_message); the caller keeps
+        rooms in order."""
         message = Message(
             id=str(uuid.uuid4()),
             agent_id=self._agent_id,
@@ -150,15 +158,15 @@ class MessageLoop:
         decided: dict[str, Any] = {"in_reply_to": message.id}
         try:
             state = await self._compose(turn, vector, history, user_name, decided)
-            prompt = self._redactor.text(render_prompt(self._template, state.values))
+            prompt = render_prompt(self._template, state.values)
             turn.mark("compose the state")
             content = await self._decide(prompt, state)
             turn.mark("model: response")
         except ModelFailed as exc:
             await heard
             error = self._redactor.text(exc.message)
-            await self._record.model_failed(turn, decided | {"error": error})
-            raise ModelFailed(error) from exc
+            index = await self._record.model_failed(turn, decided | {"error": error})
+            raise ModelFailed(f"{error} (logged at #{index})") from exc
         except BaseException:
             await settle(history)
             await settle(heard)
@@ -220,7 +228,7 @@ class MessageLoop:
         document = decided | {"thought": content.thought, "actions": list(content.actions)}
         chosen = [self._by_name.get(name.upper()) for name in content.actions]
         ignored = any(a is not None and a.name == IGNORE for a in chosen)  # or a simile
-        text = "" if ignored else self._redactor.text(content.text)
+        text = "" if ignored else content.text
         reply = None
         if text:
             reply = self._record.reply(turn.message, Content(text=text, actions=content.actions))
@@ -236,11 +244,11 @@ class MessageLoop:
             raise
         turn.mark("log MESSAGE_IN")
         if all(choice.silent for choice in choices):
-            outcomes, indices = await self._conclude_silently(
+            decision, outcomes, indices = await self._conclude_silently(
                 turn, choices, reply, stored, document
             )
         else:
-            await self._record.say(turn, reply, document, stored)
+            decision = await self._record.say(turn, reply, document, stored)
             turn.mark("log the decision")
             outcomes = [await self._run_action(turn, choice) for choice in choices]
             turn.mark("actions")
@@ -248,7 +256,7 @@ class MessageLoop:
             turn.mark("evaluators")
             indices = await self._record.append(turn, None, outcomes, len(choices))
             turn.mark("log the outcomes")
-        return self._record.result(turn, message_index, outcomes, indices, len(choices))
+        return self._record.result(turn, message_index, decision, outcomes, indices, len(choices))
 
     async def _conclude_silently(
         self,
@@ -257,9 +265,10 @@ class MessageLoop:
         reply: Message | None,
         stored: asyncio.Future[None] | None,
         document: dict[str, Any],
-    ) -> tuple[list[Outcome], list[int]]:
+    ) -> tuple[int, list[Outcome], list[int]]:
         """Nothing acts on the world: the decision is logged with what followed, in
-        one append, while the reply is being stored. The outcomes and their indices."""
+        one append, while the reply is being stored. The decision's index, the
+        outcomes and theirs."""
         if reply is not None:
             turn.replies.append(reply)
 
@@ -278,7 +287,7 @@ class MessageLoop:
             saved, logged = await asyncio.gather(stored, run_and_log(), return_exceptions=True)
             outcomes, indices = await self._record.keep_or_withdraw(reply, saved, logged)
             turn.responses.append(logged_response(reply, indices[0]))
-        return outcomes, indices[1:]
+        return indices[0], outcomes, indices[1:]
 
     async def _run_action(self, turn: Turn, choice: Choice) -> Outcome:
         return await run_action(

@@ -1,7 +1,13 @@
 """Messages in and out of a turn: the checks an incoming message must pass (before
-anything is stored or logged), and how a message is stored in memory."""
+anything is stored or logged), and how a message is stored in memory.
+
+An incoming message is taken with the character's secrets redacted from its text
+and user name: what the agent heard is stored, embedded, logged and shown to
+plugins without them, and the limits apply to it as taken."""
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from anima_core.tlog.entry import EntryKind, check_host_writable
 from anima_core.tlog.errors import LogVerificationError
@@ -10,6 +16,7 @@ from anima_memory.models import REF_ID_PATTERN, REF_ID_RULE, shown
 from anima_memory.service import MemoryDraft
 from anima_runtime.agent.compose import MESSAGES
 from anima_runtime.agent.limits import TurnLimits
+from anima_runtime.agent.payloads import AGENT_ACTOR, Redactor
 from anima_runtime.errors import InvalidMessage
 from anima_runtime.plugins.types import Message
 
@@ -21,21 +28,27 @@ def check_message(
     entity_id: str,
     text: str,
     user_name: str | None,
+    agent_names: Collection[str],
     limits: TurnLimits,
+    redactor: Redactor,
 ) -> tuple[str, str | None]:
-    """The text and user name as the turn takes them (stripped); InvalidMessage if refused."""
+    """The text and user name as the turn takes them (stripped, secrets redacted);
+    InvalidMessage if refused. `agent_names`: the character's names, which no user
+    may speak under."""
     for value, what in ((room_id, "room_id"), (entity_id, "entity_id")):
         if not isinstance(value, str) or REF_ID_PATTERN.fullmatch(value) is None:
             raise InvalidMessage(f"{what} must be {REF_ID_RULE}, got {shown(value)}")
     if entity_id == agent_id:
         raise InvalidMessage("entity_id is the agent's own id: messages come from others")
+    if entity_id == AGENT_ACTOR:
+        raise InvalidMessage(f"entity_id {AGENT_ACTOR!r} is the log actor of the agent's entries")
     try:
         check_host_writable(EntryKind.MESSAGE_IN, entity_id)
     except LogVerificationError as exc:
         raise InvalidMessage(f"entity_id cannot be a log actor: {exc.message}") from None
     if not isinstance(text, str):
         raise InvalidMessage(f"text must be a string, got {type(text).__name__}")
-    text = text.strip()
+    text = redactor.text(text.strip())
     if not text:
         raise InvalidMessage("text is empty")
     try:
@@ -47,7 +60,7 @@ def check_message(
     if user_name is not None:
         if not isinstance(user_name, str):
             raise InvalidMessage(f"user_name must be a string, got {type(user_name).__name__}")
-        user_name = user_name.strip() or None
+        user_name = redactor.text(user_name.strip()) or None
     if user_name is not None:
         if len(user_name) > limits.max_user_name_chars:
             raise InvalidMessage(
@@ -55,6 +68,9 @@ def check_message(
             )
         if not user_name.isprintable():
             raise InvalidMessage("user_name must be one line of printable characters")
+        # Prompts name each speaker: a user named as the agent would put words in its mouth.
+        if user_name.casefold() in {n.casefold() for n in agent_names if n}:
+            raise InvalidMessage(f"user_name {user_name!r} is the agent's own name")
     return text, user_name
 
 

@@ -31,12 +31,15 @@ ENCODER = json.JSONEncoder(
 
 
 class Redactor:
-    """Replaces the character's secret values wherever they would be logged or sent."""
+    """Replaces the character's secret values wherever they would be logged, stored or
+    sent: every secret string, a `settings.secrets` value shadowed by a top-level one
+    included; never a boolean or number (`true`, `3000` are ordinary words)."""
 
     def __init__(self, character: Character) -> None:
-        values = {character.secret(name) for name in character.secrets.names()}
+        values = character.secrets.every_value()
+        # Longest first: a secret that holds another is replaced whole.
         self._values = sorted(
-            (v for v in values if v and len(v) >= MIN_SECRET_CHARS), key=len, reverse=True
+            (v for v in values if len(v) >= MIN_SECRET_CHARS), key=len, reverse=True
         )
 
     def text(self, text: str) -> str:

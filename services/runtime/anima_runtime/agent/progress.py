@@ -1,9 +1,12 @@
-"""A turn in progress: what the agent has said so far, and where its time went.
+"""A turn in progress: what the agent has said so far, and where its time went; and
+the agent's model as the loop and plugins call it (`TimedModel`).
 
 Model time is the time at least one model or embedding call of the turn was in
 flight (overlapping calls count once); the rest of a turn is the runtime's
 overhead. Plugins' model calls count too: the agent's model, as plugins see it
-(`TimedModel`), charges the turn the current task works for.
+(`TimedModel`), charges the turn the current task works for. It is also where
+every prompt, the loop's and each plugin's, has the character's secrets redacted
+before it reaches the model.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from anima_runtime.agent.payloads import Redactor
 from anima_runtime.agent.state import State
 from anima_runtime.agent.turn import LoggedResponse
 from anima_runtime.models.base import ChatModel, ModelRequest
@@ -77,22 +81,32 @@ def model_time() -> Iterator[None]:
 
 
 class TimedModel:
-    """The agent's model as plugins see it: calls made during a turn count as its
-    model time (TurnResult.model_ms), not as runtime overhead."""
+    """The agent's model as the loop and plugins see it. Each request reaches the model
+    with the character's secrets redacted from its prompt and system text, and with
+    the character's system text (redacted) when it names none. Calls made during a
+    turn count as its model time (TurnResult.model_ms), not as runtime overhead."""
 
-    def __init__(self, model: ChatModel) -> None:
+    def __init__(self, model: ChatModel, *, redactor: Redactor, system: str) -> None:
         self._model = model
+        self._redactor = redactor
+        self._system = redactor.text(system)  # the character's, redacted once
 
     @property
     def name(self) -> str:
         return self._model.name
 
+    def redacted(self, request: ModelRequest) -> ModelRequest:
+        """`request` as the model gets it."""
+        system = self._system if request.system is None else self._redactor.text(request.system)
+        return replace(request, prompt=self._redactor.text(request.prompt), system=system)
+
     async def complete(self, request: ModelRequest) -> str:
+        request = self.redacted(request)
         with model_time():
             return await self._model.complete(request)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[str]:
-        pieces = aiter(self._model.stream(request))
+        pieces = aiter(self._model.stream(self.redacted(request)))
         while True:
             with model_time():
                 try:

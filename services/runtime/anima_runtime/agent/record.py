@@ -5,6 +5,10 @@ Memory and log are kept consistent the one way that matters: nothing heard or
 said stays in memory unless it is logged. A message stored while its entry
 fails to append is deleted again; a message whose storing fails after its entry
 was logged is reported (the caller gets the error) and stays in the log.
+
+What the agent says is redacted when its message is made (`reply`): no secret of
+the character's is stored, logged or returned as something it said. Every entry a
+turn appends is named in its TurnResult.
 """
 
 from __future__ import annotations
@@ -76,29 +80,30 @@ class TurnRecord:
             raise stored
         return logged[0]
 
-    async def model_failed(self, turn: Turn, document: dict[str, Any]) -> None:
-        """Log that the turn ended without a decision: `document` says why."""
-        await self._log.append([self.decision(turn, document)])
+    async def model_failed(self, turn: Turn, document: dict[str, Any]) -> int:
+        """Log that the turn ended without a decision (`document` says why); its index."""
+        (index,) = await self._log.append([self.decision(turn, document)])
+        return index
 
     def decision(self, turn: Turn, document: dict[str, Any]) -> LogItem:
         """The RESPONSE entry of `document`."""
         return self._redactor.log_item(EntryKind.RESPONSE, document, room=turn.message.room_id)
 
     def reply(self, request: Message, content: Content) -> Message:
-        """A message of the agent's in reply to `request` (not stored yet)."""
+        """A message of the agent's in reply to `request` (not stored yet), its text,
+        actions and fields redacted."""
+        redact = self._redactor.text
+        actions = tuple(redact(a) for a in content.actions)
+        fields: dict[str, Any] = self._redactor.document(dict(content.fields))
         return Message(
             id=str(uuid.uuid4()),
             agent_id=self._agent_id,
             entity_id=self._agent_id,
             room_id=request.room_id,
             content=Content(
-                text=content.text,
-                actions=content.actions,
-                fields={
-                    **content.fields,
-                    "actions": list(content.actions),
-                    "in_reply_to": request.id,
-                },
+                text=redact(content.text),
+                actions=actions,
+                fields={**fields, "actions": list(actions), "in_reply_to": request.id},
             ),
             created_at_ms=self._stamp(),
         )
@@ -123,18 +128,19 @@ class TurnRecord:
         reply: Message | None,
         document: dict[str, Any],
         stored: asyncio.Future[None] | None,
-    ) -> None:
-        """Log a RESPONSE while its message (if any: `stored`) is stored."""
+    ) -> int:
+        """Log a RESPONSE while its message (if any: `stored`) is stored; its index."""
         item = self.decision(turn, document)
         if reply is None or stored is None:
-            await self._log.append([item])
-            return
+            (index,) = await self._log.append([item])
+            return index
         saved, logged = await asyncio.gather(
             stored, self._log.append([item]), return_exceptions=True
         )
-        indices = await self.keep_or_withdraw(reply, saved, logged)
+        (index,) = await self.keep_or_withdraw(reply, saved, logged)
         turn.replies.append(reply)
-        turn.responses.append(logged_response(reply, indices[0]))
+        turn.responses.append(logged_response(reply, index))
+        return index
 
     async def say_for_action(self, turn: Turn, content: Content, document: dict[str, Any]) -> None:
         """A message an action sends: stored and logged as a RESPONSE, concurrently."""
@@ -171,6 +177,7 @@ class TurnRecord:
         self,
         turn: Turn,
         message_index: int,
+        decision_index: int,
         outcomes: list[Outcome],
         indices: list[int],
         action_count: int,
@@ -188,6 +195,7 @@ class TurnRecord:
             room_id=turn.message.room_id,
             message_id=turn.message.id,
             message_log_index=message_index,
+            decision_log_index=decision_index,
             responses=tuple(turn.responses),
             actions=tuple(actions),
             evaluations=tuple(evaluations),

@@ -18,7 +18,7 @@ from anima_runtime.agent.limits import TurnLimits
 from anima_runtime.agent.loop import MessageLoop
 from anima_runtime.agent.memory import MemoryPort
 from anima_runtime.agent.messages import check_message
-from anima_runtime.agent.payloads import ENCODER
+from anima_runtime.agent.payloads import ENCODER, Redactor
 from anima_runtime.agent.progress import TimedModel, model_time
 from anima_runtime.agent.turn import TurnResult
 from anima_runtime.character.model import Character
@@ -68,7 +68,10 @@ class AgentRuntime:
         self._agent_id = agent_id
         self._character = character
         self._memory = memory
-        self._timed_model = TimedModel(model)
+        self._redactor = Redactor(character)
+        # Every prompt, the loop's and the plugins', reaches the model through this one.
+        self._timed_model = TimedModel(model, redactor=self._redactor, system=character.system)
+        self._agent_names = (character.name, character.username)
         self._plugins = tuple(plugins)
         self._limits = limits
         self._knowledge_dir = knowledge_dir
@@ -77,6 +80,7 @@ class AgentRuntime:
             context=self,
             memory=memory,
             model=self._timed_model,
+            redactor=self._redactor,
             log=log,
             plugins=self._plugins,
             limits=limits,
@@ -190,8 +194,10 @@ class AgentRuntime:
     ) -> TurnResult:
         """Answer one message; every step is in the log when this returns.
 
-        Raises InvalidMessage (nothing stored or logged), AgentStopped, or
-        ModelFailed (the message is stored and logged, and so is the failure).
+        The character's secrets are redacted from what was heard before anything is
+        stored, logged or sent. Raises InvalidMessage (nothing stored or logged),
+        AgentStopped, or ModelFailed (the message is stored and logged, and so is the
+        failure: its message ends with the failure entry's index, "(logged at #N)").
         """
         text, user_name = check_message(
             agent_id=self._agent_id,
@@ -199,7 +205,9 @@ class AgentRuntime:
             entity_id=entity_id,
             text=text,
             user_name=user_name,
+            agent_names=self._agent_names,
             limits=self._limits,
+            redactor=self._redactor,
         )
         if not self._running:
             raise AgentStopped(f"agent {self._agent_id} is not running; start it first")

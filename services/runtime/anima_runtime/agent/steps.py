@@ -41,7 +41,8 @@ logger = logging.getLogger(__name__)
 IGNORE = "IGNORE"
 NONE = "NONE"
 
-#: Sends one message of the agent's for an action (stored, and logged as a RESPONSE).
+#: Sends one message of the agent's for an action (redacted, stored, and logged as a
+#: RESPONSE).
 Say = Callable[[Turn, Content, dict[str, Any]], Awaitable[None]]
 
 
@@ -146,7 +147,7 @@ async def run_action(
     async def callback(content: Content) -> None:
         if answered:
             raise PluginFailed(f"action {action.name} sent a message after it returned")
-        text = redactor.text(content.text.strip())
+        text = content.text.strip()  # redacted with the rest when it is sent (say)
         if not text:
             raise PluginFailed(f"action {action.name} sent a message without text")
         said: dict[str, Any] = {

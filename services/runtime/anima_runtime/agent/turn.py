@@ -1,4 +1,5 @@
-"""What one message turn did, as the API returns it: every step with its log index."""
+"""What one message turn did, as the API returns it: every step with its log index;
+together they name every entry the turn appended."""
 
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ class TurnResult:
     room_id: str
     message_id: str  # the incoming message's memory id
     message_log_index: int
+    #: The RESPONSE entry of the turn's decision, spoken or silent (IGNORE, no text);
+    #: for a spoken reply, responses[0].log_index.
+    decision_log_index: int
     responses: tuple[LoggedResponse, ...]  # empty when the agent chose to stay silent
     actions: tuple[LoggedAction, ...]
     evaluations: tuple[LoggedEvaluation, ...]

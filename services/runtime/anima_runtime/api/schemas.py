@@ -106,6 +106,9 @@ class TurnOut(BaseModel):
     room_id: str
     message_id: str
     message_log_index: int
+    #: The RESPONSE entry of the turn's decision, also when the agent stayed silent
+    #: (for a spoken reply, responses[0].log_index).
+    decision_log_index: int
     responses: list[ResponseOut]  # empty when the agent chose to stay silent
     actions: list[ActionOut]
     evaluations: list[EvaluationOut]
@@ -118,6 +121,7 @@ class TurnOut(BaseModel):
             room_id=turn.room_id,
             message_id=turn.message_id,
             message_log_index=turn.message_log_index,
+            decision_log_index=turn.decision_log_index,
             responses=[
                 ResponseOut(
                     text=r.text,

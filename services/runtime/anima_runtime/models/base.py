@@ -3,6 +3,11 @@
 A model gets the rendered prompt (what an LLM reads) and the composed state
 (what a model that is not an LLM, such as the offline default, works from),
 and answers text in the format the prompt asks for; the runtime parses it.
+
+The runtime hands a model its requests with the character's secrets redacted
+from `prompt` and `system` (agent/progress.py, TimedModel); `state` is the
+in-process state as composed, not redacted, so a model that sends anything
+off the machine sends `prompt` and `system` only.
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ class ModelRequest:
     state: State
     temperature: float = 0.7
     max_tokens: int = 1024
+    #: The system text for an LLM. The runtime fills it in (the character's `system`,
+    #: redacted) when a caller leaves it None; a model uses the character's own only
+    #: for a request that did not come through the runtime.
+    system: str | None = None
 
 
 class ChatModel(Protocol):

@@ -20,8 +20,10 @@ _PATH: Final = "/chat/completions"
 
 
 class OpenAIChatModel:
-    """Asks POST {base_url}/chat/completions: the character's `system` as the system message
-    (when it has one), the rendered prompt as the user message.
+    """Asks POST {base_url}/chat/completions: the request's `system` as the system message
+    (when it is not blank), the rendered prompt as the user message. A request without
+    `system` (None; the runtime always fills it in, redacted) falls back to the
+    character's `system`.
 
     Retries transient failures (see anima_core.openai_http) within `deadline_s` for the
     whole answer; a stream is retried only until it starts. Answers are checked strictly:
@@ -102,7 +104,9 @@ class OpenAIChatModel:
 
     def _body(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
         messages = []
-        system = request.state.character.system
+        system = request.system
+        if system is None:  # not from the runtime, which redacts and fills it in
+            system = request.state.character.system
         if system.strip():
             messages.append({"role": "system", "content": system})
         messages.append({"role": "user", "content": request.prompt})
