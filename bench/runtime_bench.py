@@ -43,7 +43,7 @@ from anima_memory.embeddings.base import Matrix
 from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
 from anima_memory.local import local_memory
 from anima_memory.models import Memory, MemoryFilter, ScoredMemory
-from anima_memory.service import CreateResult, MemoryDraft
+from anima_memory.service import CreateResult, MemoryDraft, SearchQuery
 from anima_runtime.agent.runtime import AgentRuntime
 from anima_runtime.character.model import Character
 from anima_runtime.log.service import AgentLog, LogItem
@@ -112,6 +112,10 @@ class TimedMemory:
             where, query, limit=limit, min_score=min_score, with_vectors=with_vectors
         )
         result: list[ScoredMemory] = await self._timed(call)
+        return result
+
+    async def search_many(self, searches: Sequence[SearchQuery]) -> list[list[ScoredMemory]]:
+        result: list[list[ScoredMemory]] = await self._timed(self._client.search_many(searches))
         return result
 
     async def get(

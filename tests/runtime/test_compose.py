@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from anima_memory.embeddings.base import Matrix
-from anima_memory.service import MemoryDraft, MemoryService
+from anima_memory.models import Memory, MemoryFilter, ScoredMemory
+from anima_memory.service import MemoryDraft, MemoryService, SearchQuery
 from anima_runtime.agent.compose import Composed, Persona, compose_state, room_history
 from anima_runtime.agent.limits import TurnLimits
 from anima_runtime.agent.prompts import (
@@ -208,6 +209,49 @@ async def test_recall_finds_facts_and_knowledge_over_their_bars(memory: MemorySe
     providers = state.values["providers"]
     assert "# Knowledge\n- The Danube flows through ten countries." in providers
     assert "# Facts Ada knows\n- " in providers and "The current date and time" in providers
+
+
+class CountedMemory(MemoryService):
+    """The memory service core, noting the reads it answers."""
+
+    def __init__(self, memory: MemoryService) -> None:
+        super().__init__(memory.store, memory.embedder, memory.limits)
+        self.reads: list[str] = []
+
+    async def search(self, *args: Any, **kwargs: Any) -> list[ScoredMemory]:
+        self.reads.append("search")
+        return await super().search(*args, **kwargs)
+
+    async def search_many(self, searches: Sequence[SearchQuery]) -> list[list[ScoredMemory]]:
+        self.reads.append(f"search_many x{len(searches)}")
+        return await super().search_many(searches)
+
+    async def recent(self, where: MemoryFilter, limit: int = 0) -> list[Memory]:
+        self.reads.append("recent")
+        return await super().recent(where, limit)
+
+
+async def test_recall_searches_in_one_call_and_skips_searches_for_nothing(
+    memory: MemoryService,
+) -> None:
+    await store(
+        memory,
+        ("facts", "r1", "bob", "Bob lives in Lisbon", 1),
+        ("fragments", "knowledge", AGENT, "Lisbon is the capital of Portugal.", 2),
+    )
+    counted = CountedMemory(memory)
+    context = Context(counted)
+
+    state = (await compose(context, "Tell me about Lisbon")).state
+    assert sorted(counted.reads) == ["recent", "search_many x4"]
+    assert [s.memory.text for s in state.facts] == ["Bob lives in Lisbon"]
+    assert [s.memory.text for s in state.knowledge] == ["Lisbon is the capital of Portugal."]
+
+    counted.reads.clear()
+    none = TurnLimits(facts=0, speaker_facts=0, knowledge=0)
+    state = (await compose(context, "Tell me about Lisbon", limits=none)).state
+    assert sorted(counted.reads) == ["recent", "search_many x1"]
+    assert (state.facts, state.knowledge) == ((), ())
 
 
 # ---------------------------------------------------------------- plugins

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from anima_memory.embeddings.base import Matrix
-from anima_memory.models import Memory, MemoryFilter
-from anima_memory.service import MemoryDraft, MemoryService
+from anima_memory.models import Memory, MemoryFilter, ScoredMemory
+from anima_memory.service import MemoryDraft, MemoryService, SearchQuery
 from anima_runtime.agent.state import State
 from anima_runtime.character.model import Character
 from anima_runtime.errors import ModelFailed
@@ -514,3 +514,54 @@ async def test_facts_gone_since_the_state_was_composed_are_not_offered(
 
     assert result is not None and result.data["offered"] == 0
     assert lisbon not in context.model.requests[-1].prompt
+
+
+class CountedMemory(MemoryService):
+    """The memory service core, noting the reads it answers."""
+
+    def __init__(self, memory: MemoryService) -> None:
+        super().__init__(memory.store, memory.embedder, memory.limits)
+        self.reads: list[str] = []
+
+    async def search_many(self, searches: Sequence[SearchQuery]) -> list[list[ScoredMemory]]:
+        self.reads.append(f"search_many x{len(searches)}")
+        return await super().search_many(searches)
+
+    async def get(
+        self, agent_id: str, ids: Sequence[str], *, with_vectors: bool = False
+    ) -> tuple[list[Memory], list[str]]:
+        self.reads.append(f"get x{len(ids)}")
+        return await super().get(agent_id, ids, with_vectors=with_vectors)
+
+
+async def test_known_facts_are_searched_in_one_call_and_refound_ones_not_asked_again(
+    context: Context,
+) -> None:
+    await seed(context, "I live in Lisbon.", "Sam lives in Lisbon", "lives_in")
+    await seed(context, "I play chess.", "Eve plays chess", "plays:chess", entity="eve")
+    text = "Where do I live?"
+    vector = (await context.memory.embed([text]))[0]
+    composed = await context.memory.search(
+        MemoryFilter(agent_id=AGENT, table="facts"), vector, limit=2, min_score=-1.0
+    )
+    # Eve's fact is neither like the message nor the speaker's: no search finds it.
+    assert [s.memory.entity_id for s in composed] == [SAM, "eve"]
+    message = Message(str(uuid.uuid4()), AGENT, SAM, ROOM, Content(text), NOW_MS)
+    counted = CountedMemory(context.memory)
+    context.memory = counted
+
+    for facts_in_state, reads in (
+        (composed[:1], ["search_many x2"]),  # Sam's, found again by the searches
+        (composed, ["search_many x2", "get x1"]),  # Eve's is asked for
+    ):
+        counted.reads.clear()
+        script(context, ops())
+        state = State(
+            character=context.character,
+            message=message,
+            message_vector=vector,
+            facts=tuple(facts_in_state),
+        )
+        result = await fact_evaluator.handler(context, message, state, ())
+        assert result is not None and result.data["offered"] == len(facts_in_state)
+        assert counted.reads == reads

@@ -23,11 +23,12 @@ from anima_memory.api.convert import (
     memory_from_pb,
     result_from_pb,
     scored_from_pb,
+    search_to_pb,
 )
 from anima_memory.config import TLS_SERVER_NAME
 from anima_memory.embeddings.base import Matrix
 from anima_memory.models import Memory, MemoryFilter, ScoredMemory
-from anima_memory.service import CreateResult, MemoryDraft
+from anima_memory.service import CreateResult, MemoryDraft, SearchQuery
 
 DEFAULT_TIMEOUT_S = 30.0
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
@@ -90,19 +91,22 @@ class MemoryClient:
         min_score: float | None = None,
         with_vectors: bool = False,
     ) -> list[ScoredMemory]:
-        request = pb.SearchMemoriesRequest(
-            filter=filter_to_pb(where), limit=limit, with_embeddings=with_vectors
-        )
-        if isinstance(query, str):
-            request.text = query
-        else:
-            request.vector.values.extend(float(x) for x in query)
-        if min_score is not None:
-            request.min_score = min_score
+        request = search_to_pb(SearchQuery(where, query, limit, min_score, with_vectors))
         response = await self._stub.SearchMemories(
             request, metadata=self._metadata, timeout=self._timeout
         )
         return [scored_from_pb(r) for r in response.results]
+
+    async def search_many(self, searches: Sequence[SearchQuery]) -> list[list[ScoredMemory]]:
+        """Several searches in one call; each one's results, in order."""
+        if not searches:
+            return []
+        response = await self._stub.SearchMemoriesBatch(
+            pb.SearchMemoriesBatchRequest(searches=[search_to_pb(s) for s in searches]),
+            metadata=self._metadata,
+            timeout=self._timeout,
+        )
+        return [[scored_from_pb(r) for r in found.results] for found in response.results]
 
     async def get(
         self, agent_id: str, ids: Sequence[str], *, with_vectors: bool = False

@@ -52,6 +52,7 @@ class Limits:
     max_fields_bytes: int = 64 * 1024
     max_batch: int = 1024
     max_results: int = 1000
+    max_searches: int = 16  # in one search_many call
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,18 @@ class MemoryDraft:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """One search: the memories nearest to `query` (a vector, or a text to embed)
+    within `where`; `limit` 0 means the default."""
+
+    where: MemoryFilter
+    query: Sequence[float] | Vector | str
+    limit: int = 0
+    min_score: float | None = None
+    with_vectors: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class CreateResult:
     id: str
     created: bool
@@ -78,9 +91,9 @@ class CreateResult:
     similarity: float = 0.0
 
 
-def check_agent_id(value: str) -> str:
+def check_agent_id(value: str, what: str = "agent_id") -> str:
     if not is_agent_id(value):
-        raise InvalidMemoryRequest(f"agent_id must be {AGENT_ID_RULE}")
+        raise InvalidMemoryRequest(f"{what} must be {AGENT_ID_RULE}")
     return value
 
 
@@ -91,21 +104,22 @@ def check_time(value: int, what: str) -> int:
     return value
 
 
-def check_filter(where: MemoryFilter) -> MemoryFilter:
-    check_agent_id(where.agent_id)
+def check_filter(where: MemoryFilter, what: str = "filter") -> MemoryFilter:
+    """`where`, checked; `what` names it in error messages ("searches[2].filter")."""
+    check_agent_id(where.agent_id, f"{what}.agent_id")
     if where.room_id is not None:
-        check_ref_id(where.room_id, "filter.room_id")
+        check_ref_id(where.room_id, f"{what}.room_id")
     if where.entity_id is not None:
-        check_ref_id(where.entity_id, "filter.entity_id")
+        check_ref_id(where.entity_id, f"{what}.entity_id")
     if where.table is not None:
-        check_table(where.table, "filter.table")
+        check_table(where.table, f"{what}.table")
     start, end = where.created_from_ms, where.created_until_ms
-    for value, what in ((start, "filter.created_from_ms"), (end, "filter.created_until_ms")):
+    for value, name in ((start, "created_from_ms"), (end, "created_until_ms")):
         if value is not None:
-            check_time(value, what)
+            check_time(value, f"{what}.{name}")
     if start is not None and end is not None and start >= end:
         raise InvalidMemoryRequest(
-            f"filter.created_from_ms ({start}) must be before created_until_ms ({end})"
+            f"{what}.created_from_ms ({start}) must be before created_until_ms ({end})"
         )
     return where
 
@@ -174,6 +188,7 @@ class MemoryService:
 
     async def delete_where(self, where: MemoryFilter) -> int:
         """Delete a room's memories (room set) or the whole agent's; returns how many."""
+        check_agent_id(where.agent_id)  # a request names the agent, not a filter
         check_filter(where)
         async with self._agent_locks[where.agent_id]:
             count = await self._run(self.store.count, where)
@@ -186,24 +201,35 @@ class MemoryService:
     async def search(
         self,
         where: MemoryFilter,
-        query: Sequence[float] | str,
+        query: Sequence[float] | Vector | str,
         *,
         limit: int = 0,
         min_score: float | None = None,
         with_vectors: bool = False,
     ) -> list[ScoredMemory]:
-        check_filter(where)
-        limit = self._check_limit(limit, DEFAULT_SEARCH_LIMIT)
-        if min_score is not None and not -1.0 <= min_score <= 1.0:
-            raise InvalidMemoryRequest(f"min_score must be within [-1, 1], got {min_score}")
-        if isinstance(query, str):
-            self._check_text(query, "query text")
-            vector = (await self.embedder.embed([query]))[0]
-        else:
-            vector = check_vector(query, self.dimension, "query vector")
-        return await self._run(
-            self.store.search, vector, where, limit, min_score=min_score, with_vectors=with_vectors
-        )
+        search = SearchQuery(where, query, limit, min_score, with_vectors)
+        checked, vector = self._check_search(search, "")
+        if vector is None:
+            vector = (await self.embedder.embed([str(checked.query)]))[0]
+        return await self._run(self._search_one, checked, vector)
+
+    async def search_many(self, searches: Sequence[SearchQuery]) -> list[list[ScoredMemory]]:
+        """Each search's results, in order, as `search` would give them: all checked
+        first, the text queries embedded in one model call, the store searched in one
+        worker-thread hop."""
+        if len(searches) > self.limits.max_searches:
+            raise InvalidMemoryRequest(
+                f"{len(searches)} searches in one batch; at most {self.limits.max_searches}"
+            )
+        if not searches:
+            return []
+        checked = [self._check_search(s, f"searches[{n}].") for n, s in enumerate(searches)]
+        texts = list(dict.fromkeys(str(s.query) for s, vector in checked if vector is None))
+        rows: dict[str, Vector] = {}
+        if texts:
+            rows = dict(zip(texts, await self.embedder.embed(texts), strict=True))
+        ready = [(s, rows[str(s.query)] if v is None else v) for s, v in checked]
+        return await self._run(self._search_all, ready)
 
     async def get(
         self, agent_id: str, ids: Sequence[str], *, with_vectors: bool = False
@@ -365,10 +391,41 @@ class MemoryService:
                 f"{what} is {size} bytes as JSON; at most {self.limits.max_fields_bytes}"
             )
 
-    def _check_limit(self, limit: int, default: int) -> int:
+    def _check_limit(self, limit: int, default: int, what: str = "limit") -> int:
         if limit < 0 or limit > self.limits.max_results:
-            raise InvalidMemoryRequest(f"limit must be 0..{self.limits.max_results}")
+            raise InvalidMemoryRequest(f"{what} must be 0..{self.limits.max_results}")
         return limit or default
+
+    def _check_search(self, search: SearchQuery, at: str) -> tuple[SearchQuery, Vector | None]:
+        """`search` with its limit resolved, and its query vector checked (None: a
+        text to embed). `at` prefixes the field names in errors ("searches[2].")."""
+        check_filter(search.where, f"{at}filter")
+        limit = self._check_limit(search.limit, DEFAULT_SEARCH_LIMIT, f"{at}limit")
+        min_score = search.min_score
+        if min_score is not None and not -1.0 <= min_score <= 1.0:
+            raise InvalidMemoryRequest(f"{at}min_score must be within [-1, 1], got {min_score}")
+        checked = replace(search, limit=limit)
+        if isinstance(search.query, str):
+            self._check_text(search.query, f"{at}text" if at else "query text")
+            return checked, None
+        what = f"{at}vector" if at else "query vector"
+        return checked, check_vector(search.query, self.dimension, what)
+
+    def _search_one(self, search: SearchQuery, vector: Vector) -> list[ScoredMemory]:
+        """One checked search (runs in a worker thread)."""
+        return self.store.search(
+            vector,
+            search.where,
+            search.limit,
+            min_score=search.min_score,
+            with_vectors=search.with_vectors,
+        )
+
+    def _search_all(
+        self, searches: Sequence[tuple[SearchQuery, Vector]]
+    ) -> list[list[ScoredMemory]]:
+        """Checked searches, each with its vector (runs in a worker thread)."""
+        return [self._search_one(search, vector) for search, vector in searches]
 
     async def _embed_missing(self, memories: Sequence[Memory]) -> list[Memory]:
         """The memories, those without a (checked) vector given embedded in one call."""
@@ -456,6 +513,7 @@ __all__ = [
     "Limits",
     "MemoryDraft",
     "MemoryService",
+    "SearchQuery",
     "check_agent_id",
     "check_filter",
 ]

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61nima/memory/v1/memory.proto\x12\x0f\x61nima.memory.v1\x1a\x1cgoogle/protobuf/struct.proto\"@\n\x07\x43ontent\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\'\n\x06\x66ields\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xbe\x01\n\x06Memory\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x11\n\tentity_id\x18\x03 \x01(\t\x12\x0f\n\x07room_id\x18\x04 \x01(\t\x12\r\n\x05table\x18\x05 \x01(\t\x12)\n\x07\x63ontent\x18\x06 \x01(\x0b\x32\x18.anima.memory.v1.Content\x12\x15\n\rcreated_at_ms\x18\x07 \x01(\x03\x12\x11\n\tembedding\x18\x08 \x03(\x02\x12\x0e\n\x06unique\x18\t \x01(\x08\"\xd8\x01\n\tNewMemory\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x11\n\tentity_id\x18\x03 \x01(\t\x12\x0f\n\x07room_id\x18\x04 \x01(\t\x12\r\n\x05table\x18\x05 \x01(\t\x12)\n\x07\x63ontent\x18\x06 \x01(\x0b\x32\x18.anima.memory.v1.Content\x12\x1a\n\rcreated_at_ms\x18\x07 \x01(\x03H\x00\x88\x01\x01\x12\x11\n\tembedding\x18\x08 \x03(\x02\x12\x0e\n\x06unique\x18\t \x01(\x08\x42\x10\n\x0e_created_at_ms\"U\n\x0c\x43reateResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x14\n\x0c\x64uplicate_of\x18\x03 \x01(\t\x12\x12\n\nsimilarity\x18\x04 \x01(\x02\"A\n\x13\x43reateMemoryRequest\x12*\n\x06memory\x18\x01 \x01(\x0b\x32\x1a.anima.memory.v1.NewMemory\"E\n\x14\x43reateMemoryResponse\x12-\n\x06result\x18\x01 \x01(\x0b\x32\x1d.anima.memory.v1.CreateResult\"E\n\x15\x43reateMemoriesRequest\x12,\n\x08memories\x18\x01 \x03(\x0b\x32\x1a.anima.memory.v1.NewMemory\"H\n\x16\x43reateMemoriesResponse\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.anima.memory.v1.CreateResult\"\xb9\x01\n\x0cMemoryFilter\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07room_id\x18\x02 \x01(\t\x12\x11\n\tentity_id\x18\x03 \x01(\t\x12\r\n\x05table\x18\x04 \x01(\t\x12\x1c\n\x0f\x63reated_from_ms\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x1d\n\x10\x63reated_until_ms\x18\x06 \x01(\x03H\x01\x88\x01\x01\x42\x12\n\x10_created_from_msB\x13\n\x11_created_until_ms\"\x18\n\x06Vector\x12\x0e\n\x06values\x18\x01 \x03(\x02\"\xd8\x01\n\x15SearchMemoriesRequest\x12-\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1d.anima.memory.v1.MemoryFilter\x12)\n\x06vector\x18\x02 \x01(\x0b\x32\x17.anima.memory.v1.VectorH\x00\x12\x0e\n\x04text\x18\x03 \x01(\tH\x00\x12\r\n\x05limit\x18\x04 \x01(\r\x12\x16\n\tmin_score\x18\x05 \x01(\x02H\x01\x88\x01\x01\x12\x17\n\x0fwith_embeddings\x18\x06 \x01(\x08\x42\x07\n\x05queryB\x0c\n\n_min_score\"F\n\x0cScoredMemory\x12\'\n\x06memory\x18\x01 \x01(\x0b\x32\x17.anima.memory.v1.Memory\x12\r\n\x05score\x18\x02 \x01(\x02\"H\n\x16SearchMemoriesResponse\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.anima.memory.v1.ScoredMemory\"L\n\x12GetMemoriesRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\x12\x17\n\x0fwith_embeddings\x18\x03 \x01(\x08\"U\n\x13GetMemoriesResponse\x12)\n\x08memories\x18\x01 \x03(\x0b\x32\x17.anima.memory.v1.Memory\x12\x13\n\x0bmissing_ids\x18\x02 \x03(\t\"Y\n\x19ListRecentMemoriesRequest\x12-\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1d.anima.memory.v1.MemoryFilter\x12\r\n\x05limit\x18\x02 \x01(\r\"G\n\x1aListRecentMemoriesResponse\x12)\n\x08memories\x18\x01 \x03(\x0b\x32\x17.anima.memory.v1.Memory\"E\n\x14\x43ountMemoriesRequest\x12-\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1d.anima.memory.v1.MemoryFilter\"&\n\x15\x43ountMemoriesResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\"3\n\x13\x44\x65leteMemoryRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"\'\n\x14\x44\x65leteMemoryResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"\\\n\x15\x44\x65leteMemoriesRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x11\n\x07room_id\x18\x02 \x01(\tH\x00\x12\x15\n\x0bwhole_agent\x18\x03 \x01(\x08H\x00\x42\x07\n\x05scope\")\n\x16\x44\x65leteMemoriesResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x04\"\x1d\n\x0c\x45mbedRequest\x12\r\n\x05texts\x18\x01 \x03(\t\"H\n\rEmbedResponse\x12(\n\x07vectors\x18\x01 \x03(\x0b\x32\x17.anima.memory.v1.Vector\x12\r\n\x05model\x18\x02 \x01(\t\"=\n\x15\x45xportMemoriesRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x12\n\nbatch_size\x18\x02 \x01(\r\"\xa8\x01\n\x0b\x45xportChunk\x12/\n\x06header\x18\x01 \x01(\x0b\x32\x1d.anima.memory.v1.ExportHeaderH\x00\x12-\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x1c.anima.memory.v1.MemoryBatchH\x00\x12\x31\n\x07trailer\x18\x03 \x01(\x0b\x32\x1e.anima.memory.v1.ExportTrailerH\x00\x42\x06\n\x04part\"\x85\x01\n\x0c\x45xportHeader\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x11\n\tdimension\x18\x04 \x01(\r\x12\x17\n\x0f\x65mbedding_model\x18\x05 \x01(\t\x12\x16\n\x0e\x65xported_at_ms\x18\x06 \x01(\x03\"8\n\x0bMemoryBatch\x12)\n\x08memories\x18\x01 \x03(\x0b\x32\x17.anima.memory.v1.Memory\".\n\rExportTrailer\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\x12\x0e\n\x06sha256\x18\x02 \x01(\x0c\"*\n\x16ImportMemoriesResponse\x12\x10\n\x08imported\x18\x01 \x01(\x04\x32\x98\x08\n\rMemoryService\x12[\n\x0c\x43reateMemory\x12$.anima.memory.v1.CreateMemoryRequest\x1a%.anima.memory.v1.CreateMemoryResponse\x12\x61\n\x0e\x43reateMemories\x12&.anima.memory.v1.CreateMemoriesRequest\x1a\'.anima.memory.v1.CreateMemoriesResponse\x12\x61\n\x0eSearchMemories\x12&.anima.memory.v1.SearchMemoriesRequest\x1a\'.anima.memory.v1.SearchMemoriesResponse\x12X\n\x0bGetMemories\x12#.anima.memory.v1.GetMemoriesRequest\x1a$.anima.memory.v1.GetMemoriesResponse\x12m\n\x12ListRecentMemories\x12*.anima.memory.v1.ListRecentMemoriesRequest\x1a+.anima.memory.v1.ListRecentMemoriesResponse\x12^\n\rCountMemories\x12%.anima.memory.v1.CountMemoriesRequest\x1a&.anima.memory.v1.CountMemoriesResponse\x12[\n\x0c\x44\x65leteMemory\x12$.anima.memory.v1.DeleteMemoryRequest\x1a%.anima.memory.v1.DeleteMemoryResponse\x12\x61\n\x0e\x44\x65leteMemories\x12&.anima.memory.v1.DeleteMemoriesRequest\x1a\'.anima.memory.v1.DeleteMemoriesResponse\x12\x46\n\x05\x45mbed\x12\x1d.anima.memory.v1.EmbedRequest\x1a\x1e.anima.memory.v1.EmbedResponse\x12X\n\x0e\x45xportMemories\x12&.anima.memory.v1.ExportMemoriesRequest\x1a\x1c.anima.memory.v1.ExportChunk0\x01\x12Y\n\x0eImportMemories\x12\x1c.anima.memory.v1.ExportChunk\x1a\'.anima.memory.v1.ImportMemoriesResponse(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61nima/memory/v1/memory.proto\x12\x0f\x61nima.memory.v1\x1a\x1cgoogle/protobuf/struct.proto\"@\n\x07\x43ontent\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\'\n\x06\x66ields\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xbe\x01\n\x06Memory\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x11\n\tentity_id\x18\x03 \x01(\t\x12\x0f\n\x07room_id\x18\x04 \x01(\t\x12\r\n\x05table\x18\x05 \x01(\t\x12)\n\x07\x63ontent\x18\x06 \x01(\x0b\x32\x18.anima.memory.v1.Content\x12\x15\n\rcreated_at_ms\x18\x07 \x01(\x03\x12\x11\n\tembedding\x18\x08 \x03(\x02\x12\x0e\n\x06unique\x18\t \x01(\x08\"\xd8\x01\n\tNewMemory\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x11\n\tentity_id\x18\x03 \x01(\t\x12\x0f\n\x07room_id\x18\x04 \x01(\t\x12\r\n\x05table\x18\x05 \x01(\t\x12)\n\x07\x63ontent\x18\x06 \x01(\x0b\x32\x18.anima.memory.v1.Content\x12\x1a\n\rcreated_at_ms\x18\x07 \x01(\x03H\x00\x88\x01\x01\x12\x11\n\tembedding\x18\x08 \x03(\x02\x12\x0e\n\x06unique\x18\t \x01(\x08\x42\x10\n\x0e_created_at_ms\"U\n\x0c\x43reateResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x14\n\x0c\x64uplicate_of\x18\x03 \x01(\t\x12\x12\n\nsimilarity\x18\x04 \x01(\x02\"A\n\x13\x43reateMemoryRequest\x12*\n\x06memory\x18\x01 \x01(\x0b\x32\x1a.anima.memory.v1.NewMemory\"E\n\x14\x43reateMemoryResponse\x12-\n\x06result\x18\x01 \x01(\x0b\x32\x1d.anima.memory.v1.CreateResult\"E\n\x15\x43reateMemoriesRequest\x12,\n\x08memories\x18\x01 \x03(\x0b\x32\x1a.anima.memory.v1.NewMemory\"H\n\x16\x43reateMemoriesResponse\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.anima.memory.v1.CreateResult\"\xb9\x01\n\x0cMemoryFilter\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07room_id\x18\x02 \x01(\t\x12\x11\n\tentity_id\x18\x03 \x01(\t\x12\r\n\x05table\x18\x04 \x01(\t\x12\x1c\n\x0f\x63reated_from_ms\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x1d\n\x10\x63reated_until_ms\x18\x06 \x01(\x03H\x01\x88\x01\x01\x42\x12\n\x10_created_from_msB\x13\n\x11_created_until_ms\"\x18\n\x06Vector\x12\x0e\n\x06values\x18\x01 \x03(\x02\"\xd8\x01\n\x15SearchMemoriesRequest\x12-\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1d.anima.memory.v1.MemoryFilter\x12)\n\x06vector\x18\x02 \x01(\x0b\x32\x17.anima.memory.v1.VectorH\x00\x12\x0e\n\x04text\x18\x03 \x01(\tH\x00\x12\r\n\x05limit\x18\x04 \x01(\r\x12\x16\n\tmin_score\x18\x05 \x01(\x02H\x01\x88\x01\x01\x12\x17\n\x0fwith_embeddings\x18\x06 \x01(\x08\x42\x07\n\x05queryB\x0c\n\n_min_score\"F\n\x0cScoredMemory\x12\'\n\x06memory\x18\x01 \x01(\x0b\x32\x17.anima.memory.v1.Memory\x12\r\n\x05score\x18\x02 \x01(\x02\"H\n\x16SearchMemoriesResponse\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.anima.memory.v1.ScoredMemory\"V\n\x1aSearchMemoriesBatchRequest\x12\x38\n\x08searches\x18\x01 \x03(\x0b\x32&.anima.memory.v1.SearchMemoriesRequest\"W\n\x1bSearchMemoriesBatchResponse\x12\x38\n\x07results\x18\x01 \x03(\x0b\x32\'.anima.memory.v1.SearchMemoriesResponse\"L\n\x12GetMemoriesRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\x12\x17\n\x0fwith_embeddings\x18\x03 \x01(\x08\"U\n\x13GetMemoriesResponse\x12)\n\x08memories\x18\x01 \x03(\x0b\x32\x17.anima.memory.v1.Memory\x12\x13\n\x0bmissing_ids\x18\x02 \x03(\t\"Y\n\x19ListRecentMemoriesRequest\x12-\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1d.anima.memory.v1.MemoryFilter\x12\r\n\x05limit\x18\x02 \x01(\r\"G\n\x1aListRecentMemoriesResponse\x12)\n\x08memories\x18\x01 \x03(\x0b\x32\x17.anima.memory.v1.Memory\"E\n\x14\x43ountMemoriesRequest\x12-\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1d.anima.memory.v1.MemoryFilter\"&\n\x15\x43ountMemoriesResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\"3\n\x13\x44\x65leteMemoryRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"\'\n\x14\x44\x65leteMemoryResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"\\\n\x15\x44\x65leteMemoriesRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x11\n\x07room_id\x18\x02 \x01(\tH\x00\x12\x15\n\x0bwhole_agent\x18\x03 \x01(\x08H\x00\x42\x07\n\x05scope\")\n\x16\x44\x65leteMemoriesResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x04\"\x1d\n\x0c\x45mbedRequest\x12\r\n\x05texts\x18\x01 \x03(\t\"H\n\rEmbedResponse\x12(\n\x07vectors\x18\x01 \x03(\x0b\x32\x17.anima.memory.v1.Vector\x12\r\n\x05model\x18\x02 \x01(\t\"=\n\x15\x45xportMemoriesRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x12\n\nbatch_size\x18\x02 \x01(\r\"\xa8\x01\n\x0b\x45xportChunk\x12/\n\x06header\x18\x01 \x01(\x0b\x32\x1d.anima.memory.v1.ExportHeaderH\x00\x12-\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x1c.anima.memory.v1.MemoryBatchH\x00\x12\x31\n\x07trailer\x18\x03 \x01(\x0b\x32\x1e.anima.memory.v1.ExportTrailerH\x00\x42\x06\n\x04part\"\x85\x01\n\x0c\x45xportHeader\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x11\n\tdimension\x18\x04 \x01(\r\x12\x17\n\x0f\x65mbedding_model\x18\x05 \x01(\t\x12\x16\n\x0e\x65xported_at_ms\x18\x06 \x01(\x03\"8\n\x0bMemoryBatch\x12)\n\x08memories\x18\x01 \x03(\x0b\x32\x17.anima.memory.v1.Memory\".\n\rExportTrailer\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\x12\x0e\n\x06sha256\x18\x02 \x01(\x0c\"*\n\x16ImportMemoriesResponse\x12\x10\n\x08imported\x18\x01 \x01(\x04\x32\x8a\t\n\rMemoryService\x12[\n\x0c\x43reateMemory\x12$.anima.memory.v1.CreateMemoryRequest\x1a%.anima.memory.v1.CreateMemoryResponse\x12\x61\n\x0e\x43reateMemories\x12&.anima.memory.v1.CreateMemoriesRequest\x1a\'.anima.memory.v1.CreateMemoriesResponse\x12\x61\n\x0eSearchMemories\x12&.anima.memory.v1.SearchMemoriesRequest\x1a\'.anima.memory.v1.SearchMemoriesResponse\x12p\n\x13SearchMemoriesBatch\x12+.anima.memory.v1.SearchMemoriesBatchRequest\x1a,.anima.memory.v1.SearchMemoriesBatchResponse\x12X\n\x0bGetMemories\x12#.anima.memory.v1.GetMemoriesRequest\x1a$.anima.memory.v1.GetMemoriesResponse\x12m\n\x12ListRecentMemories\x12*.anima.memory.v1.ListRecentMemoriesRequest\x1a+.anima.memory.v1.ListRecentMemoriesResponse\x12^\n\rCountMemories\x12%.anima.memory.v1.CountMemoriesRequest\x1a&.anima.memory.v1.CountMemoriesResponse\x12[\n\x0c\x44\x65leteMemory\x12$.anima.memory.v1.DeleteMemoryRequest\x1a%.anima.memory.v1.DeleteMemoryResponse\x12\x61\n\x0e\x44\x65leteMemories\x12&.anima.memory.v1.DeleteMemoriesRequest\x1a\'.anima.memory.v1.DeleteMemoriesResponse\x12\x46\n\x05\x45mbed\x12\x1d.anima.memory.v1.EmbedRequest\x1a\x1e.anima.memory.v1.EmbedResponse\x12X\n\x0e\x45xportMemories\x12&.anima.memory.v1.ExportMemoriesRequest\x1a\x1c.anima.memory.v1.ExportChunk0\x01\x12Y\n\x0eImportMemories\x12\x1c.anima.memory.v1.ExportChunk\x1a\'.anima.memory.v1.ImportMemoriesResponse(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -58,42 +58,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SCOREDMEMORY']._serialized_end=1430
   _globals['_SEARCHMEMORIESRESPONSE']._serialized_start=1432
   _globals['_SEARCHMEMORIESRESPONSE']._serialized_end=1504
-  _globals['_GETMEMORIESREQUEST']._serialized_start=1506
-  _globals['_GETMEMORIESREQUEST']._serialized_end=1582
-  _globals['_GETMEMORIESRESPONSE']._serialized_start=1584
-  _globals['_GETMEMORIESRESPONSE']._serialized_end=1669
-  _globals['_LISTRECENTMEMORIESREQUEST']._serialized_start=1671
-  _globals['_LISTRECENTMEMORIESREQUEST']._serialized_end=1760
-  _globals['_LISTRECENTMEMORIESRESPONSE']._serialized_start=1762
-  _globals['_LISTRECENTMEMORIESRESPONSE']._serialized_end=1833
-  _globals['_COUNTMEMORIESREQUEST']._serialized_start=1835
-  _globals['_COUNTMEMORIESREQUEST']._serialized_end=1904
-  _globals['_COUNTMEMORIESRESPONSE']._serialized_start=1906
-  _globals['_COUNTMEMORIESRESPONSE']._serialized_end=1944
-  _globals['_DELETEMEMORYREQUEST']._serialized_start=1946
-  _globals['_DELETEMEMORYREQUEST']._serialized_end=1997
-  _globals['_DELETEMEMORYRESPONSE']._serialized_start=1999
-  _globals['_DELETEMEMORYRESPONSE']._serialized_end=2038
-  _globals['_DELETEMEMORIESREQUEST']._serialized_start=2040
-  _globals['_DELETEMEMORIESREQUEST']._serialized_end=2132
-  _globals['_DELETEMEMORIESRESPONSE']._serialized_start=2134
-  _globals['_DELETEMEMORIESRESPONSE']._serialized_end=2175
-  _globals['_EMBEDREQUEST']._serialized_start=2177
-  _globals['_EMBEDREQUEST']._serialized_end=2206
-  _globals['_EMBEDRESPONSE']._serialized_start=2208
-  _globals['_EMBEDRESPONSE']._serialized_end=2280
-  _globals['_EXPORTMEMORIESREQUEST']._serialized_start=2282
-  _globals['_EXPORTMEMORIESREQUEST']._serialized_end=2343
-  _globals['_EXPORTCHUNK']._serialized_start=2346
-  _globals['_EXPORTCHUNK']._serialized_end=2514
-  _globals['_EXPORTHEADER']._serialized_start=2517
-  _globals['_EXPORTHEADER']._serialized_end=2650
-  _globals['_MEMORYBATCH']._serialized_start=2652
-  _globals['_MEMORYBATCH']._serialized_end=2708
-  _globals['_EXPORTTRAILER']._serialized_start=2710
-  _globals['_EXPORTTRAILER']._serialized_end=2756
-  _globals['_IMPORTMEMORIESRESPONSE']._serialized_start=2758
-  _globals['_IMPORTMEMORIESRESPONSE']._serialized_end=2800
-  _globals['_MEMORYSERVICE']._serialized_start=2803
-  _globals['_MEMORYSERVICE']._serialized_end=3851
+  _globals['_SEARCHMEMORIESBATCHREQUEST']._serialized_start=1506
+  _globals['_SEARCHMEMORIESBATCHREQUEST']._serialized_end=1592
+  _globals['_SEARCHMEMORIESBATCHRESPONSE']._serialized_start=1594
+  _globals['_SEARCHMEMORIESBATCHRESPONSE']._serialized_end=1681
+  _globals['_GETMEMORIESREQUEST']._serialized_start=1683
+  _globals['_GETMEMORIESREQUEST']._serialized_end=1759
+  _globals['_GETMEMORIESRESPONSE']._serialized_start=1761
+  _globals['_GETMEMORIESRESPONSE']._serialized_end=1846
+  _globals['_LISTRECENTMEMORIESREQUEST']._serialized_start=1848
+  _globals['_LISTRECENTMEMORIESREQUEST']._serialized_end=1937
+  _globals['_LISTRECENTMEMORIESRESPONSE']._serialized_start=1939
+  _globals['_LISTRECENTMEMORIESRESPONSE']._serialized_end=2010
+  _globals['_COUNTMEMORIESREQUEST']._serialized_start=2012
+  _globals['_COUNTMEMORIESREQUEST']._serialized_end=2081
+  _globals['_COUNTMEMORIESRESPONSE']._serialized_start=2083
+  _globals['_COUNTMEMORIESRESPONSE']._serialized_end=2121
+  _globals['_DELETEMEMORYREQUEST']._serialized_start=2123
+  _globals['_DELETEMEMORYREQUEST']._serialized_end=2174
+  _globals['_DELETEMEMORYRESPONSE']._serialized_start=2176
+  _globals['_DELETEMEMORYRESPONSE']._serialized_end=2215
+  _globals['_DELETEMEMORIESREQUEST']._serialized_start=2217
+  _globals['_DELETEMEMORIESREQUEST']._serialized_end=2309
+  _globals['_DELETEMEMORIESRESPONSE']._serialized_start=2311
+  _globals['_DELETEMEMORIESRESPONSE']._serialized_end=2352
+  _globals['_EMBEDREQUEST']._serialized_start=2354
+  _globals['_EMBEDREQUEST']._serialized_end=2383
+  _globals['_EMBEDRESPONSE']._serialized_start=2385
+  _globals['_EMBEDRESPONSE']._serialized_end=2457
+  _globals['_EXPORTMEMORIESREQUEST']._serialized_start=2459
+  _globals['_EXPORTMEMORIESREQUEST']._serialized_end=2520
+  _globals['_EXPORTCHUNK']._serialized_start=2523
+  _globals['_EXPORTCHUNK']._serialized_end=2691
+  _globals['_EXPORTHEADER']._serialized_start=2694
+  _globals['_EXPORTHEADER']._serialized_end=2827
+  _globals['_MEMORYBATCH']._serialized_start=2829
+  _globals['_MEMORYBATCH']._serialized_end=2885
+  _globals['_EXPORTTRAILER']._serialized_start=2887
+  _globals['_EXPORTTRAILER']._serialized_end=2933
+  _globals['_IMPORTMEMORIESRESPONSE']._serialized_start=2935
+  _globals['_IMPORTMEMORIESRESPONSE']._serialized_end=2977
+  _globals['_MEMORYSERVICE']._serialized_start=2980
+  _globals['_MEMORYSERVICE']._serialized_end=4142
 # @@protoc_insertion_point(module_scope)

@@ -147,6 +147,18 @@ class SearchMemoriesResponse(_message.Message):
     results: _containers.RepeatedCompositeFieldContainer[ScoredMemory]
     def __init__(self, results: _Optional[_Iterable[_Union[ScoredMemory, _Mapping]]] = ...) -> None: ...
 
+class SearchMemoriesBatchRequest(_message.Message):
+    __slots__ = ("searches",)
+    SEARCHES_FIELD_NUMBER: _ClassVar[int]
+    searches: _containers.RepeatedCompositeFieldContainer[SearchMemoriesRequest]
+    def __init__(self, searches: _Optional[_Iterable[_Union[SearchMemoriesRequest, _Mapping]]] = ...) -> None: ...
+
+class SearchMemoriesBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[SearchMemoriesResponse]
+    def __init__(self, results: _Optional[_Iterable[_Union[SearchMemoriesResponse, _Mapping]]] = ...) -> None: ...
+
 class GetMemoriesRequest(_message.Message):
     __slots__ = ("agent_id", "ids", "with_embeddings")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]

@@ -49,6 +49,11 @@ class MemoryServiceStub:
                 request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.SearchMemoriesRequest.SerializeToString,
                 response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.SearchMemoriesResponse.FromString,
                 _registered_method=True)
+        self.SearchMemoriesBatch = channel.unary_unary(
+                '/anima.memory.v1.MemoryService/SearchMemoriesBatch',
+                request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.SearchMemoriesBatchRequest.SerializeToString,
+                response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.SearchMemoriesBatchResponse.FromString,
+                _registered_method=True)
         self.GetMemories = channel.unary_unary(
                 '/anima.memory.v1.MemoryService/GetMemories',
                 request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.GetMemoriesRequest.SerializeToString,
@@ -110,6 +115,17 @@ class MemoryServiceServicer:
 
     def SearchMemories(self, request, context):
         """Nearest memories to a vector or a text, within a filter.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchMemoriesBatch(self, request, context):
+        """Several searches in one call (a runtime's recall for one message): each
+        answered as SearchMemories would, results in request order. At most 16
+        searches; every search is checked before any runs, and an invalid one is
+        INVALID_ARGUMENT naming it (searches[i].field). Text queries are embedded
+        together in one model call.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -189,6 +205,11 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.SearchMemories,
                     request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.SearchMemoriesRequest.FromString,
                     response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.SearchMemoriesResponse.SerializeToString,
+            ),
+            'SearchMemoriesBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchMemoriesBatch,
+                    request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.SearchMemoriesBatchRequest.FromString,
+                    response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.SearchMemoriesBatchResponse.SerializeToString,
             ),
             'GetMemories': grpc.unary_unary_rpc_method_handler(
                     servicer.GetMemories,
@@ -312,6 +333,33 @@ class MemoryService:
             '/anima.memory.v1.MemoryService/SearchMemories',
             anima_dot_memory_dot_v1_dot_memory__pb2.SearchMemoriesRequest.SerializeToString,
             anima_dot_memory_dot_v1_dot_memory__pb2.SearchMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchMemoriesBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.memory.v1.MemoryService/SearchMemoriesBatch',
+            anima_dot_memory_dot_v1_dot_memory__pb2.SearchMemoriesBatchRequest.SerializeToString,
+            anima_dot_memory_dot_v1_dot_memory__pb2.SearchMemoriesBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,6 +3,7 @@ service checks every field, so the rules live in one place)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -10,8 +11,8 @@ from google.protobuf import json_format, struct_pb2
 
 from anima.memory.v1 import memory_pb2 as pb
 from anima_memory.errors import InvalidMemoryRequest
-from anima_memory.models import Memory, MemoryFilter, ScoredMemory
-from anima_memory.service import CreateResult, MemoryDraft
+from anima_memory.models import Memory, MemoryFilter, ScoredMemory, Vector
+from anima_memory.service import CreateResult, MemoryDraft, SearchQuery
 
 
 def filter_from_pb(where: pb.MemoryFilter) -> MemoryFilter:
@@ -37,6 +38,20 @@ def draft_from_pb(new: pb.NewMemory) -> MemoryDraft:
         created_at_ms=new.created_at_ms if new.HasField("created_at_ms") else None,
         vector=list(new.embedding) if new.embedding else None,
         unique=new.unique,
+    )
+
+
+def search_from_pb(request: pb.SearchMemoriesRequest, at: str = "") -> SearchQuery:
+    """A search as asked; `at` names it in the error for a missing query ("searches[2].")."""
+    kind = request.WhichOneof("query")
+    if kind is None:
+        raise InvalidMemoryRequest(f"{at}query is required: vector or text")
+    return SearchQuery(
+        where=filter_from_pb(request.filter),
+        query=request.text if kind == "text" else list(request.vector.values),
+        limit=request.limit,
+        min_score=request.min_score if request.HasField("min_score") else None,
+        with_vectors=request.with_embeddings,
     )
 
 
@@ -133,8 +148,21 @@ def draft_to_pb(draft: MemoryDraft) -> pb.NewMemory:
     if draft.created_at_ms is not None:
         message.created_at_ms = draft.created_at_ms
     if draft.vector is not None:
-        message.embedding.extend(float(x) for x in draft.vector)
+        message.embedding.extend(_floats(draft.vector))
     return message
+
+
+def search_to_pb(search: SearchQuery) -> pb.SearchMemoriesRequest:
+    request = pb.SearchMemoriesRequest(
+        filter=filter_to_pb(search.where), limit=search.limit, with_embeddings=search.with_vectors
+    )
+    if isinstance(search.query, str):
+        request.text = search.query
+    else:
+        request.vector.values.extend(_floats(search.query))
+    if search.min_score is not None:
+        request.min_score = search.min_score
+    return request
 
 
 def scored_from_pb(message: pb.ScoredMemory) -> ScoredMemory:
@@ -148,3 +176,8 @@ def result_from_pb(message: pb.CreateResult) -> CreateResult:
         duplicate_of=message.duplicate_of,
         similarity=message.similarity,
     )
+
+
+def _floats(values: Sequence[float] | Vector) -> list[float]:
+    # An array's tolist() is many times faster than converting float by float.
+    return values.tolist() if isinstance(values, np.ndarray) else [float(x) for x in values]

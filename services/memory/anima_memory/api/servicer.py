@@ -6,7 +6,7 @@ health says NOT_SERVING), so nothing is ever answered from half a service.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from anima.memory.v1 import memory_pb2 as pb
@@ -17,11 +17,12 @@ from anima_memory.api.convert import (
     memory_to_pb,
     result_to_pb,
     scored_to_pb,
+    search_from_pb,
 )
 from anima_memory.api.export_stream import ExportReader, write_export
 from anima_memory.config import ROLE_ADMIN, ROLE_DASYNC, ROLE_RUNTIME
 from anima_memory.errors import InvalidMemoryRequest, StoreUnavailable
-from anima_memory.models import MemoryFilter
+from anima_memory.models import MemoryFilter, ScoredMemory
 from anima_memory.service import EXPORT_PAGE, MemoryService
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ ACCESS_LIST: Final = {
             "CreateMemory",
             "CreateMemories",
             "SearchMemories",
+            "SearchMemoriesBatch",
             "GetMemories",
             "ListRecentMemories",
             "CountMemories",
@@ -93,19 +95,26 @@ class MemoryServicer(pb_grpc.MemoryServiceServicer):  # type: ignore[misc]
     async def SearchMemories(
         self, request: pb.SearchMemoriesRequest, context: Context
     ) -> pb.SearchMemoriesResponse:
-        query_kind = request.WhichOneof("query")
-        if query_kind is None:
-            raise InvalidMemoryRequest("a query is required: vector or text")
-        query = request.text if query_kind == "text" else list(request.vector.values)
+        search = search_from_pb(request)
         hits = await self.service.search(
-            filter_from_pb(request.filter),
-            query,
-            limit=request.limit,
-            min_score=request.min_score if request.HasField("min_score") else None,
-            with_vectors=request.with_embeddings,
+            search.where,
+            search.query,
+            limit=search.limit,
+            min_score=search.min_score,
+            with_vectors=search.with_vectors,
         )
-        return pb.SearchMemoriesResponse(
-            results=[scored_to_pb(h, with_vector=request.with_embeddings) for h in hits]
+        return _results_pb(hits, with_vectors=search.with_vectors)
+
+    async def SearchMemoriesBatch(
+        self, request: pb.SearchMemoriesBatchRequest, context: Context
+    ) -> pb.SearchMemoriesBatchResponse:
+        searches = [search_from_pb(s, f"searches[{n}].") for n, s in enumerate(request.searches)]
+        found = await self.service.search_many(searches)
+        return pb.SearchMemoriesBatchResponse(
+            results=[
+                _results_pb(hits, with_vectors=s.with_vectors)
+                for s, hits in zip(searches, found, strict=True)
+            ]
         )
 
     async def GetMemories(
@@ -181,3 +190,9 @@ class MemoryServicer(pb_grpc.MemoryServiceServicer):  # type: ignore[misc]
         header = await reader.header()
         imported = await service.import_(header.agent_id, reader.pages())
         return pb.ImportMemoriesResponse(imported=imported)
+
+
+def _results_pb(hits: Sequence[ScoredMemory], *, with_vectors: bool) -> pb.SearchMemoriesResponse:
+    return pb.SearchMemoriesResponse(
+        results=[scored_to_pb(h, with_vector=with_vectors) for h in hits]
+    )

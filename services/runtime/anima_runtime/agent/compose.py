@@ -2,9 +2,9 @@
 
 One message vector drives every recall (no text is embedded twice): the room's
 latest messages, and from all the agent's rooms similar earlier messages, facts
-(the speaker's own under a lower bar) and knowledge, all asked of the memory
-service at once. Then the offered actions (each action's `validate`) and the
-providers' context, all at once too; a provider or validator that raises or
+(the speaker's own under a lower bar) and knowledge, the searches in one call
+of the memory service. Then the offered actions (each action's `validate`) and
+the providers' context, all at once; a provider or validator that raises or
 hangs is left out and reported in `Composed.problems`, never fatal. Last, the
 template values, ElizaOS-style: plain values (agentName, bio...) and sections
 that carry their own heading and are empty when there is nothing to say.
@@ -24,10 +24,11 @@ import re
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar
 
 from anima_memory.embeddings.base import Matrix
 from anima_memory.models import Memory, MemoryFilter, ScoredMemory
+from anima_memory.service import SearchQuery
 from anima_runtime.agent.state import State
 from anima_runtime.plugins.types import (
     Action,
@@ -41,6 +42,7 @@ from anima_runtime.plugins.types import (
 
 if TYPE_CHECKING:
     from anima_runtime.agent.limits import TurnLimits
+    from anima_runtime.agent.memory import MemoryPort
     from anima_runtime.character.model import Character
 
 T = TypeVar("T")
@@ -167,46 +169,41 @@ async def recall(
     limits: TurnLimits,
     history: Awaitable[Sequence[Memory]] | None = None,
 ) -> State:
-    """The memory part of the state: five queries of the memory service, concurrently
-    (the room's history may have been asked for already: `history`).
+    """The memory part of the state: the room's history (which may have been asked
+    for already: `history`) and, concurrently, one batch of four searches.
 
     The incoming message is left out of every result: it is stored while this runs,
     so whether a query sees it is a race; `recentMessages` adds it at the end.
     """
-    agent = context.agent_id
-    query = cast(Sequence[float], vector)  # the memory service takes arrays as they are
-    recent, similar, facts, speaker_facts, knowledge = await asyncio.gather(
-        history if history is not None else room_history(context, message, limits),
-        _search(
-            context,
+    agent, query = context.agent_id, vector
+    searches = (
+        SearchQuery(
             MemoryFilter(agent_id=agent, table=MESSAGES),
             query,
             limits.similar_messages + limits.recent_messages + 1,
             limits.similar_min_score,
         ),
-        _search(
-            context,
-            MemoryFilter(agent_id=agent, table=FACTS),
-            query,
-            limits.facts,
-            limits.fact_min_score,
+        SearchQuery(
+            MemoryFilter(agent_id=agent, table=FACTS), query, limits.facts, limits.fact_min_score
         ),
         # Facts about the speaker are worded about them ("Bob lives in Lisbon") and
         # asked about in the first person ("where do I live?"): a lower bar.
-        _search(
-            context,
+        SearchQuery(
             MemoryFilter(agent_id=agent, entity_id=message.entity_id, table=FACTS),
             query,
             limits.speaker_facts,
             limits.speaker_fact_min_score,
         ),
-        _search(
-            context,
+        SearchQuery(
             MemoryFilter(agent_id=agent, table=KNOWLEDGE),
             query,
             limits.knowledge,
             limits.knowledge_min_score,
         ),
+    )
+    recent, (similar, facts, speaker_facts, knowledge) = await asyncio.gather(
+        history if history is not None else room_history(context, message, limits),
+        _search_all(context.memory, searches),
     )
     recent = [m for m in recent if m.id != message.id][: limits.recent_messages]
     seen = {m.id for m in recent} | {message.id}
@@ -232,16 +229,15 @@ def _best_first(*results: Sequence[ScoredMemory]) -> list[ScoredMemory]:
     return merged
 
 
-async def _search(
-    context: AgentContext,
-    where: MemoryFilter,
-    query: Sequence[float],
-    limit: int,
-    min_score: float,
-) -> list[ScoredMemory]:
-    if limit <= 0:
-        return []
-    return await context.memory.search(where, query, limit=limit, min_score=min_score)
+async def _search_all(
+    memory: MemoryPort, searches: Sequence[SearchQuery]
+) -> list[list[ScoredMemory]]:
+    """Each search's results, from one call of the memory service. A search limited
+    to nothing finds nothing and is not sent (the service reads a limit of 0 as its
+    default)."""
+    asked = [s for s in searches if s.limit > 0]
+    found = iter(await memory.search_many(asked) if asked else [])
+    return [next(found) if s.limit > 0 else [] for s in searches]
 
 
 async def _consult_plugins(

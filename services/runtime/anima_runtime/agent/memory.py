@@ -12,7 +12,7 @@ from typing import Protocol
 
 from anima_memory.embeddings.base import Matrix
 from anima_memory.models import Memory, MemoryFilter, ScoredMemory
-from anima_memory.service import CreateResult, MemoryDraft
+from anima_memory.service import CreateResult, MemoryDraft, SearchQuery
 
 
 class MemoryPort(Protocol):
@@ -27,6 +27,10 @@ class MemoryPort(Protocol):
         min_score: float | None = None,
         with_vectors: bool = False,
     ) -> list[ScoredMemory]: ...
+
+    async def search_many(self, searches: Sequence[SearchQuery]) -> list[list[ScoredMemory]]:
+        """Several searches in one round trip; each one's results, in order."""
+        ...
 
     async def get(
         self, agent_id: str, ids: Sequence[str], *, with_vectors: bool = False

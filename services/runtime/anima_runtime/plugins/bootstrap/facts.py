@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from anima_memory.models import Memory, MemoryFilter, ScoredMemory
-from anima_memory.service import MemoryDraft
+from anima_memory.models import Memory, MemoryFilter, ScoredMemory, Vector
+from anima_memory.service import MemoryDraft, SearchQuery
 from anima_runtime.agent.formats import FactOp, parse_fact_ops
 from anima_runtime.agent.state import State
 from anima_runtime.agent.templates import render, template_for
@@ -153,23 +153,34 @@ async def candidate_facts(
 ) -> list[ScoredMemory]:
     """The known facts offered to the model: those like the message among all the
     agent's facts, those the runtime found (still stored), then the speaker's own,
-    closest first. Only the speaker's may be changed; the others are context."""
+    closest first. Only the speaker's may be changed; the others are context.
+
+    Searched afresh (in one call), not taken from the state: the state was composed
+    before this turn held the speaker's lock, and another turn may have changed the
+    speaker's facts since."""
     vector = state.message_vector
-    query: Sequence[float] | str = vector.tolist() if vector.size else message.content.text
-    similar = await context.memory.search(
-        MemoryFilter(agent_id=context.agent_id, table=FACTS_TABLE),
-        query,
-        limit=SIMILAR_FACTS,
-        min_score=MIN_SIMILARITY,
+    query: Vector | str = vector if vector.size else message.content.text
+    similar, about_speaker = await context.memory.search_many(
+        [
+            SearchQuery(
+                MemoryFilter(agent_id=context.agent_id, table=FACTS_TABLE),
+                query,
+                limit=SIMILAR_FACTS,
+                min_score=MIN_SIMILARITY,
+            ),
+            SearchQuery(
+                MemoryFilter(
+                    agent_id=context.agent_id, entity_id=message.entity_id, table=FACTS_TABLE
+                ),
+                query,
+                limit=SPEAKER_FACTS,
+            ),
+        ]
     )
-    about_speaker = await context.memory.search(
-        MemoryFilter(agent_id=context.agent_id, entity_id=message.entity_id, table=FACTS_TABLE),
-        query,
-        limit=SPEAKER_FACTS,
-    )
-    # The state was composed before this turn held the speaker's lock: a fact another
-    # turn has since replaced or deleted must not be offered again.
-    found = await _still_stored(context, state.facts)
+    # A fact the state holds that another turn has since replaced or deleted must not
+    # be offered again; one the searches just found is still stored.
+    just_found = {s.memory.id for s in (*similar, *about_speaker)}
+    found = await _still_stored(context, state.facts, just_found)
     out: list[ScoredMemory] = []
     seen: set[str] = set()
     for scored in (*similar, *found, *about_speaker):
@@ -179,13 +190,18 @@ async def candidate_facts(
     return out
 
 
-async def _still_stored(context: AgentContext, facts: Sequence[ScoredMemory]) -> list[ScoredMemory]:
-    ids = [s.memory.id for s in facts if s.memory.table == FACTS_TABLE]
-    if not ids:
-        return []
-    _, missing = await context.memory.get(context.agent_id, ids)
+async def _still_stored(
+    context: AgentContext, facts: Sequence[ScoredMemory], stored: set[str]
+) -> list[ScoredMemory]:
+    """The facts among `facts` that are still stored; those in `stored` are known to be,
+    the others are asked for (no call when there are none)."""
+    facts = [s for s in facts if s.memory.table == FACTS_TABLE]
+    unsure = [s.memory.id for s in facts if s.memory.id not in stored]
+    if not unsure:
+        return facts
+    _, missing = await context.memory.get(context.agent_id, unsure)
     gone = set(missing)
-    return [s for s in facts if s.memory.table == FACTS_TABLE and s.memory.id not in gone]
+    return [s for s in facts if s.memory.id not in gone]
 
 
 def _listing(candidates: Sequence[ScoredMemory], speaker: str) -> str:
