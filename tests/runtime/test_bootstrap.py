@@ -5,7 +5,7 @@ and facts providers, and the plugin registry. Runs over the real memory service.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -17,7 +17,7 @@ from anima_memory.service import MemoryDraft, MemoryService
 from anima_runtime.agent.prompts import CONTINUE_MESSAGE_HANDLER
 from anima_runtime.agent.state import State
 from anima_runtime.character.model import Character
-from anima_runtime.models.base import ModelRequest, Purpose
+from anima_runtime.models.base import Purpose
 from anima_runtime.plugins import bootstrap_plugin, resolve_plugins
 from anima_runtime.plugins.bootstrap import (
     MAX_CONTINUES_IN_A_ROW,
@@ -28,35 +28,12 @@ from anima_runtime.plugins.bootstrap import (
     time_provider,
 )
 from anima_runtime.plugins.types import Action, Content, Message, Plugin
+from tests.runtime.scripted_model import Script, ScriptedModel
 
 AGENT = "ada-agent"
 ROOM = "room-1"
 SAM = "sam"
 NOW_MS = 1_700_000_000_000  # Tuesday 14 November 2023, 22:13:20 UTC
-
-Script = Callable[[ModelRequest], str]
-
-
-class ScriptedModel:
-    """Answers each request with the next scripted function of it (an LLM stand-in)."""
-
-    def __init__(self, *script: Script) -> None:
-        self.script = list(script)
-        self.requests: list[ModelRequest] = []
-
-    @property
-    def name(self) -> str:
-        return "scripted"
-
-    async def complete(self, request: ModelRequest) -> str:
-        self.requests.append(request)
-        return self.script.pop(0)(request)
-
-    async def stream(self, request: ModelRequest) -> AsyncIterator[str]:
-        yield await self.complete(request)
-
-    async def aclose(self) -> None:
-        return None
 
 
 @dataclass

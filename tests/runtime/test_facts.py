@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -25,36 +24,12 @@ from anima_runtime.models.base import ModelRequest, Purpose
 from anima_runtime.plugins.bootstrap import bootstrap_plugin, fact_evaluator
 from anima_runtime.plugins.bootstrap.facts import FACTS_TEMPLATE_NAME
 from anima_runtime.plugins.types import Content, EvaluatorResult, Message
+from tests.runtime.scripted_model import Script, ScriptedModel
 
 AGENT = "ada-agent"
 ROOM = "room-1"
 SAM = "sam"
 NOW_MS = 1_700_000_000_000
-
-Script = Callable[[ModelRequest], str | Awaitable[str]]
-
-
-class ScriptedModel:
-    """Answers each request with the next scripted function of it (an LLM stand-in)."""
-
-    def __init__(self, *script: Script) -> None:
-        self.script = list(script)
-        self.requests: list[ModelRequest] = []
-
-    @property
-    def name(self) -> str:
-        return "scripted"
-
-    async def complete(self, request: ModelRequest) -> str:
-        self.requests.append(request)
-        answer = self.script.pop(0)(request)
-        return await answer if inspect.isawaitable(answer) else answer
-
-    async def stream(self, request: ModelRequest) -> AsyncIterator[str]:
-        yield await self.complete(request)
-
-    async def aclose(self) -> None:
-        return None
 
 
 @dataclass
