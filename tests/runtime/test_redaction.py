@@ -228,3 +228,27 @@ async def test_stored_memories_hold_no_secret(make_runtime: Factory, memory: Mem
     assert len(stored) == 3
     assert not any(leaks(repr((m.text, m.fields))) for m in stored)
     assert not any(leaks(r.text) or leaks(repr(r.actions)) for r in result.responses)
+
+
+def test_short_configuration_under_secrets_does_not_blank_what_users_say() -> None:
+    # Regression: v0.25 files keep configuration under settings.secrets as strings;
+    # with a 4-character floor, "3000", "true" and "gpt-4o" were blanked in every
+    # message, prompt and stored memory.
+    character = parse_character(
+        {
+            "name": "X",
+            "settings": {
+                "secrets": {
+                    "SERVER_PORT": "3000",
+                    "USE_OPENAI_EMBEDDING": "true",
+                    "MODEL": "gpt-4o",
+                    "OPENAI_API_KEY": "sk-live-0123456789abcdef",
+                }
+            },
+        },
+        source="test",
+    )
+    said = "I live at 3000 Main St, that's true; I use gpt-4o; sk-live-0123456789abcdef"
+    assert Redactor(character).text(said) == (
+        "I live at 3000 Main St, that's true; I use gpt-4o; [redacted]"
+    )

@@ -19,7 +19,10 @@ from anima_runtime.log.service import LogItem
 AGENT_ACTOR = "agent"  # the log actor of the agent's own entries
 PAYLOAD_VERSION = 1
 MAX_DATA_BYTES = 64 * 1024  # an action's or evaluator's data, as logged
-MIN_SECRET_CHARS = 4  # shorter values are not searched for (they would match everywhere)
+# Shorter values are not searched for: configuration kept under `secrets` ("3000",
+# "true", "gpt-4o") would otherwise blank ordinary words in what users say, and
+# credentials (API keys, tokens, private keys) are longer than this.
+MIN_SECRET_CHARS = 8
 
 ENCODER = json.JSONEncoder(
     sort_keys=True,
