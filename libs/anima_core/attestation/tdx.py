@@ -22,6 +22,7 @@ from typing import Any
 import dcap_qvl
 from cryptography import x509
 
+from anima_core import jsonsafe
 from anima_core.attestation.errors import (
     AttestationError,
     CollateralExpired,
@@ -184,7 +185,11 @@ def _load_collateral(collateral_json: bytes | str) -> Any:
     if not isinstance(text, str):
         raise MalformedCollateral(f"collateral must be JSON text, not {type(text).__name__}")
     try:
-        document = json.loads(text)
+        # Depth-checked: a client that imports eth_account runs with a recursion limit
+        # of 100000, where a deeply nested document overflows the C stack.
+        document = jsonsafe.loads(text, what="collateral")
+    except jsonsafe.TooDeep as exc:
+        raise MalformedCollateral(str(exc)) from None
     except json.JSONDecodeError as exc:
         raise MalformedCollateral(f"collateral is not JSON: {exc}") from None
     if not isinstance(document, dict):
@@ -252,7 +257,7 @@ def _window(collateral: Any) -> tuple[int, int]:
     ends: list[int] = []
     try:
         for signed_json in (collateral.tcb_info, collateral.qe_identity):
-            body = json.loads(signed_json)
+            body = jsonsafe.loads(signed_json, what="collateral")
             starts.append(_parse_rfc3339(body["issueDate"]))
             ends.append(_parse_rfc3339(body["nextUpdate"]))
         for der in (collateral.pck_crl, collateral.root_ca_crl):

@@ -183,6 +183,9 @@ def test_tampered_collateral_is_rejected(tdx_quote: bytes, tdx_collateral: bytes
         (b"\xff\xfe", "not UTF-8"),
         (b"[]", "must be an object"),
         (b"{}", "not Intel DCAP collateral"),
+        # Regression: nesting this deep overflowed the C stack of a process that had
+        # imported eth_account (recursion limit 100000) instead of being refused.
+        (b"[" * 200_000 + b"]" * 200_000, "nested more than 64 levels"),
     ],
 )
 def test_unusable_collateral_is_malformed(tdx_quote: bytes, collateral: bytes, match: str) -> None:
