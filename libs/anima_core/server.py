@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from types import MappingProxyType
@@ -30,6 +29,7 @@ from grpc_reflection.v1alpha import reflection
 
 from anima_core.config import ConfigError
 from anima_core.errors import AnimaError, ErrorKind
+from anima_core.shutdown import stop_on_signals
 
 if TYPE_CHECKING:
     Context = grpc.aio.ServicerContext[Any, Any]
@@ -429,15 +429,7 @@ class GrpcServer:
         """
         if self._server is None:
             raise RuntimeError("run_until_signal before start")
-        loop = asyncio.get_running_loop()
-        stopping = asyncio.Event()
-        signals = (signal.SIGTERM, signal.SIGINT)
-        for sig in signals:
-            loop.add_signal_handler(sig, stopping.set)
-        try:
+        with stop_on_signals() as stopping:
             await stopping.wait()
-        finally:
-            for sig in signals:
-                loop.remove_signal_handler(sig)
         logger.info("shutdown signal received; draining for up to %.1f s", grace)
         await self.stop(grace)

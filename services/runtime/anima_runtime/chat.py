@@ -145,12 +145,7 @@ async def _stack(config: RuntimeConfig, state_dir: Path) -> AsyncIterator[AgentM
         embedder = await asyncio.to_thread(MiniLmOnnxEmbedder.load)
         stack.push_async_callback(embedder.aclose)
         memory = MemoryService(store, embedder)
-        registry = LogRegistry(
-            root=config.log.root,
-            sequencer=runtime,
-            sync_interval_s=config.log.sync_interval_s,
-            cache_tiles=config.log.cache_tiles,
-        )
+        registry = LogRegistry.from_config(config.log, runtime)
         stack.push_async_callback(registry.close)
         manager = await AgentManager.open(
             config=config, memory=memory, logs=registry, signer=runtime, admin=admin

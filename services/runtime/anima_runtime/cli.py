@@ -23,7 +23,6 @@ import asyncio
 import json
 import os
 import secrets
-import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -38,6 +37,7 @@ from anima_core.auth import token_digest
 from anima_core.config import load_config
 from anima_core.errors import AnimaError, ErrorKind
 from anima_core.files import replace_file
+from anima_core.shutdown import stop_on_signals
 from anima_memory.cli import DEFAULT_MEMORY
 from anima_memory.client import MemoryClient
 from anima_memory.config import MemoryConfig
@@ -162,12 +162,7 @@ async def _serve(args: argparse.Namespace, config: RuntimeConfig) -> int:
     signer_token = required_token(SIGNER_TOKEN_ENV)
     admin_token = os.environ.get(SIGNER_ADMIN_TOKEN_ENV) or None
     memory_token = required_token(MEMORY_TOKEN_ENV)
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for sig in signals:
-        loop.add_signal_handler(sig, stopping.set)
-    try:
+    with stop_on_signals() as stopping:
         host, port = config.listen_address
         with bind(host, port) as sock:
             async with AsyncExitStack() as stack:
@@ -181,12 +176,7 @@ async def _serve(args: argparse.Namespace, config: RuntimeConfig) -> int:
                         _signer(args.signer, admin_token, policy, SIGNER_ADMIN_TOKEN_ENV)
                     )
                 memory = await stack.enter_async_context(_memory(args, memory_token))
-                registry = LogRegistry(
-                    root=config.log.root,
-                    sequencer=signer,
-                    sync_interval_s=config.log.sync_interval_s,
-                    cache_tiles=config.log.cache_tiles,
-                )
+                registry = LogRegistry.from_config(config.log, signer)
                 stack.push_async_callback(registry.close)
                 manager = await AgentManager.open(
                     config=config, memory=memory, logs=registry, signer=signer, admin=admin
@@ -200,9 +190,6 @@ async def _serve(args: argparse.Namespace, config: RuntimeConfig) -> int:
                         stopping,
                         on_ready=lambda: _announce(sock, manager, args.ready_file),
                     )
-    finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
     return EXIT_OK
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import socket
 import sys
 from pathlib import Path
@@ -28,6 +27,7 @@ import grpc
 from anima_core.config import ConfigError, load_config
 from anima_core.errors import AnimaError
 from anima_core.files import replace_file
+from anima_core.shutdown import stop_on_signals
 from anima_runtime.http_serve import base_url, bind, listen_address, serve_app
 from anima_runtime.log.config import ENV_PREFIX, LogConfig
 from anima_runtime.log.http import create_log_app
@@ -100,12 +100,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace, config: LogConfig) -> int:
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGTERM, signal.SIGINT)
-    for sig in signals:
-        loop.add_signal_handler(sig, stopping.set)
-    try:
+    with stop_on_signals() as stopping:
         host, port = args.listen
         with bind(host, port) as sock:
             policy = measurement_policy(args)
@@ -114,12 +109,7 @@ async def _serve(args: argparse.Namespace, config: LogConfig) -> int:
             except OSError as exc:
                 raise OSError(f"cannot reach signer at {args.signer}: {exc}") from exc
             async with client:
-                registry = LogRegistry(
-                    root=config.root,
-                    sequencer=client,
-                    sync_interval_s=config.sync_interval_s,
-                    cache_tiles=config.cache_tiles,
-                )
+                registry = LogRegistry.from_config(config, client)
                 try:
                     agents = await _open_logs(registry, args.agents)
                     app = create_log_app(
@@ -134,9 +124,6 @@ async def _serve(args: argparse.Namespace, config: LogConfig) -> int:
                         )
                 finally:
                     await registry.close()
-    finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
     return 0
 
 

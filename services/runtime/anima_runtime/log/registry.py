@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from anima_core.agent_id import AGENT_ID_RULE, is_agent_id
+from anima_runtime.log.config import LogConfig
 from anima_runtime.log.errors import InvalidLogRequest, UnknownLog
 from anima_runtime.log.sequencer import LogSequencer
 from anima_runtime.log.service import TILES_DIR, AgentLog
@@ -36,6 +37,15 @@ class LogRegistry:
         self._cache_tiles = cache_tiles
         self._logs: dict[str, AgentLog] = {}
         self._opening: dict[str, asyncio.Task[AgentLog]] = {}
+
+    @classmethod
+    def from_config(cls, config: LogConfig, sequencer: LogSequencer) -> LogRegistry:
+        return cls(
+            root=config.root,
+            sequencer=sequencer,
+            sync_interval_s=config.sync_interval_s,
+            cache_tiles=config.cache_tiles,
+        )
 
     @property
     def root(self) -> Path:
