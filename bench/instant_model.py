@@ -7,7 +7,8 @@ runtime, memory service, signer and HTTP path. It is the tests' FakeOpenAI
 
 - chat completions: `[]` for the fact evaluator's prompt (nothing to add), else a response
   `{"thought": "", "text": "ok", "actions": ["NONE"]}`;
-- embeddings: a deterministic unit vector per text, from a hash of the text.
+- embeddings: the fake's deterministic vector per text, from a hash of the text (the
+  memory service normalizes it).
 
 It keeps no requests (a long run would pile them up), only counts them: GET /v1/stats
 says how many chat requests (by prompt kind) and embedding requests and texts it answered.
@@ -19,7 +20,6 @@ Writes {"base_url", "api_key"} to PATH once serving; stops on SIGTERM or SIGINT.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import signal
 import sys
@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from fastapi import FastAPI, Request, Response
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests/
@@ -41,14 +40,6 @@ NO_FACTS = "[]"
 # The first line of the fact evaluator's prompt (plugins/bootstrap/facts.py FACTS_TEMPLATE).
 FACTS_MARK = "knowledge of facts true and without duplicates"
 DIMENSION = 384
-
-
-def unit_vector(text: str, dimension: int) -> list[float]:
-    """A deterministic unit vector for `text` (unrelated texts are near orthogonal)."""
-    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-    vector = np.random.default_rng(seed).standard_normal(dimension)
-    result: list[float] = (vector / np.linalg.norm(vector)).tolist()
-    return result
 
 
 def answer(seen: Seen) -> str:
@@ -76,20 +67,6 @@ class InstantModel(FakeOpenAI):
                 kind = "facts" if answer(seen) == NO_FACTS else "response"
                 self.counts[f"chat_{kind}"] += 1
         return seen, refused
-
-    def _embeddings_answer(self, seen: Seen) -> Response:
-        inputs = seen.body.get("input")
-        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
-        data = [
-            {
-                "object": "embedding",
-                "index": i,
-                "embedding": unit_vector(t, self.embedding_dimension),
-            }
-            for i, t in enumerate(texts)
-        ]
-        body = {"object": "list", "data": data, "model": seen.body.get("model", "")}
-        return Response(json.dumps(body), media_type="application/json")
 
     def _app(self) -> FastAPI:
         app = super()._app()
