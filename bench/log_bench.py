@@ -29,20 +29,20 @@ from pathlib import Path
 import httpx
 from machine import machine  # bench/machine.py, beside this script
 
-from anima_core.attestation import MeasurementPolicy
-from anima_core.tlog.entry import EntryKind
-from anima_core.tlog.note import parse_verifier_key
-from anima_core.tlog.reader import DirectorySource, HttpSource
-from anima_core.tlog.verify import verify_tiled_log
+from anima_dev.inprocess_log import InProcessSequencer
+from anima_dev.local_signer import local_signer
 from anima_runtime.log.registry import LogRegistry
-from anima_runtime.log.sequencer import InProcessSequencer
 from anima_runtime.log.service import TILES_DIR, AgentLog, LogItem
 from anima_runtime.log.tiles_store import PublishedCheckpoint
-from anima_signer.client import SignerClient
 from anima_signer.core import Signer
-from anima_signer.local import local_signer
-from anima_signer.models import SigningPolicy
 from anima_signer.tee.sim import InsecureSimulatedTee
+from anima_signer_api.client import SignerClient
+from anima_signer_api.types import SigningPolicy
+from anima_verify.attestation import MeasurementPolicy
+from anima_verify.tlog.entry import EntryKind
+from anima_verify.tlog.note import parse_verifier_key
+from anima_verify.tlog.reader import DirectorySource, HttpSource
+from anima_verify.tlog.verify import verify_tiled_log
 
 AGENT = "bench"
 ORIGIN_PREFIX = "bench.anima/agents"

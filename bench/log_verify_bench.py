@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests packag
 
 from machine import machine  # bench/machine.py, beside this script
 
-from anima_core.tlog.merkle import consistency_proof, inclusion_proof
-from anima_core.tlog.note import parse_verifier_key
-from anima_core.tlog.reader import DirectorySource, HttpSource, TileHashReader, TileSource
-from anima_core.tlog.verify import verify_tiled_log
+from anima_verify.tlog.merkle import consistency_proof, inclusion_proof
+from anima_verify.tlog.note import parse_verifier_key
+from anima_verify.tlog.reader import DirectorySource, HttpSource, TileHashReader, TileSource
+from anima_verify.tlog.verify import verify_tiled_log
 from tests.tlog.http_server import serve_directory
 from tests.tlog.tiled_log import sample_entry, write_tiled_log
 

@@ -37,11 +37,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from machine import machine
 
 from anima_core.auth import token_digest
-from anima_memory.client import MemoryClient
 from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
-from anima_memory.models import TABLES, Memory, MemoryFilter
-from anima_memory.service import MemoryDraft
 from anima_memory.store.edge import EdgeStore
+from anima_memory_api.client import MemoryClient
+from anima_memory_api.types import TABLES, Memory, MemoryDraft, MemoryFilter
 
 AGENT = "bench-agent"
 ROOMS = 50
@@ -123,7 +122,7 @@ def start_service(data_dir: Path, store: Path) -> tuple[subprocess.Popen[bytes],
         [
             sys.executable,
             "-m",
-            "anima_cli.main",
+            "anima_dev.cli",
             "memory",
             "serve",
             "--listen",

@@ -37,22 +37,28 @@ from corpus import NAMES, PLACES, sentences  # bench/corpus.py, beside this scri
 from machine import machine
 from memory_bench import CACHE, corpus_vectors
 
-from anima_core.attestation import MeasurementPolicy
-from anima_memory.client import MemoryClient
-from anima_memory.embeddings.base import Matrix
+from anima_dev.local_memory import local_memory
+from anima_dev.local_signer import local_signer
 from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
-from anima_memory.local import local_memory
-from anima_memory.models import Memory, MemoryFilter, ScoredMemory
-from anima_memory.service import CreateResult, MemoryDraft, SearchQuery
+from anima_memory_api.client import MemoryClient
+from anima_memory_api.types import (
+    CreateResult,
+    Matrix,
+    Memory,
+    MemoryDraft,
+    MemoryFilter,
+    ScoredMemory,
+    SearchQuery,
+)
 from anima_runtime.agent.runtime import AgentRuntime
 from anima_runtime.character.model import Character
+from anima_runtime.llm.base import ChatModel, ModelRequest, Purpose
+from anima_runtime.llm.offline import OfflineModel
 from anima_runtime.log.service import AgentLog, LogItem
-from anima_runtime.models.base import ChatModel, ModelRequest, Purpose
-from anima_runtime.models.offline import OfflineModel
 from anima_runtime.plugins.registry import resolve_plugins
-from anima_signer.client import SignerClient
-from anima_signer.local import local_signer
-from anima_signer.models import SigningPolicy
+from anima_signer_api.client import SignerClient
+from anima_signer_api.types import SigningPolicy
+from anima_verify.attestation import MeasurementPolicy
 
 AGENT = "bench-agent"
 ROOM = "bench-room"

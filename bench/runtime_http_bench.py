@@ -55,11 +55,11 @@ import httpx
 import numpy as np
 from machine import machine  # bench/machine.py, beside this script
 
-from anima_core.local_process import ready_process
-from anima_core.tlog.checkpoint import parse_checkpoint
-from anima_memory.local import local_memory
-from anima_runtime.local import local_runtime
-from anima_signer.local import local_signer
+from anima_dev.local_memory import local_memory
+from anima_dev.local_process import ready_process
+from anima_dev.local_runtime import local_runtime
+from anima_dev.local_signer import local_signer
+from anima_verify.tlog.checkpoint import parse_checkpoint
 
 HERE = Path(__file__).resolve().parent
 CHARACTER = HERE.parent / "examples" / "characters" / "ada.character.json"

@@ -22,19 +22,19 @@ import coincurve
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from machine import machine  # bench/machine.py, beside this script
 
-from anima_core.attestation import MeasurementPolicy
-from anima_core.tlog.entry import EntryKind
-from anima_signer.client import SignerClient, SignFailure
+from anima_dev.local_signer import local_signer
 from anima_signer.core import Signer
-from anima_signer.local import local_signer
-from anima_signer.models import (
+from anima_signer.tee.sim import InsecureSimulatedTee
+from anima_signer_api.client import SignerClient, SignFailure
+from anima_signer_api.types import (
     Ed25519Message,
     LogEntryInput,
     PersonalMessage,
     SigningPolicy,
     SignRequest,
 )
-from anima_signer.tee.sim import InsecureSimulatedTee
+from anima_verify.attestation import MeasurementPolicy
+from anima_verify.tlog.entry import EntryKind
 
 LOG_BATCHES = (1, 256, 4096)
 

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 from machine import machine  # bench/machine.py, beside this script
 
-from anima_memory.models import TABLES, Memory, MemoryFilter
 from anima_memory.store.edge import EdgeStore
+from anima_memory_api.types import TABLES, Memory, MemoryFilter
 
 T0 = 1_750_000_000_000  # ms
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from anima_core.protogen import PROTO_ROOT, diff_against_committed, proto_files
+from anima_dev.protogen import PROTO_ROOT, diff_against_committed, proto_files
 
 
 def test_regenerating_the_stubs_changes_nothing() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from anima_signer.local import LocalSigner, local_signer
+from anima_dev.local_signer import LocalSigner, local_signer
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def anima(*args: str, token: str | None = None) -> subprocess.CompletedProcess[s
     if token is not None:
         env["ANIMA_SIGNER_TOKEN"] = token
     return subprocess.run(
-        [sys.executable, "-m", "anima_cli.main", *args],
+        [sys.executable, "-m", "anima_dev.cli", *args],
         capture_output=True,
         text=True,
         env=env,

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from anima_cli import log as log_cli
-from anima_cli.main import main
+from anima_dev.cli import main
+from anima_verify.cli import log as log_cli
 from tests.tlog.http_server import serve_directory
 from tests.tlog.tiled_log import TiledLog, write_tiled_log
 from tests.vectors import require_vectors

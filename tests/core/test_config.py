@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
 from anima_core.config import ConfigError, FrozenConfig, load_config
-from anima_core.errors import ErrorKind
+from anima_verify.errors import ErrorKind
 
 
 class Tls(FrozenConfig):

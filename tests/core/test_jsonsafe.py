@@ -1,4 +1,4 @@
-"""anima_core.jsonsafe: nesting measured without decoding, and deep JSON refused before the
+"""anima_verify.jsonsafe: nesting measured without decoding, and deep JSON refused before the
 C decoder can overflow the stack."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from anima_core import jsonsafe
+from anima_verify import jsonsafe
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,7 @@ def test_regression_deep_json_no_longer_kills_a_process_that_imports_eth_account
     assert control.returncode < 0, (control.returncode, control.stderr[-500:])  # a signal
     fixed = _run(
         *setup,
-        "from anima_core import jsonsafe",
+        "from anima_verify import jsonsafe",
         "try:",
         "    jsonsafe.loads(deep)",
         "except jsonsafe.TooDeep as exc:",

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from anima_core.errors import AnimaError, ErrorKind
 from anima_core.openai_http import OpenAICompatibleEndpoint, _LineSplitter, retry_after_s
+from anima_verify.errors import AnimaError, ErrorKind
 from tests.runtime.fake_openai import API_KEY, Events, FakeOpenAI, Json, Raw, Status, Trickle
 
 PATH = "/chat/completions"

@@ -16,9 +16,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from anima.dasync.v1 import dasync_pb2, dasync_pb2_grpc
 from anima_core.config import ConfigError
-from anima_core.errors import AnimaError, ErrorKind
 from anima_core.server import STATUS_FOR_KIND, GrpcServer
 from anima_core.tls import new_channel_identity
+from anima_verify.errors import AnimaError, ErrorKind
 
 from .conftest import (
     CHAIN,

@@ -14,12 +14,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from anima.chain.v1 import chain_pb2, chain_pb2_grpc
-from anima_core.errors import AnimaError, ErrorKind
 from anima_core.telemetry import (
     TracingServerInterceptor,
     configure_tracing,
     tracing_client_interceptors,
 )
+from anima_verify.errors import AnimaError, ErrorKind
 
 from .conftest import (
     CHAIN,

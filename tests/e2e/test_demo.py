@@ -9,7 +9,7 @@ import sys
 
 def test_demo_runs_the_story() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "anima_cli.main", "demo"],
+        [sys.executable, "-m", "anima_dev.cli", "demo"],
         capture_output=True,
         text=True,
         timeout=300,

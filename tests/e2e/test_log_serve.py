@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from anima_cli.main import main
-from anima_signer.client import SignerClient
-from anima_signer.local import LocalSigner, local_signer
-from anima_signer.models import PersonalMessage, SigningPolicy, SignRequest
+from anima_dev.cli import main
+from anima_dev.local_signer import LocalSigner, local_signer
+from anima_signer_api.client import SignerClient
+from anima_signer_api.types import PersonalMessage, SigningPolicy, SignRequest
 from tests.signer.conftest import SIM_TRUST
 
 AGENT = "serve-agent"
@@ -57,7 +57,7 @@ Ready = dict[str, Any]  # the --ready-file document: url, port, logs
 
 def _start_serve(signer: LocalSigner, tmp_path: Path) -> tuple[subprocess.Popen[str], Ready]:
     ready = tmp_path / "log.ready"
-    command = [sys.executable, "-m", "anima_cli.main", "log", "serve"]
+    command = [sys.executable, "-m", "anima_dev.cli", "log", "serve"]
     command += ["--signer", signer.address, "--insecure-allow-simulated"]
     command += ["--dir", str(tmp_path / "logs"), "--agent", AGENT]
     command += ["--listen", "127.0.0.1:0", "--ready-file", str(ready)]

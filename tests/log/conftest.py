@@ -12,14 +12,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from anima_core.tlog.checkpoint import Checkpoint
-from anima_core.tlog.merkle import CompactRange, leaf_hash
-from anima_core.tlog.note import Verifier, parse_verifier_key, sign_note, verifier_key
-from anima_runtime.log.sequencer import InProcessSequencer, LogSequencer
+from anima_dev.inprocess_log import InProcessSequencer
+from anima_runtime.log.sequencer import LogSequencer
 from anima_runtime.log.service import AgentLog
 from anima_signer.core import Signer
-from anima_signer.models import SigningPolicy
 from anima_signer.tee.sim import InsecureSimulatedTee
+from anima_signer_api.types import SigningPolicy
+from anima_verify.tlog.checkpoint import Checkpoint
+from anima_verify.tlog.merkle import CompactRange, leaf_hash
+from anima_verify.tlog.note import Verifier, parse_verifier_key, sign_note, verifier_key
 
 ORIGIN_PREFIX = "test.anima/agents"
 AGENT = "alice"

@@ -12,10 +12,10 @@ import contextlib
 import sys
 from pathlib import Path
 
-from anima_core.tlog.entry import EntryKind
-from anima_runtime.log.sequencer import InProcessSequencer
+from anima_dev.inprocess_log import InProcessSequencer
 from anima_runtime.log.service import AgentLog, LogItem
-from anima_signer.errors import AgentExists
+from anima_signer_api.errors import AgentExists
+from anima_verify.tlog.entry import EntryKind
 from tests.log.conftest import AGENT, SIGNING_POLICY, open_signer
 
 PRODUCERS = 8

@@ -18,16 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from anima_core.tlog.entry import EntryKind
-from anima_core.tlog.merkle import leaf_hash, root_from_leaf_hashes
-from anima_core.tlog.note import Verifier
-from anima_core.tlog.reader import DirectorySource
-from anima_core.tlog.verify import verify_tiled_log
+from anima_dev.inprocess_log import InProcessSequencer
 from anima_runtime.log import durable
-from anima_runtime.log.sequencer import InProcessSequencer
 from anima_runtime.log.service import TILES_DIR, AgentLog, LogItem
 from anima_runtime.log.tiles_store import TileStore
 from anima_signer.core import Signer
+from anima_verify.tlog.entry import EntryKind
+from anima_verify.tlog.merkle import leaf_hash, root_from_leaf_hashes
+from anima_verify.tlog.note import Verifier
+from anima_verify.tlog.reader import DirectorySource
+from anima_verify.tlog.verify import verify_tiled_log
 from tests.log import crash_writer
 from tests.log.conftest import AGENT, NoteSigner, agent_verifier, entries, open_signer
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from anima_core.tlog.entry import EntryKind
 from anima_runtime.log.durable import DurableWriter, private_dirs
 from anima_runtime.log.index import EntryIndex
 from anima_runtime.log.service import INDEX_FILE, LogItem
+from anima_verify.tlog.entry import EntryKind
 from tests.log.conftest import LogOpener
 
 

@@ -15,22 +15,22 @@ import httpx
 import pytest
 import uvicorn
 
-from anima_core.attestation import Evidence, MeasurementPolicy, bind_report_data, verify_evidence
 from anima_core.auth import token_digest
-from anima_core.tlog.checkpoint import open_checkpoint
-from anima_core.tlog.entry import EntryKind, decode_entry
-from anima_core.tlog.merkle import leaf_hash, verify_consistency, verify_inclusion
-from anima_core.tlog.note import Verifier
-from anima_core.tlog.reader import DirectorySource, HttpSource
-from anima_core.tlog.tiles import tile_path
-from anima_core.tlog.verify import verify_tiled_log
+from anima_dev.inprocess_log import InProcessSequencer
 from anima_runtime.log.config import LogApiConfig
 from anima_runtime.log.http import MAX_INT, create_log_app
 from anima_runtime.log.ratelimit import TokenBucket
 from anima_runtime.log.registry import LogRegistry
-from anima_runtime.log.sequencer import InProcessSequencer
 from anima_runtime.log.service import AgentLog, LogItem
 from anima_signer.core import Signer
+from anima_verify.attestation import Evidence, MeasurementPolicy, bind_report_data, verify_evidence
+from anima_verify.tlog.checkpoint import open_checkpoint
+from anima_verify.tlog.entry import EntryKind, decode_entry
+from anima_verify.tlog.merkle import leaf_hash, verify_consistency, verify_inclusion
+from anima_verify.tlog.note import Verifier
+from anima_verify.tlog.reader import DirectorySource, HttpSource
+from anima_verify.tlog.tiles import tile_path
+from anima_verify.tlog.verify import verify_tiled_log
 from tests.log.conftest import AGENT, agent_verifier
 
 READ_TOKEN = "read-token-for-tests"
@@ -511,7 +511,7 @@ async def test_a_real_server_is_a_tiled_log_for_any_client(served: Served) -> No
         cli = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "anima_cli.main",
+            "anima_dev.cli",
             "log",
             "verify",
             url,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from anima_core.tlog.entry import EntryKind, LogEntry
+from anima_dev.inprocess_log import InProcessSequencer
 from anima_runtime.log.errors import (
     EntryNotFound,
     PayloadMismatch,
@@ -16,8 +16,8 @@ from anima_runtime.log.errors import (
     RedactionIncomplete,
 )
 from anima_runtime.log.index import EntryFilter, EntryIndex
-from anima_runtime.log.sequencer import InProcessSequencer
 from anima_runtime.log.service import INDEX_FILE, AgentLog, LogItem
+from anima_verify.tlog.entry import EntryKind, LogEntry
 from tests.log.conftest import AGENT
 
 

@@ -13,22 +13,22 @@ from pathlib import Path
 import httpx
 import pytest
 
-from anima_core.attestation import (
-    Evidence,
-    InsecureEvidenceRefused,
-    MeasurementPolicy,
-    bind_report_data,
-    verify_evidence,
-)
-from anima_core.tlog.entry import ENCLAVE_ACTOR, EntryKind
 from anima_runtime.log import queries
 from anima_runtime.log.http import create_log_app
 from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.sequencer import signer_attestation
 from anima_runtime.log.service import LogItem
 from anima_signer.app import RunningSigner, start_signer
-from anima_signer.client import SignerClient
-from anima_signer.models import PersonalMessage, SignRequest
+from anima_signer_api.client import SignerClient
+from anima_signer_api.types import PersonalMessage, SignRequest
+from anima_verify.attestation import (
+    Evidence,
+    InsecureEvidenceRefused,
+    MeasurementPolicy,
+    bind_report_data,
+    verify_evidence,
+)
+from anima_verify.tlog.entry import ENCLAVE_ACTOR, EntryKind
 from tests.log.conftest import AGENT, SIGNING_POLICY
 from tests.signer.conftest import SIM_TRUST, TOKENS, signer_config
 

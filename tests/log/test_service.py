@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from anima_core.tlog.entry import EntryKind, decode_entry
-from anima_core.tlog.reader import DirectorySource
-from anima_core.tlog.verify import verify_tiled_log
+from anima_dev.inprocess_log import InProcessSequencer
 from anima_runtime.log import durable
 from anima_runtime.log.errors import (
     CheckpointRejected,
@@ -23,12 +21,11 @@ from anima_runtime.log.errors import (
     UnknownLog,
 )
 from anima_runtime.log.registry import LogRegistry
-from anima_runtime.log.sequencer import InProcessSequencer
 from anima_runtime.log.service import LogItem
 from anima_runtime.log.tiles_store import PublishedCheckpoint
 from anima_signer.core import Signer
-from anima_signer.errors import PolicyDenied
-from anima_signer.models import (
+from anima_signer_api.errors import PolicyDenied
+from anima_signer_api.types import (
     MAX_PENDING_LOG_ENTRIES,
     Agent,
     LogAppendResult,
@@ -39,6 +36,9 @@ from anima_signer.models import (
     Transaction,
     TxType,
 )
+from anima_verify.tlog.entry import EntryKind, decode_entry
+from anima_verify.tlog.reader import DirectorySource
+from anima_verify.tlog.verify import verify_tiled_log
 from tests.log.conftest import AGENT, LogOpener, agent_verifier
 
 DENIED_TX = Transaction(  # the policy allows no chain

@@ -8,25 +8,25 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from anima_core.tlog.merkle import (
+from anima_runtime.log import durable
+from anima_runtime.log.errors import CheckpointRejected, CorruptLog, LogLocked
+from anima_runtime.log.source import StoreTileSource
+from anima_runtime.log.tiles_store import TileStore, parse_tile_path
+from anima_verify.tlog.merkle import (
     consistency_proof,
     inclusion_proof,
     leaf_hash,
     verify_consistency,
     verify_inclusion,
 )
-from anima_core.tlog.reader import (
+from anima_verify.tlog.reader import (
     DirectorySource,
     TileHashReader,
     TileSource,
     read_entry_bundle,
 )
-from anima_core.tlog.tiles import CHECKPOINT_PATH, entries_path, tile_path
-from anima_core.tlog.verify import audit_checkpoints, verify_tiled_log
-from anima_runtime.log import durable
-from anima_runtime.log.errors import CheckpointRejected, CorruptLog, LogLocked
-from anima_runtime.log.source import StoreTileSource
-from anima_runtime.log.tiles_store import TileStore, parse_tile_path
+from anima_verify.tlog.tiles import CHECKPOINT_PATH, entries_path, tile_path
+from anima_verify.tlog.verify import audit_checkpoints, verify_tiled_log
 from tests.log.conftest import NoteSigner, entries, entry
 
 

@@ -11,10 +11,10 @@ import pytest
 
 from anima_core.auth import token_digest
 from anima_memory.app import RunningMemory, start_memory
-from anima_memory.client import MemoryClient
 from anima_memory.config import MemoryConfig
 from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
-from anima_memory.service import MemoryDraft
+from anima_memory_api.client import MemoryClient
+from anima_memory_api.types import MemoryDraft
 
 TOKENS = {
     "runtime": "runtime-token-for-memory-tests",

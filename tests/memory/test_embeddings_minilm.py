@@ -21,7 +21,7 @@ from tokenizers import Tokenizer
 
 from anima_memory.embeddings import minilm_graph
 from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder, package_model_dir
-from anima_memory.errors import EmbeddingFailed
+from anima_memory_api.errors import EmbeddingFailed
 
 FIXTURE = Path(__file__).parent / "fixtures" / "minilm_reference.json"
 MAX_TOKENS = 256

@@ -23,7 +23,7 @@ from fastapi import FastAPI, Request, Response
 from pydantic import SecretStr
 
 from anima_memory.embeddings.openai import OpenAIEmbedder, _retry_after_s
-from anima_memory.errors import EmbeddingFailed
+from anima_memory_api.errors import EmbeddingFailed
 
 API_KEY = "sk-test-0123456789-never-show-me"
 MODEL = "test-embedding-model"

@@ -13,9 +13,9 @@ import pytest
 
 from anima.memory.v1 import memory_pb2 as pb
 from anima_memory.api.export_stream import FORMAT, VERSION
-from anima_memory.client import MemoryClient
 from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
-from anima_memory.models import DIMENSION, MemoryFilter
+from anima_memory_api.client import MemoryClient
+from anima_memory_api.types import DIMENSION, MemoryFilter
 from tests.memory.conftest import AGENT, OTHER_AGENT, Served, draft, memory_config, serve
 
 EVERYTHING = MemoryFilter(agent_id=AGENT)

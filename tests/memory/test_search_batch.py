@@ -16,10 +16,9 @@ import pytest
 from anima.memory.v1 import memory_pb2 as pb
 from anima.memory.v1 import memory_pb2_grpc as pb_grpc
 from anima_core.auth import bearer_metadata
-from anima_memory.client import MemoryClient
-from anima_memory.models import DIMENSION, MemoryFilter, ScoredMemory
-from anima_memory.service import SearchQuery
 from anima_memory.store.base import VectorStore
+from anima_memory_api.client import MemoryClient
+from anima_memory_api.types import DIMENSION, MemoryFilter, ScoredMemory, SearchQuery
 from tests.memory.conftest import AGENT, OTHER_AGENT, TOKENS, Served, draft
 
 FACTS = MemoryFilter(agent_id=AGENT, table="facts")

@@ -22,12 +22,12 @@ from anima.memory.v1 import memory_pb2_grpc as pb_grpc
 from anima_core.auth import bearer_metadata
 from anima_core.config import ConfigError, load_config
 from anima_memory import app
-from anima_memory.api.convert import draft_to_pb
-from anima_memory.client import MemoryClient
 from anima_memory.config import MemoryConfig
 from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
-from anima_memory.errors import MemoryExists
-from anima_memory.models import DIMENSION, Memory, MemoryFilter
+from anima_memory_api.client import MemoryClient
+from anima_memory_api.convert import draft_to_pb
+from anima_memory_api.errors import MemoryExists
+from anima_memory_api.types import DIMENSION, Memory, MemoryFilter
 from tests.memory.conftest import AGENT, OTHER_AGENT, TOKENS, Served, draft, memory_config, serve
 
 ROOM = MemoryFilter(agent_id=AGENT, room_id="room-1")

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient
 
-from anima_memory.errors import StoreUnavailable
-from anima_memory.models import Memory, MemoryFilter
 from anima_memory.store.base import VectorStore
 from anima_memory.store.edge import EdgeStore
 from anima_memory.store.qdrant_server import QdrantServerStore
+from anima_memory_api.errors import StoreUnavailable
+from anima_memory_api.types import Memory, MemoryFilter
 
 pytestmark = [
     # qdrant-client's local mode says, truthfully, that it ignores these.
@@ -392,7 +392,7 @@ WRITER = """
 import os, signal, sys, uuid
 from pathlib import Path
 import numpy as np
-from anima_memory.models import Memory
+from anima_memory_api.types import Memory
 from anima_memory.store.edge import EdgeStore
 
 store = EdgeStore.open(Path(sys.argv[1]), dimension=16)

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from anima_dev.inprocess_log import InProcessSequencer
 from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
 from anima_memory.service import MemoryService
 from anima_memory.store.edge import EdgeStore
-from anima_runtime.log.sequencer import InProcessSequencer
 from anima_runtime.log.service import AgentLog
 from anima_signer.core import Signer
-from anima_signer.models import SigningPolicy
 from anima_signer.tee.sim import InsecureSimulatedTee
+from anima_signer_api.types import SigningPolicy
 
 AGENT = "ada-agent"
 CHARACTERS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "characters"

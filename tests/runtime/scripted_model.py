@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from anima_runtime.models.base import ModelRequest
+from anima_runtime.llm.base import ModelRequest
 
 Script = Callable[[ModelRequest], str | Awaitable[str]]
 

@@ -16,10 +16,10 @@ import httpx
 import pytest
 
 from anima_core.auth import token_digest
+from anima_dev.inprocess_log import InProcessSequencer
 from anima_memory.service import MemoryService
 from anima_runtime.api.http import create_runtime_app
 from anima_runtime.config import RuntimeConfig
-from anima_runtime.log.sequencer import InProcessSequencer
 from anima_runtime.manager import AgentManager
 from anima_signer.core import Signer
 from tests.runtime.fake_openai import FakeOpenAI, Status

@@ -11,13 +11,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pytest
 
-from anima_memory.embeddings.base import Matrix
-from anima_memory.models import Memory, MemoryFilter
 from anima_memory.service import MemoryDraft, MemoryService
+from anima_memory_api.types import Matrix, Memory, MemoryFilter
 from anima_runtime.agent.prompts import CONTINUE_MESSAGE_HANDLER
 from anima_runtime.agent.state import State
 from anima_runtime.character.model import Character
-from anima_runtime.models.base import Purpose
+from anima_runtime.llm.base import Purpose
 from anima_runtime.plugins import bootstrap_plugin, resolve_plugins
 from anima_runtime.plugins.bootstrap import (
     MAX_CONTINUES_IN_A_ROW,

@@ -169,13 +169,13 @@ def test_anima_character_inspect_as_a_process() -> None:
     #     character_cli.register(commands)
     # (from anima_runtime.character import cli as character_cli). Until then it skips.
     done = subprocess.run(
-        [sys.executable, "-m", "anima_cli.main", "character", "inspect", str(V1), "--json"],
+        [sys.executable, "-m", "anima_dev.cli", "character", "inspect", str(V1), "--json"],
         capture_output=True,
         text=True,
         timeout=60,
     )
     if done.returncode == 2 and "invalid choice: 'character'" in done.stderr:
-        pytest.skip("`anima character` is not registered in anima_cli.main yet")
+        pytest.skip("`anima character` is not registered in anima_dev.cli yet")
     assert (done.returncode, done.stderr) == (0, "")
     assert json.loads(done.stdout)["name"] == "Bram"
     assert PLANTED not in done.stdout

@@ -20,7 +20,7 @@ TIMEOUT_S = 120
 
 
 def chat(state_dir: Path, text: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "anima_cli.main", "chat", str(ADA)]
+    command = [sys.executable, "-m", "anima_dev.cli", "chat", str(ADA)]
     command += ["--state-dir", str(state_dir), "--user", "Bob Smith", *extra]
     return subprocess.run(
         command, input=text, capture_output=True, text=True, timeout=TIMEOUT_S, check=False

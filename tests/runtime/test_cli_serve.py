@@ -1,5 +1,5 @@
 """`anima runtime serve` as its own process, in front of a signer process and a memory
-service process (anima_signer.local, anima_memory.local, anima_runtime.local); and the
+service process (anima_dev.local_signer, anima_dev.local_memory, anima_dev.local_runtime); and the
 exit codes of the refusals that happen before anything is started."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import pytest
 
 from anima_core.auth import token_digest
 from anima_core.config import load_config
-from anima_memory.local import local_memory
+from anima_dev.local_memory import local_memory
+from anima_dev.local_runtime import local_runtime
+from anima_dev.local_signer import local_signer
 from anima_runtime import cli as runtime_cli
 from anima_runtime.config import RuntimeConfig
-from anima_runtime.local import local_runtime
 from anima_runtime.log.config import LogConfig
-from anima_signer.local import local_signer
 from tests.runtime.test_manager import ADA
 
 TIMEOUT_S = 60

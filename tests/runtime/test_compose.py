@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from anima_memory.embeddings.base import Matrix
-from anima_memory.models import Memory, MemoryFilter, ScoredMemory
 from anima_memory.service import MemoryDraft, MemoryService, SearchQuery
+from anima_memory_api.types import Matrix, Memory, MemoryFilter, ScoredMemory
 from anima_runtime.agent.compose import Composed, Persona, compose_state, room_history
 from anima_runtime.agent.limits import TurnLimits
 from anima_runtime.agent.prompts import (

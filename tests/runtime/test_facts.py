@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from anima_memory.embeddings.base import Matrix
-from anima_memory.models import Memory, MemoryFilter, ScoredMemory
 from anima_memory.service import MemoryDraft, MemoryService, SearchQuery
+from anima_memory_api.types import Matrix, Memory, MemoryFilter, ScoredMemory
 from anima_runtime.agent.state import State
 from anima_runtime.character.model import Character
 from anima_runtime.errors import ModelFailed
-from anima_runtime.models.base import ModelRequest, Purpose
+from anima_runtime.llm.base import ModelRequest, Purpose
 from anima_runtime.plugins.bootstrap import bootstrap_plugin, fact_evaluator
 from anima_runtime.plugins.bootstrap.facts import FACTS_TEMPLATE_NAME
 from anima_runtime.plugins.types import Content, EvaluatorResult, Message

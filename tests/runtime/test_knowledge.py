@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from anima_memory.models import Memory, MemoryFilter
 from anima_memory.service import MemoryService
+from anima_memory_api.types import Memory, MemoryFilter
 from anima_runtime.agent.state import State
 from anima_runtime.character.model import Character, KnowledgeItem
 from anima_runtime.plugins import knowledge as knowledge_module

@@ -18,12 +18,11 @@ from typing import Any
 
 import pytest
 
-from anima_core.agent_id import is_agent_id
 from anima_core.auth import token_digest
 from anima_core.config import ConfigError
-from anima_core.tlog.entry import EntryKind, decode_entry
-from anima_memory.errors import StoreUnavailable
+from anima_dev.inprocess_log import InProcessSequencer
 from anima_memory.service import CreateResult, MemoryDraft, MemoryService
+from anima_memory_api.errors import StoreUnavailable
 from anima_runtime.api.schemas import AgentOut
 from anima_runtime.config import RuntimeConfig
 from anima_runtime.errors import (
@@ -34,7 +33,6 @@ from anima_runtime.errors import (
     UnknownAgent,
 )
 from anima_runtime.log.registry import LogRegistry
-from anima_runtime.log.sequencer import InProcessSequencer
 from anima_runtime.manager import (
     AgentKeysMissing,
     AgentManager,
@@ -44,7 +42,9 @@ from anima_runtime.manager import (
     derive_agent_id,
 )
 from anima_signer.core import Signer
-from anima_signer.models import Agent, SigningPolicy
+from anima_signer_api.types import Agent, SigningPolicy
+from anima_verify.agent_id import is_agent_id
+from anima_verify.tlog.entry import EntryKind, decode_entry
 from tests.runtime.conftest import AGENT as SIGNER_AGENT
 
 ADA = Path(__file__).resolve().parents[2] / "examples" / "characters" / "ada.character.json"

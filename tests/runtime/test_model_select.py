@@ -13,10 +13,10 @@ from anima_core.config import ConfigError, load_config
 from anima_runtime.character.load import load_character, parse_character
 from anima_runtime.character.model import Character
 from anima_runtime.errors import InvalidCharacter
-from anima_runtime.models.base import ChatModel
-from anima_runtime.models.config import ModelConfig, plain_http_off_host
-from anima_runtime.models.openai_chat import OpenAIChatModel
-from anima_runtime.models.select import ModelChoice, chat_model_for, choose_model
+from anima_runtime.llm.base import ChatModel
+from anima_runtime.llm.config import ModelConfig, plain_http_off_host
+from anima_runtime.llm.openai_chat import OpenAIChatModel
+from anima_runtime.llm.select import ModelChoice, chat_model_for, choose_model
 from tests.runtime.conftest import CHARACTERS
 from tests.runtime.fake_openai import API_KEY, Answer, FakeOpenAI
 from tests.runtime.test_openai_chat import request_for
@@ -277,7 +277,7 @@ async def test_chat_model_for_builds_the_choice_and_logs_why(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     offline = Offline()
-    with caplog.at_level(logging.INFO, logger="anima_runtime.models.select"):
+    with caplog.at_level(logging.INFO, logger="anima_runtime.llm.select"):
         model = chat_model_for(character(), HONOURING, offline=lambda: offline)
     assert model is offline
     assert "the offline model (the character names no model provider)" in caplog.text

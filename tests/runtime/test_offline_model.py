@@ -11,18 +11,17 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from anima_memory.embeddings.base import Matrix
 from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
-from anima_memory.errors import EmbeddingFailed
-from anima_memory.models import Memory, ScoredMemory
+from anima_memory_api.errors import EmbeddingFailed
+from anima_memory_api.types import Matrix, Memory, ScoredMemory
 from anima_runtime.agent.formats import FactOp, parse_fact_ops, parse_response
 from anima_runtime.agent.state import State
 from anima_runtime.character.load import load_character
 from anima_runtime.character.model import Character
 from anima_runtime.errors import ModelFailed
-from anima_runtime.models.base import ModelRequest, Purpose
-from anima_runtime.models.offline import OfflineModel
-from anima_runtime.models.offline_facts import claims_in, second_person, swap_persons
+from anima_runtime.llm.base import ModelRequest, Purpose
+from anima_runtime.llm.offline import OfflineModel
+from anima_runtime.llm.offline_facts import claims_in, second_person, swap_persons
 from anima_runtime.plugins.bootstrap import BOOTSTRAP_ACTIONS
 from anima_runtime.plugins.types import (
     Action,

@@ -17,8 +17,8 @@ from anima_memory.embeddings.openai import OpenAIEmbedder
 from anima_runtime.agent.state import State
 from anima_runtime.character.model import Character
 from anima_runtime.errors import ModelFailed
-from anima_runtime.models.base import ChatModel, ModelRequest, Purpose
-from anima_runtime.models.openai_chat import OpenAIChatModel
+from anima_runtime.llm.base import ChatModel, ModelRequest, Purpose
+from anima_runtime.llm.openai_chat import OpenAIChatModel
 from anima_runtime.plugins.types import Content, Message
 from tests.runtime.fake_openai import (
     API_KEY,
@@ -438,7 +438,7 @@ async def test_an_answer_cut_at_max_tokens_is_kept_and_noted(
 async def test_prompts_are_not_logged(
     fake: FakeOpenAI, model: OpenAIChatModel, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.DEBUG, logger="anima_runtime.models.openai_chat"):
+    with caplog.at_level(logging.DEBUG, logger="anima_runtime.llm.openai_chat"):
         await model.complete(request_for())
     assert "asking" in caplog.text
     assert PROMPT not in caplog.text

@@ -15,15 +15,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from anima_memory.models import MemoryFilter
 from anima_memory.service import MemoryDraft, MemoryService
+from anima_memory_api.types import MemoryFilter
 from anima_runtime.agent.payloads import Redactor
 from anima_runtime.agent.progress import TimedModel
 from anima_runtime.agent.runtime import AgentRuntime
 from anima_runtime.agent.state import State
 from anima_runtime.character.load import parse_character
+from anima_runtime.llm.base import ModelRequest, Purpose
 from anima_runtime.log.service import AgentLog
-from anima_runtime.models.base import ModelRequest, Purpose
 from anima_runtime.plugins.bootstrap import bootstrap_plugin
 from anima_runtime.plugins.types import (
     Action,

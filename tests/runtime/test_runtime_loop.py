@@ -20,9 +20,8 @@ from typing import Any
 
 import pytest
 
-from anima_core.tlog.entry import EntryKind, LogEntry, decode_entry
-from anima_memory.models import MemoryFilter
 from anima_memory.service import MemoryDraft, MemoryService
+from anima_memory_api.types import MemoryFilter
 from anima_runtime.agent.formats import format_response
 from anima_runtime.agent.runtime import AgentRuntime, TurnLimits
 from anima_runtime.agent.state import State
@@ -30,10 +29,10 @@ from anima_runtime.agent.turn import TurnResult
 from anima_runtime.api.schemas import TurnOut
 from anima_runtime.character.model import Character, KnowledgeItem, Secrets
 from anima_runtime.errors import AgentStopped, InvalidMessage, ModelFailed, PluginFailed
+from anima_runtime.llm.base import ModelRequest, Purpose
+from anima_runtime.llm.offline import OfflineModel
 from anima_runtime.log.errors import SequencerFailed
 from anima_runtime.log.service import AgentLog, LogItem
-from anima_runtime.models.base import ModelRequest, Purpose
-from anima_runtime.models.offline import OfflineModel
 from anima_runtime.plugins.bootstrap import bootstrap_plugin
 from anima_runtime.plugins.types import (
     Action,
@@ -48,6 +47,7 @@ from anima_runtime.plugins.types import (
     Provider,
     ProviderResult,
 )
+from anima_verify.tlog.entry import EntryKind, LogEntry, decode_entry
 from tests.runtime.conftest import AGENT
 
 SECRET = "sk-test-PLANTED-0123456789abcdef"

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from anima_core.attestation import MeasurementPolicy
 from anima_core.auth import token_digest
 from anima_signer.app import RunningSigner, start_signer
-from anima_signer.client import SignerClient
 from anima_signer.config import SignerConfig
 from anima_signer.core import Signer
-from anima_signer.models import SigningPolicy
 from anima_signer.tee.sim import InsecureSimulatedTee
+from anima_signer_api.client import SignerClient
+from anima_signer_api.types import SigningPolicy
+from anima_verify.attestation import MeasurementPolicy
 
 DEV_CHAIN = 31337
 ONE_ETH = 10**18

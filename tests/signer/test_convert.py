@@ -7,9 +7,9 @@ import hashlib
 import pytest
 
 from anima.signer.v1 import signer_pb2 as pb
-from anima_signer.api import convert
-from anima_signer.errors import InvalidRequest
-from anima_signer.models import MAX_APPEND_ENTRIES
+from anima_signer_api import convert
+from anima_signer_api.errors import InvalidRequest
+from anima_signer_api.types import MAX_APPEND_ENTRIES
 
 
 def _wire_input(kind: int = pb.LOG_ENTRY_KIND_MESSAGE_IN) -> pb.LogEntryInput:

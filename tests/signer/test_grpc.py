@@ -14,24 +14,24 @@ from eth_account.messages import encode_defunct
 
 from anima.signer.v1 import signer_pb2 as pb
 from anima.signer.v1 import signer_pb2_grpc as pb_grpc
-from anima_core.attestation import (
+from anima_core.tls import TLS_SERVER_NAME, fetch_server_certificate, public_key_der
+from anima_signer.app import start_signer
+from anima_signer_api import convert
+from anima_signer_api.binding import bound_keys
+from anima_signer_api.client import ChannelBindingError, SignerClient, SignFailure, verify_channel
+from anima_signer_api.types import (
+    EthSignature,
+    PersonalMessage,
+    SignedTransaction,
+    SignRequest,
+)
+from anima_verify.attestation import (
     Evidence,
     InsecureEvidenceRefused,
     MeasurementPolicy,
     ReportDataMismatch,
     bind_report_data,
     verify_evidence,
-)
-from anima_core.tls import TLS_SERVER_NAME, fetch_server_certificate, public_key_der
-from anima_signer.api import convert
-from anima_signer.app import start_signer
-from anima_signer.binding import bound_keys
-from anima_signer.client import ChannelBindingError, SignerClient, SignFailure, verify_channel
-from anima_signer.models import (
-    EthSignature,
-    PersonalMessage,
-    SignedTransaction,
-    SignRequest,
 )
 from tests.signer.conftest import OPEN_POLICY, SIM_TRUST, TOKENS, Served, signer_config
 from tests.signer.test_signing import tx
@@ -192,7 +192,7 @@ async def test_evidence_for_another_tls_key_is_refused(served: Served) -> None:
 
 
 async def test_replayed_evidence_for_another_nonce_is_refused(served: Served) -> None:
-    from anima_signer.client import _verify_bundle
+    from anima_signer_api.client import _verify_bundle
 
     channel, key = await _raw_channel(served)
     async with channel:
@@ -361,7 +361,7 @@ async def test_no_response_carries_private_key_material(served: Served) -> None:
 
 
 async def test_signer_refuses_to_start_without_callers(tmp_path: Path) -> None:
-    from anima_signer.errors import SignerMisconfigured
+    from anima_signer_api.errors import SignerMisconfigured
 
     with pytest.raises(SignerMisconfigured, match="no callers"):
         await start_signer(signer_config(tmp_path, callers={}))
@@ -371,7 +371,7 @@ async def test_signer_refuses_to_start_without_callers(tmp_path: Path) -> None:
 async def test_production_refuses_insecure_switches(
     tmp_path: Path, switch: dict[str, object]
 ) -> None:
-    from anima_signer.errors import SignerMisconfigured
+    from anima_signer_api.errors import SignerMisconfigured
 
     with pytest.raises(SignerMisconfigured, match="production refuses"):
         await start_signer(signer_config(tmp_path, production=True, **switch))

@@ -7,10 +7,11 @@ from pathlib import Path
 import coincurve
 import pytest
 
-from anima_core.tlog.note import key_id
 from anima_signer.core import Signer
-from anima_signer.errors import AgentExists, InvalidRequest, UnknownAgent
-from anima_signer.keys import KeyRing, derivation_label, eth_address
+from anima_signer.keys import KeyRing, derivation_label
+from anima_signer_api.errors import AgentExists, InvalidRequest, UnknownAgent
+from anima_verify.eth import eth_address
+from anima_verify.tlog.note import key_id
 from tests.signer.conftest import OPEN_POLICY, open_signer
 
 
@@ -108,7 +109,7 @@ async def test_sim_root_file_is_private(tmp_path: Path) -> None:
 
 
 async def test_sim_refuses_a_world_readable_root(tmp_path: Path) -> None:
-    from anima_signer.errors import SignerMisconfigured
+    from anima_signer_api.errors import SignerMisconfigured
 
     (await open_signer(tmp_path)).close()
     (tmp_path / "insecure-sim-root.key").chmod(0o644)
@@ -119,7 +120,7 @@ async def test_sim_refuses_a_world_readable_root(tmp_path: Path) -> None:
 def test_agent_type_has_no_private_fields() -> None:
     from dataclasses import fields
 
-    from anima_signer.models import Agent, Wallet
+    from anima_signer_api.types import Agent, Wallet
 
     names = {f.name for f in fields(Agent)} | {f.name for f in fields(Wallet)}
     assert not any("private" in n or "secret" in n or "seed" in n for n in names)

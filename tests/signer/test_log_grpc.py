@@ -10,11 +10,9 @@ import pytest
 
 from anima.signer.v1 import signer_pb2 as pb
 from anima.signer.v1 import signer_pb2_grpc as pb_grpc
-from anima_core.tlog.entry import EntryKind, decode_entry
-from anima_core.tlog.merkle import leaf_hash, root_from_leaf_hashes
-from anima_signer.client import DEFAULT_MAX_MESSAGE_BYTES, SignerClient, SignFailure
-from anima_signer.local import local_signer
-from anima_signer.models import (
+from anima_dev.local_signer import local_signer
+from anima_signer_api.client import DEFAULT_MAX_MESSAGE_BYTES, SignerClient, SignFailure
+from anima_signer_api.types import (
     MAX_APPEND_ENTRIES,
     MAX_APPEND_RESPONSE_BYTES,
     MAX_PENDING_LOG_ENTRIES,
@@ -23,6 +21,8 @@ from anima_signer.models import (
     Ed25519Signature,
     SignRequest,
 )
+from anima_verify.tlog.entry import EntryKind, decode_entry
+from anima_verify.tlog.merkle import leaf_hash, root_from_leaf_hashes
 from tests.signer.conftest import OPEN_POLICY, SIM_TRUST, TOKENS, Served
 from tests.signer.test_grpc import _raw_channel, make_agent
 from tests.signer.test_sequencer import host_input, messages, open_note

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from anima_signer.core import Signer
-from anima_signer.errors import IdempotencyConflict, PolicyDenied
-from anima_signer.models import (
+from anima_signer_api.errors import IdempotencyConflict, PolicyDenied
+from anima_signer_api.types import (
     Ed25519Message,
     PersonalMessage,
     SignedTransaction,

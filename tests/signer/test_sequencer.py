@@ -13,28 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from anima_core.errors import ErrorKind
-from anima_core.tlog.checkpoint import Checkpoint, open_checkpoint
-from anima_core.tlog.entry import EntryKind, LogEntry, decode_entry
-from anima_core.tlog.errors import UnknownKey
-from anima_core.tlog.merkle import (
-    consistency_proof,
-    leaf_hash,
-    node_hash,
-    root_from_leaf_hashes,
-    verify_consistency,
-)
-from anima_core.tlog.note import parse_verifier_key
-from anima_signer.binding import bound_keys
 from anima_signer.core import Signer
-from anima_signer.errors import (
+from anima_signer.keys import KeyRing
+from anima_signer.store import SignerStore
+from anima_signer.tee.sim import InsecureSimulatedTee
+from anima_signer_api.binding import bound_keys
+from anima_signer_api.errors import (
     InvalidRequest,
     LogChangedElsewhere,
     LogStateMismatch,
     LogTailFull,
 )
-from anima_signer.keys import KeyRing
-from anima_signer.models import (
+from anima_signer_api.types import (
     MAX_APPEND_ENTRIES,
     MAX_ENCLAVE_PAYLOAD_BYTES,
     MAX_PENDING_LOG_ENTRIES,
@@ -45,8 +35,18 @@ from anima_signer.models import (
     SigningPolicy,
     SignRequest,
 )
-from anima_signer.store import SignerStore
-from anima_signer.tee.sim import InsecureSimulatedTee
+from anima_verify.errors import ErrorKind
+from anima_verify.tlog.checkpoint import Checkpoint, open_checkpoint
+from anima_verify.tlog.entry import EntryKind, LogEntry, decode_entry
+from anima_verify.tlog.errors import UnknownKey
+from anima_verify.tlog.merkle import (
+    consistency_proof,
+    leaf_hash,
+    node_hash,
+    root_from_leaf_hashes,
+    verify_consistency,
+)
+from anima_verify.tlog.note import parse_verifier_key
 from tests.signer.conftest import OPEN_POLICY, open_signer
 
 

@@ -9,11 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from anima_core.tlog.entry import EntryKind
-from anima_core.tlog.merkle import leaf_hash, root_from_leaf_hashes
 from anima_signer.core import Signer
-from anima_signer.errors import IdempotencyConflict, InvalidRequest, PolicyDenied
-from anima_signer.models import (
+from anima_signer_api.errors import IdempotencyConflict, InvalidRequest, PolicyDenied
+from anima_signer_api.types import (
     Agent,
     Ed25519Message,
     Ed25519Signature,
@@ -24,6 +22,8 @@ from anima_signer.models import (
     SignRequest,
     TypedData,
 )
+from anima_verify.tlog.entry import EntryKind
+from anima_verify.tlog.merkle import leaf_hash, root_from_leaf_hashes
 from tests.signer.conftest import DEV_CHAIN, OPEN_POLICY
 from tests.signer.test_sequencer import HostLog, messages, open_note
 from tests.signer.test_signing import MAIL, tx

@@ -11,8 +11,8 @@ from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 
 from anima_signer.core import Signer
-from anima_signer.errors import InvalidRequest
-from anima_signer.models import (
+from anima_signer_api.errors import InvalidRequest
+from anima_signer_api.types import (
     AccessListEntry,
     Ed25519Message,
     Ed25519Signature,

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from anima_core.errors import ErrorKind
 from anima_signer.app import start_signer
 from anima_signer.core import Signer
-from anima_signer.errors import SignerMisconfigured, StateDirInUse
 from anima_signer.tee.sim import InsecureSimulatedTee
+from anima_signer_api.errors import SignerMisconfigured, StateDirInUse
+from anima_verify.errors import ErrorKind
 from tests.signer.conftest import open_signer, signer_config
 
 

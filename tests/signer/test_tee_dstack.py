@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from dstack_sdk import AsyncDstackClient
 
-from anima_core.errors import ErrorKind
-from anima_signer.errors import SignerMisconfigured
 from anima_signer.tee.dstack import DEFAULT_ENDPOINT, DEFAULT_KEY_PATH, DstackBackend
 from anima_signer.tee.errors import TeeProtocolError, TeeUnavailable
+from anima_signer_api.errors import SignerMisconfigured
+from anima_verify.errors import ErrorKind
 
 from .fake_dstack import QUOTE_REPORT_DATA_OFFSET, Failure, FakeDstackAgent
 
@@ -304,10 +304,10 @@ async def test_signer_runs_on_the_dstack_backend_and_binds_its_keys(
     """
     from anima.signer.v1 import signer_pb2 as pb
     from anima.signer.v1 import signer_pb2_grpc as pb_grpc
-    from anima_core.attestation import bind_report_data, parse_tdx_quote
-    from anima_signer.api.convert import agent_from_proto
     from anima_signer.app import start_signer
-    from anima_signer.binding import bound_keys
+    from anima_signer_api.binding import bound_keys
+    from anima_signer_api.convert import agent_from_proto
+    from anima_verify.attestation import bind_report_data, parse_tdx_quote
     from tests.signer.conftest import TOKENS, Served, signer_config
     from tests.signer.test_grpc import _raw_channel
 

@@ -8,8 +8,7 @@ from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_defunct
 
 from anima_signer.eth import sign_digest
-from anima_signer.keys import SECP256K1_ORDER, eth_address
-from anima_signer.verify import InvalidSignature, recover_address
+from anima_verify.eth import SECP256K1_ORDER, InvalidSignature, eth_address, recover_address
 
 KEY = coincurve.PrivateKey(b"\x11" * 32)
 DIGEST = _hash_eip191_message(encode_defunct(b"hello"))

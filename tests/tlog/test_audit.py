@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from anima_core.tlog.errors import (
+from anima_verify.tlog.errors import (
     Equivocation,
     InconsistentLog,
     InvalidSignature,
@@ -17,10 +17,10 @@ from anima_core.tlog.errors import (
     RootMismatch,
     UnknownKey,
 )
-from anima_core.tlog.merkle import EMPTY_ROOT, verify_consistency
-from anima_core.tlog.note import Verifier, parse_verifier_key, verifier_key
-from anima_core.tlog.reader import DirectorySource
-from anima_core.tlog.verify import LogSourceNeeded, audit_checkpoints
+from anima_verify.tlog.merkle import EMPTY_ROOT, verify_consistency
+from anima_verify.tlog.note import Verifier, parse_verifier_key, verifier_key
+from anima_verify.tlog.reader import DirectorySource
+from anima_verify.tlog.verify import LogSourceNeeded, audit_checkpoints
 from tests.tlog.tiled_log import TiledLog, sample_entry, write_tiled_log
 
 SIZE = 65536 + 300

@@ -10,10 +10,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from anima_core.tlog.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint
-from anima_core.tlog.entry import EntryKind, LogEntry, decode_entry
-from anima_core.tlog.errors import MalformedCheckpoint, MalformedEntry, UnknownKey
-from anima_core.tlog.note import parse_verifier_key, sign_note, verifier_key
+from anima_verify.tlog.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint
+from anima_verify.tlog.entry import EntryKind, LogEntry, decode_entry
+from anima_verify.tlog.errors import MalformedCheckpoint, MalformedEntry, UnknownKey
+from anima_verify.tlog.note import parse_verifier_key, sign_note, verifier_key
 
 ROOT = hashlib.sha256(b"root").digest()
 ROOT_B64 = base64.b64encode(ROOT).decode()

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from anima_core.tlog.errors import InvalidProof, LogVerificationError, RootMismatch
-from anima_core.tlog.merkle import (
+from anima_verify.tlog.errors import InvalidProof, LogVerificationError, RootMismatch
+from anima_verify.tlog.merkle import (
     EMPTY_ROOT,
     CompactRange,
     consistency_proof,

@@ -8,13 +8,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from anima_core.tlog.errors import (
+from anima_verify.tlog.errors import (
     InvalidSignature,
     MalformedNote,
     MalformedVerifierKey,
     UnknownKey,
 )
-from anima_core.tlog.note import (
+from anima_verify.tlog.note import (
     Note,
     NoteSignature,
     open_note,

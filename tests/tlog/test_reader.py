@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from anima_core.tlog import reader as reader_module
-from anima_core.tlog.errors import MalformedTile, MissingTile
-from anima_core.tlog.merkle import (
+from anima_verify.tlog import reader as reader_module
+from anima_verify.tlog.errors import MalformedTile, MissingTile
+from anima_verify.tlog.merkle import (
     consistency_proof,
     inclusion_proof,
     tree_root,
     verify_consistency,
     verify_inclusion,
 )
-from anima_core.tlog.reader import (
+from anima_verify.tlog.reader import (
     DirectorySource,
     HttpSource,
     LogSourceError,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from anima_core.tlog.errors import (
+from anima_verify.tlog.errors import (
     MalformedNote,
     MalformedTile,
     MissingTile,
@@ -20,10 +20,10 @@ from anima_core.tlog.errors import (
     TileMismatch,
     UnknownKey,
 )
-from anima_core.tlog.merkle import EMPTY_ROOT, consistency_proof, inclusion_proof
-from anima_core.tlog.note import Verifier, parse_verifier_key
-from anima_core.tlog.reader import DirectorySource, HttpSource, TileHashReader
-from anima_core.tlog.verify import LogReport, verify_tiled_log
+from anima_verify.tlog.merkle import EMPTY_ROOT, consistency_proof, inclusion_proof
+from anima_verify.tlog.note import Verifier, parse_verifier_key
+from anima_verify.tlog.reader import DirectorySource, HttpSource, TileHashReader
+from anima_verify.tlog.verify import LogReport, verify_tiled_log
 from tests.tlog.http_server import serve_directory
 from tests.tlog.tiled_log import (
     TiledLog,

@@ -17,7 +17,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from anima_core.tlog.note import sign_note, verifier_key
+from anima_verify.tlog.note import sign_note, verifier_key
 
 WIDTH = 256
 

@@ -22,11 +22,12 @@ from anima_core.server import GrpcServer
 from anima_core.telemetry import TracingServerInterceptor
 from anima_core.tls import new_channel_identity
 from anima_memory.api.servicer import ACCESS_LIST, SERVICE_NAME, MemoryServicer
-from anima_memory.config import TLS_SERVER_NAME, MemoryConfig
+from anima_memory.config import MemoryConfig
 from anima_memory.embeddings.base import Embedder
 from anima_memory.maintenance import IndexMaintainer
 from anima_memory.service import Limits, MemoryService
 from anima_memory.store.base import VectorStore
+from anima_memory_api.client import TLS_SERVER_NAME
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -21,23 +21,28 @@ import grpc
 from anima.memory.v1 import memory_pb2 as pb
 from anima_core.auth import token_digest
 from anima_core.config import load_config
-from anima_core.errors import AnimaError
 from anima_core.files import replace_file
 from anima_memory.config import ENV_PREFIX, MemoryConfig
+from anima_memory_api.client import DEFAULT_ADDRESS
+from anima_verify.errors import AnimaError
 
 if TYPE_CHECKING:
-    from anima_memory.client import MemoryClient
+    from anima_memory_api.client import MemoryClient
 
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 TOKEN_ENV = "ANIMA_MEMORY_TOKEN"  # noqa: S105 (a variable name, not a token)
-DEFAULT_MEMORY = "127.0.0.1:7450"
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
 
 
 def register(commands: SubParsers) -> None:
+    """`memory ...` under the umbrella command."""
     memory = commands.add_parser("memory", help="run the vector memory service")
-    sub = memory.add_subparsers(dest="memory_command", required=True, metavar="COMMAND")
+    add_commands(memory.add_subparsers(dest="memory_command", required=True, metavar="COMMAND"))
+
+
+def add_commands(sub: SubParsers) -> None:
+    """serve, new-token, export, import (top-level commands of anima-memory)."""
 
     serve = sub.add_parser(
         "serve",
@@ -74,7 +79,7 @@ def register(commands: SubParsers) -> None:
 
 
 def _client_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--memory", default=DEFAULT_MEMORY, help="memory service host:port")
+    parser.add_argument("--memory", default=DEFAULT_ADDRESS, help="memory service host:port")
     trust = parser.add_mutually_exclusive_group(required=True)
     trust.add_argument("--certificate", type=Path, help="the service's TLS certificate (PEM)")
     trust.add_argument(
@@ -131,7 +136,7 @@ def _new_token(args: argparse.Namespace) -> int:
 
 
 def _connect(args: argparse.Namespace) -> MemoryClient:
-    from anima_memory.client import MemoryClient
+    from anima_memory_api.client import MemoryClient
 
     token = os.environ.get(TOKEN_ENV)
     if not token:

@@ -16,9 +16,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from anima_core.auth import is_token_digest
 from anima_core.config import ConfigError, FrozenConfig
+from anima_memory_api.client import published_certificate_path
 
 ENV_PREFIX = "ANIMA_MEMORY"
-TLS_SERVER_NAME = "anima-memory.local"  # the name clients pin; no DNS involved
 
 ROLE_RUNTIME = "runtime"  # the agent runtime: every data call, not export or import
 ROLE_DASYNC = "dasync"  # the DA sync service: export and import only
@@ -123,7 +123,7 @@ class MemoryConfig(FrozenConfig):
     @property
     def certificate_path(self) -> Path:
         """Where a self-signed certificate is published for local clients to pin."""
-        return self.data_dir / "tls" / "memory.pem"
+        return published_certificate_path(self.data_dir)
 
     def check_startable(self) -> None:
         """Fail closed on configurations that would run without protection."""

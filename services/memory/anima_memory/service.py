@@ -14,25 +14,28 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
-from anima_core.agent_id import AGENT_ID_RULE, is_agent_id
 from anima_memory.embeddings.base import Embedder
-from anima_memory.errors import CorruptExport, ImportRefused, InvalidMemoryRequest, MemoryExists
-from anima_memory.models import (
+from anima_memory.store.base import VectorStore
+from anima_memory_api.errors import CorruptExport, ImportRefused, InvalidMemoryRequest, MemoryExists
+from anima_memory_api.types import (
+    CreateResult,
     Memory,
+    MemoryDraft,
     MemoryFilter,
     ScoredMemory,
+    SearchQuery,
     Vector,
     check_memory_id,
     check_ref_id,
     check_table,
     check_vector,
 )
-from anima_memory.store.base import VectorStore
+from anima_verify.agent_id import AGENT_ID_RULE, is_agent_id
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -53,42 +56,6 @@ class Limits:
     max_batch: int = 1024
     max_results: int = 1000
     max_searches: int = 16  # in one search_many call
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryDraft:
-    """A memory as a caller asks for it: `vector` None means embed `text`."""
-
-    agent_id: str
-    entity_id: str
-    room_id: str
-    table: str
-    text: str
-    id: str = ""
-    fields: Mapping[str, Any] = field(default_factory=dict)
-    created_at_ms: int | None = None
-    vector: Sequence[float] | Vector | None = None
-    unique: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SearchQuery:
-    """One search: the memories nearest to `query` (a vector, or a text to embed)
-    within `where`; `limit` 0 means the default."""
-
-    where: MemoryFilter
-    query: Sequence[float] | Vector | str
-    limit: int = 0
-    min_score: float | None = None
-    with_vectors: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class CreateResult:
-    id: str
-    created: bool
-    duplicate_of: str = ""
-    similarity: float = 0.0
 
 
 def check_agent_id(value: str, what: str = "agent_id") -> str:

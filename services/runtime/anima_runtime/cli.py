@@ -1,4 +1,4 @@
-"""`anima runtime serve`, `anima runtime new-token` and `anima chat`.
+"""`anima runtime serve` and `anima runtime new-token` (also `anima-runtime ...`).
 
 `anima runtime serve` hosts agents behind the HTTP API (api/http.py): it
 connects to the signer over attested gRPC (runtime role: logs, lookups,
@@ -32,25 +32,23 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from anima_core.attestation import MeasurementPolicy
 from anima_core.auth import token_digest
 from anima_core.config import load_config
-from anima_core.errors import AnimaError, ErrorKind
 from anima_core.files import replace_file
 from anima_core.shutdown import stop_on_signals
-from anima_memory.cli import DEFAULT_MEMORY
-from anima_memory.client import MemoryClient
-from anima_memory.config import MemoryConfig
-from anima_memory.models import MemoryFilter
-from anima_runtime import chat
+from anima_memory_api.client import DEFAULT_ADDRESS as DEFAULT_MEMORY
+from anima_memory_api.client import MemoryClient, published_certificate_path
+from anima_memory_api.types import MemoryFilter
 from anima_runtime.api.http import create_runtime_app
 from anima_runtime.config import ENV_PREFIX, RuntimeConfig
 from anima_runtime.http_serve import base_url, bind, serve_app
 from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.sequencer import signer_attestation
 from anima_runtime.manager import AgentManager
-from anima_signer.cli import add_signer_arguments, measurement_policy
-from anima_signer.client import SignerClient
+from anima_signer_api.cli import add_signer_arguments, measurement_policy
+from anima_signer_api.client import SignerClient
+from anima_verify.attestation import MeasurementPolicy
+from anima_verify.errors import AnimaError, ErrorKind
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -73,13 +71,16 @@ class EnvironmentProblem(Exception):
 
 
 def register(commands: SubParsers) -> None:
-    """Add `runtime` (serve, new-token) and `chat` to the `anima` sub-parsers."""
+    """Add `runtime` (serve, new-token) to the `anima` sub-parsers."""
     runtime = commands.add_parser("runtime", help="run the agent runtime and its HTTP API")
-    sub = runtime.add_subparsers(dest="runtime_command", required=True, metavar="COMMAND")
+    add_commands(runtime.add_subparsers(dest="runtime_command", required=True, metavar="COMMAND"))
+
+
+def add_commands(sub: SubParsers) -> None:
+    """serve, new-token (top-level commands of anima-runtime)."""
     _register_serve(sub)
     token = sub.add_parser("new-token", help="make an API token and the digest to configure")
     token.set_defaults(func=_new_token)
-    chat.register(commands)
 
 
 def _register_serve(sub: SubParsers) -> None:
@@ -220,7 +221,7 @@ async def _signer(
 async def _memory(args: argparse.Namespace, token: str) -> AsyncIterator[MemoryClient]:
     certificate = None
     if args.memory_cert is not None or args.memory_data_dir is not None:
-        path = args.memory_cert or MemoryConfig(data_dir=args.memory_data_dir).certificate_path
+        path = args.memory_cert or published_certificate_path(args.memory_data_dir)
         try:
             certificate = path.read_bytes()
         except OSError as exc:

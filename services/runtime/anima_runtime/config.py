@@ -23,9 +23,9 @@ from pydantic import Field, field_validator, model_validator
 from anima_core.auth import is_token_digest
 from anima_core.config import ConfigError, FrozenConfig
 from anima_runtime.http_serve import listen_address
+from anima_runtime.llm.config import ModelConfig
 from anima_runtime.log.config import LogConfig, check_cors_origins
-from anima_runtime.models.config import ModelConfig
-from anima_signer.models import MAX_WALLETS, UINT256_MAX, SigningPolicy
+from anima_signer_api.types import MAX_WALLETS, UINT256_MAX, SigningPolicy
 
 ENV_PREFIX = "ANIMA_RUNTIME"
 DEFAULT_LISTEN = "127.0.0.1:8710"

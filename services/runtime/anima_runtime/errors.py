@@ -3,7 +3,7 @@ statuses in one table (api/) and to gRPC codes by anima_core.server."""
 
 from __future__ import annotations
 
-from anima_core.errors import AnimaError, ErrorKind
+from anima_verify.errors import AnimaError, ErrorKind
 
 
 class AgentRuntimeError(AnimaError):

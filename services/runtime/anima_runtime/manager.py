@@ -40,11 +40,9 @@ from typing import Any, Final, Protocol
 
 import grpc
 
-from anima_core.agent_id import AGENT_ID_RULE, is_agent_id
 from anima_core.config import ConfigError
-from anima_core.errors import AnimaError, ErrorKind
 from anima_core.files import LockHeld, lock_exclusive
-from anima_memory.models import REF_ID_PATTERN, REF_ID_RULE, Memory, MemoryFilter
+from anima_memory_api.types import REF_ID_PATTERN, REF_ID_RULE, Memory, MemoryFilter
 from anima_runtime.agent.memory import MemoryPort
 from anima_runtime.agent.runtime import AgentRuntime, TurnLimits
 from anima_runtime.agent.turn import TurnResult
@@ -59,17 +57,19 @@ from anima_runtime.errors import (
     InvalidMessage,
     UnknownAgent,
 )
+from anima_runtime.llm.base import ChatModel
+from anima_runtime.llm.config import ModelConfig
+from anima_runtime.llm.offline import OfflineModel
+from anima_runtime.llm.select import chat_model_for
 from anima_runtime.log.durable import fsync_dir, private_dirs
 from anima_runtime.log.errors import LogError, SequencerFailed
 from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.service import AgentLog
-from anima_runtime.models.base import ChatModel
-from anima_runtime.models.config import ModelConfig
-from anima_runtime.models.offline import OfflineModel
-from anima_runtime.models.select import chat_model_for
 from anima_runtime.plugins.registry import resolve_plugins
 from anima_runtime.plugins.types import Plugin
-from anima_signer.models import Agent, SigningPolicy
+from anima_signer_api.types import Agent, SigningPolicy
+from anima_verify.agent_id import AGENT_ID_RULE, is_agent_id
+from anima_verify.errors import AnimaError, ErrorKind
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""`anima signer ...` and `anima agent ...`: run the signer and manage agents.
+"""`anima signer ...` (also `anima-signer ...`): serve the signer, make caller tokens.
 
 Tokens are read from the environment (ANIMA_SIGNER_TOKEN), never from the
 command line, where other users of the machine could see them.
@@ -9,42 +9,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import grpc
-
-from anima_core.attestation import MeasurementPolicy
 from anima_core.auth import token_digest
 from anima_core.config import load_config
-from anima_core.errors import AnimaError
 from anima_core.files import replace_file
 from anima_signer.app import start_signer
-from anima_signer.client import SignerClient
 from anima_signer.config import ENV_PREFIX, SignerConfig
-from anima_signer.models import Agent, SigningPolicy, policy_as_dict
-
-TOKEN_ENV = "ANIMA_SIGNER_TOKEN"  # noqa: S105 (a variable name, not a token)
-DEFAULT_SIGNER = "127.0.0.1:7443"
+from anima_signer_api.cli import TOKEN_ENV
+from anima_verify.errors import AnimaError
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def register(commands: SubParsers) -> None:
-    _register_signer(commands)
-    _register_agent(commands)
+    """`signer serve|new-token` under the umbrella command."""
+    signer = commands.add_parser("signer", help="run the enclave signer")
+    add_commands(signer.add_subparsers(dest="signer_command", required=True, metavar="COMMAND"))
 
 
 # ---------------------------------------------------------------- anima signer
 
 
-def _register_signer(commands: SubParsers) -> None:
-    signer = commands.add_parser("signer", help="run the enclave signer")
-    sub = signer.add_subparsers(dest="signer_command", required=True, metavar="COMMAND")
+def add_commands(sub: SubParsers) -> None:
+    """`serve` and `new-token` (top-level commands of anima-signer)."""
     serve = sub.add_parser(
         "serve",
         help="serve the signer over attested gRPC",
@@ -107,135 +99,3 @@ def _new_token(args: argparse.Namespace) -> int:
     print(f"token ({args.name}; give it to the caller as {TOKEN_ENV}): {token}")
     print(f'digest (configure the signer): {ENV_PREFIX}_CALLERS=\'{{"{args.name}": "{digest}"}}\'')
     return 0
-
-
-# ---------------------------------------------------------------- anima agent
-
-
-def _register_agent(commands: SubParsers) -> None:
-    agent = commands.add_parser("agent", help="create and inspect agents in a signer")
-    sub = agent.add_subparsers(dest="agent_command", required=True, metavar="COMMAND")
-
-    def common(p: argparse.ArgumentParser) -> None:
-        add_signer_arguments(p)
-        p.add_argument("--json", action="store_true", help="print JSON")
-
-    create = sub.add_parser("create", help="create an agent; the enclave derives its keys")
-    create.add_argument("agent_id")
-    create.add_argument("--wallets", type=int, default=1, help="wallet keys to derive (1-16)")
-    create.add_argument("--chain-id", type=int, action="append", default=[], dest="chain_ids")
-    create.add_argument("--max-value-wei", type=int, default=0)
-    create.add_argument("--allow-personal-messages", action="store_true")
-    create.add_argument("--allow-typed-data", action="store_true")
-    create.add_argument("--allow-raw-ed25519", action="store_true")
-    common(create)
-    create.set_defaults(func=_agent_create)
-
-    show = sub.add_parser("show", help="show an agent's keys with fresh attestation")
-    show.add_argument("agent_id")
-    common(show)
-    show.set_defaults(func=_agent_show)
-
-
-# ---------------------------------------------------------------- signer callers
-# Shared by every command that talks to a signer (anima agent, anima log serve).
-
-
-def add_signer_arguments(parser: argparse.ArgumentParser) -> None:
-    """--signer and how to trust it: --measurement-policy FILE or --insecure-allow-simulated."""
-    parser.add_argument("--signer", default=DEFAULT_SIGNER, help="signer host:port")
-    trust = parser.add_mutually_exclusive_group(required=True)
-    trust.add_argument("--measurement-policy", type=Path, help="allowed measurements (JSON)")
-    trust.add_argument(
-        "--insecure-allow-simulated",
-        action="store_true",
-        help="INSECURE: accept a simulated TEE (development only)",
-    )
-
-
-def measurement_policy(args: argparse.Namespace) -> MeasurementPolicy:
-    if args.insecure_allow_simulated:
-        return MeasurementPolicy.insecure_simulated_for_development()
-    return MeasurementPolicy.from_file(args.measurement_policy)
-
-
-def signer_token(command: str) -> str:
-    """The caller token, from TOKEN_ENV only; exits naming `command` when it is unset."""
-    token = os.environ.get(TOKEN_ENV, "")
-    if not token:
-        raise SystemExit(f"{command}: set {TOKEN_ENV} to a caller token")
-    return token
-
-
-async def connect_signer(
-    args: argparse.Namespace, *, policy: MeasurementPolicy, command: str
-) -> SignerClient:
-    """An attested client for the add_signer_arguments flags, trusted under `policy`."""
-    token = signer_token(command)
-    return await SignerClient.connect_attested(address=args.signer, token=token, policy=policy)
-
-
-def agent_summary(agent: Agent) -> dict[str, Any]:
-    return {
-        "agent_id": agent.agent_id,
-        "wallets": [{"index": w.index, "address": w.address} for w in agent.wallets],
-        "log_verifier_key": agent.log_verifier_key,
-        "signing_public_key": agent.signing_public_key.hex(),
-        "policy": policy_as_dict(agent.policy),
-        "created_at": agent.created_at.isoformat(),
-    }
-
-
-async def _with_client(args: argparse.Namespace, create: bool) -> dict[str, Any]:
-    policy = measurement_policy(args)
-    async with await connect_signer(args, policy=policy, command="anima agent") as client:
-        if create:
-            await client.create_agent(
-                args.agent_id,
-                wallet_count=args.wallets,
-                policy=SigningPolicy(
-                    allowed_chain_ids=frozenset(args.chain_ids),
-                    max_value_wei=args.max_value_wei,
-                    allow_personal_messages=args.allow_personal_messages,
-                    allow_typed_data=args.allow_typed_data,
-                    allow_raw_ed25519=args.allow_raw_ed25519,
-                ),
-            )
-        agent, verified = await client.attest_agent(args.agent_id, policy=policy)
-    summary = agent_summary(agent)
-    summary["attestation"] = {
-        "tee": verified.tee,
-        "insecure": verified.insecure,
-        "tcb_status": verified.tcb_status,
-        "mrtd": verified.mrtd.hex(),
-        "report_data": verified.report_data.hex(),
-    }
-    return summary
-
-
-def _agent_command(args: argparse.Namespace, *, create: bool) -> int:
-    try:
-        summary = asyncio.run(_with_client(args, create))
-    except grpc.aio.AioRpcError as exc:
-        print(f"anima agent: {exc.code().name}: {exc.details()}", file=sys.stderr)
-        return 1
-    except AnimaError as exc:
-        print(f"anima agent: {exc.message}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"anima agent: cannot reach signer at {args.signer}: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        for key, value in summary.items():
-            print(f"{key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
-    return 0
-
-
-def _agent_create(args: argparse.Namespace) -> int:
-    return _agent_command(args, create=True)
-
-
-def _agent_show(args: argparse.Namespace) -> int:
-    return _agent_command(args, create=False)

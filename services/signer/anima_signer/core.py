@@ -22,12 +22,15 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from anima_core.attestation.evidence import MAX_NONCE_SIZE, MIN_NONCE_SIZE, bind_report_data
-from anima_core.tlog.entry import EntryKind
-from anima_core.tlog.note import verifier_key
 from anima_signer import eth, log_payloads, policy
-from anima_signer.binding import bound_keys
-from anima_signer.errors import (
+from anima_signer.idempotency import fingerprint, result_from_json, result_to_json
+from anima_signer.keys import KEY_DERIVATION_VERSION, KeyRing, validate_agent_id
+from anima_signer.sequencer import LogSequencer, wall_clock_ms
+from anima_signer.state_lock import StateDirLock
+from anima_signer.store import AgentRecord, SignerStore
+from anima_signer.tee.base import TeeBackend
+from anima_signer_api.binding import bound_keys
+from anima_signer_api.errors import (
     IdempotencyConflict,
     InvalidRequest,
     LogTailFull,
@@ -35,9 +38,7 @@ from anima_signer.errors import (
     SignerError,
     UnknownAgent,
 )
-from anima_signer.idempotency import fingerprint, result_from_json, result_to_json
-from anima_signer.keys import KEY_DERIVATION_VERSION, KeyRing, eth_address, validate_agent_id
-from anima_signer.models import (
+from anima_signer_api.types import (
     MAX_BATCH_ITEMS,
     MAX_IDEMPOTENCY_KEY_CHARS,
     MAX_MESSAGE_BYTES,
@@ -58,10 +59,10 @@ from anima_signer.models import (
     TypedData,
     Wallet,
 )
-from anima_signer.sequencer import LogSequencer, wall_clock_ms
-from anima_signer.state_lock import StateDirLock
-from anima_signer.store import AgentRecord, SignerStore
-from anima_signer.tee.base import TeeBackend
+from anima_verify.attestation.evidence import MAX_NONCE_SIZE, MIN_NONCE_SIZE, bind_report_data
+from anima_verify.eth import eth_address
+from anima_verify.tlog.entry import EntryKind
+from anima_verify.tlog.note import verifier_key
 
 _RAW = (Encoding.Raw, PublicFormat.Raw)
 

@@ -16,9 +16,8 @@ from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_utils.address import is_address, is_checksum_address
 
-from anima_core import jsonsafe
-from anima_signer.errors import InvalidRequest
-from anima_signer.models import (
+from anima_signer_api.errors import InvalidRequest
+from anima_signer_api.types import (
     MAX_MESSAGE_BYTES,
     MAX_TX_DATA_BYTES,
     MAX_TYPED_DATA_BYTES,
@@ -26,6 +25,7 @@ from anima_signer.models import (
     Transaction,
     TxType,
 )
+from anima_verify import jsonsafe
 
 
 def _keccak256(data: bytes) -> bytes:

@@ -8,7 +8,7 @@ import json
 from enum import Enum
 from typing import Any
 
-from anima_signer.models import (
+from anima_signer_api.types import (
     Ed25519Signature,
     EthSignature,
     Payload,

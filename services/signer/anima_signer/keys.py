@@ -13,16 +13,14 @@ import coincurve
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 
-from anima_core.agent_id import AGENT_ID_RULE, is_agent_id
-from anima_signer.errors import InvalidRequest
 from anima_signer.tee.base import ROOT_SECRET_SIZE
+from anima_signer_api.errors import InvalidRequest
+from anima_verify.agent_id import AGENT_ID_RULE, is_agent_id
+from anima_verify.eth import SECP256K1_ORDER
 
 KEY_DERIVATION_VERSION = 1
 _SALT = b"anima/key-derivation/v1"
-SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 PURPOSE_WALLET = "wallet/secp256k1"
 PURPOSE_LOG = "log/ed25519"
@@ -38,10 +36,6 @@ def validate_agent_id(agent_id: str) -> str:
 def derivation_label(agent_id: str, purpose: str, index: int = 0) -> bytes:
     """The HKDF info string; agent ids cannot contain '/', so labels never collide."""
     return f"anima/v{KEY_DERIVATION_VERSION}/agent/{agent_id}/{purpose}/{index}".encode()
-
-
-def eth_address(public_key: coincurve.PublicKey) -> str:
-    return str(to_checksum_address(keccak(public_key.format(compressed=False)[1:])[-20:]))
 
 
 class KeyRing:

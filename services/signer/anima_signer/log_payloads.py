@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from anima_signer.models import (
+from anima_signer_api.types import (
     MAX_ENCLAVE_PAYLOAD_BYTES,
     Agent,
     Ed25519Message,

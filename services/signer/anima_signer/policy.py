@@ -7,8 +7,8 @@ a denial names its rule.
 
 from __future__ import annotations
 
-from anima_signer.errors import PolicyDenied
-from anima_signer.models import (
+from anima_signer_api.errors import PolicyDenied
+from anima_signer_api.types import (
     Ed25519Message,
     Payload,
     PersonalMessage,

@@ -13,7 +13,7 @@ Invariants:
   process wrote it; Signer.open also locks the state directory against that);
 - a log's origin, hence its note key name, is fixed when the log starts;
 - entry time never goes backwards (max of the clock and the last entry's time);
-- ENCLAVE_ONLY_KINDS and ENCLAVE_ACTOR (anima_core.tlog.entry) are the
+- ENCLAVE_ONLY_KINDS and ENCLAVE_ACTOR (anima_verify.tlog.entry) are the
   enclave's alone: a verifier can trust that such entries came from here.
 """
 
@@ -25,25 +25,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from anima_core.tlog.checkpoint import Checkpoint
-from anima_core.tlog.entry import (
-    ENCLAVE_ACTOR,
-    MAX_ENTRY_BYTES,
-    EntryKind,
-    LogEntry,
-    check_host_writable,
-)
-from anima_core.tlog.errors import MalformedEntry
-from anima_core.tlog.merkle import CompactRange, leaf_hash
-from anima_core.tlog.note import sign_note
-from anima_signer.errors import (
+from anima_signer.keys import KeyRing
+from anima_signer.store import LogStateRecord, SignerStore
+from anima_signer_api.errors import (
     InvalidRequest,
     LogChangedElsewhere,
     LogStateMismatch,
     LogTailFull,
 )
-from anima_signer.keys import KeyRing
-from anima_signer.models import (
+from anima_signer_api.types import (
     MAX_APPEND_ENTRIES,
     MAX_ENCLAVE_PAYLOAD_BYTES,
     MAX_PENDING_LOG_ENTRIES,
@@ -51,7 +41,17 @@ from anima_signer.models import (
     LogEntryInput,
     SequencedEntry,
 )
-from anima_signer.store import LogStateRecord, SignerStore
+from anima_verify.tlog.checkpoint import Checkpoint
+from anima_verify.tlog.entry import (
+    ENCLAVE_ACTOR,
+    MAX_ENTRY_BYTES,
+    EntryKind,
+    LogEntry,
+    check_host_writable,
+)
+from anima_verify.tlog.errors import MalformedEntry
+from anima_verify.tlog.merkle import CompactRange, leaf_hash
+from anima_verify.tlog.note import sign_note
 
 
 def wall_clock_ms() -> int:

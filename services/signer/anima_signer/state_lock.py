@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from anima_core.files import LockHeld, lock_exclusive
-from anima_signer.errors import StateDirInUse
+from anima_signer_api.errors import StateDirInUse
 
 LOCK_FILE = "signer.lock"
 

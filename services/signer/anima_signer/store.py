@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from anima_signer.errors import AgentExists
-from anima_signer.models import SequencedEntry, SigningPolicy, policy_as_dict
+from anima_signer_api.errors import AgentExists
+from anima_signer_api.types import SequencedEntry, SigningPolicy, policy_as_dict
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     created_at TEXT NOT NULL,
     PRIMARY KEY (agent_id, key)
 );
--- Per agent: the Merkle frontier (anima_core.tlog.merkle.CompactRange.to_bytes),
+-- Per agent: the Merkle frontier (anima_verify.tlog.merkle.CompactRange.to_bytes),
 -- the last entry time, the latest signed checkpoint note, `released`, the
 -- host's confirmed size: entries below it are no longer kept here, and the
 -- log's origin (its identity, and its note key's name), fixed when it started.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from anima_cli.attest import register
+from anima_verify.cli.attest import register
 
 from .conftest import FIXED_NOW, REPO_ROOT, flip, independent_window, raw_fields
 
@@ -144,7 +144,7 @@ def test_negative_now_is_a_usage_error(files: tuple[Path, Path]) -> None:
 
 def run_module(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "anima_cli.attest", "attest", "verify", *args],
+        [sys.executable, "-m", "anima_verify.cli.main", "attest", "verify", *args],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,

@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from anima_core.attestation import (
+from anima_verify.attestation import (
     CollateralExpired,
     Evidence,
     InsecureEvidenceRefused,
@@ -26,8 +26,8 @@ from anima_core.attestation import (
     make_sim_quote,
     verify_evidence,
 )
-from anima_core.attestation.sim import SIM_MRTD
-from anima_core.errors import ErrorKind
+from anima_verify.attestation.sim import SIM_MRTD
+from anima_verify.errors import ErrorKind
 
 from .conftest import FIXED_NOW, HEADER_SIZE, flip, independent_window, raw_fields
 

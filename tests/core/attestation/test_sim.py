@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from anima_core.attestation import (
+from anima_verify.attestation import (
     MalformedQuote,
     QuoteVerificationFailed,
     UntrustedAttestationKey,
@@ -16,7 +16,7 @@ from anima_core.attestation import (
     verify_sim_quote,
     verify_tdx_quote,
 )
-from anima_core.attestation.sim import SIM_QUOTE_SIZE, sim_quote_public_key
+from anima_verify.attestation.sim import SIM_QUOTE_SIZE, sim_quote_public_key
 
 MAGIC = b"ANIMA-INSECURE-SIM-QUOTE/v1"
 REPORT_DATA = bytes(range(64))

@@ -7,7 +7,7 @@ import json
 import dcap_qvl
 import pytest
 
-from anima_core.attestation import (
+from anima_verify.attestation import (
     AttestationError,
     CollateralExpired,
     MalformedCollateral,
@@ -18,8 +18,8 @@ from anima_core.attestation import (
     parse_tdx_quote,
     verify_tdx_quote,
 )
-from anima_core.attestation.tdx import _classify
-from anima_core.errors import AnimaError, ErrorKind
+from anima_verify.attestation.tdx import _classify
+from anima_verify.errors import AnimaError, ErrorKind
 
 from .conftest import (
     BODY_MRTD,

@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator
 from typing import Final
 
 from anima.memory.v1 import memory_pb2 as pb
-from anima_memory.api.convert import memory_from_pb, memory_to_pb
-from anima_memory.errors import CorruptExport
-from anima_memory.models import Memory, shown
+from anima_memory_api.convert import memory_from_pb, memory_to_pb
+from anima_memory_api.errors import CorruptExport
+from anima_memory_api.types import Memory, shown
 
 FORMAT: Final = "anima.memory.export"
 VERSION: Final = 1

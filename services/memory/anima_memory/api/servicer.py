@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from anima.memory.v1 import memory_pb2 as pb
 from anima.memory.v1 import memory_pb2_grpc as pb_grpc
-from anima_memory.api.convert import (
+from anima_memory.api.export_stream import ExportReader, write_export
+from anima_memory.config import ROLE_ADMIN, ROLE_DASYNC, ROLE_RUNTIME
+from anima_memory.service import EXPORT_PAGE, MemoryService
+from anima_memory_api.convert import (
     draft_from_pb,
     filter_from_pb,
     memory_to_pb,
@@ -19,11 +22,8 @@ from anima_memory.api.convert import (
     scored_to_pb,
     search_from_pb,
 )
-from anima_memory.api.export_stream import ExportReader, write_export
-from anima_memory.config import ROLE_ADMIN, ROLE_DASYNC, ROLE_RUNTIME
-from anima_memory.errors import InvalidMemoryRequest, StoreUnavailable
-from anima_memory.models import MemoryFilter, ScoredMemory
-from anima_memory.service import EXPORT_PAGE, MemoryService
+from anima_memory_api.errors import InvalidMemoryRequest, StoreUnavailable
+from anima_memory_api.types import MemoryFilter, ScoredMemory
 
 if TYPE_CHECKING:
     import grpc.aio

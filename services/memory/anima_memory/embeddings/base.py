@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-import numpy as np
-import numpy.typing as npt
-
-Matrix = npt.NDArray[np.float32]
+from anima_memory_api.types import Matrix
 
 
 class Embedder(Protocol):

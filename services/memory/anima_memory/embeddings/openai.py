@@ -10,8 +10,8 @@ from pydantic import SecretStr
 
 from anima_core.openai_http import OpenAICompatibleEndpoint
 from anima_core.openai_http import retry_after_s as _retry_after_s  # noqa: F401 (its old home)
-from anima_memory.embeddings.base import Matrix
-from anima_memory.errors import EmbeddingFailed
+from anima_memory_api.errors import EmbeddingFailed
+from anima_memory_api.types import Matrix
 
 _PATH = "/embeddings"
 

@@ -6,7 +6,7 @@ so a query means the same thing embedded and on a cluster.
 
 Adapters are synchronous: the embedded engine is an in-process library and
 the service calls adapters from worker threads. They trust their inputs
-(validated by anima_memory.models); `upsert` of one call is one store
+(validated by anima_memory_api.types); `upsert` of one call is one store
 operation, so a batch lands whole or not at all.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from anima_memory.models import Memory, MemoryFilter, ScoredMemory, Vector
+from anima_memory_api.types import Memory, MemoryFilter, ScoredMemory, Vector
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,8 +28,10 @@ from pathlib import Path
 import qdrant_edge as qe
 
 from anima_core.files import LockHeld, lock_exclusive
-from anima_memory.errors import StoreUnavailable
-from anima_memory.models import (
+from anima_memory.store.base import StoreStats
+from anima_memory.store.filters import edge_filter, newest_first
+from anima_memory_api.errors import StoreUnavailable
+from anima_memory_api.types import (
     AGENT,
     CREATED_AT,
     DIMENSION,
@@ -39,8 +41,6 @@ from anima_memory.models import (
     ScoredMemory,
     Vector,
 )
-from anima_memory.store.base import StoreStats
-from anima_memory.store.filters import edge_filter, newest_first
 
 LOCK_FILE = "memory.lock"
 _ENGINE_CONFIG = "edge_config.json"  # qdrant-edge writes it beside its segments

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import qdrant_edge as qe
 from qdrant_client import models
 
-from anima_memory.models import AGENT, CREATED_AT, ENTITY, ROOM, TABLE, Memory, MemoryFilter
+from anima_memory_api.types import AGENT, CREATED_AT, ENTITY, ROOM, TABLE, Memory, MemoryFilter
 
 
 @dataclass(frozen=True, slots=True)

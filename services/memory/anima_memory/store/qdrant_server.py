@@ -27,8 +27,10 @@ from qdrant_client.http.exceptions import (
     UnexpectedResponse,
 )
 
-from anima_memory.errors import StoreUnavailable
-from anima_memory.models import (
+from anima_memory.store.base import StoreStats
+from anima_memory.store.filters import client_filter, newest_first
+from anima_memory_api.errors import StoreUnavailable
+from anima_memory_api.types import (
     AGENT,
     CREATED_AT,
     DIMENSION,
@@ -38,8 +40,6 @@ from anima_memory.models import (
     ScoredMemory,
     Vector,
 )
-from anima_memory.store.base import StoreStats
-from anima_memory.store.filters import client_filter, newest_first
 
 DEFAULT_COLLECTION = "anima_memories"
 

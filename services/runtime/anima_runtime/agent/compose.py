@@ -26,9 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from anima_memory.embeddings.base import Matrix
-from anima_memory.models import Memory, MemoryFilter, ScoredMemory
-from anima_memory.service import SearchQuery
+from anima_memory_api.types import Matrix, Memory, MemoryFilter, ScoredMemory, SearchQuery
 from anima_runtime.agent.state import State
 from anima_runtime.plugins.types import (
     Action,

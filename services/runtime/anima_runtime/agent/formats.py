@@ -21,9 +21,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from anima_core import jsonsafe
 from anima_runtime.errors import ModelFailed
 from anima_runtime.plugins.types import Content
+from anima_verify import jsonsafe
 
 MAX_ACTIONS = 8
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)

@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from anima_memory.embeddings.base import Matrix
+from anima_memory_api.types import Matrix
 from anima_runtime.agent.compose import Persona, compose_state, describe_error, room_history
 from anima_runtime.agent.formats import parse_response
 from anima_runtime.agent.limits import TurnLimits
@@ -61,8 +61,8 @@ from anima_runtime.agent.steps import (
 from anima_runtime.agent.templates import template_for
 from anima_runtime.agent.turn import TurnResult
 from anima_runtime.errors import ModelFailed
+from anima_runtime.llm.base import ModelRequest, Purpose
 from anima_runtime.log.service import AgentLog
-from anima_runtime.models.base import ModelRequest, Purpose
 from anima_runtime.plugins.types import Action, AgentContext, Content, Message, Plugin
 
 logger = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """What the runtime needs of the memory service.
 
-`anima_memory.client.MemoryClient` (gRPC, the deployed shape) and
+`anima_memory_api.client.MemoryClient` (gRPC, the deployed shape) and
 `anima_memory.service.MemoryService` (in process: tests, benchmarks,
 `anima chat`) both satisfy it as they are.
 """
@@ -10,9 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from anima_memory.embeddings.base import Matrix
-from anima_memory.models import Memory, MemoryFilter, ScoredMemory
-from anima_memory.service import CreateResult, MemoryDraft, SearchQuery
+from anima_memory_api.types import (
+    CreateResult,
+    Matrix,
+    Memory,
+    MemoryDraft,
+    MemoryFilter,
+    ScoredMemory,
+    SearchQuery,
+)
 
 
 class MemoryPort(Protocol):

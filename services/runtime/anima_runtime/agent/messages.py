@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from anima_core.tlog.entry import EntryKind, check_host_writable
-from anima_core.tlog.errors import LogVerificationError
-from anima_memory.embeddings.base import Matrix
-from anima_memory.models import REF_ID_PATTERN, REF_ID_RULE, shown
-from anima_memory.service import MemoryDraft
+from anima_memory_api.types import REF_ID_PATTERN, REF_ID_RULE, Matrix, MemoryDraft, shown
 from anima_runtime.agent.compose import MESSAGES
 from anima_runtime.agent.limits import TurnLimits
 from anima_runtime.agent.payloads import AGENT_ACTOR, Redactor
 from anima_runtime.errors import InvalidMessage
 from anima_runtime.plugins.types import Message
+from anima_verify.tlog.entry import EntryKind, check_host_writable
+from anima_verify.tlog.errors import LogVerificationError
 
 
 def check_message(

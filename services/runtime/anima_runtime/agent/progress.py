@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from anima_runtime.agent.payloads import Redactor
 from anima_runtime.agent.state import State
 from anima_runtime.agent.turn import LoggedResponse
-from anima_runtime.models.base import ChatModel, ModelRequest
+from anima_runtime.llm.base import ChatModel, ModelRequest
 from anima_runtime.plugins.types import Message
 
 

@@ -18,8 +18,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from anima_core.tlog.entry import EntryKind
-from anima_memory.embeddings.base import Matrix
+from anima_memory_api.types import Matrix
 from anima_runtime.agent.memory import MemoryPort
 from anima_runtime.agent.messages import draft
 from anima_runtime.agent.payloads import Redactor
@@ -28,6 +27,7 @@ from anima_runtime.agent.steps import Outcome
 from anima_runtime.agent.turn import LoggedAction, LoggedEvaluation, LoggedResponse, TurnResult
 from anima_runtime.log.service import AgentLog, LogItem
 from anima_runtime.plugins.types import Content, Message
+from anima_verify.tlog.entry import EntryKind
 
 T = TypeVar("T")
 

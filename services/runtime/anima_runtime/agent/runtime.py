@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from anima_memory.embeddings.base import Matrix
+from anima_memory_api.types import Matrix
 from anima_runtime.agent.compose import describe_error
 from anima_runtime.agent.limits import TurnLimits
 from anima_runtime.agent.loop import MessageLoop
@@ -23,8 +23,8 @@ from anima_runtime.agent.progress import TimedModel, model_time
 from anima_runtime.agent.turn import TurnResult
 from anima_runtime.character.model import Character
 from anima_runtime.errors import AgentStopped, PluginFailed
+from anima_runtime.llm.base import ChatModel
 from anima_runtime.log.service import AgentLog
-from anima_runtime.models.base import ChatModel
 from anima_runtime.plugins.knowledge import ingest_knowledge
 from anima_runtime.plugins.types import Action, Plugin, Service
 

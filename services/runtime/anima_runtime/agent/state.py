@@ -7,8 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from anima_memory.embeddings.base import Matrix
-from anima_memory.models import Memory, ScoredMemory
+from anima_memory_api.types import Matrix, Memory, ScoredMemory
 
 if TYPE_CHECKING:
     from anima_runtime.character.model import Character

@@ -40,9 +40,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from anima_core import jsonsafe
 from anima_core.auth import caller_for_header
-from anima_core.errors import AnimaError
 from anima_runtime.api.schemas import (
     AgentList,
     AgentOut,
@@ -57,6 +55,8 @@ from anima_runtime.errors import AgentStopped, ModelFailed
 from anima_runtime.log.http import HTTP_STATUS, ApiError, ErrorResponse, log_router
 from anima_runtime.log.sequencer import AttestationFetcher
 from anima_runtime.manager import AgentManager
+from anima_verify import jsonsafe
+from anima_verify.errors import AnimaError
 
 logger = logging.getLogger(__name__)
 

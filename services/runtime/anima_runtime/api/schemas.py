@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from anima_memory.models import Memory
+from anima_memory_api.types import Memory
 from anima_runtime.agent.turn import TurnResult
 from anima_runtime.manager import AgentView
 

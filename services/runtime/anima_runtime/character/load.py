@@ -21,7 +21,6 @@ import re
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from anima_core import jsonsafe
 from anima_runtime.character.model import (
     REDACTED,
     Character,
@@ -33,6 +32,7 @@ from anima_runtime.character.model import (
 )
 from anima_runtime.errors import InvalidCharacter
 from anima_runtime.plugins.types import ExampleLine
+from anima_verify import jsonsafe
 
 MAX_CHARACTER_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = jsonsafe.MAX_DEPTH  # real characters nest about 5 deep
@@ -73,7 +73,7 @@ def parse_character_json(text: bytes | str, *, source: str) -> Character:
             _refuse_source(source, f"not UTF-8 text (bad byte at offset {exc.start})")
     text = text.removeprefix("\ufeff")
     try:
-        # Depth-checked before decoding (see anima_core.jsonsafe).
+        # Depth-checked before decoding (see anima_verify.jsonsafe).
         data = jsonsafe.loads(
             text, max_depth=MAX_DEPTH, object_pairs_hook=_object, parse_constant=_no_constant
         )

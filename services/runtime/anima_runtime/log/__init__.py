@@ -32,7 +32,6 @@ from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.sequencer import (
     AttestationFetcher,
     AttestingSigner,
-    InProcessSequencer,
     LogSequencer,
     signer_attestation,
 )
@@ -46,7 +45,6 @@ __all__ = [
     "CheckpointRejected",
     "CorruptLog",
     "EntryNotFound",
-    "InProcessSequencer",
     "InvalidLogRequest",
     "LogApiConfig",
     "LogConfig",

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 import grpc
 
 from anima_core.config import ConfigError, load_config
-from anima_core.errors import AnimaError
 from anima_core.files import replace_file
 from anima_core.shutdown import stop_on_signals
 from anima_runtime.http_serve import base_url, bind, listen_address, serve_app
@@ -33,7 +32,13 @@ from anima_runtime.log.config import ENV_PREFIX, LogConfig
 from anima_runtime.log.http import create_log_app
 from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.sequencer import signer_attestation
-from anima_signer.cli import add_signer_arguments, connect_signer, measurement_policy, signer_token
+from anima_signer_api.cli import (
+    add_signer_arguments,
+    connect_signer,
+    measurement_policy,
+    signer_token,
+)
+from anima_verify.errors import AnimaError
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -43,7 +48,7 @@ DEFAULT_LISTEN = "127.0.0.1:8700"
 
 
 def register_serve(log_commands: SubParsers) -> None:
-    """Add `serve` to the `anima log` sub-parsers (anima_cli.log.register's result)."""
+    """Add `serve` to the `anima log` sub-parsers (anima_verify.cli.log.register's result)."""
     serve = log_commands.add_parser(
         "serve",
         help="serve this host's agent logs over HTTP (tlog-tiles, entries, proofs, attestation)",

@@ -6,7 +6,7 @@ anima_core.server if these ever cross a gRPC boundary).
 
 from __future__ import annotations
 
-from anima_core.errors import AnimaError, ErrorKind
+from anima_verify.errors import AnimaError, ErrorKind
 
 
 class LogError(AnimaError):

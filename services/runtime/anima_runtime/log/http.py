@@ -31,10 +31,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from anima_core.attestation.evidence import MAX_NONCE_SIZE, MIN_NONCE_SIZE
 from anima_core.auth import caller_for_header
-from anima_core.errors import AnimaError, ErrorKind
-from anima_core.tlog.entry import EntryKind
 from anima_runtime.log import queries
 from anima_runtime.log.config import LogApiConfig
 from anima_runtime.log.errors import PayloadRedacted, TileNotFound
@@ -44,6 +41,9 @@ from anima_runtime.log.registry import LogRegistry, check_agent_id
 from anima_runtime.log.sequencer import AttestationFetcher
 from anima_runtime.log.service import AgentLog
 from anima_runtime.log.tiles_store import parse_tile_path
+from anima_verify.attestation.evidence import MAX_NONCE_SIZE, MIN_NONCE_SIZE
+from anima_verify.errors import AnimaError, ErrorKind
+from anima_verify.tlog.entry import EntryKind
 
 logger = logging.getLogger(__name__)
 

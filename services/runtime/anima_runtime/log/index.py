@@ -29,7 +29,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from anima_core.tlog.entry import EntryKind, LogEntry
 from anima_runtime.log.durable import FILE_MODE
 from anima_runtime.log.errors import (
     EntryNotFound,
@@ -37,6 +36,7 @@ from anima_runtime.log.errors import (
     PayloadRedacted,
     RedactionIncomplete,
 )
+from anima_verify.tlog.entry import EntryKind, LogEntry
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (

@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from anima_core.tlog.entry import LogEntry, decode_entry
-from anima_core.tlog.errors import LogVerificationError
-from anima_core.tlog.merkle import consistency_proof, inclusion_proof, leaf_hash
 from anima_runtime.log.errors import CorruptLog, EntryNotFound, InvalidLogRequest
 from anima_runtime.log.index import EntryFilter
 from anima_runtime.log.service import AgentLog
+from anima_verify.tlog.entry import LogEntry, decode_entry
+from anima_verify.tlog.errors import LogVerificationError
+from anima_verify.tlog.merkle import consistency_proof, inclusion_proof, leaf_hash
 
 DEFAULT_PAGE = 100
 

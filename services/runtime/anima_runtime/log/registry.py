@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from anima_core.agent_id import AGENT_ID_RULE, is_agent_id
 from anima_runtime.log.config import LogConfig
 from anima_runtime.log.errors import InvalidLogRequest, UnknownLog
 from anima_runtime.log.sequencer import LogSequencer
 from anima_runtime.log.service import TILES_DIR, AgentLog
 from anima_runtime.log.tiles_store import LOCK_FILE
+from anima_verify.agent_id import AGENT_ID_RULE, is_agent_id
 
 
 def check_agent_id(agent_id: str) -> str:

@@ -26,18 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from anima_core.errors import AnimaError, ErrorKind
-from anima_core.tlog.entry import (
-    MAX_ENTRY_BYTES,
-    MAX_LABEL_CHARS,
-    EntryKind,
-    LogEntry,
-    check_host_writable,
-    decode_entry,
-)
-from anima_core.tlog.errors import LogVerificationError
-from anima_core.tlog.note import Verifier, parse_verifier_key
-from anima_core.tlog.reader import TileHashReader, TileLevelsCache
 from anima_runtime.log.errors import (
     CheckpointRejected,
     InvalidLogRequest,
@@ -48,11 +36,23 @@ from anima_runtime.log.index import EntryIndex
 from anima_runtime.log.sequencer import LogSequencer
 from anima_runtime.log.source import FullTileCache, StoreTileSource
 from anima_runtime.log.tiles_store import PublishedCheckpoint, TileStore
-from anima_signer.models import (
+from anima_signer_api.types import (
     MAX_APPEND_ENTRIES,
     LogAppendResult,
     LogEntryInput,
 )
+from anima_verify.errors import AnimaError, ErrorKind
+from anima_verify.tlog.entry import (
+    MAX_ENTRY_BYTES,
+    MAX_LABEL_CHARS,
+    EntryKind,
+    LogEntry,
+    check_host_writable,
+    decode_entry,
+)
+from anima_verify.tlog.errors import LogVerificationError
+from anima_verify.tlog.note import Verifier, parse_verifier_key
+from anima_verify.tlog.reader import TileHashReader, TileLevelsCache
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ cache.
 
 from __future__ import annotations
 
-from anima_core.tlog.reader import LruCache
-from anima_core.tlog.tiles import tile_width
 from anima_runtime.log.tiles_store import TileRef, TileStore, parse_tile_path
+from anima_verify.tlog.reader import LruCache
+from anima_verify.tlog.tiles import tile_width
 
 # Full tiles and bundles by path: they never change once written.
 FullTileCache = LruCache[str, bytes]

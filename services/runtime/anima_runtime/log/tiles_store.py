@@ -38,17 +38,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from anima_core.files import LockHeld, lock_exclusive
-from anima_core.tlog.checkpoint import Checkpoint, open_checkpoint
-from anima_core.tlog.errors import LogVerificationError
-from anima_core.tlog.merkle import (
+from anima_runtime.log.durable import FILE_MODE, DurableWriter, fsync_dir, private_dirs
+from anima_runtime.log.errors import CheckpointRejected, CorruptLog, InvalidLogRequest, LogLocked
+from anima_verify.tlog.checkpoint import Checkpoint, open_checkpoint
+from anima_verify.tlog.errors import LogVerificationError
+from anima_verify.tlog.merkle import (
     HASH_SIZE,
     CompactRange,
     leaf_hash,
     root_from_frontier,
     root_from_leaf_hashes,
 )
-from anima_core.tlog.note import Verifier
-from anima_core.tlog.tiles import (
+from anima_verify.tlog.note import Verifier
+from anima_verify.tlog.tiles import (
     CHECKPOINT_PATH,
     TILE_HEIGHT,
     TILE_WIDTH,
@@ -59,8 +61,6 @@ from anima_core.tlog.tiles import (
     entries_path,
     tile_path,
 )
-from anima_runtime.log.durable import FILE_MODE, DurableWriter, fsync_dir, private_dirs
-from anima_runtime.log.errors import CheckpointRejected, CorruptLog, InvalidLogRequest, LogLocked
 
 logger = logging.getLogger(__name__)
 

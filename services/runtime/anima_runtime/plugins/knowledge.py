@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from anima_memory.service import MemoryDraft
+from anima_memory_api.types import MemoryDraft
 from anima_runtime.agent.memory import MemoryPort
 from anima_runtime.agent.state import State
 from anima_runtime.character.model import Character, KnowledgeItem

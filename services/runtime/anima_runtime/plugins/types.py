@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from anima_memory.embeddings.base import Matrix
+    from anima_memory_api.types import Matrix
     from anima_runtime.agent.memory import MemoryPort
     from anima_runtime.agent.state import State
     from anima_runtime.character.model import Character
-    from anima_runtime.models.base import ChatModel
+    from anima_runtime.llm.base import ChatModel
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 from anima.signer.v1 import signer_pb2 as pb
 from anima.signer.v1 import signer_pb2_grpc as pb_grpc
 from anima_core.server import status_for_exception
-from anima_signer.api import convert
 from anima_signer.core import Signer
-from anima_signer.errors import SignerError
-from anima_signer.models import SignResult
+from anima_signer_api import convert
+from anima_signer_api.errors import SignerError
+from anima_signer_api.types import SignResult
 
 if TYPE_CHECKING:
     from anima_core.server import Context

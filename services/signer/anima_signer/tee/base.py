@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from anima_core.attestation.evidence import Evidence
+from anima_verify.attestation.evidence import Evidence
 
 ROOT_SECRET_SIZE = 32
 

@@ -23,10 +23,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from dstack_sdk import AsyncDstackClient, GetKeyResponse, GetQuoteResponse
 
-from anima_core.attestation.evidence import REPORT_DATA_SIZE, TEE_TDX, Evidence
-from anima_signer.errors import InvalidRequest, SignerMisconfigured
 from anima_signer.tee.base import ROOT_SECRET_SIZE
 from anima_signer.tee.errors import TeeProtocolError, TeeUnavailable
+from anima_signer_api.errors import InvalidRequest, SignerMisconfigured
+from anima_verify.attestation.evidence import REPORT_DATA_SIZE, TEE_TDX, Evidence
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ broken agent; retrying will not help). Messages never carry key material.
 
 from __future__ import annotations
 
-from anima_core.errors import ErrorKind
-from anima_signer.errors import SignerError
+from anima_signer_api.errors import SignerError
+from anima_verify.errors import ErrorKind
 
 
 class TeeError(SignerError):

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from anima_core.attestation.evidence import REPORT_DATA_SIZE, TEE_SIM, Evidence
-from anima_core.attestation.sim import make_sim_quote
-from anima_signer.errors import InvalidRequest, SignerMisconfigured
 from anima_signer.tee.base import ROOT_SECRET_SIZE
+from anima_signer_api.errors import InvalidRequest, SignerMisconfigured
+from anima_verify.attestation.evidence import REPORT_DATA_SIZE, TEE_SIM, Evidence
+from anima_verify.attestation.sim import make_sim_quote
 
 log = logging.getLogger(__name__)
 

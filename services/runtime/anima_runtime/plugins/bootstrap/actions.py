@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from anima_memory.models import Memory, MemoryFilter
+from anima_memory_api.types import Memory, MemoryFilter
 from anima_runtime.agent.formats import parse_response
 from anima_runtime.agent.prompts import CONTINUE_MESSAGE_HANDLER, CONTINUE_MESSAGE_HANDLER_TEMPLATE
 from anima_runtime.agent.state import State
 from anima_runtime.agent.templates import render, template_for
-from anima_runtime.models.base import ModelRequest, Purpose
+from anima_runtime.llm.base import ModelRequest, Purpose
 from anima_runtime.plugins.bootstrap.conversation import (
     actions_of,
     memory_line,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from anima_memory.models import Memory
+from anima_memory_api.types import Memory
 from anima_runtime.plugins.types import AgentContext, Message
 
 # Where a stored or incoming message may carry its speaker's display name.

@@ -26,12 +26,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from anima_memory.models import Memory, MemoryFilter, ScoredMemory, Vector
-from anima_memory.service import MemoryDraft, SearchQuery
+from anima_memory_api.types import (
+    Memory,
+    MemoryDraft,
+    MemoryFilter,
+    ScoredMemory,
+    SearchQuery,
+    Vector,
+)
 from anima_runtime.agent.formats import FactOp, parse_fact_ops
 from anima_runtime.agent.state import State
 from anima_runtime.agent.templates import render, template_for
-from anima_runtime.models.base import ModelRequest, Purpose
+from anima_runtime.llm.base import ModelRequest, Purpose
 from anima_runtime.plugins.bootstrap.conversation import (
     format_conversation,
     one_line,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from anima_memory.models import Memory, MemoryFilter
+from anima_memory_api.types import Memory, MemoryFilter
 from anima_runtime.agent.state import State
 from anima_runtime.plugins.bootstrap.conversation import one_line
 from anima_runtime.plugins.types import AgentContext, Message, Provider, ProviderResult

@@ -1,0 +1,53 @@
+"""`anima`: the umbrella command of the dev stack. Each package registers its own subcommands;
+every service also has its own entry point (anima-signer, anima-memory, anima-runtime,
+anima-verify) that loads only its own code."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from anima_core.cli import build_parser as build_command
+from anima_core.cli import run
+from anima_dev import chat, demo
+from anima_memory import cli as memory_cli
+from anima_runtime import cli as runtime_cli
+from anima_runtime.character import cli as character_cli
+from anima_runtime.log import cli as log_cli
+from anima_signer import cli as signer_cli
+from anima_signer_api import cli as agent_cli
+from anima_verify.cli import attest, log
+
+if TYPE_CHECKING:
+    from anima_core.cli import SubParsers
+
+
+def _log(commands: SubParsers) -> None:
+    log_cli.register_serve(log.register(commands))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return build_command(
+        "anima",
+        "Keep an autonomous agent alive and honest.",
+        [
+            attest.register,
+            signer_cli.register,
+            agent_cli.register,
+            memory_cli.register,
+            character_cli.register,
+            demo.register,
+            _log,
+            runtime_cli.register,
+            chat.register,
+        ],
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser(), argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,77 @@
+"""Run the agent runtime as a separate local process, in front of a local signer and
+memory service (the demo, benchmarks and tests use it)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+from anima_core.auth import token_digest
+from anima_dev.local_memory import LocalMemory
+from anima_dev.local_process import ready_process
+from anima_dev.local_signer import LocalSigner
+from anima_runtime.config import ENV_PREFIX
+
+# Opening the logs and restarting persisted agents (knowledge included) may take a while.
+READY_TIMEOUT_S = 120.0
+SIGNER_TOKEN_ENV = "ANIMA_SIGNER_TOKEN"  # noqa: S105 (variable names, not tokens)
+SIGNER_ADMIN_TOKEN_ENV = "ANIMA_SIGNER_ADMIN_TOKEN"  # noqa: S105
+MEMORY_TOKEN_ENV = "ANIMA_MEMORY_TOKEN"  # noqa: S105
+
+
+class LocalRuntime(NamedTuple):
+    url: str  # http://127.0.0.1:PORT
+    api_token: str  # a bearer token the API accepts
+    process: subprocess.Popen[bytes]
+
+
+@contextlib.contextmanager
+def local_runtime(
+    state_dir: Path,
+    *,
+    signer: LocalSigner,
+    memory: LocalMemory,
+    extra_args: tuple[str, ...] = (),
+    env: Mapping[str, str] | None = None,
+) -> Iterator[LocalRuntime]:
+    """Start `anima runtime serve` on a free loopback port, data under state_dir/runtime.
+
+    The signer is trusted as the INSECURE simulated TEE local_signer runs; the
+    runtime gets the signer's runtime token and, if local_signer made one, its
+    admin token (to create agents). A fresh API token is made for this run; only
+    its digest reaches the runtime. `env` adds variables (ANIMA_RUNTIME_MODEL__...).
+    """
+    api_token = secrets.token_urlsafe(32)
+    ready = state_dir / "runtime.ready"
+    certificate = state_dir / "runtime-memory.pem"
+    certificate.write_bytes(memory.certificate_pem)
+    # Settings meant for another runtime must not leak into this one.
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(f"{ENV_PREFIX}_")}
+    environ.update(env or {})
+    environ[f"{ENV_PREFIX}_API_TOKEN_SHA256S"] = json.dumps([token_digest(api_token)])
+    environ[SIGNER_TOKEN_ENV] = signer.tokens["runtime"]
+    environ.pop(SIGNER_ADMIN_TOKEN_ENV, None)
+    if "admin" in signer.tokens:
+        environ[SIGNER_ADMIN_TOKEN_ENV] = signer.tokens["admin"]
+    environ[MEMORY_TOKEN_ENV] = memory.token
+    command = [sys.executable, "-m", "anima_dev.cli", "runtime", "serve"]
+    command += ["--listen", "127.0.0.1:0", "--data-dir", str(state_dir / "runtime")]
+    command += ["--signer", signer.address, "--insecure-allow-simulated"]
+    command += ["--memory", memory.address, "--memory-cert", str(certificate)]
+    command += ["--ready-file", str(ready), *extra_args]
+    with ready_process(
+        command,
+        ready_file=ready,
+        name="runtime",
+        env=environ,
+        timeout_s=READY_TIMEOUT_S,
+        stop_timeout_s=30,
+    ) as (process, found):
+        yield LocalRuntime(url=str(found["url"]), api_token=api_token, process=process)

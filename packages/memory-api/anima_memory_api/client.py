@@ -1,0 +1,200 @@
+"""Client library for the memory service (used by the runtime and DA sync).
+
+TLS is pinned to the certificate the service published (or one from a CA,
+given as PEM); plaintext needs the explicit `insecure_plaintext=True`.
+Server errors arrive as grpc.aio.AioRpcError with the service's message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
+import numpy as np
+
+from anima.memory.v1 import memory_pb2 as pb
+from anima.memory.v1 import memory_pb2_grpc as pb_grpc
+from anima_core.auth import bearer_metadata
+from anima_memory_api.convert import (
+    draft_to_pb,
+    filter_to_pb,
+    memory_from_pb,
+    result_from_pb,
+    scored_from_pb,
+    search_to_pb,
+)
+from anima_memory_api.types import (
+    CreateResult,
+    Matrix,
+    Memory,
+    MemoryDraft,
+    MemoryFilter,
+    ScoredMemory,
+    SearchQuery,
+)
+
+DEFAULT_TIMEOUT_S = 30.0
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+
+
+TLS_SERVER_NAME = "anima-memory.local"  # the name clients pin; no DNS involved
+DEFAULT_ADDRESS = "127.0.0.1:7450"
+
+
+def published_certificate_path(data_dir: Path) -> Path:
+    """Where a memory service publishes its self-signed certificate for local clients to pin."""
+    return data_dir / "tls" / "memory.pem"
+
+
+class MemoryClient:
+    def __init__(self, channel: grpc.aio.Channel, token: str, timeout_s: float) -> None:
+        self._channel = channel
+        self._stub = pb_grpc.MemoryServiceStub(channel)
+        self._metadata = bearer_metadata(token)
+        self._timeout = timeout_s
+
+    @classmethod
+    def connect(
+        cls,
+        address: str,
+        token: str,
+        *,
+        certificate_pem: bytes | None = None,
+        insecure_plaintext: bool = False,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> MemoryClient:
+        options: list[tuple[str, Any]] = [
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ]
+        if certificate_pem is not None:
+            credentials = grpc.ssl_channel_credentials(root_certificates=certificate_pem)
+            options.append(("grpc.ssl_target_name_override", TLS_SERVER_NAME))
+            channel = grpc.aio.secure_channel(address, credentials, options=options)
+        elif insecure_plaintext:
+            channel = grpc.aio.insecure_channel(address, options=options)
+        else:
+            raise ValueError("give the service's certificate, or insecure_plaintext=True")
+        return cls(channel, token, timeout_s)
+
+    async def close(self) -> None:
+        await self._channel.close(grace=None)
+
+    async def __aenter__(self) -> MemoryClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def create(self, drafts: Sequence[MemoryDraft]) -> list[CreateResult]:
+        response = await self._stub.CreateMemories(
+            pb.CreateMemoriesRequest(memories=[draft_to_pb(d) for d in drafts]),
+            metadata=self._metadata,
+            timeout=self._timeout,
+        )
+        return [result_from_pb(r) for r in response.results]
+
+    async def search(
+        self,
+        where: MemoryFilter,
+        query: Sequence[float] | str,
+        *,
+        limit: int = 0,
+        min_score: float | None = None,
+        with_vectors: bool = False,
+    ) -> list[ScoredMemory]:
+        request = search_to_pb(SearchQuery(where, query, limit, min_score, with_vectors))
+        response = await self._stub.SearchMemories(
+            request, metadata=self._metadata, timeout=self._timeout
+        )
+        return [scored_from_pb(r) for r in response.results]
+
+    async def search_many(self, searches: Sequence[SearchQuery]) -> list[list[ScoredMemory]]:
+        """Several searches in one call; each one's results, in order."""
+        if not searches:
+            return []
+        response = await self._stub.SearchMemoriesBatch(
+            pb.SearchMemoriesBatchRequest(searches=[search_to_pb(s) for s in searches]),
+            metadata=self._metadata,
+            timeout=self._timeout,
+        )
+        return [[scored_from_pb(r) for r in found.results] for found in response.results]
+
+    async def get(
+        self, agent_id: str, ids: Sequence[str], *, with_vectors: bool = False
+    ) -> tuple[list[Memory], list[str]]:
+        response = await self._stub.GetMemories(
+            pb.GetMemoriesRequest(agent_id=agent_id, ids=ids, with_embeddings=with_vectors),
+            metadata=self._metadata,
+            timeout=self._timeout,
+        )
+        return [memory_from_pb(m) for m in response.memories], list(response.missing_ids)
+
+    async def recent(self, where: MemoryFilter, limit: int = 0) -> list[Memory]:
+        response = await self._stub.ListRecentMemories(
+            pb.ListRecentMemoriesRequest(filter=filter_to_pb(where), limit=limit),
+            metadata=self._metadata,
+            timeout=self._timeout,
+        )
+        return [memory_from_pb(m) for m in response.memories]
+
+    async def count(self, where: MemoryFilter) -> int:
+        response = await self._stub.CountMemories(
+            pb.CountMemoriesRequest(filter=filter_to_pb(where)),
+            metadata=self._metadata,
+            timeout=self._timeout,
+        )
+        return int(response.count)
+
+    async def delete(self, agent_id: str, memory_id: str) -> bool:
+        response = await self._stub.DeleteMemory(
+            pb.DeleteMemoryRequest(agent_id=agent_id, id=memory_id),
+            metadata=self._metadata,
+            timeout=self._timeout,
+        )
+        return bool(response.deleted)
+
+    async def delete_room(self, agent_id: str, room_id: str) -> int:
+        return await self._delete_many(pb.DeleteMemoriesRequest(agent_id=agent_id, room_id=room_id))
+
+    async def delete_agent(self, agent_id: str) -> int:
+        return await self._delete_many(
+            pb.DeleteMemoriesRequest(agent_id=agent_id, whole_agent=True)
+        )
+
+    async def _delete_many(self, request: pb.DeleteMemoriesRequest) -> int:
+        response = await self._stub.DeleteMemories(
+            request, metadata=self._metadata, timeout=self._timeout
+        )
+        return int(response.deleted)
+
+    async def embed(self, texts: Sequence[str]) -> Matrix:
+        response = await self._stub.Embed(
+            pb.EmbedRequest(texts=texts), metadata=self._metadata, timeout=self._timeout
+        )
+        return np.asarray([list(v.values) for v in response.vectors], dtype=np.float32)
+
+    def export(self, agent_id: str, batch_size: int = 0) -> AsyncIterator[pb.ExportChunk]:
+        """The agent's export stream, chunk by chunk (no deadline: it may be long)."""
+        call = self._stub.ExportMemories(
+            pb.ExportMemoriesRequest(agent_id=agent_id, batch_size=batch_size),
+            metadata=self._metadata,
+        )
+        return _chunks(call)
+
+    async def import_(self, chunks: AsyncIterator[pb.ExportChunk]) -> int:
+        response = await self._stub.ImportMemories(chunks, metadata=self._metadata)
+        return int(response.imported)
+
+
+async def _chunks(
+    call: grpc.aio.UnaryStreamCall[pb.ExportMemoriesRequest, pb.ExportChunk],
+) -> AsyncIterator[pb.ExportChunk]:
+    try:
+        async for chunk in call:
+            yield chunk
+    finally:
+        call.cancel()  # a consumer that stops early ends the export (and its lock)

@@ -1,0 +1,87 @@
+"""Why a piece of attestation evidence was not trusted.
+
+One class per reason, so a caller (or an operator reading a log) can tell a
+garbled upload from a forged quote, stale collateral, an unpatched platform, a
+different build or a replay, and knows what to do next. Every class is an
+`AnimaError`; `kind` says how the transport reports it.
+"""
+
+from __future__ import annotations
+
+from anima_verify.errors import AnimaError, ErrorKind
+
+
+class AttestationError(AnimaError):
+    """Base of every reason to refuse attestation evidence."""
+
+    kind = ErrorKind.PERMISSION_DENIED
+
+
+class MalformedQuote(AttestationError):
+    """The quote cannot be decoded: truncated, garbage, or a version/type we do not support."""
+
+    kind = ErrorKind.INVALID_ARGUMENT
+
+
+class MalformedCollateral(AttestationError):
+    """The collateral is missing, not JSON, or not the shape of Intel's collateral."""
+
+    kind = ErrorKind.INVALID_ARGUMENT
+
+
+class QuoteVerificationFailed(AttestationError):
+    """The quote decodes but does not verify: bad signature, broken chain, tampered bytes."""
+
+    kind = ErrorKind.PERMISSION_DENIED
+
+
+class UntrustedAttestationKey(QuoteVerificationFailed):
+    """A simulated quote is correctly signed, but by a key the verifier does not trust."""
+
+
+class CollateralExpired(AttestationError):
+    """`now` lies outside the validity window of the collateral (or of a certificate/CRL)."""
+
+    kind = ErrorKind.PERMISSION_DENIED
+
+
+class TcbStatusRefused(AttestationError):
+    """The platform's TCB status (e.g. OutOfDate, Revoked) is not one the policy accepts."""
+
+    kind = ErrorKind.PERMISSION_DENIED
+
+
+class MeasurementMismatch(AttestationError):
+    """A measurement register holds a value the policy does not allow."""
+
+    kind = ErrorKind.PERMISSION_DENIED
+
+    def __init__(self, *, register: str, got: bytes, allowed_count: int) -> None:
+        if allowed_count == 0:
+            detail = f"the policy allows no {register} value at all (deny by default)"
+        else:
+            detail = f"it is not among the {allowed_count} value(s) the policy allows"
+        super().__init__(
+            f"measurement {register} = {got.hex()}: {detail}; if this build is trusted, "
+            f"add the value to the measurement policy's {register} list"
+        )
+        self.register = register
+        self.got = got
+
+
+class ReportDataMismatch(AttestationError):
+    """report_data does not bind the expected keys and nonce: a replay or a different enclave."""
+
+    kind = ErrorKind.PERMISSION_DENIED
+
+
+class InsecureEvidenceRefused(AttestationError):
+    """Simulated (software, development-only) evidence where the policy does not allow it."""
+
+    kind = ErrorKind.PERMISSION_DENIED
+
+
+class MalformedMeasurementPolicy(AttestationError):
+    """A measurement policy document is not valid (bad JSON, unknown key, malformed hex)."""
+
+    kind = ErrorKind.INVALID_ARGUMENT

@@ -1,0 +1,1 @@
+"""Command lines of the verification library (`anima-verify`)."""

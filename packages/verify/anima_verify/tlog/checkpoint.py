@@ -1,0 +1,70 @@
+"""C2SP tlog checkpoints (https://c2sp.org/tlog-checkpoint).
+
+The body of a signed note: origin line, decimal tree size, base64 root hash,
+then optional non-empty extension lines.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from anima_verify.tlog.errors import MalformedCheckpoint
+from anima_verify.tlog.merkle import HASH_SIZE
+from anima_verify.tlog.note import Note, Verifier, open_note
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    origin: str
+    size: int
+    root_hash: bytes
+    extensions: tuple[str, ...] = ()
+
+    def to_text(self) -> str:
+        lines = [self.origin, str(self.size), base64.b64encode(self.root_hash).decode()]
+        return "\n".join([*lines, *self.extensions]) + "\n"
+
+
+def parse_checkpoint(text: str) -> Checkpoint:
+    if not text.endswith("\n"):
+        raise MalformedCheckpoint("checkpoint must end with a newline")
+    lines = text[:-1].split("\n")
+    if len(lines) < 3:
+        raise MalformedCheckpoint("checkpoint needs origin, size and root hash lines")
+    origin, size_text, root_text, *extensions = lines
+    if not origin:
+        raise MalformedCheckpoint("checkpoint origin is empty")
+    if not size_text.isascii() or not size_text.isdigit():
+        raise MalformedCheckpoint(f"checkpoint size {size_text!r} is not a decimal number")
+    if size_text != "0" and size_text.startswith("0"):
+        raise MalformedCheckpoint(f"checkpoint size {size_text!r} has leading zeros")
+    size = int(size_text)
+    if size >= 1 << 64:
+        raise MalformedCheckpoint("checkpoint size does not fit in 64 bits")
+    try:
+        root = base64.b64decode(root_text, validate=True)
+    except binascii.Error as exc:
+        raise MalformedCheckpoint("checkpoint root hash is not valid base64") from exc
+    if len(root) != HASH_SIZE:
+        raise MalformedCheckpoint(f"checkpoint root hash is {len(root)} bytes, want {HASH_SIZE}")
+    if any(not line for line in extensions):
+        raise MalformedCheckpoint("checkpoint has an empty extension line")
+    return Checkpoint(origin=origin, size=size, root_hash=root, extensions=tuple(extensions))
+
+
+@dataclass(frozen=True, slots=True)
+class SignedCheckpoint:
+    checkpoint: Checkpoint
+    note: Note
+
+    def to_bytes(self) -> bytes:
+        return self.note.to_bytes()
+
+
+def open_checkpoint(data: bytes, verifiers: Sequence[Verifier]) -> SignedCheckpoint:
+    """Verify the note signature by one of `verifiers`, then parse the body."""
+    note = open_note(data, verifiers)
+    return SignedCheckpoint(checkpoint=parse_checkpoint(note.text), note=note)

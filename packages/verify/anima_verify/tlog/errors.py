@@ -1,0 +1,82 @@
+"""Why a log, proof, note or tile failed to verify: one class per failure.
+
+All are INVALID_ARGUMENT when they cross a service boundary: the input was
+wrong, not the server.
+"""
+
+from __future__ import annotations
+
+from anima_verify.errors import AnimaError, ErrorKind
+
+
+class LogVerificationError(AnimaError):
+    kind = ErrorKind.INVALID_ARGUMENT
+
+
+class InvalidProof(LogVerificationError):
+    """A proof with the wrong shape: wrong length, bad node size, impossible indices."""
+
+
+class RootMismatch(LogVerificationError):
+    """A well-formed proof (or recomputed tree) that leads to another root."""
+
+
+class TileMismatch(RootMismatch):
+    """A stored hash tile that disagrees with the hashes recomputed from the entries.
+
+    `path` is the tile's path in the tlog-tiles layout and `index` the position
+    (0-based, in hashes) of the first hash that differs.
+    """
+
+    def __init__(self, message: str, *, path: str, index: int) -> None:
+        super().__init__(message)
+        self.path = path
+        self.index = index
+
+
+class MalformedNote(LogVerificationError):
+    """Text that is not a C2SP signed note."""
+
+
+class UnknownKey(LogVerificationError):
+    """A note with no signature from any of the verifier keys given."""
+
+
+class InvalidSignature(LogVerificationError):
+    """A signature line from a known key that does not verify."""
+
+
+class MalformedVerifierKey(LogVerificationError):
+    """A verifier key string that is not name+keyid+base64(alg || key)."""
+
+
+class MalformedCheckpoint(LogVerificationError):
+    """A note body that is not a C2SP tlog checkpoint."""
+
+
+class MalformedTile(LogVerificationError):
+    """A hash tile or entry bundle with the wrong length or framing."""
+
+
+class MissingTile(LogVerificationError):
+    """A tile or entry bundle the checkpoint needs is absent."""
+
+
+class MalformedEntry(LogVerificationError):
+    """Bytes that are not a canonical Anima log entry."""
+
+
+class InconsistentLog(LogVerificationError):
+    """Two checkpoints of one log that no append-only history can join."""
+
+
+class Equivocation(InconsistentLog):
+    """Two signed checkpoints with the same size and different roots.
+
+    Both signed notes are kept, as read, so the evidence can be shown to anyone.
+    """
+
+    def __init__(self, message: str, *, first_note: bytes = b"", second_note: bytes = b"") -> None:
+        super().__init__(message)
+        self.first_note = first_note
+        self.second_note = second_note
