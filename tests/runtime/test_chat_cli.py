@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from anima_runtime import cli as runtime_cli
+from anima_dev import chat as chat_cli
 from tests.runtime.test_manager import ADA
 
 FIXTURES = Path(__file__).parent / "fixtures" / "characters"
@@ -60,7 +60,7 @@ def test_chat_answers_each_line_with_log_indices_and_resumes(tmp_path: Path) -> 
 
 def run_chat(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="anima")
-    runtime_cli.register(parser.add_subparsers(dest="command", required=True))
+    chat_cli.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     code: int = args.func(args)
     return code
