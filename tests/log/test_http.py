@@ -17,7 +17,9 @@ import uvicorn
 
 from anima_core.auth import token_digest
 from anima_dev.inprocess_log import InProcessSequencer
+from anima_runtime.log import queries
 from anima_runtime.log.config import LogApiConfig
+from anima_runtime.log.errors import InvalidLogRequest
 from anima_runtime.log.http import MAX_INT, create_log_app
 from anima_runtime.log.ratelimit import TokenBucket
 from anima_runtime.log.registry import LogRegistry
@@ -295,10 +297,26 @@ async def test_proofs_verify_against_signed_checkpoints(served: Served) -> None:
             ("consistency", {"first": 400, "second": 300}, 400, "first 400 is larger"),
             ("consistency", {"first": 1, "second": 2000}, 400, "beyond the current checkpoint"),
             ("consistency", {"first": "1e3"}, 400, "query parameter 'first'"),
+            (
+                "consistency",
+                {"first": 0},
+                400,
+                "'first': Input should be greater than or equal to 1",
+            ),
+            ("consistency", {"first": 0, "second": 0}, 400, "query parameter 'first'"),
         ]:
             response = await client.get(f"{BASE}/proof/{route}", params=params)
             assert response.status_code == status, (route, params)
             assert message in error_of(response)
+
+
+async def test_no_consistency_proof_from_the_empty_tree(served: Served) -> None:
+    """Regression: first=0 answered an empty proof, which verifiers accepted for any
+    first root; RFC 9162 has no proof from the empty tree. A request error, not a 500."""
+    for first in (0, -1):
+        with pytest.raises(InvalidLogRequest, match=f"first must be at least 1, not {first}"):
+            queries.consistency(served.log, first, None)
+    assert queries.consistency(served.log, 1000, None).proof == []
 
 
 async def test_redaction_needs_the_token_and_keeps_proofs_valid(served: Served) -> None:

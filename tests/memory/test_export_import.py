@@ -15,7 +15,7 @@ from anima.memory.v1 import memory_pb2 as pb
 from anima_memory.api.export_stream import FORMAT, VERSION
 from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
 from anima_memory_api.client import MemoryClient
-from anima_memory_api.types import DIMENSION, MemoryFilter
+from anima_memory_api.types import DIMENSION, MemoryFilter, check_vector
 from tests.memory.conftest import AGENT, OTHER_AGENT, Served, draft, memory_config, serve
 
 EVERYTHING = MemoryFilter(agent_id=AGENT)
@@ -97,6 +97,21 @@ async def test_export_then_import_restores_ids_payloads_and_vectors(
     # An export of the import is the same stream (the format is stable).
     again = await export(second, batch_size=10)
     assert again[-1].trailer.sha256 == chunks[-1].trailer.sha256
+
+
+def test_check_vector_leaves_a_unit_vector_bit_for_bit() -> None:
+    """Regression: every import divided each vector by its float32 norm again, which moves
+    about a third of unit vectors by an ulp (unit(6) here), so an export of the import
+    was another stream. A normalized vector must come back from check_vector unchanged."""
+    moved = 0
+    for seed in range(200):
+        once = check_vector(unit(seed), DIMENSION, "vector")
+        twice = check_vector(once, DIMENSION, "vector")
+        assert twice.tobytes() == once.tobytes()
+        moved += once.tobytes() != (once / np.float32(np.linalg.norm(once))).tobytes()
+    assert moved > 0  # renormalizing would have moved some: the test can see the bug
+    long = check_vector([3.0, 4.0] + [0.0] * (DIMENSION - 2), DIMENSION, "vector")
+    assert long[:2].tolist() == pytest.approx([0.6, 0.8])
 
 
 async def test_empty_agent_exports_header_and_trailer(served: Served) -> None:

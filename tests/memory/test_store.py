@@ -21,7 +21,7 @@ from anima_memory.store.base import VectorStore
 from anima_memory.store.edge import EdgeStore
 from anima_memory.store.qdrant_server import QdrantServerStore
 from anima_memory_api.errors import StoreUnavailable
-from anima_memory_api.types import Memory, MemoryFilter
+from anima_memory_api.types import Memory, MemoryFilter, check_vector
 
 pytestmark = [
     # qdrant-client's local mode says, truthfully, that it ignores these.
@@ -173,6 +173,23 @@ def test_search_min_score_and_vectors(store: VectorStore) -> None:
     [best] = store.search(query, MemoryFilter(agent_id=AGENT), 1, with_vectors=True)
     np.testing.assert_allclose(best.memory.vector, query, atol=1e-6)
     assert best.score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_stored_vector_written_again_is_the_same_bytes(store: VectorStore) -> None:
+    """What export -> import -> export does to a vector: check_vector and the store's own
+    normalization must both leave a vector the store returned exactly as it is."""
+    rng = np.random.default_rng(8)
+    raw = rng.normal(size=(200, DIM)).astype(np.float32) * 3
+    first = [memory(check_vector(v, DIM, "vector")) for v in raw]
+    store.upsert(first)
+    stored = store.get([m.id for m in first], with_vectors=True)
+    again = [
+        replace(m, id=str(uuid.uuid4()), vector=check_vector(m.vector, DIM, "v")) for m in stored
+    ]
+    store.upsert(again)
+    reread = store.get([m.id for m in again], with_vectors=True)
+    for before, after in zip(stored, reread, strict=True):
+        assert before.vector.tobytes() == after.vector.tobytes()
 
 
 def mixed_population(store: VectorStore) -> list[Memory]:

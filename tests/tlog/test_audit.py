@@ -47,6 +47,9 @@ def test_checkpoints_of_one_growing_log_are_consistent(log: TiledLog, old: int, 
     )
     assert (report.old.size, report.new.size, report.origin) == (old, new, log.origin)
     assert report.old.root_hash == log.root_hash(old)
+    assert (len(report.proof) == 0) == (old in (0, new))
+    if old == 0:
+        return  # the empty tree precedes every tree: there is no proof to check
     verify_consistency(
         size1=old,
         size2=new,
@@ -54,7 +57,16 @@ def test_checkpoints_of_one_growing_log_are_consistent(log: TiledLog, old: int, 
         root2=report.new.root_hash,
         proof=list(report.proof),
     )
-    assert (len(report.proof) == 0) == (old in (0, new))
+
+
+def test_an_empty_checkpoint_is_consistent_with_any_later_one_without_tiles(
+    log: TiledLog,
+) -> None:
+    """A monitor's first checkpoint is often size 0: auditing it against the next
+    needs no proof (RFC 9162 has none from the empty tree) and no log source."""
+    report = audit_checkpoints(log.checkpoint(SIZE), log.checkpoint(0), _keys(log))
+    assert (report.old.size, report.new.size, report.proof) == (0, SIZE, ())
+    assert report.old.root_hash == EMPTY_ROOT
 
 
 def test_the_order_of_the_two_checkpoints_does_not_matter(log: TiledLog) -> None:

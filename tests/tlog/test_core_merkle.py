@@ -11,7 +11,12 @@ from typing import Any
 
 import pytest
 
-from anima_verify.tlog.errors import InvalidProof, LogVerificationError, RootMismatch
+from anima_verify.tlog.errors import (
+    EmptyTreeConsistency,
+    InvalidProof,
+    LogVerificationError,
+    RootMismatch,
+)
 from anima_verify.tlog.merkle import (
     EMPTY_ROOT,
     CompactRange,
@@ -194,6 +199,30 @@ def test_equal_sizes_with_different_roots_are_refused() -> None:
         )
     with pytest.raises(InvalidProof, match="smaller than size1"):
         verify_consistency(size1=9, size2=8, root1=EMPTY_ROOT, root2=EMPTY_ROOT, proof=[])
+
+
+@pytest.mark.parametrize("root1", [EMPTY_ROOT, _mth(LEAVES[:3]), b"\x07" * 32])
+def test_a_proof_from_the_empty_tree_is_refused_whatever_root1(root1: bytes) -> None:
+    """Regression: size1 = 0 with an empty proof was accepted for any root1. RFC 9162
+    defines no proof from the empty tree; transparency-dev/merkle requires 0 < size1."""
+    root2 = _mth(LEAVES[:8])
+    with pytest.raises(EmptyTreeConsistency, match=r"from the empty tree .* 0 < size1"):
+        verify_consistency(size1=0, size2=8, root1=root1, root2=root2, proof=[])
+    proof = consistency_proof(_MemoryReader(LEAVES), 1, 8)
+    with pytest.raises(EmptyTreeConsistency):
+        verify_consistency(size1=0, size2=8, root1=root1, root2=root2, proof=proof)
+    assert issubclass(EmptyTreeConsistency, InvalidProof)
+
+
+def test_no_proof_is_built_from_the_empty_tree() -> None:
+    reader = _MemoryReader(LEAVES)
+    with pytest.raises(EmptyTreeConsistency, match="no consistency proof from the empty tree"):
+        consistency_proof(reader, 0, 5)
+    # Equal sizes, 0 included, stay trivially consistent with an empty proof.
+    assert consistency_proof(reader, 0, 0) == []
+    verify_consistency(size1=0, size2=0, root1=EMPTY_ROOT, root2=EMPTY_ROOT, proof=[])
+    with pytest.raises(RootMismatch, match="two different roots for size 0"):
+        verify_consistency(size1=0, size2=0, root1=EMPTY_ROOT, root2=LEAVES[0], proof=[])
 
 
 def test_frontier_appends_and_round_trips() -> None:

@@ -25,6 +25,11 @@ Matrix = npt.NDArray[np.float32]
 
 TABLES: Final = ("messages", "facts", "documents", "fragments", "descriptions", "lore")
 DIMENSION: Final = 384  # all-MiniLM-L6-v2
+# How far from 1 a vector's L2 norm may be and still count as unit length, left as
+# it is. Looser than the store's own test (Qdrant keeps a vector whose squared
+# norm is within 1e-6 of 1, else divides it by its norm), so whatever the store
+# holds passes here unchanged; float32 normalization leaves |norm - 1| < 1e-6.
+UNIT_NORM_TOLERANCE: Final = 1e-5
 
 # Room and entity ids: Eliza uses UUIDs; we also take readable names. Safe as
 # payload keywords and in log lines (no spaces, no control characters).
@@ -131,8 +136,14 @@ def check_table(value: str, what: str = "table") -> str:
 
 
 def check_vector(values: Sequence[float] | Vector, dimension: int, what: str) -> Vector:
-    """A finite, non-zero vector of `dimension` floats, returned unit-length float32."""
-    vector = np.asarray(values, dtype=np.float32)
+    """A finite, non-zero vector of `dimension` floats, returned unit-length float32.
+
+    A vector that is unit length already (within UNIT_NORM_TOLERANCE) comes back
+    bit for bit: dividing by its float32 norm again would move about a third of
+    such vectors by an ulp, so a memory exported and imported would not export
+    the same bytes (the export digest covers its vector).
+    """
+    vector = np.array(values, dtype=np.float32)
     if vector.ndim != 1 or vector.shape[0] != dimension:
         raise InvalidMemoryRequest(
             f"{what} has {vector.size} dimensions; this store holds {dimension}-dimensional vectors"
@@ -142,6 +153,8 @@ def check_vector(values: Sequence[float] | Vector, dimension: int, what: str) ->
     norm = float(np.linalg.norm(vector))
     if norm == 0.0 or not math.isfinite(norm):
         raise InvalidMemoryRequest(f"{what} is the zero vector; cosine similarity is undefined")
+    if abs(norm - 1.0) <= UNIT_NORM_TOLERANCE:
+        return vector
     return vector / np.float32(norm)
 
 

@@ -17,6 +17,8 @@ from anima_verify.attestation.errors import (
     QuoteVerificationFailed,
     ReportDataMismatch,
     TcbStatusRefused,
+    UnsupportedEvidenceFormat,
+    UnsupportedTcb,
     UntrustedAttestationKey,
 )
 from anima_verify.attestation.evidence import TEE_SIM, TEE_TDX, Evidence, bind_report_data
@@ -46,6 +48,8 @@ __all__ = [
     "ReportDataMismatch",
     "TcbStatusRefused",
     "TdxQuoteFields",
+    "UnsupportedEvidenceFormat",
+    "UnsupportedTcb",
     "UntrustedAttestationKey",
     "VerifiedQuote",
     "bind_report_data",

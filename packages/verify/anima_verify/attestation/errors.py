@@ -23,6 +23,16 @@ class MalformedQuote(AttestationError):
     kind = ErrorKind.INVALID_ARGUMENT
 
 
+class UnsupportedEvidenceFormat(MalformedQuote):
+    """Evidence of another TEE (an SGX quote, a SEV-SNP report, a Nitro document) where a
+    TDX quote was expected. `format` names it: "sgx-quote", "sev-snp-report",
+    "nitro-document" or "cose-sign1" (recognised by structure, not verified)."""
+
+    def __init__(self, message: str, *, format: str) -> None:
+        super().__init__(message)
+        self.format = format
+
+
 class MalformedCollateral(AttestationError):
     """The collateral is missing, not JSON, or not the shape of Intel's collateral."""
 
@@ -49,6 +59,20 @@ class TcbStatusRefused(AttestationError):
     """The platform's TCB status (e.g. OutOfDate, Revoked) is not one the policy accepts."""
 
     kind = ErrorKind.PERMISSION_DENIED
+
+
+class UnsupportedTcb(TcbStatusRefused):
+    """A genuine quote whose TCB is below every level its collateral lists: Intel gives
+    it no status at all (Intel's QVL says TCB_NOT_SUPPORTED), older than OutOfDate.
+
+    `component` says which TCB: "platform" (CPU/PCE SVNs against the TCB info's
+    levels), "tdx-module" (the TDX module's SVN) or "qe" (the quoting enclave's
+    ISVSVN against the QE identity). The fix is an update of that component.
+    """
+
+    def __init__(self, message: str, *, component: str) -> None:
+        super().__init__(message)
+        self.component = component
 
 
 class MeasurementMismatch(AttestationError):

@@ -30,8 +30,11 @@ from anima_verify.attestation.errors import (
     MalformedQuote,
     QuoteVerificationFailed,
     TcbStatusRefused,
+    UnsupportedEvidenceFormat,
+    UnsupportedTcb,
 )
 from anima_verify.attestation.evidence import REPORT_DATA_SIZE, TEE_TDX
+from anima_verify.attestation.formats import identify_foreign_evidence
 
 MEASUREMENT_SIZE = 48
 TDX_TEE_TYPE = 0x81
@@ -112,8 +115,10 @@ def verify_tdx_quote(
     Checks the quote's signature chain up to Intel's root, the collateral's
     signatures and validity window, and returns the TCB status and the
     measurements as verified facts. Applies no policy: an "OutOfDate" platform
-    verifies here and is refused (or not) by `verify_evidence`. The one TCB
-    status refused here is "Revoked", because dcap-qvl refuses it itself.
+    verifies here and is refused (or not) by `verify_evidence`. Refused here,
+    because dcap-qvl refuses them itself: "Revoked" (TcbStatusRefused) and a TCB
+    below every level of the collateral (UnsupportedTcb, a TcbStatusRefused).
+    Evidence of another TEE (SGX, SEV-SNP, Nitro) is UnsupportedEvidenceFormat.
     """
     at = int(time.time()) if now is None else now
     if not 0 <= at < 2**64:
@@ -153,6 +158,17 @@ def _decode(quote: bytes) -> tuple[int, Any]:
     if not isinstance(quote, bytes | bytearray | memoryview):
         raise MalformedQuote(f"a quote must be bytes, not {type(quote).__name__}")
     raw = bytes(quote)
+    foreign = identify_foreign_evidence(raw)
+    if foreign is not None:
+        hint = (
+            "SGX quotes are not accepted as enclave evidence"
+            if foreign.format == "sgx-quote"
+            else "only Intel TDX quotes (raw binary, version 4 or 5) are verified here"
+        )
+        raise UnsupportedEvidenceFormat(
+            f"this looks like {foreign.description}, not an Intel TDX quote; {hint}",
+            format=foreign.format,
+        )
     try:
         parsed = dcap_qvl.parse_quote(raw)
     except ValueError as exc:
@@ -203,6 +219,22 @@ def _load_collateral(collateral_json: bytes | str) -> Any:
 
 
 # Fragments of dcap-qvl 0.7 error strings, lowercased, checked in this order.
+# A TCB below every level its collateral lists: dcap-qvl matches levels (platform
+# and TDX module in TCB info step 8, QE in step 6) only after the collateral's,
+# PCK chain's and QE report's signatures verified, so these quotes are genuine.
+_UNSUPPORTED_TCB_MARKERS = (
+    # (marker, component, what to update)
+    ("no matching tcb level found", "platform", "the platform's BIOS/microcode and TDX module"),
+    ("tdx module isvsvn", "tdx-module", "the TDX module"),
+    ("qe isvsvn", "qe", "the platform's DCAP quoting enclave (TD QE)"),
+)
+_TCB_WHAT = {
+    "platform": "the platform's TCB (CPU and PCE SVNs in its PCK certificate, TDX SVNs in the "
+    "quote) is below every TCB level in the collateral's TCB info",
+    "tdx-module": "the TDX module's SVN is below every level of its module identity in the "
+    "collateral's TCB info",
+    "qe": "the quoting enclave's ISVSVN is below every level in the collateral's QE identity",
+}
 _TIME_MARKERS = (
     "expired",  # TCBInfo/QE Identity/Collateral expired, CrlExpired, CertExpired
     "in the future",  # "... issue date is in the future"
@@ -240,6 +272,15 @@ def _classify(message: str, *, now: int, window: tuple[int, int] | None) -> Atte
             f"{_window_hint(window)}fetch fresh collateral for this quote from a PCCS, "
             "or verify with a `now` inside the window"
         )
+    for marker, component, update in _UNSUPPORTED_TCB_MARKERS:
+        if marker in lowered and (component == "platform" or "below minimum" in lowered):
+            return UnsupportedTcb(
+                f"TCB not supported (out of date): {_TCB_WHAT[component]}, so Intel gives it "
+                f"no status at all, older than OutOfDate ({detail}); the signatures verified "
+                f"before this check, so the quote is genuine, not altered: update {update}, "
+                "then take a new quote with fresh collateral",
+                component=component,
+            )
     if "tcb status" in lowered:
         return TcbStatusRefused(f"the platform's TCB status is refused by the verifier: {detail}")
     if any(marker in lowered for marker in _UNSUPPORTED_QUOTE_MARKERS):

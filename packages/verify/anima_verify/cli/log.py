@@ -86,7 +86,8 @@ def register(subparsers: SubParsers) -> SubParsers:
         "--log",
         metavar="DIR|URL",
         default=None,
-        help="the log's tiles, for a consistency proof between different sizes",
+        help="the log's tiles, for a consistency proof between different sizes "
+        "(none is needed from a size-0 checkpoint: the empty tree precedes every tree)",
     )
     audit.add_argument("--json", action="store_true", help="print one JSON object")
     audit.set_defaults(func=audit_command)

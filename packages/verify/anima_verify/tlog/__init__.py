@@ -8,6 +8,7 @@ from anima_verify.tlog.checkpoint import (
     parse_checkpoint,
 )
 from anima_verify.tlog.errors import (
+    EmptyTreeConsistency,
     Equivocation,
     InconsistentLog,
     InvalidProof,
@@ -65,6 +66,7 @@ __all__ = [
     "Checkpoint",
     "CompactRange",
     "DirectorySource",
+    "EmptyTreeConsistency",
     "Equivocation",
     "HttpSource",
     "InconsistentLog",

@@ -17,6 +17,15 @@ class InvalidProof(LogVerificationError):
     """A proof with the wrong shape: wrong length, bad node size, impossible indices."""
 
 
+class EmptyTreeConsistency(InvalidProof):
+    """A consistency proof asked for, or offered, from the empty tree (size1 = 0).
+
+    Every tree extends the empty one, so such a proof proves nothing and RFC 9162
+    practice (transparency-dev/merkle) requires 0 < size1. A caller that holds a
+    size-0 checkpoint compares its root with the empty tree's root instead.
+    """
+
+
 class RootMismatch(LogVerificationError):
     """A well-formed proof (or recomputed tree) that leads to another root."""
 

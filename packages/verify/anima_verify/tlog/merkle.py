@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from anima_verify.tlog.errors import InvalidProof, RootMismatch
+from anima_verify.tlog.errors import EmptyTreeConsistency, InvalidProof, RootMismatch
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -103,7 +103,13 @@ def verify_inclusion(
 def verify_consistency(
     *, size1: int, size2: int, root1: bytes, root2: bytes, proof: Sequence[bytes]
 ) -> None:
-    """Raise unless the tree (size2, root2) extends the tree (size1, root1)."""
+    """Raise unless the tree (size2, root2) extends the tree (size1, root1).
+
+    Requires 0 < size1 <= size2, as transparency-dev/merkle does: a proof from the
+    empty tree (size1 = 0 < size2) is refused with EmptyTreeConsistency, whatever
+    the proof and root1, because it would accept any root1. Equal sizes, 0
+    included, need an empty proof and equal roots.
+    """
     if size1 < 0 or size2 < 0:
         raise InvalidProof("tree sizes must be non-negative")
     _check_hash(root1, "root1")
@@ -121,9 +127,10 @@ def verify_consistency(
             )
         return
     if size1 == 0:
-        if proof:
-            raise InvalidProof(f"the empty tree needs an empty proof, got {len(proof)} nodes")
-        return
+        raise EmptyTreeConsistency(
+            f"a consistency proof from the empty tree (size1 0) to size {size2} proves "
+            "nothing: every tree extends the empty one, so 0 < size1 is required"
+        )
     if not proof:
         raise InvalidProof(f"consistency proof from {size1} to {size2} is empty")
     inner, border = _decompose(size1 - 1, size2)
@@ -203,11 +210,19 @@ def inclusion_proof(reader: HashReader, index: int, size: int) -> list[bytes]:
 
 
 def consistency_proof(reader: HashReader, size1: int, size2: int) -> list[bytes]:
-    """PROOF(size1, D[0:size2]) (RFC 9162 §2.1.4.1)."""
+    """PROOF(size1, D[0:size2]) (RFC 9162 §2.1.4.1); 0 < size1 <= size2, or both 0.
+
+    EmptyTreeConsistency for size1 = 0 < size2: RFC 9162 defines no such proof.
+    """
     if not 0 <= size1 <= size2:
         raise InvalidProof(f"no consistency proof from size {size1} to {size2}")
-    if size1 == 0 or size1 == size2:
+    if size1 == size2:
         return []
+    if size1 == 0:
+        raise EmptyTreeConsistency(
+            f"no consistency proof from the empty tree to size {size2}: "
+            "every tree extends the empty one, so 0 < size1 is required"
+        )
     proof: list[bytes] = []
     start, end, m, complete = 0, size2, size1, True
     while True:

@@ -7,7 +7,12 @@ that does not match. Entries are opaque bytes, so any tlog-tiles log works.
 
 audit_checkpoints checks that two signed checkpoints can belong to one
 append-only history: the same size with two roots is equivocation (both notes
-are the evidence); different sizes need the log's tiles for a consistency proof.
+are the evidence); different sizes need the log's tiles for a consistency proof,
+except from a size-0 checkpoint: the empty tree is a prefix of every tree, so
+once its root is the empty tree's root it is consistent with any later
+checkpoint of the same log, with no proof (RFC 9162 defines none from size 0)
+and no tiles. A monitor starts from the log's first checkpoint, often size 0,
+and must be able to accept its successor.
 """
 
 from __future__ import annotations
@@ -76,7 +81,7 @@ class AuditReport:
     origin: str
     old: Checkpoint
     new: Checkpoint
-    proof: tuple[bytes, ...]  # the consistency proof checked (empty for equal sizes)
+    proof: tuple[bytes, ...]  # the proof checked: empty for equal sizes or from size 0
 
 
 class LogSourceNeeded(ValueError):
@@ -255,6 +260,9 @@ def audit_checkpoints(
     Raises InconsistentLog for different origins or a fork, Equivocation (with
     both notes) for one size with two roots, LogSourceNeeded for different
     sizes without `source`, and the note/checkpoint errors for bad signatures.
+    A size-0 checkpoint (with the empty tree's root, else RootMismatch) is
+    consistent with any checkpoint of the same log: the report's proof is empty
+    and `source` is not read.
     """
     one, two = open_checkpoint(first, verifiers), open_checkpoint(second, verifiers)
     a, b = one.checkpoint, two.checkpoint
@@ -274,6 +282,9 @@ def audit_checkpoints(
             )
         return AuditReport(origin=a.origin, old=a, new=b, proof=())
     old, new = (a, b) if a.size < b.size else (b, a)
+    if old.size == 0:
+        # The empty tree (its root checked above) is a prefix of every tree.
+        return AuditReport(origin=old.origin, old=old, new=new, proof=())
     if source is None:
         raise LogSourceNeeded(
             f"checkpoints of sizes {old.size} and {new.size} need the log's tiles "

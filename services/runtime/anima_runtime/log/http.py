@@ -418,7 +418,10 @@ def log_router(
     )
     def consistency(
         agent_id: AgentId,
-        first: Annotated[int, Query(ge=0, le=MAX_INT)],
+        first: Annotated[
+            int,
+            Query(ge=1, le=MAX_INT, description="at least 1: no proof exists from the empty tree"),
+        ],
         second: Annotated[
             int | None, Query(ge=0, le=MAX_INT, description="default: the checkpoint's")
         ] = None,

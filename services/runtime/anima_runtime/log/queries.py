@@ -139,10 +139,18 @@ def inclusion(log: AgentLog, index: int, size: int | None) -> InclusionProof:
 
 
 def consistency(log: AgentLog, first: int, second: int | None) -> ConsistencyProof:
-    """Proof that the tree of `second` (default: published) extends the tree of `first`."""
+    """Proof that the tree of `second` (default: published) extends the tree of `first`.
+
+    `first` must be at least 1 (RFC 9162: 0 < first <= second): every tree extends
+    the empty one, so there is no proof from size 0 to give, and an empty answer
+    would be accepted by verifiers for any claimed first root.
+    """
     tree = _tree_size(log, second, "second")
-    if first < 0:
-        raise InvalidLogRequest("first must not be negative")
+    if first < 1:
+        raise InvalidLogRequest(
+            f"first must be at least 1, not {first}: there is no consistency proof from the "
+            "empty tree (every tree extends it; check a size-0 checkpoint's root instead)"
+        )
     if first > tree:
         raise InvalidLogRequest(f"first {first} is larger than second {tree}")
     with _stored_data():
