@@ -246,8 +246,8 @@ async def test_malformed_protobuf_is_rejected_and_changes_nothing(served: Served
 
 async def test_malformed_message_in_a_stream_ends_it_with_invalid_argument(served: Served) -> None:
     agent_id = await make_agent(served)
-    good = pb.SignRequest(
-        agent_id=agent_id, raw_ed25519=pb.Ed25519Payload(message=b"x")
+    good = pb.SignStreamRequest(
+        request=pb.SignRequest(agent_id=agent_id, raw_ed25519=pb.Ed25519Payload(message=b"x"))
     ).SerializeToString()
     channel, _ = await _raw_channel(served)
     async with channel:

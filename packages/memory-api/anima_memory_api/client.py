@@ -186,15 +186,19 @@ class MemoryClient:
         return _chunks(call)
 
     async def import_(self, chunks: AsyncIterator[pb.ExportChunk]) -> int:
-        response = await self._stub.ImportMemories(chunks, metadata=self._metadata)
+        async def requests() -> AsyncIterator[pb.ImportMemoriesRequest]:
+            async for chunk in chunks:
+                yield pb.ImportMemoriesRequest(chunk=chunk)
+
+        response = await self._stub.ImportMemories(requests(), metadata=self._metadata)
         return int(response.imported)
 
 
 async def _chunks(
-    call: grpc.aio.UnaryStreamCall[pb.ExportMemoriesRequest, pb.ExportChunk],
+    call: grpc.aio.UnaryStreamCall[pb.ExportMemoriesRequest, pb.ExportMemoriesResponse],
 ) -> AsyncIterator[pb.ExportChunk]:
     try:
-        async for chunk in call:
-            yield chunk
+        async for response in call:
+            yield response.chunk
     finally:
         call.cancel()  # a consumer that stops early ends the export (and its lock)

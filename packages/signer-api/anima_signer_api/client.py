@@ -232,13 +232,13 @@ class SignerClient:
     async def sign_stream(
         self, requests: AsyncIterator[SignRequest]
     ) -> AsyncIterator[SignResult | SignFailure]:
-        async def wire() -> AsyncIterator[pb.SignRequest]:
+        async def wire() -> AsyncIterator[pb.SignStreamRequest]:
             async for request in requests:
-                yield convert.sign_request_to_proto(request)
+                yield pb.SignStreamRequest(request=convert.sign_request_to_proto(request))
 
         call = self._stub.SignStream(wire(), metadata=self._metadata)
-        async for item in call:
-            yield _item_outcome(item)
+        async for message in call:
+            yield _item_outcome(message.item)
 
     # ------------------------------------------------------------ the log
 

@@ -168,7 +168,7 @@ class MemoryServicer(pb_grpc.MemoryServiceServicer):  # type: ignore[misc]
 
     async def ExportMemories(
         self, request: pb.ExportMemoriesRequest, context: Context
-    ) -> AsyncIterator[pb.ExportChunk]:
+    ) -> AsyncIterator[pb.ExportMemoriesResponse]:
         service = self.service
         page = request.batch_size or min(EXPORT_PAGE, service.limits.max_batch)
         async for chunk in write_export(
@@ -178,18 +178,27 @@ class MemoryServicer(pb_grpc.MemoryServiceServicer):  # type: ignore[misc]
             pages=service.export(request.agent_id, page),
             max_chunk_bytes=self._max_chunk_bytes,
         ):
-            yield chunk
+            yield pb.ExportMemoriesResponse(chunk=chunk)
 
     async def ImportMemories(
-        self, request_iterator: AsyncIterator[pb.ExportChunk], context: Context
+        self, request_iterator: AsyncIterator[pb.ImportMemoriesRequest], context: Context
     ) -> pb.ImportMemoriesResponse:
         service = self.service
         reader = ExportReader(
-            request_iterator, dimension=service.dimension, model=service.embedder.model_name
+            _unwrap_chunks(request_iterator),
+            dimension=service.dimension,
+            model=service.embedder.model_name,
         )
         header = await reader.header()
         imported = await service.import_(header.agent_id, reader.pages())
         return pb.ImportMemoriesResponse(imported=imported)
+
+
+async def _unwrap_chunks(
+    requests: AsyncIterator[pb.ImportMemoriesRequest],
+) -> AsyncIterator[pb.ExportChunk]:
+    async for request in requests:
+        yield request.chunk
 
 
 def _results_pb(hits: Sequence[ScoredMemory], *, with_vectors: bool) -> pb.SearchMemoriesResponse:

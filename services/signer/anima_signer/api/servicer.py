@@ -108,17 +108,17 @@ class SignerServicer(pb_grpc.SignerServiceServicer):  # type: ignore[misc]
         return pb.SignBatchResponse(items=[_batch_item(o) for o in outcomes])
 
     async def SignStream(
-        self, request_iterator: AsyncIterator[pb.SignRequest], context: Context
-    ) -> AsyncIterator[pb.SignBatchItem]:
-        async for request in request_iterator:
+        self, request_iterator: AsyncIterator[pb.SignStreamRequest], context: Context
+    ) -> AsyncIterator[pb.SignStreamResponse]:
+        async for message in request_iterator:
             try:
-                parsed = convert.sign_request_from_proto(request)
+                parsed = convert.sign_request_from_proto(message.request)
                 outcome: SignResult | SignerError = await asyncio.to_thread(
                     self._signer.sign, parsed
                 )
             except SignerError as exc:
                 outcome = exc
-            yield _batch_item(outcome)
+            yield pb.SignStreamResponse(item=_batch_item(outcome))
 
     async def AppendLog(
         self, request: pb.AppendLogRequest, context: Context

@@ -295,6 +295,18 @@ class ExportTrailer(_message.Message):
     sha256: bytes
     def __init__(self, count: _Optional[int] = ..., sha256: _Optional[bytes] = ...) -> None: ...
 
+class ExportMemoriesResponse(_message.Message):
+    __slots__ = ("chunk",)
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    chunk: ExportChunk
+    def __init__(self, chunk: _Optional[_Union[ExportChunk, _Mapping]] = ...) -> None: ...
+
+class ImportMemoriesRequest(_message.Message):
+    __slots__ = ("chunk",)
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    chunk: ExportChunk
+    def __init__(self, chunk: _Optional[_Union[ExportChunk, _Mapping]] = ...) -> None: ...
+
 class ImportMemoriesResponse(_message.Message):
     __slots__ = ("imported",)
     IMPORTED_FIELD_NUMBER: _ClassVar[int]

@@ -87,11 +87,11 @@ class MemoryServiceStub:
         self.ExportMemories = channel.unary_stream(
                 '/anima.memory.v1.MemoryService/ExportMemories',
                 request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoriesRequest.SerializeToString,
-                response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportChunk.FromString,
+                response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoriesResponse.FromString,
                 _registered_method=True)
         self.ImportMemories = channel.stream_unary(
                 '/anima.memory.v1.MemoryService/ImportMemories',
-                request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportChunk.SerializeToString,
+                request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.ImportMemoriesRequest.SerializeToString,
                 response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.ImportMemoriesResponse.FromString,
                 _registered_method=True)
 
@@ -183,6 +183,7 @@ class MemoryServiceServicer:
     def ImportMemories(self, request_iterator, context):
         """Load an export into a store where the agent has no memories. Verified as
         it streams; on any error the agent's imported memories are removed again.
+        Each request carries one chunk, as ExportMemories sent it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -244,11 +245,11 @@ def add_MemoryServiceServicer_to_server(servicer, server):
             'ExportMemories': grpc.unary_stream_rpc_method_handler(
                     servicer.ExportMemories,
                     request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoriesRequest.FromString,
-                    response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportChunk.SerializeToString,
+                    response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoriesResponse.SerializeToString,
             ),
             'ImportMemories': grpc.stream_unary_rpc_method_handler(
                     servicer.ImportMemories,
-                    request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportChunk.FromString,
+                    request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.ImportMemoriesRequest.FromString,
                     response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.ImportMemoriesResponse.SerializeToString,
             ),
     }
@@ -548,7 +549,7 @@ class MemoryService:
             target,
             '/anima.memory.v1.MemoryService/ExportMemories',
             anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoriesRequest.SerializeToString,
-            anima_dot_memory_dot_v1_dot_memory__pb2.ExportChunk.FromString,
+            anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoriesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -574,7 +575,7 @@ class MemoryService:
             request_iterator,
             target,
             '/anima.memory.v1.MemoryService/ImportMemories',
-            anima_dot_memory_dot_v1_dot_memory__pb2.ExportChunk.SerializeToString,
+            anima_dot_memory_dot_v1_dot_memory__pb2.ImportMemoriesRequest.SerializeToString,
             anima_dot_memory_dot_v1_dot_memory__pb2.ImportMemoriesResponse.FromString,
             options,
             channel_credentials,

@@ -292,6 +292,18 @@ class SignBatchResponse(_message.Message):
     items: _containers.RepeatedCompositeFieldContainer[SignBatchItem]
     def __init__(self, items: _Optional[_Iterable[_Union[SignBatchItem, _Mapping]]] = ...) -> None: ...
 
+class SignStreamRequest(_message.Message):
+    __slots__ = ("request",)
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: SignRequest
+    def __init__(self, request: _Optional[_Union[SignRequest, _Mapping]] = ...) -> None: ...
+
+class SignStreamResponse(_message.Message):
+    __slots__ = ("item",)
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    item: SignBatchItem
+    def __init__(self, item: _Optional[_Union[SignBatchItem, _Mapping]] = ...) -> None: ...
+
 class LogEntryInput(_message.Message):
     __slots__ = ("kind", "actor", "room", "payload_sha256", "payload_size")
     KIND_FIELD_NUMBER: _ClassVar[int]

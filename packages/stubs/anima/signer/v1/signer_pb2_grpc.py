@@ -66,8 +66,8 @@ class SignerServiceStub:
                 _registered_method=True)
         self.SignStream = channel.stream_stream(
                 '/anima.signer.v1.SignerService/SignStream',
-                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.SignRequest.SerializeToString,
-                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.SignBatchItem.FromString,
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.SignStreamRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.SignStreamResponse.FromString,
                 _registered_method=True)
         self.AppendLog = channel.unary_unary(
                 '/anima.signer.v1.SignerService/AppendLog',
@@ -122,7 +122,8 @@ class SignerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SignStream(self, request_iterator, context):
-        """Runtime: a long-lived stream of sign requests, answered in order.
+        """Runtime: a long-lived stream of sign requests, answered in order; like
+        SignBatch, each item succeeds or fails alone.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -171,8 +172,8 @@ def add_SignerServiceServicer_to_server(servicer, server):
             ),
             'SignStream': grpc.stream_stream_rpc_method_handler(
                     servicer.SignStream,
-                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.SignRequest.FromString,
-                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.SignBatchItem.SerializeToString,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.SignStreamRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.SignStreamResponse.SerializeToString,
             ),
             'AppendLog': grpc.unary_unary_rpc_method_handler(
                     servicer.AppendLog,
@@ -367,8 +368,8 @@ class SignerService:
             request_iterator,
             target,
             '/anima.signer.v1.SignerService/SignStream',
-            anima_dot_signer_dot_v1_dot_signer__pb2.SignRequest.SerializeToString,
-            anima_dot_signer_dot_v1_dot_signer__pb2.SignBatchItem.FromString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.SignStreamRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.SignStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,
