@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import grpc
+import grpc.aio
 import numpy as np
 import pytest
 
@@ -102,3 +104,13 @@ async def test_export_and_import_go_to_the_agents_replica(replicas: list[Served]
         assert await router.import_(stream()) == 7
     assert replicas[1].running.service.store.stats().points == 7
     assert replicas[0].running.service.store.stats().points == 0
+
+
+async def test_a_create_batch_spanning_agents_is_refused_whole(replicas: list[Served]) -> None:
+    async with ShardedMemoryClient([s.client() for s in replicas]) as router:
+        mixed = [draft("a", vector=unit(1)), draft("b", agent_id=OTHER_AGENT, vector=unit(2))]
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await router.create(mixed)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "one agent per batch" in (caught.value.details() or "")
+    assert [s.running.service.store.stats().points for s in replicas] == [0, 0]
