@@ -34,16 +34,20 @@ def local_memory(
     role: str = ROLE_RUNTIME,
     extra_args: tuple[str, ...] = (),
     env: Mapping[str, str] | None = None,
+    shard: tuple[int, int] | None = None,
+    token: str | None = None,
 ) -> Iterator[LocalMemory]:
     """Start `anima memory serve` (embedded store and MiniLM, TLS on a fresh
     self-signed key) on a free loopback port, with data under state_dir/memory.
 
-    A fresh token of `role` is made for this run; only its digest reaches the service.
+    A fresh token of `role` is made for this run unless `token` is given (replicas
+    that one runtime calls share its token); only its digest reaches the service.
     `env` adds variables (ANIMA_MEMORY_EMBEDDINGS=openai, ANIMA_MEMORY_OPENAI__...).
+    `shard` (index, count) makes it one replica of several that shard the agents.
     """
     if role not in ROLES:
         raise ValueError(f"unknown memory role {role!r}; roles: {', '.join(ROLES)}")
-    token = secrets.token_urlsafe(32)
+    token = token or secrets.token_urlsafe(32)
     config = MemoryConfig(data_dir=state_dir / "memory")
     ready = state_dir / "memory.ready"
     # Settings meant for another memory service must not leak into this one.
@@ -53,6 +57,8 @@ def local_memory(
     command = [sys.executable, "-m", "anima_dev.cli", "memory", "serve"]
     command += ["--listen", "127.0.0.1:0", "--data-dir", str(config.data_dir)]
     command += ["--ready-file", str(ready), *extra_args]
+    if shard is not None:
+        command += ["--shard", f"{shard[0]}/{shard[1]}"]
     with ready_process(
         command, ready_file=ready, name="memory service", env=environ, timeout_s=READY_TIMEOUT_S
     ) as (process, found):

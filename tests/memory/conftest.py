@@ -12,6 +12,7 @@ import pytest
 from anima_core.auth import token_digest
 from anima_memory.app import RunningMemory, start_memory
 from anima_memory.config import MemoryConfig
+from anima_memory.embeddings.base import Embedder
 from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
 from anima_memory_api.client import MemoryClient
 from anima_memory_api.types import MemoryDraft
@@ -59,7 +60,12 @@ class Served:
 
 
 async def serve(config: MemoryConfig, embedder: MiniLmOnnxEmbedder) -> Served:
-    return Served(running=await start_memory(config, embedder=_Shared(embedder)), config=config)
+    return Served(running=await start_memory(config, embedder=lend(embedder)), config=config)
+
+
+def lend(embedder: MiniLmOnnxEmbedder) -> Embedder:
+    """The session's model for one server, which closes it when it stops (a no-op here)."""
+    return _Shared(embedder)
 
 
 class _Shared:

@@ -23,12 +23,22 @@ from anima_core.auth import bearer_metadata
 from anima_core.config import ConfigError, load_config
 from anima_memory import app
 from anima_memory.config import MemoryConfig
+from anima_memory.embeddings.base import Embedder
 from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
 from anima_memory_api.client import MemoryClient
 from anima_memory_api.convert import draft_to_pb
 from anima_memory_api.errors import MemoryExists
 from anima_memory_api.types import DIMENSION, Memory, MemoryFilter
-from tests.memory.conftest import AGENT, OTHER_AGENT, TOKENS, Served, draft, memory_config, serve
+from tests.memory.conftest import (
+    AGENT,
+    OTHER_AGENT,
+    TOKENS,
+    Served,
+    draft,
+    lend,
+    memory_config,
+    serve,
+)
 
 ROOM = MemoryFilter(agent_id=AGENT, room_id="room-1")
 
@@ -361,9 +371,9 @@ async def test_not_ready_until_store_and_model_are_loaded(
 ) -> None:
     loaded = threading.Event()
 
-    def slow_model(config: object) -> MiniLmOnnxEmbedder:
+    def slow_model(config: object) -> Embedder:
         loaded.wait(timeout=30)
-        return minilm
+        return lend(minilm)  # stopping the server must not close the session's model
 
     monkeypatch.setattr(app, "load_embedder", slow_model)
     config = memory_config(tmp_path, insecure_plaintext=True, listen=f"127.0.0.1:{_free_port()}")

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from anima_core.auth import token_digest
-from anima_core.config import load_config
+from anima_core.config import ConfigError, load_config
 from anima_dev.local_memory import local_memory
 from anima_dev.local_runtime import local_runtime
 from anima_dev.local_signer import local_signer
@@ -131,6 +131,27 @@ def test_a_bad_listen_address_names_the_flag(
     assert run_serve([*SERVE, "--listen", "nowhere"]) == runtime_cli.EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert "listen" in err and "the command line" in err
+
+
+async def test_memory_certificates_are_one_per_replica_or_one_for_all(tmp_path: Path) -> None:
+    pem = tmp_path / "memory.pem"
+    pem.write_bytes(b"not reached")
+    two = ["--memory", "127.0.0.1:1", "--memory", "127.0.0.1:2"]
+    parser = argparse.ArgumentParser(prog="anima")
+    runtime_cli.register(parser.add_subparsers(dest="command", required=True))
+    base = ["runtime", "serve", "--insecure-allow-simulated"]
+    for trust in (
+        ["--memory-cert", str(pem)] * 3,
+        ["--memory-data-dir", str(tmp_path)],
+    ):
+        args = parser.parse_args([*base, *two, *trust])
+        with pytest.raises(ConfigError, match="one per replica, in order"):
+            async with runtime_cli.memory_replicas(args, "token"):
+                pass
+    single = parser.parse_args([*base, "--memory-insecure-plaintext"])
+    assert single.memory is None  # the default address, one replica
+    with pytest.raises(SystemExit):  # certificates and plaintext exclude each other
+        parser.parse_args([*base, *two, "--memory-cert", str(pem), "--memory-insecure-plaintext"])
 
 
 # ---------------------------------------------------------------- configuration

@@ -26,6 +26,7 @@ from anima_memory_api.convert import (
     scored_from_pb,
     search_to_pb,
 )
+from anima_memory_api.shards import ReplicaInfo, Shard
 from anima_memory_api.types import (
     CreateResult,
     Matrix,
@@ -50,7 +51,10 @@ def published_certificate_path(data_dir: Path) -> Path:
 
 
 class MemoryClient:
-    def __init__(self, channel: grpc.aio.Channel, token: str, timeout_s: float) -> None:
+    def __init__(
+        self, channel: grpc.aio.Channel, token: str, timeout_s: float, *, address: str = ""
+    ) -> None:
+        self.address = address  # host:port, to name the service in messages
         self._channel = channel
         self._stub = pb_grpc.MemoryServiceStub(channel)
         self._metadata = bearer_metadata(token)
@@ -78,7 +82,7 @@ class MemoryClient:
             channel = grpc.aio.insecure_channel(address, options=options)
         else:
             raise ValueError("give the service's certificate, or insecure_plaintext=True")
-        return cls(channel, token, timeout_s)
+        return cls(channel, token, timeout_s, address=address)
 
     async def close(self) -> None:
         await self._channel.close(grace=None)
@@ -192,6 +196,17 @@ class MemoryClient:
 
         response = await self._stub.ImportMemories(requests(), metadata=self._metadata)
         return int(response.imported)
+
+    async def describe(self) -> ReplicaInfo:
+        """Which shard of the agents this replica serves, and its embedding model."""
+        response = await self._stub.Describe(
+            pb.DescribeRequest(), metadata=self._metadata, timeout=self._timeout
+        )
+        return ReplicaInfo(
+            shard=Shard(index=response.shard_index, count=response.shard_count),
+            embedding_model=response.embedding_model,
+            dimension=response.dimension,
+        )
 
 
 async def _chunks(

@@ -47,3 +47,19 @@ class EmbeddingFailed(MemoryServiceError):
     """The embedding backend failed or answered something that is not an embedding."""
 
     kind = ErrorKind.UNAVAILABLE
+
+
+class WrongShard(MemoryServiceError):
+    """The call names an agent that another replica serves (see anima_memory_api.shards).
+
+    Nothing is read or written; the caller's routing is wrong.
+    """
+
+    kind = ErrorKind.FAILED_PRECONDITION
+
+
+class ReplicaMismatch(MemoryServiceError):
+    """A router's replicas do not serve the shards their order says (a misordered or
+    incomplete replica list, or replicas with different embedding models)."""
+
+    kind = ErrorKind.FAILED_PRECONDITION

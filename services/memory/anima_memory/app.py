@@ -170,6 +170,7 @@ async def start_memory(
             loaded_embedder,
             _limits(config),
             after_write=maintainer.after_write if maintainer else None,
+            shard=config.shard.assignment(),
         )
     except BaseException:
         await server.stop(0)
@@ -180,7 +181,12 @@ async def start_memory(
         raise
     servicer.attach(service)
     await server.set_ready(True)
-    log.info("memory service ready on port %d (%s store)", port, config.store)
+    log.info(
+        "memory service ready on port %d (%s store, %s)",
+        port,
+        config.store,
+        service.shard,
+    )
     return RunningMemory(
         server=server,
         port=port,

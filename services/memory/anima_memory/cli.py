@@ -24,6 +24,7 @@ from anima_core.config import load_config
 from anima_core.files import replace_file
 from anima_memory.config import ENV_PREFIX, MemoryConfig
 from anima_memory_api.client import DEFAULT_ADDRESS
+from anima_memory_api.shards import Shard
 from anima_verify.errors import AnimaError
 
 if TYPE_CHECKING:
@@ -58,6 +59,12 @@ def add_commands(sub: SubParsers) -> None:
         action="store_true",
         default=None,
         help="INSECURE: no TLS (development only)",
+    )
+    serve.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="INDEX/COUNT",
+        help="serve only the agents of this shard, e.g. 1/2 (replicas shard agents between them)",
     )
     serve.add_argument("--ready-file", type=Path, help="write {'port': N} here once ready")
     serve.set_defaults(func=_serve)
@@ -95,8 +102,17 @@ def load_memory_config(args: argparse.Namespace) -> MemoryConfig:
         "listen": args.listen,
         "data_dir": args.data_dir,
         "insecure_plaintext": args.insecure_plaintext,
+        "shard": args.shard,
     }
     return load_config(MemoryConfig, env_prefix=ENV_PREFIX, file=args.config, overrides=overrides)
+
+
+def _shard(text: str) -> dict[str, int]:
+    try:
+        shard = Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return {"index": shard.index, "count": shard.count}
 
 
 async def _serve_async(config: MemoryConfig, ready_file: Path | None) -> None:
@@ -108,7 +124,7 @@ async def _serve_async(config: MemoryConfig, ready_file: Path | None) -> None:
     store = running.service.store.stats()
     print(
         f"memory serving on port {running.port} ({config.store} store, {store.points} memories, "
-        f"model {running.service.embedder.model_name})",
+        f"model {running.service.embedder.model_name}, {running.service.shard})",
         flush=True,
     )
     await serve_until_signal(running)

@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from anima_core.auth import is_token_digest
 from anima_core.config import ConfigError, FrozenConfig
 from anima_memory_api.client import published_certificate_path
+from anima_memory_api.shards import Shard
 
 ENV_PREFIX = "ANIMA_MEMORY"
 
@@ -67,6 +68,27 @@ class OpenAIEmbeddingsConfig(FrozenConfig):
     batch_size: int = Field(default=128, ge=1, le=2048)
 
 
+class ShardConfig(FrozenConfig):
+    """The agents this replica serves: shard `index` of `count` (anima_memory_api.shards).
+
+    One replica (the default, 0 of 1) serves every agent. Several replicas on one
+    Qdrant collection must each have their own index, one count, and callers that
+    route by agent: the service's locks hold only within its process.
+    """
+
+    index: int = Field(default=0, ge=0)
+    count: int = Field(default=1, ge=1, le=65_536)
+
+    @model_validator(mode="after")
+    def _index_within_count(self) -> ShardConfig:
+        if self.index >= self.count:
+            raise ValueError(f"index must be in [0, count), got {self.index} of {self.count}")
+        return self
+
+    def assignment(self) -> Shard:
+        return Shard(index=self.index, count=self.count)
+
+
 class MemoryConfig(FrozenConfig):
     listen: str = "127.0.0.1:7450"
     data_dir: Path = Path(".anima/memory")
@@ -80,6 +102,8 @@ class MemoryConfig(FrozenConfig):
     insecure_plaintext: bool = False
     # Caller name -> SHA-256 hex of its bearer token; roles: runtime, dasync, admin.
     callers: dict[str, str] = Field(default_factory=dict)
+    # Which agents this replica serves (ANIMA_MEMORY_SHARD__INDEX, __COUNT).
+    shard: ShardConfig = ShardConfig()
 
     store: Literal["embedded", "qdrant"] = "embedded"
     embedded: EmbeddedStoreConfig = EmbeddedStoreConfig()

@@ -4,6 +4,15 @@ Writes are serialized: per agent (so a `unique` check and its insert are one
 step, and an export is a point-in-time snapshot), then briefly across agents
 (so an id can never be claimed by two agents at once). Reads run freely.
 Store calls run in worker threads; the event loop never waits on the engine.
+
+Those locks live in this process, and Qdrant has no transactions across
+processes: two replicas writing one agent would race (two copies of a unique
+memory, a torn export). So replicas shard the agents (anima_memory_api.shards):
+each serves one shard and refuses every call, reads included, for an agent of
+another shard (WrongShard) before touching the store. Refusing reads too keeps
+one owner per agent and turns a misrouted call into an error at once, rather
+than an agent that silently seems to have forgotten everything. Embed names no
+agent and is served by every replica.
 """
 
 from __future__ import annotations
@@ -21,7 +30,14 @@ import numpy as np
 
 from anima_memory.embeddings.base import Embedder
 from anima_memory.store.base import VectorStore
-from anima_memory_api.errors import CorruptExport, ImportRefused, InvalidMemoryRequest, MemoryExists
+from anima_memory_api.errors import (
+    CorruptExport,
+    ImportRefused,
+    InvalidMemoryRequest,
+    MemoryExists,
+    WrongShard,
+)
+from anima_memory_api.shards import Shard, shard_of
 from anima_memory_api.types import (
     CreateResult,
     Memory,
@@ -99,6 +115,7 @@ class MemoryService:
         limits: Limits = Limits(),
         *,
         after_write: Callable[[], Awaitable[None]] | None = None,
+        shard: Shard | None = None,
     ) -> None:
         if store.dimension != embedder.dimension:
             raise ValueError(
@@ -110,6 +127,7 @@ class MemoryService:
         self._agent_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._id_lock = asyncio.Lock()
         self._after_write = after_write
+        self.shard = shard or Shard()  # None: one replica serves every agent
 
     @property
     def dimension(self) -> int:
@@ -125,7 +143,7 @@ class MemoryService:
             raise InvalidMemoryRequest(
                 f"{len(drafts)} memories in one batch; at most {self.limits.max_batch}"
             )
-        agent_id = check_agent_id(drafts[0].agent_id)
+        agent_id = self._served(drafts[0].agent_id)
         now = _now_ms()
         checked = [self._check_draft(i, d, agent_id, now) for i, d in enumerate(drafts)]
         ids = [m.id for m in checked]
@@ -144,7 +162,7 @@ class MemoryService:
         return results
 
     async def delete(self, agent_id: str, memory_id: str) -> bool:
-        check_agent_id(agent_id)
+        self._served(agent_id)
         memory_id = check_memory_id(memory_id)
         async with self._agent_locks[agent_id]:
             found = await self._run(self.store.get, [memory_id])
@@ -155,7 +173,7 @@ class MemoryService:
 
     async def delete_where(self, where: MemoryFilter) -> int:
         """Delete a room's memories (room set) or the whole agent's; returns how many."""
-        check_agent_id(where.agent_id)  # a request names the agent, not a filter
+        self._served(where.agent_id)  # a request names the agent, not a filter
         check_filter(where)
         async with self._agent_locks[where.agent_id]:
             count = await self._run(self.store.count, where)
@@ -202,7 +220,7 @@ class MemoryService:
         self, agent_id: str, ids: Sequence[str], *, with_vectors: bool = False
     ) -> tuple[list[Memory], list[str]]:
         """The agent's memories among `ids` (request order) and the ids not found."""
-        check_agent_id(agent_id)
+        self._served(agent_id)
         if len(ids) > self.limits.max_results:
             raise InvalidMemoryRequest(f"{len(ids)} ids; at most {self.limits.max_results}")
         wanted = [check_memory_id(i, f"ids[{n}]") for n, i in enumerate(ids)]
@@ -213,13 +231,13 @@ class MemoryService:
         return own, [i for i in wanted if i not in present]
 
     async def recent(self, where: MemoryFilter, limit: int = 0) -> list[Memory]:
-        check_filter(where)
+        self._served(check_filter(where).agent_id, "filter.agent_id")
         return await self._run(
             self.store.recent, where, self._check_limit(limit, DEFAULT_RECENT_LIMIT)
         )
 
     async def count(self, where: MemoryFilter) -> int:
-        check_filter(where)
+        self._served(check_filter(where).agent_id, "filter.agent_id")
         return await self._run(self.store.count, where)
 
     async def embed(self, texts: Sequence[str]) -> Vector:
@@ -237,7 +255,7 @@ class MemoryService:
         Checked before the first page is asked for, so a bad request fails
         before any of the stream is written.
         """
-        check_agent_id(agent_id)
+        self._served(agent_id)
         if not 1 <= page <= self.limits.max_batch:
             raise InvalidMemoryRequest(f"batch_size must be 1..{self.limits.max_batch}")
         return self._export_pages(agent_id, page)
@@ -259,7 +277,7 @@ class MemoryService:
         The caller checks the stream's framing and digest (export_format) and
         raises from `pages`; every memory is validated here before it is written.
         """
-        check_agent_id(agent_id)
+        self._served(agent_id)
         where = MemoryFilter(agent_id=agent_id)
         async with self._agent_locks[agent_id]:
             if await self._run(self.store.count, where):
@@ -288,6 +306,18 @@ class MemoryService:
         return len(seen)
 
     # ------------------------------------------------------------------ helpers
+
+    def _served(self, agent_id: str, what: str = "agent_id") -> str:
+        """`agent_id`, checked, if this replica serves it; else WrongShard."""
+        check_agent_id(agent_id, what)
+        if not self.shard.owns(agent_id):
+            owner = shard_of(agent_id, self.shard.count)
+            raise WrongShard(
+                f"agent {agent_id} is in shard {owner} of {self.shard.count}, and this "
+                f"replica serves {self.shard}: route each call by its agent "
+                "(anima_memory_api.shards)"
+            )
+        return agent_id
 
     def _check_draft(self, n: int, draft: MemoryDraft, agent_id: str, now: int) -> Memory:
         where = f"memories[{n}]"
@@ -367,6 +397,7 @@ class MemoryService:
         """`search` with its limit resolved, and its query vector checked (None: a
         text to embed). `at` prefixes the field names in errors ("searches[2].")."""
         check_filter(search.where, f"{at}filter")
+        self._served(search.where.agent_id, f"{at}filter.agent_id")
         limit = self._check_limit(search.limit, DEFAULT_SEARCH_LIMIT, f"{at}limit")
         min_score = search.min_score
         if min_score is not None and not -1.0 <= min_score <= 1.0:

@@ -4,6 +4,8 @@
 connects to the signer over attested gRPC (runtime role: logs, lookups,
 attestation; with ANIMA_SIGNER_ADMIN_TOKEN also the admin role, to create
 agents' keys) and to the memory service (TLS pinned to its certificate),
+or to several replicas of it that shard the agents (--memory repeated in shard
+order: replica i serves shard i of N; each is checked to say so at startup),
 brings back the agents persisted under --data-dir, and serves until SIGTERM
 or SIGINT; then it stops the HTTP server, the agents and the logs.
 
@@ -25,19 +27,21 @@ import os
 import secrets
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import grpc
 
 from anima_core.auth import token_digest
-from anima_core.config import load_config
+from anima_core.config import ConfigError, load_config
 from anima_core.files import replace_file
 from anima_core.shutdown import stop_on_signals
 from anima_memory_api.client import DEFAULT_ADDRESS as DEFAULT_MEMORY
 from anima_memory_api.client import MemoryClient, published_certificate_path
+from anima_memory_api.router import ShardedMemoryClient, check_replicas
+from anima_memory_api.shards import Shard
 from anima_memory_api.types import MemoryFilter
 from anima_runtime.api.http import create_runtime_app
 from anima_runtime.config import ENV_PREFIX, RuntimeConfig
@@ -53,12 +57,15 @@ from anima_verify.errors import AnimaError, ErrorKind
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
+T = TypeVar("T")
+
 COMMAND = "anima runtime serve"
 SIGNER_TOKEN_ENV = "ANIMA_SIGNER_TOKEN"  # noqa: S105 (variable names, not tokens)
 SIGNER_ADMIN_TOKEN_ENV = "ANIMA_SIGNER_ADMIN_TOKEN"  # noqa: S105
 MEMORY_TOKEN_ENV = "ANIMA_MEMORY_TOKEN"  # noqa: S105
 # An agent id no real agent has: at startup the runtime looks it up in the signer and
-# counts its memories, proving that both services answer and accept its tokens.
+# counts its memories (a variant of it in each memory replica's shard), proving that
+# the services answer and accept its tokens.
 _PROBE_AGENT = "anima-runtime-probe"
 
 EXIT_OK = 0
@@ -96,13 +103,27 @@ def _register_serve(sub: SubParsers) -> None:
     serve.add_argument("--data-dir", type=Path, help="where agents and their logs live")
     serve.add_argument("--listen", help="host:port (port 0 picks a free one)")
     add_signer_arguments(serve)
-    serve.add_argument("--memory", default=DEFAULT_MEMORY, help="memory service host:port")
+    serve.add_argument(
+        "--memory",
+        action="append",
+        metavar="HOST:PORT",
+        help=f"memory service host:port (default {DEFAULT_MEMORY}); repeat for replicas "
+        "that shard the agents, in shard order (replica i serves shard i of N)",
+    )
     trust = serve.add_mutually_exclusive_group(required=True)
-    trust.add_argument("--memory-cert", type=Path, help="the memory service's certificate (PEM)")
+    trust.add_argument(
+        "--memory-cert",
+        action="append",
+        type=Path,
+        help="the memory service's certificate (PEM); repeat: one per --memory, in order "
+        "(or one CA certificate for all)",
+    )
     trust.add_argument(
         "--memory-data-dir",
+        action="append",
         type=Path,
-        help="the memory service's data directory: pin the certificate it publishes there",
+        help="the memory service's data directory: pin the certificate it publishes there; "
+        "repeat: one per --memory, in order",
     )
     trust.add_argument(
         "--memory-insecure-plaintext",
@@ -176,7 +197,7 @@ async def _serve(args: argparse.Namespace, config: RuntimeConfig) -> int:
                     admin = await stack.enter_async_context(
                         _signer(args.signer, admin_token, policy, SIGNER_ADMIN_TOKEN_ENV)
                     )
-                memory = await stack.enter_async_context(_memory(args, memory_token))
+                memory = await stack.enter_async_context(memory_replicas(args, memory_token))
                 registry = LogRegistry.from_config(config.log, signer)
                 stack.push_async_callback(registry.close)
                 manager = await AgentManager.open(
@@ -218,32 +239,79 @@ async def _signer(
 
 
 @asynccontextmanager
-async def _memory(args: argparse.Namespace, token: str) -> AsyncIterator[MemoryClient]:
-    certificate = None
-    if args.memory_cert is not None or args.memory_data_dir is not None:
-        path = args.memory_cert or published_certificate_path(args.memory_data_dir)
+async def memory_replicas(
+    args: argparse.Namespace, token: str
+) -> AsyncIterator[ShardedMemoryClient]:
+    """The memory replicas of --memory, routed by agent. Each must say it serves the
+    shard its place in the list says (ReplicaMismatch otherwise: a misordered list
+    would send agents to replicas that refuse them), and must accept the token for
+    data calls (a count of a probe agent in its shard)."""
+    addresses: list[str] = args.memory or [DEFAULT_MEMORY]
+    certificates = _memory_certificates(args, len(addresses))
+    router = ShardedMemoryClient(
+        [
+            MemoryClient.connect(
+                address,
+                token,
+                certificate_pem=certificate,
+                insecure_plaintext=args.memory_insecure_plaintext,
+            )
+            for address, certificate in zip(addresses, certificates, strict=True)
+        ]
+    )
+    try:
+        infos = [await _answer(replica, replica.describe()) for replica in router.replicas]
+        check_replicas(infos, addresses)
+        for replica, info in zip(router.replicas, infos, strict=True):
+            await _answer(replica, replica.count(MemoryFilter(agent_id=_probe_agent(info.shard))))
+        yield router
+    finally:
+        await router.close()
+
+
+def _memory_certificates(args: argparse.Namespace, replicas: int) -> list[bytes | None]:
+    """The certificate to pin for each replica (None each with plaintext)."""
+    if args.memory_insecure_plaintext:
+        return [None] * replicas
+    if args.memory_cert is not None:
+        paths: list[Path] = args.memory_cert
+        if len(paths) == 1:  # one CA (or one certificate) for every replica
+            paths = paths * replicas
+        flag = "--memory-cert"
+    else:
+        paths = [published_certificate_path(d) for d in args.memory_data_dir]
+        flag = "--memory-data-dir"
+    if len(paths) != replicas:
+        raise ConfigError(
+            f"{len(paths)} {flag} for {replicas} --memory replicas: give one per replica, in order"
+        )
+    certificates: list[bytes | None] = []
+    for path in paths:
         try:
-            certificate = path.read_bytes()
+            certificates.append(path.read_bytes())
         except OSError as exc:
             raise EnvironmentProblem(
                 f"cannot read the memory service's certificate {path}: {exc.strerror}"
             ) from None
-    client = MemoryClient.connect(
-        args.memory,
-        token,
-        certificate_pem=certificate,
-        insecure_plaintext=args.memory_insecure_plaintext,
-    )
+    return certificates
+
+
+async def _answer(replica: MemoryClient, call: Awaitable[T]) -> T:
     try:
-        try:
-            await client.count(MemoryFilter(agent_id=_PROBE_AGENT))
-        except grpc.aio.AioRpcError as exc:
-            raise EnvironmentProblem(
-                f"memory service at {args.memory}: {exc.code().name}: {exc.details()}"
-            ) from None
-        yield client
-    finally:
-        await client.close()
+        return await call
+    except grpc.aio.AioRpcError as exc:
+        raise EnvironmentProblem(
+            f"memory service at {replica.address}: {exc.code().name}: {exc.details()}"
+        ) from None
+
+
+def _probe_agent(shard: Shard) -> str:
+    """An agent id no real agent has, in `shard` (so its replica answers for it)."""
+    candidate, n = _PROBE_AGENT, 0
+    while not shard.owns(candidate):
+        n += 1
+        candidate = f"{_PROBE_AGENT}-{n}"
+    return candidate
 
 
 def _reason(exc: BaseException) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 from anima.memory.v1 import memory_pb2 as pb
 from anima.memory.v1 import memory_pb2_grpc as pb_grpc
 from anima_memory.api.export_stream import ExportReader, write_export
-from anima_memory.config import ROLE_ADMIN, ROLE_DASYNC, ROLE_RUNTIME
+from anima_memory.config import ROLE_ADMIN, ROLE_DASYNC, ROLE_RUNTIME, ROLES
 from anima_memory.service import EXPORT_PAGE, MemoryService
 from anima_memory_api.convert import (
     draft_from_pb,
@@ -59,6 +59,8 @@ ACCESS_LIST: Final = {
     },
     _method("ExportMemories"): _SNAPSHOT,
     _method("ImportMemories"): _SNAPSHOT,
+    # Every caller may ask which shard a replica serves (routers check it on connect).
+    _method("Describe"): frozenset(ROLES),
 }
 
 
@@ -192,6 +194,15 @@ class MemoryServicer(pb_grpc.MemoryServiceServicer):  # type: ignore[misc]
         header = await reader.header()
         imported = await service.import_(header.agent_id, reader.pages())
         return pb.ImportMemoriesResponse(imported=imported)
+
+    async def Describe(self, request: pb.DescribeRequest, context: Context) -> pb.DescribeResponse:
+        service = self.service
+        return pb.DescribeResponse(
+            shard_index=service.shard.index,
+            shard_count=service.shard.count,
+            embedding_model=service.embedder.model_name,
+            dimension=service.dimension,
+        )
 
 
 async def _unwrap_chunks(

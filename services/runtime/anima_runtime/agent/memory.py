@@ -1,8 +1,9 @@
 """What the runtime needs of the memory service.
 
-`anima_memory_api.client.MemoryClient` (gRPC, the deployed shape) and
-`anima_memory.service.MemoryService` (in process: tests, benchmarks,
-`anima chat`) both satisfy it as they are.
+`anima_memory_api.client.MemoryClient` (gRPC, the deployed shape),
+`anima_memory_api.router.ShardedMemoryClient` (several replicas, routed by
+agent) and `anima_memory.service.MemoryService` (in process: tests,
+benchmarks, `anima chat`) all satisfy it as they are.
 """
 
 from __future__ import annotations

@@ -312,3 +312,19 @@ class ImportMemoriesResponse(_message.Message):
     IMPORTED_FIELD_NUMBER: _ClassVar[int]
     imported: int
     def __init__(self, imported: _Optional[int] = ...) -> None: ...
+
+class DescribeRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DescribeResponse(_message.Message):
+    __slots__ = ("shard_index", "shard_count", "embedding_model", "dimension")
+    SHARD_INDEX_FIELD_NUMBER: _ClassVar[int]
+    SHARD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_MODEL_FIELD_NUMBER: _ClassVar[int]
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    shard_index: int
+    shard_count: int
+    embedding_model: str
+    dimension: int
+    def __init__(self, shard_index: _Optional[int] = ..., shard_count: _Optional[int] = ..., embedding_model: _Optional[str] = ..., dimension: _Optional[int] = ...) -> None: ...

@@ -94,6 +94,11 @@ class MemoryServiceStub:
                 request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.ImportMemoriesRequest.SerializeToString,
                 response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.ImportMemoriesResponse.FromString,
                 _registered_method=True)
+        self.Describe = channel.unary_unary(
+                '/anima.memory.v1.MemoryService/Describe',
+                request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.DescribeRequest.SerializeToString,
+                response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.DescribeResponse.FromString,
+                _registered_method=True)
 
 
 class MemoryServiceServicer:
@@ -189,6 +194,16 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Describe(self, request, context):
+        """What this replica is: the shard of agents it serves and its embedding
+        model. Several replicas split the agents by shard, and each refuses the
+        others' agents (FAILED_PRECONDITION); a router checks every replica with
+        this before routing to it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MemoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -251,6 +266,11 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     servicer.ImportMemories,
                     request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.ImportMemoriesRequest.FromString,
                     response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.ImportMemoriesResponse.SerializeToString,
+            ),
+            'Describe': grpc.unary_unary_rpc_method_handler(
+                    servicer.Describe,
+                    request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.DescribeRequest.FromString,
+                    response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.DescribeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -577,6 +597,33 @@ class MemoryService:
             '/anima.memory.v1.MemoryService/ImportMemories',
             anima_dot_memory_dot_v1_dot_memory__pb2.ImportMemoriesRequest.SerializeToString,
             anima_dot_memory_dot_v1_dot_memory__pb2.ImportMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Describe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.memory.v1.MemoryService/Describe',
+            anima_dot_memory_dot_v1_dot_memory__pb2.DescribeRequest.SerializeToString,
+            anima_dot_memory_dot_v1_dot_memory__pb2.DescribeResponse.FromString,
             options,
             channel_credentials,
             insecure,
