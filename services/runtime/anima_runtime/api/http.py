@@ -7,6 +7,9 @@
     POST /v1/agents/{id}/messages            one turn; every step with its log index
     GET  /v1/agents/{id}/rooms/{room}/memories   a room's latest memories
 
+The routes are thin: they authenticate, parse and shape JSON around the transport-free
+handler (anima_runtime/handler.py) that the gRPC RuntimeService calls too.
+
 Every /v1/agents route needs `Authorization: Bearer <token>` whose SHA-256 is
 configured (401 otherwise, checked before the body is parsed). The log routes
 (log/http.py) follow the log's own configuration: reads public unless closed.
@@ -51,7 +54,19 @@ from anima_runtime.api.schemas import (
     TurnOut,
 )
 from anima_runtime.config import RuntimeConfig
-from anima_runtime.errors import AgentStopped, ModelFailed
+from anima_runtime.errors import (
+    AgentStopped,
+    BackingServiceFailed,
+    BackingServiceUnavailable,
+    ModelFailed,
+)
+from anima_runtime.handler import (
+    DEFAULT_MEMORIES,
+    MAX_AGENT_ID_CHARS,
+    MAX_MEMORIES,
+    MAX_ROOM_ID_CHARS,
+    RuntimeHandler,
+)
 from anima_runtime.log.http import HTTP_STATUS, ApiError, ErrorResponse, log_router
 from anima_runtime.log.sequencer import AttestationFetcher
 from anima_runtime.manager import AgentManager
@@ -65,6 +80,8 @@ logger = logging.getLogger(__name__)
 _SPECIAL: Final[dict[type[AnimaError], tuple[int, str, str]]] = {
     ModelFailed: (502, "model_failed", "the agent's language model failed: "),
     AgentStopped: (409, "agent_stopped", ""),
+    BackingServiceUnavailable: (503, "unavailable", ""),
+    BackingServiceFailed: (502, "bad_gateway", ""),
 }
 #: A downstream gRPC service (memory, signer) that failed under a call.
 _UNREACHABLE: Final = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
@@ -169,14 +186,11 @@ def _json(model: BaseModel, status: int = 200) -> Response:
     return Response(model.model_dump_json(), status_code=status, media_type="application/json")
 
 
-AgentIdPath = Annotated[str, Path(description="the agent's id", max_length=64)]
-#: The most memories a listing may ask for; the configured limits.max_memories may be lower
-#: (the manager refuses beyond it).
-MAX_MEMORIES = 1000
-RoomIdPath = Annotated[str, Path(description="the room's id", max_length=128)]
+AgentIdPath = Annotated[str, Path(description="the agent's id", max_length=MAX_AGENT_ID_CHARS)]
+RoomIdPath = Annotated[str, Path(description="the room's id", max_length=MAX_ROOM_ID_CHARS)]
 
 
-def agents_router(manager: AgentManager, config: RuntimeConfig) -> APIRouter:
+def agents_router(handler: RuntimeHandler, config: RuntimeConfig) -> APIRouter:
     """The agent routes under /v1/agents, every one behind a bearer token."""
     router = APIRouter(
         prefix="/v1/agents",
@@ -189,26 +203,26 @@ def agents_router(manager: AgentManager, config: RuntimeConfig) -> APIRouter:
 
     @router.post("", status_code=201, response_model=AgentOut, summary="Create an agent")
     async def create(body: CreateAgentIn) -> Response:
-        view = await manager.create(body.character, agent_id=body.agent_id, start=body.start)
+        view = await handler.create_agent(body.character, agent_id=body.agent_id, start=body.start)
         return _json(AgentOut.of(view), 201)
 
     @router.get("", response_model=AgentList, summary="The agents on this runtime")
     async def list_agents() -> Response:
-        return _json(AgentList(agents=[AgentOut.of(v) for v in manager.list()]))
+        return _json(AgentList(agents=[AgentOut.of(v) for v in handler.list_agents()]))
 
     @router.get("/{agent_id}", response_model=AgentOut, summary="One agent")
     async def get(agent_id: AgentIdPath) -> Response:
-        return _json(AgentOut.of(manager.get(agent_id)))
+        return _json(AgentOut.of(handler.get_agent(agent_id)))
 
     @router.post("/{agent_id}/start", response_model=AgentOut, summary="Start a stopped agent")
     async def start(agent_id: AgentIdPath) -> Response:
-        return _json(AgentOut.of(await manager.start(agent_id)))
+        return _json(AgentOut.of(await handler.start_agent(agent_id)))
 
     @router.post(
         "/{agent_id}/stop", response_model=AgentOut, summary="Stop an agent (its data stays)"
     )
     async def stop(agent_id: AgentIdPath) -> Response:
-        return _json(AgentOut.of(await manager.stop(agent_id)))
+        return _json(AgentOut.of(await handler.stop_agent(agent_id)))
 
     @router.post(
         "/{agent_id}/messages",
@@ -216,7 +230,7 @@ def agents_router(manager: AgentManager, config: RuntimeConfig) -> APIRouter:
         summary="Say something to the agent in a room; its answer, actions and evaluations",
     )
     async def message(agent_id: AgentIdPath, body: MessageIn) -> Response:
-        turn = await manager.send_message(
+        turn = await handler.send_message(
             agent_id,
             room_id=body.room_id,
             text=body.text,
@@ -233,9 +247,9 @@ def agents_router(manager: AgentManager, config: RuntimeConfig) -> APIRouter:
     async def memories(
         agent_id: AgentIdPath,
         room_id: RoomIdPath,
-        limit: Annotated[int, Query(ge=1, le=MAX_MEMORIES)] = 20,
+        limit: Annotated[int, Query(ge=1, le=MAX_MEMORIES)] = DEFAULT_MEMORIES,
     ) -> Response:
-        found = await manager.room_memories(agent_id, room_id, limit)
+        found = await handler.room_memories(agent_id, room_id, limit)
         return _json(
             MemoriesOut(
                 agent_id=agent_id, room_id=room_id, memories=[MemoryOut.of(m) for m in found]
@@ -324,7 +338,7 @@ def create_runtime_app(
         redoc_url=None,
         openapi_url="/openapi.json",
     )
-    app.include_router(agents_router(manager, config))
+    app.include_router(agents_router(RuntimeHandler.of(manager, config), config))
     app.include_router(log_router(manager.logs, config=config.log.api, attestation=attestation))
 
     @app.exception_handler(StarletteHTTPException)
