@@ -20,6 +20,7 @@ from anima_dev.inprocess_log import InProcessSequencer
 from anima_memory.service import MemoryService
 from anima_runtime.api.http import create_runtime_app
 from anima_runtime.config import RuntimeConfig
+from anima_runtime.handler import RuntimeHandler
 from anima_runtime.manager import AgentManager
 from anima_signer.core import Signer
 from tests.runtime.fake_openai import FakeOpenAI, Status
@@ -62,7 +63,9 @@ async def serve(host: Host, config: RuntimeConfig | None = None) -> tuple[Api, A
     host.config = config or host.config
     manager = await host.open()
     app = create_runtime_app(
-        manager, host.config, attestation=InProcessSequencer(host.signer).attestation
+        RuntimeHandler.of(manager, host.config),
+        host.config,
+        attestation=InProcessSequencer(host.signer).attestation,
     )
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://rt.test")
     return Api(client), manager

@@ -69,7 +69,6 @@ from anima_runtime.handler import (
 )
 from anima_runtime.log.http import HTTP_STATUS, ApiError, ErrorResponse, log_router
 from anima_runtime.log.sequencer import AttestationFetcher
-from anima_runtime.manager import AgentManager
 from anima_verify import jsonsafe
 from anima_verify.errors import AnimaError
 
@@ -323,13 +322,13 @@ class BodyLimit:
 
 
 def create_runtime_app(
-    manager: AgentManager,
+    handler: RuntimeHandler,
     config: RuntimeConfig,
     *,
     attestation: AttestationFetcher | None = None,
 ) -> FastAPI:
-    """The runtime's API over `manager` (OpenAPI at /openapi.json; no docs pages,
-    which would load scripts from a CDN)."""
+    """The runtime's HTTP API over `handler` (OpenAPI at /openapi.json; no docs pages,
+    which would load scripts from a CDN). The gRPC API serves the same handler."""
     app = FastAPI(
         title="Anima agent runtime",
         version="1",
@@ -338,8 +337,8 @@ def create_runtime_app(
         redoc_url=None,
         openapi_url="/openapi.json",
     )
-    app.include_router(agents_router(RuntimeHandler.of(manager, config), config))
-    app.include_router(log_router(manager.logs, config=config.log.api, attestation=attestation))
+    app.include_router(agents_router(handler, config))
+    app.include_router(log_router(handler.logs, config=config.log.api, attestation=attestation))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

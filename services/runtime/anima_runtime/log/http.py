@@ -272,14 +272,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def log_router(
-    registry: LogRegistry,
+    reads: LogReads,
     *,
     config: LogApiConfig | None = None,
     attestation: AttestationFetcher | None = None,
 ) -> APIRouter:
-    """The log routes under /v1/logs/{agent_id}; mount with `app.include_router`."""
+    """The log routes under /v1/logs/{agent_id} over `reads`; mount with
+    `app.include_router`."""
     config = config or LogApiConfig()
-    reads = LogReads(registry, max_page=config.max_page_entries)
     quotes = TokenBucket(rate=config.attestation_per_second, burst=config.attestation_burst)
     router = APIRouter(
         prefix="/v1/logs/{agent_id}",
@@ -498,7 +498,8 @@ def create_log_app(
         redoc_url=None,
         openapi_url="/openapi.json",
     )
-    app.include_router(log_router(registry, config=config, attestation=attestation))
+    reads = LogReads(registry, max_page=config.max_page_entries)
+    app.include_router(log_router(reads, config=config, attestation=attestation))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
