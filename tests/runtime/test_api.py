@@ -17,6 +17,7 @@ import pytest
 
 from anima_core.auth import token_digest
 from anima_dev.inprocess_log import InProcessSequencer
+from anima_dev.openapi import OPENAPI_FILE
 from anima_memory.service import MemoryService
 from anima_runtime.api.http import create_runtime_app
 from anima_runtime.config import RuntimeConfig
@@ -476,6 +477,7 @@ async def test_regression_ssrf_the_endpoint_s_answer_is_not_read_back(
 
 async def test_openapi_is_served_without_cdn_pages(api: Api) -> None:
     spec = (await api.get("/openapi.json", auth=False)).json()
+    assert spec == json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))  # the committed contract
     assert "/v1/agents/{agent_id}/messages" in spec["paths"]
     assert "/v1/logs/{agent_id}/checkpoint" in spec["paths"]
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
