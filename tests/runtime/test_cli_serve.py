@@ -18,7 +18,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from anima_core.auth import token_digest
-from anima_core.config import load_config
+from anima_core.config import ConfigError, load_config
 from anima_dev.local_memory import local_memory
 from anima_dev.local_runtime import LocalRuntime, local_runtime
 from anima_dev.local_signer import local_signer
@@ -222,3 +222,20 @@ def test_signing_defaults_make_the_owner_policy() -> None:
     assert not policy.allow_personal_messages and not policy.allow_typed_data
     with pytest.raises(ValueError, match="chain ids"):
         RuntimeConfig.model_validate({"signing": {"allowed_chain_ids": [0]}})
+
+
+def test_grpc_tls_settings_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="together"):
+        RuntimeConfig.model_validate({"tls_cert_file": str(tmp_path / "cert.pem")})
+    with pytest.raises(ValueError, match="grpc_listen"):
+        RuntimeConfig.model_validate({"grpc_listen": "nowhere"})
+    production = RuntimeConfig.model_validate(
+        {
+            "production": True,
+            "insecure_grpc_plaintext": True,
+            "api_token_sha256s": [token_digest("api")],
+        }
+    )
+    with pytest.raises(ConfigError, match="insecure_grpc_plaintext"):
+        production.check_startable()
+    assert RuntimeConfig(data_dir=tmp_path).certificate_path == tmp_path / "tls" / "runtime.pem"

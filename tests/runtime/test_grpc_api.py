@@ -485,3 +485,15 @@ async def test_health_follows_readiness_and_the_certificate_is_published(
         address, API_TOKEN, certificate_pem=api.certificate_pem, timeout_s=2
     ) as gone:
         await refused(gone.list_agents(), grpc.StatusCode.UNAVAILABLE)
+
+
+@pytest.mark.parametrize("config", [{"insecure_grpc_plaintext": True}], indirect=True)
+async def test_plaintext_is_served_only_when_asked_for(
+    served: Served, config: RuntimeConfig
+) -> None:
+    assert served.grpc.certificate_pem is None
+    assert not config.certificate_path.exists()
+    async with RuntimeClient.connect(served.address, API_TOKEN, insecure_plaintext=True) as plain:
+        assert await plain.list_agents() == []
+    with pytest.raises(ValueError, match="certificate"):
+        RuntimeClient.connect(served.address, API_TOKEN)

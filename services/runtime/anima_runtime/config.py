@@ -86,7 +86,7 @@ class RuntimeConfig(FrozenConfig):
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     # gRPC without TLS (development only; production refuses it).
-    grpc_insecure_plaintext: bool = False
+    insecure_grpc_plaintext: bool = False
     # Production refuses settings that would leak a key (a model API key over plain
     # http to another host).
     production: bool = False
@@ -126,8 +126,8 @@ class RuntimeConfig(FrozenConfig):
     def _tls_files_come_in_pairs(self) -> RuntimeConfig:
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("tls_cert_file and tls_key_file are set together or not at all")
-        if self.grpc_insecure_plaintext and self.tls_cert_file is not None:
-            raise ValueError("both TLS files and grpc_insecure_plaintext are set")
+        if self.insecure_grpc_plaintext and self.tls_cert_file is not None:
+            raise ValueError("both TLS files and insecure_grpc_plaintext are set")
         return self
 
     @field_validator("api_token_sha256s")
@@ -155,8 +155,8 @@ class RuntimeConfig(FrozenConfig):
     def check_startable(self) -> None:
         """Fail closed: an API nobody is meant to reach without a token must have one."""
         self.model.check_startable(production=self.production)
-        if self.production and self.grpc_insecure_plaintext:
-            raise ConfigError("production refuses grpc_insecure_plaintext")
+        if self.production and self.insecure_grpc_plaintext:
+            raise ConfigError("production refuses insecure_grpc_plaintext")
         if not self.api_token_sha256s:
             raise ConfigError(
                 "no API token configured: set api_token_sha256s (the SHA-256 of each "

@@ -59,7 +59,7 @@ class RuntimeGrpc:
 
 def server_credentials(config: RuntimeConfig) -> tuple[grpc.ServerCredentials | None, bytes | None]:
     """TLS from files, or a fresh self-signed key whose certificate is published."""
-    if config.grpc_insecure_plaintext:
+    if config.insecure_grpc_plaintext:
         logger.warning("INSECURE plaintext gRPC: no TLS (development only)")
         return None, None
     if config.tls_cert_file is not None and config.tls_key_file is not None:
@@ -79,7 +79,7 @@ async def start_grpc(config: RuntimeConfig, *, address: str | None = None) -> Ru
     server = GrpcServer(
         address=address or config.grpc_listen,
         credentials=credentials,
-        insecure_plaintext=config.grpc_insecure_plaintext,
+        insecure_plaintext=config.insecure_grpc_plaintext,
         production=config.production,
         interceptors=[TracingServerInterceptor(), token_auth(config)],
         service_names=[SERVICE_NAME],
