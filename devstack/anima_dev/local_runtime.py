@@ -18,6 +18,7 @@ from anima_dev.local_memory import LocalMemory
 from anima_dev.local_process import ready_process
 from anima_dev.local_signer import LocalSigner
 from anima_runtime.config import ENV_PREFIX
+from anima_runtime_api.client import RuntimeClient
 
 # Opening the logs and restarting persisted agents (knowledge included) may take a while.
 READY_TIMEOUT_S = 120.0
@@ -28,8 +29,16 @@ MEMORY_TOKEN_ENV = "ANIMA_MEMORY_TOKEN"  # noqa: S105
 
 class LocalRuntime(NamedTuple):
     url: str  # http://127.0.0.1:PORT
-    api_token: str  # a bearer token the API accepts
+    api_token: str  # a bearer token the API accepts (HTTP and gRPC)
     process: subprocess.Popen[bytes]
+    grpc_address: str  # 127.0.0.1:PORT of RuntimeService
+    grpc_certificate_pem: bytes  # the TLS certificate it published, to pin
+
+    def grpc_client(self) -> RuntimeClient:
+        """A gRPC client of this runtime, pinned to its certificate."""
+        return RuntimeClient.connect(
+            self.grpc_address, self.api_token, certificate_pem=self.grpc_certificate_pem
+        )
 
 
 @contextlib.contextmanager
@@ -41,7 +50,8 @@ def local_runtime(
     extra_args: tuple[str, ...] = (),
     env: Mapping[str, str] | None = None,
 ) -> Iterator[LocalRuntime]:
-    """Start `anima runtime serve` on a free loopback port, data under state_dir/runtime.
+    """Start `anima runtime serve` on free loopback ports (HTTP and gRPC, the latter on
+    TLS with the certificate it publishes), data under state_dir/runtime.
 
     The signer is trusted as the INSECURE simulated TEE local_signer runs; the
     runtime gets the signer's runtime token and, if local_signer made one, its
@@ -62,7 +72,8 @@ def local_runtime(
         environ[SIGNER_ADMIN_TOKEN_ENV] = signer.tokens["admin"]
     environ[MEMORY_TOKEN_ENV] = memory.token
     command = [sys.executable, "-m", "anima_dev.cli", "runtime", "serve"]
-    command += ["--listen", "127.0.0.1:0", "--data-dir", str(state_dir / "runtime")]
+    command += ["--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0"]
+    command += ["--data-dir", str(state_dir / "runtime")]
     command += ["--signer", signer.address, "--insecure-allow-simulated"]
     command += ["--memory", memory.address, "--memory-cert", str(certificate)]
     command += ["--ready-file", str(ready), *extra_args]
@@ -74,4 +85,10 @@ def local_runtime(
         timeout_s=READY_TIMEOUT_S,
         stop_timeout_s=30,
     ) as (process, found):
-        yield LocalRuntime(url=str(found["url"]), api_token=api_token, process=process)
+        yield LocalRuntime(
+            url=str(found["url"]),
+            api_token=api_token,
+            process=process,
+            grpc_address=str(found["grpc_address"]),
+            grpc_certificate_pem=Path(str(found["grpc_certificate"])).read_bytes(),
+        )

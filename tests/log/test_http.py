@@ -20,8 +20,9 @@ from anima_dev.inprocess_log import InProcessSequencer
 from anima_runtime.log import queries
 from anima_runtime.log.config import LogApiConfig
 from anima_runtime.log.errors import InvalidLogRequest
-from anima_runtime.log.http import MAX_INT, create_log_app
+from anima_runtime.log.http import create_log_app
 from anima_runtime.log.ratelimit import TokenBucket
+from anima_runtime.log.reads import MAX_INT
 from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.service import AgentLog, LogItem
 from anima_signer.core import Signer

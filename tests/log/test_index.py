@@ -15,8 +15,9 @@ from anima_runtime.log.errors import (
     PayloadRedacted,
     RedactionIncomplete,
 )
-from anima_runtime.log.index import EntryFilter, EntryIndex
+from anima_runtime.log.index import EntryIndex
 from anima_runtime.log.service import INDEX_FILE, AgentLog, LogItem
+from anima_runtime_api.types import EntryFilter
 from anima_verify.tlog.entry import EntryKind, LogEntry
 from tests.log.conftest import AGENT
 

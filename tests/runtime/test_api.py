@@ -17,9 +17,11 @@ import pytest
 
 from anima_core.auth import token_digest
 from anima_dev.inprocess_log import InProcessSequencer
+from anima_dev.openapi import OPENAPI_FILE
 from anima_memory.service import MemoryService
 from anima_runtime.api.http import create_runtime_app
 from anima_runtime.config import RuntimeConfig
+from anima_runtime.handler import RuntimeHandler
 from anima_runtime.manager import AgentManager
 from anima_signer.core import Signer
 from tests.runtime.fake_openai import FakeOpenAI, Status
@@ -62,7 +64,9 @@ async def serve(host: Host, config: RuntimeConfig | None = None) -> tuple[Api, A
     host.config = config or host.config
     manager = await host.open()
     app = create_runtime_app(
-        manager, host.config, attestation=InProcessSequencer(host.signer).attestation
+        RuntimeHandler.of(manager, host.config),
+        host.config,
+        attestation=InProcessSequencer(host.signer).attestation,
     )
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://rt.test")
     return Api(client), manager
@@ -473,6 +477,7 @@ async def test_regression_ssrf_the_endpoint_s_answer_is_not_read_back(
 
 async def test_openapi_is_served_without_cdn_pages(api: Api) -> None:
     spec = (await api.get("/openapi.json", auth=False)).json()
+    assert spec == json.loads(OPENAPI_FILE.read_text(encoding="utf-8"))  # the committed contract
     assert "/v1/agents/{agent_id}/messages" in spec["paths"]
     assert "/v1/logs/{agent_id}/checkpoint" in spec["paths"]
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"

@@ -1,32 +1,42 @@
 """`anima runtime serve` as its own process, in front of a signer process and a memory
-service process (anima_dev.local_signer, anima_dev.local_memory, anima_dev.local_runtime); and the
-exit codes of the refusals that happen before anything is started."""
+service process (anima_dev.local_signer, anima_dev.local_memory, anima_dev.local_runtime),
+answering over HTTP and gRPC; and the exit codes of the refusals that happen before
+anything is started."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import socket
 import stat
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from anima_core.auth import token_digest
 from anima_core.config import ConfigError, load_config
 from anima_dev.local_memory import local_memory
-from anima_dev.local_runtime import local_runtime
+from anima_dev.local_runtime import LocalRuntime, local_runtime
 from anima_dev.local_signer import local_signer
 from anima_runtime import cli as runtime_cli
 from anima_runtime.config import RuntimeConfig
 from anima_runtime.log.config import LogConfig
+from anima_runtime_api.client import TLS_SERVER_NAME, RuntimeClient
+from anima_runtime_api.errors import RuntimeRefused
+from anima_verify.tlog.checkpoint import open_checkpoint
+from anima_verify.tlog.merkle import verify_inclusion
+from anima_verify.tlog.note import parse_verifier_key
 from tests.runtime.test_manager import ADA
 
 TIMEOUT_S = 60
 
 
 @pytest.mark.slow
-def test_a_served_runtime_creates_an_agent_and_answers_over_http(tmp_path: Path) -> None:
+def test_a_served_runtime_answers_over_http_and_grpc(tmp_path: Path) -> None:
     with (
         local_signer(tmp_path) as signer,
         local_memory(tmp_path) as memory,
@@ -73,7 +83,43 @@ def test_a_served_runtime_creates_an_agent_and_answers_over_http(tmp_path: Path)
 
         stored = tmp_path / "runtime" / "agents" / agent["agent_id"] / "character.json"
         assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+
+        asyncio.run(answers_over_grpc(runtime, agent["agent_id"]))
     assert runtime.process.returncode == 0  # SIGTERM: a clean shutdown
+
+
+async def answers_over_grpc(runtime: LocalRuntime, agent_id: str) -> None:
+    """The agent created over HTTP, on the runtime's gRPC API (TLS pinned to the
+    certificate it published): health, a turn, its entries proven in the signed log."""
+    credentials = grpc.ssl_channel_credentials(root_certificates=runtime.grpc_certificate_pem)
+    options = [("grpc.ssl_target_name_override", TLS_SERVER_NAME)]
+    async with grpc.aio.secure_channel(runtime.grpc_address, credentials, options) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        status = await health.Check(health_pb2.HealthCheckRequest(), timeout=TIMEOUT_S)
+        assert status.status == health_pb2.HealthCheckResponse.SERVING
+    async with RuntimeClient.connect(
+        runtime.grpc_address, certificate_pem=runtime.grpc_certificate_pem
+    ) as anonymous:
+        with pytest.raises(RuntimeRefused) as caught:
+            await anonymous.list_agents()
+        assert caught.value.status == grpc.StatusCode.UNAUTHENTICATED
+    async with runtime.grpc_client() as client:
+        [agent] = await client.list_agents()
+        assert agent.agent_id == agent_id and agent.running
+        turn = await client.send_message(agent_id, room_id="lobby", text="What do you do?")
+        assert turn.responses and turn.message_log_index > 0
+        signed = open_checkpoint(
+            await client.checkpoint(agent_id), [parse_verifier_key(agent.log_verifier_key)]
+        ).checkpoint
+        for index in turn.log_indices:
+            proof = await client.inclusion_proof(agent_id, index, signed.size)
+            verify_inclusion(
+                leaf_hash=proof.leaf_hash,
+                index=index,
+                size=signed.size,
+                proof=proof.proof,
+                root=signed.root_hash,
+            )
 
 
 # ---------------------------------------------------------------- refusals before starting
@@ -88,6 +134,7 @@ def run_serve(argv: list[str]) -> int:
 
 
 SERVE = ["runtime", "serve", "--insecure-allow-simulated", "--memory-insecure-plaintext"]
+FREE_PORTS = ["--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0"]
 
 
 @pytest.fixture
@@ -120,9 +167,21 @@ def test_a_missing_service_token_is_an_environment_problem(
 def test_an_unreachable_signer_is_an_environment_problem(
     environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = run_serve([*SERVE, "--signer", "127.0.0.1:1", "--listen", "127.0.0.1:0"])
+    code = run_serve([*SERVE, "--signer", "127.0.0.1:1", *FREE_PORTS])
     assert code == runtime_cli.EXIT_ENVIRONMENT
     assert "cannot reach the signer at 127.0.0.1:1" in capsys.readouterr().err
+
+
+def test_a_busy_grpc_port_is_an_environment_problem(
+    environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        code = run_serve([*SERVE, "--listen", "127.0.0.1:0", "--grpc-listen", f"127.0.0.1:{port}"])
+    assert code == runtime_cli.EXIT_ENVIRONMENT
+    assert f"cannot serve gRPC on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
 def test_a_bad_listen_address_names_the_flag(
@@ -184,3 +243,20 @@ def test_signing_defaults_make_the_owner_policy() -> None:
     assert not policy.allow_personal_messages and not policy.allow_typed_data
     with pytest.raises(ValueError, match="chain ids"):
         RuntimeConfig.model_validate({"signing": {"allowed_chain_ids": [0]}})
+
+
+def test_grpc_tls_settings_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="together"):
+        RuntimeConfig.model_validate({"tls_cert_file": str(tmp_path / "cert.pem")})
+    with pytest.raises(ValueError, match="grpc_listen"):
+        RuntimeConfig.model_validate({"grpc_listen": "nowhere"})
+    production = RuntimeConfig.model_validate(
+        {
+            "production": True,
+            "insecure_grpc_plaintext": True,
+            "api_token_sha256s": [token_digest("api")],
+        }
+    )
+    with pytest.raises(ConfigError, match="insecure_grpc_plaintext"):
+        production.check_startable()
+    assert RuntimeConfig(data_dir=tmp_path).certificate_path == tmp_path / "tls" / "runtime.pem"

@@ -302,6 +302,9 @@ class GrpcServer:
     Interceptors run outermost first in the order given; ErrorMappingInterceptor
     is always added in front of them so that no interceptor's or handler's
     exception text escapes. Put tracing before auth so denied calls are traced.
+
+    `max_message_bytes` bounds requests and responses alike; a service whose answers
+    may be larger than anything it accepts sets `max_send_message_bytes` apart.
     """
 
     def __init__(
@@ -314,6 +317,7 @@ class GrpcServer:
         interceptors: Sequence[ServerInterceptor] = (),
         service_names: Sequence[str] = (),
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        max_send_message_bytes: int | None = None,
     ) -> None:
         if credentials is None and not insecure_plaintext:
             raise ConfigError(
@@ -324,6 +328,10 @@ class GrpcServer:
             raise ConfigError(f"both credentials and insecure_plaintext=True given for {address}")
         if max_message_bytes <= 0:
             raise ConfigError(f"max_message_bytes must be positive, got {max_message_bytes}")
+        if max_send_message_bytes is not None and max_send_message_bytes <= 0:
+            raise ConfigError(
+                f"max_send_message_bytes must be positive, got {max_send_message_bytes}"
+            )
         self._address = address
         self._credentials = credentials
         self._production = production
@@ -333,6 +341,7 @@ class GrpcServer:
         )
         self._service_names: list[str] = list(dict.fromkeys(service_names))
         self._max_message_bytes = max_message_bytes
+        self._max_send_message_bytes = max_send_message_bytes or max_message_bytes
         self._servicers: list[tuple[AddServicerFn, object]] = []
         self._server: grpc.aio.Server | None = None
         self._health = health_aio.HealthServicer()
@@ -370,7 +379,7 @@ class GrpcServer:
             interceptors=self._interceptors,
             options=[
                 ("grpc.max_receive_message_length", self._max_message_bytes),
-                ("grpc.max_send_message_length", self._max_message_bytes),
+                ("grpc.max_send_message_length", self._max_send_message_bytes),
             ],
         )
         for add_fn, servicer in self._servicers:

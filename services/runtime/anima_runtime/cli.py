@@ -1,13 +1,16 @@
 """`anima runtime serve` and `anima runtime new-token` (also `anima-runtime ...`).
 
-`anima runtime serve` hosts agents behind the HTTP API (api/http.py): it
-connects to the signer over attested gRPC (runtime role: logs, lookups,
+`anima runtime serve` hosts agents behind the HTTP API (api/http.py) and the
+gRPC RuntimeService (api/grpc_servicer.py, on its own listener, TLS with a
+published self-signed certificate unless configured otherwise): it binds both
+ports first, connects to the signer over attested gRPC (runtime role: logs, lookups,
 attestation; with ANIMA_SIGNER_ADMIN_TOKEN also the admin role, to create
 agents' keys) and to the memory service (TLS pinned to its certificate),
 or to several replicas of it that shard the agents (--memory repeated in shard
 order: replica i serves shard i of N; each is checked to say so at startup),
 brings back the agents persisted under --data-dir, and serves until SIGTERM
-or SIGINT; then it stops the HTTP server, the agents and the logs.
+or SIGINT; then it stops the HTTP and gRPC servers, the agents and the logs.
+gRPC health says NOT_SERVING until the agents are back.
 
 Configuration: RuntimeConfig's defaults, then --config, then ANIMA_RUNTIME_*
 variables, then these flags. Tokens come from the environment only, never
@@ -45,7 +48,9 @@ from anima_memory_api.shards import Shard
 from anima_memory_api.types import MemoryFilter
 from anima_runtime.api.http import create_runtime_app
 from anima_runtime.config import ENV_PREFIX, RuntimeConfig
-from anima_runtime.http_serve import base_url, bind, serve_app
+from anima_runtime.grpc_serve import RuntimeGrpc, start_grpc
+from anima_runtime.handler import RuntimeHandler
+from anima_runtime.http_serve import base_url, bind, listen_address, serve_app
 from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.sequencer import signer_attestation
 from anima_runtime.manager import AgentManager
@@ -101,7 +106,8 @@ def _register_serve(sub: SubParsers) -> None:
     )
     serve.add_argument("--config", type=Path, help="TOML or JSON file holding a RuntimeConfig")
     serve.add_argument("--data-dir", type=Path, help="where agents and their logs live")
-    serve.add_argument("--listen", help="host:port (port 0 picks a free one)")
+    serve.add_argument("--listen", help="HTTP host:port (port 0 picks a free one)")
+    serve.add_argument("--grpc-listen", help="gRPC host:port (port 0 picks a free one)")
     add_signer_arguments(serve)
     serve.add_argument(
         "--memory",
@@ -130,7 +136,12 @@ def _register_serve(sub: SubParsers) -> None:
         action="store_true",
         help="INSECURE: talk to the memory service without TLS (development only)",
     )
-    serve.add_argument("--ready-file", type=Path, help="write {'url', 'port'} here once serving")
+    serve.add_argument(
+        "--ready-file",
+        type=Path,
+        help="write {'url', 'port', 'grpc_address', 'grpc_port', 'grpc_certificate'} here "
+        "once serving",
+    )
     serve.set_defaults(func=serve_command)
 
 
@@ -146,7 +157,11 @@ def _new_token(args: argparse.Namespace) -> int:
 
 
 def load_runtime_config(args: argparse.Namespace) -> RuntimeConfig:
-    overrides = {"data_dir": args.data_dir, "listen": args.listen}
+    overrides = {
+        "data_dir": args.data_dir,
+        "listen": args.listen,
+        "grpc_listen": args.grpc_listen,
+    }
     return load_config(RuntimeConfig, env_prefix=ENV_PREFIX, file=args.config, overrides=overrides)
 
 
@@ -188,6 +203,8 @@ async def _serve(args: argparse.Namespace, config: RuntimeConfig) -> int:
         host, port = config.listen_address
         with bind(host, port) as sock:
             async with AsyncExitStack() as stack:
+                api = await _grpc(config)
+                stack.push_async_callback(api.stop)
                 policy = measurement_policy(args)
                 signer = await stack.enter_async_context(
                     _signer(args.signer, signer_token, policy, SIGNER_TOKEN_ENV)
@@ -204,15 +221,31 @@ async def _serve(args: argparse.Namespace, config: RuntimeConfig) -> int:
                     config=config, memory=memory, logs=registry, signer=signer, admin=admin
                 )
                 stack.push_async_callback(manager.close)
-                app = create_runtime_app(manager, config, attestation=signer_attestation(signer))
-                if not stopping.is_set():
-                    await serve_app(
-                        app,
-                        sock,
-                        stopping,
-                        on_ready=lambda: _announce(sock, manager, args.ready_file),
-                    )
+                handler = RuntimeHandler.of(manager, config)
+                app = create_runtime_app(handler, config, attestation=signer_attestation(signer))
+                try:
+                    await api.attach(handler)
+                    if not stopping.is_set():
+                        await serve_app(
+                            app,
+                            sock,
+                            stopping,
+                            on_ready=lambda: _announce(sock, api, config, manager, args.ready_file),
+                        )
+                finally:
+                    await api.stop()  # before the agents and logs close
     return EXIT_OK
+
+
+async def _grpc(config: RuntimeConfig) -> RuntimeGrpc:
+    """The gRPC listener, bound and NOT_SERVING; a port or TLS file it cannot use is an
+    environment problem."""
+    try:
+        return await start_grpc(config)
+    except (OSError, RuntimeError, ConfigError) as exc:
+        raise EnvironmentProblem(
+            f"cannot serve gRPC on {config.grpc_listen}: {_reason(exc)}"
+        ) from None
 
 
 @asynccontextmanager
@@ -320,13 +353,36 @@ def _reason(exc: BaseException) -> str:
     return str(exc)
 
 
-def _announce(sock: socket.socket, manager: AgentManager, ready_file: Path | None) -> None:
+def _announce(
+    sock: socket.socket,
+    api: RuntimeGrpc,
+    config: RuntimeConfig,
+    manager: AgentManager,
+    ready_file: Path | None,
+) -> None:
     url, port = base_url(sock)
+    host = listen_address(config.grpc_listen)[0]
+    grpc_address = f"{f'[{host}]' if ':' in host else host}:{api.port}"
     agents = manager.list()
     running = sum(1 for a in agents if a.running)
-    print(f"runtime API serving on {url} ({len(agents)} agents, {running} running)", flush=True)
+    security = "plaintext" if api.certificate_pem is None else "TLS"
+    print(
+        f"runtime API serving on {url}, gRPC on {grpc_address} ({security}) "
+        f"({len(agents)} agents, {running} running)",
+        flush=True,
+    )
     if ready_file is not None:
-        replace_file(ready_file, json.dumps({"url": url, "port": port}).encode())
+        certificate = None
+        if api.certificate_pem is not None:
+            certificate = str((config.tls_cert_file or config.certificate_path).resolve())
+        ready = {
+            "url": url,
+            "port": port,
+            "grpc_address": grpc_address,
+            "grpc_port": api.port,
+            "grpc_certificate": certificate,
+        }
+        replace_file(ready_file, json.dumps(ready).encode())
 
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_ENVIRONMENT", "EXIT_OK", "register", "serve_command"]

@@ -4,6 +4,11 @@ Loaded once: defaults, then a TOML/JSON file, then ANIMA_RUNTIME_* variables
 (`ANIMA_RUNTIME_API_TOKEN_SHA256S='["<sha256>"]'`, `ANIMA_RUNTIME_MODEL__...`,
 `ANIMA_RUNTIME_LOG__API__PUBLIC_READS=false`), then command-line flags.
 
+The runtime serves two APIs over the same handler: HTTP on `listen` and gRPC
+(RuntimeService) on `grpc_listen`, the latter with TLS on a fresh self-signed key
+per start whose certificate is published under data_dir/tls/runtime.pem for local
+clients to pin (or from tls_cert_file and tls_key_file).
+
 API tokens are configured as SHA-256 hex digests (`anima_core.auth.token_digest`),
 never in clear; `anima runtime new-token` makes one. The service refuses to
 start without one (fail closed): every route that changes state or talks to an
@@ -25,6 +30,8 @@ from anima_core.config import ConfigError, FrozenConfig
 from anima_runtime.http_serve import listen_address
 from anima_runtime.llm.config import ModelConfig
 from anima_runtime.log.config import LogConfig, check_cors_origins
+from anima_runtime_api.client import DEFAULT_ADDRESS as DEFAULT_GRPC_LISTEN
+from anima_runtime_api.client import published_certificate_path
 from anima_signer_api.types import MAX_WALLETS, UINT256_MAX, SigningPolicy
 
 ENV_PREFIX = "ANIMA_RUNTIME"
@@ -72,6 +79,14 @@ class RuntimeLimits(FrozenConfig):
 class RuntimeConfig(FrozenConfig):
     data_dir: Path = Path(".anima/runtime")
     listen: str = DEFAULT_LISTEN
+    # The gRPC API (RuntimeService): its own listener beside the HTTP API.
+    grpc_listen: str = DEFAULT_GRPC_LISTEN
+    # gRPC TLS: a certificate and key from files, else a fresh self-signed key per
+    # start whose certificate is written to <data_dir>/tls/runtime.pem.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # gRPC without TLS (development only; production refuses it).
+    insecure_grpc_plaintext: bool = False
     # Production refuses settings that would leak a key (a model API key over plain
     # http to another host).
     production: bool = False
@@ -98,7 +113,7 @@ class RuntimeConfig(FrozenConfig):
             return {**data, "log": log.model_copy(update={"root": root})}
         return data
 
-    @field_validator("listen")
+    @field_validator("listen", "grpc_listen")
     @classmethod
     def _host_port(cls, listen: str) -> str:
         try:
@@ -106,6 +121,14 @@ class RuntimeConfig(FrozenConfig):
         except ArgumentTypeError as exc:
             raise ValueError(str(exc)) from None
         return listen
+
+    @model_validator(mode="after")
+    def _tls_files_come_in_pairs(self) -> RuntimeConfig:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file are set together or not at all")
+        if self.insecure_grpc_plaintext and self.tls_cert_file is not None:
+            raise ValueError("both TLS files and insecure_grpc_plaintext are set")
+        return self
 
     @field_validator("api_token_sha256s")
     @classmethod
@@ -124,9 +147,16 @@ class RuntimeConfig(FrozenConfig):
     def listen_address(self) -> tuple[str, int]:
         return listen_address(self.listen)
 
+    @property
+    def certificate_path(self) -> Path:
+        """Where a self-signed gRPC certificate is published for local clients to pin."""
+        return published_certificate_path(self.data_dir)
+
     def check_startable(self) -> None:
         """Fail closed: an API nobody is meant to reach without a token must have one."""
         self.model.check_startable(production=self.production)
+        if self.production and self.insecure_grpc_plaintext:
+            raise ConfigError("production refuses insecure_grpc_plaintext")
         if not self.api_token_sha256s:
             raise ConfigError(
                 "no API token configured: set api_token_sha256s (the SHA-256 of each "
@@ -136,6 +166,7 @@ class RuntimeConfig(FrozenConfig):
 
 
 __all__ = [
+    "DEFAULT_GRPC_LISTEN",
     "DEFAULT_LISTEN",
     "ENV_PREFIX",
     "RuntimeConfig",

@@ -1,48 +1,52 @@
 """The runtime's error family: one base, narrow subclasses, kinds mapped to HTTP
-statuses in one table (api/) and to gRPC codes by anima_core.server."""
+statuses in one table (api/) and to gRPC codes by anima_core.server.
+
+The errors callers may see live in the runtime's API package (anima_runtime_api.errors)
+and are re-exported here; the ones that stay inside the runtime are defined here."""
 
 from __future__ import annotations
 
-from anima_verify.errors import AnimaError, ErrorKind
-
-
-class AgentRuntimeError(AnimaError):
-    """Base of the agent runtime's errors."""
-
-
-class InvalidCharacter(AgentRuntimeError):
-    """A character file or document that is not a valid ElizaOS character."""
-
-    kind = ErrorKind.INVALID_ARGUMENT
-
-
-class InvalidMessage(AgentRuntimeError):
-    """An empty, oversized or malformed message."""
-
-    kind = ErrorKind.INVALID_ARGUMENT
-
-
-class UnknownAgent(AgentRuntimeError):
-    kind = ErrorKind.NOT_FOUND
-
-
-class AgentExists(AgentRuntimeError):
-    kind = ErrorKind.ALREADY_EXISTS
-
-
-class AgentStopped(AgentRuntimeError):
-    """The agent exists but is not running: start it first."""
-
-    kind = ErrorKind.FAILED_PRECONDITION
-
-
-class ModelFailed(AgentRuntimeError):
-    """The language model timed out, refused, or answered something unusable."""
-
-    kind = ErrorKind.UNAVAILABLE
+from anima_runtime_api.errors import (
+    AgentExists,
+    AgentRuntimeError,
+    AgentStopped,
+    InvalidCharacter,
+    InvalidMessage,
+    InvalidRequest,
+    ModelFailed,
+    UnknownAgent,
+)
+from anima_verify.errors import ErrorKind
 
 
 class PluginFailed(AgentRuntimeError):
     """An action, provider or evaluator raised; the turn records it and goes on."""
 
     kind = ErrorKind.INTERNAL
+
+
+class BackingServiceUnavailable(AgentRuntimeError):
+    """The memory service or the signer could not be reached (or did not answer in time)."""
+
+    kind = ErrorKind.UNAVAILABLE
+
+
+class BackingServiceFailed(AgentRuntimeError):
+    """The memory service or the signer answered a call with an error of its own."""
+
+    kind = ErrorKind.INTERNAL
+
+
+__all__ = [
+    "AgentExists",
+    "AgentRuntimeError",
+    "AgentStopped",
+    "BackingServiceFailed",
+    "BackingServiceUnavailable",
+    "InvalidCharacter",
+    "InvalidMessage",
+    "InvalidRequest",
+    "ModelFailed",
+    "PluginFailed",
+    "UnknownAgent",
+]

@@ -67,6 +67,7 @@ from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.service import AgentLog
 from anima_runtime.plugins.registry import resolve_plugins
 from anima_runtime.plugins.types import Plugin
+from anima_runtime_api.types import AgentView
 from anima_signer_api.types import Agent, SigningPolicy
 from anima_verify.agent_id import AGENT_ID_RULE, is_agent_id
 from anima_verify.errors import AnimaError, ErrorKind
@@ -141,24 +142,6 @@ ModelFactory = Callable[[Character], ChatModel]
 
 
 # ---------------------------------------------------------------- views and records
-
-
-@dataclass(frozen=True, slots=True)
-class AgentView:
-    """An agent as callers see it: public keys and state, never the character's secrets."""
-
-    agent_id: str
-    name: str
-    running: bool
-    created_at: str  # ISO 8601, UTC
-    wallets: tuple[str, ...]  # addresses, by wallet index
-    log_verifier_key: str
-    plugins: tuple[str, ...]  # the character's plugins this runtime has
-    unknown_plugins: tuple[str, ...]  # the ones it names that this runtime lacks
-    model: str  # the chat model's name (the last one used, when stopped)
-    #: Why the agent is not running though it was meant to (its last start failed);
-    #: None once it starts or is stopped.
-    problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,9 @@
     POST /v1/agents/{id}/messages            one turn; every step with its log index
     GET  /v1/agents/{id}/rooms/{room}/memories   a room's latest memories
 
+The routes are thin: they authenticate, parse and shape JSON around the transport-free
+handler (anima_runtime/handler.py) that the gRPC RuntimeService calls too.
+
 Every /v1/agents route needs `Authorization: Bearer <token>` whose SHA-256 is
 configured (401 otherwise, checked before the body is parsed). The log routes
 (log/http.py) follow the log's own configuration: reads public unless closed.
@@ -51,10 +54,21 @@ from anima_runtime.api.schemas import (
     TurnOut,
 )
 from anima_runtime.config import RuntimeConfig
-from anima_runtime.errors import AgentStopped, ModelFailed
+from anima_runtime.errors import (
+    AgentStopped,
+    BackingServiceFailed,
+    BackingServiceUnavailable,
+    ModelFailed,
+)
+from anima_runtime.handler import (
+    DEFAULT_MEMORIES,
+    MAX_AGENT_ID_CHARS,
+    MAX_MEMORIES,
+    MAX_ROOM_ID_CHARS,
+    RuntimeHandler,
+)
 from anima_runtime.log.http import HTTP_STATUS, ApiError, ErrorResponse, log_router
 from anima_runtime.log.sequencer import AttestationFetcher
-from anima_runtime.manager import AgentManager
 from anima_verify import jsonsafe
 from anima_verify.errors import AnimaError
 
@@ -65,6 +79,8 @@ logger = logging.getLogger(__name__)
 _SPECIAL: Final[dict[type[AnimaError], tuple[int, str, str]]] = {
     ModelFailed: (502, "model_failed", "the agent's language model failed: "),
     AgentStopped: (409, "agent_stopped", ""),
+    BackingServiceUnavailable: (503, "unavailable", ""),
+    BackingServiceFailed: (502, "bad_gateway", ""),
 }
 #: A downstream gRPC service (memory, signer) that failed under a call.
 _UNREACHABLE: Final = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
@@ -169,14 +185,11 @@ def _json(model: BaseModel, status: int = 200) -> Response:
     return Response(model.model_dump_json(), status_code=status, media_type="application/json")
 
 
-AgentIdPath = Annotated[str, Path(description="the agent's id", max_length=64)]
-#: The most memories a listing may ask for; the configured limits.max_memories may be lower
-#: (the manager refuses beyond it).
-MAX_MEMORIES = 1000
-RoomIdPath = Annotated[str, Path(description="the room's id", max_length=128)]
+AgentIdPath = Annotated[str, Path(description="the agent's id", max_length=MAX_AGENT_ID_CHARS)]
+RoomIdPath = Annotated[str, Path(description="the room's id", max_length=MAX_ROOM_ID_CHARS)]
 
 
-def agents_router(manager: AgentManager, config: RuntimeConfig) -> APIRouter:
+def agents_router(handler: RuntimeHandler, config: RuntimeConfig) -> APIRouter:
     """The agent routes under /v1/agents, every one behind a bearer token."""
     router = APIRouter(
         prefix="/v1/agents",
@@ -189,26 +202,26 @@ def agents_router(manager: AgentManager, config: RuntimeConfig) -> APIRouter:
 
     @router.post("", status_code=201, response_model=AgentOut, summary="Create an agent")
     async def create(body: CreateAgentIn) -> Response:
-        view = await manager.create(body.character, agent_id=body.agent_id, start=body.start)
+        view = await handler.create_agent(body.character, agent_id=body.agent_id, start=body.start)
         return _json(AgentOut.of(view), 201)
 
     @router.get("", response_model=AgentList, summary="The agents on this runtime")
     async def list_agents() -> Response:
-        return _json(AgentList(agents=[AgentOut.of(v) for v in manager.list()]))
+        return _json(AgentList(agents=[AgentOut.of(v) for v in handler.list_agents()]))
 
     @router.get("/{agent_id}", response_model=AgentOut, summary="One agent")
     async def get(agent_id: AgentIdPath) -> Response:
-        return _json(AgentOut.of(manager.get(agent_id)))
+        return _json(AgentOut.of(handler.get_agent(agent_id)))
 
     @router.post("/{agent_id}/start", response_model=AgentOut, summary="Start a stopped agent")
     async def start(agent_id: AgentIdPath) -> Response:
-        return _json(AgentOut.of(await manager.start(agent_id)))
+        return _json(AgentOut.of(await handler.start_agent(agent_id)))
 
     @router.post(
         "/{agent_id}/stop", response_model=AgentOut, summary="Stop an agent (its data stays)"
     )
     async def stop(agent_id: AgentIdPath) -> Response:
-        return _json(AgentOut.of(await manager.stop(agent_id)))
+        return _json(AgentOut.of(await handler.stop_agent(agent_id)))
 
     @router.post(
         "/{agent_id}/messages",
@@ -216,7 +229,7 @@ def agents_router(manager: AgentManager, config: RuntimeConfig) -> APIRouter:
         summary="Say something to the agent in a room; its answer, actions and evaluations",
     )
     async def message(agent_id: AgentIdPath, body: MessageIn) -> Response:
-        turn = await manager.send_message(
+        turn = await handler.send_message(
             agent_id,
             room_id=body.room_id,
             text=body.text,
@@ -233,9 +246,9 @@ def agents_router(manager: AgentManager, config: RuntimeConfig) -> APIRouter:
     async def memories(
         agent_id: AgentIdPath,
         room_id: RoomIdPath,
-        limit: Annotated[int, Query(ge=1, le=MAX_MEMORIES)] = 20,
+        limit: Annotated[int, Query(ge=1, le=MAX_MEMORIES)] = DEFAULT_MEMORIES,
     ) -> Response:
-        found = await manager.room_memories(agent_id, room_id, limit)
+        found = await handler.room_memories(agent_id, room_id, limit)
         return _json(
             MemoriesOut(
                 agent_id=agent_id, room_id=room_id, memories=[MemoryOut.of(m) for m in found]
@@ -309,13 +322,13 @@ class BodyLimit:
 
 
 def create_runtime_app(
-    manager: AgentManager,
+    handler: RuntimeHandler,
     config: RuntimeConfig,
     *,
     attestation: AttestationFetcher | None = None,
 ) -> FastAPI:
-    """The runtime's API over `manager` (OpenAPI at /openapi.json; no docs pages,
-    which would load scripts from a CDN)."""
+    """The runtime's HTTP API over `handler` (OpenAPI at /openapi.json; no docs pages,
+    which would load scripts from a CDN). The gRPC API serves the same handler."""
     app = FastAPI(
         title="Anima agent runtime",
         version="1",
@@ -324,8 +337,8 @@ def create_runtime_app(
         redoc_url=None,
         openapi_url="/openapi.json",
     )
-    app.include_router(agents_router(manager, config))
-    app.include_router(log_router(manager.logs, config=config.log.api, attestation=attestation))
+    app.include_router(agents_router(handler, config))
+    app.include_router(log_router(handler.logs, config=config.log.api, attestation=attestation))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

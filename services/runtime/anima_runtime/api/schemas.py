@@ -11,9 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from anima_memory_api.types import Memory
-from anima_runtime.agent.turn import TurnResult
-from anima_runtime.manager import AgentView
+from anima_runtime_api.types import AgentView, RoomMemory, TurnResult
 
 
 class _Request(BaseModel):
@@ -160,7 +158,7 @@ class MemoryOut(BaseModel):
     fields: dict[str, Any]
 
     @classmethod
-    def of(cls, memory: Memory) -> MemoryOut:
+    def of(cls, memory: RoomMemory) -> MemoryOut:
         return cls(
             id=memory.id,
             entity_id=memory.entity_id,

@@ -4,11 +4,12 @@ group-committed appends through the enclave sequencer, and the query API.
     registry = LogRegistry(root=Path(".anima/logs"), sequencer=signer_client)
     log = await registry.open("alice")            # created on first use, synced
     [index] = await log.append([LogItem(EntryKind.MESSAGE_IN, "bob", "room", b"hi")])
-    app.include_router(log_router(registry, attestation=signer_attestation(signer_client)))
+    reads = LogReads(registry, max_page=100)      # what the HTTP and gRPC APIs answer
+    app.include_router(log_router(reads, attestation=signer_attestation(signer_client)))
 
 Modules: tiles_store (C2SP tlog-tiles on disk, crash-safe), index (SQLite
 entry index and payloads), service (AgentLog), registry, sequencer (what the
-host needs from the signer), queries (transport-free reads), http (FastAPI),
+host needs from the signer), queries and reads (transport-free reads), http (FastAPI),
 cli (`anima log serve`: the API in front of a signer on attested gRPC).
 """
 
@@ -28,6 +29,7 @@ from anima_runtime.log.errors import (
     UnknownLog,
 )
 from anima_runtime.log.http import create_log_app, log_router
+from anima_runtime.log.reads import LogReads
 from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.sequencer import (
     AttestationFetcher,
@@ -51,6 +53,7 @@ __all__ = [
     "LogError",
     "LogItem",
     "LogLocked",
+    "LogReads",
     "LogRegistry",
     "LogSequencer",
     "PayloadMismatch",

@@ -1,7 +1,7 @@
 """Why the host's log storage or query refused: one class per failure.
 
-`kind` maps to an HTTP status in log/http.py (and to a gRPC code through
-anima_core.server if these ever cross a gRPC boundary).
+`kind` maps to an HTTP status in log/http.py and to a gRPC code through
+anima_core.server (the runtime's RuntimeService serves the log reads too).
 """
 
 from __future__ import annotations
@@ -27,6 +27,12 @@ class UnknownLog(LogError):
 
 class EntryNotFound(LogError):
     """The index is not covered by the current checkpoint, or has no payload stored."""
+
+    kind = ErrorKind.NOT_FOUND
+
+
+class NoCheckpoint(LogError):
+    """The log has no published checkpoint yet."""
 
     kind = ErrorKind.NOT_FOUND
 

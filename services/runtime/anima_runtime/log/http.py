@@ -9,10 +9,12 @@ The log is public by default; payloads (the private data entries commit to)
 need the read token unless configured public, and attestation, which costs
 the enclave a TEE quote, is rate-limited (log/config.py).
 
-Routes stay thin: they parse, call log/queries.py and shape JSON. Errors are
-`{"error": {"code", "message"}}` with the status from one table; unexpected
+Routes stay thin: they authenticate, parse, call the transport-free reads
+(log/reads.py, which the runtime's gRPC API calls too) and shape JSON. Errors
+are `{"error": {"code", "message"}}` with the status from one table; unexpected
 failures are logged and answered 500 "internal error", never with a trace.
-Disk-bound routes are plain `def`, so FastAPI runs them in worker threads.
+The reads run off the event loop; the tile route is a plain `def`, so FastAPI
+runs it in a worker thread.
 """
 
 from __future__ import annotations
@@ -35,12 +37,12 @@ from anima_core.auth import caller_for_header
 from anima_runtime.log import queries
 from anima_runtime.log.config import LogApiConfig
 from anima_runtime.log.errors import PayloadRedacted, TileNotFound
-from anima_runtime.log.index import EntryFilter
 from anima_runtime.log.ratelimit import TokenBucket
-from anima_runtime.log.registry import LogRegistry, check_agent_id
+from anima_runtime.log.reads import MAX_INT, MAX_TERM_CHARS, LogReads
+from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.sequencer import AttestationFetcher
-from anima_runtime.log.service import AgentLog
 from anima_runtime.log.tiles_store import parse_tile_path
+from anima_runtime_api.types import EntryFilter, EntryView
 from anima_verify.attestation.evidence import MAX_NONCE_SIZE, MIN_NONCE_SIZE
 from anima_verify.errors import AnimaError, ErrorKind
 from anima_verify.tlog.entry import EntryKind
@@ -59,9 +61,6 @@ HTTP_STATUS: Final[dict[ErrorKind, int]] = {
     ErrorKind.UNAVAILABLE: 503,
 }
 _IMMUTABLE = "public, max-age=31536000, immutable"
-# Every integer parameter is bound by SQLite's INTEGER range: a larger one would
-# overflow in the index (a 500) instead of being refused (a 400).
-MAX_INT: Final = 2**63 - 1
 
 
 class ApiError(AnimaError):
@@ -197,7 +196,7 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _entry_out(view: queries.EntryView) -> EntryOut:
+def _entry_out(view: EntryView) -> EntryOut:
     e = view.entry
     return EntryOut(
         index=e.index,
@@ -273,14 +272,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def log_router(
-    registry: LogRegistry,
+    reads: LogReads,
     *,
     config: LogApiConfig | None = None,
     attestation: AttestationFetcher | None = None,
 ) -> APIRouter:
-    """The log routes under /v1/logs/{agent_id}; mount with `app.include_router`."""
+    """The log routes under /v1/logs/{agent_id} over `reads`; mount with
+    `app.include_router`."""
     config = config or LogApiConfig()
-    max_page = config.max_page_entries
     quotes = TokenBucket(rate=config.attestation_per_second, burst=config.attestation_burst)
     router = APIRouter(
         prefix="/v1/logs/{agent_id}",
@@ -290,9 +289,6 @@ def log_router(
     )
     readers = [Depends(_reader_auth(config))]
 
-    def log_of(agent_id: str) -> AgentLog:
-        return registry.get(check_agent_id(agent_id))
-
     @router.get(
         "/checkpoint",
         dependencies=readers,
@@ -300,11 +296,9 @@ def log_router(
         responses={200: {"content": {"text/plain": {}}, "description": "the signed note"}},
         summary="The latest signed checkpoint (C2SP tlog-checkpoint in a signed note)",
     )
-    def checkpoint(agent_id: AgentId) -> Response:
-        published = log_of(agent_id).published
-        if published is None:
-            raise ApiError(404, "not_found", f"the log of {agent_id!r} has no checkpoint yet")
-        return Response(published.note, media_type="text/plain; charset=utf-8", headers=_no_cache())
+    async def checkpoint(agent_id: AgentId) -> Response:
+        note = await reads.checkpoint(agent_id)
+        return Response(note, media_type="text/plain; charset=utf-8", headers=_no_cache())
 
     @router.get(
         "/tile/{path:path}",
@@ -314,7 +308,7 @@ def log_router(
         summary="A hash tile or entry bundle (C2SP tlog-tiles), within the latest checkpoint",
     )
     def tile(agent_id: AgentId, path: str) -> Response:
-        log = log_of(agent_id)
+        log = reads.log(agent_id)
         ref = parse_tile_path(f"tile/{path}")
         if ref is None:
             raise TileNotFound(f"tile/{path} is not a tlog-tiles path")
@@ -331,12 +325,12 @@ def log_router(
         response_model=EntriesPage,
         summary="Entries [start, end) of the published log; end is clamped to its size",
     )
-    def entries(
+    async def entries(
         agent_id: AgentId,
         start: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
         end: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
     ) -> Response:
-        page = queries.entries(log_of(agent_id), start, end, max_page=max_page)
+        page = await reads.entries(agent_id, start, end)
         return _json(EntriesPage(size=page.size, entries=[_entry_out(v) for v in page.entries]))
 
     @router.get(
@@ -345,23 +339,20 @@ def log_router(
         response_model=SearchPage,
         summary="Entries matching room, kind, actor and a time range [since_ms, until_ms)",
     )
-    def search(
+    async def search(
         agent_id: AgentId,
-        room: Annotated[str | None, Query(max_length=256)] = None,
+        room: Annotated[str | None, Query(max_length=MAX_TERM_CHARS)] = None,
         kind: EntryKind | None = None,
-        actor: Annotated[str | None, Query(max_length=256)] = None,
+        actor: Annotated[str | None, Query(max_length=MAX_TERM_CHARS)] = None,
         since_ms: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
         until_ms: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
         after: Annotated[int, Query(ge=-1, le=MAX_INT, description="index to continue after")] = -1,
         limit: Annotated[int, Query(ge=1, le=MAX_INT)] = queries.DEFAULT_PAGE,
     ) -> Response:
-        log = log_of(agent_id)
         terms = EntryFilter(room=room, kind=kind, actor=actor, since_ms=since_ms, until_ms=until_ms)
-        page = queries.search(log, terms, after=after, limit=limit, max_page=max_page)
-        views = page.entries
-        next_after = views[-1].entry.index if len(views) == limit else None
-        entries = [_entry_out(v) for v in views]
-        return _json(SearchPage(size=page.size, entries=entries, next_after=next_after))
+        page = await reads.search(agent_id, terms, after=after, limit=limit)
+        entries = [_entry_out(v) for v in page.entries]
+        return _json(SearchPage(size=page.size, entries=entries, next_after=page.next_after))
 
     @router.get(
         "/entries/{index}/payload",
@@ -371,9 +362,9 @@ def log_router(
         summary="The payload an entry commits to (410 once redacted); private unless "
         "configured public",
     )
-    def payload(agent_id: AgentId, index: EntryIndexPath) -> Response:
+    async def payload(agent_id: AgentId, index: EntryIndexPath) -> Response:
         try:
-            data = queries.payload(log_of(agent_id), index)
+            data = await reads.payload(agent_id, index)
         except PayloadRedacted as exc:
             raise ApiError(410, "redacted", exc.message) from exc
         return Response(data, media_type="application/octet-stream")
@@ -384,8 +375,8 @@ def log_router(
         response_model=RedactionOut,
         summary="Redact (delete) an entry's payload; the entry and all proofs stay valid",
     )
-    def redact(agent_id: AgentId, index: EntryIndexPath) -> Response:
-        return _json(RedactionOut(index=index, redacted=queries.redact(log_of(agent_id), index)))
+    async def redact(agent_id: AgentId, index: EntryIndexPath) -> Response:
+        return _json(RedactionOut(index=index, redacted=await reads.redact(agent_id, index)))
 
     @router.get(
         "/proof/inclusion",
@@ -393,14 +384,14 @@ def log_router(
         response_model=InclusionOut,
         summary="RFC 9162 inclusion proof of entry `index` in the tree of `size`",
     )
-    def inclusion(
+    async def inclusion(
         agent_id: AgentId,
         index: Annotated[int, Query(ge=0, le=MAX_INT)],
         size: Annotated[
             int | None, Query(ge=1, le=MAX_INT, description="default: the checkpoint's")
         ] = None,
     ) -> Response:
-        proof = queries.inclusion(log_of(agent_id), index, size)
+        proof = await reads.inclusion(agent_id, index, size)
         return _json(
             InclusionOut(
                 index=proof.index,
@@ -416,7 +407,7 @@ def log_router(
         response_model=ConsistencyOut,
         summary="RFC 9162 consistency proof between the trees of `first` and `second`",
     )
-    def consistency(
+    async def consistency(
         agent_id: AgentId,
         first: Annotated[
             int,
@@ -426,7 +417,7 @@ def log_router(
             int | None, Query(ge=0, le=MAX_INT, description="default: the checkpoint's")
         ] = None,
     ) -> Response:
-        proof = queries.consistency(log_of(agent_id), first, second)
+        proof = await reads.consistency(agent_id, first, second)
         return _json(
             ConsistencyOut(
                 first=proof.first, second=proof.second, proof=[_b64(h) for h in proof.proof]
@@ -443,7 +434,7 @@ def log_router(
         agent_id: AgentId,
         nonce: Annotated[str, Query(description=f"{MIN_NONCE_SIZE}-{MAX_NONCE_SIZE} bytes, hex")],
     ) -> Response:
-        log = log_of(agent_id)
+        log = reads.log(agent_id)
         try:
             raw = bytes.fromhex(nonce)
         except ValueError:
@@ -510,7 +501,8 @@ def create_log_app(
         redoc_url=None,
         openapi_url="/openapi.json",
     )
-    app.include_router(log_router(registry, config=config, attestation=attestation))
+    reads = LogReads(registry, max_page=config.max_page_entries)
+    app.include_router(log_router(reads, config=config, attestation=attestation))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

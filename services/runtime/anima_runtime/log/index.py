@@ -26,7 +26,6 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from anima_runtime.log.durable import FILE_MODE
@@ -36,7 +35,8 @@ from anima_runtime.log.errors import (
     PayloadRedacted,
     RedactionIncomplete,
 )
-from anima_verify.tlog.entry import EntryKind, LogEntry
+from anima_runtime_api.types import EntryFilter
+from anima_verify.tlog.entry import LogEntry
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -70,17 +70,6 @@ def _make_private(path: Path) -> None:
     for suffix in ("-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError):
             os.chmod(f"{path}{suffix}", FILE_MODE)
-
-
-@dataclass(frozen=True, slots=True)
-class EntryFilter:
-    """Search terms; None matches anything. Times are [since_ms, until_ms)."""
-
-    room: str | None = None
-    kind: EntryKind | None = None
-    actor: str | None = None
-    since_ms: int | None = None
-    until_ms: int | None = None
 
 
 class EntryIndex:

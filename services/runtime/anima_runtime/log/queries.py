@@ -1,4 +1,4 @@
-"""Reads of one agent log, independent of any transport (the HTTP routes call these).
+"""Reads of one agent log, independent of any transport (log/reads.py calls these).
 
 Every query reads against one snapshot: the checkpoint published when it
 starts, whose size a page returns with its entries (a caller that read the
@@ -12,45 +12,21 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from anima_runtime.log.errors import CorruptLog, EntryNotFound, InvalidLogRequest
-from anima_runtime.log.index import EntryFilter
 from anima_runtime.log.service import AgentLog
-from anima_verify.tlog.entry import LogEntry, decode_entry
+from anima_runtime_api.types import (
+    ConsistencyProof,
+    EntryFilter,
+    EntryPage,
+    EntryView,
+    InclusionProof,
+)
+from anima_verify.tlog.entry import decode_entry
 from anima_verify.tlog.errors import LogVerificationError
 from anima_verify.tlog.merkle import consistency_proof, inclusion_proof, leaf_hash
 
 DEFAULT_PAGE = 100
-
-
-@dataclass(frozen=True, slots=True)
-class EntryView:
-    entry: LogEntry
-    encoded: bytes
-    leaf_hash: bytes
-    redacted: bool
-
-
-@dataclass(frozen=True, slots=True)
-class EntryPage:
-    size: int  # the published size the entries were read against: all are below it
-    entries: list[EntryView]
-
-
-@dataclass(frozen=True, slots=True)
-class InclusionProof:
-    index: int
-    size: int
-    leaf_hash: bytes
-    proof: list[bytes]
-
-
-@dataclass(frozen=True, slots=True)
-class ConsistencyProof:
-    first: int
-    second: int
-    proof: list[bytes]
 
 
 @contextmanager

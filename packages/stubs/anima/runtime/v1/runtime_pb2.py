@@ -22,21 +22,86 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61nima/runtime/v1/runtime.proto\x12\x10\x61nima.runtime.v1\"\x13\n\x11ListAgentsRequest\"H\n\x0b\x41gentStatus\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63haracter_name\x18\x02 \x01(\t\x12\x0f\n\x07running\x18\x03 \x01(\x08\"C\n\x12ListAgentsResponse\x12-\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x1d.anima.runtime.v1.AgentStatus2i\n\x0eRuntimeService\x12W\n\nListAgents\x12#.anima.runtime.v1.ListAgentsRequest\x1a$.anima.runtime.v1.ListAgentsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61nima/runtime/v1/runtime.proto\x12\x10\x61nima.runtime.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xd2\x01\n\x05\x41gent\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07running\x18\x03 \x01(\x08\x12\x12\n\ncreated_at\x18\x04 \x01(\t\x12\x0f\n\x07wallets\x18\x05 \x03(\t\x12\x18\n\x10log_verifier_key\x18\x06 \x01(\t\x12\x0f\n\x07plugins\x18\x07 \x03(\t\x12\x17\n\x0funknown_plugins\x18\x08 \x03(\t\x12\r\n\x05model\x18\t \x01(\t\x12\x14\n\x07problem\x18\n \x01(\tH\x00\x88\x01\x01\x42\n\n\x08_problem\"n\n\x12\x43reateAgentRequest\x12\x16\n\x0e\x63haracter_json\x18\x01 \x01(\x0c\x12\x15\n\x08\x61gent_id\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05start\x18\x03 \x01(\x08H\x01\x88\x01\x01\x42\x0b\n\t_agent_idB\x08\n\x06_start\"=\n\x13\x43reateAgentResponse\x12&\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x17.anima.runtime.v1.Agent\"\x13\n\x11ListAgentsRequest\"=\n\x12ListAgentsResponse\x12\'\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x17.anima.runtime.v1.Agent\"#\n\x0fGetAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\":\n\x10GetAgentResponse\x12&\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x17.anima.runtime.v1.Agent\"%\n\x11StartAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"<\n\x12StartAgentResponse\x12&\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x17.anima.runtime.v1.Agent\"$\n\x10StopAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\";\n\x11StopAgentResponse\x12&\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x17.anima.runtime.v1.Agent\"\x91\x01\n\x12SendMessageRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07room_id\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x16\n\tentity_id\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\x16\n\tuser_name\x18\x05 \x01(\tH\x01\x88\x01\x01\x42\x0c\n\n_entity_idB\x0c\n\n_user_name\";\n\x13SendMessageResponse\x12$\n\x04turn\x18\x01 \x01(\x0b\x32\x16.anima.runtime.v1.Turn\"\xba\x02\n\x04Turn\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07room_id\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\t\x12\x19\n\x11message_log_index\x18\x04 \x01(\x04\x12\x1a\n\x12\x64\x65\x63ision_log_index\x18\x05 \x01(\x04\x12*\n\tresponses\x18\x06 \x03(\x0b\x32\x17.anima.runtime.v1.Reply\x12/\n\x07\x61\x63tions\x18\x07 \x03(\x0b\x32\x1e.anima.runtime.v1.ActionResult\x12\x37\n\x0b\x65valuations\x18\x08 \x03(\x0b\x32\".anima.runtime.v1.EvaluationResult\x12.\n\x07timings\x18\t \x01(\x0b\x32\x1d.anima.runtime.v1.TurnTimings\"L\n\x05Reply\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x63tions\x18\x02 \x03(\t\x12\x11\n\tmemory_id\x18\x03 \x01(\t\x12\x11\n\tlog_index\x18\x04 \x01(\x04\"\\\n\x0c\x41\x63tionResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x11\n\tlog_index\x18\x04 \x01(\x04\x12\x11\n\tdata_json\x18\x05 \x01(\t\"c\n\x10\x45valuationResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12\x11\n\tlog_index\x18\x04 \x01(\x04\x12\x11\n\tdata_json\x18\x05 \x01(\t\"1\n\x0bTurnTimings\x12\x10\n\x08model_ms\x18\x01 \x01(\x01\x12\x10\n\x08total_ms\x18\x02 \x01(\x01\"K\n\x17ListRoomMemoriesRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07room_id\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\r\"m\n\x18ListRoomMemoriesResponse\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07room_id\x18\x02 \x01(\t\x12.\n\x08memories\x18\x03 \x03(\x0b\x32\x1c.anima.runtime.v1.RoomMemory\"\x88\x01\n\nRoomMemory\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tentity_id\x18\x02 \x01(\t\x12\r\n\x05table\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x05 \x01(\x03\x12\'\n\x06\x66ields\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xdf\x01\n\x08LogEntry\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0f\n\x07time_ms\x18\x02 \x01(\x04\x12,\n\x04kind\x18\x03 \x01(\x0e\x32\x1e.anima.runtime.v1.LogEntryKind\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\x0c\n\x04room\x18\x05 \x01(\t\x12\x16\n\x0epayload_sha256\x18\x06 \x01(\x0c\x12\x14\n\x0cpayload_size\x18\x07 \x01(\x04\x12\x18\n\x10payload_redacted\x18\x08 \x01(\x08\x12\x11\n\tleaf_hash\x18\t \x01(\x0c\x12\r\n\x05\x65ntry\x18\n \x01(\x0c\"(\n\x14GetCheckpointRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"%\n\x15GetCheckpointResponse\x12\x0c\n\x04note\x18\x01 \x01(\x0c\"R\n\x15ListLogEntriesRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x04\x12\x10\n\x03\x65nd\x18\x03 \x01(\x04H\x00\x88\x01\x01\x42\x06\n\x04_end\"S\n\x16ListLogEntriesResponse\x12\x0c\n\x04size\x18\x01 \x01(\x04\x12+\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x1a.anima.runtime.v1.LogEntry\"\x88\x02\n\x17SearchLogEntriesRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x11\n\x04room\x18\x02 \x01(\tH\x00\x88\x01\x01\x12,\n\x04kind\x18\x03 \x01(\x0e\x32\x1e.anima.runtime.v1.LogEntryKind\x12\x12\n\x05\x61\x63tor\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x15\n\x08since_ms\x18\x05 \x01(\x04H\x02\x88\x01\x01\x12\x15\n\x08until_ms\x18\x06 \x01(\x04H\x03\x88\x01\x01\x12\x12\n\x05\x61\x66ter\x18\x07 \x01(\x04H\x04\x88\x01\x01\x12\r\n\x05limit\x18\x08 \x01(\rB\x07\n\x05_roomB\x08\n\x06_actorB\x0b\n\t_since_msB\x0b\n\t_until_msB\x08\n\x06_after\"}\n\x18SearchLogEntriesResponse\x12\x0c\n\x04size\x18\x01 \x01(\x04\x12+\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x1a.anima.runtime.v1.LogEntry\x12\x17\n\nnext_after\x18\x03 \x01(\x04H\x00\x88\x01\x01\x42\r\n\x0b_next_after\"7\n\x14GetLogPayloadRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x04\"(\n\x15GetLogPayloadResponse\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\"W\n\x18GetInclusionProofRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x04\x12\x11\n\x04size\x18\x03 \x01(\x04H\x00\x88\x01\x01\x42\x07\n\x05_size\"Z\n\x19GetInclusionProofResponse\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x11\n\tleaf_hash\x18\x03 \x01(\x0c\x12\r\n\x05proof\x18\x04 \x03(\x0c\"]\n\x1aGetConsistencyProofRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\r\n\x05\x66irst\x18\x02 \x01(\x04\x12\x13\n\x06second\x18\x03 \x01(\x04H\x00\x88\x01\x01\x42\t\n\x07_second\"K\n\x1bGetConsistencyProofResponse\x12\r\n\x05\x66irst\x18\x01 \x01(\x04\x12\x0e\n\x06second\x18\x02 \x01(\x04\x12\r\n\x05proof\x18\x03 \x03(\x0c*\x83\x02\n\x0cLogEntryKind\x12\x1e\n\x1aLOG_ENTRY_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19LOG_ENTRY_KIND_MESSAGE_IN\x10\x01\x12\x1b\n\x17LOG_ENTRY_KIND_RESPONSE\x10\x02\x12\x19\n\x15LOG_ENTRY_KIND_ACTION\x10\x03\x12\x1c\n\x18LOG_ENTRY_KIND_EVALUATOR\x10\x04\x12\x1c\n\x18LOG_ENTRY_KIND_SIGNATURE\x10\x05\x12\"\n\x1eLOG_ENTRY_KIND_POLICY_DECISION\x10\x06\x12\x1c\n\x18LOG_ENTRY_KIND_LIFECYCLE\x10\x07\x32\x84\n\n\x0eRuntimeService\x12Z\n\x0b\x43reateAgent\x12$.anima.runtime.v1.CreateAgentRequest\x1a%.anima.runtime.v1.CreateAgentResponse\x12W\n\nListAgents\x12#.anima.runtime.v1.ListAgentsRequest\x1a$.anima.runtime.v1.ListAgentsResponse\x12Q\n\x08GetAgent\x12!.anima.runtime.v1.GetAgentRequest\x1a\".anima.runtime.v1.GetAgentResponse\x12W\n\nStartAgent\x12#.anima.runtime.v1.StartAgentRequest\x1a$.anima.runtime.v1.StartAgentResponse\x12T\n\tStopAgent\x12\".anima.runtime.v1.StopAgentRequest\x1a#.anima.runtime.v1.StopAgentResponse\x12Z\n\x0bSendMessage\x12$.anima.runtime.v1.SendMessageRequest\x1a%.anima.runtime.v1.SendMessageResponse\x12i\n\x10ListRoomMemories\x12).anima.runtime.v1.ListRoomMemoriesRequest\x1a*.anima.runtime.v1.ListRoomMemoriesResponse\x12`\n\rGetCheckpoint\x12&.anima.runtime.v1.GetCheckpointRequest\x1a\'.anima.runtime.v1.GetCheckpointResponse\x12\x63\n\x0eListLogEntries\x12\'.anima.runtime.v1.ListLogEntriesRequest\x1a(.anima.runtime.v1.ListLogEntriesResponse\x12i\n\x10SearchLogEntries\x12).anima.runtime.v1.SearchLogEntriesRequest\x1a*.anima.runtime.v1.SearchLogEntriesResponse\x12`\n\rGetLogPayload\x12&.anima.runtime.v1.GetLogPayloadRequest\x1a\'.anima.runtime.v1.GetLogPayloadResponse\x12l\n\x11GetInclusionProof\x12*.anima.runtime.v1.GetInclusionProofRequest\x1a+.anima.runtime.v1.GetInclusionProofResponse\x12r\n\x13GetConsistencyProof\x12,.anima.runtime.v1.GetConsistencyProofRequest\x1a-.anima.runtime.v1.GetConsistencyProofResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'anima.runtime.v1.runtime_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LISTAGENTSREQUEST']._serialized_start=52
-  _globals['_LISTAGENTSREQUEST']._serialized_end=71
-  _globals['_AGENTSTATUS']._serialized_start=73
-  _globals['_AGENTSTATUS']._serialized_end=145
-  _globals['_LISTAGENTSRESPONSE']._serialized_start=147
-  _globals['_LISTAGENTSRESPONSE']._serialized_end=214
-  _globals['_RUNTIMESERVICE']._serialized_start=216
-  _globals['_RUNTIMESERVICE']._serialized_end=321
+  _globals['_LOGENTRYKIND']._serialized_start=3351
+  _globals['_LOGENTRYKIND']._serialized_end=3610
+  _globals['_AGENT']._serialized_start=83
+  _globals['_AGENT']._serialized_end=293
+  _globals['_CREATEAGENTREQUEST']._serialized_start=295
+  _globals['_CREATEAGENTREQUEST']._serialized_end=405
+  _globals['_CREATEAGENTRESPONSE']._serialized_start=407
+  _globals['_CREATEAGENTRESPONSE']._serialized_end=468
+  _globals['_LISTAGENTSREQUEST']._serialized_start=470
+  _globals['_LISTAGENTSREQUEST']._serialized_end=489
+  _globals['_LISTAGENTSRESPONSE']._serialized_start=491
+  _globals['_LISTAGENTSRESPONSE']._serialized_end=552
+  _globals['_GETAGENTREQUEST']._serialized_start=554
+  _globals['_GETAGENTREQUEST']._serialized_end=589
+  _globals['_GETAGENTRESPONSE']._serialized_start=591
+  _globals['_GETAGENTRESPONSE']._serialized_end=649
+  _globals['_STARTAGENTREQUEST']._serialized_start=651
+  _globals['_STARTAGENTREQUEST']._serialized_end=688
+  _globals['_STARTAGENTRESPONSE']._serialized_start=690
+  _globals['_STARTAGENTRESPONSE']._serialized_end=750
+  _globals['_STOPAGENTREQUEST']._serialized_start=752
+  _globals['_STOPAGENTREQUEST']._serialized_end=788
+  _globals['_STOPAGENTRESPONSE']._serialized_start=790
+  _globals['_STOPAGENTRESPONSE']._serialized_end=849
+  _globals['_SENDMESSAGEREQUEST']._serialized_start=852
+  _globals['_SENDMESSAGEREQUEST']._serialized_end=997
+  _globals['_SENDMESSAGERESPONSE']._serialized_start=999
+  _globals['_SENDMESSAGERESPONSE']._serialized_end=1058
+  _globals['_TURN']._serialized_start=1061
+  _globals['_TURN']._serialized_end=1375
+  _globals['_REPLY']._serialized_start=1377
+  _globals['_REPLY']._serialized_end=1453
+  _globals['_ACTIONRESULT']._serialized_start=1455
+  _globals['_ACTIONRESULT']._serialized_end=1547
+  _globals['_EVALUATIONRESULT']._serialized_start=1549
+  _globals['_EVALUATIONRESULT']._serialized_end=1648
+  _globals['_TURNTIMINGS']._serialized_start=1650
+  _globals['_TURNTIMINGS']._serialized_end=1699
+  _globals['_LISTROOMMEMORIESREQUEST']._serialized_start=1701
+  _globals['_LISTROOMMEMORIESREQUEST']._serialized_end=1776
+  _globals['_LISTROOMMEMORIESRESPONSE']._serialized_start=1778
+  _globals['_LISTROOMMEMORIESRESPONSE']._serialized_end=1887
+  _globals['_ROOMMEMORY']._serialized_start=1890
+  _globals['_ROOMMEMORY']._serialized_end=2026
+  _globals['_LOGENTRY']._serialized_start=2029
+  _globals['_LOGENTRY']._serialized_end=2252
+  _globals['_GETCHECKPOINTREQUEST']._serialized_start=2254
+  _globals['_GETCHECKPOINTREQUEST']._serialized_end=2294
+  _globals['_GETCHECKPOINTRESPONSE']._serialized_start=2296
+  _globals['_GETCHECKPOINTRESPONSE']._serialized_end=2333
+  _globals['_LISTLOGENTRIESREQUEST']._serialized_start=2335
+  _globals['_LISTLOGENTRIESREQUEST']._serialized_end=2417
+  _globals['_LISTLOGENTRIESRESPONSE']._serialized_start=2419
+  _globals['_LISTLOGENTRIESRESPONSE']._serialized_end=2502
+  _globals['_SEARCHLOGENTRIESREQUEST']._serialized_start=2505
+  _globals['_SEARCHLOGENTRIESREQUEST']._serialized_end=2769
+  _globals['_SEARCHLOGENTRIESRESPONSE']._serialized_start=2771
+  _globals['_SEARCHLOGENTRIESRESPONSE']._serialized_end=2896
+  _globals['_GETLOGPAYLOADREQUEST']._serialized_start=2898
+  _globals['_GETLOGPAYLOADREQUEST']._serialized_end=2953
+  _globals['_GETLOGPAYLOADRESPONSE']._serialized_start=2955
+  _globals['_GETLOGPAYLOADRESPONSE']._serialized_end=2995
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=2997
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=3084
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_start=3086
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_end=3176
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=3178
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=3271
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_start=3273
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_end=3348
+  _globals['_RUNTIMESERVICE']._serialized_start=3613
+  _globals['_RUNTIMESERVICE']._serialized_end=4897
 # @@protoc_insertion_point(module_scope)

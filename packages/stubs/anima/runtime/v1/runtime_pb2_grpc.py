@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class RuntimeServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Agents, their conversations and their logs.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -34,18 +35,165 @@ class RuntimeServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.CreateAgent = channel.unary_unary(
+                '/anima.runtime.v1.RuntimeService/CreateAgent',
+                request_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.CreateAgentRequest.SerializeToString,
+                response_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.CreateAgentResponse.FromString,
+                _registered_method=True)
         self.ListAgents = channel.unary_unary(
                 '/anima.runtime.v1.RuntimeService/ListAgents',
                 request_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.ListAgentsRequest.SerializeToString,
                 response_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.ListAgentsResponse.FromString,
                 _registered_method=True)
+        self.GetAgent = channel.unary_unary(
+                '/anima.runtime.v1.RuntimeService/GetAgent',
+                request_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetAgentRequest.SerializeToString,
+                response_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetAgentResponse.FromString,
+                _registered_method=True)
+        self.StartAgent = channel.unary_unary(
+                '/anima.runtime.v1.RuntimeService/StartAgent',
+                request_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.StartAgentRequest.SerializeToString,
+                response_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.StartAgentResponse.FromString,
+                _registered_method=True)
+        self.StopAgent = channel.unary_unary(
+                '/anima.runtime.v1.RuntimeService/StopAgent',
+                request_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.StopAgentRequest.SerializeToString,
+                response_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.StopAgentResponse.FromString,
+                _registered_method=True)
+        self.SendMessage = channel.unary_unary(
+                '/anima.runtime.v1.RuntimeService/SendMessage',
+                request_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.SendMessageRequest.SerializeToString,
+                response_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.SendMessageResponse.FromString,
+                _registered_method=True)
+        self.ListRoomMemories = channel.unary_unary(
+                '/anima.runtime.v1.RuntimeService/ListRoomMemories',
+                request_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.ListRoomMemoriesRequest.SerializeToString,
+                response_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.ListRoomMemoriesResponse.FromString,
+                _registered_method=True)
+        self.GetCheckpoint = channel.unary_unary(
+                '/anima.runtime.v1.RuntimeService/GetCheckpoint',
+                request_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetCheckpointRequest.SerializeToString,
+                response_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetCheckpointResponse.FromString,
+                _registered_method=True)
+        self.ListLogEntries = channel.unary_unary(
+                '/anima.runtime.v1.RuntimeService/ListLogEntries',
+                request_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.ListLogEntriesRequest.SerializeToString,
+                response_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.ListLogEntriesResponse.FromString,
+                _registered_method=True)
+        self.SearchLogEntries = channel.unary_unary(
+                '/anima.runtime.v1.RuntimeService/SearchLogEntries',
+                request_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.SearchLogEntriesRequest.SerializeToString,
+                response_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.SearchLogEntriesResponse.FromString,
+                _registered_method=True)
+        self.GetLogPayload = channel.unary_unary(
+                '/anima.runtime.v1.RuntimeService/GetLogPayload',
+                request_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetLogPayloadRequest.SerializeToString,
+                response_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetLogPayloadResponse.FromString,
+                _registered_method=True)
+        self.GetInclusionProof = channel.unary_unary(
+                '/anima.runtime.v1.RuntimeService/GetInclusionProof',
+                request_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetInclusionProofRequest.SerializeToString,
+                response_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetInclusionProofResponse.FromString,
+                _registered_method=True)
+        self.GetConsistencyProof = channel.unary_unary(
+                '/anima.runtime.v1.RuntimeService/GetConsistencyProof',
+                request_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetConsistencyProofRequest.SerializeToString,
+                response_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetConsistencyProofResponse.FromString,
+                _registered_method=True)
 
 
 class RuntimeServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Agents, their conversations and their logs.
+    """
+
+    def CreateAgent(self, request, context):
+        """Create an agent from a character (its keys are derived in the enclave)
+        and, unless asked not to, start it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def ListAgents(self, request, context):
-        """Which agents this runtime hosts and whether each is running.
+        """The agents this runtime hosts, by id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAgent(self, request, context):
+        """One agent: state, wallets, log key, model.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartAgent(self, request, context):
+        """Start a stopped agent (a running one is left as it is).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopAgent(self, request, context):
+        """Stop an agent; its character, keys, log and memories stay.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendMessage(self, request, context):
+        """Say something to an agent in a room: one turn, its answer, actions and
+        evaluations, every step with its index in the agent's log.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRoomMemories(self, request, context):
+        """A room's latest memories (every table), oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCheckpoint(self, request, context):
+        """The latest signed checkpoint of an agent's log.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLogEntries(self, request, context):
+        """Entries [start, end) of the published log; end is clamped to its size.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchLogEntries(self, request, context):
+        """Entries matching room, kind, actor and a time range, in index order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLogPayload(self, request, context):
+        """The payload an entry commits to (NOT_FOUND once redacted).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInclusionProof(self, request, context):
+        """RFC 9162 inclusion proof of an entry in a tree size.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConsistencyProof(self, request, context):
+        """RFC 9162 consistency proof between two tree sizes.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -54,10 +202,70 @@ class RuntimeServiceServicer:
 
 def add_RuntimeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'CreateAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAgent,
+                    request_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.CreateAgentRequest.FromString,
+                    response_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.CreateAgentResponse.SerializeToString,
+            ),
             'ListAgents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAgents,
                     request_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.ListAgentsRequest.FromString,
                     response_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.ListAgentsResponse.SerializeToString,
+            ),
+            'GetAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAgent,
+                    request_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetAgentRequest.FromString,
+                    response_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetAgentResponse.SerializeToString,
+            ),
+            'StartAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartAgent,
+                    request_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.StartAgentRequest.FromString,
+                    response_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.StartAgentResponse.SerializeToString,
+            ),
+            'StopAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopAgent,
+                    request_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.StopAgentRequest.FromString,
+                    response_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.StopAgentResponse.SerializeToString,
+            ),
+            'SendMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendMessage,
+                    request_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.SendMessageRequest.FromString,
+                    response_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.SendMessageResponse.SerializeToString,
+            ),
+            'ListRoomMemories': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRoomMemories,
+                    request_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.ListRoomMemoriesRequest.FromString,
+                    response_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.ListRoomMemoriesResponse.SerializeToString,
+            ),
+            'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckpoint,
+                    request_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetCheckpointRequest.FromString,
+                    response_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetCheckpointResponse.SerializeToString,
+            ),
+            'ListLogEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLogEntries,
+                    request_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.ListLogEntriesRequest.FromString,
+                    response_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.ListLogEntriesResponse.SerializeToString,
+            ),
+            'SearchLogEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchLogEntries,
+                    request_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.SearchLogEntriesRequest.FromString,
+                    response_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.SearchLogEntriesResponse.SerializeToString,
+            ),
+            'GetLogPayload': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLogPayload,
+                    request_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetLogPayloadRequest.FromString,
+                    response_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetLogPayloadResponse.SerializeToString,
+            ),
+            'GetInclusionProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInclusionProof,
+                    request_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetInclusionProofRequest.FromString,
+                    response_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetInclusionProofResponse.SerializeToString,
+            ),
+            'GetConsistencyProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsistencyProof,
+                    request_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetConsistencyProofRequest.FromString,
+                    response_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetConsistencyProofResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -68,7 +276,35 @@ def add_RuntimeServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class RuntimeService:
-    """Missing associated documentation comment in .proto file."""
+    """Agents, their conversations and their logs.
+    """
+
+    @staticmethod
+    def CreateAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.runtime.v1.RuntimeService/CreateAgent',
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.CreateAgentRequest.SerializeToString,
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.CreateAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def ListAgents(request,
@@ -87,6 +323,303 @@ class RuntimeService:
             '/anima.runtime.v1.RuntimeService/ListAgents',
             anima_dot_runtime_dot_v1_dot_runtime__pb2.ListAgentsRequest.SerializeToString,
             anima_dot_runtime_dot_v1_dot_runtime__pb2.ListAgentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.runtime.v1.RuntimeService/GetAgent',
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.GetAgentRequest.SerializeToString,
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.GetAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.runtime.v1.RuntimeService/StartAgent',
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.StartAgentRequest.SerializeToString,
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.StartAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.runtime.v1.RuntimeService/StopAgent',
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.StopAgentRequest.SerializeToString,
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.StopAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.runtime.v1.RuntimeService/SendMessage',
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.SendMessageRequest.SerializeToString,
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.SendMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRoomMemories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.runtime.v1.RuntimeService/ListRoomMemories',
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.ListRoomMemoriesRequest.SerializeToString,
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.ListRoomMemoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.runtime.v1.RuntimeService/GetCheckpoint',
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.GetCheckpointRequest.SerializeToString,
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.GetCheckpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLogEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.runtime.v1.RuntimeService/ListLogEntries',
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.ListLogEntriesRequest.SerializeToString,
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.ListLogEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchLogEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.runtime.v1.RuntimeService/SearchLogEntries',
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.SearchLogEntriesRequest.SerializeToString,
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.SearchLogEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLogPayload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.runtime.v1.RuntimeService/GetLogPayload',
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.GetLogPayloadRequest.SerializeToString,
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.GetLogPayloadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInclusionProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.runtime.v1.RuntimeService/GetInclusionProof',
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.GetInclusionProofRequest.SerializeToString,
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.GetInclusionProofResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsistencyProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.runtime.v1.RuntimeService/GetConsistencyProof',
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.GetConsistencyProofRequest.SerializeToString,
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.GetConsistencyProofResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,95 @@
+"""The runtime's gRPC listener (RuntimeService) on anima_core's server bootstrap.
+
+`anima runtime serve` starts it before it brings its agents back: the port is bound
+at once (a busy one fails before anything else starts) and health says NOT_SERVING,
+every call UNAVAILABLE, until `attach` hands it the handler and turns it SERVING.
+TLS as the memory service does it: a certificate and key from files, or a fresh
+self-signed key per start whose certificate is published for local clients to pin.
+Requests are bounded by the HTTP API's body limit (larger: RESOURCE_EXHAUSTED).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Final
+
+import grpc
+
+from anima.runtime.v1 import runtime_pb2_grpc as pb_grpc
+from anima_core.files import replace_file
+from anima_core.server import GrpcServer
+from anima_core.telemetry import TracingServerInterceptor
+from anima_core.tls import new_channel_identity
+from anima_runtime.api.grpc_servicer import SERVICE_NAME, RuntimeServicer, token_auth
+from anima_runtime.config import RuntimeConfig
+from anima_runtime.handler import RuntimeHandler
+from anima_runtime.log.durable import private_dirs
+from anima_runtime_api.client import TLS_SERVER_NAME
+
+logger = logging.getLogger(__name__)
+
+#: What one answer may hold (a page of memories can be larger than any request).
+MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
+SHUTDOWN_GRACE_S: Final = 5.0
+
+
+@dataclass
+class RuntimeGrpc:
+    """A started listener; `attach` makes it answer."""
+
+    server: GrpcServer
+    servicer: RuntimeServicer
+    port: int
+    certificate_pem: bytes | None  # None only in insecure plaintext mode
+    _stopped: bool = field(default=False, repr=False)
+
+    async def attach(self, handler: RuntimeHandler) -> None:
+        """Answer with `handler` from now on, and say so in health."""
+        self.servicer.attach(handler)
+        await self.server.set_ready(True)
+
+    async def stop(self, grace: float = SHUTDOWN_GRACE_S) -> None:
+        """NOT_SERVING for good, then stop, letting calls finish for `grace` s (once)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        await self.server.stop(grace)
+
+
+def server_credentials(config: RuntimeConfig) -> tuple[grpc.ServerCredentials | None, bytes | None]:
+    """TLS from files, or a fresh self-signed key whose certificate is published."""
+    if config.insecure_grpc_plaintext:
+        logger.warning("INSECURE plaintext gRPC: no TLS (development only)")
+        return None, None
+    if config.tls_cert_file is not None and config.tls_key_file is not None:
+        cert = config.tls_cert_file.read_bytes()
+        key = config.tls_key_file.read_bytes()
+    else:
+        identity = new_channel_identity(TLS_SERVER_NAME)
+        cert, key = identity.cert_pem, identity.key_pem
+        private_dirs(config.certificate_path.parent)  # data_dir too, if it is new
+        replace_file(config.certificate_path, cert)
+    return grpc.ssl_server_credentials([(key, cert)]), cert
+
+
+async def start_grpc(config: RuntimeConfig, *, address: str | None = None) -> RuntimeGrpc:
+    """Bind `address` (default config.grpc_listen) and serve, NOT_SERVING until `attach`."""
+    credentials, certificate = server_credentials(config)
+    server = GrpcServer(
+        address=address or config.grpc_listen,
+        credentials=credentials,
+        insecure_plaintext=config.insecure_grpc_plaintext,
+        production=config.production,
+        interceptors=[TracingServerInterceptor(), token_auth(config)],
+        service_names=[SERVICE_NAME],
+        max_message_bytes=config.limits.max_body_bytes,
+        max_send_message_bytes=MAX_RESPONSE_BYTES,
+    )
+    servicer = RuntimeServicer()
+    server.add_servicer(pb_grpc.add_RuntimeServiceServicer_to_server, servicer, SERVICE_NAME)
+    port = await server.start()
+    return RuntimeGrpc(server=server, servicer=servicer, port=port, certificate_pem=certificate)
+
+
+__all__ = ["MAX_RESPONSE_BYTES", "RuntimeGrpc", "server_credentials", "start_grpc"]
