@@ -13,7 +13,6 @@ import re
 import subprocess
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -21,14 +20,13 @@ from anima_core.tls import TLS_SERVER_NAME
 from anima_dev.local_memory import local_memory
 from anima_dev.local_runtime import local_runtime
 from anima_dev.local_signer import LocalSigner, local_signer
+from anima_runtime_api.client import TLS_SERVER_NAME as RUNTIME_TLS_NAME
 from anima_signer.tee.sim import ATTESTATION_KEY_FILE
 from tests.contracts.conftest import REPO_ROOT
 
 NODE_TESTS = REPO_ROOT / "tests" / "node"
 SIGNER_TEST = NODE_TESTS / "signer.test.mjs"
-# Not run yet: it waits for the runtime's gRPC RuntimeService (see its header);
-# renamed runtime.test.mjs once that lands.
-RUNTIME_TEST = NODE_TESTS / "runtime.pending.mjs"
+RUNTIME_TEST = NODE_TESTS / "runtime.test.mjs"
 TIMEOUT_S = 120
 
 
@@ -77,10 +75,6 @@ def test_node_client_attests_the_signer_and_verifies_a_signed_transaction(
     assert "ok 3 - a transaction the enclave signs recovers to the agent's wallet" in output
 
 
-@pytest.mark.skip(
-    reason="pending-runtime-grpc: the runtime's gRPC RuntimeService (CreateAgent, SendMessage) "
-    "is not on this branch yet; see tests/node/runtime.pending.mjs"
-)
 def test_node_client_creates_an_agent_and_chats_through_the_runtime(
     node: str, tmp_path: Path
 ) -> None:
@@ -89,14 +83,18 @@ def test_node_client_creates_an_agent_and_chats_through_the_runtime(
         local_memory(tmp_path) as memory,
         local_runtime(tmp_path, signer=signer, memory=memory) as runtime,
     ):
+        certificate = tmp_path / "runtime.pem"
+        certificate.write_bytes(runtime.grpc_certificate_pem)
         env = {
             **signer_env(signer, tmp_path),
-            # Assumed: the runtime's ready file (and LocalRuntime) will name its gRPC
-            # address; add ANIMA_RUNTIME_GRPC_CERT / _TLS_NAME if that listener is TLS.
-            "ANIMA_RUNTIME_GRPC_ADDRESS": runtime.grpc_address,  # type: ignore[attr-defined]
+            "ANIMA_RUNTIME_GRPC_ADDRESS": runtime.grpc_address,
+            "ANIMA_RUNTIME_GRPC_CERT": str(certificate),
+            "ANIMA_RUNTIME_TLS_NAME": RUNTIME_TLS_NAME,
             "ANIMA_RUNTIME_API_TOKEN": runtime.api_token,
         }
         output = run_node_tests(node, [RUNTIME_TEST], env)
     print(output)
     assert "# fail 0" in output
     assert "# skipped 0" in output
+    assert "ok 1 - an agent created through the runtime has the keys the signer attests" in output
+    assert "ok 2 - a message sent through the runtime is answered, every step logged" in output

@@ -1,17 +1,3 @@
-// PENDING-RUNTIME-GRPC: not run yet, on purpose. Written before the runtime's
-// gRPC RuntimeService exists (another branch rewrites proto/anima/runtime/v1/
-// runtime.proto); the name does not match `node --test`'s patterns, and
-// tests/contracts/test_node_client.py lists only signer.test.mjs.
-//
-// To finish it once RuntimeService is merged:
-//  1. Adjust RUNTIME below to the real contract (RPC, message and field names
-//     are assumptions mirrored from the HTTP API: CreateAgentIn/AgentOut,
-//     MessageIn/TurnOut in services/runtime/anima_runtime/api/schemas.py).
-//  2. Rename this file runtime.test.mjs and add it to NODE_TESTS in
-//     tests/contracts/test_node_client.py; drop the skip on
-//     test_node_client_creates_an_agent_and_chats_through_the_runtime there,
-//     which starts memory and runtime and sets the ANIMA_RUNTIME_* variables.
-//
 // What it checks: an agent created through the runtime's gRPC API has keys
 // the signer attests (the demo's owner check, from Node), and a message sent
 // through SendMessage is answered with every step's log index.
@@ -32,36 +18,25 @@ import {
   unary,
 } from './lib/grpc.mjs';
 
-// The assumed contract, in one place.
+// The contract (proto/anima/runtime/v1/runtime.proto), in one place.
 const RUNTIME = {
   proto: 'anima/runtime/v1/runtime.proto',
   service: (pkg) => pkg.anima.runtime.v1.RuntimeService,
-  // rpc CreateAgent(CreateAgentRequest) returns (CreateAgentResponse)
-  //   CreateAgentRequest  { string character_json = 1; string agent_id = 2; bool start = 3; }
-  //   CreateAgentResponse { Agent agent = 1; }
-  //   Agent { string agent_id; string name; bool running; repeated string wallets;
-  //           string log_verifier_key; string model; ... }
   createAgent: 'CreateAgent',
-  createAgentRequest: (character) => ({ character_json: JSON.stringify(character), start: true }),
+  // character_json is bytes: the character file as it is.
+  createAgentRequest: (characterText) => ({ character_json: Buffer.from(characterText, 'utf8'), start: true }),
   agentOf: (response) => response.agent,
-  // rpc SendMessage(SendMessageRequest) returns (SendMessageResponse)
-  //   SendMessageRequest  { string agent_id = 1; string room_id = 2; string text = 3;
-  //                         string entity_id = 4; string user_name = 5; }
-  //   SendMessageResponse { string message_id; uint64 message_log_index;
-  //                         uint64 decision_log_index; repeated Response responses;
-  //                         repeated ActionResult actions; repeated Evaluation evaluations; }
-  //   Response { string text; repeated string actions; string memory_id; uint64 log_index; }
   sendMessage: 'SendMessage',
-  turnOf: (response) => response,
+  turnOf: (response) => response.turn,
 };
 
 const CHARACTER = new URL('../../examples/characters/ada.character.json', import.meta.url);
 
 const runtimeAddress = requireEnv('ANIMA_RUNTIME_GRPC_ADDRESS');
 const runtimeToken = requireEnv('ANIMA_RUNTIME_API_TOKEN');
-// Set when the runtime's gRPC listener serves TLS on a published certificate (as memory does).
-const runtimeCert = process.env.ANIMA_RUNTIME_GRPC_CERT;
-const runtimeServerName = process.env.ANIMA_RUNTIME_TLS_NAME;
+// The runtime's gRPC listener serves TLS on the certificate it publishes (as memory does).
+const runtimeCert = requireEnv('ANIMA_RUNTIME_GRPC_CERT');
+const runtimeServerName = requireEnv('ANIMA_RUNTIME_TLS_NAME');
 const signerAddress = requireEnv('ANIMA_SIGNER_ADDRESS');
 const signerServerName = requireEnv('ANIMA_SIGNER_TLS_NAME');
 const signerAdminToken = requireEnv('ANIMA_SIGNER_ADMIN_TOKEN');
@@ -75,9 +50,7 @@ describe('runtime, from Node over its gRPC API', () => {
 
   before(async () => {
     const RuntimeService = RUNTIME.service(loadPackage(RUNTIME.proto));
-    runtime = runtimeCert
-      ? clientFromCertFile(RuntimeService, runtimeAddress, runtimeCert, runtimeServerName)
-      : new RuntimeService(runtimeAddress, grpc.credentials.createInsecure());
+    runtime = clientFromCertFile(RuntimeService, runtimeAddress, runtimeCert, runtimeServerName);
     const { SignerService } = loadPackage('anima/signer/v1/signer.proto').anima.signer.v1;
     const certificate = await fetchServerCertificate(signerAddress, signerServerName);
     signerTlsKey = spkiOf(certificate.der);
@@ -90,8 +63,7 @@ describe('runtime, from Node over its gRPC API', () => {
   });
 
   test('an agent created through the runtime has the keys the signer attests', async () => {
-    const character = JSON.parse(readFileSync(CHARACTER, 'utf8'));
-    const response = await unary(runtime, RUNTIME.createAgent, RUNTIME.createAgentRequest(character), {
+    const response = await unary(runtime, RUNTIME.createAgent, RUNTIME.createAgentRequest(readFileSync(CHARACTER, 'utf8')), {
       token: runtimeToken,
     });
     agent = RUNTIME.agentOf(response);
