@@ -8,7 +8,7 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -36,6 +36,7 @@ def local_memory(
     env: Mapping[str, str] | None = None,
     shard: tuple[int, int] | None = None,
     token: str | None = None,
+    program: Sequence[str] | None = None,
 ) -> Iterator[LocalMemory]:
     """Start `anima memory serve` (embedded store and MiniLM, TLS on a fresh
     self-signed key) on a free loopback port, with data under state_dir/memory.
@@ -44,6 +45,8 @@ def local_memory(
     that one runtime calls share its token); only its digest reaches the service.
     `env` adds variables (ANIMA_MEMORY_EMBEDDINGS=openai, ANIMA_MEMORY_OPENAI__...).
     `shard` (index, count) makes it one replica of several that shard the agents.
+    `program` runs the service's commands instead of `anima memory` in this
+    interpreter (another environment's `anima-memory`, say).
     """
     if role not in ROLES:
         raise ValueError(f"unknown memory role {role!r}; roles: {', '.join(ROLES)}")
@@ -54,7 +57,7 @@ def local_memory(
     environ = {k: v for k, v in os.environ.items() if not k.startswith(f"{ENV_PREFIX}_")}
     environ.update(env or {})
     environ[f"{ENV_PREFIX}_CALLERS"] = json.dumps({role: token_digest(token)})
-    command = [sys.executable, "-m", "anima_dev.cli", "memory", "serve"]
+    command = [*(program or (sys.executable, "-m", "anima_dev.cli", "memory")), "serve"]
     command += ["--listen", "127.0.0.1:0", "--data-dir", str(config.data_dir)]
     command += ["--ready-file", str(ready), *extra_args]
     if shard is not None:

@@ -9,7 +9,7 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -49,6 +49,7 @@ def local_runtime(
     memory: LocalMemory,
     extra_args: tuple[str, ...] = (),
     env: Mapping[str, str] | None = None,
+    program: Sequence[str] | None = None,
 ) -> Iterator[LocalRuntime]:
     """Start `anima runtime serve` on free loopback ports (HTTP and gRPC, the latter on
     TLS with the certificate it publishes), data under state_dir/runtime.
@@ -57,6 +58,8 @@ def local_runtime(
     runtime gets the signer's runtime token and, if local_signer made one, its
     admin token (to create agents). A fresh API token is made for this run; only
     its digest reaches the runtime. `env` adds variables (ANIMA_RUNTIME_MODEL__...).
+    `program` runs the runtime's commands instead of `anima runtime` in this
+    interpreter (another environment's `anima-runtime`, say).
     """
     api_token = secrets.token_urlsafe(32)
     ready = state_dir / "runtime.ready"
@@ -71,7 +74,7 @@ def local_runtime(
     if "admin" in signer.tokens:
         environ[SIGNER_ADMIN_TOKEN_ENV] = signer.tokens["admin"]
     environ[MEMORY_TOKEN_ENV] = memory.token
-    command = [sys.executable, "-m", "anima_dev.cli", "runtime", "serve"]
+    command = [*(program or (sys.executable, "-m", "anima_dev.cli", "runtime")), "serve"]
     command += ["--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0"]
     command += ["--data-dir", str(state_dir / "runtime")]
     command += ["--signer", signer.address, "--insecure-allow-simulated"]

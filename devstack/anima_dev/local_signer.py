@@ -8,7 +8,7 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,16 +31,19 @@ def local_signer(
     *,
     callers: tuple[str, ...] = ("admin", "runtime"),
     extra_args: tuple[str, ...] = (),
+    program: Sequence[str] | None = None,
 ) -> Iterator[LocalSigner]:
     """Start `anima signer serve` (INSECURE simulated TEE) on a free loopback port.
 
     Fresh caller tokens are made for this run; only their digests reach the signer.
+    `program` runs the signer's commands instead of `anima signer` in this
+    interpreter (another environment's `anima-signer`, say).
     """
     tokens = {name: secrets.token_urlsafe(32) for name in callers}
     digests = {name: token_digest(t) for name, t in tokens.items()}
     env = {**os.environ, "ANIMA_SIGNER_CALLERS": json.dumps(digests)}
     ready = state_dir / "signer.ready"
-    command = [sys.executable, "-m", "anima_dev.cli", "signer", "serve"]
+    command = [*(program or (sys.executable, "-m", "anima_dev.cli", "signer")), "serve"]
     command += ["--listen", "127.0.0.1:0", "--tee", "sim"]
     command += ["--state-dir", str(state_dir / "signer"), *extra_args]
     command += ["--ready-file", str(ready)]

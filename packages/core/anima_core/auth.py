@@ -13,22 +13,30 @@ authentication: inside them `current_caller()` is None.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
 import grpc
 
 from anima_core.config import ConfigError
 from anima_core.server import Continuation, ServerInterceptor, refusal
 
+# Re-exported: the digest helpers live apart, so configs need no gRPC to check a digest.
+from anima_core.tokens import caller_for_header, is_token_digest, token_digest
+
 if TYPE_CHECKING:
     from anima_core.server import Handler
 
-__all__ = ["TokenAuthInterceptor", "bearer_metadata", "current_caller", "token_digest"]
+__all__ = [
+    "TokenAuthInterceptor",
+    "bearer_metadata",
+    "caller_for_header",
+    "current_caller",
+    "is_token_digest",
+    "token_digest",
+]
 
 _ALWAYS_PUBLIC_SERVICES: Final = (
     "/grpc.health.v1.Health/",
@@ -37,8 +45,6 @@ _ALWAYS_PUBLIC_SERVICES: Final = (
 )
 _DIGEST: Final = re.compile(r"[0-9a-f]{64}")
 _METHOD: Final = re.compile(r"/[^/\s]+/[^/\s]+")
-_SCHEME: Final = "bearer "
-T = TypeVar("T")
 
 _caller: ContextVar[str | None] = ContextVar("anima_caller", default=None)
 
@@ -46,35 +52,6 @@ _caller: ContextVar[str | None] = ContextVar("anima_caller", default=None)
 def current_caller() -> str | None:
     """The authenticated caller of the RPC being handled; None in public methods."""
     return _caller.get()
-
-
-def token_digest(token: str) -> str:
-    """The lowercase SHA-256 hex digest of `token`, as the `callers` config stores it."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def is_token_digest(value: str) -> bool:
-    """Whether `value` has the form token_digest gives: 64 lowercase hex digits."""
-    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
-
-
-def caller_for_header(header: str, callers: Sequence[tuple[str, T]]) -> T | None:
-    """The caller whose token digest matches an `Authorization: Bearer` header.
-
-    Every digest is compared, without stopping early: how long this takes says
-    nothing about which digest, if any, matched.
-    """
-    if header[: len(_SCHEME)].lower() != _SCHEME:
-        return None
-    token = header[len(_SCHEME) :].strip()
-    if not token:
-        return None
-    digest = token_digest(token).encode()
-    found = None
-    for known, caller in callers:
-        if hmac.compare_digest(digest, known.encode()):
-            found = caller
-    return found
 
 
 def bearer_metadata(token: str) -> tuple[tuple[str, str]]:

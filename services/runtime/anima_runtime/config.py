@@ -9,7 +9,7 @@ The runtime serves two APIs over the same handler: HTTP on `listen` and gRPC
 per start whose certificate is published under data_dir/tls/runtime.pem for local
 clients to pin (or from tls_cert_file and tls_key_file).
 
-API tokens are configured as SHA-256 hex digests (`anima_core.auth.token_digest`),
+API tokens are configured as SHA-256 hex digests (`anima_core.tokens.token_digest`),
 never in clear; `anima runtime new-token` makes one. The service refuses to
 start without one (fail closed): every route that changes state or talks to an
 agent needs a bearer token. The agents' logs are stored under data_dir/logs
@@ -19,15 +19,14 @@ unless `log.root` says otherwise; their read routes are public unless
 
 from __future__ import annotations
 
-from argparse import ArgumentTypeError
+import argparse
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from anima_core.auth import is_token_digest
 from anima_core.config import ConfigError, FrozenConfig
-from anima_runtime.http_serve import listen_address
+from anima_core.tokens import is_token_digest
 from anima_runtime.llm.config import ModelConfig
 from anima_runtime.log.config import LogConfig, check_cors_origins
 from anima_runtime_api.client import DEFAULT_ADDRESS as DEFAULT_GRPC_LISTEN
@@ -37,6 +36,14 @@ from anima_signer_api.types import MAX_WALLETS, UINT256_MAX, SigningPolicy
 ENV_PREFIX = "ANIMA_RUNTIME"
 DEFAULT_LISTEN = "127.0.0.1:8710"
 LOGS_DIR = "logs"  # under data_dir, unless log.root is set
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    """--listen: host:port (an IPv6 host in brackets)."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected host:port, got {text!r}")
+    return host.strip("[]"), int(port)
 
 
 class SigningDefaults(FrozenConfig):
@@ -118,7 +125,7 @@ class RuntimeConfig(FrozenConfig):
     def _host_port(cls, listen: str) -> str:
         try:
             listen_address(listen)
-        except ArgumentTypeError as exc:
+        except argparse.ArgumentTypeError as exc:
             raise ValueError(str(exc)) from None
         return listen
 
@@ -172,4 +179,5 @@ __all__ = [
     "RuntimeConfig",
     "RuntimeLimits",
     "SigningDefaults",
+    "listen_address",
 ]

@@ -9,7 +9,6 @@ opened (logs, agents, clients) before exiting.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import socket
@@ -19,14 +18,6 @@ import uvicorn
 from fastapi import FastAPI
 
 SHUTDOWN_GRACE_S = 5
-
-
-def listen_address(text: str) -> tuple[str, int]:
-    """--listen: host:port (an IPv6 host in brackets)."""
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"expected host:port, got {text!r}")
-    return host.strip("[]"), int(port)
 
 
 @contextlib.contextmanager
@@ -100,4 +91,4 @@ async def serve_app(
         await serving
 
 
-__all__ = ["SHUTDOWN_GRACE_S", "base_url", "bind", "listen_address", "serve_app"]
+__all__ = ["SHUTDOWN_GRACE_S", "base_url", "bind", "serve_app"]

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from anima_core.auth import is_token_digest
+from anima_core.tokens import is_token_digest
 from anima_signer_api.errors import SignerMisconfigured
 from anima_signer_api.types import MAX_APPEND_RESPONSE_BYTES
 

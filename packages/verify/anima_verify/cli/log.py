@@ -120,9 +120,13 @@ def verifier_argument(text: str) -> Verifier:
 
 
 def open_source(location: str) -> TileSource:
-    """A URL or a directory; LogSourceError when it is neither."""
+    """A URL or a directory; LogSourceError when it is neither, or when a URL
+    needs the HTTP extra that is not installed."""
     if location.startswith(("http://", "https://")):
-        return HttpSource(location)
+        try:
+            return HttpSource(location)
+        except ImportError as exc:
+            raise LogSourceError(str(exc)) from None
     path = Path(location)
     if not path.is_dir():
         raise LogSourceError(f"{location} is not a readable directory")

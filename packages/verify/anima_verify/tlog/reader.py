@@ -19,10 +19,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from types import TracebackType
-from typing import Generic, NamedTuple, Protocol, TypeVar
-
-import httpx
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Generic, NamedTuple, Protocol, TypeVar
 
 from anima_verify.errors import AnimaError, ErrorKind
 from anima_verify.tlog.errors import MalformedTile, MissingTile
@@ -37,6 +35,9 @@ from anima_verify.tlog.tiles import (
     tile_path,
     tile_width,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 # The largest thing a tiled log stores: a full bundle of maximum-size entries.
 MAX_RESPONSE_BYTES = TILE_WIDTH * (2 + MAX_ENTRY_SIZE)
@@ -89,6 +90,18 @@ class DirectorySource(TileSource):
         return f"DirectorySource({str(self._root)!r})"
 
 
+def _httpx() -> ModuleType:
+    """httpx, which only HttpSource needs: an optional extra of anima-verify."""
+    try:
+        import httpx  # here, not at the top: verifying files needs no HTTP client
+    except ImportError as exc:
+        raise ImportError(
+            "reading a log over HTTP needs httpx: install anima-verify[http] "
+            "(pip install 'anima-verify[http]'), or verify a directory of tiles"
+        ) from exc
+    return httpx
+
+
 class HttpSource(TileSource):
     """A tiled log served over HTTP(S) under `base_url` (404 means absent).
 
@@ -96,6 +109,7 @@ class HttpSource(TileSource):
     otherwise owns one with `timeout` seconds, closed by close() or by leaving a
     `with` block. Safe to share between threads. A URL httpx cannot parse is a
     LogSourceError here (the caller's input, not evidence against the log).
+    Needs the extra anima-verify[http] (httpx); without it, ImportError says so.
     """
 
     def __init__(
@@ -104,6 +118,7 @@ class HttpSource(TileSource):
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"log URL {base_url!r} must start with http:// or https://")
         self._base = base_url if base_url.endswith("/") else base_url + "/"
+        self._httpx = httpx = _httpx()
         try:
             httpx.URL(self._base)
         except httpx.InvalidURL as exc:  # not an HTTPError: it would escape read()
@@ -133,7 +148,7 @@ class HttpSource(TileSource):
                             "larger than any tile or entry bundle"
                         )
                 return bytes(body)
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except (self._httpx.HTTPError, self._httpx.InvalidURL) as exc:
             raise LogSourceError(f"GET {url} failed: {exc or type(exc).__name__}") from exc
 
     def close(self) -> None:

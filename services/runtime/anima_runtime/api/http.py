@@ -43,7 +43,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from anima_core.auth import caller_for_header
+from anima_core.tokens import caller_for_header
 from anima_runtime.api.schemas import (
     AgentList,
     AgentOut,

@@ -27,7 +27,8 @@ import grpc
 from anima_core.config import ConfigError, load_config
 from anima_core.files import replace_file
 from anima_core.shutdown import stop_on_signals
-from anima_runtime.http_serve import base_url, bind, listen_address, serve_app
+from anima_runtime.config import listen_address
+from anima_runtime.http_serve import base_url, bind, serve_app
 from anima_runtime.log.config import ENV_PREFIX, LogConfig
 from anima_runtime.log.http import create_log_app
 from anima_runtime.log.registry import LogRegistry

@@ -1,6 +1,6 @@
 """Configuration of the host's log storage and query API (part of the runtime's config).
 
-Tokens are configured as SHA-256 hex digests (`anima_core.auth.token_digest`),
+Tokens are configured as SHA-256 hex digests (`anima_core.tokens.token_digest`),
 never in clear, as for the signer's callers.
 """
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from anima_core.auth import is_token_digest
 from anima_core.config import FrozenConfig
+from anima_core.tokens import is_token_digest
 
 # `anima log serve` loads LogConfig from ANIMA_LOG_* variables
 # (ANIMA_LOG_ROOT, ANIMA_LOG_API__REDACTION_TOKEN_SHA256, ...).

@@ -33,7 +33,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from anima_core.auth import caller_for_header
+from anima_core.tokens import caller_for_header
 from anima_runtime.log import queries
 from anima_runtime.log.config import LogApiConfig
 from anima_runtime.log.errors import PayloadRedacted, TileNotFound
