@@ -20,7 +20,7 @@ from anima_core.tls import TLS_SERVER_NAME
 from anima_dev.local_memory import local_memory
 from anima_dev.local_runtime import local_runtime
 from anima_dev.local_signer import LocalSigner, local_signer
-from anima_runtime_api.client import TLS_SERVER_NAME as RUNTIME_TLS_NAME
+from anima_runtime_api.endpoint import TLS_SERVER_NAME as RUNTIME_TLS_NAME
 from anima_signer.tee.sim import ATTESTATION_KEY_FILE
 from tests.contracts.conftest import REPO_ROOT
 

@@ -25,7 +25,8 @@ from anima_dev.local_signer import local_signer
 from anima_runtime import cli as runtime_cli
 from anima_runtime.config import RuntimeConfig
 from anima_runtime.log.config import LogConfig
-from anima_runtime_api.client import TLS_SERVER_NAME, RuntimeClient
+from anima_runtime_api.client import RuntimeClient
+from anima_runtime_api.endpoint import TLS_SERVER_NAME
 from anima_runtime_api.errors import RuntimeRefused
 from anima_verify.tlog.checkpoint import open_checkpoint
 from anima_verify.tlog.merkle import verify_inclusion

@@ -30,7 +30,8 @@ from anima_runtime.grpc_serve import RuntimeGrpc, start_grpc
 from anima_runtime.handler import RuntimeHandler
 from anima_runtime.log.reads import MAX_INT
 from anima_runtime.manager import AgentManager
-from anima_runtime_api.client import TLS_SERVER_NAME, RuntimeClient, published_certificate_path
+from anima_runtime_api.client import RuntimeClient
+from anima_runtime_api.endpoint import TLS_SERVER_NAME, published_certificate_path
 from anima_runtime_api.errors import RuntimeRefused
 from anima_runtime_api.types import EntryFilter
 from anima_signer.core import Signer

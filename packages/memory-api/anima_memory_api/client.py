@@ -8,7 +8,6 @@ Server errors arrive as grpc.aio.AioRpcError with the service's message.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -26,6 +25,7 @@ from anima_memory_api.convert import (
     scored_from_pb,
     search_to_pb,
 )
+from anima_memory_api.endpoint import TLS_SERVER_NAME
 from anima_memory_api.shards import ReplicaInfo, Shard
 from anima_memory_api.types import (
     CreateResult,
@@ -39,15 +39,6 @@ from anima_memory_api.types import (
 
 DEFAULT_TIMEOUT_S = 30.0
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
-
-
-TLS_SERVER_NAME = "anima-memory.local"  # the name clients pin; no DNS involved
-DEFAULT_ADDRESS = "127.0.0.1:7450"
-
-
-def published_certificate_path(data_dir: Path) -> Path:
-    """Where a memory service publishes its self-signed certificate for local clients to pin."""
-    return data_dir / "tls" / "memory.pem"
 
 
 class MemoryClient:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -33,6 +32,7 @@ from anima_runtime_api.convert import (
     search_to_pb,
     turn_from_pb,
 )
+from anima_runtime_api.endpoint import TLS_SERVER_NAME
 from anima_runtime_api.errors import RuntimeRefused
 from anima_runtime_api.types import (
     AgentView,
@@ -44,8 +44,6 @@ from anima_runtime_api.types import (
     TurnResult,
 )
 
-TLS_SERVER_NAME = "anima-runtime.local"  # the name clients pin; no DNS involved
-DEFAULT_ADDRESS = "127.0.0.1:7460"
 DEFAULT_TIMEOUT_S = 30.0
 #: A turn waits for the model, the actions and the evaluators (each bounded by the
 #: runtime's own timeouts).
@@ -53,11 +51,6 @@ DEFAULT_TURN_TIMEOUT_S = 300.0
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 Response = TypeVar("Response")
-
-
-def published_certificate_path(data_dir: Path) -> Path:
-    """Where a runtime publishes its self-signed gRPC certificate for local clients to pin."""
-    return data_dir / "tls" / "runtime.pem"
 
 
 class RuntimeClient:
@@ -239,8 +232,5 @@ class RuntimeClient:
 
 
 __all__ = [
-    "DEFAULT_ADDRESS",
-    "TLS_SERVER_NAME",
     "RuntimeClient",
-    "published_certificate_path",
 ]

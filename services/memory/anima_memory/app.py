@@ -27,7 +27,7 @@ from anima_memory.embeddings.base import Embedder
 from anima_memory.maintenance import IndexMaintainer
 from anima_memory.service import Limits, MemoryService
 from anima_memory.store.base import VectorStore
-from anima_memory_api.client import TLS_SERVER_NAME
+from anima_memory_api.endpoint import TLS_SERVER_NAME
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

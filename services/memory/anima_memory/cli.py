@@ -23,7 +23,7 @@ from anima_core.auth import token_digest
 from anima_core.config import load_config
 from anima_core.files import replace_file
 from anima_memory.config import ENV_PREFIX, MemoryConfig
-from anima_memory_api.client import DEFAULT_ADDRESS
+from anima_memory_api.endpoint import DEFAULT_ADDRESS
 from anima_memory_api.shards import Shard
 from anima_verify.errors import AnimaError
 

@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from anima_core.config import ConfigError, FrozenConfig
 from anima_core.tokens import is_token_digest
-from anima_memory_api.client import published_certificate_path
+from anima_memory_api.endpoint import published_certificate_path
 from anima_memory_api.shards import Shard
 
 ENV_PREFIX = "ANIMA_MEMORY"

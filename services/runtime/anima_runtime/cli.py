@@ -41,8 +41,9 @@ from anima_core.auth import token_digest
 from anima_core.config import ConfigError, load_config
 from anima_core.files import replace_file
 from anima_core.shutdown import stop_on_signals
-from anima_memory_api.client import DEFAULT_ADDRESS as DEFAULT_MEMORY
-from anima_memory_api.client import MemoryClient, published_certificate_path
+from anima_memory_api.client import MemoryClient
+from anima_memory_api.endpoint import DEFAULT_ADDRESS as DEFAULT_MEMORY
+from anima_memory_api.endpoint import published_certificate_path
 from anima_memory_api.router import ShardedMemoryClient, check_replicas
 from anima_memory_api.shards import Shard
 from anima_memory_api.types import MemoryFilter

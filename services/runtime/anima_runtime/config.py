@@ -29,8 +29,8 @@ from anima_core.config import ConfigError, FrozenConfig
 from anima_core.tokens import is_token_digest
 from anima_runtime.llm.config import ModelConfig
 from anima_runtime.log.config import LogConfig, check_cors_origins
-from anima_runtime_api.client import DEFAULT_ADDRESS as DEFAULT_GRPC_LISTEN
-from anima_runtime_api.client import published_certificate_path
+from anima_runtime_api.endpoint import DEFAULT_ADDRESS as DEFAULT_GRPC_LISTEN
+from anima_runtime_api.endpoint import published_certificate_path
 from anima_signer_api.types import MAX_WALLETS, UINT256_MAX, SigningPolicy
 
 ENV_PREFIX = "ANIMA_RUNTIME"

@@ -25,7 +25,7 @@ from anima_runtime.api.grpc_servicer import SERVICE_NAME, RuntimeServicer, token
 from anima_runtime.config import RuntimeConfig
 from anima_runtime.handler import RuntimeHandler
 from anima_runtime.log.durable import private_dirs
-from anima_runtime_api.client import TLS_SERVER_NAME
+from anima_runtime_api.endpoint import TLS_SERVER_NAME
 
 logger = logging.getLogger(__name__)
 
