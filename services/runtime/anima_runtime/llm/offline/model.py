@@ -1,27 +1,5 @@
-"""The offline default model: answers from what the runtime already retrieved, with no
-language model and no weights beyond the MiniLM embedder the memory service uses.
-
-It reads `request.state`, never the prompt, and answers in the formats of
-`agent/formats.py`. Everything it says is retrieved or assembled from rules:
-
-- Actions: the message's cosine similarity to each offered action's example user
-  lines and similes; the best action is chosen when it clears ACTION_MIN and beats
-  NONE by ACTION_MARGIN, else NONE. IGNORE answers with an empty text.
-- Text, first match wins: a question about the user answered from a known fact or an
-  earlier statement of theirs ("You told me you live in Lisbon."), or "You haven't told
-  me ..." when a recognized question finds nothing; a knowledge passage for a question
-  (unless a message example matches clearly better); the character's reply from the
-  most similar messageExamples user line; an acknowledgment of a statement the fact
-  rules read ("Good to know: you live in Porto."); a short in-character line from the
-  character's topics, short knowledge entries or bio.
-- Facts: English first-person statements read by rules (offline_facts.py) and
-  compared with the known facts by key: add, update, delete or nothing.
-- Continue: the best knowledge passage not said yet, else that there is nothing to add.
-
-It cannot generate: it never writes a sentence it has not retrieved or templated, does
-not follow long conversations, reads facts only from plain English first-person
-statements, and answers the same state the same way every time.
-"""
+"""OfflineModel: the ChatModel behind `provider: offline` (see the package docstring for
+what it answers and how)."""
 
 from __future__ import annotations
 
@@ -41,7 +19,7 @@ from anima_runtime.agent.state import State
 from anima_runtime.character.model import Character
 from anima_runtime.errors import ModelFailed
 from anima_runtime.llm.base import ModelRequest, Purpose
-from anima_runtime.llm.offline_facts import (
+from anima_runtime.llm.offline.facts import (
     acknowledgment,
     asked_keys,
     fact_ops,
