@@ -14,7 +14,7 @@ It reads `request.state`, never the prompt, and answers in the formats of
   most similar messageExamples user line; an acknowledgment of a statement the fact
   rules read ("Good to know: you live in Porto."); a short in-character line from the
   character's topics, short knowledge entries or bio.
-- Facts: English first-person statements read by rules (facts.py) and
+- Facts: English first-person statements read by rules (statements.py) and
   compared with the known facts by key: add, update, delete or nothing.
 - Continue: the best knowledge passage not said yet, else that there is nothing to add.
 

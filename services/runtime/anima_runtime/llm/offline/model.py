@@ -19,15 +19,9 @@ from anima_runtime.agent.state import State
 from anima_runtime.character.model import Character
 from anima_runtime.errors import ModelFailed
 from anima_runtime.llm.base import ModelRequest, Purpose
-from anima_runtime.llm.offline.facts import (
-    acknowledgment,
-    asked_keys,
-    fact_ops,
-    recall,
-    similarity,
-    speaker_name,
-    unknown_answer,
-)
+from anima_runtime.llm.offline.facts import fact_ops
+from anima_runtime.llm.offline.questions import asked_keys, unknown_answer
+from anima_runtime.llm.offline.recall import acknowledgment, recall, similarity, speaker_name
 from anima_runtime.plugins.types import Action, Content
 
 Embed = Callable[[Sequence[str]], Awaitable[Matrix]]
