@@ -21,6 +21,12 @@ It reads `request.state`, never the prompt, and answers in the formats of
 It cannot generate: it never writes a sentence it has not retrieved or templated, does
 not follow long conversations, reads facts only from plain English first-person
 statements, and answers the same state the same way every time.
+
+Modules: model (OfflineModel), index (embedded lines and their caches), examples (the
+lines an action or character offers), templated (the fallback lines, in the character's
+manner); the English rules: words, statements (clauses read by statement_rules into
+claims, with values), facts (claims against the known facts), questions, recall and
+persons (person swaps).
 """
 
 from anima_runtime.llm.offline.model import OfflineModel

@@ -8,6 +8,12 @@ from collections.abc import Iterable, Sequence
 
 from anima_runtime.llm.offline.words import normalized
 
+_QUESTION = re.compile(
+    r"^(?:what|what's|whats|where|where's|when|who|who's|whom|whose|which|why|how|how's|do|does"
+    r"|did|is|are|am|was|were|can|could|would|will|should|have|has)\b"
+    r"|\b(?:tell me|explain|describe|do you know|do you remember|remind me)\b",
+    re.IGNORECASE,
+)
 _MY = (  # "what's my", "do you remember my", "tell me my" ...
     r"\b(?:(?:what|who|where|when|which)(?:'s| is| are| was| were)?"
     r"|do you (?:know|remember)|tell me|remind me(?: of)?) my "
@@ -39,6 +45,11 @@ _WHAT: dict[str, str] = {
     "name": "your name", "from": "where you are from", "birthday": "your birthday",
     "age": "how old you are", "likes:": "what you like", "dislikes:": "what you dislike",
 }  # fmt: skip
+
+
+def is_question(text: str) -> bool:
+    """A question of any kind: it ends with "?" or reads like one ("tell me about X")."""
+    return text.rstrip().endswith("?") or _QUESTION.search(text.strip()) is not None
 
 
 def asked_keys(question: str) -> tuple[str, ...]:
