@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from anima_core.openai_http import OpenAICompatibleEndpoint, _LineSplitter, retry_after_s
+from anima_core.event_stream import LineSplitter
+from anima_core.openai_http import OpenAICompatibleEndpoint, retry_after_s
 from anima_verify.errors import AnimaError, ErrorKind
 from tests.runtime.fake_openai import API_KEY, Events, FakeOpenAI, Json, Raw, Status, Trickle
 
@@ -399,7 +400,7 @@ async def test_regression_a_declared_oversized_answer_is_refused_unread(
 def test_event_stream_lines_split_across_pieces() -> None:
     """The stream is read in pieces of any size: a line, or the CR LF that ends it, may
     be split between two."""
-    splitter = _LineSplitter()
+    splitter = LineSplitter()
     got: list[str] = []
     for piece in ('data: {"a"', ": 1}\r", "\n\r", "\ndata: x\r", "", "y\n", "\n", "tail"):
         got += splitter.feed(piece)

@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from anima_runtime.log import durable
 from anima_runtime.log.errors import CheckpointRejected, CorruptLog, LogLocked
 from anima_runtime.log.source import StoreTileSource
-from anima_runtime.log.tiles_store import TileStore, parse_tile_path
+from anima_runtime.log.tile_paths import parse_tile_path
+from anima_runtime.log.tiles_store import TileStore
 from anima_verify.tlog.merkle import (
     consistency_proof,
     inclusion_proof,

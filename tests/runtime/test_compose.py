@@ -14,7 +14,7 @@ import pytest
 
 from anima_memory.service import MemoryDraft, MemoryService, SearchQuery
 from anima_memory_api.types import Matrix, Memory, MemoryFilter, ScoredMemory
-from anima_runtime.agent.compose import Composed, Persona, compose_state, room_history
+from anima_runtime.agent.compose import Composed, compose_state, room_history
 from anima_runtime.agent.limits import TurnLimits
 from anima_runtime.agent.prompts import (
     CONTINUE_MESSAGE_HANDLER_TEMPLATE,
@@ -22,6 +22,7 @@ from anima_runtime.agent.prompts import (
     render_prompt,
 )
 from anima_runtime.agent.state import State
+from anima_runtime.agent.template_values import Persona
 from anima_runtime.character.model import Character
 from anima_runtime.plugins.types import (
     Action,

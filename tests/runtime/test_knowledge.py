@@ -16,14 +16,10 @@ from anima_memory.service import MemoryService
 from anima_memory_api.types import Memory, MemoryFilter
 from anima_runtime.agent.state import State
 from anima_runtime.character.model import Character, KnowledgeItem
-from anima_runtime.plugins import knowledge as knowledge_module
-from anima_runtime.plugins.knowledge import (
-    DOCUMENT_TEXT_BYTES,
-    chunk_text,
-    format_knowledge,
-    ingest_knowledge,
-    knowledge_provider,
-)
+from anima_runtime.plugins.knowledge import chunking, ingest, sources
+from anima_runtime.plugins.knowledge.chunking import chunk_text
+from anima_runtime.plugins.knowledge.ingest import DOCUMENT_TEXT_BYTES, ingest_knowledge
+from anima_runtime.plugins.knowledge.provider import format_knowledge, knowledge_provider
 from anima_runtime.plugins.types import Content, Message
 
 AGENT = "ada-agent"
@@ -109,7 +105,7 @@ def test_chunking_is_deterministic_and_handles_a_large_text() -> None:
     text = numbered_sentences(20_000)  # about a megabyte
     first = chunk_text(text)
     assert first == chunk_text(text)
-    assert all(len(c) <= knowledge_module.CHUNK_SIZE for c in first)
+    assert all(len(c) <= chunking.CHUNK_SIZE for c in first)
     assert merged(first) == words(text)
 
 
@@ -248,7 +244,7 @@ async def test_unusable_files_are_skipped_and_reported(
     (base / "empty.md").write_text("  \n")
     (base / "big.txt").write_text("word " * 200)
     (base / "notes.pdf").write_text("not a text format")
-    monkeypatch.setattr(knowledge_module, "MAX_FILE_BYTES", 500)
+    monkeypatch.setattr(sources, "MAX_FILE_BYTES", 500)
     character = Character(
         name="Ada",
         knowledge=(
@@ -288,7 +284,7 @@ async def test_without_a_knowledge_directory_only_inline_text_is_read(
 async def test_a_long_document_is_stored_truncated_with_all_its_fragments(
     memory: MemoryService, base: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(knowledge_module, "BATCH", 4)
+    monkeypatch.setattr(ingest, "BATCH", 4)
     text = numbered_sentences(1500)  # about 70 kB
     (base / "long.md").write_text(text, encoding="utf-8")
     character = Character(name="Ada", knowledge=(KnowledgeItem(path="long.md"),))

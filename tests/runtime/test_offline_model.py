@@ -21,7 +21,8 @@ from anima_runtime.character.model import Character
 from anima_runtime.errors import ModelFailed
 from anima_runtime.llm.base import ModelRequest, Purpose
 from anima_runtime.llm.offline import OfflineModel
-from anima_runtime.llm.offline_facts import claims_in, second_person, swap_persons
+from anima_runtime.llm.offline.persons import second_person, swap_persons
+from anima_runtime.llm.offline.statements import claims_in
 from anima_runtime.plugins.bootstrap import BOOTSTRAP_ACTIONS
 from anima_runtime.plugins.types import (
     Action,

@@ -19,11 +19,9 @@ is depth-checked before it is decoded (anima_verify.jsonsafe).
 from __future__ import annotations
 
 import asyncio
-import codecs
 import email.utils
 import logging
 import math
-import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
@@ -32,6 +30,7 @@ from typing import Any, Final, cast
 import httpx
 from pydantic import SecretStr
 
+from anima_core.event_stream import EventParser, LineDecoder
 from anima_verify import jsonsafe
 from anima_verify.errors import AnimaError
 
@@ -52,7 +51,6 @@ _ERROR_BODY_BYTES: Final = 64 * 1024
 #: server; its answers are batch_size * dimension numbers, tens of MiB.
 _EMBEDDING: Final = "embedding"
 _MAX_EMBEDDING_RESPONSE_BYTES: Final = 256 * 1024 * 1024
-_LINE_BREAK: Final = re.compile(r"\r\n|\r|\n")
 
 
 class OpenAICompatibleEndpoint:
@@ -205,7 +203,7 @@ class OpenAICompatibleEndpoint:
                         said,
                     )
                 )
-            events = _EventParser()
+            events = EventParser()
             lines = self._lines(response, where)
             while True:
                 try:
@@ -251,21 +249,17 @@ class OpenAICompatibleEndpoint:
     async def _lines(self, response: httpx.Response, where: str) -> AsyncGenerator[str, None]:
         """The lines of an event stream (UTF-8; CR LF, CR or LF ends one), the last one
         even without its line break; at most max_response_bytes in all."""
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        splitter = _LineSplitter()
+        decoder = LineDecoder()
         size = 0
         async with aclosing(_body(response)) as chunks:
             async for chunk in chunks:
                 size += len(chunk)
                 if size > self._max_bytes:
                     raise self._error(self._too_large(where))
-                for line in splitter.feed(decoder.decode(chunk)):
+                for line in decoder.feed(chunk):
                     yield line
-        for line in splitter.feed(decoder.decode(b"", final=True)):
+        for line in decoder.end():
             yield line
-        last = splitter.rest()
-        if last is not None:
-            yield last
 
     async def _read_capped(self, response: httpx.Response, where: str) -> bytes:
         """A 2xx answer's whole body, refused past max_response_bytes; closes it."""
@@ -385,64 +379,6 @@ async def _error_text(response: httpx.Response) -> str:
     finally:
         await response.aclose()
     return b"".join(chunks)[:_ERROR_BODY_BYTES].decode(response.encoding or "utf-8", "replace")
-
-
-class _LineSplitter:
-    """Text fed in pieces, split into lines at CR LF, CR or LF (event-stream line ends)."""
-
-    def __init__(self) -> None:
-        self._partial: list[str] = []
-        self._after_cr = False
-
-    def feed(self, text: str) -> list[str]:
-        """The lines `text` completes."""
-        if self._after_cr and text:
-            self._after_cr = False
-            text = text.removeprefix("\n")  # the LF of a CR LF split between pieces
-        if not text:
-            return []
-        self._after_cr = text.endswith("\r")
-        *lines, rest = _LINE_BREAK.split(text)
-        if lines and self._partial:
-            lines[0] = "".join(self._partial) + lines[0]
-            self._partial = []
-        if rest:
-            self._partial.append(rest)
-        return lines
-
-    def rest(self) -> str | None:
-        """The last line, if the text ended without a line break."""
-        return "".join(self._partial) if self._partial else None
-
-
-class _EventParser:
-    """Server-sent events, line by line (the WHATWG event-stream format), strictly: a line
-    must be a comment or a known field."""
-
-    def __init__(self) -> None:
-        self._name = ""
-        self._data: list[str] = []
-
-    def pending(self) -> str | None:
-        return "\n".join(self._data) if self._data else None
-
-    def feed(self, line: str) -> tuple[str, str] | None:
-        """(event name, data) when `line` ends an event; ValueError on garbage."""
-        if not line:
-            event = (self._name, "\n".join(self._data)) if self._data else None
-            self._name, self._data = "", []
-            return event
-        if line.startswith(":"):  # a comment: keep-alives such as ": PROCESSING"
-            return None
-        field, colon, value = line.partition(":")
-        if not colon or field not in ("data", "event", "id", "retry"):
-            raise ValueError("not an event-stream line")
-        value = value.removeprefix(" ")
-        if field == "data":
-            self._data.append(value)
-        elif field == "event":
-            self._name = value
-        return None
 
 
 def retry_after_s(value: str | None) -> float | None:

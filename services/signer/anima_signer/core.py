@@ -22,10 +22,11 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from anima_signer import eth, log_payloads, policy
+from anima_signer import log_payloads
 from anima_signer.idempotency import fingerprint, result_from_json, result_to_json
 from anima_signer.keys import KEY_DERIVATION_VERSION, KeyRing, validate_agent_id
 from anima_signer.sequencer import LogSequencer, wall_clock_ms
+from anima_signer.signing import sign_payload
 from anima_signer.state_lock import StateDirLock
 from anima_signer.store import AgentRecord, SignerStore
 from anima_signer.tee.base import TeeBackend
@@ -41,22 +42,14 @@ from anima_signer_api.errors import (
 from anima_signer_api.types import (
     MAX_BATCH_ITEMS,
     MAX_IDEMPOTENCY_KEY_CHARS,
-    MAX_MESSAGE_BYTES,
     MAX_WALLETS,
     Agent,
     AttestationBundle,
-    Ed25519Message,
-    Ed25519Signature,
-    EthSignature,
     LogAppendResult,
     LogEntryInput,
-    PersonalMessage,
-    SignedTransaction,
     SigningPolicy,
     SignRequest,
     SignResult,
-    Transaction,
-    TypedData,
     Wallet,
 )
 from anima_verify.attestation.evidence import MAX_NONCE_SIZE, MIN_NONCE_SIZE, bind_report_data
@@ -320,7 +313,7 @@ class Signer:
     ) -> _Attempt:
         """Sign, or record the refusal; malformed requests raise and are not logged."""
         try:
-            result, chain_id = self._sign_once(agent, request)
+            result, chain_id = sign_payload(self._keys, agent, request)
         except PolicyDenied as denied:
             payload = log_payloads.denial(request.payload, rule=denied.rule, message=denied.message)
             return _Attempt(
@@ -352,48 +345,6 @@ class Signer:
                         attempt.agent_id, key, request_fingerprint, result_to_json(result)
                     )
                 outcomes[attempt.position] = result
-
-    def _wallet_index(self, agent: Agent, index: int) -> int:
-        if not 0 <= index < len(agent.wallets):
-            raise InvalidRequest(
-                f"wallet_index {index} is out of range; agent has {len(agent.wallets)} wallets"
-            )
-        return index
-
-    def _sign_eth_digest(self, agent: Agent, index: int, digest: bytes) -> EthSignature:
-        key = self._keys.wallet_key(agent.agent_id, index)
-        return EthSignature(agent.wallets[index].address, digest, eth.sign_digest(key, digest))
-
-    def _sign_once(self, agent: Agent, request: SignRequest) -> tuple[SignResult, int | None]:
-        """The signature and the chain it is for (None when chain-less)."""
-        payload = request.payload
-        agent_id = agent.agent_id
-        if isinstance(payload, PersonalMessage):
-            index = self._wallet_index(agent, payload.wallet_index)
-            digest = eth.personal_message_digest(payload.message)
-            policy.check(agent.policy, payload)
-            return self._sign_eth_digest(agent, index, digest), None
-        if isinstance(payload, TypedData):
-            index = self._wallet_index(agent, payload.wallet_index)
-            digest, chain_id = eth.typed_data_digest(payload.typed_data_json)
-            policy.check(agent.policy, payload, typed_data_chain_id=chain_id)
-            return self._sign_eth_digest(agent, index, digest), chain_id
-        if isinstance(payload, Transaction):
-            index = self._wallet_index(agent, payload.wallet_index)
-            fields = eth.transaction_dict(payload)  # validate before policy: precise errors
-            policy.check(agent.policy, payload)
-            raw, tx_hash, signature = eth.sign_transaction(
-                self._keys.wallet_key(agent_id, index), payload, fields
-            )
-            signed = SignedTransaction(agent.wallets[index].address, raw, tx_hash, signature)
-            return signed, payload.chain_id
-        if isinstance(payload, Ed25519Message):
-            if len(payload.message) > MAX_MESSAGE_BYTES:
-                raise InvalidRequest(f"message is larger than {MAX_MESSAGE_BYTES} bytes")
-            policy.check(agent.policy, payload)
-            key = self._keys.signing_key(agent_id)
-            return Ed25519Signature(agent.signing_public_key, key.sign(payload.message)), None
-        raise InvalidRequest("the request carries no payload to sign")
 
     # ------------------------------------------------------------ the log
 

@@ -3,10 +3,10 @@ the prompts, and what a turn returns.
 
 runtime.py is the running agent (what plugins see, its lifecycle, the rooms'
 queues); loop.py how one turn is answered; limits.py what a turn may take
-(`TurnLimits`); compose.py the state; steps.py the actions and evaluators;
-record.py a turn's writes to memory and the log; messages.py the checks on what
-comes in; payloads.py what a log entry holds; progress.py a turn in progress and
-its model time.
+(`TurnLimits`); compose.py the state; template_values.py the prompt's values from
+it; steps.py the actions and evaluators; record.py a turn's writes to memory and
+the log; messages.py the checks on what comes in; payloads.py what a log entry
+holds; progress.py a turn in progress and its model time.
 
 `AgentRuntime` and the composition load on first use: plugins import the agent's
 small modules (state, formats, prompts), and the runtime imports plugins back.

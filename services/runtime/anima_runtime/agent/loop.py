@@ -39,7 +39,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from anima_memory_api.types import Matrix
-from anima_runtime.agent.compose import Persona, compose_state, describe_error, room_history
+from anima_runtime.agent.compose import compose_state, describe_error, room_history
 from anima_runtime.agent.formats import parse_response
 from anima_runtime.agent.limits import TurnLimits
 from anima_runtime.agent.memory import MemoryPort
@@ -58,6 +58,7 @@ from anima_runtime.agent.steps import (
     run_action,
     unique,
 )
+from anima_runtime.agent.template_values import Persona
 from anima_runtime.agent.templates import template_for
 from anima_runtime.agent.turn import TurnResult
 from anima_runtime.errors import ModelFailed

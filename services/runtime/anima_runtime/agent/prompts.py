@@ -1,7 +1,7 @@
 """The default prompt templates of the message loop (ElizaOS names and placeholders).
 
 A character overrides one by naming it in its `templates` (`template_for`). The
-values they draw on are composed per message (`compose.py`); a section value
+values they draw on are composed per message (`template_values.py`); a section value
 carries its own heading and is empty when it has nothing to say, so an empty
 section leaves no heading behind. Knowledge, facts and the time reach the
 prompt through {{providers}}: from the plugins' providers, or the runtime's own

@@ -25,7 +25,7 @@ from anima_runtime.character.model import Character
 from anima_runtime.errors import AgentStopped, PluginFailed
 from anima_runtime.llm.base import ChatModel
 from anima_runtime.log.service import AgentLog
-from anima_runtime.plugins.knowledge import ingest_knowledge
+from anima_runtime.plugins.knowledge.ingest import ingest_knowledge
 from anima_runtime.plugins.types import Action, Plugin, Service
 
 __all__ = ["AgentRuntime", "TurnLimits", "wall_clock_ms"]

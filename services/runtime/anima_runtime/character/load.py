@@ -6,7 +6,7 @@ else reads as v0.25. The fields Anima reads are checked; every other field is ke
 as it is, unchecked, in the character's document. `null` for an optional field
 reads as absent. Errors are `InvalidCharacter` naming the source, the field path and
 the reason: `c.json: messageExamples[2][0].content.text: expected a string, got a
-number`. Messages name types, never values, so a secret never reaches one.
+number` (the checks: field_checks.py).
 
 Checked by hand rather than with pydantic: a field may be a string or a list, a line
 "user" or "name", and one error with one path reads better than a union's list.
@@ -15,12 +15,20 @@ Checked by hand rather than with pydantic: a field may be a string or a list, a 
 from __future__ import annotations
 
 import json
-import math
 import os
-import re
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
+from anima_runtime.character.field_checks import (
+    MAX_DEPTH,
+    FieldPath,
+    Refused,
+    check_json,
+    kind_of,
+    optional,
+    render_path,
+    texts,
+)
 from anima_runtime.character.model import (
     REDACTED,
     Character,
@@ -35,18 +43,6 @@ from anima_runtime.plugins.types import ExampleLine
 from anima_verify import jsonsafe
 
 MAX_CHARACTER_BYTES = 4 * 1024 * 1024
-MAX_DEPTH = jsonsafe.MAX_DEPTH  # real characters nest about 5 deep
-
-FieldPath = tuple[str | int, ...]
-
-
-class _Refused(Exception):
-    """A field failed its check; `parse_*` turns it into InvalidCharacter with the source."""
-
-    def __init__(self, path: FieldPath, reason: str) -> None:
-        super().__init__(reason)
-        self.path = path
-        self.reason = reason
 
 
 def load_character(path: str | os.PathLike[str]) -> Character:
@@ -81,7 +77,7 @@ def parse_character_json(text: bytes | str, *, source: str) -> Character:
         _refuse_source(source, f"nested more than {MAX_DEPTH} levels deep")
     except json.JSONDecodeError as exc:
         _refuse_source(source, f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
-    except _Refused as exc:
+    except Refused as exc:
         _refuse_source(source, exc.reason)
     return _parse(data, source, sized=True)
 
@@ -94,12 +90,12 @@ def parse_character(data: Any, *, source: str) -> Character:
 
 def _parse(data: Any, source: str, *, sized: bool) -> Character:
     try:
-        _check_json(data, (), 1)
+        check_json(data, (), 1)
         if not sized and _json_size(data) > MAX_CHARACTER_BYTES:
-            raise _Refused((), _too_large())
+            raise Refused((), _too_large())
         return _character(data, source)
-    except _Refused as exc:
-        where = _render(exc.path)
+    except Refused as exc:
+        where = render_path(exc.path)
         _refuse_source(source, f"{where}: {exc.reason}" if where else exc.reason)
 
 
@@ -120,85 +116,52 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     for key, value in pairs:
         if key in result:
             # Writing the document back would silently drop one of the two.
-            raise _Refused((), f"not JSON this loader accepts: the key {key!r} appears twice")
+            raise Refused((), f"not JSON this loader accepts: the key {key!r} appears twice")
         result[key] = value
     return result
 
 
 def _no_constant(name: str) -> NoReturn:
-    raise _Refused((), f"not JSON: {name} is not a JSON number")
+    raise Refused((), f"not JSON: {name} is not a JSON number")
 
 
 # ---------------------------------------------------------------- the document
 
 
-def _check_json(value: Any, path: FieldPath, depth: int) -> None:
-    """Plain JSON values only (what json.loads makes), finite numbers, at most MAX_DEPTH
-    objects and lists deep (`depth` counts the one `value` would be)."""
-    if isinstance(value, dict | list) and depth > MAX_DEPTH:
-        raise _Refused(path, f"nested more than {MAX_DEPTH} levels deep")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise _Refused(path, f"object keys must be strings, got {_kind(key)}")
-            if not _is_unicode(key):
-                raise _Refused(path, "a key is not valid Unicode text (a lone surrogate)")
-            _check_json(item, (*path, key), depth + 1)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_json(item, (*path, index), depth + 1)
-    elif isinstance(value, str):
-        if not _is_unicode(value):
-            raise _Refused(path, "not valid Unicode text (a lone surrogate)")
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise _Refused(path, "not a finite number")
-    elif value is not None and not isinstance(value, str | int | bool):
-        raise _Refused(path, f"not a JSON value ({type(value).__name__})")
-
-
-def _is_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _character(doc: Any, source: str) -> Character:
     if not isinstance(doc, dict):
-        raise _Refused((), f"expected a JSON object, got {_kind(doc)}")
+        raise Refused((), f"expected a JSON object, got {kind_of(doc)}")
     name = doc.get("name")
     if name is None:
-        raise _Refused(("name",), "missing; a character needs a name")
+        raise Refused(("name",), "missing; a character needs a name")
     if not isinstance(name, str):
-        raise _Refused(("name",), f"expected a string, got {_kind(name)}")
+        raise Refused(("name",), f"expected a string, got {kind_of(name)}")
     if not name.strip():
-        raise _Refused(("name",), "empty; a character needs a name")
+        raise Refused(("name",), "empty; a character needs a name")
     shape = _shape(doc)
-    style = _optional(doc, ("style",), dict) or {}
-    settings = _optional(doc, ("settings",), dict) or {}
+    style = optional(doc, ("style",), dict) or {}
+    settings = optional(doc, ("settings",), dict) or {}
     secrets = Secrets(
         top_level=_secrets(doc, ("secrets",), scalars=True),
         in_settings=_secrets(settings, ("settings", "secrets"), scalars=False),
     )
     return Character(
         name=name,
-        username=_optional(doc, ("username",), str) or "",
-        system=_optional(doc, ("system",), str) or "",
+        username=optional(doc, ("username",), str) or "",
+        system=optional(doc, ("system",), str) or "",
         bio=_text_or_texts(doc, "bio"),
         lore=_text_or_texts(doc, "lore"),
         message_examples=_examples(doc, shape),
-        post_examples=_texts(doc, ("postExamples",)),
-        topics=_texts(doc, ("topics",)),
-        adjectives=_texts(doc, ("adjectives",)),
-        style_all=_texts(style, ("style", "all")),
-        style_chat=_texts(style, ("style", "chat")),
-        style_post=_texts(style, ("style", "post")),
+        post_examples=texts(doc, ("postExamples",)),
+        topics=texts(doc, ("topics",)),
+        adjectives=texts(doc, ("adjectives",)),
+        style_all=texts(style, ("style", "all")),
+        style_chat=texts(style, ("style", "chat")),
+        style_post=texts(style, ("style", "post")),
         knowledge=_knowledge(doc),
         plugins=_plugins(doc),
         templates=FrozenDict(_templates(doc)),
-        model_provider=_optional(doc, ("modelProvider",), str) or "",
+        model_provider=optional(doc, ("modelProvider",), str) or "",
         settings=freeze({k: v for k, v in settings.items() if k != "secrets"}),
         shape=shape,
         source=source,
@@ -219,69 +182,53 @@ def _shape(doc: dict[str, Any]) -> str:
     return "v0.25"
 
 
-def _optional(container: Mapping[str, Any], path: FieldPath, kind: type) -> Any:
-    """container[path[-1]] if it has the type, None if absent or null, else refused."""
-    value = container.get(str(path[-1]))
-    if value is None:
-        return None
-    if not isinstance(value, kind):
-        raise _Refused(path, f"expected {_KIND_NAMES[kind]}, got {_kind(value)}")
-    return value
-
-
-def _texts(container: Mapping[str, Any], path: FieldPath) -> tuple[str, ...]:
-    items = _optional(container, path, list) or []
-    for index, item in enumerate(items):
-        if not isinstance(item, str):
-            raise _Refused((*path, index), f"expected a string, got {_kind(item)}")
-    return tuple(items)
-
-
 def _text_or_texts(doc: dict[str, Any], key: str) -> tuple[str, ...]:
     value = doc.get(key)
     if isinstance(value, str):
         return (value,) if value else ()
     if value is not None and not isinstance(value, list):
-        raise _Refused((key,), f"expected a string or a list of strings, got {_kind(value)}")
-    return _texts(doc, (key,))
+        raise Refused((key,), f"expected a string or a list of strings, got {kind_of(value)}")
+    return texts(doc, (key,))
 
 
 def _examples(doc: dict[str, Any], shape: str) -> tuple[tuple[ExampleLine, ...], ...]:
     speaker_key, other_key = ("name", "user") if shape == "v1" else ("user", "name")
-    conversations = _optional(doc, ("messageExamples",), list) or []
+    conversations = optional(doc, ("messageExamples",), list) or []
     result = []
     for c, conversation in enumerate(conversations):
         if not isinstance(conversation, list):
-            raise _Refused(
-                ("messageExamples", c), f"expected a list of lines, got {_kind(conversation)}"
+            raise Refused(
+                ("messageExamples", c), f"expected a list of lines, got {kind_of(conversation)}"
             )
         lines = []
         for i, line in enumerate(conversation):
             at: FieldPath = ("messageExamples", c, i)
             if not isinstance(line, dict):
-                raise _Refused(at, f"expected an object, got {_kind(line)}")
+                raise Refused(at, f"expected an object, got {kind_of(line)}")
             if speaker_key not in line and other_key in line:
-                raise _Refused(
+                raise Refused(
                     at,
                     f'names its speaker with "{other_key}", but this is a {shape} character '
                     f'(which uses "{speaker_key}"); use one shape throughout',
                 )
             speaker = line.get(speaker_key)
             if not isinstance(speaker, str):
-                got = "missing" if speaker is None else f"expected a string, got {_kind(speaker)}"
-                raise _Refused((*at, speaker_key), got)
+                got = "missing" if speaker is None else f"expected a string, got {kind_of(speaker)}"
+                raise Refused((*at, speaker_key), got)
             content = line.get("content")
             if not isinstance(content, dict):
-                got = "missing" if content is None else f"expected an object, got {_kind(content)}"
-                raise _Refused((*at, "content"), got)
+                got = (
+                    "missing" if content is None else f"expected an object, got {kind_of(content)}"
+                )
+                raise Refused((*at, "content"), got)
             text = content.get("text")
             if text is None and shape == "v0.25":
-                raise _Refused((*at, "content", "text"), "missing")
+                raise Refused((*at, "content", "text"), "missing")
             if text is not None and not isinstance(text, str):
-                raise _Refused((*at, "content", "text"), f"expected a string, got {_kind(text)}")
-            action = _optional(content, (*at, "content", "action"), str)
+                raise Refused((*at, "content", "text"), f"expected a string, got {kind_of(text)}")
+            action = optional(content, (*at, "content", "action"), str)
             # ExampleLine carries one action; a v1 line's further actions stay in the document.
-            actions = _texts(content, (*at, "content", "actions"))
+            actions = texts(content, (*at, "content", "actions"))
             lines.append(
                 ExampleLine(speaker, text or "", action or (actions[0] if actions else None))
             )
@@ -290,7 +237,7 @@ def _examples(doc: dict[str, Any], shape: str) -> tuple[tuple[ExampleLine, ...],
 
 
 def _knowledge(doc: dict[str, Any]) -> tuple[KnowledgeItem, ...]:
-    items = _optional(doc, ("knowledge",), list) or []
+    items = optional(doc, ("knowledge",), list) or []
     result = []
     for index, item in enumerate(items):
         at: FieldPath = ("knowledge", index)
@@ -298,16 +245,16 @@ def _knowledge(doc: dict[str, Any]) -> tuple[KnowledgeItem, ...]:
             result.append(KnowledgeItem(text=item))
             continue
         if not isinstance(item, dict) or ("path" in item) == ("directory" in item):
-            raise _Refused(
+            raise Refused(
                 at,
                 'expected a string, or an object with one of "path" and "directory", '
-                f"got {_kind(item) if not isinstance(item, dict) else _describe(item)}",
+                f"got {kind_of(item) if not isinstance(item, dict) else _describe(item)}",
             )
-        path = _optional(item, (*at, "path"), str)
-        directory = _optional(item, (*at, "directory"), str)
+        path = optional(item, (*at, "path"), str)
+        directory = optional(item, (*at, "directory"), str)
         if not (path or directory):
-            raise _Refused((*at, "path" if "path" in item else "directory"), "empty")
-        shared = _optional(item, (*at, "shared"), bool) or False
+            raise Refused((*at, "path" if "path" in item else "directory"), "empty")
+        shared = optional(item, (*at, "shared"), bool) or False
         result.append(KnowledgeItem(path=path or "", directory=directory or "", shared=shared))
     return tuple(result)
 
@@ -318,26 +265,26 @@ def _describe(item: dict[str, Any]) -> str:
 
 
 def _plugins(doc: dict[str, Any]) -> tuple[str, ...]:
-    items = _optional(doc, ("plugins",), list) or []
+    items = optional(doc, ("plugins",), list) or []
     names = []
     for index, item in enumerate(items):
         if isinstance(item, dict):  # a plugin object pasted in: its name is enough
             name = item.get("name")
             if not isinstance(name, str) or not name:
-                raise _Refused((*("plugins", index), "name"), "expected the plugin's name")
+                raise Refused((*("plugins", index), "name"), "expected the plugin's name")
             names.append(name)
         elif isinstance(item, str) and item:
             names.append(item)
         else:
-            raise _Refused(("plugins", index), f"expected a plugin name, got {_kind(item)}")
+            raise Refused(("plugins", index), f"expected a plugin name, got {kind_of(item)}")
     return tuple(names)
 
 
 def _templates(doc: dict[str, Any]) -> dict[str, str]:
-    templates = _optional(doc, ("templates",), dict) or {}
+    templates = optional(doc, ("templates",), dict) or {}
     for key, value in templates.items():
         if not isinstance(value, str):
-            raise _Refused(("templates", key), f"expected a string, got {_kind(value)}")
+            raise Refused(("templates", key), f"expected a string, got {kind_of(value)}")
     return dict(templates)
 
 
@@ -347,12 +294,12 @@ def _secrets(
     """The secrets at `path`, each value with its type. `scalars`: booleans and numbers
     too, as ElizaOS v1 types top-level `secrets` (string | boolean | number); v0.25 types
     `settings.secrets` as strings."""
-    secrets = _optional(container, path, dict) or {}
+    secrets = optional(container, path, dict) or {}
     for key, value in secrets.items():
         if isinstance(value, str) or (scalars and isinstance(value, bool | int | float)):
             continue
         expected = "a string, boolean or number" if scalars else "a string"
-        raise _Refused((*path, key), f"expected {expected}, got {_kind(value)}")
+        raise Refused((*path, key), f"expected {expected}, got {kind_of(value)}")
     return dict(secrets)
 
 
@@ -366,38 +313,3 @@ def _redacted(doc: dict[str, Any]) -> dict[str, Any]:
     if isinstance(settings, dict) and isinstance(settings.get("secrets"), dict):
         copy["settings"] = {**settings, "secrets": dict.fromkeys(settings["secrets"], REDACTED)}
     return copy
-
-
-# ---------------------------------------------------------------- messages
-
-_KIND_NAMES: dict[type, str] = {
-    str: "a string",
-    bool: "a boolean",
-    int: "a number",
-    float: "a number",
-    list: "a list",
-    dict: "an object",
-}
-_IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    for kind, name in _KIND_NAMES.items():
-        if isinstance(value, kind):
-            return name
-    return type(value).__name__
-
-
-def _render(path: FieldPath) -> str:
-    """messageExamples[2][0].content.text; odd keys quoted: templates["my key"]."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _IDENTIFIER.fullmatch(part):
-            out += f".{part}" if out else part
-        else:
-            out += f"[{json.dumps(part, ensure_ascii=False)}]"
-    return out

@@ -7,7 +7,8 @@ group-committed appends through the enclave sequencer, and the query API.
     reads = LogReads(registry, max_page=100)      # what the HTTP and gRPC APIs answer
     app.include_router(log_router(reads, attestation=signer_attestation(signer_client)))
 
-Modules: tiles_store (C2SP tlog-tiles on disk, crash-safe), index (SQLite
+Modules: tiles_store (C2SP tlog-tiles on disk, crash-safe; with tile_paths,
+right_edge (the partial tiles held in memory) and partial_tiles), index (SQLite
 entry index and payloads), service (AgentLog), registry, sequencer (what the
 host needs from the signer), queries and reads (transport-free reads), http (FastAPI),
 cli (`anima log serve`: the API in front of a signer on attested gRPC).

@@ -11,7 +11,8 @@ cache.
 
 from __future__ import annotations
 
-from anima_runtime.log.tiles_store import TileRef, TileStore, parse_tile_path
+from anima_runtime.log.tile_paths import TileRef, parse_tile_path
+from anima_runtime.log.tiles_store import TileStore
 from anima_verify.tlog.reader import LruCache
 from anima_verify.tlog.tiles import tile_width
 

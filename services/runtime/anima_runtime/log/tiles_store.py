@@ -16,56 +16,37 @@ and rename), fsyncs the directories, runs the caller's `before_publish`
 stored checkpoint never names data that is not durable, and an entry whose
 checkpoint was returned is never lost.
 
-Every partial tile written for a published checkpoint is kept until its
-full tile is durable (C2SP tlog-tiles: a log serves the partial tiles of every
-tree size it produced a checkpoint for, and may delete them only once the full
-tile exists), so `<dir>` can be published or copied as it is and a client
-holding any checkpoint the log returned finds its tiles. The `.p/` folder of a
-tile goes after the checkpoint that first covers its full tile. Debris from a
-crash (temp files, tiles beyond the checkpoint) is ignored on open and
-overwritten or removed later.
+Partial tiles stay as long as C2SP tlog-tiles asks (partial_tiles.py), so `<dir>`
+can be published or copied as it is. Debris from a crash (temp files, tiles beyond
+the checkpoint) is ignored on open and overwritten or removed later.
 """
 
 from __future__ import annotations
 
 import base64
-import logging
 import os
-import re
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from anima_core.files import LockHeld, lock_exclusive
-from anima_runtime.log.durable import FILE_MODE, DurableWriter, fsync_dir, private_dirs
+from anima_runtime.log.durable import FILE_MODE, DurableWriter, private_dirs
 from anima_runtime.log.errors import CheckpointRejected, CorruptLog, InvalidLogRequest, LogLocked
+from anima_runtime.log.partial_tiles import remove_partials, remove_stale_partials
+from anima_runtime.log.right_edge import RightEdge, load_edge
+from anima_runtime.log.tile_paths import ENTRIES_LEVEL, parse_tile_path, partial_path
 from anima_verify.tlog.checkpoint import Checkpoint, open_checkpoint
 from anima_verify.tlog.errors import LogVerificationError
-from anima_verify.tlog.merkle import (
-    HASH_SIZE,
-    CompactRange,
-    leaf_hash,
-    root_from_frontier,
-    root_from_leaf_hashes,
-)
+from anima_verify.tlog.merkle import HASH_SIZE
 from anima_verify.tlog.note import Verifier
 from anima_verify.tlog.tiles import (
     CHECKPOINT_PATH,
-    TILE_HEIGHT,
     TILE_WIDTH,
     decode_entry_bundle,
-    decode_hash_tile,
-    encode_entry_bundle,
-    encode_tile_index,
     entries_path,
-    tile_path,
 )
 
-logger = logging.getLogger(__name__)
-
 LOCK_FILE = "lock"
-ENTRIES_LEVEL = -1  # the entry bundles, in places where a level is expected
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,103 +69,6 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def partial_path(level: int, index: int, width: int) -> str:
-    return entries_path(index, width) if level == ENTRIES_LEVEL else tile_path(level, index, width)
-
-
-_TILE_PATH = re.compile(r"tile/(entries|0|[1-9][0-9]?)/((?:x[0-9]{3}/)*[0-9]{3})(?:\.p/([0-9]+))?")
-
-
-@dataclass(frozen=True, slots=True)
-class TileRef:
-    """A parsed tile path; level ENTRIES_LEVEL (-1) is an entry bundle."""
-
-    level: int
-    index: int
-    width: int
-
-    @property
-    def path(self) -> str:
-        return partial_path(self.level, self.index, self.width)
-
-
-def parse_tile_path(path: str) -> TileRef | None:
-    """The tile a canonical tlog-tiles path names, or None for anything else."""
-    match = _TILE_PATH.fullmatch(path)
-    if match is None:
-        return None
-    level_text, index_text, width_text = match.groups()
-    level = ENTRIES_LEVEL if level_text == "entries" else int(level_text)
-    index = int(index_text.replace("x", "").replace("/", ""))
-    width = TILE_WIDTH if width_text is None else int(width_text)
-    if encode_tile_index(index) != index_text or not 0 < width <= TILE_WIDTH:
-        return None
-    if width_text is not None and (width == TILE_WIDTH or width_text != str(width)):
-        return None
-    if level >= 0 and level * 8 >= 64:
-        return None
-    return TileRef(level=level, index=index, width=width)
-
-
-class _RightEdge:
-    """The rightmost tile of each level and the partial entry bundle; a value object
-    copied before an append so that a refused batch leaves the store unchanged."""
-
-    __slots__ = ("bundle", "levels", "size")
-
-    def __init__(self, size: int, levels: list[list[bytes]], bundle: bytearray) -> None:
-        self.size = size
-        self.levels = levels
-        self.bundle = bundle
-
-    def copy(self) -> _RightEdge:
-        return _RightEdge(self.size, [list(h) for h in self.levels], bytearray(self.bundle))
-
-    def append(self, entry: bytes, full: dict[str, bytes]) -> None:
-        """Add one entry; tiles and bundles it completes go to `full`."""
-        self.bundle += encode_entry_bundle((entry,))
-        self.size += 1
-        size = self.size
-        if size % TILE_WIDTH == 0:
-            full[entries_path(size // TILE_WIDTH - 1)] = bytes(self.bundle)
-            self.bundle.clear()
-        node = leaf_hash(entry)
-        level = 0
-        while True:
-            if level == len(self.levels):
-                self.levels.append([])
-            hashes = self.levels[level]
-            hashes.append(node)
-            if len(hashes) < TILE_WIDTH:
-                return
-            full[tile_path(level, (size >> (TILE_HEIGHT * (level + 1))) - 1)] = b"".join(hashes)
-            node = root_from_leaf_hashes(hashes)  # the full tile's root, one level up
-            hashes.clear()
-            level += 1
-
-    def partial_tiles(self) -> dict[str, bytes]:
-        """Path -> content of every partial tile (and bundle) this size has."""
-        tiles: dict[str, bytes] = {}
-        for level, hashes in enumerate(self.levels):
-            if hashes:
-                index = self.size >> (TILE_HEIGHT * (level + 1))
-                tiles[tile_path(level, index, len(hashes))] = b"".join(hashes)
-        width = self.size % TILE_WIDTH
-        if width:
-            tiles[entries_path(self.size // TILE_WIDTH, width)] = bytes(self.bundle)
-        return tiles
-
-    def root(self) -> bytes:
-        """The tree root, from the right edge alone: each level's partial tile holds
-        the frontier nodes for its eight bits of the size."""
-        frontier: list[bytes] = []
-        for hashes in reversed(self.levels):
-            compact = CompactRange()
-            compact.extend(hashes)
-            frontier.extend(compact.hashes)
-        return root_from_frontier(frontier)
-
-
 class TileStore:
     """A tiled log in one directory. Open with `TileStore.open`; one writer per
     directory (an exclusive lock is held until `close`)."""
@@ -195,7 +79,7 @@ class TileStore:
         directory: Path,
         verifier: Verifier,
         origin: str,
-        edge: _RightEdge,
+        edge: RightEdge,
         published: PublishedCheckpoint | None,
         lock_fd: int,
     ) -> None:
@@ -225,7 +109,7 @@ class TileStore:
             DurableWriter.prepare(directory)
             published = _read_checkpoint(directory, verifier, origin)
             size = 0 if published is None else published.size
-            edge = _load_edge(directory, size)
+            edge = load_edge(directory, size)
             if published is not None and edge.root() != published.root_hash:
                 raise CorruptLog(
                     f"{directory}: the tiles give root {_b64(edge.root())} for size {size}, "
@@ -239,7 +123,7 @@ class TileStore:
                 published=published,
                 lock_fd=lock_fd,
             )
-            store._remove_stale_partials(size)
+            remove_stale_partials(directory, size, levels=len(edge.levels))
         except BaseException:
             os.close(lock_fd)
             raise
@@ -322,8 +206,7 @@ class TileStore:
         self._writer.write(CHECKPOINT_PATH, note)
         self._writer.sync()
         self._edge, self._published = edge, published
-        for path in completed:
-            _remove(self._dir / f"{path}.p")
+        remove_partials(self._dir, completed)
         return published
 
     def _verify_note(self, note: bytes) -> Checkpoint:
@@ -409,33 +292,6 @@ class TileStore:
             out.extend(entries[max(start, base) - base : min(end, base + width) - base])
         return out
 
-    # ------------------------------------------------------------ cleanup
-
-    def _remove_stale_partials(self, size: int) -> None:
-        """Delete `.p/` debris next to each level's right edge: partial tiles of
-        tiles now full (left by a crash after their checkpoint), and tiles or
-        widths beyond the checkpoint. Widths up to the edge's are kept: earlier
-        checkpoints of this log name them."""
-        for level in [ENTRIES_LEVEL, *range(len(self._edge.levels) + 1)]:
-            shift = 0 if level == ENTRIES_LEVEL else TILE_HEIGHT * level
-            edge, width = divmod(size >> shift, TILE_WIDTH)
-            folders = {
-                self._dir / Path(partial_path(level, i, 1)).parent.parent
-                for i in (edge, max(0, edge - 1))
-            }
-            for folder in folders:
-                for child in _partial_dirs(folder):
-                    tile_index = _index_of(child, self._dir, level)
-                    if tile_index is None:
-                        continue
-                    if tile_index != edge or width == 0:
-                        _remove(child)
-                        continue
-                    for width_dir in child.iterdir():
-                        name = width_dir.name
-                        if not (name.isdigit() and 0 < int(name) <= width):
-                            _remove(width_dir)
-
 
 # ---------------------------------------------------------------- helpers
 
@@ -467,43 +323,6 @@ def _read_checkpoint(
     return PublishedCheckpoint(note=note, checkpoint=checkpoint)
 
 
-def _read_required(directory: Path, relative: str, size: int) -> bytes:
-    try:
-        return (directory / relative).read_bytes()
-    except FileNotFoundError:
-        raise CorruptLog(
-            f"{directory}: the checkpoint for size {size} needs {relative}, which is missing"
-        ) from None
-
-
-def _load_edge(directory: Path, size: int) -> _RightEdge:
-    levels: list[list[bytes]] = []
-    level = 0
-    while size >> (TILE_HEIGHT * level):
-        nodes = size >> (TILE_HEIGHT * level)
-        width = nodes % TILE_WIDTH
-        hashes: list[bytes] = []
-        if width:
-            path = tile_path(level, nodes // TILE_WIDTH, width)
-            try:
-                hashes = decode_hash_tile(_read_required(directory, path, size), width)
-            except LogVerificationError as exc:
-                raise CorruptLog(f"{directory}/{path}: {exc}") from exc
-        levels.append(hashes)
-        level += 1
-    bundle = bytearray()
-    width = size % TILE_WIDTH
-    if width:
-        path = entries_path(size // TILE_WIDTH, width)
-        data = _read_required(directory, path, size)
-        try:
-            decode_entry_bundle(data, width)
-        except LogVerificationError as exc:
-            raise CorruptLog(f"{directory}/{path}: {exc}") from exc
-        bundle = bytearray(data)
-    return _RightEdge(size, levels, bundle)
-
-
 def bundle_prefix(data: bytes, count: int) -> bytes:
     """The first `count` entries of an encoded bundle, still encoded."""
     offset = 0
@@ -516,35 +335,5 @@ def bundle_prefix(data: bytes, count: int) -> bytes:
     return data[:offset]
 
 
-def _partial_dirs(folder: Path) -> list[Path]:
-    try:
-        return [folder / n for n in os.listdir(folder) if n.endswith(".p")]
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-
-
-def _index_of(child: Path, root: Path, level: int) -> int | None:
-    """The tile index a `<N>.p` directory stands for, or None if the name is foreign."""
-    ref = parse_tile_path(str(child.relative_to(root))[: -len(".p")])
-    return ref.index if ref is not None and ref.level == level and ref.width == TILE_WIDTH else None
-
-
-def _remove(path: Path) -> None:
-    try:
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
-    except OSError as exc:
-        logger.warning("could not remove stale tile %s: %s", path, exc)
-
-
-__all__ = [
-    "PublishedCheckpoint",
-    "TileRef",
-    "TileStore",
-    "bundle_prefix",
-    "fsync_dir",
-    "parse_tile_path",
-    "partial_path",
-]
+# parse_tile_path: log/http.py still imports it from here (its home is tile_paths).
+__all__ = ["LOCK_FILE", "PublishedCheckpoint", "TileStore", "bundle_prefix", "parse_tile_path"]

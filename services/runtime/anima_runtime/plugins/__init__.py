@@ -28,24 +28,24 @@ from anima_runtime.plugins.types import (
 
 if TYPE_CHECKING:
     from anima_runtime.plugins.bootstrap import bootstrap_plugin
-    from anima_runtime.plugins.knowledge import (
+    from anima_runtime.plugins.knowledge.chunking import chunk_text
+    from anima_runtime.plugins.knowledge.ingest import (
         IngestedDocument,
         IngestReport,
-        SkippedSource,
-        chunk_text,
         ingest_knowledge,
-        knowledge_provider,
     )
+    from anima_runtime.plugins.knowledge.provider import knowledge_provider
+    from anima_runtime.plugins.knowledge.sources import SkippedSource
     from anima_runtime.plugins.registry import resolve_plugins
 
 _LAZY = {
     "bootstrap_plugin": "anima_runtime.plugins.bootstrap",
-    "IngestReport": "anima_runtime.plugins.knowledge",
-    "IngestedDocument": "anima_runtime.plugins.knowledge",
-    "SkippedSource": "anima_runtime.plugins.knowledge",
-    "chunk_text": "anima_runtime.plugins.knowledge",
-    "ingest_knowledge": "anima_runtime.plugins.knowledge",
-    "knowledge_provider": "anima_runtime.plugins.knowledge",
+    "IngestReport": "anima_runtime.plugins.knowledge.ingest",
+    "IngestedDocument": "anima_runtime.plugins.knowledge.ingest",
+    "SkippedSource": "anima_runtime.plugins.knowledge.sources",
+    "chunk_text": "anima_runtime.plugins.knowledge.chunking",
+    "ingest_knowledge": "anima_runtime.plugins.knowledge.ingest",
+    "knowledge_provider": "anima_runtime.plugins.knowledge.provider",
     "resolve_plugins": "anima_runtime.plugins.registry",
 }
 

@@ -13,7 +13,7 @@ from anima_runtime.plugins.bootstrap.actions import (
 )
 from anima_runtime.plugins.bootstrap.facts import FACTS_TEMPLATE, fact_evaluator
 from anima_runtime.plugins.bootstrap.providers import facts_provider, time_provider
-from anima_runtime.plugins.knowledge import knowledge_provider
+from anima_runtime.plugins.knowledge.provider import knowledge_provider
 from anima_runtime.plugins.types import Plugin
 
 BOOTSTRAP = "bootstrap"
