@@ -48,10 +48,10 @@ from anima_memory_api.router import ShardedMemoryClient, check_replicas
 from anima_memory_api.shards import Shard
 from anima_memory_api.types import MemoryFilter
 from anima_runtime.api.http import create_runtime_app
-from anima_runtime.config import ENV_PREFIX, RuntimeConfig
+from anima_runtime.config import ENV_PREFIX, RuntimeConfig, listen_address
 from anima_runtime.grpc_serve import RuntimeGrpc, start_grpc
 from anima_runtime.handler import RuntimeHandler
-from anima_runtime.http_serve import base_url, bind, listen_address, serve_app
+from anima_runtime.http_serve import base_url, bind, serve_app
 from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.sequencer import signer_attestation
 from anima_runtime.manager import AgentManager
