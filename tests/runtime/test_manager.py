@@ -26,11 +26,11 @@ from anima_memory_api.errors import StoreUnavailable
 from anima_runtime.api.schemas import AgentOut
 from anima_runtime.config import RuntimeConfig
 from anima_runtime.errors import (
-    AgentExists,
+    AgentAlreadyExists,
+    AgentNotFound,
     AgentStopped,
     InvalidCharacter,
     InvalidMessage,
-    UnknownAgent,
 )
 from anima_runtime.log.registry import LogRegistry
 from anima_runtime.manager import (
@@ -196,15 +196,15 @@ async def test_a_named_agent_keeps_its_id_and_may_start_stopped(manager: AgentMa
 
 async def test_existing_unknown_and_malformed_ids_are_refused(manager: AgentManager) -> None:
     await manager.create(ada_document(), agent_id="ada-one", start=False)
-    with pytest.raises(AgentExists, match="ada-one"):
+    with pytest.raises(AgentAlreadyExists, match="ada-one"):
         await manager.create(ada_document(), agent_id="ada-one")
     with pytest.raises(InvalidAgentId, match="lowercase"):
         await manager.create(ada_document(), agent_id="Ada One")
-    with pytest.raises(UnknownAgent, match="nobody"):
+    with pytest.raises(AgentNotFound, match="nobody"):
         manager.get("nobody")
-    with pytest.raises(UnknownAgent):
+    with pytest.raises(AgentNotFound):
         await manager.send_message("nobody", room_id="r1", text="hi")
-    with pytest.raises(UnknownAgent):
+    with pytest.raises(AgentNotFound):
         await manager.room_memories("nobody", "r1")
 
 
@@ -401,7 +401,7 @@ async def test_one_bad_agent_directory_stops_the_runtime_from_starting(
     assert any("bad-character" in w and "name" in w for w in warnings), warnings
     assert_no_secret(warnings)
     assert json.loads(record.read_text())["running"] == "yes"  # left for the operator
-    with pytest.raises(AgentExists):
+    with pytest.raises(AgentAlreadyExists):
         await reopened.create(ada_document(), agent_id="bad-character")
 
 
@@ -528,7 +528,7 @@ async def test_agent_files_fsync_their_directory_after_the_rename(
     def fsync_dir(path: Path) -> None:
         synced.append((path, json.loads(record.read_text())["running"]))
 
-    monkeypatch.setattr("anima_runtime.manager.fsync_dir", fsync_dir)
+    monkeypatch.setattr("anima_runtime.manager.records.fsync_dir", fsync_dir)
     await manager.start(view.agent_id)
     assert synced == [(record.parent, True)]  # after the new record is in place
 

@@ -22,11 +22,15 @@ class InvalidMessage(AgentRuntimeError):
     kind = ErrorKind.INVALID_ARGUMENT
 
 
-class UnknownAgent(AgentRuntimeError):
+class AgentNotFound(AgentRuntimeError):
+    """No agent with this id on this runtime (the signer's own is UnknownAgent)."""
+
     kind = ErrorKind.NOT_FOUND
 
 
-class AgentExists(AgentRuntimeError):
+class AgentAlreadyExists(AgentRuntimeError):
+    """An agent with this id is already on this runtime (the signer's own is AgentExists)."""
+
     kind = ErrorKind.ALREADY_EXISTS
 
 
@@ -46,3 +50,19 @@ class PluginFailed(AgentRuntimeError):
     """An action, provider or evaluator raised; the turn records it and goes on."""
 
     kind = ErrorKind.INTERNAL
+
+
+class InvalidAgentId(AgentRuntimeError):
+    kind = ErrorKind.INVALID_ARGUMENT
+
+
+class AgentKeysMissing(AgentRuntimeError):
+    """The signer holds no keys for the agent and this runtime may not create them."""
+
+    kind = ErrorKind.FAILED_PRECONDITION
+
+
+class SignerUnavailable(AgentRuntimeError):
+    """The signer could not be reached, or refused the runtime's own request."""
+
+    kind = ErrorKind.UNAVAILABLE
