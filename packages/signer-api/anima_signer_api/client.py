@@ -53,6 +53,7 @@ class ChannelBindingError(AttestationError):
     """The evidence does not cover this connection or these keys."""
 
     kind = ErrorKind.PERMISSION_DENIED
+    reason = "CHANNEL_BINDING_MISMATCH"
 
 
 class SignFailure(Exception):
