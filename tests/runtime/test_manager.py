@@ -39,9 +39,11 @@ from anima_runtime.manager import (
     AgentRecord,
     AgentView,
     InvalidAgentId,
+    SignerUnavailable,
     derive_agent_id,
 )
 from anima_signer.core import Signer
+from anima_signer_api.errors import SignerUnreachable
 from anima_signer_api.types import Agent, SigningPolicy
 from anima_verify.agent_id import is_agent_id
 from anima_verify.tlog.entry import EntryKind, decode_entry
@@ -230,6 +232,40 @@ async def test_unusable_model_fields_are_refused_before_keys_are_made(
     assert manager.list() == []
     with pytest.raises(Exception, match="ada-ftp"):
         host.signer.get_agent("ada-ftp")
+
+
+class UnreachableSigner:
+    """A signer client whose every call fails as SignerClient reports a signer that is gone."""
+
+    async def create_agent(
+        self, agent_id: str, *, policy: SigningPolicy, wallet_count: int = 1
+    ) -> Agent:
+        raise SignerUnreachable("UNAVAILABLE", "failed to connect to all addresses")
+
+    async def get_agent(self, agent_id: str) -> Agent:
+        raise SignerUnreachable("UNAVAILABLE", "failed to connect to all addresses")
+
+
+async def test_a_signer_that_is_gone_is_signer_unavailable_and_nothing_is_kept(
+    host: Host,
+) -> None:
+    registry = LogRegistry(
+        root=host.config.log.root, sequencer=InProcessSequencer(host.signer), sync_interval_s=None
+    )
+    gone = UnreachableSigner()
+    manager = await AgentManager.open(
+        config=host.config, memory=host.memory, logs=registry, signer=gone, admin=gone
+    )
+    try:
+        expected = "signer, creating agent 'ada-gone': UNAVAILABLE: failed to connect"
+        with pytest.raises(SignerUnavailable, match=expected) as info:
+            await manager.create(ada_document(), agent_id="ada-gone")
+        assert info.value.reason == "SIGNER_UNAVAILABLE"
+        assert manager.list() == []
+        assert not (host.config.data_dir / "agents" / "ada-gone").exists()
+    finally:
+        await manager.close()
+        await registry.close()
 
 
 async def test_an_agent_the_signer_already_holds_is_adopted_under_its_name(

@@ -1,7 +1,9 @@
 """The memory service's error family: one base, narrow subclasses, each with its stable reason.
 
 The service sends these as google.rpc.ErrorInfo (domain ERROR_DOMAIN, the class's
-`reason`). Every reason the server sends is listed in memory.proto.
+`reason`); MemoryClient raises the same class again (anima_memory_api.client). A
+status without a reason it knows becomes MemoryUnreachable or MemoryRpcError
+(`error_for_code`). Every reason the server sends is listed in memory.proto.
 """
 
 from __future__ import annotations
@@ -63,3 +65,46 @@ class EmbeddingFailed(MemoryServiceError):
 
     kind = ErrorKind.UNAVAILABLE
     reason = "EMBEDDING_FAILED"
+
+
+# ---------------------------------------------------------------- client side
+
+
+class MemoryRpcError(MemoryServiceError):
+    """A failed call that names no reason this client knows (an older or newer service,
+    an auth refusal, a transport failure): the status code's name and the text as given."""
+
+    reason = "RPC_ERROR"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class MemoryUnreachable(MemoryRpcError):
+    """The memory service did not answer in time or could not be reached (UNAVAILABLE,
+    DEADLINE_EXCEEDED): retrying later may help."""
+
+    kind = ErrorKind.UNAVAILABLE
+    reason = "MEMORY_UNREACHABLE"
+
+
+_UNREACHABLE_CODES: Final = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
+
+#: The errors the memory service sends with their reasons, for the client's catalog.
+SERVER_ERRORS: Final[tuple[type[MemoryServiceError], ...]] = (
+    InvalidMemoryRequest,
+    MemoryNotFound,
+    MemoryExists,
+    ImportRefused,
+    CorruptExport,
+    StoreUnavailable,
+    EmbeddingFailed,
+)
+
+
+def error_for_code(code: str, message: str) -> MemoryRpcError:
+    """The error for a status (by its code's name) that carries no known reason."""
+    if code in _UNREACHABLE_CODES:
+        return MemoryUnreachable(code, message)
+    return MemoryRpcError(code, message)

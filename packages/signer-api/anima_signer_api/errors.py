@@ -1,7 +1,9 @@
 """The signer's error family: one base, narrow subclasses, each with its stable reason.
 
 The signer sends these as google.rpc.ErrorInfo (domain ERROR_DOMAIN, the class's
-`reason`). Every reason the server sends is listed in signer.proto.
+`reason`); SignerClient raises the same class again (anima_signer_api.client).
+A status without a reason it knows becomes SignerUnreachable or SignerRpcError
+(`error_for_code`). Every reason the server sends is listed in signer.proto.
 """
 
 from __future__ import annotations
@@ -120,3 +122,51 @@ class LogChangedElsewhere(SignerError):
             "Nothing was appended; stop the other signer (only one may run per state directory)"
         )
         self.agent_id = agent_id
+
+
+# ---------------------------------------------------------------- client side
+
+
+class SignerRpcError(SignerError):
+    """A failed call that names no reason this client knows (an older or newer signer,
+    an auth refusal, a transport failure): the status code's name and the text as given."""
+
+    reason = "RPC_ERROR"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class SignerUnreachable(SignerRpcError):
+    """The signer did not answer in time or could not be reached (UNAVAILABLE,
+    DEADLINE_EXCEEDED): retrying later may help."""
+
+    kind = ErrorKind.UNAVAILABLE
+    reason = "SIGNER_UNREACHABLE"
+
+
+_UNREACHABLE_CODES: Final = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
+
+#: The errors the signer sends with their reasons, for the client's catalog. (The
+#: enclave's own TEE failures are the service's, not the API's: they arrive as
+#: SignerUnreachable or SignerRpcError by their code.)
+SERVER_ERRORS: Final[tuple[type[SignerError], ...]] = (
+    InvalidRequest,
+    UnknownAgent,
+    AgentExists,
+    PolicyDenied,
+    IdempotencyConflict,
+    SignerMisconfigured,
+    LogStateMismatch,
+    LogTailFull,
+    StateDirInUse,
+    LogChangedElsewhere,
+)
+
+
+def error_for_code(code: str, message: str) -> SignerRpcError:
+    """The error for a status (by its code's name) that carries no known reason."""
+    if code in _UNREACHABLE_CODES:
+        return SignerUnreachable(code, message)
+    return SignerRpcError(code, message)

@@ -31,7 +31,6 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Final
 
-import grpc
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -43,6 +42,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from anima_core.auth import caller_for_header
+from anima_core.errors import http_status_for
+from anima_memory_api.errors import MemoryServiceError
 from anima_runtime.api.schemas import (
     AgentList,
     AgentOut,
@@ -63,6 +64,7 @@ from anima_runtime.log.http import (
 )
 from anima_runtime.log.sequencer import AttestationFetcher
 from anima_runtime.manager import AgentManager
+from anima_signer_api.errors import SignerError
 from anima_verify import jsonsafe
 from anima_verify.errors import AnimaError
 
@@ -74,8 +76,9 @@ _SPECIAL: Final[dict[type[AnimaError], tuple[int, str, str]]] = {
     ModelFailed: (502, "model_failed", "the agent's language model failed: "),
     AgentStopped: (409, "agent_stopped", ""),
 }
-#: A downstream gRPC service (memory, signer) that failed under a call.
-_UNREACHABLE: Final = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+#: The errors of the services the runtime calls (typed by their clients): a failure
+#: behind this API, not the caller's, whatever their kind.
+_BACKING_SERVICES: Final = (SignerError, MemoryServiceError)
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 404, 409, 413, 500, 502, 503)
 }
@@ -99,7 +102,20 @@ def http_error_response(exc: StarletteHTTPException) -> JSONResponse:
 
 
 def _domain_error(exc: AnimaError, where: str) -> JSONResponse:
-    """The response for a domain error: one of _SPECIAL, or by its kind."""
+    """The response for a domain error: a backing service's failure (502, or 503 when
+    it is unavailable), one of _SPECIAL, or by its kind."""
+    if isinstance(exc, _BACKING_SERVICES):
+        logger.warning("%s: backing service %s: %s", where, exc.reason, exc.message)
+        if http_status_for(exc) == 503:
+            return error_response(
+                503,
+                "unavailable",
+                f"a backing service is unavailable ({exc.reason})",
+                "BACKEND_UNAVAILABLE",
+            )
+        return error_response(
+            502, "bad_gateway", f"a backing service failed ({exc.reason})", "BACKEND_FAILED"
+        )
     for cls in type(exc).__mro__:
         if cls in _SPECIAL:
             status, code, prefix = _SPECIAL[cls]
@@ -142,26 +158,6 @@ def _route_class(token_digests: tuple[str, ...]) -> type[APIRoute]:
                     return error_response(exc.status, exc.code, exc.message)
                 except AnimaError as exc:
                     return _domain_error(exc, f"runtime API {request.url.path}")
-                except grpc.aio.AioRpcError as exc:
-                    logger.warning(
-                        "runtime API %s: downstream %s: %s",
-                        request.url.path,
-                        exc.code().name,
-                        exc.details(),
-                    )
-                    if exc.code() in _UNREACHABLE:
-                        return error_response(
-                            503,
-                            "unavailable",
-                            f"a backing service is unavailable ({exc.code().name})",
-                            "BACKEND_UNAVAILABLE",
-                        )
-                    return error_response(
-                        502,
-                        "bad_gateway",
-                        f"a backing service failed ({exc.code().name})",
-                        "BACKEND_FAILED",
-                    )
                 except Exception:
                     logger.exception("runtime API %s failed", request.url.path)
                     return error_response(500, "internal", "internal error")

@@ -44,6 +44,7 @@ from anima_runtime.log.registry import LogRegistry, check_agent_id
 from anima_runtime.log.sequencer import AttestationFetcher
 from anima_runtime.log.service import AgentLog
 from anima_runtime.log.tiles_store import parse_tile_path
+from anima_signer_api.errors import SignerError
 from anima_verify.attestation.evidence import MAX_NONCE_SIZE, MIN_NONCE_SIZE
 from anima_verify.errors import AnimaError
 from anima_verify.tlog.entry import EntryKind
@@ -472,9 +473,7 @@ def log_router(
             )
         try:
             bundle = await attestation(agent_id, raw)
-        except AnimaError:
-            raise
-        except Exception as exc:
+        except (SignerError, OSError) as exc:  # what the signer said stays in the host's log
             logger.warning("attestation for %s failed: %s", agent_id, exc)
             raise ApiError(503, "unavailable", "the signer could not attest") from exc
         return _json(

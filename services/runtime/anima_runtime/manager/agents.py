@@ -37,7 +37,7 @@ from anima_runtime.log.durable import private_dirs
 from anima_runtime.log.errors import LogError, SequencerFailed
 from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.service import AgentLog
-from anima_runtime.manager.failures import KNOWN_FAILURES, describe, signer_status
+from anima_runtime.manager.failures import KNOWN_FAILURES, describe
 from anima_runtime.manager.keys import AgentKeys
 from anima_runtime.manager.ports import (
     AgentCreator,
@@ -58,8 +58,8 @@ from anima_runtime.manager.records import (
 )
 from anima_runtime.plugins.registry import resolve_plugins
 from anima_runtime.plugins.types import Plugin
+from anima_signer_api.errors import UnknownAgent
 from anima_verify.agent_id import AGENT_ID_RULE, is_agent_id
-from anima_verify.errors import ErrorKind
 
 logger = logging.getLogger(__name__)
 
@@ -399,7 +399,7 @@ class AgentManager:
             record, character = await asyncio.to_thread(read_agent, directory)
             log = await self._logs.open(record.agent_id)
         except SequencerFailed as exc:
-            if signer_status(exc.__cause__) != ErrorKind.NOT_FOUND:
+            if not isinstance(exc.__cause__, UnknownAgent):
                 raise  # the signer is unreachable: no agent can come up, nor may the runtime
             logger.warning("skipping agent %s: %s", directory.name, describe(exc))
             return None

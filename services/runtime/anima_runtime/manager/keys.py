@@ -23,10 +23,10 @@ from anima_runtime.errors import (
     InvalidAgentId,
     SignerUnavailable,
 )
-from anima_runtime.manager.failures import SIGNER_FAILURES, signer_failure, signer_status
+from anima_runtime.manager.failures import KNOWN_FAILURES, signer_failure
 from anima_runtime.manager.ports import AgentCreator, AgentDirectory
+from anima_signer_api.errors import AgentExists, UnknownAgent
 from anima_signer_api.types import Agent
-from anima_verify.errors import ErrorKind
 
 _SLUG_CHARS: Final = 40
 _ID_ATTEMPTS: Final = 5
@@ -81,19 +81,19 @@ class AgentKeys:
                     policy=self._signing.policy(),
                     wallet_count=self._signing.wallet_count,
                 )
-            except SIGNER_FAILURES as exc:
-                if signer_status(exc) != ErrorKind.ALREADY_EXISTS:
-                    raise signer_failure(exc, f"creating agent {agent_id!r}") from exc
+            except AgentExists:
                 if not adopt:
                     raise _Taken from None
+            except KNOWN_FAILURES as exc:
+                raise signer_failure(exc, f"creating agent {agent_id!r}") from exc
         try:
             return await self._signer.get_agent(agent_id)
-        except SIGNER_FAILURES as exc:
-            if signer_status(exc) == ErrorKind.NOT_FOUND:
-                raise AgentKeysMissing(
-                    f"the signer has no agent {agent_id!r}, and this runtime has no admin "
-                    "access to create it: create it in the signer first"
-                ) from None
+        except UnknownAgent:
+            raise AgentKeysMissing(
+                f"the signer has no agent {agent_id!r}, and this runtime has no admin "
+                "access to create it: create it in the signer first"
+            ) from None
+        except KNOWN_FAILURES as exc:
             raise signer_failure(exc, f"looking up agent {agent_id!r}") from exc
 
 
