@@ -29,8 +29,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-import grpc
-
 from anima_core.config import load_config
 from anima_dev.local_signer import local_signer
 from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
@@ -44,6 +42,7 @@ from anima_runtime.errors import InvalidCharacter
 from anima_runtime.log.registry import LogRegistry
 from anima_runtime.manager import AgentManager, AgentView
 from anima_signer_api.client import SignerClient
+from anima_signer_api.errors import SignerError
 from anima_verify.attestation import MeasurementPolicy
 from anima_verify.errors import AnimaError, ErrorKind
 
@@ -99,8 +98,8 @@ def _run(args: argparse.Namespace, character: Character, state_dir: Path) -> int
         return asyncio.run(_chat(args, config, character, state_dir, knowledge_dir))
     except KeyboardInterrupt:
         return 0
-    except grpc.aio.AioRpcError as exc:
-        return _fail(f"signer: {exc.code().name}: {exc.details()}", 2)
+    except SignerError as exc:  # the signer refused or is gone
+        return _fail(f"signer: {exc.message}", 2)
     except AnimaError as exc:
         return _fail(exc.message, 2 if exc.kind == ErrorKind.UNAVAILABLE else 1)
     except (OSError, RuntimeError) as exc:  # a service that would not start

@@ -32,7 +32,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import grpc
 import httpx
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -42,6 +41,7 @@ from anima_dev.local_memory import local_memory
 from anima_dev.local_runtime import local_runtime
 from anima_dev.local_signer import local_signer
 from anima_signer_api.client import SignerClient
+from anima_signer_api.errors import PolicyDenied
 from anima_signer_api.types import (
     PersonalMessage,
     SignedTransaction,
@@ -212,8 +212,8 @@ async def _sign(address: str, runtime_token: str, agent: dict[str, Any]) -> Sign
         _say("message", f"EIP-191 signer recovered: {recovered == agent['wallets'][0]}")
         try:
             await runtime.sign(SignRequest(agent["agent_id"], replace(transfer, value=5 * ONE_ETH)))
-        except grpc.aio.AioRpcError as exc:
-            _say("refused", f"{exc.code().name}: {exc.details()}")
+        except PolicyDenied as exc:
+            _say("refused", f"{exc.reason}: {exc.message}")
         else:
             raise RuntimeError("a transfer above the policy limit was signed")
     return signed

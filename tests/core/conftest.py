@@ -25,6 +25,8 @@ from anima_core.server import DEFAULT_MAX_MESSAGE_BYTES, GrpcServer
 DASYNC = "anima.dasync.v1.DaSyncService"
 GET_MANIFEST = f"/{DASYNC}/GetLatestManifest"
 CHAIN = "anima.chain.v1.ChainService"
+#: ErrorInfo.domain of the test server's errors.
+DOMAIN = "test.anima"
 GET_HEAD = f"/{CHAIN}/GetVerifiedHead"
 STREAMS = "anima.test.v1.Streams"
 
@@ -159,6 +161,7 @@ async def running(
         credentials=None,
         insecure_plaintext=True,
         production=production,
+        error_domain=DOMAIN,
         interceptors=interceptors,
         max_message_bytes=max_message_bytes,
     )

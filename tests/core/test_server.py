@@ -11,8 +11,10 @@ from typing import Any
 import grpc
 import grpc.aio
 import pytest
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
 
 from anima.dasync.v1 import dasync_pb2, dasync_pb2_grpc
 from anima_core.config import ConfigError
@@ -23,6 +25,7 @@ from anima_verify.errors import AnimaError, ErrorKind
 from .conftest import (
     CHAIN,
     DASYNC,
+    DOMAIN,
     GET_MANIFEST,
     STREAMS,
     Behaviour,
@@ -132,6 +135,71 @@ async def test_anima_error_becomes_its_status_with_its_message(
     assert info.value.code() == STATUS_FOR_KIND[kind]
     assert info.value.code().name == kind.name
     assert info.value.details() == f"{kind.value} says what was wrong"
+
+
+class SeatTaken(AnimaError):
+    kind = ErrorKind.ALREADY_EXISTS
+    reason = "SEAT_TAKEN"
+    metadata_fields = ("seat",)
+
+    def __init__(self, seat: str) -> None:
+        super().__init__(f"seat {seat} is taken")
+        self.seat = seat
+
+
+def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None:
+    """The ErrorInfo in a failed call's rich status, read as any gRPC client would."""
+    status = rpc_status.from_call(error)
+    if status is None:
+        return None
+    [detail] = status.details
+    info = error_details_pb2.ErrorInfo()
+    assert detail.Unpack(info)
+    return info
+
+
+async def test_anima_error_carries_error_info_with_reason_domain_and_metadata(
+    plain: Running,
+) -> None:
+    plain.behaviour.fail = SeatTaken("12A")
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await plain.dasync.GetLatestManifest(Request(agent_id="a"))
+    assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert info.value.details() == "seat 12A is taken"
+    sent = error_info(info.value)
+    assert sent is not None
+    assert (sent.reason, sent.domain, dict(sent.metadata)) == (
+        "SEAT_TAKEN",
+        DOMAIN,
+        {"seat": "12A"},
+    )
+
+
+async def test_a_streamed_error_carries_error_info_too(plain: Running) -> None:
+    plain.behaviour.fail = SeatTaken("1C")
+    plain.behaviour.fail_after = 1
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        _ = [r.version async for r in plain.streams.Echo(requests("ab", "abc"))]
+    sent = error_info(info.value)
+    assert sent is not None and (sent.reason, sent.domain) == ("SEAT_TAKEN", DOMAIN)
+
+
+async def test_an_unknown_exception_sends_no_error_info(plain: Running) -> None:
+    plain.behaviour.fail = ValueError("internals")
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await plain.dasync.GetLatestManifest(Request(agent_id="a"))
+    assert error_info(info.value) is None
+
+
+def test_a_server_needs_an_error_domain() -> None:
+    with pytest.raises(ConfigError, match="domain"):
+        GrpcServer(
+            address="127.0.0.1:0",
+            credentials=None,
+            insecure_plaintext=True,
+            production=False,
+            error_domain="",
+        )
 
 
 async def test_unknown_exception_is_internal_and_its_text_stays_in_the_log(
@@ -264,6 +332,7 @@ async def test_credentials_are_used_for_the_listener() -> None:
         address="127.0.0.1:0",
         credentials=grpc.ssl_server_credentials([(key_pem, cert_pem)]),
         production=True,
+        error_domain=DOMAIN,
     )
     server.add_servicer(
         dasync_pb2_grpc.add_DaSyncServiceServicer_to_server, DaSync(Behaviour()), DASYNC
@@ -288,14 +357,18 @@ async def test_credentials_are_used_for_the_listener() -> None:
 
 def test_plaintext_needs_an_explicit_opt_in() -> None:
     with pytest.raises(ConfigError, match="insecure_plaintext"):
-        GrpcServer(address="127.0.0.1:0", credentials=None, production=False)
+        GrpcServer(address="127.0.0.1:0", credentials=None, production=False, error_domain=DOMAIN)
 
 
 def test_credentials_and_plaintext_together_are_refused() -> None:
     creds = grpc.local_server_credentials()
     with pytest.raises(ConfigError):
         GrpcServer(
-            address="127.0.0.1:0", credentials=creds, insecure_plaintext=True, production=True
+            address="127.0.0.1:0",
+            credentials=creds,
+            insecure_plaintext=True,
+            production=True,
+            error_domain=DOMAIN,
         )
 
 

@@ -25,7 +25,7 @@ def test_demo_runs_the_story() -> None:
     assert "FACT_EXTRACTION: added 2" in out
     assert "sender recovered by eth-account: True" in out
     assert "EIP-191 signer recovered: True" in out
-    assert "PERMISSION_DENIED: denied by policy rule 'max_value_wei'" in out
+    assert "POLICY_DENIED: denied by policy rule 'max_value_wei'" in out
     # Step 4: the log, verified offline by `anima log` in its own processes.
     assert "[anima log verify] origin=anima.local/agents/ada-" in out
     assert re.search(r"'message_in': 4, 'response': 4, 'action': 4, 'evaluator': 4", out)

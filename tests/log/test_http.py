@@ -16,6 +16,7 @@ import pytest
 import uvicorn
 
 from anima_core.auth import token_digest
+from anima_core.errors import REASON_PATTERN
 from anima_dev.inprocess_log import InProcessSequencer
 from anima_runtime.log import queries
 from anima_runtime.log.config import LogApiConfig
@@ -85,7 +86,8 @@ async def served(tmp_path: Path, signer: Signer) -> AsyncIterator[Served]:
 
 def error_of(response: httpx.Response) -> str:
     body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "reason"}
+    assert REASON_PATTERN.fullmatch(body["error"]["reason"]), body
     return str(body["error"]["message"])
 
 
@@ -478,7 +480,9 @@ async def test_unknown_agents_paths_and_failures(served: Served) -> None:
         (served.log.store.directory / "tile/entries/001").unlink()
         response = await client.get(f"{BASE}/entries", params={"start": 256, "end": 257})
         assert response.status_code == 500
-        assert response.json() == {"error": {"code": "internal", "message": "internal error"}}
+        assert response.json() == {
+            "error": {"code": "internal", "message": "internal error", "reason": "INTERNAL"}
+        }
 
 
 async def test_no_cors_unless_configured(served: Served) -> None:

@@ -6,8 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
-import grpc
-import grpc.aio
 import numpy as np
 import pytest
 
@@ -15,7 +13,9 @@ from anima.memory.v1 import memory_pb2 as pb
 from anima_memory.api.export_stream import FORMAT, VERSION
 from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
 from anima_memory_api.client import MemoryClient
+from anima_memory_api.errors import CorruptExport, ImportRefused, InvalidMemoryRequest
 from anima_memory_api.types import DIMENSION, MemoryFilter, check_vector
+from anima_verify.errors import ErrorKind
 from tests.memory.conftest import AGENT, OTHER_AGENT, Served, draft, memory_config, serve
 
 EVERYTHING = MemoryFilter(agent_id=AGENT)
@@ -164,10 +164,10 @@ async def test_a_corrupt_stream_imports_nothing(
     await fill(served, 12)
     chunks = await export(served, batch_size=5)
     async with second.client("dasync") as c:
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
+        with pytest.raises((CorruptExport, InvalidMemoryRequest)) as caught:
             await c.import_(stream(corrupt(chunks)))  # type: ignore[operator]
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert needle in (caught.value.details() or "")
+    assert caught.value.kind is ErrorKind.INVALID_ARGUMENT
+    assert needle in caught.value.message
     async with second.client() as c:
         assert await c.count(EVERYTHING) == 0
 
@@ -180,9 +180,9 @@ async def test_import_into_an_agent_with_memories_is_refused(
     async with second.client() as c:
         (kept,) = await c.create([draft("already here", vector=unit(5))])
     async with second.client("dasync") as c:
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
+        with pytest.raises(ImportRefused) as caught:
             await c.import_(stream(chunks))
-    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert caught.value.reason == "IMPORT_REFUSED"
     async with second.client() as c:
         assert await c.count(EVERYTHING) == 1
         (still,), _ = await c.get(AGENT, [kept.id])
@@ -196,9 +196,8 @@ async def test_import_whose_ids_are_taken_rolls_back(served: Served, second: Ser
     async with second.client() as c:
         await c.create([draft("squatter", agent_id=OTHER_AGENT, id=taken, vector=unit(1))])
     async with second.client("dasync") as c:
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
+        with pytest.raises(ImportRefused, match="already exists"):
             await c.import_(stream(chunks))
-    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     async with second.client() as c:
         assert await c.count(EVERYTHING) == 0
         assert await c.count(MemoryFilter(agent_id=OTHER_AGENT)) == 1
@@ -235,9 +234,8 @@ async def test_cli_export_file_round_trip(served: Served, second: Served, tmp_pa
     torn.write_bytes(path.read_bytes()[:-10])
     async with second.client("admin") as c:
         await c.delete_agent(AGENT)
-        with torn.open("rb") as source, pytest.raises(grpc.aio.AioRpcError) as caught:
+        with torn.open("rb") as source, pytest.raises(CorruptExport, match="truncated"):
             await c.import_(read_chunks(source))
-        assert "truncated" in (caught.value.details() or "")
         assert await c.count(EVERYTHING) == 0
 
 

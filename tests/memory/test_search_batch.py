@@ -18,6 +18,7 @@ from anima.memory.v1 import memory_pb2_grpc as pb_grpc
 from anima_core.auth import bearer_metadata
 from anima_memory.store.base import VectorStore
 from anima_memory_api.client import MemoryClient
+from anima_memory_api.errors import InvalidMemoryRequest, MemoryRpcError
 from anima_memory_api.types import DIMENSION, MemoryFilter, ScoredMemory, SearchQuery
 from tests.memory.conftest import AGENT, OTHER_AGENT, TOKENS, Served, draft
 
@@ -39,10 +40,10 @@ def unit(seed: int) -> list[float]:
 
 
 async def expect_invalid(call: Any) -> str:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
+    with pytest.raises(InvalidMemoryRequest) as caught:
         await call
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
-    return caught.value.details() or ""
+    assert caught.value.reason == "INVALID_ARGUMENT"
+    return caught.value.message
 
 
 def found(results: Sequence[ScoredMemory]) -> list[tuple[str, float]]:
@@ -130,8 +131,10 @@ async def test_a_bad_search_is_named_by_its_index_and_nothing_runs(
                 pb.SearchMemoriesRequest(filter=everyone),
             ]
         )
-        details = await expect_invalid(stub.SearchMemoriesBatch(no_query, metadata=metadata))
-        assert "searches[1].query is required" in details
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.SearchMemoriesBatch(no_query, metadata=metadata)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "searches[1].query is required" in (caught.value.details() or "")
         empty = await stub.SearchMemoriesBatch(pb.SearchMemoriesBatchRequest(), metadata=metadata)
         assert list(empty.results) == []
 
@@ -199,8 +202,8 @@ async def test_text_and_vector_queries_mix_with_one_model_call_and_one_thread_ho
 
 async def test_only_the_runtime_and_admin_may_search(served: Served) -> None:
     async with served.client("dasync") as dasync:
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
+        with pytest.raises(MemoryRpcError) as caught:
             await dasync.search_many([SearchQuery(FACTS, unit(1))])
-        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert caught.value.code == "PERMISSION_DENIED"
     async with served.client("admin") as admin:
         assert await admin.search_many([SearchQuery(FACTS, unit(1))]) == [[]]

@@ -15,7 +15,9 @@ import grpc
 import grpc.aio
 import numpy as np
 import pytest
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
 
 from anima.memory.v1 import memory_pb2 as pb
 from anima.memory.v1 import memory_pb2_grpc as pb_grpc
@@ -27,8 +29,14 @@ from anima_memory.embeddings.base import Embedder
 from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
 from anima_memory_api.client import MemoryClient
 from anima_memory_api.convert import draft_to_pb
-from anima_memory_api.errors import MemoryExists
+from anima_memory_api.errors import (
+    InvalidMemoryRequest,
+    MemoryExists,
+    MemoryRpcError,
+    MemoryUnreachable,
+)
 from anima_memory_api.types import DIMENSION, Memory, MemoryFilter
+from anima_verify.errors import AnimaError
 from tests.memory.conftest import (
     AGENT,
     OTHER_AGENT,
@@ -49,10 +57,20 @@ def unit(seed: int) -> list[float]:
 
 
 async def expect_status(call: object, code: grpc.StatusCode) -> str:
+    """The details of a raw stub call that fails with `code`."""
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call  # type: ignore[misc]
     assert caught.value.code() == code, caught.value.details()
     return caught.value.details() or ""
+
+
+async def expect_error(call: object, error: type[AnimaError], code: str = "") -> str:
+    """The message of a client call that raises `error` (for MemoryRpcError, with `code`)."""
+    with pytest.raises(error) as caught:
+        await call  # type: ignore[misc]
+    if code:
+        assert isinstance(caught.value, MemoryRpcError) and caught.value.code == code
+    return caught.value.message
 
 
 # ---------------------------------------------------------------- create and read
@@ -259,9 +277,9 @@ async def test_concurrent_writers_lose_nothing(served: Served) -> None:
 async def test_a_bad_memory_fails_the_whole_batch(
     client: MemoryClient, fields: dict[str, object], needle: str
 ) -> None:
-    details = await expect_status(
+    details = await expect_error(
         client.create([draft("fine", vector=unit(1)), draft(**{"text": "bad", **fields})]),
-        grpc.StatusCode.INVALID_ARGUMENT,
+        InvalidMemoryRequest,
     )
     assert needle in details
     assert await client.count(MemoryFilter(agent_id=AGENT)) == 0
@@ -283,14 +301,14 @@ async def test_bad_queries_are_invalid_argument(client: MemoryClient) -> None:
         (client.embed(["ok", ""]), "texts[1] is empty"),
     ]
     for call, needle in cases:
-        assert needle in await expect_status(call, grpc.StatusCode.INVALID_ARGUMENT)
+        assert needle in await expect_error(call, InvalidMemoryRequest)
 
 
 async def test_existing_id_is_refused_whoever_owns_it(client: MemoryClient) -> None:
     (mine,) = await client.create([draft("mine", vector=unit(1))])
-    await expect_status(
+    await expect_error(
         client.create([draft("theirs", agent_id=OTHER_AGENT, id=mine.id, vector=unit(2))]),
-        grpc.StatusCode.ALREADY_EXISTS,
+        MemoryExists,
     )
     (kept,), _ = await client.get(AGENT, [mine.id])
     assert kept.text == "mine"
@@ -330,6 +348,42 @@ async def test_raw_protocol_errors(served: Served) -> None:
         )
 
 
+async def test_errors_carry_error_info_for_any_grpc_client(served: Served) -> None:
+    """The rich status a client in another language reads: ErrorInfo with the reason
+    listed in memory.proto and the service's domain."""
+
+    def reason_of(error: grpc.aio.AioRpcError) -> tuple[str, str]:
+        status = rpc_status.from_call(error)
+        assert status is not None
+        info = error_details_pb2.ErrorInfo()
+        assert status.details[0].Unpack(info)
+        return info.reason, info.domain
+
+    credentials = grpc.ssl_channel_credentials(root_certificates=served.running.certificate_pem)
+    options = [("grpc.ssl_target_name_override", "anima-memory.local")]
+    async with grpc.aio.secure_channel(served.address, credentials, options=options) as channel:
+        metadata = bearer_metadata(TOKENS["runtime"])
+        garbage = channel.unary_unary(
+            "/anima.memory.v1.MemoryService/CountMemories",
+            request_serializer=lambda b: b,
+            response_deserializer=lambda b: b,
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await garbage(b"\xff\xff\xff\xff", metadata=metadata)
+        assert reason_of(caught.value) == ("MALFORMED_REQUEST", "memory.anima")
+        stub = pb_grpc.MemoryServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.DeleteMemories(pb.DeleteMemoriesRequest(agent_id=AGENT), metadata=metadata)
+        assert reason_of(caught.value) == ("INVALID_ARGUMENT", "memory.anima")
+        memory = draft_to_pb(draft("mine", vector=unit(1), id=str(uuid.uuid4())))
+        await stub.CreateMemories(pb.CreateMemoriesRequest(memories=[memory]), metadata=metadata)
+        again = pb.CreateMemoriesRequest(memories=[memory])
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.CreateMemories(again, metadata=metadata)
+        assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+        assert reason_of(caught.value) == ("MEMORY_EXISTS", "memory.anima")
+
+
 # ---------------------------------------------------------------- access
 
 
@@ -338,12 +392,12 @@ async def test_tokens_and_roles(served: Served) -> None:
         served.address, "wrong-token", certificate_pem=served.running.certificate_pem
     )
     async with anonymous:
-        await expect_status(anonymous.count(ROOM), grpc.StatusCode.UNAUTHENTICATED)
+        await expect_error(anonymous.count(ROOM), MemoryRpcError, "UNAUTHENTICATED")
     async with served.client("runtime") as runtime:
         await runtime.create([draft("x", vector=unit(1))])
-        await expect_status(_drain(runtime.export(AGENT)), grpc.StatusCode.PERMISSION_DENIED)
+        await expect_error(_drain(runtime.export(AGENT)), MemoryRpcError, "PERMISSION_DENIED")
     async with served.client("dasync") as dasync:
-        await expect_status(dasync.count(ROOM), grpc.StatusCode.PERMISSION_DENIED)
+        await expect_error(dasync.count(ROOM), MemoryRpcError, "PERMISSION_DENIED")
         chunks = [c async for c in dasync.export(AGENT)]
         assert chunks[-1].trailer.count == 1
 
@@ -355,7 +409,7 @@ async def test_a_client_pinned_to_another_certificate_is_refused(served: Served)
     async with MemoryClient.connect(
         served.address, TOKENS["runtime"], certificate_pem=stranger, timeout_s=2
     ) as c:
-        await expect_status(c.count(ROOM), grpc.StatusCode.UNAVAILABLE)
+        await expect_error(c.count(ROOM), MemoryUnreachable, "UNAVAILABLE")
 
 
 async def _drain(chunks: object) -> None:
@@ -469,13 +523,13 @@ async def test_nan_in_fields_and_out_of_range_times_are_invalid(served: Served) 
         )
         assert "content.fields" in details
         for created in (-1, 2**53):
-            details = await expect_status(
+            details = await expect_error(
                 c.create([draft("x", vector=unit(1), created_at_ms=created)]),
-                grpc.StatusCode.INVALID_ARGUMENT,
+                InvalidMemoryRequest,
             )
             assert "created_at_ms must be Unix milliseconds" in details
         window = MemoryFilter(agent_id=AGENT, created_until_ms=2**60)
-        await expect_status(c.count(window), grpc.StatusCode.INVALID_ARGUMENT)
+        await expect_error(c.count(window), InvalidMemoryRequest)
         assert await c.count(MemoryFilter(agent_id=AGENT)) == 0
 
 
@@ -498,14 +552,14 @@ async def test_role_matrix(served: Served) -> None:
         yield pb.ExportChunk()
 
     async with served.client("runtime") as runtime, served.client("dasync") as dasync:
-        await expect_status(runtime.import_(chunks()), grpc.StatusCode.PERMISSION_DENIED)
+        await expect_error(runtime.import_(chunks()), MemoryRpcError, "PERMISSION_DENIED")
         for call in (
             dasync.create([draft("x", vector=unit(1))]),
             dasync.delete_agent(AGENT),
             dasync.search(ROOM, unit(1)),
             dasync.embed(["x"]),
         ):
-            await expect_status(call, grpc.StatusCode.PERMISSION_DENIED)
+            await expect_error(call, MemoryRpcError, "PERMISSION_DENIED")
 
 
 def test_caller_roles_are_checked(tmp_path: Path) -> None:

@@ -16,14 +16,22 @@ import httpx
 import pytest
 
 from anima_core.auth import token_digest
+from anima_core.errors import REASON_PATTERN
 from anima_dev.inprocess_log import InProcessSequencer
 from anima_dev.openapi import OPENAPI_FILE
 from anima_memory.service import MemoryService
+from anima_memory_api.errors import (
+    InvalidMemoryRequest,
+    MemoryRpcError,
+    MemoryUnreachable,
+    StoreUnavailable,
+)
 from anima_runtime.api.http import create_runtime_app
 from anima_runtime.config import RuntimeConfig
 from anima_runtime.handler import RuntimeHandler
 from anima_runtime.manager import AgentManager
 from anima_signer.core import Signer
+from anima_verify.errors import AnimaError
 from tests.runtime.fake_openai import FakeOpenAI, Status
 from tests.runtime.test_manager import (
     API_TOKEN,
@@ -89,7 +97,13 @@ async def api(host: Host) -> AsyncIterator[Api]:
 
 def error_of(response: httpx.Response) -> tuple[int, str, str]:
     error = response.json()["error"]
+    assert set(error) == {"code", "message", "reason"}, error
+    assert REASON_PATTERN.fullmatch(error["reason"]), error
     return response.status_code, error["code"], error["message"]
+
+
+def reason_of(response: httpx.Response) -> tuple[int, str]:
+    return response.status_code, response.json()["error"]["reason"]
 
 
 async def create(api: Api, agent_id: str | None = None, **body: Any) -> dict[str, Any]:
@@ -342,6 +356,74 @@ async def test_unknown_agents_and_paths_are_404(api: Api) -> None:
     assert (await api.get("/v1/logs/nobody/checkpoint", auth=False)).status_code == 404
 
 
+async def test_error_bodies_carry_the_errors_reason(api: Api) -> None:
+    assert reason_of(await api.get("/v1/agents/nobody")) == (404, "AGENT_NOT_FOUND")
+    agent_id = (await create(api, "ada-reasons", start=False))["agent_id"]
+    again = await api.post("/v1/agents", {"character": ada_document(), "agent_id": agent_id})
+    assert reason_of(again) == (409, "AGENT_ALREADY_EXISTS")
+    stopped = await api.post(f"/v1/agents/{agent_id}/messages", {"room_id": "r", "text": "hi"})
+    assert error_of(stopped)[:2] == (409, "agent_stopped")
+    assert reason_of(stopped) == (409, "AGENT_STOPPED")
+    await api.post(f"/v1/agents/{agent_id}/start")
+    spaced = await api.post(f"/v1/agents/{agent_id}/messages", {"room_id": "a room", "text": "x"})
+    assert reason_of(spaced) == (400, "INVALID_MESSAGE")
+    unparsed = await api.post(f"/v1/agents/{agent_id}/messages", {"text": "hi"})
+    assert reason_of(unparsed) == (400, "INVALID_ARGUMENT")
+    assert reason_of(await api.get("/v1/agents", auth=False)) == (401, "UNAUTHENTICATED")
+    assert reason_of(await api.get("/v1/logs/nobody/checkpoint", auth=False)) == (
+        404,
+        "UNKNOWN_LOG",
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code", "reason"),
+    [
+        (
+            MemoryUnreachable("UNAVAILABLE", "to 10.1.2.3:7450"),
+            503,
+            "unavailable",
+            "BACKEND_UNAVAILABLE",
+        ),
+        (
+            StoreUnavailable("the store at 10.1.2.3 is loading"),
+            503,
+            "unavailable",
+            "BACKEND_UNAVAILABLE",
+        ),
+        (
+            MemoryRpcError("PERMISSION_DENIED", "caller at 10.1.2.3"),
+            502,
+            "bad_gateway",
+            "BACKEND_FAILED",
+        ),
+        (InvalidMemoryRequest("filter at 10.1.2.3"), 502, "bad_gateway", "BACKEND_FAILED"),
+    ],
+    ids=["unreachable", "store unavailable", "refused", "invalid"],
+)
+async def test_a_backing_service_failure_is_502_or_503_without_its_details(
+    api: Api,
+    host: Host,
+    monkeypatch: pytest.MonkeyPatch,
+    error: AnimaError,
+    status: int,
+    code: str,
+    reason: str,
+) -> None:
+    """As when the memory service answered with an AioRpcError: 503 when it is unavailable,
+    502 otherwise, its reason named but not its text (it may describe the host's network)."""
+    agent_id = (await create(api, "ada-backed", start=False))["agent_id"]
+
+    async def failing(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(host.memory, "recent", failing)
+    response = await api.get(f"/v1/agents/{agent_id}/rooms/r/memories")
+    assert error_of(response)[:2] == (status, code)
+    assert reason_of(response) == (status, reason)
+    assert error.reason in error_of(response)[2] and "10.1.2.3" not in response.text
+
+
 async def test_a_failing_model_is_502(tmp_path: Path, host: Host) -> None:
     # The character's own OpenAI-compatible endpoint, where nothing listens.
     config = runtime_config(
@@ -358,6 +440,7 @@ async def test_a_failing_model_is_502(tmp_path: Path, host: Host) -> None:
         response = await api.post(f"/v1/agents/{agent_id}/messages", {"room_id": "r", "text": "hi"})
         status, code, message = error_of(response)
         assert (status, code) == (502, "model_failed")
+        assert reason_of(response) == (502, "MODEL_FAILED")
         assert message.startswith("the agent's language model failed: http://127.0.0.1:9/v1")
         assert SECRET not in response.text
 

@@ -27,7 +27,7 @@ from anima_runtime.config import RuntimeConfig
 from anima_runtime.log.config import LogConfig
 from anima_runtime_api.client import RuntimeClient
 from anima_runtime_api.endpoint import TLS_SERVER_NAME
-from anima_runtime_api.errors import RuntimeRefused
+from anima_runtime_api.errors import RuntimeRpcError
 from anima_verify.tlog.checkpoint import open_checkpoint
 from anima_verify.tlog.merkle import verify_inclusion
 from anima_verify.tlog.note import parse_verifier_key
@@ -101,9 +101,9 @@ async def answers_over_grpc(runtime: LocalRuntime, agent_id: str) -> None:
     async with RuntimeClient.connect(
         runtime.grpc_address, certificate_pem=runtime.grpc_certificate_pem
     ) as anonymous:
-        with pytest.raises(RuntimeRefused) as caught:
+        with pytest.raises(RuntimeRpcError) as caught:
             await anonymous.list_agents()
-        assert caught.value.status == grpc.StatusCode.UNAUTHENTICATED
+        assert caught.value.code == "UNAUTHENTICATED"
     async with runtime.grpc_client() as client:
         [agent] = await client.list_agents()
         assert agent.agent_id == agent_id and agent.running

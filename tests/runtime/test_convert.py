@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import hashlib
 
-import grpc
 import pytest
 
 from anima.runtime.v1 import runtime_pb2 as pb
 from anima_runtime_api import convert
-from anima_runtime_api.errors import InvalidRequest, RuntimeRefused
+from anima_runtime_api.errors import InvalidRequest, RuntimeRpcError
 from anima_runtime_api.types import (
     AgentView,
     EntryFilter,
@@ -122,6 +121,6 @@ def test_an_entry_is_what_its_signed_bytes_say() -> None:
 def test_data_that_is_not_a_json_object_is_the_runtime_s_failure() -> None:
     wire = convert.turn_to_pb(TURN)
     wire.actions[0].data_json = "[1, 2]"
-    with pytest.raises(RuntimeRefused, match=r"actions\[0\].data_json") as caught:
+    with pytest.raises(RuntimeRpcError, match=r"actions\[0\].data_json") as caught:
         convert.turn_from_pb(wire)
-    assert caught.value.status == grpc.StatusCode.INTERNAL
+    assert caught.value.code == "INTERNAL"

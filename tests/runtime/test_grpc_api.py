@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from anima.runtime.v1 import runtime_pb2 as pb
 from anima.runtime.v1 import runtime_pb2_grpc as pb_grpc
 from anima_core.auth import bearer_metadata, token_digest
+from anima_core.errors import GRPC_STATUS_FOR_KIND
 from anima_dev.inprocess_log import InProcessSequencer
 from anima_memory.service import MemoryService
 from anima_runtime.api.grpc_servicer import SERVICE_NAME
@@ -32,9 +33,15 @@ from anima_runtime.log.reads import MAX_INT
 from anima_runtime.manager import AgentManager
 from anima_runtime_api.client import RuntimeClient
 from anima_runtime_api.endpoint import TLS_SERVER_NAME, published_certificate_path
-from anima_runtime_api.errors import RuntimeRefused
+from anima_runtime_api.errors import (
+    AgentAlreadyExists,
+    AgentNotFound,
+    AgentStopped,
+    RuntimeRpcError,
+)
 from anima_runtime_api.types import EntryFilter
 from anima_signer.core import Signer
+from anima_verify.errors import AnimaError
 from anima_verify.tlog.checkpoint import open_checkpoint
 from anima_verify.tlog.entry import EntryKind
 from anima_verify.tlog.merkle import verify_consistency, verify_inclusion
@@ -113,12 +120,19 @@ async def client(served: Served) -> AsyncIterator[RuntimeClient]:
         yield opened
 
 
-async def refused(call: Any, status: grpc.StatusCode) -> str:
-    """The runtime's message for a call it refuses with `status`."""
-    with pytest.raises(RuntimeRefused) as caught:
+async def refused(call: Any, status: grpc.StatusCode, error: type[AnimaError] = AnimaError) -> str:
+    """The runtime's message for a call it refuses with `status`, raised by the client as
+    `error` (the typed error of the reason it sent, or RuntimeRpcError by code)."""
+    with pytest.raises(error) as caught:
         await call
-    assert caught.value.status == status, caught.value.message
-    return caught.value.details
+    raised = caught.value
+    code = raised.code if isinstance(raised, RuntimeRpcError) else status_code_of(raised).name
+    assert code == status.name, raised.message
+    return raised.message
+
+
+def status_code_of(error: AnimaError) -> grpc.StatusCode:
+    return GRPC_STATUS_FOR_KIND[error.kind]
 
 
 # ---------------------------------------------------------------- agents and turns
@@ -150,6 +164,7 @@ async def test_lifecycle_over_grpc_is_the_http_api_s(client: RuntimeClient, serv
     message = await refused(
         client.send_message(agent.agent_id, room_id="r", text="hi"),
         grpc.StatusCode.FAILED_PRECONDITION,
+        AgentStopped,
     )
     assert "start it first" in message
     assert (await client.start_agent(agent.agent_id)).running
@@ -157,7 +172,9 @@ async def test_lifecycle_over_grpc_is_the_http_api_s(client: RuntimeClient, serv
     quiet = await client.create_agent(json.dumps(ada_document()), agent_id="ada-quiet", start=False)
     assert (quiet.agent_id, quiet.running) == ("ada-quiet", False)
     message = await refused(
-        client.create_agent(ada_document(), agent_id="ada-quiet"), grpc.StatusCode.ALREADY_EXISTS
+        client.create_agent(ada_document(), agent_id="ada-quiet"),
+        grpc.StatusCode.ALREADY_EXISTS,
+        AgentAlreadyExists,
     )
     assert "ada-quiet" in message
     for call in (
@@ -165,9 +182,12 @@ async def test_lifecycle_over_grpc_is_the_http_api_s(client: RuntimeClient, serv
         client.start_agent("nobody"),
         client.send_message("nobody", room_id="r", text="hi"),
         client.room_memories("nobody", "r"),
-        client.checkpoint("nobody"),
     ):
-        assert "nobody" in await refused(call, grpc.StatusCode.NOT_FOUND)
+        assert "nobody" in await refused(call, grpc.StatusCode.NOT_FOUND, AgentNotFound)
+    # The log reads' reasons are not in the client's catalog: by code.
+    assert "nobody" in await refused(
+        client.checkpoint("nobody"), grpc.StatusCode.NOT_FOUND, RuntimeRpcError
+    )
 
 
 async def test_a_turn_names_the_log_entries_both_apis_serve(

@@ -26,11 +26,11 @@ from anima_memory_api.errors import StoreUnavailable
 from anima_runtime.api.schemas import AgentOut
 from anima_runtime.config import RuntimeConfig
 from anima_runtime.errors import (
-    AgentExists,
+    AgentAlreadyExists,
+    AgentNotFound,
     AgentStopped,
     InvalidCharacter,
     InvalidMessage,
-    UnknownAgent,
 )
 from anima_runtime.log.registry import LogRegistry
 from anima_runtime.manager import (
@@ -39,9 +39,11 @@ from anima_runtime.manager import (
     AgentRecord,
     AgentView,
     InvalidAgentId,
+    SignerUnavailable,
     derive_agent_id,
 )
 from anima_signer.core import Signer
+from anima_signer_api.errors import SignerUnreachable
 from anima_signer_api.types import Agent, SigningPolicy
 from anima_verify.agent_id import is_agent_id
 from anima_verify.tlog.entry import EntryKind, decode_entry
@@ -196,15 +198,15 @@ async def test_a_named_agent_keeps_its_id_and_may_start_stopped(manager: AgentMa
 
 async def test_existing_unknown_and_malformed_ids_are_refused(manager: AgentManager) -> None:
     await manager.create(ada_document(), agent_id="ada-one", start=False)
-    with pytest.raises(AgentExists, match="ada-one"):
+    with pytest.raises(AgentAlreadyExists, match="ada-one"):
         await manager.create(ada_document(), agent_id="ada-one")
     with pytest.raises(InvalidAgentId, match="lowercase"):
         await manager.create(ada_document(), agent_id="Ada One")
-    with pytest.raises(UnknownAgent, match="nobody"):
+    with pytest.raises(AgentNotFound, match="nobody"):
         manager.get("nobody")
-    with pytest.raises(UnknownAgent):
+    with pytest.raises(AgentNotFound):
         await manager.send_message("nobody", room_id="r1", text="hi")
-    with pytest.raises(UnknownAgent):
+    with pytest.raises(AgentNotFound):
         await manager.room_memories("nobody", "r1")
 
 
@@ -230,6 +232,40 @@ async def test_unusable_model_fields_are_refused_before_keys_are_made(
     assert manager.list() == []
     with pytest.raises(Exception, match="ada-ftp"):
         host.signer.get_agent("ada-ftp")
+
+
+class UnreachableSigner:
+    """A signer client whose every call fails as SignerClient reports a signer that is gone."""
+
+    async def create_agent(
+        self, agent_id: str, *, policy: SigningPolicy, wallet_count: int = 1
+    ) -> Agent:
+        raise SignerUnreachable("UNAVAILABLE", "failed to connect to all addresses")
+
+    async def get_agent(self, agent_id: str) -> Agent:
+        raise SignerUnreachable("UNAVAILABLE", "failed to connect to all addresses")
+
+
+async def test_a_signer_that_is_gone_is_signer_unavailable_and_nothing_is_kept(
+    host: Host,
+) -> None:
+    registry = LogRegistry(
+        root=host.config.log.root, sequencer=InProcessSequencer(host.signer), sync_interval_s=None
+    )
+    gone = UnreachableSigner()
+    manager = await AgentManager.open(
+        config=host.config, memory=host.memory, logs=registry, signer=gone, admin=gone
+    )
+    try:
+        expected = "signer, creating agent 'ada-gone': UNAVAILABLE: failed to connect"
+        with pytest.raises(SignerUnavailable, match=expected) as info:
+            await manager.create(ada_document(), agent_id="ada-gone")
+        assert info.value.reason == "SIGNER_UNAVAILABLE"
+        assert manager.list() == []
+        assert not (host.config.data_dir / "agents" / "ada-gone").exists()
+    finally:
+        await manager.close()
+        await registry.close()
 
 
 async def test_an_agent_the_signer_already_holds_is_adopted_under_its_name(
@@ -401,7 +437,7 @@ async def test_one_bad_agent_directory_stops_the_runtime_from_starting(
     assert any("bad-character" in w and "name" in w for w in warnings), warnings
     assert_no_secret(warnings)
     assert json.loads(record.read_text())["running"] == "yes"  # left for the operator
-    with pytest.raises(AgentExists):
+    with pytest.raises(AgentAlreadyExists):
         await reopened.create(ada_document(), agent_id="bad-character")
 
 
@@ -528,7 +564,7 @@ async def test_agent_files_fsync_their_directory_after_the_rename(
     def fsync_dir(path: Path) -> None:
         synced.append((path, json.loads(record.read_text())["running"]))
 
-    monkeypatch.setattr("anima_runtime.manager.fsync_dir", fsync_dir)
+    monkeypatch.setattr("anima_runtime.manager.records.fsync_dir", fsync_dir)
     await manager.start(view.agent_id)
     assert synced == [(record.parent, True)]  # after the new record is in place
 

@@ -11,6 +11,8 @@ import grpc
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from anima.signer.v1 import signer_pb2 as pb
 from anima.signer.v1 import signer_pb2_grpc as pb_grpc
@@ -19,6 +21,13 @@ from anima_signer.app import start_signer
 from anima_signer_api import convert
 from anima_signer_api.binding import bound_keys
 from anima_signer_api.client import ChannelBindingError, SignerClient, SignFailure, verify_channel
+from anima_signer_api.errors import (
+    PolicyDenied,
+    SignerError,
+    SignerRpcError,
+    SignerUnreachable,
+    UnknownAgent,
+)
 from anima_signer_api.types import (
     EthSignature,
     PersonalMessage,
@@ -66,9 +75,9 @@ async def test_get_attestation_binds_the_agents_keys_and_the_nonce(served: Serve
         agent = await runtime.get_agent(agent_id)
         bundle = await runtime.get_attestation(nonce, agent_id)
         channel_only = await runtime.get_attestation(nonce)
-        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+        with pytest.raises(UnknownAgent) as unknown:
             await runtime.get_attestation(nonce, "nobody")
-    assert unknown.value.code() is grpc.StatusCode.NOT_FOUND
+    assert unknown.value.agent_id == "nobody"
     assert served.running.identity is not None
     assert bundle.tls_public_key == served.running.identity.public_key_der
     assert bundle.bound_keys == bound_keys(agent)
@@ -104,7 +113,12 @@ async def test_batch_items_fail_alone_and_keep_order(served: Served) -> None:
     assert isinstance(outcomes[1], SignFailure)
     assert outcomes[1].code is grpc.StatusCode.PERMISSION_DENIED
     assert "allowed_chain_ids" in outcomes[1].message
+    denied = outcomes[1].error
+    assert isinstance(denied, PolicyDenied) and denied.rule == "allowed_chain_ids"
     assert isinstance(outcomes[2], SignFailure) and outcomes[2].code is grpc.StatusCode.NOT_FOUND
+    unknown = outcomes[2].error
+    assert isinstance(unknown, UnknownAgent) and unknown.agent_id == "nobody"
+    assert (outcomes[1].reason, outcomes[2].reason) == ("POLICY_DENIED", "UNKNOWN_AGENT")
     assert Account.recover_transaction(outcomes[3].raw_transaction) == outcomes[3].address
 
 
@@ -127,37 +141,67 @@ async def test_stream_answers_in_order(served: Served) -> None:
 async def test_policy_denial_is_permission_denied_with_the_rule(served: Served) -> None:
     agent_id = await make_agent(served)
     async with await served.client() as runtime:
-        with pytest.raises(grpc.aio.AioRpcError) as info:
+        with pytest.raises(PolicyDenied) as info:
             await runtime.sign(SignRequest(agent_id, tx(value=10**19)))
+    assert (info.value.reason, info.value.rule) == ("POLICY_DENIED", "max_value_wei")
+    assert info.value.message.startswith("denied by policy rule 'max_value_wei': value ")
+
+
+async def test_a_denial_carries_error_info_for_any_grpc_client(served: Served) -> None:
+    """What a client in another language sees: the rich status, with the reason listed in
+    signer.proto and the rule that refused in its metadata."""
+    agent_id = await make_agent(served)
+    channel, _ = await _raw_channel(served)
+    request = convert.sign_request_to_proto(SignRequest(agent_id, tx(value=10**19)))
+    async with channel:
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await pb_grpc.SignerServiceStub(channel).Sign(
+                request, metadata=(("authorization", f"Bearer {TOKENS['runtime']}"),)
+            )
     assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
-    assert "max_value_wei" in (info.value.details() or "")
+    status = rpc_status.from_call(info.value)
+    assert status is not None and status.message == info.value.details()
+    [detail] = status.details
+    error_info = error_details_pb2.ErrorInfo()
+    assert detail.Unpack(error_info)
+    assert (error_info.reason, error_info.domain, dict(error_info.metadata)) == (
+        "POLICY_DENIED",
+        "signer.anima",
+        {"rule": "max_value_wei"},
+    )
+
+
+async def test_an_unreachable_signer_is_signer_unreachable(served: Served) -> None:
+    async with await served.client() as runtime:
+        await served.running.stop(grace=0)
+        with pytest.raises(SignerUnreachable) as info:
+            await runtime.get_agent("alice")
+    assert info.value.code == "UNAVAILABLE" and info.value.reason == "SIGNER_UNREACHABLE"
 
 
 @pytest.mark.parametrize(
     ("role", "method", "expected"),
     [
-        ("runtime", "create", grpc.StatusCode.PERMISSION_DENIED),
-        ("admin", "sign", grpc.StatusCode.PERMISSION_DENIED),
-        ("nobody", "sign", grpc.StatusCode.UNAUTHENTICATED),
+        ("runtime", "create", "PERMISSION_DENIED"),
+        ("admin", "sign", "PERMISSION_DENIED"),
+        ("nobody", "sign", "UNAUTHENTICATED"),
     ],
 )
-async def test_access_lists(
-    served: Served, role: str, method: str, expected: grpc.StatusCode
-) -> None:
+async def test_access_lists(served: Served, role: str, method: str, expected: str) -> None:
     agent_id = await make_agent(served)
     token = TOKENS.get(role, "not-a-known-token")
     async with await SignerClient.connect_attested(
         address=served.address, token=token, policy=SIM_TRUST
     ) as client:
-        with pytest.raises(grpc.aio.AioRpcError) as info:
+        with pytest.raises(SignerRpcError) as info:
             if method == "create":
                 await client.create_agent("mallory", policy=OPEN_POLICY)
             else:
                 await client.sign(SignRequest(agent_id, PersonalMessage(b"x")))
-    assert info.value.code() is expected
+    assert info.value.code == expected
     async with await served.client("admin") as admin:
         assert [a.agent_id for a in [await admin.get_agent(agent_id)]] == [agent_id]
-        with pytest.raises(grpc.aio.AioRpcError):
+        with pytest.raises(UnknownAgent):
             await admin.get_agent("mallory")
 
 
@@ -386,7 +430,7 @@ async def test_insecure_plaintext_mode_works_only_when_named(tmp_path: Path) -> 
         ) as client:
             agent = await client.create_agent("plain", policy=OPEN_POLICY)
         assert client.attestation is None and agent.agent_id == "plain"
-        with pytest.raises((OSError, grpc.aio.AioRpcError)):
+        with pytest.raises((OSError, SignerError)):
             await SignerClient.connect_attested(
                 address=address, token="t", policy=SIM_TRUST, timeout=3
             )
@@ -406,8 +450,8 @@ async def test_a_signer_with_only_a_runtime_caller_starts_and_denies_admin_metho
         async with await SignerClient.connect_attested(
             address=address, token=TOKENS["runtime"], policy=SIM_TRUST
         ) as runtime:
-            with pytest.raises(grpc.aio.AioRpcError) as info:
+            with pytest.raises(SignerRpcError) as info:
                 await runtime.create_agent("nobody-may", policy=OPEN_POLICY)
-        assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
+        assert info.value.code == "PERMISSION_DENIED"
     finally:
         await running.stop(grace=0.1)

@@ -50,6 +50,7 @@ class ConfigError(AnimaError):
     """
 
     kind = ErrorKind.FAILED_PRECONDITION
+    reason = "INVALID_CONFIG"
 
 
 class FrozenConfig(BaseModel):

@@ -1,4 +1,4 @@
-"""The grpc.aio server every Anima service runs, and the one errors → status table.
+"""The grpc.aio server every Anima service runs, with domain errors mapped to rich statuses.
 
 Why a shared bootstrap: each service needs the same things done the same way
 (health tied to real readiness, reflection only outside production, bounded
@@ -18,7 +18,6 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 import grpc
@@ -28,6 +27,7 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_reflection.v1alpha import reflection
 
 from anima_core.config import ConfigError
+from anima_core.errors import GRPC_STATUS_FOR_KIND, rich_status
 from anima_core.shutdown import stop_on_signals
 from anima_verify.errors import AnimaError, ErrorKind
 
@@ -59,20 +59,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_MESSAGE_BYTES: Final = 4 * 1024 * 1024
 INTERNAL_ERROR_MESSAGE: Final = "internal error"
 
-#: The one table from domain error kinds to gRPC status codes.
-STATUS_FOR_KIND: Final[Mapping[ErrorKind, grpc.StatusCode]] = MappingProxyType(
-    {
-        ErrorKind.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
-        ErrorKind.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
-        ErrorKind.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
-        ErrorKind.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
-        ErrorKind.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
-        ErrorKind.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
-        ErrorKind.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
-        ErrorKind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
-        ErrorKind.INTERNAL: grpc.StatusCode.INTERNAL,
-    }
-)
+#: Domain error kinds to gRPC codes: the gRPC column of anima_core.errors.ERROR_TABLE.
+STATUS_FOR_KIND: Final[Mapping[ErrorKind, grpc.StatusCode]] = GRPC_STATUS_FOR_KIND
 
 Behavior = Callable[..., Any]
 """An RPC behaviour: `(request_or_iterator, context) -> awaitable or async iterator`."""
@@ -157,17 +145,25 @@ Continuation = Callable[[grpc.HandlerCallDetails], Awaitable["Handler"]]
 
 
 class ErrorMappingInterceptor(ServerInterceptor):
-    """Turns handler exceptions into statuses from STATUS_FOR_KIND.
+    """Turns handler exceptions into statuses from the one table (anima_core.errors).
 
     AnimaError → its kind's status with its message (those messages are written
-    for callers). Anything else → INTERNAL "internal error"; the exception is
-    logged with its traceback but its text never reaches the client (grpc's
-    default would send "Unexpected <type>: <text>"). Aborts by the handler
-    itself pass through untouched.
+    for callers) and a google.rpc.ErrorInfo with its reason, this service's
+    `domain` and its metadata, which the service's API client turns back into the
+    same typed error. Anything else → INTERNAL "internal error" with no details;
+    the exception is logged with its traceback but its text never reaches the
+    client (grpc's default would send "Unexpected <type>: <text>"). Aborts by the
+    handler itself pass through untouched.
     """
 
-    def __init__(self) -> None:
-        self._handlers = WrappedHandlers(_map_errors, tolerant_requests=True)
+    def __init__(self, *, domain: str) -> None:
+        if not domain:
+            raise ConfigError("an error domain (ErrorInfo.domain, e.g. 'signer.anima') is needed")
+        self.domain = domain
+        self._handlers = WrappedHandlers(
+            lambda method, behavior: _map_errors(method, behavior, domain),
+            tolerant_requests=True,
+        )
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
@@ -198,9 +194,13 @@ def refusal(code: grpc.StatusCode, message: str) -> Handler:
 
 
 class MalformedRequest(AnimaError):
-    """The request bytes do not decode as the method's protobuf message."""
+    """The request bytes do not decode as the method's protobuf message.
+
+    Any service can send it: its reason is listed in every service's proto.
+    """
 
     kind = ErrorKind.INVALID_ARGUMENT
+    reason = "MALFORMED_REQUEST"
 
 
 class _Undecodable:
@@ -247,14 +247,15 @@ def _checked(request: Any) -> Any:
     return request
 
 
-async def _abort_for(method: str, exc: Exception, context: Context) -> None:
+async def _abort_for(method: str, exc: Exception, context: Context, domain: str) -> None:
     if isinstance(exc, AnimaError):
-        await context.abort(status_for_exception(exc), exc.message)
+        status = rich_status(exc, domain=domain)  # what abort_with_status does, typed
+        await context.abort(status.code, status.details, status.trailing_metadata)
     logger.error("unhandled exception in %s", method, exc_info=exc)
     await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_ERROR_MESSAGE)
 
 
-def _map_errors(method: str, behavior: Behavior) -> Behavior:
+def _map_errors(method: str, behavior: Behavior, domain: str) -> Behavior:
     if inspect.isasyncgenfunction(behavior):
 
         async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
@@ -265,7 +266,7 @@ def _map_errors(method: str, behavior: Behavior) -> Behavior:
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:
-                await _abort_for(method, exc, context)
+                await _abort_for(method, exc, context, domain)
 
         return stream
 
@@ -277,7 +278,7 @@ def _map_errors(method: str, behavior: Behavior) -> Behavior:
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:
-                await _abort_for(method, exc, context)
+                await _abort_for(method, exc, context, domain)
 
         return unary
 
@@ -301,7 +302,9 @@ class GrpcServer:
 
     Interceptors run outermost first in the order given; ErrorMappingInterceptor
     is always added in front of them so that no interceptor's or handler's
-    exception text escapes. Put tracing before auth so denied calls are traced.
+    exception text escapes, and domain errors carry ErrorInfo with
+    `error_domain` (the service's: "signer.anima"). Put tracing before auth so
+    denied calls are traced.
 
     `max_message_bytes` bounds requests and responses alike; a service whose answers
     may be larger than anything it accepts sets `max_send_message_bytes` apart.
@@ -314,6 +317,7 @@ class GrpcServer:
         credentials: grpc.ServerCredentials | None,
         insecure_plaintext: bool = False,
         production: bool,
+        error_domain: str,
         interceptors: Sequence[ServerInterceptor] = (),
         service_names: Sequence[str] = (),
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
@@ -336,7 +340,7 @@ class GrpcServer:
         self._credentials = credentials
         self._production = production
         self._interceptors: tuple[ServerInterceptor, ...] = (
-            ErrorMappingInterceptor(),
+            ErrorMappingInterceptor(domain=error_domain),
             *interceptors,
         )
         self._service_names: list[str] = list(dict.fromkeys(service_names))

@@ -2,7 +2,9 @@
 
 TLS is pinned to the certificate the service published (or one from a CA,
 given as PEM); plaintext needs the explicit `insecure_plaintext=True`.
-Server errors arrive as grpc.aio.AioRpcError with the service's message.
+Failed calls raise the service's typed errors (anima_memory_api.errors: ImportRefused,
+CorruptExport, ...) from the reason it sends, with its message, and MemoryUnreachable
+or MemoryRpcError for a status without one; never grpc's AioRpcError.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import numpy as np
 from anima.memory.v1 import memory_pb2 as pb
 from anima.memory.v1 import memory_pb2_grpc as pb_grpc
 from anima_core.auth import bearer_metadata
+from anima_core.errors import ErrorCatalog
+from anima_core.server import MalformedRequest
 from anima_memory_api.convert import (
     draft_to_pb,
     filter_to_pb,
@@ -26,6 +30,7 @@ from anima_memory_api.convert import (
     search_to_pb,
 )
 from anima_memory_api.endpoint import TLS_SERVER_NAME
+from anima_memory_api.errors import ERROR_DOMAIN, SERVER_ERRORS, error_for_code
 from anima_memory_api.shards import ReplicaInfo, Shard
 from anima_memory_api.types import (
     CreateResult,
@@ -39,6 +44,12 @@ from anima_memory_api.types import (
 
 DEFAULT_TIMEOUT_S = 30.0
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+
+
+#: The memory service's reasons and their errors: what a failed call raises.
+ERRORS = ErrorCatalog(
+    domain=ERROR_DOMAIN, errors=(*SERVER_ERRORS, MalformedRequest), fallback=error_for_code
+)
 
 
 class MemoryClient:
@@ -85,11 +96,12 @@ class MemoryClient:
         await self.close()
 
     async def create(self, drafts: Sequence[MemoryDraft]) -> list[CreateResult]:
-        response = await self._stub.CreateMemories(
-            pb.CreateMemoriesRequest(memories=[draft_to_pb(d) for d in drafts]),
-            metadata=self._metadata,
-            timeout=self._timeout,
-        )
+        with ERRORS:
+            response = await self._stub.CreateMemories(
+                pb.CreateMemoriesRequest(memories=[draft_to_pb(d) for d in drafts]),
+                metadata=self._metadata,
+                timeout=self._timeout,
+            )
         return [result_from_pb(r) for r in response.results]
 
     async def search(
@@ -102,54 +114,60 @@ class MemoryClient:
         with_vectors: bool = False,
     ) -> list[ScoredMemory]:
         request = search_to_pb(SearchQuery(where, query, limit, min_score, with_vectors))
-        response = await self._stub.SearchMemories(
-            request, metadata=self._metadata, timeout=self._timeout
-        )
+        with ERRORS:
+            response = await self._stub.SearchMemories(
+                request, metadata=self._metadata, timeout=self._timeout
+            )
         return [scored_from_pb(r) for r in response.results]
 
     async def search_many(self, searches: Sequence[SearchQuery]) -> list[list[ScoredMemory]]:
         """Several searches in one call; each one's results, in order."""
         if not searches:
             return []
-        response = await self._stub.SearchMemoriesBatch(
-            pb.SearchMemoriesBatchRequest(searches=[search_to_pb(s) for s in searches]),
-            metadata=self._metadata,
-            timeout=self._timeout,
-        )
+        with ERRORS:
+            response = await self._stub.SearchMemoriesBatch(
+                pb.SearchMemoriesBatchRequest(searches=[search_to_pb(s) for s in searches]),
+                metadata=self._metadata,
+                timeout=self._timeout,
+            )
         return [[scored_from_pb(r) for r in found.results] for found in response.results]
 
     async def get(
         self, agent_id: str, ids: Sequence[str], *, with_vectors: bool = False
     ) -> tuple[list[Memory], list[str]]:
-        response = await self._stub.GetMemories(
-            pb.GetMemoriesRequest(agent_id=agent_id, ids=ids, with_embeddings=with_vectors),
-            metadata=self._metadata,
-            timeout=self._timeout,
-        )
+        with ERRORS:
+            response = await self._stub.GetMemories(
+                pb.GetMemoriesRequest(agent_id=agent_id, ids=ids, with_embeddings=with_vectors),
+                metadata=self._metadata,
+                timeout=self._timeout,
+            )
         return [memory_from_pb(m) for m in response.memories], list(response.missing_ids)
 
     async def recent(self, where: MemoryFilter, limit: int = 0) -> list[Memory]:
-        response = await self._stub.ListRecentMemories(
-            pb.ListRecentMemoriesRequest(filter=filter_to_pb(where), limit=limit),
-            metadata=self._metadata,
-            timeout=self._timeout,
-        )
+        with ERRORS:
+            response = await self._stub.ListRecentMemories(
+                pb.ListRecentMemoriesRequest(filter=filter_to_pb(where), limit=limit),
+                metadata=self._metadata,
+                timeout=self._timeout,
+            )
         return [memory_from_pb(m) for m in response.memories]
 
     async def count(self, where: MemoryFilter) -> int:
-        response = await self._stub.CountMemories(
-            pb.CountMemoriesRequest(filter=filter_to_pb(where)),
-            metadata=self._metadata,
-            timeout=self._timeout,
-        )
+        with ERRORS:
+            response = await self._stub.CountMemories(
+                pb.CountMemoriesRequest(filter=filter_to_pb(where)),
+                metadata=self._metadata,
+                timeout=self._timeout,
+            )
         return int(response.count)
 
     async def delete(self, agent_id: str, memory_id: str) -> bool:
-        response = await self._stub.DeleteMemory(
-            pb.DeleteMemoryRequest(agent_id=agent_id, id=memory_id),
-            metadata=self._metadata,
-            timeout=self._timeout,
-        )
+        with ERRORS:
+            response = await self._stub.DeleteMemory(
+                pb.DeleteMemoryRequest(agent_id=agent_id, id=memory_id),
+                metadata=self._metadata,
+                timeout=self._timeout,
+            )
         return bool(response.deleted)
 
     async def delete_room(self, agent_id: str, room_id: str) -> int:
@@ -161,15 +179,17 @@ class MemoryClient:
         )
 
     async def _delete_many(self, request: pb.DeleteMemoriesRequest) -> int:
-        response = await self._stub.DeleteMemories(
-            request, metadata=self._metadata, timeout=self._timeout
-        )
+        with ERRORS:
+            response = await self._stub.DeleteMemories(
+                request, metadata=self._metadata, timeout=self._timeout
+            )
         return int(response.deleted)
 
     async def embed(self, texts: Sequence[str]) -> Matrix:
-        response = await self._stub.Embed(
-            pb.EmbedRequest(texts=texts), metadata=self._metadata, timeout=self._timeout
-        )
+        with ERRORS:
+            response = await self._stub.Embed(
+                pb.EmbedRequest(texts=texts), metadata=self._metadata, timeout=self._timeout
+            )
         return np.asarray([list(v.values) for v in response.vectors], dtype=np.float32)
 
     def export(self, agent_id: str, batch_size: int = 0) -> AsyncIterator[pb.ExportChunk]:
@@ -185,14 +205,16 @@ class MemoryClient:
             async for chunk in chunks:
                 yield pb.ImportMemoriesRequest(chunk=chunk)
 
-        response = await self._stub.ImportMemories(requests(), metadata=self._metadata)
+        with ERRORS:
+            response = await self._stub.ImportMemories(requests(), metadata=self._metadata)
         return int(response.imported)
 
     async def describe(self) -> ReplicaInfo:
         """Which shard of the agents this replica serves, and its embedding model."""
-        response = await self._stub.Describe(
-            pb.DescribeRequest(), metadata=self._metadata, timeout=self._timeout
-        )
+        with ERRORS:
+            response = await self._stub.Describe(
+                pb.DescribeRequest(), metadata=self._metadata, timeout=self._timeout
+            )
         return ReplicaInfo(
             shard=Shard(index=response.shard_index, count=response.shard_count),
             embedding_model=response.embedding_model,
@@ -204,7 +226,8 @@ async def _chunks(
     call: grpc.aio.UnaryStreamCall[pb.ExportMemoriesRequest, pb.ExportMemoriesResponse],
 ) -> AsyncIterator[pb.ExportChunk]:
     try:
-        async for response in call:
-            yield response.chunk
+        with ERRORS:
+            async for response in call:
+                yield response.chunk
     finally:
         call.cancel()  # a consumer that stops early ends the export (and its lock)

@@ -7,8 +7,10 @@
 TLS is pinned to the certificate the runtime published (or one from a CA, given as
 PEM); plaintext needs the explicit `insecure_plaintext=True`. The token is the API's
 bearer token; log reads need none unless the runtime's log API is closed (then its
-read token). Whatever the runtime refuses arrives as RuntimeRefused, with the gRPC
-status and the runtime's message; the transport's own exceptions never reach callers.
+read token). Whatever the runtime refuses arrives as the runtime's typed error for its
+reason (google.rpc.ErrorInfo: AgentNotFound, InvalidMessage, ...), else as
+RuntimeRpcError / RuntimeUnreachable by status code, with the runtime's message; the
+transport's own exceptions never reach callers.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import grpc.aio
 from anima.runtime.v1 import runtime_pb2 as pb
 from anima.runtime.v1 import runtime_pb2_grpc as pb_grpc
 from anima_core.auth import bearer_metadata
+from anima_core.errors import ErrorCatalog
+from anima_core.server import MalformedRequest
 from anima_runtime_api.convert import (
     agent_from_pb,
     consistency_from_pb,
@@ -33,7 +37,7 @@ from anima_runtime_api.convert import (
     turn_from_pb,
 )
 from anima_runtime_api.endpoint import TLS_SERVER_NAME
-from anima_runtime_api.errors import RuntimeRefused
+from anima_runtime_api.errors import ERROR_DOMAIN, SERVER_ERRORS, error_for_code
 from anima_runtime_api.types import (
     AgentView,
     ConsistencyProof,
@@ -52,9 +56,15 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 Response = TypeVar("Response")
 
+#: The runtime's reasons and their errors: what a failed call raises. (The log reads'
+#: own reasons, UNKNOWN_LOG and the like, arrive as RuntimeRpcError with their code.)
+ERRORS = ErrorCatalog(
+    domain=ERROR_DOMAIN, errors=(*SERVER_ERRORS, MalformedRequest), fallback=error_for_code
+)
+
 
 class RuntimeClient:
-    """One channel to a runtime; use `connect`. Methods raise RuntimeRefused."""
+    """One channel to a runtime; use `connect`. Methods raise the runtime's typed errors."""
 
     def __init__(
         self,
@@ -225,10 +235,8 @@ class RuntimeClient:
         request: Any,
         timeout: float | None = None,
     ) -> Response:
-        try:
+        with ERRORS:
             return await method(request, metadata=self._metadata, timeout=timeout or self._timeout)
-        except grpc.aio.AioRpcError as exc:
-            raise RuntimeRefused(exc.code(), exc.details() or "") from None
 
 
 __all__ = [

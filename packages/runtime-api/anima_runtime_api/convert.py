@@ -17,7 +17,7 @@ import grpc
 from google.protobuf import json_format
 
 from anima.runtime.v1 import runtime_pb2 as pb
-from anima_runtime_api.errors import InvalidRequest, RuntimeRefused
+from anima_runtime_api.errors import InvalidRequest, RuntimeRpcError
 from anima_runtime_api.types import (
     AgentView,
     ConsistencyProof,
@@ -306,7 +306,7 @@ def _json_object(text: str, field: str) -> dict[str, Any]:
     except ValueError:
         value = None
     if not isinstance(value, dict):
-        raise RuntimeRefused(grpc.StatusCode.INTERNAL, f"{field} is not a JSON object")
+        raise RuntimeRpcError("INTERNAL", f"the runtime answered {field} that is not a JSON object")
     return value
 
 

@@ -1,15 +1,20 @@
-"""The agent runtime's error family: one base, narrow subclasses. Kinds map to HTTP
-statuses in the runtime's HTTP API and to gRPC codes by anima_core.server.
+"""The agent runtime's errors that callers see: one base, narrow subclasses, each with
+its stable reason (google.rpc.ErrorInfo over gRPC, `reason` in the HTTP error body).
 
-The runtime raises these; its client raises `RuntimeRefused` for what the service
-answered, so callers catch AnimaError subclasses, never transport exceptions.
+`kind` maps to an HTTP status and a gRPC code in one table, anima_core.errors. The
+runtime raises these; its client raises the same classes for what the service
+answered (by reason), or RuntimeRpcError / RuntimeUnreachable by status code, so
+callers catch AnimaError subclasses, never transport exceptions.
 """
 
 from __future__ import annotations
 
-import grpc
+from typing import Final
 
 from anima_verify.errors import AnimaError, ErrorKind
+
+#: The domain of the runtime's reasons (google.rpc.ErrorInfo.domain over gRPC).
+ERROR_DOMAIN: Final = "runtime.anima"
 
 
 class AgentRuntimeError(AnimaError):
@@ -20,59 +25,124 @@ class InvalidRequest(AgentRuntimeError):
     """A request field is missing or malformed; the message names the field."""
 
     kind = ErrorKind.INVALID_ARGUMENT
+    reason = "INVALID_REQUEST"
 
 
 class InvalidCharacter(AgentRuntimeError):
     """A character file or document that is not a valid ElizaOS character."""
 
     kind = ErrorKind.INVALID_ARGUMENT
+    reason = "INVALID_CHARACTER"
 
 
 class InvalidMessage(AgentRuntimeError):
     """An empty, oversized or malformed message."""
 
     kind = ErrorKind.INVALID_ARGUMENT
+    reason = "INVALID_MESSAGE"
 
 
-class UnknownAgent(AgentRuntimeError):
+class AgentNotFound(AgentRuntimeError):
+    """No agent with this id on this runtime (the signer's own is UnknownAgent)."""
+
     kind = ErrorKind.NOT_FOUND
+    reason = "AGENT_NOT_FOUND"
 
 
-class AgentExists(AgentRuntimeError):
+class AgentAlreadyExists(AgentRuntimeError):
+    """An agent with this id is already on this runtime (the signer's own is AgentExists)."""
+
     kind = ErrorKind.ALREADY_EXISTS
+    reason = "AGENT_ALREADY_EXISTS"
 
 
 class AgentStopped(AgentRuntimeError):
     """The agent exists but is not running: start it first."""
 
     kind = ErrorKind.FAILED_PRECONDITION
+    reason = "AGENT_STOPPED"
 
 
 class ModelFailed(AgentRuntimeError):
     """The language model timed out, refused, or answered something unusable."""
 
     kind = ErrorKind.UNAVAILABLE
+    reason = "MODEL_FAILED"
 
 
-class RuntimeRefused(AgentRuntimeError):
-    """What the runtime answered a client call with, other than OK: `status` is the
-    gRPC status (UNAVAILABLE also when the runtime cannot be reached), the message the
-    runtime's own, which names the field or the agent."""
+class BackingServiceUnavailable(AgentRuntimeError):
+    """The memory service or the signer could not be reached (or did not answer in time)."""
 
-    def __init__(self, status: grpc.StatusCode, message: str) -> None:
-        super().__init__(f"{status.name}: {message}")
-        self.status = status
-        self.details = message
+    kind = ErrorKind.UNAVAILABLE
+    reason = "BACKEND_UNAVAILABLE"
+
+
+class BackingServiceFailed(AgentRuntimeError):
+    """The memory service or the signer answered a call with an error of its own."""
+
+    kind = ErrorKind.INTERNAL
+    reason = "BACKEND_FAILED"
+
+
+# ---------------------------------------------------------------- client side
+
+
+class RuntimeRpcError(AgentRuntimeError):
+    """A failed call that names no reason this client knows (an older or newer service,
+    an auth refusal, a log read's refusal): the status code's name and the text as given."""
+
+    reason = "RPC_ERROR"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class RuntimeUnreachable(RuntimeRpcError):
+    """The runtime did not answer in time or could not be reached (UNAVAILABLE,
+    DEADLINE_EXCEEDED): retrying later may help."""
+
+    kind = ErrorKind.UNAVAILABLE
+    reason = "RUNTIME_UNREACHABLE"
+
+
+_UNREACHABLE_CODES: Final = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
+
+#: The errors the runtime sends with their reasons, for the client's catalog.
+SERVER_ERRORS: Final[tuple[type[AgentRuntimeError], ...]] = (
+    InvalidRequest,
+    InvalidCharacter,
+    InvalidMessage,
+    AgentNotFound,
+    AgentAlreadyExists,
+    AgentStopped,
+    ModelFailed,
+    BackingServiceUnavailable,
+    BackingServiceFailed,
+)
+
+
+def error_for_code(code: str, message: str) -> RuntimeRpcError:
+    """The error for a status (by its code's name) that carries no known reason."""
+    if code in _UNREACHABLE_CODES:
+        return RuntimeUnreachable(code, message)
+    return RuntimeRpcError(code, message)
 
 
 __all__ = [
-    "AgentExists",
+    "ERROR_DOMAIN",
+    "SERVER_ERRORS",
+    "AgentAlreadyExists",
+    "AgentNotFound",
     "AgentRuntimeError",
     "AgentStopped",
+    "BackingServiceFailed",
+    "BackingServiceUnavailable",
     "InvalidCharacter",
     "InvalidMessage",
     "InvalidRequest",
     "ModelFailed",
-    "RuntimeRefused",
-    "UnknownAgent",
+    "RuntimeRpcError",
+    "RuntimeUnreachable",
+    "error_for_code",
 ]

@@ -14,8 +14,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import grpc
-
 from anima_signer_api.client import SignerClient
 from anima_signer_api.types import Agent, SigningPolicy, policy_as_dict
 from anima_verify.attestation import MeasurementPolicy
@@ -139,10 +137,7 @@ async def _with_client(args: argparse.Namespace, create: bool) -> dict[str, Any]
 def _agent_command(args: argparse.Namespace, *, create: bool) -> int:
     try:
         summary = asyncio.run(_with_client(args, create))
-    except grpc.aio.AioRpcError as exc:
-        print(f"anima agent: {exc.code().name}: {exc.details()}", file=sys.stderr)
-        return 1
-    except AnimaError as exc:
+    except AnimaError as exc:  # the signer's typed errors included (SignerClient raises them)
         print(f"anima agent: {exc.message}", file=sys.stderr)
         return 1
     except OSError as exc:

@@ -4,6 +4,10 @@
 gRPC channel to it, asks for evidence bound to that certificate's key and a
 fresh nonce, and verifies the evidence against a measurement policy. Only then
 does the bearer token, or any request, leave this process.
+
+Failed calls raise the signer's typed errors (anima_signer_api.errors: PolicyDenied,
+UnknownAgent, ...) from the reason the signer sends, and SignerUnreachable or
+SignerRpcError for a status without one; never grpc's AioRpcError.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ import grpc.aio
 from anima.signer.v1 import signer_pb2 as pb
 from anima.signer.v1 import signer_pb2_grpc as pb_grpc
 from anima_core.auth import bearer_metadata
+from anima_core.errors import ErrorCatalog, RemoteStatus
+from anima_core.server import MalformedRequest
 from anima_core.telemetry import tracing_client_interceptors
 from anima_core.tls import TLS_SERVER_NAME, fetch_server_certificate, public_key_der
 from anima_signer_api import convert
 from anima_signer_api.binding import bound_keys
+from anima_signer_api.errors import ERROR_DOMAIN, SERVER_ERRORS, error_for_code
 from anima_signer_api.types import (
     Agent,
     AttestationBundle,
@@ -41,7 +48,7 @@ from anima_verify.attestation import (
     bind_report_data,
     verify_evidence,
 )
-from anima_verify.errors import ErrorKind
+from anima_verify.errors import AnimaError, ErrorKind
 
 DEFAULT_TIMEOUT_S = 10.0
 # Room for a full AppendLog answer (the whole unconfirmed log tail,
@@ -53,23 +60,41 @@ class ChannelBindingError(AttestationError):
     """The evidence does not cover this connection or these keys."""
 
     kind = ErrorKind.PERMISSION_DENIED
+    reason = "CHANNEL_BINDING_MISMATCH"
+
+
+#: The signer's reasons and their errors: what a failed call raises.
+ERRORS = ErrorCatalog(
+    domain=ERROR_DOMAIN, errors=(*SERVER_ERRORS, MalformedRequest), fallback=error_for_code
+)
 
 
 class SignFailure(Exception):
-    """One item of a batch or stream that the signer refused; code is a grpc.StatusCode."""
+    """One item of a batch or stream that the signer refused: `error` is the typed error
+    the item would have raised alone (PolicyDenied, UnknownAgent, ...), `code` its
+    grpc.StatusCode."""
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(f"{code.name}: {message}")
+    def __init__(self, code: grpc.StatusCode, error: AnimaError) -> None:
+        super().__init__(f"{code.name}: {error.message}")
         self.code = code
-        self.message = message
+        self.error = error
+        self.message = error.message
 
-
-_CODES = {c.value[0]: c for c in grpc.StatusCode}
+    @property
+    def reason(self) -> str:
+        return self.error.reason
 
 
 def _item_outcome(item: pb.SignBatchItem) -> SignResult | SignFailure:
     if item.WhichOneof("outcome") == "error":
-        return SignFailure(_CODES.get(item.error.code, grpc.StatusCode.UNKNOWN), item.error.message)
+        status = RemoteStatus.of_number(
+            item.error.code,
+            item.error.message,
+            domain=ERROR_DOMAIN,
+            reason=item.error.reason,
+            metadata=item.error.metadata,
+        )
+        return SignFailure(status.code, ERRORS.error_for(status))
     return convert.result_from_proto(item.response)
 
 
@@ -174,20 +199,22 @@ class SignerClient:
     async def create_agent(
         self, agent_id: str, *, policy: SigningPolicy, wallet_count: int = 1
     ) -> Agent:
-        response = await self._stub.CreateAgent(
-            pb.CreateAgentRequest(
-                agent_id=agent_id,
-                wallet_count=wallet_count,
-                policy=convert.policy_to_proto(policy),
-            ),
-            **self._call_options(),
-        )
+        with ERRORS:
+            response = await self._stub.CreateAgent(
+                pb.CreateAgentRequest(
+                    agent_id=agent_id,
+                    wallet_count=wallet_count,
+                    policy=convert.policy_to_proto(policy),
+                ),
+                **self._call_options(),
+            )
         return convert.agent_from_proto(response.agent)
 
     async def get_agent(self, agent_id: str) -> Agent:
-        response = await self._stub.GetAgent(
-            pb.GetAgentRequest(agent_id=agent_id), **self._call_options()
-        )
+        with ERRORS:
+            response = await self._stub.GetAgent(
+                pb.GetAgentRequest(agent_id=agent_id), **self._call_options()
+            )
         return convert.agent_from_proto(response.agent)
 
     async def attest_agent(
@@ -217,16 +244,15 @@ class SignerClient:
     # Every result carries log_index: its SIGNATURE entry in the agent's log.
 
     async def sign(self, request: SignRequest) -> SignResult:
-        response = await self._stub.Sign(
-            convert.sign_request_to_proto(request), **self._call_options()
-        )
+        wire = convert.sign_request_to_proto(request)
+        with ERRORS:
+            response = await self._stub.Sign(wire, **self._call_options())
         return convert.result_from_proto(response)
 
     async def sign_batch(self, requests: Iterable[SignRequest]) -> list[SignResult | SignFailure]:
-        response = await self._stub.SignBatch(
-            pb.SignBatchRequest(requests=[convert.sign_request_to_proto(r) for r in requests]),
-            **self._call_options(),
-        )
+        batch = pb.SignBatchRequest(requests=[convert.sign_request_to_proto(r) for r in requests])
+        with ERRORS:
+            response = await self._stub.SignBatch(batch, **self._call_options())
         return [_item_outcome(item) for item in response.items]
 
     async def sign_stream(
@@ -237,8 +263,9 @@ class SignerClient:
                 yield pb.SignStreamRequest(request=convert.sign_request_to_proto(request))
 
         call = self._stub.SignStream(wire(), metadata=self._metadata)
-        async for message in call:
-            yield _item_outcome(message.item)
+        with ERRORS:
+            async for message in call:
+                yield _item_outcome(message.item)
 
     # ------------------------------------------------------------ the log
 
@@ -247,10 +274,9 @@ class SignerClient:
     ) -> LogAppendResult:
         """Sequence `inputs` (none: just collect the tail) after telling the enclave
         that the host has stored [0, host_size) durably. See AppendLog in signer.proto."""
-        response = await self._stub.AppendLog(
-            convert.append_log_request_to_proto(agent_id, host_size, inputs),
-            **self._call_options(),
-        )
+        request = convert.append_log_request_to_proto(agent_id, host_size, inputs)
+        with ERRORS:
+            response = await self._stub.AppendLog(request, **self._call_options())
         return convert.log_result_from_proto(response)
 
 
@@ -258,9 +284,10 @@ async def _get_attestation(
     stub: pb_grpc.SignerServiceStub, *, nonce: bytes, agent_id: str, timeout: float
 ) -> AttestationBundle:
     # GetAttestation is public: no bearer token, so none leaves before the channel is trusted.
-    response = await stub.GetAttestation(
-        pb.GetAttestationRequest(nonce=nonce, agent_id=agent_id), timeout=timeout
-    )
+    with ERRORS:
+        response = await stub.GetAttestation(
+            pb.GetAttestationRequest(nonce=nonce, agent_id=agent_id), timeout=timeout
+        )
     return convert.attestation_from_proto(response)
 
 

@@ -1,8 +1,19 @@
-"""The signer's error family: one base, narrow subclasses, kinds mapped to status codes."""
+"""The signer's error family: one base, narrow subclasses, each with its stable reason.
+
+The signer sends these as google.rpc.ErrorInfo (domain ERROR_DOMAIN, the class's
+`reason`); SignerClient raises the same class again (anima_signer_api.client).
+A status without a reason it knows becomes SignerUnreachable or SignerRpcError
+(`error_for_code`). Every reason the server sends is listed in signer.proto.
+"""
 
 from __future__ import annotations
 
+from typing import Final
+
 from anima_verify.errors import AnimaError, ErrorKind
+
+#: google.rpc.ErrorInfo.domain of every error the signer sends.
+ERROR_DOMAIN: Final = "signer.anima"
 
 
 class SignerError(AnimaError):
@@ -11,10 +22,13 @@ class SignerError(AnimaError):
 
 class InvalidRequest(SignerError):
     kind = ErrorKind.INVALID_ARGUMENT
+    reason = "INVALID_ARGUMENT"
 
 
 class UnknownAgent(SignerError):
     kind = ErrorKind.NOT_FOUND
+    reason = "UNKNOWN_AGENT"
+    metadata_fields = ("agent_id",)
 
     def __init__(self, agent_id: str) -> None:
         super().__init__(f"unknown agent {agent_id!r}")
@@ -23,6 +37,8 @@ class UnknownAgent(SignerError):
 
 class AgentExists(SignerError):
     kind = ErrorKind.ALREADY_EXISTS
+    reason = "AGENT_EXISTS"
+    metadata_fields = ("agent_id",)
 
     def __init__(self, agent_id: str) -> None:
         super().__init__(f"agent {agent_id!r} already exists")
@@ -33,6 +49,8 @@ class PolicyDenied(SignerError):
     """The owner's policy refused the request; `rule` names the rule that did."""
 
     kind = ErrorKind.PERMISSION_DENIED
+    reason = "POLICY_DENIED"
+    metadata_fields = ("rule",)
 
     def __init__(self, rule: str, detail: str) -> None:
         super().__init__(f"denied by policy rule {rule!r}: {detail}")
@@ -41,6 +59,7 @@ class PolicyDenied(SignerError):
 
 class IdempotencyConflict(SignerError):
     kind = ErrorKind.FAILED_PRECONDITION
+    reason = "IDEMPOTENCY_CONFLICT"
 
     def __init__(self, key: str) -> None:
         super().__init__(
@@ -53,18 +72,22 @@ class SignerMisconfigured(SignerError):
     """The signer refuses to start (fail closed)."""
 
     kind = ErrorKind.FAILED_PRECONDITION
+    reason = "SIGNER_MISCONFIGURED"
 
 
 class LogStateMismatch(SignerError):
     """The host's idea of the log disagrees with the enclave's (ahead, or lost entries)."""
 
     kind = ErrorKind.FAILED_PRECONDITION
+    reason = "LOG_STATE_MISMATCH"
 
 
 class LogTailFull(SignerError):
     """Too many entries wait for the host to store them; appends and signs wait."""
 
     kind = ErrorKind.RESOURCE_EXHAUSTED
+    reason = "LOG_TAIL_FULL"
+    metadata_fields = ("agent_id",)
 
     def __init__(self, agent_id: str, *, pending: int, adding: int, limit: int) -> None:
         super().__init__(
@@ -79,6 +102,7 @@ class StateDirInUse(SignerError):
     """Another signer holds the state directory; this one refuses to start."""
 
     kind = ErrorKind.FAILED_PRECONDITION
+    reason = "STATE_DIR_IN_USE"
 
 
 class LogChangedElsewhere(SignerError):
@@ -88,6 +112,8 @@ class LogChangedElsewhere(SignerError):
     """
 
     kind = ErrorKind.FAILED_PRECONDITION
+    reason = "LOG_CHANGED_ELSEWHERE"
+    metadata_fields = ("agent_id",)
 
     def __init__(self, agent_id: str, detail: str) -> None:
         super().__init__(
@@ -96,3 +122,51 @@ class LogChangedElsewhere(SignerError):
             "Nothing was appended; stop the other signer (only one may run per state directory)"
         )
         self.agent_id = agent_id
+
+
+# ---------------------------------------------------------------- client side
+
+
+class SignerRpcError(SignerError):
+    """A failed call that names no reason this client knows (an older or newer signer,
+    an auth refusal, a transport failure): the status code's name and the text as given."""
+
+    reason = "RPC_ERROR"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class SignerUnreachable(SignerRpcError):
+    """The signer did not answer in time or could not be reached (UNAVAILABLE,
+    DEADLINE_EXCEEDED): retrying later may help."""
+
+    kind = ErrorKind.UNAVAILABLE
+    reason = "SIGNER_UNREACHABLE"
+
+
+_UNREACHABLE_CODES: Final = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
+
+#: The errors the signer sends with their reasons, for the client's catalog. (The
+#: enclave's own TEE failures are the service's, not the API's: they arrive as
+#: SignerUnreachable or SignerRpcError by their code.)
+SERVER_ERRORS: Final[tuple[type[SignerError], ...]] = (
+    InvalidRequest,
+    UnknownAgent,
+    AgentExists,
+    PolicyDenied,
+    IdempotencyConflict,
+    SignerMisconfigured,
+    LogStateMismatch,
+    LogTailFull,
+    StateDirInUse,
+    LogChangedElsewhere,
+)
+
+
+def error_for_code(code: str, message: str) -> SignerRpcError:
+    """The error for a status (by its code's name) that carries no known reason."""
+    if code in _UNREACHABLE_CODES:
+        return SignerUnreachable(code, message)
+    return SignerRpcError(code, message)

@@ -19,6 +19,7 @@ class InvalidSignature(AnimaError):
     """The signature is malformed, non-canonical, or does not recover."""
 
     kind = ErrorKind.INVALID_ARGUMENT
+    reason = "INVALID_ETH_SIGNATURE"
 
 
 def eth_address(public_key: coincurve.PublicKey) -> str:

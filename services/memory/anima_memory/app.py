@@ -28,6 +28,7 @@ from anima_memory.maintenance import IndexMaintainer
 from anima_memory.service import Limits, MemoryService
 from anima_memory.store.base import VectorStore
 from anima_memory_api.endpoint import TLS_SERVER_NAME
+from anima_memory_api.errors import ERROR_DOMAIN
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -141,6 +142,7 @@ async def start_memory(
         credentials=credentials,
         insecure_plaintext=config.insecure_plaintext,
         production=config.production,
+        error_domain=ERROR_DOMAIN,
         interceptors=[TracingServerInterceptor(), auth],
         service_names=[SERVICE_NAME],
         max_message_bytes=config.max_message_bytes,

@@ -16,8 +16,6 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-import grpc
-
 from anima.memory.v1 import memory_pb2 as pb
 from anima_core.auth import token_digest
 from anima_core.config import load_config
@@ -220,8 +218,8 @@ def _import(args: argparse.Namespace) -> int:
 def _client_command(run: Callable[[], Coroutine[Any, Any, int]]) -> int:
     try:
         return asyncio.run(run())
-    except grpc.aio.AioRpcError as exc:
-        print(f"anima memory: {exc.code().name}: {exc.details()}", file=sys.stderr)
+    except AnimaError as exc:  # the service's typed errors included (MemoryClient raises them)
+        print(f"anima memory: {exc.message}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"anima memory: {exc}", file=sys.stderr)

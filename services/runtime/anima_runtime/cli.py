@@ -35,8 +35,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-import grpc
-
 from anima_core.auth import token_digest
 from anima_core.config import ConfigError, load_config
 from anima_core.files import replace_file
@@ -44,6 +42,7 @@ from anima_core.shutdown import stop_on_signals
 from anima_memory_api.client import MemoryClient
 from anima_memory_api.endpoint import DEFAULT_ADDRESS as DEFAULT_MEMORY
 from anima_memory_api.endpoint import published_certificate_path
+from anima_memory_api.errors import MemoryServiceError
 from anima_memory_api.router import ShardedMemoryClient, check_replicas
 from anima_memory_api.shards import Shard
 from anima_memory_api.types import MemoryFilter
@@ -57,6 +56,7 @@ from anima_runtime.log.sequencer import signer_attestation
 from anima_runtime.manager import AgentManager
 from anima_signer_api.cli import add_signer_arguments, measurement_policy
 from anima_signer_api.client import SignerClient
+from anima_signer_api.errors import SignerError, UnknownAgent
 from anima_verify.attestation import MeasurementPolicy
 from anima_verify.errors import AnimaError, ErrorKind
 
@@ -174,8 +174,8 @@ def serve_command(args: argparse.Namespace) -> int:
         return asyncio.run(_serve(args, config))
     except EnvironmentProblem as exc:
         return _fail(str(exc), EXIT_ENVIRONMENT)
-    except grpc.aio.AioRpcError as exc:
-        return _fail(f"{exc.code().name}: {exc.details()}", EXIT_ENVIRONMENT)
+    except (SignerError, MemoryServiceError) as exc:  # a service the runtime needs refused
+        return _fail(exc.message, EXIT_ENVIRONMENT)
     except AnimaError as exc:
         code = EXIT_ENVIRONMENT if exc.kind == ErrorKind.UNAVAILABLE else EXIT_BAD_INPUT
         return _fail(exc.message, code)
@@ -257,16 +257,17 @@ async def _signer(
     not exist answers NOT_FOUND to a known caller, UNAUTHENTICATED to anyone else)."""
     try:
         client = await SignerClient.connect_attested(address=address, token=token, policy=policy)
-    except (OSError, grpc.aio.AioRpcError) as exc:
+    except (OSError, SignerError) as exc:
         raise EnvironmentProblem(f"cannot reach the signer at {address}: {_reason(exc)}") from None
     try:
         try:
             await client.get_agent(_PROBE_AGENT)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.NOT_FOUND:
-                raise EnvironmentProblem(
-                    f"the signer at {address} refuses {token_env}: {_reason(exc)}"
-                ) from None
+        except UnknownAgent:
+            pass  # the token is known
+        except SignerError as exc:
+            raise EnvironmentProblem(
+                f"the signer at {address} refuses {token_env}: {exc.message}"
+            ) from None
         yield client
     finally:
         await client.close()
@@ -333,10 +334,8 @@ def _memory_certificates(args: argparse.Namespace, replicas: int) -> list[bytes 
 async def _answer(replica: MemoryClient, call: Awaitable[T]) -> T:
     try:
         return await call
-    except grpc.aio.AioRpcError as exc:
-        raise EnvironmentProblem(
-            f"memory service at {replica.address}: {exc.code().name}: {exc.details()}"
-        ) from None
+    except MemoryServiceError as exc:
+        raise EnvironmentProblem(f"memory service at {replica.address}: {exc.message}") from None
 
 
 def _probe_agent(shard: Shard) -> str:
@@ -349,9 +348,7 @@ def _probe_agent(shard: Shard) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, grpc.aio.AioRpcError):
-        return f"{exc.code().name}: {exc.details()}"
-    return str(exc)
+    return exc.message if isinstance(exc, AnimaError) else str(exc)
 
 
 def _announce(

@@ -26,6 +26,7 @@ from anima_runtime.config import RuntimeConfig
 from anima_runtime.handler import RuntimeHandler
 from anima_runtime.log.durable import private_dirs
 from anima_runtime_api.endpoint import TLS_SERVER_NAME
+from anima_runtime_api.errors import ERROR_DOMAIN
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ async def start_grpc(config: RuntimeConfig, *, address: str | None = None) -> Ru
         address=address or config.grpc_listen,
         credentials=credentials,
         insecure_plaintext=config.insecure_grpc_plaintext,
+        error_domain=ERROR_DOMAIN,
         production=config.production,
         interceptors=[TracingServerInterceptor(), token_auth(config)],
         service_names=[SERVICE_NAME],

@@ -21,13 +21,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final
 
-import grpc
-
 from anima_memory_api.types import Memory
 from anima_runtime.character.load import parse_character_json
 from anima_runtime.character.model import Character
 from anima_runtime.config import RuntimeConfig
-from anima_runtime.errors import BackingServiceFailed, BackingServiceUnavailable
+from anima_runtime.errors import BACKING_SERVICE_ERRORS, backing_service_error
 from anima_runtime.log.reads import LogReads
 from anima_runtime.manager import AgentManager
 from anima_runtime_api.errors import InvalidRequest
@@ -45,7 +43,6 @@ DEFAULT_MEMORIES: Final = 20
 #: lower (the manager refuses beyond it).
 MAX_MEMORIES: Final = 1000
 #: How a backing service's gRPC call fails when it cannot be reached in time.
-_UNREACHABLE: Final = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
 class RuntimeHandler:
@@ -153,18 +150,13 @@ def room_memory(memory: Memory) -> RoomMemory:
 
 @contextmanager
 def _backing_services(doing: str) -> Iterator[None]:
-    """A backing service's gRPC failure as the runtime's own error (status code only:
-    its message may describe that service's internals)."""
+    """A backing service's failure (typed by its client) as the runtime's own error,
+    naming only its reason: its message may describe that service's internals."""
     try:
         yield
-    except grpc.aio.AioRpcError as exc:
-        code = exc.code()
-        logger.warning("runtime %s: backing service %s: %s", doing, code.name, exc.details())
-        if code in _UNREACHABLE:
-            raise BackingServiceUnavailable(
-                f"a backing service is unavailable ({code.name})"
-            ) from exc
-        raise BackingServiceFailed(f"a backing service failed ({code.name})") from exc
+    except BACKING_SERVICE_ERRORS as exc:
+        logger.warning("runtime %s: backing service %s: %s", doing, exc.reason, exc.message)
+        raise backing_service_error(exc) from exc
 
 
 def _check_agent_id(agent_id: str) -> str:

@@ -16,6 +16,7 @@ from anima_signer.api.servicer import ACCESS_LIST, PUBLIC_METHODS, SERVICE_NAME,
 from anima_signer.config import SignerConfig
 from anima_signer.core import Signer
 from anima_signer.tee.base import TeeBackend
+from anima_signer_api.errors import ERROR_DOMAIN
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ async def start_signer(config: SignerConfig, *, tee: TeeBackend | None = None) -
         credentials=credentials,
         insecure_plaintext=config.insecure_plaintext,
         production=config.production,
+        error_domain=ERROR_DOMAIN,
         interceptors=[TracingServerInterceptor(), auth],
         service_names=[SERVICE_NAME],
         max_message_bytes=config.max_message_bytes,

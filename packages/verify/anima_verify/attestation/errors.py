@@ -15,12 +15,14 @@ class AttestationError(AnimaError):
     """Base of every reason to refuse attestation evidence."""
 
     kind = ErrorKind.PERMISSION_DENIED
+    reason = "ATTESTATION_REFUSED"
 
 
 class MalformedQuote(AttestationError):
     """The quote cannot be decoded: truncated, garbage, or a version/type we do not support."""
 
     kind = ErrorKind.INVALID_ARGUMENT
+    reason = "MALFORMED_QUOTE"
 
 
 class UnsupportedEvidenceFormat(MalformedQuote):
@@ -37,28 +39,34 @@ class MalformedCollateral(AttestationError):
     """The collateral is missing, not JSON, or not the shape of Intel's collateral."""
 
     kind = ErrorKind.INVALID_ARGUMENT
+    reason = "MALFORMED_COLLATERAL"
 
 
 class QuoteVerificationFailed(AttestationError):
     """The quote decodes but does not verify: bad signature, broken chain, tampered bytes."""
 
     kind = ErrorKind.PERMISSION_DENIED
+    reason = "QUOTE_VERIFICATION_FAILED"
 
 
 class UntrustedAttestationKey(QuoteVerificationFailed):
     """A simulated quote is correctly signed, but by a key the verifier does not trust."""
+
+    reason = "UNTRUSTED_ATTESTATION_KEY"
 
 
 class CollateralExpired(AttestationError):
     """`now` lies outside the validity window of the collateral (or of a certificate/CRL)."""
 
     kind = ErrorKind.PERMISSION_DENIED
+    reason = "COLLATERAL_EXPIRED"
 
 
 class TcbStatusRefused(AttestationError):
     """The platform's TCB status (e.g. OutOfDate, Revoked) is not one the policy accepts."""
 
     kind = ErrorKind.PERMISSION_DENIED
+    reason = "TCB_STATUS_REFUSED"
 
 
 class UnsupportedTcb(TcbStatusRefused):
@@ -79,6 +87,7 @@ class MeasurementMismatch(AttestationError):
     """A measurement register holds a value the policy does not allow."""
 
     kind = ErrorKind.PERMISSION_DENIED
+    reason = "MEASUREMENT_MISMATCH"
 
     def __init__(self, *, register: str, got: bytes, allowed_count: int) -> None:
         if allowed_count == 0:
@@ -97,15 +106,18 @@ class ReportDataMismatch(AttestationError):
     """report_data does not bind the expected keys and nonce: a replay or a different enclave."""
 
     kind = ErrorKind.PERMISSION_DENIED
+    reason = "REPORT_DATA_MISMATCH"
 
 
 class InsecureEvidenceRefused(AttestationError):
     """Simulated (software, development-only) evidence where the policy does not allow it."""
 
     kind = ErrorKind.PERMISSION_DENIED
+    reason = "INSECURE_EVIDENCE_REFUSED"
 
 
 class MalformedMeasurementPolicy(AttestationError):
     """A measurement policy document is not valid (bad JSON, unknown key, malformed hex)."""
 
     kind = ErrorKind.INVALID_ARGUMENT
+    reason = "MALFORMED_MEASUREMENT_POLICY"

@@ -11,10 +11,13 @@ from anima_verify.errors import AnimaError, ErrorKind
 
 class LogVerificationError(AnimaError):
     kind = ErrorKind.INVALID_ARGUMENT
+    reason = "LOG_VERIFICATION_FAILED"
 
 
 class InvalidProof(LogVerificationError):
     """A proof with the wrong shape: wrong length, bad node size, impossible indices."""
+
+    reason = "INVALID_PROOF"
 
 
 class EmptyTreeConsistency(InvalidProof):
@@ -29,6 +32,8 @@ class EmptyTreeConsistency(InvalidProof):
 class RootMismatch(LogVerificationError):
     """A well-formed proof (or recomputed tree) that leads to another root."""
 
+    reason = "ROOT_MISMATCH"
+
 
 class TileMismatch(RootMismatch):
     """A stored hash tile that disagrees with the hashes recomputed from the entries.
@@ -36,6 +41,8 @@ class TileMismatch(RootMismatch):
     `path` is the tile's path in the tlog-tiles layout and `index` the position
     (0-based, in hashes) of the first hash that differs.
     """
+
+    reason = "TILE_MISMATCH"
 
     def __init__(self, message: str, *, path: str, index: int) -> None:
         super().__init__(message)
@@ -46,37 +53,55 @@ class TileMismatch(RootMismatch):
 class MalformedNote(LogVerificationError):
     """Text that is not a C2SP signed note."""
 
+    reason = "MALFORMED_NOTE"
+
 
 class UnknownKey(LogVerificationError):
     """A note with no signature from any of the verifier keys given."""
+
+    reason = "UNKNOWN_NOTE_KEY"
 
 
 class InvalidSignature(LogVerificationError):
     """A signature line from a known key that does not verify."""
 
+    reason = "INVALID_NOTE_SIGNATURE"
+
 
 class MalformedVerifierKey(LogVerificationError):
     """A verifier key string that is not name+keyid+base64(alg || key)."""
+
+    reason = "MALFORMED_VERIFIER_KEY"
 
 
 class MalformedCheckpoint(LogVerificationError):
     """A note body that is not a C2SP tlog checkpoint."""
 
+    reason = "MALFORMED_CHECKPOINT"
+
 
 class MalformedTile(LogVerificationError):
     """A hash tile or entry bundle with the wrong length or framing."""
+
+    reason = "MALFORMED_TILE"
 
 
 class MissingTile(LogVerificationError):
     """A tile or entry bundle the checkpoint needs is absent."""
 
+    reason = "MISSING_TILE"
+
 
 class MalformedEntry(LogVerificationError):
     """Bytes that are not a canonical Anima log entry."""
 
+    reason = "MALFORMED_ENTRY"
+
 
 class InconsistentLog(LogVerificationError):
     """Two checkpoints of one log that no append-only history can join."""
+
+    reason = "INCONSISTENT_LOG"
 
 
 class Equivocation(InconsistentLog):
@@ -84,6 +109,8 @@ class Equivocation(InconsistentLog):
 
     Both signed notes are kept, as read, so the evidence can be shown to anyone.
     """
+
+    reason = "EQUIVOCATION"
 
     def __init__(self, message: str, *, first_note: bytes = b"", second_note: bytes = b"") -> None:
         super().__init__(message)

@@ -49,6 +49,7 @@ class LogSourceError(AnimaError):
     an I/O failure, not evidence against the log."""
 
     kind = ErrorKind.UNAVAILABLE
+    reason = "LOG_SOURCE_UNREADABLE"
 
 
 class TileSource(Protocol):

@@ -14,15 +14,17 @@ Every /v1/agents route needs `Authorization: Bearer <token>` whose SHA-256 is
 configured (401 otherwise, checked before the body is parsed). The log routes
 (log/http.py) follow the log's own configuration: reads public unless closed.
 
-Statuses: one table maps domain errors (`HTTP_STATUS` by kind, shared with the
-log API, and a few classes of their own): 400 bad input naming the field, 404
-unknown agent, 409 an id that exists or an agent that is stopped
+Statuses: the one table (anima_core.errors) maps domain errors by kind, as for
+the log API, and a few classes have their own: 400 bad input naming the field,
+404 unknown agent, 409 an id that exists or an agent that is stopped
 (`agent_stopped`: start it first), 413 a body over `limits.max_body_bytes`
-(refused before it is read), 502 the language model failed, 503 the signer or
-memory service is unreachable. A body that cannot be parsed (not UTF-8, an integer
-of thousands of digits) or is JSON nested deeper than MAX_BODY_DEPTH is 400, the
-depth checked before FastAPI decodes it (the C decoder would overflow the stack).
-Errors are `{"error": {"code", "message"}}`; unexpected failures are logged and
+(refused before it is read), 502 the language model or a backing service
+failed, 503 the signer or memory service is unreachable. A body that cannot be
+parsed (not UTF-8, an integer of thousands of digits) or is JSON nested deeper
+than MAX_BODY_DEPTH is 400, the depth checked before FastAPI decodes it (the C
+decoder would overflow the stack). Errors are
+`{"error": {"code", "message", "reason"}}`, `reason` the error's stable name
+(AGENT_NOT_FOUND, AGENT_STOPPED, ...); unexpected failures are logged and
 answered 500 "internal error".
 """
 
@@ -32,7 +34,6 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Final
 
-import grpc
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -55,10 +56,11 @@ from anima_runtime.api.schemas import (
 )
 from anima_runtime.config import RuntimeConfig
 from anima_runtime.errors import (
+    BACKING_SERVICE_ERRORS,
     AgentStopped,
     BackingServiceFailed,
-    BackingServiceUnavailable,
     ModelFailed,
+    backing_service_error,
 )
 from anima_runtime.handler import (
     DEFAULT_MEMORIES,
@@ -67,7 +69,13 @@ from anima_runtime.handler import (
     MAX_ROOM_ID_CHARS,
     RuntimeHandler,
 )
-from anima_runtime.log.http import HTTP_STATUS, ApiError, ErrorResponse, log_router
+from anima_runtime.log.http import (
+    ApiError,
+    ErrorResponse,
+    domain_error_body,
+    error_body,
+    log_router,
+)
 from anima_runtime.log.sequencer import AttestationFetcher
 from anima_verify import jsonsafe
 from anima_verify.errors import AnimaError
@@ -75,15 +83,12 @@ from anima_verify.errors import AnimaError
 logger = logging.getLogger(__name__)
 
 #: Errors with a status, code and message prefix of their own; every other AnimaError
-#: goes by its kind (HTTP_STATUS) with the kind as its code.
+#: goes by its kind (the one table) with the kind as its code.
 _SPECIAL: Final[dict[type[AnimaError], tuple[int, str, str]]] = {
     ModelFailed: (502, "model_failed", "the agent's language model failed: "),
     AgentStopped: (409, "agent_stopped", ""),
-    BackingServiceUnavailable: (503, "unavailable", ""),
     BackingServiceFailed: (502, "bad_gateway", ""),
 }
-#: A downstream gRPC service (memory, signer) that failed under a call.
-_UNREACHABLE: Final = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 404, 409, 413, 500, 502, 503)
 }
@@ -94,11 +99,9 @@ MAX_BODY_DEPTH: Final = jsonsafe.MAX_DEPTH + 1
 _HTTP_CODES: Final = {400: "invalid_argument", 404: "not_found"}
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
-    )
+def error_response(status: int, code: str, message: str, reason: str | None = None) -> JSONResponse:
+    """The API's error shape (log.http.error_body); `reason` defaults to the code's."""
+    return error_body(status, code, message, reason=reason)
 
 
 def http_error_response(exc: StarletteHTTPException) -> JSONResponse:
@@ -108,13 +111,17 @@ def http_error_response(exc: StarletteHTTPException) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail))
 
 
-def _status_of(exc: AnimaError) -> tuple[int, str, str]:
-    """(status, code, message) for a domain error."""
+def _domain_error(exc: AnimaError, where: str) -> JSONResponse:
+    """The response for a domain error: a backing service's failure (502, or 503 when
+    it is unavailable), one of _SPECIAL, or by its kind."""
+    if isinstance(exc, BACKING_SERVICE_ERRORS):
+        logger.warning("%s: backing service %s: %s", where, exc.reason, exc.message)
+        exc = backing_service_error(exc)
     for cls in type(exc).__mro__:
         if cls in _SPECIAL:
             status, code, prefix = _SPECIAL[cls]
-            return status, code, prefix + exc.message
-    return HTTP_STATUS.get(exc.kind, 500), exc.kind.value, exc.message
+            return error_response(status, code, prefix + exc.message, exc.reason)
+    return domain_error_body(exc, where)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -151,27 +158,7 @@ def _route_class(token_digests: tuple[str, ...]) -> type[APIRoute]:
                 except ApiError as exc:
                     return error_response(exc.status, exc.code, exc.message)
                 except AnimaError as exc:
-                    status, code, message = _status_of(exc)
-                    if status == 500:
-                        logger.error("runtime API %s failed: %s", request.url.path, exc.message)
-                        return error_response(500, "internal", "internal error")
-                    return error_response(status, code, message)
-                except grpc.aio.AioRpcError as exc:
-                    logger.warning(
-                        "runtime API %s: downstream %s: %s",
-                        request.url.path,
-                        exc.code().name,
-                        exc.details(),
-                    )
-                    if exc.code() in _UNREACHABLE:
-                        return error_response(
-                            503,
-                            "unavailable",
-                            f"a backing service is unavailable ({exc.code().name})",
-                        )
-                    return error_response(
-                        502, "bad_gateway", f"a backing service failed ({exc.code().name})"
-                    )
+                    return _domain_error(exc, f"runtime API {request.url.path}")
                 except Exception:
                     logger.exception("runtime API %s failed", request.url.path)
                     return error_response(500, "internal", "internal error")

@@ -22,8 +22,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import grpc
-
 from anima_core.config import ConfigError, load_config
 from anima_core.files import replace_file
 from anima_core.shutdown import stop_on_signals
@@ -39,6 +37,7 @@ from anima_signer_api.cli import (
     measurement_policy,
     signer_token,
 )
+from anima_signer_api.errors import SignerError
 from anima_verify.errors import AnimaError
 
 if TYPE_CHECKING:
@@ -94,8 +93,8 @@ def serve_command(args: argparse.Namespace) -> int:
     try:
         config = load_log_config(args)
         return asyncio.run(_serve(args, config))
-    except grpc.aio.AioRpcError as exc:
-        print(f"{COMMAND}: signer: {exc.code().name}: {exc.details()}", file=sys.stderr)
+    except SignerError as exc:
+        print(f"{COMMAND}: signer: {exc.message}", file=sys.stderr)
         return 1
     except AnimaError as exc:
         print(f"{COMMAND}: {exc.message}", file=sys.stderr)

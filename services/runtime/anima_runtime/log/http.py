@@ -11,10 +11,11 @@ the enclave a TEE quote, is rate-limited (log/config.py).
 
 Routes stay thin: they authenticate, parse, call the transport-free reads
 (log/reads.py, which the runtime's gRPC API calls too) and shape JSON. Errors
-are `{"error": {"code", "message"}}` with the status from one table; unexpected
-failures are logged and answered 500 "internal error", never with a trace.
-The reads run off the event loop; the tile route is a plain `def`, so FastAPI
-runs it in a worker thread.
+are `{"error": {"code", "message", "reason"}}` with the status from the one table
+(anima_core.errors) and the error's stable reason (LOG_LOCKED, TILE_NOT_FOUND,
+...); unexpected failures are logged and answered 500 "internal error", never
+with a trace. The reads run off the event loop; the tile route is a plain `def`,
+so FastAPI runs it in a worker thread.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import base64
 import logging
 import math
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Annotated, Any, Final
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -33,6 +34,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from anima_core.errors import http_status_for
 from anima_core.tokens import caller_for_header
 from anima_runtime.log import queries
 from anima_runtime.log.config import LogApiConfig
@@ -43,28 +45,19 @@ from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.sequencer import AttestationFetcher
 from anima_runtime.log.tiles_store import parse_tile_path
 from anima_runtime_api.types import EntryFilter, EntryView
+from anima_signer_api.errors import SignerError
 from anima_verify.attestation.evidence import MAX_NONCE_SIZE, MIN_NONCE_SIZE
-from anima_verify.errors import AnimaError, ErrorKind
+from anima_verify.errors import AnimaError
 from anima_verify.tlog.entry import EntryKind
 
 logger = logging.getLogger(__name__)
 
-HTTP_STATUS: Final[dict[ErrorKind, int]] = {
-    ErrorKind.INVALID_ARGUMENT: 400,
-    ErrorKind.UNAUTHENTICATED: 401,
-    ErrorKind.PERMISSION_DENIED: 403,
-    ErrorKind.NOT_FOUND: 404,
-    ErrorKind.ALREADY_EXISTS: 409,
-    ErrorKind.FAILED_PRECONDITION: 409,
-    ErrorKind.RESOURCE_EXHAUSTED: 429,
-    ErrorKind.INTERNAL: 500,
-    ErrorKind.UNAVAILABLE: 503,
-}
 _IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-class ApiError(AnimaError):
-    """An HTTP-level refusal with its own status (401, 403, 410, 429, ...)."""
+class ApiError(Exception):
+    """An HTTP-level refusal with its own status (401, 403, 410, 429, ...): not a domain
+    error, so it has no kind; its reason is its code in capitals (RATE_LIMITED)."""
 
     def __init__(
         self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
@@ -72,18 +65,35 @@ class ApiError(AnimaError):
         super().__init__(message)
         self.status = status
         self.code = code
+        self.message = message
         self.headers = dict(headers or {})
 
 
-def _error(
-    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+def error_body(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    reason: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
+    """The error shape of the runtime's HTTP APIs: `{"error": {"code", "message", "reason"}}`.
+    `reason` is a domain error's (AnimaError.reason); by default the code in capitals."""
     extra = dict(headers or {})
     if status == 401:
         extra["WWW-Authenticate"] = "Bearer"
-    return JSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=status, headers=extra or None
-    )
+    body = {"code": code, "message": message, "reason": reason or code.upper()}
+    return JSONResponse({"error": body}, status_code=status, headers=extra or None)
+
+
+def domain_error_body(exc: AnimaError, where: str) -> JSONResponse:
+    """A domain error's status from the one table, with its kind as code and its reason;
+    a 500 is logged and answered "internal error" (its message may name internals)."""
+    status = http_status_for(exc)
+    if status == 500:
+        logger.error("%s failed: %s", where, exc.message)
+        return error_body(500, "internal", "internal error")
+    return error_body(status, exc.kind.value, exc.message, reason=exc.reason)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -105,18 +115,14 @@ class LogApiRoute(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as exc:
-                return _error(400, "invalid_argument", _validation_message(exc))
+                return error_body(400, "invalid_argument", _validation_message(exc))
             except ApiError as exc:
-                return _error(exc.status, exc.code, exc.message, exc.headers)
+                return error_body(exc.status, exc.code, exc.message, headers=exc.headers)
             except AnimaError as exc:
-                status = HTTP_STATUS.get(exc.kind, 500)
-                if status == 500:
-                    logger.error("log API %s failed: %s", request.url.path, exc.message)
-                    return _error(500, "internal", "internal error")
-                return _error(status, exc.kind.value, exc.message)
+                return domain_error_body(exc, f"log API {request.url.path}")
             except Exception:
                 logger.exception("log API %s failed", request.url.path)
-                return _error(500, "internal", "internal error")
+                return error_body(500, "internal", "internal error")
 
         return route
 
@@ -127,6 +133,8 @@ class LogApiRoute(APIRoute):
 class ErrorBody(BaseModel):
     code: str
     message: str
+    #: Stable and machine-readable (UPPER_SNAKE): a domain error's reason, else the code's.
+    reason: str
 
 
 class ErrorResponse(BaseModel):
@@ -458,9 +466,7 @@ def log_router(
             )
         try:
             bundle = await attestation(agent_id, raw)
-        except AnimaError:
-            raise
-        except Exception as exc:
+        except (SignerError, OSError) as exc:  # what the signer said stays in the host's log
             logger.warning("attestation for %s failed: %s", agent_id, exc)
             raise ApiError(503, "unavailable", "the signer could not attest") from exc
         return _json(
@@ -507,7 +513,7 @@ def create_log_app(
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Paths and methods outside the router: the same error shape as the routes.
-        return _error(
+        return error_body(
             exc.status_code, "not_found" if exc.status_code == 404 else "error", str(exc.detail)
         )
 
@@ -521,4 +527,11 @@ def create_log_app(
     return app
 
 
-__all__ = ["HTTP_STATUS", "ApiError", "LogApiRoute", "create_log_app", "log_router"]
+__all__ = [
+    "ApiError",
+    "LogApiRoute",
+    "create_log_app",
+    "domain_error_body",
+    "error_body",
+    "log_router",
+]

@@ -36,12 +36,13 @@ from anima_runtime.log.index import EntryIndex
 from anima_runtime.log.sequencer import LogSequencer
 from anima_runtime.log.source import FullTileCache, StoreTileSource
 from anima_runtime.log.tiles_store import PublishedCheckpoint, TileStore
+from anima_signer_api.errors import LogTailFull
 from anima_signer_api.types import (
     MAX_APPEND_ENTRIES,
     LogAppendResult,
     LogEntryInput,
 )
-from anima_verify.errors import AnimaError, ErrorKind
+from anima_verify.errors import AnimaError
 from anima_verify.tlog.entry import (
     MAX_ENTRY_BYTES,
     MAX_LABEL_CHARS,
@@ -137,16 +138,12 @@ class _Request:
     )
 
 
-def _describe(exc: BaseException) -> tuple[str, bool]:
-    """(message, whether the enclave's tail is full) for a sequencer failure."""
+def _describe(exc: BaseException) -> str:
+    """What a sequencer failure says: a domain error's message (the signer's, typed by
+    its client or raised by an in-process core), else the exception's type and text."""
     if isinstance(exc, AnimaError):
-        return exc.message, exc.kind is ErrorKind.RESOURCE_EXHAUSTED
-    code = getattr(exc, "code", None)
-    details = getattr(exc, "details", None)
-    if callable(code) and callable(details):  # grpc.aio.AioRpcError, without importing grpc
-        name = getattr(code(), "name", str(code()))
-        return f"{name}: {details()}", name == "RESOURCE_EXHAUSTED"
-    return f"{type(exc).__name__}: {exc}", False
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"
 
 
 class AgentLog:
@@ -200,7 +197,7 @@ class AgentLog:
         except LogError:
             raise
         except Exception as exc:
-            raise SequencerFailed(f"cannot get agent {agent_id!r}: {_describe(exc)[0]}") from exc
+            raise SequencerFailed(f"cannot get agent {agent_id!r}: {_describe(exc)}") from exc
         verifier = parse_verifier_key(agent.log_verifier_key)
         store = await asyncio.to_thread(TileStore.open, directory / TILES_DIR, verifier=verifier)
         try:
@@ -359,13 +356,14 @@ class AgentLog:
                 result = await self._sequencer.append_log(self._agent_id, host_size, inputs)
                 break
             except Exception as exc:
-                message, tail_full = _describe(exc)
-                if tail_full and inputs and attempt < _TAIL_FULL_RETRIES:
+                if isinstance(exc, LogTailFull) and inputs and attempt < _TAIL_FULL_RETRIES:
                     # Nothing was appended: collect and confirm the tail, then retry.
                     await self._flush([])
                     continue
                 self._keep_orphans(inputs, payloads)
-                raise SequencerFailed(f"AppendLog for agent {self._agent_id!r}: {message}") from exc
+                raise SequencerFailed(
+                    f"AppendLog for agent {self._agent_id!r}: {_describe(exc)}"
+                ) from exc
         before = self.published
         try:
             await asyncio.to_thread(self._commit, host_size, inputs, payloads, result)

@@ -1,7 +1,8 @@
 """The gRPC face of the signer: converts, calls the core, converts back.
 
-Errors are raised as domain errors and mapped to status codes by the shared
-interceptor; per-item batch errors use the same table.
+Errors are raised as domain errors and mapped to rich statuses (code, message,
+ErrorInfo reason) by the shared interceptor; per-item batch errors carry the same
+code, message, reason and metadata in SignError.
 """
 
 from __future__ import annotations
@@ -45,8 +46,13 @@ ACCESS_LIST = {
 
 def _batch_item(outcome: SignResult | SignerError) -> pb.SignBatchItem:
     if isinstance(outcome, SignerError):
-        code = status_for_exception(outcome).value[0]
-        return pb.SignBatchItem(error=pb.SignError(code=code, message=outcome.message))
+        error = pb.SignError(
+            code=status_for_exception(outcome).value[0],
+            message=outcome.message,
+            reason=outcome.reason,
+            metadata=outcome.metadata(),
+        )
+        return pb.SignBatchItem(error=error)
     return pb.SignBatchItem(response=convert.result_to_proto(outcome))
 
 

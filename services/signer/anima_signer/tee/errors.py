@@ -20,9 +20,11 @@ class TeeUnavailable(TeeError):
     """The backend could not be reached, or it reported a failure on its side."""
 
     kind = ErrorKind.UNAVAILABLE
+    reason = "TEE_UNAVAILABLE"
 
 
 class TeeProtocolError(TeeError):
     """The backend answered, but not in the shape its protocol documents."""
 
     kind = ErrorKind.INTERNAL
+    reason = "TEE_PROTOCOL_ERROR"

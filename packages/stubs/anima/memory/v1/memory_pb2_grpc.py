@@ -26,7 +26,20 @@ if _version_not_supported:
 
 
 class MemoryServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Errors: a failed call's status carries a google.rpc.ErrorInfo (in
+    grpc-status-details-bin) with domain "memory.anima" and one of these reasons
+    (stable; a client maps each to its typed error, any other status by its code):
+    INVALID_ARGUMENT    INVALID_ARGUMENT     a field is malformed; the message names it
+    MALFORMED_REQUEST   INVALID_ARGUMENT     the bytes are not the request message
+    MEMORY_NOT_FOUND    NOT_FOUND            no such memory (for this agent)
+    MEMORY_EXISTS       ALREADY_EXISTS       a new memory names an id already stored
+    IMPORT_REFUSED      FAILED_PRECONDITION  the agent already has memories here
+    CORRUPT_EXPORT      INVALID_ARGUMENT     truncated, out of order, or altered
+    STORE_UNAVAILABLE   UNAVAILABLE          the vector store or model cannot serve yet
+    EMBEDDING_FAILED    UNAVAILABLE          the embedding backend failed
+    Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
+    carry no ErrorInfo; unexpected failures are INTERNAL "internal error".
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -102,7 +115,20 @@ class MemoryServiceStub:
 
 
 class MemoryServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Errors: a failed call's status carries a google.rpc.ErrorInfo (in
+    grpc-status-details-bin) with domain "memory.anima" and one of these reasons
+    (stable; a client maps each to its typed error, any other status by its code):
+    INVALID_ARGUMENT    INVALID_ARGUMENT     a field is malformed; the message names it
+    MALFORMED_REQUEST   INVALID_ARGUMENT     the bytes are not the request message
+    MEMORY_NOT_FOUND    NOT_FOUND            no such memory (for this agent)
+    MEMORY_EXISTS       ALREADY_EXISTS       a new memory names an id already stored
+    IMPORT_REFUSED      FAILED_PRECONDITION  the agent already has memories here
+    CORRUPT_EXPORT      INVALID_ARGUMENT     truncated, out of order, or altered
+    STORE_UNAVAILABLE   UNAVAILABLE          the vector store or model cannot serve yet
+    EMBEDDING_FAILED    UNAVAILABLE          the embedding backend failed
+    Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
+    carry no ErrorInfo; unexpected failures are INTERNAL "internal error".
+    """
 
     def CreateMemory(self, request, context):
         """Store one memory (embedded from its text unless an embedding is given).
@@ -281,7 +307,20 @@ def add_MemoryServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class MemoryService:
-    """Missing associated documentation comment in .proto file."""
+    """Errors: a failed call's status carries a google.rpc.ErrorInfo (in
+    grpc-status-details-bin) with domain "memory.anima" and one of these reasons
+    (stable; a client maps each to its typed error, any other status by its code):
+    INVALID_ARGUMENT    INVALID_ARGUMENT     a field is malformed; the message names it
+    MALFORMED_REQUEST   INVALID_ARGUMENT     the bytes are not the request message
+    MEMORY_NOT_FOUND    NOT_FOUND            no such memory (for this agent)
+    MEMORY_EXISTS       ALREADY_EXISTS       a new memory names an id already stored
+    IMPORT_REFUSED      FAILED_PRECONDITION  the agent already has memories here
+    CORRUPT_EXPORT      INVALID_ARGUMENT     truncated, out of order, or altered
+    STORE_UNAVAILABLE   UNAVAILABLE          the vector store or model cannot serve yet
+    EMBEDDING_FAILED    UNAVAILABLE          the embedding backend failed
+    Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
+    carry no ErrorInfo; unexpected failures are INTERNAL "internal error".
+    """
 
     @staticmethod
     def CreateMemory(request,

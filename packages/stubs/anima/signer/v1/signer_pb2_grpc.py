@@ -26,7 +26,25 @@ if _version_not_supported:
 
 
 class SignerServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Errors: a failed call's status carries a google.rpc.ErrorInfo (in
+    grpc-status-details-bin) with domain "signer.anima" and one of these reasons
+    (stable; a client maps each to its typed error, any other status by its code):
+    INVALID_ARGUMENT       INVALID_ARGUMENT     a request field is malformed
+    MALFORMED_REQUEST      INVALID_ARGUMENT     the bytes are not the request message
+    UNKNOWN_AGENT          NOT_FOUND            metadata: agent_id
+    AGENT_EXISTS           ALREADY_EXISTS       metadata: agent_id
+    POLICY_DENIED          PERMISSION_DENIED    metadata: rule (the rule that refused)
+    IDEMPOTENCY_CONFLICT   FAILED_PRECONDITION  the key was used for another payload
+    SIGNER_MISCONFIGURED   FAILED_PRECONDITION  the signer refuses to serve (fail closed)
+    LOG_STATE_MISMATCH     FAILED_PRECONDITION  the host's log disagrees with the enclave's
+    LOG_TAIL_FULL          RESOURCE_EXHAUSTED   metadata: agent_id; store the tail first
+    STATE_DIR_IN_USE       FAILED_PRECONDITION  another signer holds the state directory
+    LOG_CHANGED_ELSEWHERE  FAILED_PRECONDITION  metadata: agent_id; another signer wrote it
+    TEE_UNAVAILABLE        UNAVAILABLE          the TEE backend cannot be reached
+    TEE_PROTOCOL_ERROR     INTERNAL             the TEE backend answered out of protocol
+    Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
+    carry no ErrorInfo; unexpected failures are INTERNAL "internal error".
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -77,7 +95,25 @@ class SignerServiceStub:
 
 
 class SignerServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Errors: a failed call's status carries a google.rpc.ErrorInfo (in
+    grpc-status-details-bin) with domain "signer.anima" and one of these reasons
+    (stable; a client maps each to its typed error, any other status by its code):
+    INVALID_ARGUMENT       INVALID_ARGUMENT     a request field is malformed
+    MALFORMED_REQUEST      INVALID_ARGUMENT     the bytes are not the request message
+    UNKNOWN_AGENT          NOT_FOUND            metadata: agent_id
+    AGENT_EXISTS           ALREADY_EXISTS       metadata: agent_id
+    POLICY_DENIED          PERMISSION_DENIED    metadata: rule (the rule that refused)
+    IDEMPOTENCY_CONFLICT   FAILED_PRECONDITION  the key was used for another payload
+    SIGNER_MISCONFIGURED   FAILED_PRECONDITION  the signer refuses to serve (fail closed)
+    LOG_STATE_MISMATCH     FAILED_PRECONDITION  the host's log disagrees with the enclave's
+    LOG_TAIL_FULL          RESOURCE_EXHAUSTED   metadata: agent_id; store the tail first
+    STATE_DIR_IN_USE       FAILED_PRECONDITION  another signer holds the state directory
+    LOG_CHANGED_ELSEWHERE  FAILED_PRECONDITION  metadata: agent_id; another signer wrote it
+    TEE_UNAVAILABLE        UNAVAILABLE          the TEE backend cannot be reached
+    TEE_PROTOCOL_ERROR     INTERNAL             the TEE backend answered out of protocol
+    Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
+    carry no ErrorInfo; unexpected failures are INTERNAL "internal error".
+    """
 
     def GetAttestation(self, request, context):
         """Evidence that binds the agent's public keys, this channel's TLS key and the
@@ -189,7 +225,25 @@ def add_SignerServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class SignerService:
-    """Missing associated documentation comment in .proto file."""
+    """Errors: a failed call's status carries a google.rpc.ErrorInfo (in
+    grpc-status-details-bin) with domain "signer.anima" and one of these reasons
+    (stable; a client maps each to its typed error, any other status by its code):
+    INVALID_ARGUMENT       INVALID_ARGUMENT     a request field is malformed
+    MALFORMED_REQUEST      INVALID_ARGUMENT     the bytes are not the request message
+    UNKNOWN_AGENT          NOT_FOUND            metadata: agent_id
+    AGENT_EXISTS           ALREADY_EXISTS       metadata: agent_id
+    POLICY_DENIED          PERMISSION_DENIED    metadata: rule (the rule that refused)
+    IDEMPOTENCY_CONFLICT   FAILED_PRECONDITION  the key was used for another payload
+    SIGNER_MISCONFIGURED   FAILED_PRECONDITION  the signer refuses to serve (fail closed)
+    LOG_STATE_MISMATCH     FAILED_PRECONDITION  the host's log disagrees with the enclave's
+    LOG_TAIL_FULL          RESOURCE_EXHAUSTED   metadata: agent_id; store the tail first
+    STATE_DIR_IN_USE       FAILED_PRECONDITION  another signer holds the state directory
+    LOG_CHANGED_ELSEWHERE  FAILED_PRECONDITION  metadata: agent_id; another signer wrote it
+    TEE_UNAVAILABLE        UNAVAILABLE          the TEE backend cannot be reached
+    TEE_PROTOCOL_ERROR     INTERNAL             the TEE backend answered out of protocol
+    Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
+    carry no ErrorInfo; unexpected failures are INTERNAL "internal error".
+    """
 
     @staticmethod
     def GetAttestation(request,

@@ -1,44 +1,19 @@
-"""The agents this runtime hosts: create, start, stop, talk to, and bring back.
+"""AgentManager: the agents this runtime hosts, their lifecycle and their turns.
 
-    manager = await AgentManager.open(config=config, memory=memory, logs=registry,
-                                      signer=runtime_client, admin=admin_client)
-    view = await manager.create(document)            # keys in the enclave, log, loop
-    result = await manager.send_message(view.agent_id, room_id="r1", text="hi")
-
-Creating an agent asks the signer to derive its keys (the admin client's
-CreateAgent; with no admin client the agent must already exist there, and
-GetAgent finds it), opens its log, and persists it under
-<data_dir>/agents/<id>/: the character document as given (mode 0600: it may
-hold secrets) and agent.json (running flag, creation time, wallet addresses,
-log verifier key). The data directory, agents/ and the logs root are created
-owner-only (0700). `open` brings every persisted agent back in the state it
-was left in, so a restarted runtime answers as before; an agent directory it
-cannot read is skipped with a warning (and left as it is, for the operator), and
-an agent that fails to start stays listed, stopped, with the reason in its view's
-`problem`. Stopping keeps every piece of data; a stopped agent refuses messages
-(AgentStopped).
-
-Views never carry the character's secrets, and nothing here logs them.
+See anima_runtime.manager for what it keeps where, and how a restart brings agents back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
-import json
 import logging
 import os
-import re
-import secrets
-import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Protocol
-
-import grpc
+from typing import Any
 
 from anima_core.config import ConfigError
 from anima_core.files import LockHeld, lock_exclusive
@@ -46,173 +21,50 @@ from anima_memory_api.types import REF_ID_PATTERN, REF_ID_RULE, Memory, MemoryFi
 from anima_runtime.agent.memory import MemoryPort
 from anima_runtime.agent.runtime import AgentRuntime, TurnLimits
 from anima_runtime.agent.turn import TurnResult
-from anima_runtime.character.load import load_character, parse_character
+from anima_runtime.character.load import parse_character
 from anima_runtime.character.model import Character
 from anima_runtime.config import RuntimeConfig, RuntimeLimits, SigningDefaults
 from anima_runtime.errors import (
-    AgentExists,
-    AgentRuntimeError,
+    AgentNotFound,
     AgentStopped,
+    InvalidAgentId,
     InvalidCharacter,
     InvalidMessage,
-    UnknownAgent,
 )
 from anima_runtime.llm.base import ChatModel
 from anima_runtime.llm.config import ModelConfig
-from anima_runtime.llm.offline import OfflineModel
-from anima_runtime.llm.select import chat_model_for
-from anima_runtime.log.durable import fsync_dir, private_dirs
+from anima_runtime.log.durable import private_dirs
 from anima_runtime.log.errors import LogError, SequencerFailed
 from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.service import AgentLog
+from anima_runtime.manager.failures import KNOWN_FAILURES, describe
+from anima_runtime.manager.keys import AgentKeys
+from anima_runtime.manager.ports import (
+    AgentCreator,
+    AgentDirectory,
+    AgentLoop,
+    ModelFactory,
+    RuntimeFactory,
+    configured_models,
+)
+from anima_runtime.manager.records import (
+    RECORD_FILE,
+    AgentRecord,
+    document_bytes,
+    read_agent,
+    write_new_agent,
+    write_private,
+)
 from anima_runtime.plugins.registry import resolve_plugins
 from anima_runtime.plugins.types import Plugin
 from anima_runtime_api.types import AgentView
-from anima_signer_api.types import Agent, SigningPolicy
+from anima_signer_api.errors import UnknownAgent
 from anima_verify.agent_id import AGENT_ID_RULE, is_agent_id
-from anima_verify.errors import AnimaError, ErrorKind
 
 logger = logging.getLogger(__name__)
 
-CHARACTER_FILE = "character.json"
-RECORD_FILE = "agent.json"
 LOCK_FILE = ".lock"
-RECORD_VERSION = 1
 DEFAULT_ENTITY = "user"
-_SLUG_CHARS: Final = 40
-_ID_ATTEMPTS: Final = 5
-
-
-# ---------------------------------------------------------------- errors
-
-
-class InvalidAgentId(AgentRuntimeError):
-    kind = ErrorKind.INVALID_ARGUMENT
-
-
-class AgentKeysMissing(AgentRuntimeError):
-    """The signer holds no keys for the agent and this runtime may not create them."""
-
-    kind = ErrorKind.FAILED_PRECONDITION
-
-
-class SignerUnavailable(AgentRuntimeError):
-    """The signer could not be reached, or refused the runtime's own request."""
-
-    kind = ErrorKind.UNAVAILABLE
-
-
-# ---------------------------------------------------------------- what the manager uses
-
-
-class AgentDirectory(Protocol):
-    """Looks up an agent's public keys (the signer's GetAgent; runtime role)."""
-
-    async def get_agent(self, agent_id: str) -> Agent: ...
-
-
-class AgentCreator(AgentDirectory, Protocol):
-    """Creates agents in the signer (CreateAgent; admin role): SignerClient as it is."""
-
-    async def create_agent(
-        self, agent_id: str, *, policy: SigningPolicy, wallet_count: int = 1
-    ) -> Agent: ...
-
-
-class AgentLoop(Protocol):
-    """What the manager needs of a running agent (anima_runtime.agent.runtime.AgentRuntime)."""
-
-    @property
-    def running(self) -> bool: ...
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    async def handle_message(
-        self, *, room_id: str, entity_id: str, text: str, user_name: str | None = None
-    ) -> TurnResult: ...
-
-
-#: Builds an agent's loop; takes AgentRuntime's keywords (agent_id, character, memory,
-#: model, log, plugins, limits, knowledge_dir). The default is AgentRuntime itself.
-RuntimeFactory = Callable[..., AgentLoop]
-#: The chat model for a character (the configured one, or the character's own choice).
-ModelFactory = Callable[[Character], ChatModel]
-
-
-# ---------------------------------------------------------------- views and records
-
-
-@dataclass(frozen=True, slots=True)
-class AgentRecord:
-    """agent.json: what survives a restart besides the character and the log."""
-
-    agent_id: str
-    name: str
-    running: bool
-    created_at: str
-    wallets: tuple[str, ...]
-    log_verifier_key: str
-    model: str = ""
-    knowledge_dir: str | None = None
-
-    def to_json(self) -> bytes:
-        data = {
-            "version": RECORD_VERSION,
-            "agent_id": self.agent_id,
-            "name": self.name,
-            "running": self.running,
-            "created_at": self.created_at,
-            "wallets": list(self.wallets),
-            "log_verifier_key": self.log_verifier_key,
-            "model": self.model,
-            "knowledge_dir": self.knowledge_dir,
-        }
-        return json.dumps(data, indent=2).encode() + b"\n"
-
-    @classmethod
-    def from_json(cls, data: bytes, source: Path) -> AgentRecord:
-        try:
-            doc = json.loads(data)
-            if doc.get("version") != RECORD_VERSION:
-                raise ValueError(f"unknown version {doc.get('version')!r}")
-            record = cls(
-                agent_id=_typed(doc, "agent_id", str),
-                name=_typed(doc, "name", str),
-                running=_typed(doc, "running", bool),
-                created_at=_typed(doc, "created_at", str),
-                wallets=_strings(doc, "wallets"),
-                log_verifier_key=_typed(doc, "log_verifier_key", str),
-                model=_typed(doc, "model", str),
-                knowledge_dir=_knowledge_dir(doc),
-            )
-        except (ValueError, AttributeError) as exc:
-            raise ConfigError(f"agent record {source} is unreadable: {exc}") from None
-        if record.agent_id != source.parent.name:
-            raise ConfigError(f"agent record {source} names agent {record.agent_id!r}")
-        return record
-
-
-def _typed(doc: Mapping[str, Any], key: str, kind: type) -> Any:
-    value = doc.get(key)
-    if not isinstance(value, kind):
-        raise ValueError(f"{key} is not a {kind.__name__}")
-    return value
-
-
-def _strings(doc: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    items = _typed(doc, key, list)
-    if not all(isinstance(item, str) for item in items):
-        raise ValueError(f"{key} is not a list of strings")
-    return tuple(items)
-
-
-def _knowledge_dir(doc: Mapping[str, Any]) -> str | None:
-    value = doc.get("knowledge_dir")
-    if value is not None and not (isinstance(value, str) and Path(value).is_absolute()):
-        raise ValueError("knowledge_dir is neither null nor an absolute path")
-    return value
 
 
 @dataclass(eq=False)
@@ -230,9 +82,6 @@ class _Hosted:
     @property
     def running(self) -> bool:
         return self.loop is not None and self.loop.running
-
-
-# ---------------------------------------------------------------- the manager
 
 
 class AgentManager:
@@ -255,9 +104,7 @@ class AgentManager:
         self._agents_dir = data_dir / "agents"
         self._memory = memory
         self._logs = logs
-        self._signer = signer
-        self._admin = admin
-        self._signing = signing or SigningDefaults()
+        self._keys = AgentKeys(signer=signer, admin=admin, signing=signing or SigningDefaults())
         self._limits = limits or RuntimeLimits()
         self._model_factory = model_factory or configured_models(ModelConfig(), memory)
         self._runtime_factory = runtime_factory
@@ -332,11 +179,11 @@ class AgentManager:
             raise InvalidAgentId(f"agent_id must be {AGENT_ID_RULE}")
         if knowledge_dir is not None and not knowledge_dir.is_absolute():
             raise ValueError("knowledge_dir must be an absolute path")
-        document = _document_bytes(parsed)
+        document = document_bytes(parsed)
         # Its model fields are checked (InvalidCharacter) before any key is made.
         await self._model_factory(parsed).aclose()
         async with self._creating:
-            keys, agent_id = await self._new_keys(parsed, agent_id)
+            keys, agent_id = await self._keys.for_new_agent(parsed, agent_id, taken=self._taken)
             log = await self._logs.open(agent_id)
             plugins, unknown = resolve_plugins(parsed.plugins)
             record = AgentRecord(
@@ -348,7 +195,7 @@ class AgentManager:
                 log_verifier_key=keys.log_verifier_key,
                 knowledge_dir=None if knowledge_dir is None else str(knowledge_dir),
             )
-            await asyncio.to_thread(_write_new_agent, self._agents_dir / agent_id, document, record)
+            await asyncio.to_thread(write_new_agent, self._agents_dir / agent_id, document, record)
             hosted = _Hosted(record, parsed, log, tuple(plugins), tuple(unknown))
             self._agents[agent_id] = hosted
         logger.info("created agent %s (%s)", agent_id, parsed.name)
@@ -365,12 +212,12 @@ class AgentManager:
                 try:
                     await self._start(hosted)
                 except Exception as exc:
-                    hosted.problem = _describe(exc)
+                    hosted.problem = describe(exc)
                     logger.warning(
                         "agent %s did not start: %s",
                         agent_id,
                         hosted.problem,
-                        exc_info=not isinstance(exc, _KNOWN_FAILURES),
+                        exc_info=not isinstance(exc, KNOWN_FAILURES),
                     )
                     raise
             await self._persist(hosted, running=True)
@@ -453,8 +300,13 @@ class AgentManager:
     def _hosted(self, agent_id: str) -> _Hosted:
         hosted = self._agents.get(agent_id)
         if hosted is None:
-            raise UnknownAgent(f"no agent {agent_id!r} on this runtime")
+            raise AgentNotFound(f"no agent {agent_id!r} on this runtime")
         return hosted
+
+    def _taken(self, agent_id: str) -> bool:
+        """Whether an agent of this id is hosted here, or its directory exists (one this
+        runtime could not read stays taken, for the operator)."""
+        return agent_id in self._agents or (self._agents_dir / agent_id).exists()
 
     def _view(self, hosted: _Hosted) -> AgentView:
         record = hosted.record
@@ -484,7 +336,7 @@ class AgentManager:
         record = replace(hosted.record, running=running, model=model)
         if record != hosted.record:
             path = self._agents_dir / record.agent_id / RECORD_FILE
-            await asyncio.to_thread(_write_private, path, record.to_json())
+            await asyncio.to_thread(write_private, path, record.to_json())
             hosted.record = record
 
     async def _start(self, hosted: _Hosted) -> None:
@@ -521,56 +373,6 @@ class AgentManager:
         if loop is not None:
             logger.info("stopped agent %s", hosted.record.agent_id)
 
-    async def _new_keys(self, character: Character, agent_id: str | None) -> tuple[Agent, str]:
-        """The agent's keys in the signer, created unless the runtime may not; its id."""
-        if agent_id is not None:
-            self._check_free(agent_id)
-            return await self._keys_for(agent_id, adopt=True), agent_id
-        if self._admin is None:
-            raise InvalidAgentId(
-                "agent_id is required: this runtime cannot create agents in the signer, "
-                "so the agent must exist there already"
-            )
-        for _ in range(_ID_ATTEMPTS):
-            candidate = derive_agent_id(character.name)
-            if candidate in self._agents or (self._agents_dir / candidate).exists():
-                continue
-            with contextlib.suppress(_Taken):
-                return await self._keys_for(candidate, adopt=False), candidate
-        raise SignerUnavailable(
-            f"no free agent id for {character.name!r} in {_ID_ATTEMPTS} attempts"
-        )
-
-    def _check_free(self, agent_id: str) -> None:
-        if agent_id in self._agents or (self._agents_dir / agent_id).exists():
-            raise AgentExists(f"agent {agent_id!r} already exists on this runtime")
-
-    async def _keys_for(self, agent_id: str, *, adopt: bool) -> Agent:
-        """CreateAgent with the admin client. An id the signer already holds is
-        adopted (GetAgent) when the caller named it: the agent was created in the
-        signer beforehand (`anima agent create`) and this runtime now hosts it."""
-        if self._admin is not None:
-            try:
-                return await self._admin.create_agent(
-                    agent_id,
-                    policy=self._signing.policy(),
-                    wallet_count=self._signing.wallet_count,
-                )
-            except _SIGNER_FAILURES as exc:
-                if _signer_status(exc) != ErrorKind.ALREADY_EXISTS:
-                    raise _signer_error(exc, f"creating agent {agent_id!r}") from exc
-                if not adopt:
-                    raise _Taken from None
-        try:
-            return await self._signer.get_agent(agent_id)
-        except _SIGNER_FAILURES as exc:
-            if _signer_status(exc) == ErrorKind.NOT_FOUND:
-                raise AgentKeysMissing(
-                    f"the signer has no agent {agent_id!r}, and this runtime has no admin "
-                    "access to create it: create it in the signer first"
-                ) from None
-            raise _signer_error(exc, f"looking up agent {agent_id!r}") from exc
-
     async def _load(self) -> None:
         # Owner-only from the top: the agents' characters hold secrets, the logs the
         # payloads of what users said.
@@ -594,15 +396,15 @@ class AgentManager:
         """One persisted agent, hosted (not started); None, with a warning, when its
         directory or log cannot be read: the others must still come up."""
         try:
-            record, character = await asyncio.to_thread(_read_agent, directory)
+            record, character = await asyncio.to_thread(read_agent, directory)
             log = await self._logs.open(record.agent_id)
         except SequencerFailed as exc:
-            if _signer_status(exc.__cause__) != ErrorKind.NOT_FOUND:
+            if not isinstance(exc.__cause__, UnknownAgent):
                 raise  # the signer is unreachable: no agent can come up, nor may the runtime
-            logger.warning("skipping agent %s: %s", directory.name, _describe(exc))
+            logger.warning("skipping agent %s: %s", directory.name, describe(exc))
             return None
         except (ConfigError, InvalidCharacter, LogError, OSError) as exc:
-            logger.warning("skipping agent %s: %s", directory.name, _describe(exc))
+            logger.warning("skipping agent %s: %s", directory.name, describe(exc))
             return None
         plugins, unknown = resolve_plugins(character.plugins)
         hosted = _Hosted(record, character, log, tuple(plugins), tuple(unknown))
@@ -610,130 +412,6 @@ class AgentManager:
         return hosted
 
 
-class _Taken(Exception):
-    """A derived id the signer already holds: try another."""
-
-
-def configured_models(
-    config: ModelConfig, memory: MemoryPort, *, production: bool = False
-) -> ModelFactory:
-    """The model each character talks to under `config` (models/select.py), the offline
-    model (embedding through `memory`) wherever no endpoint is known."""
-
-    def factory(character: Character) -> ChatModel:
-        return chat_model_for(
-            character,
-            config,
-            offline=lambda: OfflineModel(memory.embed),
-            production=production,
-        )
-
-    return factory
-
-
-def derive_agent_id(name: str) -> str:
-    """An agent id from a character's name: its slug and a short random suffix
-    ("Ada Lovelace" -> "ada-lovelace-3f9a1c")."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
-    slug = slug[:_SLUG_CHARS].strip("-") or "agent"
-    return f"{slug}-{secrets.token_hex(3)}"
-
-
 def _check_ref(what: str, value: str) -> None:
     if REF_ID_PATTERN.fullmatch(value) is None:
         raise InvalidMessage(f"{what} must be {REF_ID_RULE}")
-
-
-#: How a signer call fails: its gRPC client, its in-process core, the network.
-_SIGNER_FAILURES = (grpc.aio.AioRpcError, AnimaError, OSError)
-
-
-#: How an agent's start fails in ways this runtime expects; anything else is logged
-#: with its traceback.
-_KNOWN_FAILURES = (AnimaError, grpc.aio.AioRpcError, OSError)
-
-
-def _describe(exc: BaseException) -> str:
-    """Why something failed, for a view or a warning: the runtime's own messages (they
-    never carry secrets), the signer's status, or only the kind of an unknown error."""
-    if isinstance(exc, AnimaError):
-        return exc.message
-    if isinstance(exc, grpc.aio.AioRpcError):
-        return f"{exc.code().name}: {exc.details()}"
-    if isinstance(exc, OSError):
-        return str(exc)
-    return f"unexpected {type(exc).__name__}; see the runtime's log"
-
-
-def _signer_status(exc: BaseException | None) -> ErrorKind | None:
-    """What the signer said, from its gRPC client or its in-process core."""
-    if isinstance(exc, grpc.aio.AioRpcError):
-        return {
-            grpc.StatusCode.ALREADY_EXISTS: ErrorKind.ALREADY_EXISTS,
-            grpc.StatusCode.NOT_FOUND: ErrorKind.NOT_FOUND,
-        }.get(exc.code())
-    if isinstance(exc, AnimaError):
-        return exc.kind
-    return None
-
-
-def _signer_error(exc: BaseException, doing: str) -> SignerUnavailable:
-    if isinstance(exc, grpc.aio.AioRpcError):
-        return SignerUnavailable(f"signer, {doing}: {exc.code().name}: {exc.details()}")
-    if isinstance(exc, AnimaError):
-        return SignerUnavailable(f"signer, {doing}: {exc.message}")
-    return SignerUnavailable(f"signer, {doing}: {exc}")
-
-
-def _document_bytes(character: Character) -> bytes:
-    document = character.document()
-    if not document:  # built in code, not loaded from a document: nothing to write back
-        raise InvalidCharacter(
-            f"character {character.name!r} has no document to persist; load or parse one"
-        )
-    return json.dumps(document, ensure_ascii=False, indent=2).encode() + b"\n"
-
-
-def _read_agent(directory: Path) -> tuple[AgentRecord, Character]:
-    path = directory / RECORD_FILE
-    return AgentRecord.from_json(path.read_bytes(), path), load_character(
-        directory / CHARACTER_FILE
-    )
-
-
-def _write_new_agent(directory: Path, document: bytes, record: AgentRecord) -> None:
-    directory.mkdir(mode=0o700)
-    _write_private(directory / CHARACTER_FILE, document)
-    _write_private(directory / RECORD_FILE, record.to_json())
-    fsync_dir(directory.parent)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Owner-only file, replaced atomically and durably."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # a leftover tmp file kept its old mode
-    with os.fdopen(fd, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)  # the rename itself survives a power cut
-
-
-__all__ = [
-    "AgentCreator",
-    "AgentDirectory",
-    "AgentKeysMissing",
-    "AgentLoop",
-    "AgentManager",
-    "AgentRecord",
-    "AgentView",
-    "InvalidAgentId",
-    "ModelFactory",
-    "RuntimeFactory",
-    "SignerUnavailable",
-    "configured_models",
-    "derive_agent_id",
-]
