@@ -13,7 +13,6 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final, cast
 
-import grpc
 from google.protobuf import json_format
 
 from anima.runtime.v1 import runtime_pb2 as pb
