@@ -19,6 +19,8 @@ from anima_memory_api import client as memory_client
 from anima_memory_api import errors as memory_errors
 from anima_runtime.errors import AgentRuntimeError
 from anima_runtime.log.errors import LogError
+from anima_runtime_api import client as runtime_client
+from anima_runtime_api import errors as runtime_errors
 from anima_signer_api import client as signer_client
 from anima_signer_api import errors as signer_errors
 from anima_verify.errors import AnimaError, ErrorKind
@@ -29,6 +31,7 @@ PACKAGES = (
     "anima_core",
     "anima_signer_api",
     "anima_memory_api",
+    "anima_runtime_api",
     "anima_signer",
     "anima_memory",
     "anima_runtime",
@@ -133,44 +136,54 @@ class Service:
     """A service's error contract: its API package's errors, its client's catalog, its proto."""
 
     errors: ModuleType
-    family: type[AnimaError]
-    rpc_error: type[AnimaError]  # the client-side fallback, never sent
+    family: tuple[type[AnimaError], ...]
+    client_side: tuple[type[AnimaError], ...]  # raised by the client itself, never sent
     catalog: ErrorCatalog
     proto: str
     service: str
 
     def sent(self) -> set[type[AnimaError]]:
-        """The family's errors the server sends: its own reason, not a client-side fallback."""
+        """The family's errors the server sends: its own reason, not a client-side one."""
         return {
             c
             for c in ERRORS
             if issubclass(c, self.family)
             and declares_reason(c)
-            and not issubclass(c, self.rpc_error)
+            and not issubclass(c, self.client_side)
         }
 
 
 SERVICES = [
     Service(
         signer_errors,
-        signer_errors.SignerError,
-        signer_errors.SignerRpcError,
+        (signer_errors.SignerError,),
+        (signer_errors.SignerRpcError,),
         signer_client.ERRORS,
         "proto/anima/signer/v1/signer.proto",
         "SignerService",
     ),
     Service(
         memory_errors,
-        memory_errors.MemoryServiceError,
-        memory_errors.MemoryRpcError,
+        (memory_errors.MemoryServiceError,),
+        # The router's check of its replicas, made by the caller.
+        (memory_errors.MemoryRpcError, memory_errors.ReplicaMismatch),
         memory_client.ERRORS,
         "proto/anima/memory/v1/memory.proto",
         "MemoryService",
     ),
+    Service(
+        runtime_errors,
+        # The RuntimeService serves the log reads too: their reasons share its domain.
+        (runtime_errors.AgentRuntimeError, LogError),
+        (runtime_errors.RuntimeRpcError,),
+        runtime_client.ERRORS,
+        "proto/anima/runtime/v1/runtime.proto",
+        "RuntimeService",
+    ),
 ]
 
 
-@pytest.mark.parametrize("api", SERVICES, ids=["signer", "memory"])
+@pytest.mark.parametrize("api", SERVICES, ids=["signer", "memory", "runtime"])
 def test_every_reason_a_service_sends_is_in_its_proto_and_its_client(api: Service) -> None:
     sent = api.sent()
     domain = api.errors.ERROR_DOMAIN

@@ -9,8 +9,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import grpc
-import grpc.aio
 import numpy as np
 import pytest
 
@@ -19,6 +17,7 @@ from anima_core.config import ConfigError, load_config
 from anima_memory.api.export_stream import FORMAT, VERSION
 from anima_memory.config import MemoryConfig
 from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
+from anima_memory_api.errors import InvalidMemoryRequest, WrongShard
 from anima_memory_api.shards import Shard, shard_of
 from anima_memory_api.types import DIMENSION, MemoryFilter, SearchQuery
 from tests.memory.conftest import AGENT, OTHER_AGENT, Served, draft, memory_config, serve
@@ -102,10 +101,10 @@ async def shard_one(tmp_path: Path, minilm: MiniLmOnnxEmbedder) -> AsyncIterator
 
 
 async def refused(call: Any) -> str:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
+    with pytest.raises(WrongShard) as caught:
         await call
-    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION, caught.value.details()
-    details = caught.value.details() or ""
+    assert caught.value.reason == "WRONG_SHARD"
+    details = caught.value.message
     assert f"agent {AGENT} is in shard 0 of 2" in details, details
     assert "this replica serves shard 1 of 2" in details, details
     return details
@@ -151,9 +150,9 @@ async def test_another_shards_agent_is_refused_and_nothing_is_touched(shard_one:
 
 async def test_a_bad_agent_id_is_still_invalid_not_misrouted(shard_one: Served) -> None:
     async with shard_one.client() as c:
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
+        with pytest.raises(InvalidMemoryRequest) as caught:
             await c.count(MemoryFilter(agent_id="Not An Agent"))
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "filter.agent_id" in caught.value.message
 
 
 async def _drain(chunks: AsyncIterator[pb.ExportChunk]) -> None:

@@ -112,6 +112,7 @@ class RuntimeStarting(AgentRuntimeError):
     """The runtime is still bringing its agents back."""
 
     kind = ErrorKind.UNAVAILABLE
+    reason = "RUNTIME_STARTING"
 
 
 class RuntimeServicer(pb_grpc.RuntimeServiceServicer):  # type: ignore[misc]

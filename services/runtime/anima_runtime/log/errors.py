@@ -39,6 +39,7 @@ class NoCheckpoint(LogError):
     """The log has no published checkpoint yet."""
 
     kind = ErrorKind.NOT_FOUND
+    reason = "NO_CHECKPOINT"
 
 
 class TileNotFound(LogError):
