@@ -37,6 +37,7 @@ class MemoryServiceStub:
     CORRUPT_EXPORT      INVALID_ARGUMENT     truncated, out of order, or altered
     STORE_UNAVAILABLE   UNAVAILABLE          the vector store or model cannot serve yet
     EMBEDDING_FAILED    UNAVAILABLE          the embedding backend failed
+    WRONG_SHARD         FAILED_PRECONDITION  the agent is another replica's (see Describe)
     Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
     carry no ErrorInfo; unexpected failures are INTERNAL "internal error".
     """
@@ -126,6 +127,7 @@ class MemoryServiceServicer:
     CORRUPT_EXPORT      INVALID_ARGUMENT     truncated, out of order, or altered
     STORE_UNAVAILABLE   UNAVAILABLE          the vector store or model cannot serve yet
     EMBEDDING_FAILED    UNAVAILABLE          the embedding backend failed
+    WRONG_SHARD         FAILED_PRECONDITION  the agent is another replica's (see Describe)
     Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
     carry no ErrorInfo; unexpected failures are INTERNAL "internal error".
     """
@@ -318,6 +320,7 @@ class MemoryService:
     CORRUPT_EXPORT      INVALID_ARGUMENT     truncated, out of order, or altered
     STORE_UNAVAILABLE   UNAVAILABLE          the vector store or model cannot serve yet
     EMBEDDING_FAILED    UNAVAILABLE          the embedding backend failed
+    WRONG_SHARD         FAILED_PRECONDITION  the agent is another replica's (see Describe)
     Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
     carry no ErrorInfo; unexpected failures are INTERNAL "internal error".
     """

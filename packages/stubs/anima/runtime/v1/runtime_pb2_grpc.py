@@ -27,6 +27,41 @@ if _version_not_supported:
 
 class RuntimeServiceStub:
     """Agents, their conversations and their logs.
+
+    Errors: a failed call's status carries a google.rpc.ErrorInfo (in
+    grpc-status-details-bin) with domain "runtime.anima" and one of these reasons
+    (stable; a client maps each to its typed error, any other status by its code):
+    INVALID_REQUEST       INVALID_ARGUMENT     a request field is missing or malformed (named)
+    MALFORMED_REQUEST     INVALID_ARGUMENT     the bytes are not the request message
+    INVALID_CHARACTER     INVALID_ARGUMENT     not a valid ElizaOS character (field named)
+    INVALID_MESSAGE       INVALID_ARGUMENT     an empty, oversized or malformed message
+    INVALID_AGENT_ID      INVALID_ARGUMENT     an agent id the runtime cannot use
+    AGENT_NOT_FOUND       NOT_FOUND            no agent with this id on this runtime
+    AGENT_ALREADY_EXISTS  ALREADY_EXISTS       an agent with this id is already here
+    AGENT_STOPPED         FAILED_PRECONDITION  the agent is stopped: start it first
+    AGENT_KEYS_MISSING    FAILED_PRECONDITION  the signer holds no keys for the agent
+    MODEL_FAILED          UNAVAILABLE          the language model failed or timed out
+    BACKEND_UNAVAILABLE   UNAVAILABLE          the signer or memory service is unreachable
+    BACKEND_FAILED        INTERNAL             the signer or memory service failed a call
+    SIGNER_UNAVAILABLE    UNAVAILABLE          the signer refused or is unreachable
+    RUNTIME_STARTING      UNAVAILABLE          the runtime is still bringing agents back
+    PLUGIN_FAILED         INTERNAL             an action, provider or evaluator raised
+    and for the log RPCs:
+    INVALID_LOG_REQUEST   INVALID_ARGUMENT     a range, index or filter out of bounds
+    UNKNOWN_LOG           NOT_FOUND            no log for this agent
+    ENTRY_NOT_FOUND       NOT_FOUND            no such entry
+    NO_CHECKPOINT         NOT_FOUND            the log has no published checkpoint yet
+    TILE_NOT_FOUND        NOT_FOUND            no such tile under the checkpoint
+    PAYLOAD_REDACTED      NOT_FOUND            the payload was redacted
+    PAYLOAD_MISMATCH      INVALID_ARGUMENT     a payload does not match its entry's hash
+    REDACTION_INCOMPLETE  UNAVAILABLE          a redaction could not finish
+    CHECKPOINT_REJECTED   FAILED_PRECONDITION  the enclave's checkpoint did not verify
+    CORRUPT_LOG           INTERNAL             the stored log does not verify
+    LOG_LOCKED            FAILED_PRECONDITION  another process holds the log
+    SEQUENCER_FAILED      UNAVAILABLE          the enclave's sequencer failed
+    Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
+    carry no ErrorInfo; a request over the body limit is RESOURCE_EXHAUSTED;
+    unexpected failures are INTERNAL "internal error".
     """
 
     def __init__(self, channel):
@@ -104,6 +139,41 @@ class RuntimeServiceStub:
 
 class RuntimeServiceServicer:
     """Agents, their conversations and their logs.
+
+    Errors: a failed call's status carries a google.rpc.ErrorInfo (in
+    grpc-status-details-bin) with domain "runtime.anima" and one of these reasons
+    (stable; a client maps each to its typed error, any other status by its code):
+    INVALID_REQUEST       INVALID_ARGUMENT     a request field is missing or malformed (named)
+    MALFORMED_REQUEST     INVALID_ARGUMENT     the bytes are not the request message
+    INVALID_CHARACTER     INVALID_ARGUMENT     not a valid ElizaOS character (field named)
+    INVALID_MESSAGE       INVALID_ARGUMENT     an empty, oversized or malformed message
+    INVALID_AGENT_ID      INVALID_ARGUMENT     an agent id the runtime cannot use
+    AGENT_NOT_FOUND       NOT_FOUND            no agent with this id on this runtime
+    AGENT_ALREADY_EXISTS  ALREADY_EXISTS       an agent with this id is already here
+    AGENT_STOPPED         FAILED_PRECONDITION  the agent is stopped: start it first
+    AGENT_KEYS_MISSING    FAILED_PRECONDITION  the signer holds no keys for the agent
+    MODEL_FAILED          UNAVAILABLE          the language model failed or timed out
+    BACKEND_UNAVAILABLE   UNAVAILABLE          the signer or memory service is unreachable
+    BACKEND_FAILED        INTERNAL             the signer or memory service failed a call
+    SIGNER_UNAVAILABLE    UNAVAILABLE          the signer refused or is unreachable
+    RUNTIME_STARTING      UNAVAILABLE          the runtime is still bringing agents back
+    PLUGIN_FAILED         INTERNAL             an action, provider or evaluator raised
+    and for the log RPCs:
+    INVALID_LOG_REQUEST   INVALID_ARGUMENT     a range, index or filter out of bounds
+    UNKNOWN_LOG           NOT_FOUND            no log for this agent
+    ENTRY_NOT_FOUND       NOT_FOUND            no such entry
+    NO_CHECKPOINT         NOT_FOUND            the log has no published checkpoint yet
+    TILE_NOT_FOUND        NOT_FOUND            no such tile under the checkpoint
+    PAYLOAD_REDACTED      NOT_FOUND            the payload was redacted
+    PAYLOAD_MISMATCH      INVALID_ARGUMENT     a payload does not match its entry's hash
+    REDACTION_INCOMPLETE  UNAVAILABLE          a redaction could not finish
+    CHECKPOINT_REJECTED   FAILED_PRECONDITION  the enclave's checkpoint did not verify
+    CORRUPT_LOG           INTERNAL             the stored log does not verify
+    LOG_LOCKED            FAILED_PRECONDITION  another process holds the log
+    SEQUENCER_FAILED      UNAVAILABLE          the enclave's sequencer failed
+    Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
+    carry no ErrorInfo; a request over the body limit is RESOURCE_EXHAUSTED;
+    unexpected failures are INTERNAL "internal error".
     """
 
     def CreateAgent(self, request, context):
@@ -277,6 +347,41 @@ def add_RuntimeServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class RuntimeService:
     """Agents, their conversations and their logs.
+
+    Errors: a failed call's status carries a google.rpc.ErrorInfo (in
+    grpc-status-details-bin) with domain "runtime.anima" and one of these reasons
+    (stable; a client maps each to its typed error, any other status by its code):
+    INVALID_REQUEST       INVALID_ARGUMENT     a request field is missing or malformed (named)
+    MALFORMED_REQUEST     INVALID_ARGUMENT     the bytes are not the request message
+    INVALID_CHARACTER     INVALID_ARGUMENT     not a valid ElizaOS character (field named)
+    INVALID_MESSAGE       INVALID_ARGUMENT     an empty, oversized or malformed message
+    INVALID_AGENT_ID      INVALID_ARGUMENT     an agent id the runtime cannot use
+    AGENT_NOT_FOUND       NOT_FOUND            no agent with this id on this runtime
+    AGENT_ALREADY_EXISTS  ALREADY_EXISTS       an agent with this id is already here
+    AGENT_STOPPED         FAILED_PRECONDITION  the agent is stopped: start it first
+    AGENT_KEYS_MISSING    FAILED_PRECONDITION  the signer holds no keys for the agent
+    MODEL_FAILED          UNAVAILABLE          the language model failed or timed out
+    BACKEND_UNAVAILABLE   UNAVAILABLE          the signer or memory service is unreachable
+    BACKEND_FAILED        INTERNAL             the signer or memory service failed a call
+    SIGNER_UNAVAILABLE    UNAVAILABLE          the signer refused or is unreachable
+    RUNTIME_STARTING      UNAVAILABLE          the runtime is still bringing agents back
+    PLUGIN_FAILED         INTERNAL             an action, provider or evaluator raised
+    and for the log RPCs:
+    INVALID_LOG_REQUEST   INVALID_ARGUMENT     a range, index or filter out of bounds
+    UNKNOWN_LOG           NOT_FOUND            no log for this agent
+    ENTRY_NOT_FOUND       NOT_FOUND            no such entry
+    NO_CHECKPOINT         NOT_FOUND            the log has no published checkpoint yet
+    TILE_NOT_FOUND        NOT_FOUND            no such tile under the checkpoint
+    PAYLOAD_REDACTED      NOT_FOUND            the payload was redacted
+    PAYLOAD_MISMATCH      INVALID_ARGUMENT     a payload does not match its entry's hash
+    REDACTION_INCOMPLETE  UNAVAILABLE          a redaction could not finish
+    CHECKPOINT_REJECTED   FAILED_PRECONDITION  the enclave's checkpoint did not verify
+    CORRUPT_LOG           INTERNAL             the stored log does not verify
+    LOG_LOCKED            FAILED_PRECONDITION  another process holds the log
+    SEQUENCER_FAILED      UNAVAILABLE          the enclave's sequencer failed
+    Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
+    carry no ErrorInfo; a request over the body limit is RESOURCE_EXHAUSTED;
+    unexpected failures are INTERNAL "internal error".
     """
 
     @staticmethod
