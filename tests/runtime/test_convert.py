@@ -10,7 +10,7 @@ import pytest
 
 from anima.runtime.v1 import runtime_pb2 as pb
 from anima_runtime_api import convert
-from anima_runtime_api.errors import InvalidRequest, RuntimeRpcError
+from anima_runtime_api.errors import InvalidRuntimeRequest, RuntimeRpcError
 from anima_runtime_api.types import (
     AgentView,
     EntryFilter,
@@ -79,7 +79,7 @@ def test_every_entry_kind_has_a_wire_kind_and_unknown_ones_are_refused() -> None
     for kind in EntryKind:
         assert convert.kind_from_pb(convert.kind_to_pb(kind)) == kind
     assert convert.kind_from_pb(pb.LOG_ENTRY_KIND_UNSPECIFIED) is None
-    with pytest.raises(InvalidRequest, match="kind: 99"):
+    with pytest.raises(InvalidRuntimeRequest, match="kind: 99"):
         convert.kind_from_pb(99)
 
 

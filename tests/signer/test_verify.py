@@ -8,7 +8,7 @@ from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_defunct
 
 from anima_signer.eth import sign_digest
-from anima_verify.eth import SECP256K1_ORDER, InvalidSignature, eth_address, recover_address
+from anima_verify.eth import SECP256K1_ORDER, InvalidEthereumSignature, eth_address, recover_address
 
 KEY = coincurve.PrivateKey(b"\x11" * 32)
 DIGEST = _hash_eip191_message(encode_defunct(b"hello"))
@@ -46,7 +46,7 @@ def malleated(signature: bytes) -> bytes:
     ],
 )
 def test_bad_signatures_are_refused(mutate, reason: str) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(InvalidSignature, match=reason):
+    with pytest.raises(InvalidEthereumSignature, match=reason):
         recover_address(DIGEST, mutate(good()))
 
 

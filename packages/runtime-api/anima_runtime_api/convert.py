@@ -16,7 +16,7 @@ from typing import Any, Final, cast
 from google.protobuf import json_format
 
 from anima.runtime.v1 import runtime_pb2 as pb
-from anima_runtime_api.errors import InvalidRequest, RuntimeRpcError
+from anima_runtime_api.errors import InvalidRuntimeRequest, RuntimeRpcError
 from anima_runtime_api.types import (
     AgentView,
     ConsistencyProof,
@@ -192,7 +192,7 @@ def kind_from_pb(value: int, field: str = "kind") -> EntryKind | None:
         return None
     kind = _KIND_FROM_PB.get(value)
     if kind is None:
-        raise InvalidRequest(f"{field}: {value} is not a LogEntryKind")
+        raise InvalidRuntimeRequest(f"{field}: {value} is not a LogEntryKind")
     return kind
 
 

@@ -21,7 +21,7 @@ class AgentRuntimeError(AnimaError):
     """Base of the agent runtime's errors."""
 
 
-class InvalidRequest(AgentRuntimeError):
+class InvalidRuntimeRequest(AgentRuntimeError):
     """A request field is missing or malformed; the message names the field."""
 
     kind = ErrorKind.INVALID_ARGUMENT
@@ -110,7 +110,7 @@ _UNREACHABLE_CODES: Final = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
 
 #: The errors the runtime sends with their reasons, for the client's catalog.
 SERVER_ERRORS: Final[tuple[type[AgentRuntimeError], ...]] = (
-    InvalidRequest,
+    InvalidRuntimeRequest,
     InvalidCharacter,
     InvalidMessage,
     AgentNotFound,
@@ -140,7 +140,7 @@ __all__ = [
     "BackingServiceUnavailable",
     "InvalidCharacter",
     "InvalidMessage",
-    "InvalidRequest",
+    "InvalidRuntimeRequest",
     "ModelFailed",
     "RuntimeRpcError",
     "RuntimeUnreachable",

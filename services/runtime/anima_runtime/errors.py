@@ -19,7 +19,7 @@ from anima_runtime_api.errors import (
     BackingServiceUnavailable,
     InvalidCharacter,
     InvalidMessage,
-    InvalidRequest,
+    InvalidRuntimeRequest,
     ModelFailed,
 )
 from anima_signer_api.errors import SignerError
@@ -78,7 +78,7 @@ __all__ = [
     "InvalidAgentId",
     "InvalidCharacter",
     "InvalidMessage",
-    "InvalidRequest",
+    "InvalidRuntimeRequest",
     "ModelFailed",
     "PluginFailed",
     "SignerUnavailable",

@@ -28,7 +28,7 @@ from anima_runtime.config import RuntimeConfig
 from anima_runtime.errors import BACKING_SERVICE_ERRORS, backing_service_error
 from anima_runtime.log.reads import LogReads
 from anima_runtime.manager import AgentManager
-from anima_runtime_api.errors import InvalidRequest
+from anima_runtime_api.errors import InvalidRuntimeRequest
 from anima_runtime_api.types import AgentView, RoomMemory, TurnResult
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class RuntimeHandler:
         parsed: Mapping[str, Any] | Character
         if isinstance(character, bytes):
             if not character:
-                raise InvalidRequest("character_json is required")
+                raise InvalidRuntimeRequest("character_json is required")
             parsed = parse_character_json(character, source="character_json")
         else:
             parsed = character
@@ -129,9 +129,9 @@ class RuntimeHandler:
         """The room's latest `limit` memories (every table), oldest first."""
         _check_agent_id(agent_id)
         if len(room_id) > MAX_ROOM_ID_CHARS:
-            raise InvalidRequest(f"room_id must be at most {MAX_ROOM_ID_CHARS} characters")
+            raise InvalidRuntimeRequest(f"room_id must be at most {MAX_ROOM_ID_CHARS} characters")
         if not 1 <= limit <= MAX_MEMORIES:
-            raise InvalidRequest(f"limit must be between 1 and {MAX_MEMORIES}")
+            raise InvalidRuntimeRequest(f"limit must be between 1 and {MAX_MEMORIES}")
         with _backing_services("room_memories"):
             found = await self._manager.room_memories(agent_id, room_id, limit)
         return [room_memory(m) for m in found]
@@ -161,9 +161,9 @@ def _backing_services(doing: str) -> Iterator[None]:
 
 def _check_agent_id(agent_id: str) -> str:
     if not agent_id:
-        raise InvalidRequest("agent_id is required")
+        raise InvalidRuntimeRequest("agent_id is required")
     if len(agent_id) > MAX_AGENT_ID_CHARS:
-        raise InvalidRequest(f"agent_id must be at most {MAX_AGENT_ID_CHARS} characters")
+        raise InvalidRuntimeRequest(f"agent_id must be at most {MAX_AGENT_ID_CHARS} characters")
     return agent_id
 
 

@@ -25,10 +25,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from anima_signer import log_payloads
 from anima_signer.idempotency import fingerprint, result_from_json, result_to_json
 from anima_signer.keys import KEY_DERIVATION_VERSION, KeyRing, validate_agent_id
-from anima_signer.sequencer import LogSequencer, wall_clock_ms
+from anima_signer.sequencer import EnclaveLogs, wall_clock_ms
 from anima_signer.signing import sign_payload
 from anima_signer.state_lock import StateDirLock
-from anima_signer.store import AgentRecord, SignerStore
+from anima_signer.store import SignerStore, StoredAgent
 from anima_signer.tee.base import TeeBackend
 from anima_signer_api.binding import bound_keys
 from anima_signer_api.errors import (
@@ -103,7 +103,7 @@ class Signer:
         self._log_origin_prefix = log_origin_prefix.rstrip("/")
         self._agents: dict[str, Agent] = {}
         self._idempotency_lock = threading.Lock()
-        self._log = LogSequencer(store=store, keyring=keyring, clock_ms=clock_ms)
+        self._log = EnclaveLogs(store=store, keyring=keyring, clock_ms=clock_ms)
         # Logs from before origins were stored have been signed under this prefix.
         store.fill_log_origins(self._new_log_origin)
         for agent_id in store.agents_without_log():
@@ -162,7 +162,7 @@ class Signer:
             raise InvalidRequest("max_value_wei must be a uint256")
         if any(not 0 < c < 2**64 for c in policy.allowed_chain_ids):
             raise InvalidRequest("allowed chain ids must be positive 64-bit integers")
-        record = AgentRecord(
+        record = StoredAgent(
             agent_id=agent_id,
             wallet_count=wallet_count,
             policy=policy,
@@ -178,7 +178,7 @@ class Signer:
             batch.append_enclave(agent_id, EntryKind.LIFECYCLE, log_payloads.agent_created(agent))
         return self.get_agent(agent_id)
 
-    def _start_log(self, record: AgentRecord, *, event: str) -> None:
+    def _start_log(self, record: StoredAgent, *, event: str) -> None:
         origin = self._new_log_origin(record.agent_id)
         agent = self._agent_from(record, log_origin=origin)
         with self._log.batch() as batch:
@@ -197,7 +197,7 @@ class Signer:
         self._agents[agent_id] = agent
         return agent
 
-    def _agent_from(self, record: AgentRecord, *, log_origin: str) -> Agent:
+    def _agent_from(self, record: StoredAgent, *, log_origin: str) -> Agent:
         agent_id = record.agent_id
         public_keys = [
             self._keys.wallet_key(agent_id, i).public_key for i in range(record.wallet_count)

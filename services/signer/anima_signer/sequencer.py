@@ -101,9 +101,9 @@ class _AgentLog:
 
 
 class LogBatch:
-    """Appends inside one store transaction; see LogSequencer.batch."""
+    """Appends inside one store transaction; see EnclaveLogs.batch."""
 
-    def __init__(self, sequencer: LogSequencer) -> None:
+    def __init__(self, sequencer: EnclaveLogs) -> None:
         self._sequencer = sequencer
         self._now_ms: int | None = None  # read once, at the first append (under the lock)
         self._logs: dict[str, _AgentLog] = {}
@@ -232,7 +232,7 @@ class LogBatch:
         return self.log(agent_id).checkpoint
 
 
-class LogSequencer:
+class EnclaveLogs:
     """Every agent's log, durable in the signer's store. Thread-safe."""
 
     def __init__(

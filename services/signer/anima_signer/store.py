@@ -63,7 +63,7 @@ CREATE TABLE IF NOT EXISTS log_pending (
 
 
 @dataclass(frozen=True, slots=True)
-class AgentRecord:
+class StoredAgent:
     agent_id: str
     wallet_count: int
     policy: SigningPolicy
@@ -106,9 +106,9 @@ class SignerStore:
         self._migrate()
         self._lock = threading.RLock()
         self._after_commit: list[Callable[[], None]] | None = None  # set inside a transaction
-        self._agents: dict[str, AgentRecord] = {}
+        self._agents: dict[str, StoredAgent] = {}
         for row in self._db.execute("SELECT * FROM agents"):
-            self._agents[row[0]] = AgentRecord(
+            self._agents[row[0]] = StoredAgent(
                 agent_id=row[0],
                 wallet_count=row[1],
                 policy=_policy_from_json(row[2]),
@@ -159,7 +159,7 @@ class SignerStore:
         else:
             self._after_commit.append(hook)
 
-    def add_agent(self, record: AgentRecord) -> None:
+    def add_agent(self, record: StoredAgent) -> None:
         with self._lock:
             try:
                 self._db.execute(
@@ -176,10 +176,10 @@ class SignerStore:
                 raise AgentExists(record.agent_id) from exc
             self._on_commit(lambda: self._agents.__setitem__(record.agent_id, record))
 
-    def agent(self, agent_id: str) -> AgentRecord | None:
+    def agent(self, agent_id: str) -> StoredAgent | None:
         return self._agents.get(agent_id)
 
-    def agents(self) -> list[AgentRecord]:
+    def agents(self) -> list[StoredAgent]:
         return sorted(self._agents.values(), key=lambda r: r.agent_id)
 
     def idempotent_response(self, agent_id: str, key: str) -> tuple[bytes, str] | None:

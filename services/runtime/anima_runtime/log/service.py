@@ -130,7 +130,7 @@ def _check_encoding(item: LogItem, digest: bytes) -> None:
 
 
 @dataclass(slots=True)
-class _Request:
+class _PendingAppend:
     inputs: list[LogEntryInput]
     payloads: list[bytes]
     future: asyncio.Future[list[int]] = field(
@@ -164,7 +164,7 @@ class AgentLog:
         self._store = store
         self._index = index
         self._sequencer = sequencer
-        self._queue: deque[_Request] = deque()
+        self._queue: deque[_PendingAppend] = deque()
         self._sync_waiters: list[asyncio.Future[None]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._sync_task: asyncio.Task[None] | None = None
@@ -292,7 +292,7 @@ class AgentLog:
         inputs = [item.to_input() for item in items]
         step = MAX_APPEND_ENTRIES
         requests = [
-            _Request(inputs[i : i + step], [item.payload for item in items[i : i + step]])
+            _PendingAppend(inputs[i : i + step], [item.payload for item in items[i : i + step]])
             for i in range(0, len(inputs), step)
         ]
         self._queue.extend(requests)
@@ -318,7 +318,7 @@ class AgentLog:
 
     async def _flush_all(self) -> None:
         while self._queue or self._sync_waiters:
-            batch: list[_Request] = []
+            batch: list[_PendingAppend] = []
             count = 0
             while self._queue and count + len(self._queue[0].inputs) <= MAX_APPEND_ENTRIES:
                 request = self._queue.popleft()
@@ -346,7 +346,7 @@ class AgentLog:
                 if not waiter.done():
                     waiter.set_result(None)
 
-    async def _flush(self, batch: list[_Request]) -> list[int]:
+    async def _flush(self, batch: list[_PendingAppend]) -> list[int]:
         """One AppendLog for `batch`, stored and published; each request's first index."""
         inputs = [i for r in batch for i in r.inputs]
         payloads = [p for r in batch for p in r.payloads]

@@ -35,7 +35,7 @@ class _Write:
 
 
 @dataclass(slots=True)
-class Outcome:
+class FactChanges:
     """What the operations did, by kind; the evaluator's result."""
 
     added: list[dict[str, Any]] = field(default_factory=list)
@@ -85,10 +85,10 @@ async def apply_ops(
     message: Message,
     candidates: Sequence[ScoredMemory],
     ops: Sequence[FactOp],
-) -> Outcome:
+) -> FactChanges:
     """Carry out the model's operations on the offered facts: each refused, stored,
     replaced or deleted as the module docstring says, and reported in the outcome."""
-    outcome = Outcome()
+    outcome = FactChanges()
     offered = {scored.memory.id: scored.memory for scored in candidates}
     changed: set[str] = set()  # known facts an earlier operation already updated or deleted
     writes: list[_Write] = []
@@ -126,7 +126,7 @@ async def apply_ops(
     return outcome
 
 
-async def _replace(context: AgentContext, write: _Write, old: Memory, outcome: Outcome) -> bool:
+async def _replace(context: AgentContext, write: _Write, old: Memory, outcome: FactChanges) -> bool:
     """Delete the fact `write` replaces; False (a conflict, reported) if it was already
     gone: another update or delete got there first, and this one must not store."""
     if await context.memory.delete(context.agent_id, old.id):
@@ -146,7 +146,7 @@ async def _write(
     message: Message,
     writes: Sequence[_Write],
     deleting: set[str],
-    outcome: Outcome,
+    outcome: FactChanges,
 ) -> None:
     """Store the new claims that are not already known, each update's only after the
     fact it replaces was deleted by it (compare-and-delete)."""

@@ -28,7 +28,7 @@ from anima_runtime.plugins.bootstrap.conversation import (
     one_line,
     speaker_name,
 )
-from anima_runtime.plugins.bootstrap.fact_writes import FACTS_TABLE, Outcome, apply_ops
+from anima_runtime.plugins.bootstrap.fact_writes import FACTS_TABLE, FactChanges, apply_ops
 from anima_runtime.plugins.types import (
     AgentContext,
     Evaluator,
@@ -196,7 +196,7 @@ async def _evaluate(
         temperature=0.2,
     )
     ops = parse_fact_ops(await context.model.complete(request))
-    outcome = await apply_ops(context, message, candidates, ops) if ops else Outcome()
+    outcome = await apply_ops(context, message, candidates, ops) if ops else FactChanges()
     return outcome.result(offered=len(candidates))
 
 
