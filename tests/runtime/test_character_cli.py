@@ -165,7 +165,7 @@ def test_inspect_needs_a_file(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_anima_character_inspect_as_a_process() -> None:
-    # Needs the lead's one line in libs/anima_cli/main.py's build_parser:
+    # Needs the lead's one line in devstack/anima_dev/cli.py's build_parser:
     #     character_cli.register(commands)
     # (from anima_runtime.character import cli as character_cli). Until then it skips.
     done = subprocess.run(
