@@ -10,7 +10,6 @@ or MemoryRpcError for a status without one; never grpc's AioRpcError.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 import grpc
 import grpc.aio
@@ -19,6 +18,7 @@ import numpy as np
 from anima.memory.v1 import memory_pb2 as pb
 from anima.memory.v1 import memory_pb2_grpc as pb_grpc
 from anima_core.auth import bearer_metadata
+from anima_core.channels import client_channel
 from anima_core.errors import ErrorCatalog
 from anima_core.server import MalformedRequest
 from anima_memory_api.convert import (
@@ -72,18 +72,14 @@ class MemoryClient:
         insecure_plaintext: bool = False,
         timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> MemoryClient:
-        options: list[tuple[str, Any]] = [
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ]
-        if certificate_pem is not None:
-            credentials = grpc.ssl_channel_credentials(root_certificates=certificate_pem)
-            options.append(("grpc.ssl_target_name_override", TLS_SERVER_NAME))
-            channel = grpc.aio.secure_channel(address, credentials, options=options)
-        elif insecure_plaintext:
-            channel = grpc.aio.insecure_channel(address, options=options)
-        else:
-            raise ValueError("give the service's certificate, or insecure_plaintext=True")
+        channel = client_channel(
+            address,
+            certificate_pem=certificate_pem,
+            insecure_plaintext=insecure_plaintext,
+            server_name=TLS_SERVER_NAME,
+            max_message_bytes=MAX_MESSAGE_BYTES,
+            service="memory service",
+        )
         return cls(channel, token, timeout_s, address=address)
 
     async def close(self) -> None:

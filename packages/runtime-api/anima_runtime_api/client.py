@@ -25,6 +25,7 @@ import grpc.aio
 from anima.runtime.v1 import runtime_pb2 as pb
 from anima.runtime.v1 import runtime_pb2_grpc as pb_grpc
 from anima_core.auth import bearer_metadata
+from anima_core.channels import client_channel
 from anima_core.errors import ErrorCatalog
 from anima_core.server import MalformedRequest
 from anima_runtime_api.convert import (
@@ -91,18 +92,14 @@ class RuntimeClient:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         turn_timeout_s: float = DEFAULT_TURN_TIMEOUT_S,
     ) -> RuntimeClient:
-        options: list[tuple[str, Any]] = [
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ]
-        if certificate_pem is not None:
-            credentials = grpc.ssl_channel_credentials(root_certificates=certificate_pem)
-            options.append(("grpc.ssl_target_name_override", TLS_SERVER_NAME))
-            channel = grpc.aio.secure_channel(address, credentials, options=options)
-        elif insecure_plaintext:
-            channel = grpc.aio.insecure_channel(address, options=options)
-        else:
-            raise ValueError("give the runtime's certificate, or insecure_plaintext=True")
+        channel = client_channel(
+            address,
+            certificate_pem=certificate_pem,
+            insecure_plaintext=insecure_plaintext,
+            server_name=TLS_SERVER_NAME,
+            max_message_bytes=MAX_MESSAGE_BYTES,
+            service="runtime",
+        )
         return cls(channel, token, timeout_s=timeout_s, turn_timeout_s=turn_timeout_s)
 
     async def close(self) -> None:

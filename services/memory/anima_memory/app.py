@@ -16,11 +16,11 @@ from typing import TypeVar
 import grpc
 
 from anima.memory.v1 import memory_pb2_grpc as pb_grpc
+from anima_core import channels
 from anima_core.auth import TokenAuthInterceptor
 from anima_core.files import replace_file
 from anima_core.server import GrpcServer
 from anima_core.telemetry import TracingServerInterceptor
-from anima_core.tls import new_channel_identity
 from anima_memory.api.servicer import ACCESS_LIST, SERVICE_NAME, MemoryServicer
 from anima_memory.config import MemoryConfig
 from anima_memory.embeddings.base import Embedder
@@ -109,17 +109,13 @@ def load_embedder(config: MemoryConfig) -> Embedder:
 
 def server_credentials(config: MemoryConfig) -> tuple[grpc.ServerCredentials | None, bytes | None]:
     """TLS from files, or a fresh self-signed key whose certificate is published."""
-    if config.insecure_plaintext:
-        log.warning("INSECURE plaintext gRPC: no TLS (development only)")
-        return None, None
-    if config.tls_cert_file is not None and config.tls_key_file is not None:
-        cert = config.tls_cert_file.read_bytes()
-        key = config.tls_key_file.read_bytes()
-    else:
-        identity = new_channel_identity(TLS_SERVER_NAME)
-        cert, key = identity.cert_pem, identity.key_pem
-        _publish(config.certificate_path, cert)
-    return grpc.ssl_server_credentials([(key, cert)]), cert
+    return channels.server_credentials(
+        insecure_plaintext=config.insecure_plaintext,
+        cert_file=config.tls_cert_file,
+        key_file=config.tls_key_file,
+        server_name=TLS_SERVER_NAME,
+        publish=lambda cert: _publish(config.certificate_path, cert),
+    )
 
 
 def _publish(path: Path, data: bytes) -> None:

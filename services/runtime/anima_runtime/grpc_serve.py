@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
 
 import grpc
 
 from anima.runtime.v1 import runtime_pb2_grpc as pb_grpc
+from anima_core import channels
 from anima_core.files import replace_file
 from anima_core.server import GrpcServer
 from anima_core.telemetry import TracingServerInterceptor
-from anima_core.tls import new_channel_identity
 from anima_runtime.api.grpc_servicer import SERVICE_NAME, RuntimeServicer, token_auth
 from anima_runtime.config import RuntimeConfig
 from anima_runtime.handler import RuntimeHandler
@@ -60,18 +61,18 @@ class RuntimeGrpc:
 
 def server_credentials(config: RuntimeConfig) -> tuple[grpc.ServerCredentials | None, bytes | None]:
     """TLS from files, or a fresh self-signed key whose certificate is published."""
-    if config.insecure_grpc_plaintext:
-        logger.warning("INSECURE plaintext gRPC: no TLS (development only)")
-        return None, None
-    if config.tls_cert_file is not None and config.tls_key_file is not None:
-        cert = config.tls_cert_file.read_bytes()
-        key = config.tls_key_file.read_bytes()
-    else:
-        identity = new_channel_identity(TLS_SERVER_NAME)
-        cert, key = identity.cert_pem, identity.key_pem
-        private_dirs(config.certificate_path.parent)  # data_dir too, if it is new
-        replace_file(config.certificate_path, cert)
-    return grpc.ssl_server_credentials([(key, cert)]), cert
+    return channels.server_credentials(
+        insecure_plaintext=config.insecure_grpc_plaintext,
+        cert_file=config.tls_cert_file,
+        key_file=config.tls_key_file,
+        server_name=TLS_SERVER_NAME,
+        publish=lambda cert: _publish(config.certificate_path, cert),
+    )
+
+
+def _publish(path: Path, cert: bytes) -> None:
+    private_dirs(path.parent)  # data_dir too, if it is new
+    replace_file(path, cert)
 
 
 async def start_grpc(config: RuntimeConfig, *, address: str | None = None) -> RuntimeGrpc:
