@@ -10,7 +10,6 @@ Requests are bounded by the HTTP API's body limit (larger: RESOURCE_EXHAUSTED).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -29,7 +28,6 @@ from anima_runtime.log.durable import private_dirs
 from anima_runtime_api.endpoint import TLS_SERVER_NAME
 from anima_runtime_api.errors import ERROR_DOMAIN
 
-logger = logging.getLogger(__name__)
 
 #: What one answer may hold (a page of memories can be larger than any request).
 MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
