@@ -28,7 +28,6 @@ from anima_runtime.log.durable import private_dirs
 from anima_runtime_api.endpoint import TLS_SERVER_NAME
 from anima_runtime_api.errors import ERROR_DOMAIN
 
-
 #: What one answer may hold (a page of memories can be larger than any request).
 MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
 SHUTDOWN_GRACE_S: Final = 5.0
