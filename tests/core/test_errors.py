@@ -40,7 +40,7 @@ class Fallback(AnimaError):
         self.code = code
 
 
-CATALOG = ErrorCatalog(domain="test.anima", errors=[Parked], fallback=Fallback)
+CATALOG = ErrorCatalog(domain="test.anima", errors=[Parked], rpc_error=Fallback)
 
 
 def test_rich_status_carries_code_message_and_error_info() -> None:
@@ -99,13 +99,13 @@ def test_a_catalog_refuses_a_reason_twice_or_malformed() -> None:
         pass  # inherits PARKED: the catalog could not tell the two apart
 
     with pytest.raises(ValueError, match="PARKED"):
-        ErrorCatalog(domain="d", errors=[Parked, Twin], fallback=Fallback)
+        ErrorCatalog(domain="d", errors=[Parked, Twin], rpc_error=Fallback)
 
     class Lower(AnimaError):
         reason: ClassVar[str] = "not-snake"
 
     with pytest.raises(ValueError, match="UPPER_SNAKE"):
-        ErrorCatalog(domain="d", errors=[Lower], fallback=Fallback)
+        ErrorCatalog(domain="d", errors=[Lower], rpc_error=Fallback)
 
 
 def test_an_unknown_numeric_code_is_unknown() -> None:

@@ -158,6 +158,10 @@ def _rich_status_of(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
     return None
 
 
+#: Statuses that say the service was not reached, or did not answer in time.
+_UNREACHABLE: Final = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+
 class ErrorCatalog:
     """One service's reasons and their error classes: what its API package's client
     raises for each status it gets.
@@ -171,10 +175,13 @@ class ErrorCatalog:
         *,
         domain: str,
         errors: Iterable[type[AnimaError]],
-        fallback: Callable[[str, str], AnimaError],
+        rpc_error: Callable[[str, str], AnimaError],
+        unreachable: Callable[[str, str], AnimaError] | None = None,
     ) -> None:
-        """`errors`: the classes the service sends, by reason (each reason once);
-        `fallback(code_name, message)`: the error for any other status."""
+        """`errors`: the classes the service sends, by reason (each reason once). Any
+        other status is `unreachable(code_name, message)` when the service could not be
+        reached or did not answer in time (retrying later may help), else
+        `rpc_error(code_name, message)`."""
         self.domain = domain
         by_reason: dict[str, type[AnimaError]] = {}
         for cls in errors:
@@ -187,7 +194,8 @@ class ErrorCatalog:
                 )
             by_reason[cls.reason] = cls
         self._by_reason: Mapping[str, type[AnimaError]] = MappingProxyType(by_reason)
-        self._fallback = fallback
+        self._rpc_error = rpc_error
+        self._unreachable = unreachable or rpc_error
 
     @property
     def reasons(self) -> Mapping[str, type[AnimaError]]:
@@ -199,7 +207,8 @@ class ErrorCatalog:
         cls = self._by_reason.get(status.reason) if status.domain == self.domain else None
         if cls is not None and GRPC_STATUS_FOR_KIND.get(cls.kind) == status.code:
             return cls.rebuild(status.message, status.metadata)
-        return self._fallback(status.code.name, status.message)
+        fallback = self._unreachable if status.code in _UNREACHABLE else self._rpc_error
+        return fallback(status.code.name, status.message)
 
     def __enter__(self) -> None:
         return None

@@ -30,7 +30,12 @@ from anima_memory_api.convert import (
     search_to_pb,
 )
 from anima_memory_api.endpoint import TLS_SERVER_NAME
-from anima_memory_api.errors import ERROR_DOMAIN, SERVER_ERRORS, error_for_code
+from anima_memory_api.errors import (
+    ERROR_DOMAIN,
+    SERVER_ERRORS,
+    MemoryRpcError,
+    MemoryUnreachable,
+)
 from anima_memory_api.shards import ReplicaInfo, Shard
 from anima_memory_api.types import (
     CreateResult,
@@ -48,7 +53,10 @@ MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
 #: The memory service's reasons and their errors: what a failed call raises.
 ERRORS = ErrorCatalog(
-    domain=ERROR_DOMAIN, errors=(*SERVER_ERRORS, MalformedRequest), fallback=error_for_code
+    domain=ERROR_DOMAIN,
+    errors=(*SERVER_ERRORS, MalformedRequest),
+    rpc_error=MemoryRpcError,
+    unreachable=MemoryUnreachable,
 )
 
 

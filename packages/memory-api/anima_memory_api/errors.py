@@ -3,7 +3,7 @@
 The service sends these as google.rpc.ErrorInfo (domain ERROR_DOMAIN, the class's
 `reason`); MemoryClient raises the same class again (anima_memory_api.client). A
 status without a reason it knows becomes MemoryUnreachable or MemoryRpcError
-(`error_for_code`). Every reason the server sends is listed in memory.proto.
+(by its code). Every reason the server sends is listed in memory.proto.
 """
 
 from __future__ import annotations
@@ -107,8 +107,6 @@ class MemoryUnreachable(MemoryRpcError):
     reason = "MEMORY_UNREACHABLE"
 
 
-_UNREACHABLE_CODES: Final = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
-
 #: The errors the memory service sends with their reasons, for the client's catalog.
 SERVER_ERRORS: Final[tuple[type[MemoryServiceError], ...]] = (
     InvalidMemoryRequest,
@@ -120,10 +118,3 @@ SERVER_ERRORS: Final[tuple[type[MemoryServiceError], ...]] = (
     EmbeddingFailed,
     WrongShard,
 )
-
-
-def error_for_code(code: str, message: str) -> MemoryRpcError:
-    """The error for a status (by its code's name) that carries no known reason."""
-    if code in _UNREACHABLE_CODES:
-        return MemoryUnreachable(code, message)
-    return MemoryRpcError(code, message)

@@ -38,7 +38,12 @@ from anima_runtime_api.convert import (
     turn_from_pb,
 )
 from anima_runtime_api.endpoint import TLS_SERVER_NAME
-from anima_runtime_api.errors import ERROR_DOMAIN, SERVER_ERRORS, error_for_code
+from anima_runtime_api.errors import (
+    ERROR_DOMAIN,
+    SERVER_ERRORS,
+    RuntimeRpcError,
+    RuntimeUnreachable,
+)
 from anima_runtime_api.types import (
     AgentView,
     ConsistencyProof,
@@ -60,7 +65,10 @@ Response = TypeVar("Response")
 #: The runtime's reasons and their errors: what a failed call raises. (The log reads'
 #: own reasons, UNKNOWN_LOG and the like, arrive as RuntimeRpcError with their code.)
 ERRORS = ErrorCatalog(
-    domain=ERROR_DOMAIN, errors=(*SERVER_ERRORS, MalformedRequest), fallback=error_for_code
+    domain=ERROR_DOMAIN,
+    errors=(*SERVER_ERRORS, MalformedRequest),
+    rpc_error=RuntimeRpcError,
+    unreachable=RuntimeUnreachable,
 )
 
 

@@ -106,8 +106,6 @@ class RuntimeUnreachable(RuntimeRpcError):
     reason = "RUNTIME_UNREACHABLE"
 
 
-_UNREACHABLE_CODES: Final = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
-
 #: The errors the runtime sends with their reasons, for the client's catalog.
 SERVER_ERRORS: Final[tuple[type[AgentRuntimeError], ...]] = (
     InvalidRuntimeRequest,
@@ -120,13 +118,6 @@ SERVER_ERRORS: Final[tuple[type[AgentRuntimeError], ...]] = (
     BackingServiceUnavailable,
     BackingServiceFailed,
 )
-
-
-def error_for_code(code: str, message: str) -> RuntimeRpcError:
-    """The error for a status (by its code's name) that carries no known reason."""
-    if code in _UNREACHABLE_CODES:
-        return RuntimeUnreachable(code, message)
-    return RuntimeRpcError(code, message)
 
 
 __all__ = [
@@ -144,5 +135,4 @@ __all__ = [
     "ModelFailed",
     "RuntimeRpcError",
     "RuntimeUnreachable",
-    "error_for_code",
 ]

@@ -30,7 +30,12 @@ from anima_core.telemetry import tracing_client_interceptors
 from anima_core.tls import TLS_SERVER_NAME, fetch_server_certificate, public_key_der
 from anima_signer_api import convert
 from anima_signer_api.binding import bound_keys
-from anima_signer_api.errors import ERROR_DOMAIN, SERVER_ERRORS, error_for_code
+from anima_signer_api.errors import (
+    ERROR_DOMAIN,
+    SERVER_ERRORS,
+    SignerRpcError,
+    SignerUnreachable,
+)
 from anima_signer_api.types import (
     Agent,
     AttestationBundle,
@@ -65,7 +70,10 @@ class ChannelBindingError(AttestationError):
 
 #: The signer's reasons and their errors: what a failed call raises.
 ERRORS = ErrorCatalog(
-    domain=ERROR_DOMAIN, errors=(*SERVER_ERRORS, MalformedRequest), fallback=error_for_code
+    domain=ERROR_DOMAIN,
+    errors=(*SERVER_ERRORS, MalformedRequest),
+    rpc_error=SignerRpcError,
+    unreachable=SignerUnreachable,
 )
 
 

@@ -3,7 +3,7 @@
 The signer sends these as google.rpc.ErrorInfo (domain ERROR_DOMAIN, the class's
 `reason`); SignerClient raises the same class again (anima_signer_api.client).
 A status without a reason it knows becomes SignerUnreachable or SignerRpcError
-(`error_for_code`). Every reason the server sends is listed in signer.proto.
+(by its code). Every reason the server sends is listed in signer.proto.
 """
 
 from __future__ import annotations
@@ -146,8 +146,6 @@ class SignerUnreachable(SignerRpcError):
     reason = "SIGNER_UNREACHABLE"
 
 
-_UNREACHABLE_CODES: Final = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
-
 #: The errors the signer sends with their reasons, for the client's catalog. (The
 #: enclave's own TEE failures are the service's, not the API's: they arrive as
 #: SignerUnreachable or SignerRpcError by their code.)
@@ -163,10 +161,3 @@ SERVER_ERRORS: Final[tuple[type[SignerError], ...]] = (
     StateDirInUse,
     LogChangedElsewhere,
 )
-
-
-def error_for_code(code: str, message: str) -> SignerRpcError:
-    """The error for a status (by its code's name) that carries no known reason."""
-    if code in _UNREACHABLE_CODES:
-        return SignerUnreachable(code, message)
-    return SignerRpcError(code, message)
