@@ -17,9 +17,16 @@ from anima_runtime.log.service import AgentLog
 from anima_signer.core import Signer
 from anima_signer.tee.sim import InsecureSimulatedTee
 from anima_signer_api.types import SigningPolicy
+from tests.vectors import require_vectors, vectors_dir
 
 AGENT = "ada-agent"
-CHARACTERS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "characters"
+#: The real ElizaOS characters among the shared test vectors ($ANIMA_VECTORS_DIR).
+CHARACTERS = vectors_dir("characters")
+
+
+def real_character(name: str) -> Path:
+    """The path of the real character `name`, or skip the test saying it is missing."""
+    return require_vectors("characters", f"{name}.character.json") / f"{name}.character.json"
 
 
 @pytest.fixture(scope="session")

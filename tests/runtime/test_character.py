@@ -25,7 +25,8 @@ from anima_runtime.character import (
 from anima_runtime.character.model import READ_FIELDS
 from anima_runtime.errors import InvalidCharacter
 from anima_runtime.plugins.types import ExampleLine
-from tests.runtime.conftest import CHARACTERS
+from tests.runtime.conftest import CHARACTERS, real_character
+from tests.vectors import require_vectors
 
 FIXTURES = Path(__file__).parent / "fixtures" / "characters"
 V025 = FIXTURES / "v025-full.character.json"
@@ -51,6 +52,7 @@ def as_tuple(value: str | list[str] | None) -> tuple[str, ...]:
 
 
 def test_the_four_real_characters_are_there() -> None:
+    require_vectors("characters")
     assert [p.name.split(".")[0] for p in REAL] == ["c3po", "dobby", "eternalai", "trump"]
 
 
@@ -64,11 +66,11 @@ def test_the_four_real_characters_are_there() -> None:
     ],
 )
 def test_real_character_known_facts(file: str, name: str, provider: str) -> None:
-    character = load_character(CHARACTERS / f"{file}.character.json")
+    character = load_character(real_character(file))
     assert character.name == name
     assert character.model_provider == provider
     assert character.shape == "v0.25"
-    assert character.source == str(CHARACTERS / f"{file}.character.json")
+    assert character.source == str(real_character(file))
     assert "voice" in character.settings
     assert len(character.secrets) == 0
 
@@ -107,7 +109,7 @@ def test_real_character_loads_everything_the_file_says(path: Path) -> None:
 
 
 def test_real_character_example_actions_are_read() -> None:
-    raw = read(CHARACTERS / "eternalai.character.json")
+    raw = read(real_character("eternalai"))
     wanted = [
         line["content"]["action"]
         for conversation in raw["messageExamples"]
@@ -115,15 +117,15 @@ def test_real_character_example_actions_are_read() -> None:
         if "action" in line["content"]
     ]
     assert wanted, "the eternalai character has example lines with an action"
-    character = load_character(CHARACTERS / "eternalai.character.json")
+    character = load_character(real_character("eternalai"))
     got = [line.action for c in character.message_examples for line in c if line.action]
     assert got == wanted
 
 
 def test_c3po_keeps_its_twitter_spaces_settings_unread() -> None:
-    character = load_character(CHARACTERS / "c3po.character.json")
+    character = load_character(real_character("c3po"))
     assert "twitterSpaces" in character.kept_fields
-    raw = read(CHARACTERS / "c3po.character.json")
+    raw = read(real_character("c3po"))
     assert character.public_document()["twitterSpaces"] == raw["twitterSpaces"]
 
 

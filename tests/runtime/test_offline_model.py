@@ -31,7 +31,7 @@ from anima_runtime.plugins.types import (
     ExampleLine,
     Message,
 )
-from tests.runtime.conftest import CHARACTERS
+from tests.runtime.conftest import real_character
 
 AGENT = "agent-1"
 USER = "user-ada"
@@ -302,7 +302,7 @@ async def test_a_question_is_answered_from_the_best_knowledge_passage(
 async def test_a_real_characters_example_answers_a_matching_question(
     model: OfflineModel, minilm: MiniLmOnnxEmbedder
 ) -> None:
-    path = CHARACTERS / "trump.character.json"
+    path = real_character("trump")
     trump = load_character(path)
     document = json.loads(path.read_text())
     border = next(c for c in document["messageExamples"] if "border" in c[0]["content"]["text"])
@@ -335,7 +335,7 @@ async def test_a_statement_the_rules_read_is_acknowledged(
 async def test_the_fallback_is_short_in_character_and_never_empty(
     model: OfflineModel, minilm: MiniLmOnnxEmbedder, name: str
 ) -> None:
-    character = load_character(CHARACTERS / f"{name}.character.json")
+    character = load_character(real_character(name))
     content = await _respond(model, await _state(minilm, "zxcv qwerty", character=character))
     assert content.text.strip()
     assert len(content.text) < 240
@@ -382,7 +382,7 @@ async def test_stream_pieces_join_to_the_whole_answer(
 
 
 async def test_the_same_state_gets_the_same_answer(minilm: MiniLmOnnxEmbedder) -> None:
-    trump = load_character(CHARACTERS / "trump.character.json")
+    trump = load_character(real_character("trump"))
     for text in ("zxcv qwerty", "What do you think about the border?", "shut up"):
         state = await _state(minilm, text, character=trump)
         request = ModelRequest(Purpose.RESPONSE, "", state)
@@ -400,7 +400,7 @@ async def test_example_and_action_embeddings_are_cached(minilm: MiniLmOnnxEmbedd
         return await minilm.embed(texts)
 
     model = OfflineModel(counting)
-    trump = load_character(CHARACTERS / "trump.character.json")
+    trump = load_character(real_character("trump"))
     await model.complete(
         ModelRequest(Purpose.RESPONSE, "", await _state(minilm, "hi", character=trump))
     )
