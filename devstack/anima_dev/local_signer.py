@@ -8,7 +8,7 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,10 @@ class LocalSigner:
     tokens: dict[str, str]  # caller name -> bearer token
     process: subprocess.Popen[bytes]
 
+    @property
+    def port(self) -> int:
+        return int(self.address.rpartition(":")[2])
+
 
 @contextlib.contextmanager
 def local_signer(
@@ -32,19 +36,26 @@ def local_signer(
     callers: tuple[str, ...] = ("admin", "runtime"),
     extra_args: tuple[str, ...] = (),
     program: Sequence[str] | None = None,
+    port: int = 0,
+    tokens: Mapping[str, str] | None = None,
 ) -> Iterator[LocalSigner]:
-    """Start `anima signer serve` (INSECURE simulated TEE) on a free loopback port.
+    """Start `anima signer serve` (INSECURE simulated TEE) on a loopback port (`port`,
+    or a free one), with its state under state_dir/signer.
 
-    Fresh caller tokens are made for this run; only their digests reach the signer.
+    Fresh caller tokens are made for this run unless `tokens` (caller -> token) are
+    given; only their digests reach the signer. To restart a signer as it was, give
+    the same state_dir, port and tokens (its TLS key is new on every start).
     `program` runs the signer's commands instead of `anima signer` in this
     interpreter (another environment's `anima-signer`, say).
     """
-    tokens = {name: secrets.token_urlsafe(32) for name in callers}
+    if tokens is None:
+        tokens = {name: secrets.token_urlsafe(32) for name in callers}
+    tokens = dict(tokens)
     digests = {name: token_digest(t) for name, t in tokens.items()}
     env = {**os.environ, "ANIMA_SIGNER_CALLERS": json.dumps(digests)}
     ready = state_dir / "signer.ready"
     command = [*(program or (sys.executable, "-m", "anima_dev.cli", "signer")), "serve"]
-    command += ["--listen", "127.0.0.1:0", "--tee", "sim"]
+    command += ["--listen", f"127.0.0.1:{port}", "--tee", "sim"]
     command += ["--state-dir", str(state_dir / "signer"), *extra_args]
     command += ["--ready-file", str(ready)]
     with ready_process(
