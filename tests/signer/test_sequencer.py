@@ -211,6 +211,19 @@ def test_the_tail_runs_from_the_host_size(signer: Signer, host: HostLog) -> None
     host.absorb(second)
 
 
+def test_an_append_sent_again_with_the_same_host_size_is_logged_twice(
+    signer: Signer, host: HostLog
+) -> None:
+    """Why SignerClient never sends an AppendLog with entries a second time after a
+    broken connection: host_size confirms storage, it does not key the append."""
+    host.append()
+    first = signer.append_log("alice", 1, messages(1))
+    again = signer.append_log("alice", 1, messages(1))
+    assert (first.first_index, again.first_index, again.size) == (1, 2, 3)
+    # Collecting the tail (no entries) is the same however often it is sent.
+    assert signer.append_log("alice", 1, []) == signer.append_log("alice", 1, [])
+
+
 def test_a_sync_signs_nothing_new(signer: Signer, host: HostLog) -> None:
     host.append()
     result = host.append(messages(2))
