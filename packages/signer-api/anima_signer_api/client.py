@@ -5,6 +5,13 @@ gRPC channel to it, asks for evidence bound to that certificate's key and a
 fresh nonce, and verifies the evidence against a measurement policy. Only then
 does the bearer token, or any request, leave this process.
 
+When the signer restarts (with a new TLS key), the client re-pins: fresh evidence
+for the new key, verified under the same policy, before any call goes on
+(anima_signer_api.connection). A call that failed on the way is sent again once
+only where that is safe: one that never left, a read, a Sign with an idempotency
+key, an AppendLog that only collects the tail. Otherwise it raises
+SignerOutcomeUnknown: it may or may not have happened.
+
 Failed calls raise the signer's typed errors (anima_signer_api.errors: PolicyDenied,
 UnknownAgent, ...) from the reason the signer sends, and SignerUnreachable or
 SignerRpcError for a status without one; never grpc's AioRpcError.
@@ -15,8 +22,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import secrets
-from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
@@ -30,9 +37,16 @@ from anima_core.telemetry import tracing_client_interceptors
 from anima_core.tls import TLS_SERVER_NAME, fetch_server_certificate, public_key_der
 from anima_signer_api import convert
 from anima_signer_api.binding import bound_keys
+from anima_signer_api.connection import (
+    DEFAULT_RECONNECT_WITHIN_S,
+    PinnedChannel,
+    SignerConnection,
+    split_address,
+)
 from anima_signer_api.errors import (
     ERROR_DOMAIN,
     SERVER_ERRORS,
+    SignerOutcomeUnknown,
     SignerRpcError,
     SignerUnreachable,
 )
@@ -54,6 +68,8 @@ from anima_verify.attestation import (
     verify_evidence,
 )
 from anima_verify.errors import AnimaError, ErrorKind
+
+T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 10.0
 # Room for a full AppendLog answer (the whole unconfirmed log tail,
@@ -106,11 +122,15 @@ def _item_outcome(item: pb.SignBatchItem) -> SignResult | SignFailure:
     return convert.result_from_proto(item.response)
 
 
-def _split_address(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"signer address must be host:port, got {address!r}")
-    return host.strip("[]"), int(port)
+#: The text grpc gives a call that failed before it left: no connection could be made
+#: (the signer is down, or its TLS key is no longer the pinned one). Any other lost
+#: connection may have carried the request.
+_NOT_CONNECTED = "failed to connect to all addresses"
+
+
+def _lost_connection(status: RemoteStatus) -> bool:
+    """UNAVAILABLE from the transport, not an answer of the signer (which names its domain)."""
+    return status.code is grpc.StatusCode.UNAVAILABLE and status.domain != ERROR_DOMAIN
 
 
 class SignerClient:
@@ -119,18 +139,13 @@ class SignerClient:
     def __init__(
         self,
         *,
-        channel: grpc.aio.Channel,
+        connection: SignerConnection,
         token: str,
-        attestation: VerifiedQuote | None,
-        tls_public_key: bytes | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> None:
-        self._channel = channel
-        self._stub = pb_grpc.SignerServiceStub(channel)
+        self._connection = connection
         self._metadata = bearer_metadata(token)
         self._timeout = timeout
-        self._tls_public_key = tls_public_key
-        self.attestation = attestation
 
     @classmethod
     async def connect_attested(
@@ -142,38 +157,32 @@ class SignerClient:
         now: int | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        reconnect_within_s: float = DEFAULT_RECONNECT_WITHIN_S,
     ) -> SignerClient:
-        host, port = _split_address(address)
-        cert_pem = await asyncio.to_thread(fetch_server_certificate, host, port, timeout=timeout)
-        channel = grpc.aio.secure_channel(
-            address,
-            grpc.ssl_channel_credentials(root_certificates=cert_pem),
-            options=[
-                ("grpc.ssl_target_name_override", TLS_SERVER_NAME),
-                ("grpc.max_receive_message_length", max_message_bytes),
-                ("grpc.max_send_message_length", max_message_bytes),
-            ],
-            interceptors=tracing_client_interceptors(),
-        )
-        tls_public_key = public_key_der(cert_pem)
-        try:
-            verified = await verify_channel(
-                pb_grpc.SignerServiceStub(channel),
-                tls_public_key=tls_public_key,
+        """Verify the signer at `address` under `policy`, then trust a channel pinned to
+        its TLS key. When it restarts, calls wait up to `reconnect_within_s` for it to
+        answer again, and go on only once its new key has passed the same check."""
+        host, port = split_address(address)
+
+        async def open_pinned(cert_pem: bytes) -> PinnedChannel:
+            return await _open_pinned(
+                address,
+                cert_pem,
                 policy=policy,
                 now=now,
                 timeout=timeout,
+                max_message_bytes=max_message_bytes,
             )
-        except BaseException:
-            await channel.close(None)
-            raise
-        return cls(
-            channel=channel,
-            token=token,
-            attestation=verified,
-            tls_public_key=tls_public_key,
+
+        cert_pem = await asyncio.to_thread(fetch_server_certificate, host, port, timeout=timeout)
+        connection = SignerConnection(
+            address=address,
+            first=await open_pinned(cert_pem),
+            open_pinned=open_pinned,
             timeout=timeout,
+            reconnect_within_s=reconnect_within_s,
         )
+        return cls(connection=connection, token=token, timeout=timeout)
 
     @classmethod
     async def connect_insecure_plaintext(
@@ -188,10 +197,22 @@ class SignerClient:
             ],
             interceptors=tracing_client_interceptors(),
         )
-        return cls(channel=channel, token=token, attestation=None, timeout=timeout)
+        plain = PinnedChannel(
+            channel=channel,
+            stub=pb_grpc.SignerServiceStub(channel),
+            tls_public_key=None,
+            attestation=None,
+        )
+        connection = SignerConnection(address=address, first=plain, timeout=timeout)
+        return cls(connection=connection, token=token, timeout=timeout)
+
+    @property
+    def attestation(self) -> VerifiedQuote | None:
+        """The verified evidence for the channel in use (None when plaintext)."""
+        return self._connection.current.attestation
 
     async def close(self) -> None:
-        await self._channel.close(None)
+        await self._connection.close()
 
     async def __aenter__(self) -> SignerClient:
         return self
@@ -202,27 +223,61 @@ class SignerClient:
     def _call_options(self) -> dict[str, Any]:
         return {"metadata": self._metadata, "timeout": self._timeout}
 
+    async def _call(
+        self, method: str, send: Callable[[PinnedChannel], Awaitable[T]], *, repeatable: bool
+    ) -> tuple[T, PinnedChannel]:
+        """`send` on the channel in use; its answer and that channel.
+
+        A call that found the connection lost waits for it to be renewed (re-pinned
+        and re-attested if the signer restarted), then is sent once more if it never
+        left or is `repeatable` (a second one changes nothing); else SignerOutcomeUnknown.
+        """
+        pinned = await self._connection.settled()
+        try:
+            return await send(pinned), pinned
+        except grpc.aio.AioRpcError as exc:
+            status = RemoteStatus.of_rpc_error(exc)
+            if not (self._connection.renewable and _lost_connection(status)):
+                raise ERRORS.error_for(status) from None
+            if not repeatable and _NOT_CONNECTED not in status.message:
+                raise SignerOutcomeUnknown(method, status.message) from None
+        pinned = await self._connection.renew(pinned)
+        with ERRORS:
+            return await send(pinned), pinned
+
+    async def _unary(
+        self, method: str, send: Callable[[Any], Awaitable[T]], *, repeatable: bool
+    ) -> T:
+        """`send(stub)` with the bearer token, as _call does."""
+        response, _ = await self._call(
+            method, lambda pinned: send(pinned.stub), repeatable=repeatable
+        )
+        return response
+
     # ------------------------------------------------------------ agents
 
     async def create_agent(
         self, agent_id: str, *, policy: SigningPolicy, wallet_count: int = 1
     ) -> Agent:
-        with ERRORS:
-            response = await self._stub.CreateAgent(
-                pb.CreateAgentRequest(
-                    agent_id=agent_id,
-                    wallet_count=wallet_count,
-                    policy=convert.policy_to_proto(policy),
-                ),
-                **self._call_options(),
-            )
+        request = pb.CreateAgentRequest(
+            agent_id=agent_id,
+            wallet_count=wallet_count,
+            policy=convert.policy_to_proto(policy),
+        )
+        response = await self._unary(
+            "CreateAgent",
+            lambda stub: stub.CreateAgent(request, **self._call_options()),
+            repeatable=False,
+        )
         return convert.agent_from_proto(response.agent)
 
     async def get_agent(self, agent_id: str) -> Agent:
-        with ERRORS:
-            response = await self._stub.GetAgent(
-                pb.GetAgentRequest(agent_id=agent_id), **self._call_options()
-            )
+        request = pb.GetAgentRequest(agent_id=agent_id)
+        response = await self._unary(
+            "GetAgent",
+            lambda stub: stub.GetAgent(request, **self._call_options()),
+            repeatable=True,
+        )
         return convert.agent_from_proto(response.agent)
 
     async def attest_agent(
@@ -231,11 +286,17 @@ class SignerClient:
         """Fresh evidence that this agent's keys live in the attested enclave."""
         agent = await self.get_agent(agent_id)
         nonce = secrets.token_bytes(32)
-        bundle = await self.get_attestation(nonce, agent_id)
+        bundle, pinned = await self._call(
+            "GetAttestation",
+            lambda p: _get_attestation(
+                p.stub, nonce=nonce, agent_id=agent_id, timeout=self._timeout
+            ),
+            repeatable=True,
+        )
         if not hmac.compare_digest(bound_keys(agent), bundle.bound_keys):
             raise ChannelBindingError(f"evidence does not bind the keys of agent {agent_id!r}")
         verified = _verify_bundle(
-            bundle, nonce=nonce, policy=policy, now=now, tls_public_key=self._tls_public_key
+            bundle, nonce=nonce, policy=policy, now=now, tls_public_key=pinned.tls_public_key
         )
         return agent, verified
 
@@ -243,37 +304,64 @@ class SignerClient:
         """The enclave's evidence for `nonce` (binding `agent_id`'s keys if given),
         unverified: for passing on to a third party, who verifies it themselves
         (the log API's attestation route). To trust it here, use attest_agent."""
-        return await _get_attestation(
-            self._stub, nonce=nonce, agent_id=agent_id, timeout=self._timeout
+        bundle, _ = await self._call(
+            "GetAttestation",
+            lambda p: _get_attestation(
+                p.stub, nonce=nonce, agent_id=agent_id, timeout=self._timeout
+            ),
+            repeatable=True,
         )
+        return bundle
 
     # ------------------------------------------------------------ signing
 
-    # Every result carries log_index: its SIGNATURE entry in the agent's log.
+    # Every result carries log_index: its SIGNATURE entry in the agent's log. A request
+    # with an idempotency key is answered the same again (the signer keeps the first
+    # answer), so only those are sent twice after a connection broke mid-call.
 
     async def sign(self, request: SignRequest) -> SignResult:
         wire = convert.sign_request_to_proto(request)
-        with ERRORS:
-            response = await self._stub.Sign(wire, **self._call_options())
+        response = await self._unary(
+            "Sign",
+            lambda stub: stub.Sign(wire, **self._call_options()),
+            repeatable=bool(request.idempotency_key),
+        )
         return convert.result_from_proto(response)
 
     async def sign_batch(self, requests: Iterable[SignRequest]) -> list[SignResult | SignFailure]:
+        requests = list(requests)
         batch = pb.SignBatchRequest(requests=[convert.sign_request_to_proto(r) for r in requests])
-        with ERRORS:
-            response = await self._stub.SignBatch(batch, **self._call_options())
+        response = await self._unary(
+            "SignBatch",
+            lambda stub: stub.SignBatch(batch, **self._call_options()),
+            repeatable=all(r.idempotency_key for r in requests),
+        )
         return [_item_outcome(item) for item in response.items]
 
     async def sign_stream(
         self, requests: AsyncIterator[SignRequest]
     ) -> AsyncIterator[SignResult | SignFailure]:
+        """Never sent twice (its requests are read as they go). A stream that could not
+        connect re-pins the connection for the next call, then raises SignerUnreachable;
+        one that broke on the way raises SignerOutcomeUnknown (what it had not answered
+        yet may or may not have been signed)."""
+
         async def wire() -> AsyncIterator[pb.SignStreamRequest]:
             async for request in requests:
                 yield pb.SignStreamRequest(request=convert.sign_request_to_proto(request))
 
-        call = self._stub.SignStream(wire(), metadata=self._metadata)
-        with ERRORS:
+        pinned = await self._connection.settled()
+        call = pinned.stub.SignStream(wire(), metadata=self._metadata)
+        try:
             async for message in call:
                 yield _item_outcome(message.item)
+        except grpc.aio.AioRpcError as exc:
+            status = RemoteStatus.of_rpc_error(exc)
+            if self._connection.renewable and _lost_connection(status):
+                if _NOT_CONNECTED not in status.message:
+                    raise SignerOutcomeUnknown("SignStream", status.message) from None
+                await self._connection.renew(pinned)
+            raise ERRORS.error_for(status) from None
 
     # ------------------------------------------------------------ the log
 
@@ -281,21 +369,63 @@ class SignerClient:
         self, agent_id: str, host_size: int, inputs: Iterable[LogEntryInput] = ()
     ) -> LogAppendResult:
         """Sequence `inputs` (none: just collect the tail) after telling the enclave
-        that the host has stored [0, host_size) durably. See AppendLog in signer.proto."""
+        that the host has stored [0, host_size) durably. See AppendLog in signer.proto.
+
+        Sent twice only without inputs: the enclave appends whatever it is given after
+        its own size (host_size only confirms storage), so a second AppendLog with the
+        same entries would log them twice."""
+        inputs = list(inputs)
         request = convert.append_log_request_to_proto(agent_id, host_size, inputs)
-        with ERRORS:
-            response = await self._stub.AppendLog(request, **self._call_options())
+        response = await self._unary(
+            "AppendLog",
+            lambda stub: stub.AppendLog(request, **self._call_options()),
+            repeatable=not inputs,
+        )
         return convert.log_result_from_proto(response)
+
+
+async def _open_pinned(
+    address: str,
+    cert_pem: bytes,
+    *,
+    policy: MeasurementPolicy,
+    now: int | None,
+    timeout: float,
+    max_message_bytes: int,
+) -> PinnedChannel:
+    """A channel pinned to `cert_pem`, once evidence binding its key passes `policy`."""
+    channel = grpc.aio.secure_channel(
+        address,
+        grpc.ssl_channel_credentials(root_certificates=cert_pem),
+        options=[
+            ("grpc.ssl_target_name_override", TLS_SERVER_NAME),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ],
+        interceptors=tracing_client_interceptors(),
+    )
+    tls_public_key = public_key_der(cert_pem)
+    stub = pb_grpc.SignerServiceStub(channel)
+    try:
+        verified = await verify_channel(
+            stub, tls_public_key=tls_public_key, policy=policy, now=now, timeout=timeout
+        )
+    except BaseException:
+        await channel.close(None)
+        raise
+    return PinnedChannel(
+        channel=channel, stub=stub, tls_public_key=tls_public_key, attestation=verified
+    )
 
 
 async def _get_attestation(
     stub: pb_grpc.SignerServiceStub, *, nonce: bytes, agent_id: str, timeout: float
 ) -> AttestationBundle:
+    """GetAttestation; a failure raises grpc's AioRpcError (callers map it)."""
     # GetAttestation is public: no bearer token, so none leaves before the channel is trusted.
-    with ERRORS:
-        response = await stub.GetAttestation(
-            pb.GetAttestationRequest(nonce=nonce, agent_id=agent_id), timeout=timeout
-        )
+    response = await stub.GetAttestation(
+        pb.GetAttestationRequest(nonce=nonce, agent_id=agent_id), timeout=timeout
+    )
     return convert.attestation_from_proto(response)
 
 
@@ -325,7 +455,8 @@ async def verify_channel(
 ) -> VerifiedQuote:
     """Check that the enclave holds the TLS key this channel is pinned to."""
     nonce = secrets.token_bytes(32)
-    bundle = await _get_attestation(stub, nonce=nonce, agent_id="", timeout=timeout)
+    with ERRORS:
+        bundle = await _get_attestation(stub, nonce=nonce, agent_id="", timeout=timeout)
     if not hmac.compare_digest(bundle.tls_public_key, tls_public_key):
         raise ChannelBindingError(
             "the evidence binds a different TLS key than the one this channel is pinned to"

@@ -146,6 +146,25 @@ class SignerUnreachable(SignerRpcError):
     reason = "SIGNER_UNREACHABLE"
 
 
+class SignerOutcomeUnknown(SignerUnreachable):
+    """The connection broke after the request left: the signer may or may not have
+    carried it out. The client does not send it again where doing it twice would not
+    be the same (a Sign without an idempotency key, an AppendLog with entries): give
+    Sign an idempotency key, or look in the agent's log for what happened."""
+
+    reason = "SIGNER_OUTCOME_UNKNOWN"
+    metadata_fields = ("method",)
+
+    def __init__(self, method: str, detail: str) -> None:
+        super().__init__(
+            "UNAVAILABLE",
+            f"{method} may or may not have been carried out (the connection to the signer "
+            f"broke after the request was sent; not retried, as a second one would not be "
+            f"the same): {detail}",
+        )
+        self.method = method
+
+
 #: The errors the signer sends with their reasons, for the client's catalog. (The
 #: enclave's own TEE failures are the service's, not the API's: they arrive as
 #: SignerUnreachable or SignerRpcError by their code.)
