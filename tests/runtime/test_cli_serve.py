@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import socket
 import stat
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -87,6 +89,50 @@ def test_a_served_runtime_answers_over_http_and_grpc(tmp_path: Path) -> None:
 
         asyncio.run(answers_over_grpc(runtime, agent["agent_id"]))
     assert runtime.process.returncode == 0  # SIGTERM: a clean shutdown
+
+
+@pytest.mark.slow
+def test_turns_go_on_after_the_signer_restarts_without_restarting_the_runtime(
+    tmp_path: Path,
+) -> None:
+    """Before, each turn after a signer restart (a new TLS key) failed its TLS handshake
+    until the runtime was restarted: now the runtime re-attests the signer and re-pins."""
+    with contextlib.ExitStack() as signers:
+        signer = signers.enter_context(local_signer(tmp_path))
+        with (
+            local_memory(tmp_path) as memory,
+            local_runtime(tmp_path, signer=signer, memory=memory) as runtime,
+        ):
+            auth = {"Authorization": f"Bearer {runtime.api_token}"}
+            character = json.loads(ADA.read_text(encoding="utf-8"))
+            created = httpx.post(
+                f"{runtime.url}/v1/agents",
+                json={"character": character},
+                headers=auth,
+                timeout=TIMEOUT_S,
+            )
+            assert created.status_code == 201, created.text
+            messages = f"{runtime.url}/v1/agents/{created.json()['agent_id']}/messages"
+
+            def turn(text: str) -> dict[str, Any]:
+                said = httpx.post(
+                    messages,
+                    json={"room_id": "lobby", "text": text, "user_name": "Bob"},
+                    headers=auth,
+                    timeout=TIMEOUT_S,
+                )
+                assert said.status_code == 200, said.text
+                answer: dict[str, Any] = said.json()
+                return answer
+
+            before = turn("Who are you?")
+            signers.close()  # the signer stops ...
+            signers.enter_context(  # ... and starts again: same state, a new TLS key
+                local_signer(tmp_path, port=signer.port, tokens=signer.tokens)
+            )
+            after = turn("Still there?")
+            assert after["message_log_index"] > before["responses"][-1]["log_index"]
+        assert runtime.process.returncode == 0
 
 
 async def answers_over_grpc(runtime: LocalRuntime, agent_id: str) -> None:
