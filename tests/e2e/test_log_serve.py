@@ -142,3 +142,23 @@ def test_serve_refuses_a_simulated_tee_unless_allowed(
     assert code == 1
     assert "simulated" in capsys.readouterr().err.lower()
     assert not (tmp_path / AGENT).exists()
+
+
+def test_served_log_collects_again_after_the_signer_restarts(tmp_path: Path) -> None:
+    """Before, `anima log serve` kept failing its TLS handshake with a restarted signer
+    (a new TLS key) until it was restarted itself; now it re-attests and re-pins."""
+    with local_signer(tmp_path / "first") as first:
+        asyncio.run(_create_agent(first))
+        process, ready = _start_serve(first, tmp_path)
+    try:
+        url = ready["logs"][AGENT]
+        with local_signer(tmp_path / "first", port=first.port, tokens=first.tokens) as again:
+            later = asyncio.run(_sign(again, b"after the restart"))
+            deadline = time.monotonic() + 15
+            while httpx.get(f"{url}/entries", params={"start": later}).json()["size"] <= later:
+                assert time.monotonic() < deadline, "the signature entry was not collected"
+                time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+    assert process.returncode == 0, stderr
