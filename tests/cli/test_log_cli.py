@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from anima_dev.cli import main
 from anima_verify.cli import log as log_cli
+from anima_verify.tlog.note import sign_note
 from tests.tlog.http_server import serve_directory
 from tests.tlog.tiled_log import TiledLog, write_tiled_log
 from tests.vectors import require_vectors
@@ -296,6 +297,65 @@ def test_audit_rejects_another_key_and_unreadable_files(
     assert (code, result["error"]) == (1, "UnknownKey")
     code, out, err = run(capsys, "audit", old, str(tmp_path / "absent"), "--vkey", vkey_file)
     assert (code, out) == (2, "") and "cannot read" in err
+
+
+# ---------------------------------------------------------------- parser faults
+
+
+def _non_ascii_in_base64(note: bytes) -> bytes:
+    """The note with an e-acute inside its signature's base64 (and one in the root's)."""
+    text, _, signature = note.decode().rpartition("\n\n")
+    body = text.split("\n")
+    body[2] = "\u00e9" + body[2][1:]
+    return ("\n".join(body) + "\n\n" + signature[:-8] + "\u00e9" + signature[-7:]).encode()
+
+
+def test_non_ascii_base64_is_a_rejection_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], pristine: TiledLog, vkey_file: str, tmp_path: Path
+) -> None:
+    """Regression: base64 raised a bare ValueError for non-ASCII text, so verify-note,
+    verify and audit died with a traceback on such a note or checkpoint."""
+    bad = _non_ascii_in_base64(pristine.checkpoint(300))
+    note = _write(tmp_path, "bad", bad)
+    code, result, err = run_json(capsys, "verify-note", note, "--vkey", vkey_file)
+    assert (code, result["error"]) == (1, "MalformedNote"), err
+    assert "not valid base64" in err and "Traceback" not in err
+
+    log = write_tiled_log(tmp_path / "log", 20, key=pristine.key, origin=pristine.origin)
+    (log.root / "checkpoint").write_bytes(_non_ascii_in_base64(log.checkpoint()))
+    code, result, err = run_json(capsys, "verify", str(log.root), "--vkey", vkey_file)
+    assert (code, result["error"]) == (1, "MalformedNote"), err
+
+    old = _write(tmp_path, "old", pristine.checkpoint(300))
+    code, result, err = run_json(capsys, "audit", old, note, "--vkey", vkey_file)
+    assert (code, result["error"]) == (1, "MalformedNote"), err
+    assert "Traceback" not in err
+
+
+def test_a_checkpoint_body_with_non_ascii_base64_is_malformed(
+    capsys: pytest.CaptureFixture[str], pristine: TiledLog, vkey_file: str, tmp_path: Path
+) -> None:
+    """Signed as it is (so the signature verifies): the body's root hash is the fault."""
+    root = "\u00e9" + base64.b64encode(pristine.root_hash(300)).decode()[1:]
+    text = f"{pristine.origin}\n300\n{root}\n"
+    signed = sign_note(text, name=pristine.origin, private_key=pristine.key).to_bytes()
+    old = _write(tmp_path, "old", pristine.checkpoint(300))
+    code, result, err = run_json(
+        capsys, "audit", old, _write(tmp_path, "new", signed), "--vkey", vkey_file
+    )
+    assert (code, result["error"]) == (1, "MalformedCheckpoint"), err
+    assert "root hash is not valid base64" in err
+
+
+def test_a_vkey_with_an_undecodable_byte_is_unusable_input(
+    capsys: pytest.CaptureFixture[str], pristine: TiledLog
+) -> None:
+    """An undecodable byte in argv reaches Python as a lone surrogate."""
+    name, rest = pristine.vkey.split("+", 1)
+    with pytest.raises(SystemExit) as exit_:
+        run(capsys, "verify", str(pristine.root), "--vkey", f"{name}\udcff+{rest}")
+    assert exit_.value.code == 2
+    assert "not a valid key name" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- extension

@@ -121,6 +121,8 @@ def decode_entry(data: bytes) -> LogEntry:
         raw = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedEntry("entry is not UTF-8 JSON") from exc
+    except RecursionError as exc:  # a few hundred nested brackets fit in MAX_ENTRY_BYTES
+        raise MalformedEntry("entry is JSON nested too deeply") from exc
     if not isinstance(raw, dict) or set(raw) != _FIELDS:
         raise MalformedEntry(f"entry must have exactly the fields {sorted(_FIELDS)}")
     if raw["v"] != ENTRY_VERSION:
