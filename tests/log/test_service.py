@@ -228,6 +228,39 @@ async def test_registry_opens_each_log_once(tmp_path: Path, signer: Signer) -> N
     await again.close()
 
 
+def _non_ascii_base64(checkpoint: Path) -> None:
+    """Replace the first base64 character of the signature line with an e-acute."""
+    text = checkpoint.read_text()
+    at = text.rindex(" ") + 1
+    checkpoint.write_text(text[:at] + "\u00e9" + text[at + 1 :])
+
+
+async def test_a_corrupt_checkpoint_skips_only_its_log(
+    tmp_path: Path, signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: a checkpoint with non-ASCII base64 raised a bare ValueError while
+    the logs were opened at start-up, so `anima log serve` came up with no log at all.
+    The corrupt one is skipped with a warning and left as it is; the others open."""
+    signer.create_agent(agent_id="bob", wallet_count=1, policy=signer.get_agent(AGENT).policy)
+    root = tmp_path / "logs"
+    registry = LogRegistry(root=root, sequencer=InProcessSequencer(signer), sync_interval_s=None)
+    for agent_id in (AGENT, "bob"):
+        await (await registry.open(agent_id)).append([item("hi")])
+    await registry.close()
+    checkpoint = root / AGENT / "tiles" / "checkpoint"
+    _non_ascii_base64(checkpoint)
+    damaged = checkpoint.read_bytes()
+
+    again = LogRegistry(root=root, sequencer=InProcessSequencer(signer), sync_interval_s=None)
+    with caplog.at_level("WARNING", logger="anima_runtime.log.registry"):
+        assert await again.open_existing() == ["bob"]
+    assert again.get("bob").size == 2
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert f"skipping the log of agent {AGENT}" in warning and "not valid base64" in warning
+    assert checkpoint.read_bytes() == damaged
+    await again.close()
+
+
 class LosingSequencer:
     """The real sequencer; the first answer to an append is lost on the way back."""
 
