@@ -299,6 +299,141 @@ def test_audit_rejects_another_key_and_unreadable_files(
     assert (code, out) == (2, "") and "cannot read" in err
 
 
+def test_audit_a_rollback_exits_4_with_both_notes(
+    capsys: pytest.CaptureFixture[str], pristine: TiledLog, vkey_file: str, tmp_path: Path
+) -> None:
+    """The bug: `audit LAST_SEEN SERVED` exited 0 "consistent" when the host served an
+    older or truncated log, since the two checkpoints were put in size order."""
+    seen, served = pristine.checkpoint(600), pristine.checkpoint(300)
+    old, new = _write(tmp_path, "seen", seen), _write(tmp_path, "served", served)
+    code, out, err = run(
+        capsys, "audit", old, new, "--vkey", vkey_file, "--log", str(pristine.root)
+    )
+    assert code == 4
+    assert err.startswith("rollback: the log 'example.com/test-log' was seen at size 600")
+    assert out == f"--- old_note\n{seen.decode()}--- new_note\n{served.decode()}"
+    code, result, _ = run_json(capsys, "audit", old, new, "--vkey", vkey_file)
+    assert code == 4
+    assert (result["consistent"], result["rollback"], result["equivocation"]) == (
+        False,
+        True,
+        False,
+    )
+    assert result["error"] == "Rollback"
+    assert result["evidence"] == {"old_note": seen.decode(), "new_note": served.decode()}
+    code, result, _ = run_json(
+        capsys, "audit", new, old, "--vkey", vkey_file, "--log", str(pristine.root)
+    )
+    assert (code, result["consistent"], result["rollback"]) == (0, True, False)
+
+
+# ---------------------------------------------------------------- monitor
+
+
+def test_monitor_stores_extends_and_alarms_on_rollback(
+    capsys: pytest.CaptureFixture[str], pristine: TiledLog, vkey_file: str, tmp_path: Path
+) -> None:
+    log = write_tiled_log(
+        tmp_path / "log", 600, key=pristine.key, origin=pristine.origin, partial_sizes=[300]
+    )
+    state = str(tmp_path / "state.json")
+    monitor = ("monitor", str(log.root), "--vkey", vkey_file, "--state", state)
+    log.write_checkpoint(300)
+    code, out, err = run(capsys, *monitor)
+    assert code == 0, err
+    assert out.startswith("ok         first\norigin     example.com/test-log\n")
+    log.write_checkpoint(600)
+    code, result, err = run_json(capsys, *monitor)
+    assert code == 0, err
+    assert (result["ok"], result["outcome"], result["alarm"]) == (True, "extended", None)
+    assert (result["previous"]["size"], result["current"]["size"]) == (300, 600)
+    assert result["proof"]
+    stored = (tmp_path / "state.json").read_bytes()
+
+    log.write_checkpoint(300)
+    code, out, err = run(capsys, *monitor)
+    assert code == 4 and err.startswith("rollback: ")
+    assert out.startswith(f"--- old_note\n{log.checkpoint(600).decode()}--- new_note\n")
+    code, result, _ = run_json(capsys, *monitor)
+    assert (code, result["ok"], result["alarm"], result["error"]) == (
+        4,
+        False,
+        "rollback",
+        "Rollback",
+    )
+    assert (tmp_path / "state.json").read_bytes() == stored
+
+
+def test_monitor_alarms_on_equivocation_and_fork(
+    capsys: pytest.CaptureFixture[str], pristine: TiledLog, vkey_file: str, tmp_path: Path
+) -> None:
+    state = str(tmp_path / "state.json")
+    log = write_tiled_log(tmp_path / "log", 600, key=pristine.key, origin=pristine.origin)
+    monitor = ("monitor", str(log.root), "--vkey", vkey_file, "--state", state)
+    assert run(capsys, *monitor)[0] == 0
+    log.write_checkpoint(600, root=log.root_hash(599))
+    code, result, err = run_json(capsys, *monitor)
+    assert (code, result["alarm"], result["error"]) == (3, "equivocation", "Equivocation")
+    assert set(result["evidence"]) == {"first_note", "second_note"}
+    assert err.startswith("equivocation: ")
+
+    fork = write_tiled_log(
+        tmp_path / "fork", 900, entry=lambda i: b"x%d" % i, key=pristine.key, origin=pristine.origin
+    )
+    code, result, err = run_json(
+        capsys, "monitor", str(fork.root), "--vkey", vkey_file, "--state", state
+    )
+    assert (code, result["alarm"], result["error"]) == (1, "fork", "InconsistentLog")
+    assert err.startswith("rejected: fork: ")
+
+
+def test_monitor_over_http(
+    capsys: pytest.CaptureFixture[str], pristine: TiledLog, vkey_file: str, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "logs": {pristine.origin: {"checkpoint": pristine.checkpoint(300).decode()}},
+            }
+        )
+    )
+    with serve_directory(pristine.root) as url:
+        code, result, err = run_json(
+            capsys, "monitor", url, "--vkey", vkey_file, "--state", str(state)
+        )
+    assert code == 0, err
+    assert (result["outcome"], result["previous"]["size"], result["current"]["size"]) == (
+        "extended",
+        300,
+        600,
+    )
+
+
+def test_monitor_state_and_log_problems_are_unusable_input(
+    capsys: pytest.CaptureFixture[str], pristine: TiledLog, vkey_file: str, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    state.write_text("{broken")
+    code, result, err = run_json(
+        capsys, "monitor", str(pristine.root), "--vkey", vkey_file, "--state", str(state)
+    )
+    assert (code, result["error"], result["alarm"]) == (2, "MonitorStateError", None)
+    assert "is not JSON" in err and state.read_text() == "{broken"
+    code, result, _ = run_json(
+        capsys, "monitor", str(tmp_path / "absent"), "--vkey", vkey_file, "--state", str(state)
+    )
+    assert (code, result["error"]) == (2, "LogSourceError")
+    stranger = Ed25519PrivateKey.generate()
+    other = write_tiled_log(tmp_path / "other", 5, key=stranger, origin=pristine.origin)
+    code, result, _ = run_json(
+        capsys, "monitor", str(other.root), "--vkey", vkey_file, "--state", str(tmp_path / "s2")
+    )
+    assert (code, result["error"], result["alarm"]) == (1, "UnknownKey", "invalid")
+    assert not (tmp_path / "s2").exists()
+
+
 # ---------------------------------------------------------------- parser faults
 
 
