@@ -121,6 +121,21 @@ async def test_background_sync_collects_signature_entries(
     await log.close()
 
 
+async def test_actor_and_room_are_logged_in_nfkc_form(
+    tmp_path: Path, sequencer: InProcessSequencer, open_log: LogOpener
+) -> None:
+    """The enclave takes NFKC labels only: the runtime sends fullwidth letters and
+    composed accents in that form, and the entry says so."""
+    log = await open_log(tmp_path, sequencer)
+    [index] = await log.append(
+        [LogItem(EntryKind.MESSAGE_IN, "\uff42\uff4f\uff42", "caf" + "e\u0301", b"hi")]
+    )
+    [entry] = log.store.read_entries(index, index + 1)
+    decoded = decode_entry(entry)
+    assert (decoded.actor, decoded.room) == ("bob", "caf\u00e9")
+    await log.close()
+
+
 async def test_invalid_items_are_refused_before_they_can_spoil_a_batch(
     tmp_path: Path, sequencer: InProcessSequencer, open_log: LogOpener
 ) -> None:
@@ -130,7 +145,14 @@ async def test_invalid_items_are_refused_before_they_can_spoil_a_batch(
         (LogItem(EntryKind.POLICY_DECISION, "user", "r", b""), "written by the signer only"),
         (LogItem(EntryKind.ACTION, "signer", "r", b""), "reserved for the signer"),
         (LogItem(EntryKind.ACTION, "a" * 257, "r", b""), "actor or room is not valid"),
-        (LogItem(EntryKind.ACTION, "\x01" * 200, "\x01" * 200, b""), "too long"),
+        (LogItem(EntryKind.ACTION, "\U0001f600" * 256, "\U0001f600" * 256, b""), "too long"),
+        (LogItem(EntryKind.ACTION, "Signer", "r", b""), "imitates 'signer'"),
+        (LogItem(EntryKind.ACTION, "signer\u200b", "r", b""), "U\\+200B"),
+        (
+            LogItem(EntryKind.ACTION, "\uff53\uff49\uff47\uff4e\uff45\uff52", "r", b""),
+            "'signer' is reserved for the signer's own entries \\(given as actor '\uff53",
+        ),
+        (LogItem(EntryKind.ACTION, "a", "tab\there", b""), "room holds U\\+0009"),
         (LogItem(EntryKind.ACTION, "\ud800", "r", b""), "not valid"),
         (LogItem("chat", "a", "r", b""), "not a log entry kind"),  # type: ignore[arg-type]
         (LogItem(EntryKind.ACTION, "a", "r", "text"), "payload must be bytes"),  # type: ignore[arg-type]
