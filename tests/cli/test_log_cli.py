@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from anima_dev.cli import main
 from anima_verify.cli import log as log_cli
+from anima_verify.tlog.note import sign_note
 from tests.tlog.http_server import serve_directory
 from tests.tlog.tiled_log import TiledLog, write_tiled_log
 from tests.vectors import require_vectors
@@ -296,6 +297,200 @@ def test_audit_rejects_another_key_and_unreadable_files(
     assert (code, result["error"]) == (1, "UnknownKey")
     code, out, err = run(capsys, "audit", old, str(tmp_path / "absent"), "--vkey", vkey_file)
     assert (code, out) == (2, "") and "cannot read" in err
+
+
+def test_audit_a_rollback_exits_4_with_both_notes(
+    capsys: pytest.CaptureFixture[str], pristine: TiledLog, vkey_file: str, tmp_path: Path
+) -> None:
+    """The bug: `audit LAST_SEEN SERVED` exited 0 "consistent" when the host served an
+    older or truncated log, since the two checkpoints were put in size order."""
+    seen, served = pristine.checkpoint(600), pristine.checkpoint(300)
+    old, new = _write(tmp_path, "seen", seen), _write(tmp_path, "served", served)
+    code, out, err = run(
+        capsys, "audit", old, new, "--vkey", vkey_file, "--log", str(pristine.root)
+    )
+    assert code == 4
+    assert err.startswith("rollback: the log 'example.com/test-log' was seen at size 600")
+    assert out == f"--- old_note\n{seen.decode()}--- new_note\n{served.decode()}"
+    code, result, _ = run_json(capsys, "audit", old, new, "--vkey", vkey_file)
+    assert code == 4
+    assert (result["consistent"], result["rollback"], result["equivocation"]) == (
+        False,
+        True,
+        False,
+    )
+    assert result["error"] == "Rollback"
+    assert result["evidence"] == {"old_note": seen.decode(), "new_note": served.decode()}
+    code, result, _ = run_json(
+        capsys, "audit", new, old, "--vkey", vkey_file, "--log", str(pristine.root)
+    )
+    assert (code, result["consistent"], result["rollback"]) == (0, True, False)
+
+
+# ---------------------------------------------------------------- monitor
+
+
+def test_monitor_stores_extends_and_alarms_on_rollback(
+    capsys: pytest.CaptureFixture[str], pristine: TiledLog, vkey_file: str, tmp_path: Path
+) -> None:
+    log = write_tiled_log(
+        tmp_path / "log", 600, key=pristine.key, origin=pristine.origin, partial_sizes=[300]
+    )
+    state = str(tmp_path / "state.json")
+    monitor = ("monitor", str(log.root), "--vkey", vkey_file, "--state", state)
+    log.write_checkpoint(300)
+    code, out, err = run(capsys, *monitor)
+    assert code == 0, err
+    assert out.startswith("ok         first\norigin     example.com/test-log\n")
+    log.write_checkpoint(600)
+    code, result, err = run_json(capsys, *monitor)
+    assert code == 0, err
+    assert (result["ok"], result["outcome"], result["alarm"]) == (True, "extended", None)
+    assert (result["previous"]["size"], result["current"]["size"]) == (300, 600)
+    assert result["proof"]
+    stored = (tmp_path / "state.json").read_bytes()
+
+    log.write_checkpoint(300)
+    code, out, err = run(capsys, *monitor)
+    assert code == 4 and err.startswith("rollback: ")
+    assert out.startswith(f"--- old_note\n{log.checkpoint(600).decode()}--- new_note\n")
+    code, result, _ = run_json(capsys, *monitor)
+    assert (code, result["ok"], result["alarm"], result["error"]) == (
+        4,
+        False,
+        "rollback",
+        "Rollback",
+    )
+    assert (tmp_path / "state.json").read_bytes() == stored
+
+
+def test_monitor_alarms_on_equivocation_and_fork(
+    capsys: pytest.CaptureFixture[str], pristine: TiledLog, vkey_file: str, tmp_path: Path
+) -> None:
+    state = str(tmp_path / "state.json")
+    log = write_tiled_log(tmp_path / "log", 600, key=pristine.key, origin=pristine.origin)
+    monitor = ("monitor", str(log.root), "--vkey", vkey_file, "--state", state)
+    assert run(capsys, *monitor)[0] == 0
+    log.write_checkpoint(600, root=log.root_hash(599))
+    code, result, err = run_json(capsys, *monitor)
+    assert (code, result["alarm"], result["error"]) == (3, "equivocation", "Equivocation")
+    assert set(result["evidence"]) == {"first_note", "second_note"}
+    assert err.startswith("equivocation: ")
+
+    fork = write_tiled_log(
+        tmp_path / "fork", 900, entry=lambda i: b"x%d" % i, key=pristine.key, origin=pristine.origin
+    )
+    code, result, err = run_json(
+        capsys, "monitor", str(fork.root), "--vkey", vkey_file, "--state", state
+    )
+    assert (code, result["alarm"], result["error"]) == (1, "fork", "InconsistentLog")
+    assert err.startswith("rejected: fork: ")
+
+
+def test_monitor_over_http(
+    capsys: pytest.CaptureFixture[str], pristine: TiledLog, vkey_file: str, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "logs": {pristine.origin: {"checkpoint": pristine.checkpoint(300).decode()}},
+            }
+        )
+    )
+    with serve_directory(pristine.root) as url:
+        code, result, err = run_json(
+            capsys, "monitor", url, "--vkey", vkey_file, "--state", str(state)
+        )
+    assert code == 0, err
+    assert (result["outcome"], result["previous"]["size"], result["current"]["size"]) == (
+        "extended",
+        300,
+        600,
+    )
+
+
+def test_monitor_state_and_log_problems_are_unusable_input(
+    capsys: pytest.CaptureFixture[str], pristine: TiledLog, vkey_file: str, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    state.write_text("{broken")
+    code, result, err = run_json(
+        capsys, "monitor", str(pristine.root), "--vkey", vkey_file, "--state", str(state)
+    )
+    assert (code, result["error"], result["alarm"]) == (2, "MonitorStateError", None)
+    assert "is not JSON" in err and state.read_text() == "{broken"
+    code, result, _ = run_json(
+        capsys, "monitor", str(tmp_path / "absent"), "--vkey", vkey_file, "--state", str(state)
+    )
+    assert (code, result["error"]) == (2, "LogSourceError")
+    stranger = Ed25519PrivateKey.generate()
+    other = write_tiled_log(tmp_path / "other", 5, key=stranger, origin=pristine.origin)
+    code, result, _ = run_json(
+        capsys, "monitor", str(other.root), "--vkey", vkey_file, "--state", str(tmp_path / "s2")
+    )
+    assert (code, result["error"], result["alarm"]) == (1, "UnknownKey", "invalid")
+    assert not (tmp_path / "s2").exists()
+
+
+# ---------------------------------------------------------------- parser faults
+
+
+def _non_ascii_in_base64(note: bytes) -> bytes:
+    """The note with an e-acute inside its signature's base64 (and one in the root's)."""
+    text, _, signature = note.decode().rpartition("\n\n")
+    body = text.split("\n")
+    body[2] = "\u00e9" + body[2][1:]
+    return ("\n".join(body) + "\n\n" + signature[:-8] + "\u00e9" + signature[-7:]).encode()
+
+
+def test_non_ascii_base64_is_a_rejection_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], pristine: TiledLog, vkey_file: str, tmp_path: Path
+) -> None:
+    """Regression: base64 raised a bare ValueError for non-ASCII text, so verify-note,
+    verify and audit died with a traceback on such a note or checkpoint."""
+    bad = _non_ascii_in_base64(pristine.checkpoint(300))
+    note = _write(tmp_path, "bad", bad)
+    code, result, err = run_json(capsys, "verify-note", note, "--vkey", vkey_file)
+    assert (code, result["error"]) == (1, "MalformedNote"), err
+    assert "not valid base64" in err and "Traceback" not in err
+
+    log = write_tiled_log(tmp_path / "log", 20, key=pristine.key, origin=pristine.origin)
+    (log.root / "checkpoint").write_bytes(_non_ascii_in_base64(log.checkpoint()))
+    code, result, err = run_json(capsys, "verify", str(log.root), "--vkey", vkey_file)
+    assert (code, result["error"]) == (1, "MalformedNote"), err
+
+    old = _write(tmp_path, "old", pristine.checkpoint(300))
+    code, result, err = run_json(capsys, "audit", old, note, "--vkey", vkey_file)
+    assert (code, result["error"]) == (1, "MalformedNote"), err
+    assert "Traceback" not in err
+
+
+def test_a_checkpoint_body_with_non_ascii_base64_is_malformed(
+    capsys: pytest.CaptureFixture[str], pristine: TiledLog, vkey_file: str, tmp_path: Path
+) -> None:
+    """Signed as it is (so the signature verifies): the body's root hash is the fault."""
+    root = "\u00e9" + base64.b64encode(pristine.root_hash(300)).decode()[1:]
+    text = f"{pristine.origin}\n300\n{root}\n"
+    signed = sign_note(text, name=pristine.origin, private_key=pristine.key).to_bytes()
+    old = _write(tmp_path, "old", pristine.checkpoint(300))
+    code, result, err = run_json(
+        capsys, "audit", old, _write(tmp_path, "new", signed), "--vkey", vkey_file
+    )
+    assert (code, result["error"]) == (1, "MalformedCheckpoint"), err
+    assert "root hash is not valid base64" in err
+
+
+def test_a_vkey_with_an_undecodable_byte_is_unusable_input(
+    capsys: pytest.CaptureFixture[str], pristine: TiledLog
+) -> None:
+    """An undecodable byte in argv reaches Python as a lone surrogate."""
+    name, rest = pristine.vkey.split("+", 1)
+    with pytest.raises(SystemExit) as exit_:
+        run(capsys, "verify", str(pristine.root), "--vkey", f"{name}\udcff+{rest}")
+    assert exit_.value.code == 2
+    assert "not a valid key name" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- extension

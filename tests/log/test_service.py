@@ -121,6 +121,21 @@ async def test_background_sync_collects_signature_entries(
     await log.close()
 
 
+async def test_actor_and_room_are_logged_in_nfkc_form(
+    tmp_path: Path, sequencer: InProcessSequencer, open_log: LogOpener
+) -> None:
+    """The enclave takes NFKC labels only: the runtime sends fullwidth letters and
+    composed accents in that form, and the entry says so."""
+    log = await open_log(tmp_path, sequencer)
+    [index] = await log.append(
+        [LogItem(EntryKind.MESSAGE_IN, "\uff42\uff4f\uff42", "caf" + "e\u0301", b"hi")]
+    )
+    [entry] = log.store.read_entries(index, index + 1)
+    decoded = decode_entry(entry)
+    assert (decoded.actor, decoded.room) == ("bob", "caf\u00e9")
+    await log.close()
+
+
 async def test_invalid_items_are_refused_before_they_can_spoil_a_batch(
     tmp_path: Path, sequencer: InProcessSequencer, open_log: LogOpener
 ) -> None:
@@ -130,7 +145,14 @@ async def test_invalid_items_are_refused_before_they_can_spoil_a_batch(
         (LogItem(EntryKind.POLICY_DECISION, "user", "r", b""), "written by the signer only"),
         (LogItem(EntryKind.ACTION, "signer", "r", b""), "reserved for the signer"),
         (LogItem(EntryKind.ACTION, "a" * 257, "r", b""), "actor or room is not valid"),
-        (LogItem(EntryKind.ACTION, "\x01" * 200, "\x01" * 200, b""), "too long"),
+        (LogItem(EntryKind.ACTION, "\U0001f600" * 256, "\U0001f600" * 256, b""), "too long"),
+        (LogItem(EntryKind.ACTION, "Signer", "r", b""), "imitates 'signer'"),
+        (LogItem(EntryKind.ACTION, "signer\u200b", "r", b""), "U\\+200B"),
+        (
+            LogItem(EntryKind.ACTION, "\uff53\uff49\uff47\uff4e\uff45\uff52", "r", b""),
+            "'signer' is reserved for the signer's own entries \\(given as actor '\uff53",
+        ),
+        (LogItem(EntryKind.ACTION, "a", "tab\there", b""), "room holds U\\+0009"),
         (LogItem(EntryKind.ACTION, "\ud800", "r", b""), "not valid"),
         (LogItem("chat", "a", "r", b""), "not a log entry kind"),  # type: ignore[arg-type]
         (LogItem(EntryKind.ACTION, "a", "r", "text"), "payload must be bytes"),  # type: ignore[arg-type]
@@ -225,6 +247,39 @@ async def test_registry_opens_each_log_once(tmp_path: Path, signer: Signer) -> N
     (root / "not-a-log").mkdir()
     assert await again.open_existing() == [AGENT, "bob"]
     assert again.get("bob").size == 2
+    await again.close()
+
+
+def _non_ascii_base64(checkpoint: Path) -> None:
+    """Replace the first base64 character of the signature line with an e-acute."""
+    text = checkpoint.read_text()
+    at = text.rindex(" ") + 1
+    checkpoint.write_text(text[:at] + "\u00e9" + text[at + 1 :])
+
+
+async def test_a_corrupt_checkpoint_skips_only_its_log(
+    tmp_path: Path, signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: a checkpoint with non-ASCII base64 raised a bare ValueError while
+    the logs were opened at start-up, so `anima log serve` came up with no log at all.
+    The corrupt one is skipped with a warning and left as it is; the others open."""
+    signer.create_agent(agent_id="bob", wallet_count=1, policy=signer.get_agent(AGENT).policy)
+    root = tmp_path / "logs"
+    registry = LogRegistry(root=root, sequencer=InProcessSequencer(signer), sync_interval_s=None)
+    for agent_id in (AGENT, "bob"):
+        await (await registry.open(agent_id)).append([item("hi")])
+    await registry.close()
+    checkpoint = root / AGENT / "tiles" / "checkpoint"
+    _non_ascii_base64(checkpoint)
+    damaged = checkpoint.read_bytes()
+
+    again = LogRegistry(root=root, sequencer=InProcessSequencer(signer), sync_interval_s=None)
+    with caplog.at_level("WARNING", logger="anima_runtime.log.registry"):
+        assert await again.open_existing() == ["bob"]
+    assert again.get("bob").size == 2
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert f"skipping the log of agent {AGENT}" in warning and "not valid base64" in warning
+    assert checkpoint.read_bytes() == damaged
     await again.close()
 
 

@@ -245,6 +245,22 @@ def test_open_refuses_a_checkpoint_that_does_not_verify(tmp_path: Path, notes: N
         open_store(tmp_path, stranger)
 
 
+def test_open_refuses_a_checkpoint_with_non_ascii_base64_as_corrupt(
+    tmp_path: Path, notes: NoteSigner
+) -> None:
+    """Regression: base64 raised a bare ValueError, which no caller expects of a
+    corrupt log (the runtime's start-up skips a CorruptLog, not a ValueError)."""
+    store = open_store(tmp_path, notes)
+    store.append(entries(0, 3), notes.extend(entries(0, 3)))
+    store.close()
+    path = tmp_path / "checkpoint"
+    text = path.read_text()
+    at = text.rindex(" ") + 1  # the signature's base64
+    path.write_text(text[:at] + "\u00e9" + text[at + 1 :])
+    with pytest.raises(CorruptLog, match="does not verify: signature line 1 is not valid base64"):
+        open_store(tmp_path, notes)
+
+
 def test_open_refuses_tiles_that_contradict_the_checkpoint(
     tmp_path: Path, notes: NoteSigner
 ) -> None:

@@ -441,6 +441,30 @@ async def test_one_bad_agent_directory_stops_the_runtime_from_starting(
         await reopened.create(ada_document(), agent_id="bad-character")
 
 
+async def test_a_corrupt_checkpoint_skips_only_its_agent(
+    host: Host, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: one checkpoint file with non-ASCII in its base64 raised a bare
+    ValueError from the note parser, which stopped the whole runtime at start-up.
+    It is a corrupt log now, and only its agent is skipped, with the reason."""
+    manager = await host.open()
+    await manager.create(ada_document(), agent_id="good-one")
+    await manager.create(ada_document(), agent_id="bad-checkpoint")
+    await host.close(manager)
+    checkpoint = host.config.log.root / "bad-checkpoint" / "tiles" / "checkpoint"
+    text = checkpoint.read_text()
+    at = text.rindex(" ") + 1  # the signature's base64
+    checkpoint.write_text(text[:at] + "\u00e9" + text[at + 1 :])
+
+    with caplog.at_level(logging.WARNING, logger="anima_runtime.manager"):
+        reopened = await host.open()
+
+    assert [(v.agent_id, v.running) for v in reopened.list()] == [("good-one", True)]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("bad-checkpoint" in w and "not valid base64" in w for w in warnings), warnings
+    assert "\u00e9" in checkpoint.read_text()  # left for the operator
+
+
 async def test_a_persisted_character_whose_model_no_longer_builds_stays_listed_stopped(
     host: Host,
 ) -> None:

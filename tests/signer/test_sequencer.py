@@ -297,7 +297,27 @@ BAD_INPUTS = {
     "signer actor": (host_input(actor="signer"), "reserved"),
     "not a kind": (host_input(kind="message_in"), "not a log entry kind"),
     "lone surrogate": (host_input(room="\ud800"), "not valid Unicode"),
-    "entry too large": (host_input(actor="\x01" * 256, room="\x02" * 256), "above 2048"),
+    "entry too large": (
+        host_input(actor="\U0001f600" * 256, room="\U0001f600" * 256),
+        "above 2048",
+    ),
+    # Names that imitate the enclave's actor, refused by the enclave itself.
+    "Signer": (host_input(actor="Signer"), "'Signer' imitates 'signer'"),
+    "SIGNER": (host_input(actor="SIGNER"), "imitates 'signer'"),
+    "fullwidth signer": (host_input(actor="\uff53\uff49\uff47\uff4e\uff45\uff52"), "imitates"),
+    "long-s signer": (host_input(actor="\u017figner"), "imitates 'signer'"),
+    "signer and a space": (host_input(actor="signer "), "imitates 'signer'"),
+    "zero-width space": (host_input(actor="signer\u200b"), "U\\+200B \\(ZERO WIDTH SPACE\\)"),
+    "zero-width joiner": (host_input(actor="sig\u200dner"), "U\\+200D"),
+    "soft hyphen": (host_input(actor="sig\u00adner"), "U\\+00AD"),
+    "right-to-left override": (host_input(actor="rengis\u202e"), "U\\+202E"),
+    "variation selector": (host_input(actor="signer\ufe0f"), "U\\+FE0F"),
+    "Hangul filler": (host_input(actor="\u3164signer"), "U\\+3164"),
+    "tag characters": (host_input(actor="signer\U000e0073"), "U\\+E0073"),
+    "control in room": (host_input(room="room\x00"), "room holds U\\+0000"),
+    "line separator in room": (host_input(room="a\u2028b"), "room holds U\\+2028"),
+    "not NFKC": (host_input(actor="bo\uff42"), "not in NFKC form; send 'bob'"),
+    "decomposed accent": (host_input(room="e\u0301"), "room 'e\u0301' is not in NFKC form"),
 }
 
 
@@ -315,7 +335,7 @@ def test_an_invalid_input_is_named_and_nothing_is_appended(
 
 
 def test_unusual_labels_encode_canonically(host: HostLog) -> None:
-    labels = ['quote " and \\ slash', "emoji 😀 and é", "\u2028 line sep", "tab\tnewline\n"]
+    labels = ['quote " and \\ slash', "emoji 😀 and é", "</script>", "\u4e16\u754c", "signers"]
     host.append([host_input(actor=label, room=label[::-1]) for label in labels])
     for offset, label in enumerate(labels, start=1):
         assert host.decoded(offset).actor == label  # decode_entry re-encodes byte for byte

@@ -1,5 +1,6 @@
-"""audit_checkpoints: consistent histories, equivocation with its evidence,
-forks, other logs and keys, and audits that need the log's tiles."""
+"""audit_checkpoints: a newer checkpoint that extends an older one, rollbacks and
+equivocation with their evidence, forks, other logs and keys, and audits that need
+the log's tiles."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from anima_verify.tlog.errors import (
     Equivocation,
     InconsistentLog,
     InvalidSignature,
+    LogVerificationError,
     MissingTile,
+    Rollback,
     RootMismatch,
     UnknownKey,
 )
@@ -64,16 +67,26 @@ def test_an_empty_checkpoint_is_consistent_with_any_later_one_without_tiles(
 ) -> None:
     """A monitor's first checkpoint is often size 0: auditing it against the next
     needs no proof (RFC 9162 has none from the empty tree) and no log source."""
-    report = audit_checkpoints(log.checkpoint(SIZE), log.checkpoint(0), _keys(log))
+    report = audit_checkpoints(log.checkpoint(0), log.checkpoint(SIZE), _keys(log))
     assert (report.old.size, report.new.size, report.proof) == (0, SIZE, ())
     assert report.old.root_hash == EMPTY_ROOT
 
 
-def test_the_order_of_the_two_checkpoints_does_not_matter(log: TiledLog) -> None:
-    report = audit_checkpoints(
-        log.checkpoint(SIZE), log.checkpoint(7), _keys(log), source=DirectorySource(log.root)
-    )
-    assert (report.old.size, report.new.size) == (7, SIZE)
+@pytest.mark.parametrize(("old", "new"), [(SIZE, 7), (8, 7), (SIZE, 0), (1, 0)])
+def test_a_smaller_newer_checkpoint_is_a_rollback_with_both_notes(
+    log: TiledLog, old: int, new: int
+) -> None:
+    """The bug: the audit put the two checkpoints in size order, so `audit LAST_SEEN
+    SERVED` said "consistent" when the host served an older or truncated log."""
+    seen, served = log.checkpoint(old), log.checkpoint(new)
+    with pytest.raises(Rollback, match=f"seen at size {old} .* newer checkpoint has size {new}"):
+        audit_checkpoints(seen, served, _keys(log), source=DirectorySource(log.root))
+    with pytest.raises(Rollback) as caught:
+        audit_checkpoints(seen, served, _keys(log))  # no tiles needed to see it
+    assert (caught.value.old_note, caught.value.new_note) == (seen, served)
+    assert caught.value.reason == "LOG_ROLLBACK"
+    assert isinstance(caught.value, LogVerificationError)
+    assert not isinstance(caught.value, InconsistentLog)
 
 
 def test_equal_checkpoints_need_no_log_source(log: TiledLog) -> None:

@@ -39,6 +39,12 @@ def test_checkpoint_round_trip_with_extensions() -> None:
         ("o\n1\n!!!\n", "not valid base64"),
         (f"o\n1\n{base64.b64encode(ROOT[:31]).decode()}\n", "31 bytes"),
         (f"o\n1\n{ROOT_B64}\n\n", "empty extension"),
+        # Regressions: each escaped as a bare ValueError (non-ASCII given to base64;
+        # int() refusing more than 4300 digits).
+        (f"o\n1\n\u00e9{ROOT_B64[1:]}\n", "not valid base64"),
+        (f"o\n1\n{ROOT_B64[:-2]}\uff1d\n", "not valid base64"),
+        (f"o\n{'1' * 5000}\n{ROOT_B64}\n", "5000 digits"),
+        (f"o\n{'9' * 21}\n{ROOT_B64}\n", "21 digits"),
     ],
 )
 def test_malformed_checkpoints_are_named(text: str, reason: str) -> None:
@@ -110,6 +116,9 @@ def _mutate(**changes: object) -> bytes:
         (_mutate(room="r" * 257), "at most 256"),
         (b"\xff", "not UTF-8 JSON"),
         (b"[]", "exactly the fields"),
+        # Regression: nesting that fits in an entry's 2048 bytes overflowed json's stack
+        # (RecursionError; under a raised recursion limit json reaches the end instead).
+        (b"[" * 1500, "nested too deeply|not UTF-8 JSON"),
     ],
 )
 def test_non_canonical_or_invalid_entries_are_refused(data: bytes, reason: str) -> None:

@@ -114,6 +114,9 @@ GOOD_SIG = "\u2014 k " + base64.b64encode(b"\x00" * 68).decode() + "\n"
         (b"text\n\n\xe2\x80\x94 k+x AAAAAAAA\n", "is not '\u2014 <name> <base64>'"),
         (b"text\n\n" + (GOOD_SIG * 101).encode(), "more than 100 signatures"),
         (b"text\n\n\xe2\x80\x94 b\x01c AAAAAAA=\n", "control character U\\+0001"),
+        # Regression: non-ASCII in a signature's base64 escaped as a bare ValueError.
+        ("text\n\n\u2014 k AAAA\u00e9AAAA\n".encode(), "line 1 is not valid base64"),
+        ("text\n\n\u2014 k \uff21AAAAAAA\n".encode(), "line 1 is not valid base64"),
     ],
 )
 def test_malformed_notes_are_named(data: bytes, reason: str) -> None:
@@ -136,6 +139,11 @@ def test_signing_refuses_text_outside_the_grammar() -> None:
         ("k+0000+" + base64.b64encode(b"\x01" + b"\x00" * 32).decode(), "8 hex digits"),
         ("k+00000000+" + base64.b64encode(b"\x02" + b"\x00" * 32).decode(), "only Ed25519"),
         ("k+00000000+" + base64.b64encode(b"\x01" + b"\x00" * 32).decode(), "does not match"),
+        ("k+00000000+AAAA\u00e9AAA", "not valid hex/base64"),
+        ("k+0000000\u00e9+AAAA", "not valid hex/base64"),
+        # Regression: a name with a lone surrogate (an undecodable byte in a command line's
+        # --vkey) escaped as UnicodeEncodeError while computing the key id.
+        ("k\udcff+00000000+" + base64.b64encode(b"\x01" + b"\x00" * 32).decode(), "valid key"),
     ],
 )
 def test_malformed_verifier_keys_are_named(vkey: str, reason: str) -> None:

@@ -14,7 +14,10 @@ Invariants:
 - a log's origin, hence its note key name, is fixed when the log starts;
 - entry time never goes backwards (max of the clock and the last entry's time);
 - ENCLAVE_ONLY_KINDS and ENCLAVE_ACTOR (anima_verify.tlog.entry) are the
-  enclave's alone: a verifier can trust that such entries came from here.
+  enclave's alone: a verifier can trust that such entries came from here. The
+  host's actors and rooms are visible NFKC text, and no actor reads like
+  ENCLAVE_ACTOR ("Signer", zero-width or fullwidth spellings): checked here,
+  since the host is not trusted to have checked (anima_verify.tlog.labels).
 """
 
 from __future__ import annotations
@@ -329,6 +332,6 @@ def _check_input(position: int, item: LogEntryInput) -> None:
     """Refused before sequencing, naming the input; the entry's own fields are
     checked when it is built (LogEntry), inside the batch that then rolls back."""
     try:
-        check_host_writable(item.kind, item.actor)
+        check_host_writable(item.kind, item.actor, item.room)
     except MalformedEntry as exc:
         raise InvalidRequest(f"entries[{position}]: {exc.message}") from exc

@@ -5,9 +5,11 @@ operator says is trusted beyond what that key signed and the hashes recompute.
 Works on any C2SP tlog-tiles log, not only Anima's.
 
 Exit codes: 0 verified / consistent; 1 rejected (the reason, with its error
-class, is on stderr); 2 the verifier's own input is unusable (a file or
-directory that cannot be read, an unreachable URL, a malformed --vkey, a
-missing --log); 3 (audit only) equivocation, with both notes as evidence.
+class, is on stderr), a fork included; 2 the verifier's own input is unusable (a
+file or directory that cannot be read, an unreachable URL, a malformed --vkey, a
+missing --log, a monitor state file that cannot be used); 3 (audit, monitor)
+equivocation, with both notes as evidence; 4 (audit, monitor) rollback: the
+newer checkpoint is smaller than the older one, both notes as evidence.
 
 Other packages add subcommands under `anima log` (e.g. the runtime's
 `anima log serve`) through the sub-parsers action register() returns.
@@ -22,8 +24,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from anima_verify.errors import AnimaError
 from anima_verify.tlog.checkpoint import Checkpoint
-from anima_verify.tlog.errors import Equivocation, LogVerificationError, MalformedVerifierKey
+from anima_verify.tlog.errors import (
+    Equivocation,
+    InconsistentLog,
+    LogVerificationError,
+    MalformedVerifierKey,
+    Rollback,
+)
+from anima_verify.tlog.monitor import MonitorReport, MonitorStateError, monitor_log
 from anima_verify.tlog.note import Verifier, open_note, parse_verifier_key
 from anima_verify.tlog.reader import DirectorySource, HttpSource, LogSourceError, TileSource
 from anima_verify.tlog.verify import (
@@ -38,14 +48,15 @@ EXIT_VERIFIED = 0
 EXIT_REJECTED = 1
 EXIT_UNREADABLE = 2
 EXIT_EQUIVOCATION = 3
+EXIT_ROLLBACK = 4
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def register(subparsers: SubParsers) -> SubParsers:
-    """Add `log verify-note`, `log verify` and `log audit` to the `anima` command
-    line; returns the `log` sub-parsers so other packages can add theirs."""
+    """Add `log verify-note`, `log verify`, `log audit` and `log monitor` to the `anima`
+    command line; returns the `log` sub-parsers so other packages can add theirs."""
     log = subparsers.add_parser("log", help="verify transparency logs, notes and checkpoints")
     commands = log.add_subparsers(dest="log_command", required=True, metavar="COMMAND")
 
@@ -74,13 +85,19 @@ def register(subparsers: SubParsers) -> SubParsers:
 
     audit = commands.add_parser(
         "audit",
-        help="check that two checkpoints belong to one append-only log",
-        description="Exit 0 consistent; 1 inconsistent (fork, other log) or invalid; "
-        "2 unreadable input or --log needed; 3 equivocation (same size, two roots), "
-        "with both notes printed as evidence.",
+        help="check that a newer checkpoint extends an older one of the same log",
+        description="NEW must extend OLD: the same log, a size at least OLD's, and a "
+        "consistency proof from OLD to NEW. Exit 0 consistent; 1 inconsistent (fork, "
+        "other log) or invalid; 2 unreadable input or --log needed; 3 equivocation (same "
+        "size, two roots); 4 rollback (NEW is smaller than OLD: the log was served rolled "
+        "back or truncated). On 3 and 4 both notes are printed as evidence.",
     )
-    audit.add_argument("old", metavar="OLD_CHECKPOINT", type=Path, help="a signed checkpoint")
-    audit.add_argument("new", metavar="NEW_CHECKPOINT", type=Path, help="another one")
+    audit.add_argument(
+        "old", metavar="OLD_CHECKPOINT", type=Path, help="the checkpoint seen before"
+    )
+    audit.add_argument(
+        "new", metavar="NEW_CHECKPOINT", type=Path, help="the checkpoint that must extend it"
+    )
     _add_vkey(audit)
     audit.add_argument(
         "--log",
@@ -91,6 +108,28 @@ def register(subparsers: SubParsers) -> SubParsers:
     )
     audit.add_argument("--json", action="store_true", help="print one JSON object")
     audit.set_defaults(func=audit_command)
+
+    monitor = commands.add_parser(
+        "monitor",
+        help="check a log against the last checkpoint this monitor verified, then store it",
+        description="Fetch the log's checkpoint, verify its signature and check that it "
+        "extends the checkpoint stored for that log in --state (a consistency proof from "
+        "the log's tiles); store it only then. Exit 0 first run, unchanged or extended; "
+        "1 rejected (bad signature, fork, missing tiles); 2 unreadable log or unusable "
+        "state file; 3 equivocation; 4 rollback. On 3 and 4 both notes are printed as "
+        "evidence; on any failure the stored checkpoint is kept.",
+    )
+    monitor.add_argument("log", metavar="DIR|URL", help="the log's directory or base URL")
+    _add_vkey(monitor)
+    monitor.add_argument(
+        "--state",
+        metavar="FILE",
+        type=Path,
+        required=True,
+        help="JSON file of the latest verified checkpoint per log (created 0600)",
+    )
+    monitor.add_argument("--json", action="store_true", help="print one JSON object")
+    monitor.set_defaults(func=monitor_command)
     return commands
 
 
@@ -220,15 +259,9 @@ def audit_command(args: argparse.Namespace) -> int:
         if args.log is not None:
             source = open_source(args.log)
         report = audit_checkpoints(first, second, args.vkey, source=source)
-    except Equivocation as exc:
-        evidence = {
-            "first_note": exc.first_note.decode(),
-            "second_note": exc.second_note.decode(),
-        }
-        if not as_json:
-            for name, note in evidence.items():
-                print(f"--- {name}\n{note}", end="")
-        return _audit_fail(EXIT_EQUIVOCATION, exc.message, as_json, exc, evidence)
+    except (Equivocation, Rollback) as exc:
+        code, evidence = _alarm(exc, as_json)
+        return _audit_fail(code, exc.message, as_json, exc, evidence)
     except (LogSourceError, LogSourceNeeded) as exc:
         return _audit_fail(EXIT_UNREADABLE, str(exc), as_json, exc)
     except LogVerificationError as exc:
@@ -247,10 +280,29 @@ def audit_command(args: argparse.Namespace) -> int:
     return EXIT_VERIFIED
 
 
+def _alarm(exc: Equivocation | Rollback, as_json: bool) -> tuple[int, dict[str, str]]:
+    """The exit code and the evidence (both notes) of an equivocation or a rollback;
+    the notes are printed unless the output is JSON."""
+    if isinstance(exc, Equivocation):
+        code = EXIT_EQUIVOCATION
+        evidence = {
+            "first_note": exc.first_note.decode(),
+            "second_note": exc.second_note.decode(),
+        }
+    else:
+        code = EXIT_ROLLBACK
+        evidence = {"old_note": exc.old_note.decode(), "new_note": exc.new_note.decode()}
+    if not as_json:
+        for name, note in evidence.items():
+            print(f"--- {name}\n{note}", end="")
+    return code, evidence
+
+
 def _audit_result(report: AuditReport) -> dict[str, object]:
     return {
         "consistent": True,
         "equivocation": False,
+        "rollback": False,
         "origin": report.origin,
         "old": _checkpoint_fields(report.old),
         "new": _checkpoint_fields(report.new),
@@ -271,6 +323,9 @@ def _describe(checkpoint: Checkpoint) -> str:
     return f"size {checkpoint.size}  root {base64.b64encode(checkpoint.root_hash).decode()}"
 
 
+_LABELS = {EXIT_REJECTED: "rejected", EXIT_EQUIVOCATION: "equivocation", EXIT_ROLLBACK: "rollback"}
+
+
 def _audit_fail(
     code: int,
     reason: str,
@@ -278,14 +333,86 @@ def _audit_fail(
     exc: Exception | None = None,
     evidence: dict[str, str] | None = None,
 ) -> int:
-    label = {EXIT_REJECTED: "rejected", EXIT_EQUIVOCATION: "equivocation"}.get(code, "error")
-    print(f"{label}: {reason}", file=sys.stderr)
+    print(f"{_LABELS.get(code, 'error')}: {reason}", file=sys.stderr)
     if as_json:
         result = {
             "consistent": False,
             "equivocation": code == EXIT_EQUIVOCATION,
+            "rollback": code == EXIT_ROLLBACK,
             "reason": reason,
             "error": type(exc).__name__ if exc is not None else None,
+            "evidence": evidence,
+        }
+        print(json.dumps(result))
+    return code
+
+
+# ---------------------------------------------------------------- monitor
+
+
+def monitor_command(args: argparse.Namespace) -> int:
+    """Handler of `anima log monitor`; returns the exit code."""
+    as_json: bool = args.json
+    try:
+        source = open_source(args.log)
+        try:
+            report = monitor_log(source, args.vkey, args.state)
+        finally:
+            if isinstance(source, HttpSource):
+                source.close()
+    except (Equivocation, Rollback) as exc:
+        code, evidence = _alarm(exc, as_json)
+        alarm = "equivocation" if code == EXIT_EQUIVOCATION else "rollback"
+        return _monitor_fail(code, exc, as_json, alarm, evidence)
+    except InconsistentLog as exc:
+        return _monitor_fail(EXIT_REJECTED, exc, as_json, "fork")
+    except (LogSourceError, MonitorStateError) as exc:
+        return _monitor_fail(EXIT_UNREADABLE, exc, as_json)
+    except LogVerificationError as exc:
+        return _monitor_fail(EXIT_REJECTED, exc, as_json, "invalid")
+    if as_json:
+        print(json.dumps(_monitor_result(report)))
+    else:
+        print(f"ok         {report.outcome.value}")
+        print(f"origin     {report.origin}")
+        if report.previous is not None:
+            print(f"stored     {_describe(report.previous)}")
+        print(f"current    {_describe(report.current)}")
+        print(f"proof      {len(report.proof)} hashes")
+    return EXIT_VERIFIED
+
+
+def _monitor_result(report: MonitorReport) -> dict[str, object]:
+    previous = report.previous
+    return {
+        "ok": True,
+        "outcome": report.outcome.value,
+        "origin": report.origin,
+        "previous": None if previous is None else _checkpoint_fields(previous),
+        "current": _checkpoint_fields(report.current),
+        "proof": [base64.b64encode(p).decode() for p in report.proof],
+        "alarm": None,
+        "reason": None,
+        "error": None,
+        "evidence": None,
+    }
+
+
+def _monitor_fail(
+    code: int,
+    exc: Exception,
+    as_json: bool,
+    alarm: str | None = None,
+    evidence: dict[str, str] | None = None,
+) -> int:
+    reason = exc.message if isinstance(exc, AnimaError) else str(exc)
+    print(f"{_LABELS.get(code, 'error')}: {reason}", file=sys.stderr)
+    if as_json:
+        result = {
+            "ok": False,
+            "alarm": alarm,
+            "reason": reason,
+            "error": type(exc).__name__,
             "evidence": evidence,
         }
         print(json.dumps(result))

@@ -7,13 +7,14 @@ then optional non-empty extension lines.
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from anima_verify.tlog.errors import MalformedCheckpoint
 from anima_verify.tlog.merkle import HASH_SIZE
 from anima_verify.tlog.note import Note, Verifier, open_note
+
+_MAX_SIZE_DIGITS = len(str(1 << 64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,8 @@ def parse_checkpoint(text: str) -> Checkpoint:
         raise MalformedCheckpoint("checkpoint origin is empty")
     if not size_text.isascii() or not size_text.isdigit():
         raise MalformedCheckpoint(f"checkpoint size {size_text!r} is not a decimal number")
+    if len(size_text) > _MAX_SIZE_DIGITS:  # int() refuses very long strings with ValueError
+        raise MalformedCheckpoint(f"checkpoint size has {len(size_text)} digits")
     if size_text != "0" and size_text.startswith("0"):
         raise MalformedCheckpoint(f"checkpoint size {size_text!r} has leading zeros")
     size = int(size_text)
@@ -46,7 +49,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
         raise MalformedCheckpoint("checkpoint size does not fit in 64 bits")
     try:
         root = base64.b64decode(root_text, validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or a plain ValueError for non-ASCII text
         raise MalformedCheckpoint("checkpoint root hash is not valid base64") from exc
     if len(root) != HASH_SIZE:
         raise MalformedCheckpoint(f"checkpoint root hash is {len(root)} bytes, want {HASH_SIZE}")

@@ -17,10 +17,22 @@ from enum import StrEnum
 
 from anima_verify.agent_id import is_agent_id
 from anima_verify.tlog.errors import MalformedEntry
+from anima_verify.tlog.labels import ENCLAVE_ACTOR, check_host_actor, check_host_label
 
 ENTRY_VERSION = 1
 MAX_LABEL_CHARS = 256  # actor and room
 MAX_ENTRY_BYTES = 2048
+__all__ = [
+    "ENCLAVE_ACTOR",
+    "ENCLAVE_ONLY_KINDS",
+    "ENTRY_VERSION",
+    "MAX_ENTRY_BYTES",
+    "MAX_LABEL_CHARS",
+    "EntryKind",
+    "LogEntry",
+    "check_host_writable",
+    "decode_entry",
+]
 _FIELDS = frozenset(
     {"v", "agent", "index", "time_ms", "kind", "actor", "room", "payload_sha256", "payload_size"}
 )
@@ -47,21 +59,23 @@ class EntryKind(StrEnum):
     LIFECYCLE = "lifecycle"
 
 
-# Only the enclave writes entries of these kinds, or with this actor: the
-# sequencer refuses them from the host, so a verifier can trust their origin.
-ENCLAVE_ACTOR = "signer"
+# Only the enclave writes entries of these kinds, or with its actor (ENCLAVE_ACTOR,
+# or anything that reads like it: labels.py): the sequencer refuses them from the
+# host, so a verifier can trust their origin.
 ENCLAVE_ONLY_KINDS = frozenset({EntryKind.SIGNATURE, EntryKind.POLICY_DECISION})
 
 
-def check_host_writable(kind: object, actor: object) -> None:
+def check_host_writable(kind: object, actor: object, room: object = "") -> None:
     """Refuse what only the enclave may write: the host's entries must not pass
-    for signatures, policy decisions or anything under the enclave's actor."""
+    for signatures, policy decisions or anything under the enclave's actor, nor
+    under a name that reads like it ("Signer", "signer" with a zero-width space,
+    fullwidth letters). Actor and room must be visible NFKC text (labels.py)."""
     if not isinstance(kind, EntryKind):
         raise MalformedEntry(f"kind {kind!r} is not a log entry kind")
     if kind in ENCLAVE_ONLY_KINDS:
         raise MalformedEntry(f"kind {kind.value!r} is written by the signer only")
-    if actor == ENCLAVE_ACTOR:
-        raise MalformedEntry(f"actor {ENCLAVE_ACTOR!r} is reserved for the signer's own entries")
+    check_host_actor(actor)
+    check_host_label(room, "room")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +135,8 @@ def decode_entry(data: bytes) -> LogEntry:
         raw = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedEntry("entry is not UTF-8 JSON") from exc
+    except RecursionError as exc:  # a few hundred nested brackets fit in MAX_ENTRY_BYTES
+        raise MalformedEntry("entry is JSON nested too deeply") from exc
     if not isinstance(raw, dict) or set(raw) != _FIELDS:
         raise MalformedEntry(f"entry must have exactly the fields {sorted(_FIELDS)}")
     if raw["v"] != ENTRY_VERSION:

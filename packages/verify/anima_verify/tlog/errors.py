@@ -116,3 +116,19 @@ class Equivocation(InconsistentLog):
         super().__init__(message)
         self.first_note = first_note
         self.second_note = second_note
+
+
+class Rollback(LogVerificationError):
+    """A checkpoint that should extend an earlier one is smaller: the log was served
+    rolled back or truncated (or the two were given in the wrong order).
+
+    `old_note` is the checkpoint seen before, `new_note` the one that should have
+    extended it; both signed notes are kept, as read, as evidence.
+    """
+
+    reason = "LOG_ROLLBACK"
+
+    def __init__(self, message: str, *, old_note: bytes = b"", new_note: bytes = b"") -> None:
+        super().__init__(message)
+        self.old_note = old_note
+        self.new_note = new_note

@@ -10,7 +10,6 @@ golang.org/x/mod/sumdb/note: anything outside the grammar is MalformedNote.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,7 +32,23 @@ MAX_NOTE_BYTES = 1 << 20
 
 
 def _valid_name(name: str) -> bool:
-    return bool(name) and not any(c.isspace() or c == "+" for c in name)
+    """Non-empty, no spaces or '+', and encodable (no lone surrogate, which a command
+    line's undecodable bytes become)."""
+    return bool(name) and not any(c.isspace() or c == "+" for c in name) and _encodable(name)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _decode_base64(text: str) -> bytes:
+    """Strict base64; ValueError for anything else. (base64 raises a plain ValueError,
+    not binascii.Error, for a str with non-ASCII characters: both are caught as one.)"""
+    return base64.b64decode(text, validate=True)
 
 
 def key_id(name: str, public_key: bytes) -> bytes:
@@ -78,8 +93,8 @@ def parse_verifier_key(vkey: str) -> Verifier:
         raise MalformedVerifierKey(f"verifier key name {name!r} is not a valid key name")
     try:
         kid = bytes.fromhex(id_hex)
-        raw = base64.b64decode(encoded, validate=True)
-    except (ValueError, binascii.Error) as exc:
+        raw = _decode_base64(encoded)
+    except ValueError as exc:
         raise MalformedVerifierKey("verifier key id or key is not valid hex/base64") from exc
     if len(id_hex) != 8:
         raise MalformedVerifierKey("verifier key id is 8 hex digits")
@@ -157,8 +172,8 @@ def _parse_signature_line(line: str, number: int) -> NoteSignature:
     if len(fields) != 2 or not _valid_name(fields[0]):
         raise MalformedNote(f"signature line {number} is not '— <name> <base64>'")
     try:
-        raw = base64.b64decode(fields[1], validate=True)
-    except binascii.Error as exc:
+        raw = _decode_base64(fields[1])
+    except ValueError as exc:
         raise MalformedNote(f"signature line {number} is not valid base64") from exc
     if len(raw) < 5:
         raise MalformedNote(f"signature line {number} is too short")

@@ -5,14 +5,16 @@ the verifier keys, recomputes every leaf hash from the entries, every hash
 tile the checkpoint's size implies and the root, and names the first thing
 that does not match. Entries are opaque bytes, so any tlog-tiles log works.
 
-audit_checkpoints checks that two signed checkpoints can belong to one
-append-only history: the same size with two roots is equivocation (both notes
-are the evidence); different sizes need the log's tiles for a consistency proof,
+audit_checkpoints checks that a newer signed checkpoint extends an older one:
+it has a direction, since a log served smaller than it was seen before has been
+rolled back or truncated (Rollback, both notes as evidence), however consistent
+the two may be. The same size with two roots is equivocation (both notes are
+the evidence); a larger size needs the log's tiles for a consistency proof,
 except from a size-0 checkpoint: the empty tree is a prefix of every tree, so
-once its root is the empty tree's root it is consistent with any later
-checkpoint of the same log, with no proof (RFC 9162 defines none from size 0)
-and no tiles. A monitor starts from the log's first checkpoint, often size 0,
-and must be able to accept its successor.
+once its root is the empty tree's root it is extended by any later checkpoint
+of the same log, with no proof (RFC 9162 defines none from size 0) and no
+tiles. A monitor starts from the log's first checkpoint, often size 0, and must
+be able to accept its successor.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from anima_verify.tlog.errors import (
     Equivocation,
     InconsistentLog,
     MissingTile,
+    Rollback,
     RootMismatch,
     TileMismatch,
 )
@@ -76,7 +79,7 @@ class LogReport:
 
 @dataclass(frozen=True, slots=True)
 class AuditReport:
-    """Two checkpoints found consistent; `old` is the smaller (or equal) size."""
+    """A checkpoint found to extend an older one (or to equal it)."""
 
     origin: str
     old: Checkpoint
@@ -249,39 +252,47 @@ class _TileChecker:
 
 
 def audit_checkpoints(
-    first: bytes,
-    second: bytes,
+    old_note: bytes,
+    new_note: bytes,
     verifiers: Sequence[Verifier],
     *,
     source: TileSource | None = None,
 ) -> AuditReport:
-    """Check that two signed checkpoints (either order) belong to one append-only log.
+    """Check that the signed checkpoint `new_note` extends `old_note`, one seen before:
+    same log, size at least as large, and a consistency proof from old to new.
 
-    Raises InconsistentLog for different origins or a fork, Equivocation (with
-    both notes) for one size with two roots, LogSourceNeeded for different
-    sizes without `source`, and the note/checkpoint errors for bad signatures.
-    A size-0 checkpoint (with the empty tree's root, else RootMismatch) is
-    consistent with any checkpoint of the same log: the report's proof is empty
-    and `source` is not read.
+    Raises Rollback (with both notes) when new is smaller, InconsistentLog for
+    different origins or a fork, Equivocation (with both notes) for one size with
+    two roots, LogSourceNeeded for a larger size without `source`, and the
+    note/checkpoint errors for bad signatures. A size-0 old checkpoint (with the
+    empty tree's root, else RootMismatch) is extended by any checkpoint of the
+    same log: the report's proof is empty and `source` is not read.
     """
-    one, two = open_checkpoint(first, verifiers), open_checkpoint(second, verifiers)
-    a, b = one.checkpoint, two.checkpoint
-    if a.origin != b.origin:
+    one, two = open_checkpoint(old_note, verifiers), open_checkpoint(new_note, verifiers)
+    old, new = one.checkpoint, two.checkpoint
+    if old.origin != new.origin:
         raise InconsistentLog(
-            f"the checkpoints are of different logs: {a.origin!r} and {b.origin!r}"
+            f"the checkpoints are of different logs: {old.origin!r} and {new.origin!r}"
         )
     for signed in (one, two):
         _check_empty_root(signed)
-    if a.size == b.size:
-        if a.root_hash != b.root_hash:
+    if new.size < old.size:
+        raise Rollback(
+            f"the log {old.origin!r} was seen at size {old.size} "
+            f"(root {old.root_hash.hex()}), but the newer checkpoint has size {new.size} "
+            f"(root {new.root_hash.hex()}): it was served rolled back or truncated",
+            old_note=old_note,
+            new_note=new_note,
+        )
+    if old.size == new.size:
+        if old.root_hash != new.root_hash:
             raise Equivocation(
-                f"two signed checkpoints of {a.origin!r} at size {a.size} "
-                f"with different roots {a.root_hash.hex()} and {b.root_hash.hex()}",
-                first_note=first,
-                second_note=second,
+                f"two signed checkpoints of {old.origin!r} at size {old.size} "
+                f"with different roots {old.root_hash.hex()} and {new.root_hash.hex()}",
+                first_note=old_note,
+                second_note=new_note,
             )
-        return AuditReport(origin=a.origin, old=a, new=b, proof=())
-    old, new = (a, b) if a.size < b.size else (b, a)
+        return AuditReport(origin=old.origin, old=old, new=new, proof=())
     if old.size == 0:
         # The empty tree (its root checked above) is a prefix of every tree.
         return AuditReport(origin=old.origin, old=old, new=new, proof=())

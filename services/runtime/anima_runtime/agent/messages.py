@@ -17,6 +17,7 @@ from anima_runtime.errors import InvalidMessage
 from anima_runtime.plugins.types import Message
 from anima_verify.tlog.entry import EntryKind, check_host_writable
 from anima_verify.tlog.errors import LogVerificationError
+from anima_verify.tlog.labels import label_key
 
 
 def check_message(
@@ -38,7 +39,7 @@ def check_message(
             raise InvalidMessage(f"{what} must be {REF_ID_RULE}, got {shown(value)}")
     if entity_id == agent_id:
         raise InvalidMessage("entity_id is the agent's own id: messages come from others")
-    if entity_id == AGENT_ACTOR:
+    if label_key(entity_id) == AGENT_ACTOR:  # "Agent" would read as the agent's own
         raise InvalidMessage(f"entity_id {AGENT_ACTOR!r} is the log actor of the agent's entries")
     try:
         check_host_writable(EntryKind.MESSAGE_IN, entity_id)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 from anima_runtime.log.config import LogConfig
-from anima_runtime.log.errors import InvalidLogRequest, UnknownLog
+from anima_runtime.log.errors import InvalidLogRequest, LogError, SequencerFailed, UnknownLog
 from anima_runtime.log.sequencer import LogSequencer
 from anima_runtime.log.service import TILES_DIR, AgentLog
 from anima_runtime.log.tiles_store import LOCK_FILE
+from anima_signer_api.errors import UnknownAgent
 from anima_verify.agent_id import AGENT_ID_RULE, is_agent_id
+
+logger = logging.getLogger(__name__)
 
 
 def check_agent_id(agent_id: str) -> str:
@@ -75,15 +79,32 @@ class LogRegistry:
         return log
 
     async def open_existing(self) -> list[str]:
-        """Open every log found under root (at startup); their agent ids."""
+        """Open every log found under root (at startup); the agent ids opened.
+
+        One log that cannot be opened (corrupt, locked by another process, refused by
+        the signer) is skipped with a warning and left as it is, for the operator:
+        the others still come up; so is one whose agent the signer does not know. A
+        signer that cannot be reached stops the start-up: no log could sync with it.
+        """
         found = [
             p.parent.parent.name
             for p in sorted(self._root.glob(f"*/{TILES_DIR}/{LOCK_FILE}"))
             if is_agent_id(p.parent.parent.name)
         ]
+        opened: list[str] = []
         for agent_id in found:
-            await self.open(agent_id)
-        return found
+            try:
+                await self.open(agent_id)
+            except SequencerFailed as exc:
+                if not isinstance(exc.__cause__, UnknownAgent):
+                    raise
+                logger.warning("skipping the log of agent %s: %s", agent_id, exc.message)
+                continue
+            except (LogError, OSError) as exc:
+                logger.warning("skipping the log of agent %s: %s", agent_id, exc)
+                continue
+            opened.append(agent_id)
+        return opened
 
     def get(self, agent_id: str) -> AgentLog:
         """An open log; UnknownLog when this host has none for the agent."""

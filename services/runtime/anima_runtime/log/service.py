@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import time
@@ -52,6 +53,7 @@ from anima_verify.tlog.entry import (
     decode_entry,
 )
 from anima_verify.tlog.errors import LogVerificationError
+from anima_verify.tlog.labels import normalize_label
 from anima_verify.tlog.note import Verifier, parse_verifier_key
 from anima_verify.tlog.reader import TileHashReader, TileLevelsCache
 
@@ -80,19 +82,29 @@ class LogItem:
     payload: bytes
 
     def to_input(self) -> LogEntryInput:
-        """Validated here, so one bad item cannot fail the batch it would share."""
+        """Validated here, so one bad item cannot fail the batch it would share. Actor
+        and room are sent in NFKC form, which the enclave requires."""
+        actor, room = _normalized(self.actor), _normalized(self.room)
         try:
-            check_host_writable(self.kind, self.actor)
+            check_host_writable(self.kind, actor, room)
         except LogVerificationError as exc:
-            raise InvalidLogRequest(exc.message) from exc
+            message = exc.message
+            if (actor, room) != (self.actor, self.room):
+                message += f" (given as actor {self.actor!r}, room {self.room!r})"
+            raise InvalidLogRequest(message) from exc
         if not isinstance(self.payload, bytes):
             raise InvalidLogRequest("payload must be bytes")
         if len(self.payload) > MAX_PAYLOAD_BYTES:
             raise InvalidLogRequest(f"payload is larger than {MAX_PAYLOAD_BYTES} bytes")
         digest = hashlib.sha256(self.payload).digest()
-        if not _plain_label(self.actor) or not _plain_label(self.room):
-            _check_encoding(self, digest)
-        return LogEntryInput(self.kind, self.actor, self.room, digest, len(self.payload))
+        if not _plain_label(actor) or not _plain_label(room):
+            _check_encoding(dataclasses.replace(self, actor=actor, room=room), digest)
+        return LogEntryInput(self.kind, actor, room, digest, len(self.payload))
+
+
+def _normalized(label: str) -> str:
+    """The label in NFKC form; a non-string as it is, for the checks to name."""
+    return normalize_label(label) if isinstance(label, str) else label
 
 
 def _plain_label(value: object) -> bool:
