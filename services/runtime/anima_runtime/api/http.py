@@ -69,13 +69,8 @@ from anima_runtime.handler import (
     MAX_ROOM_ID_CHARS,
     RuntimeHandler,
 )
-from anima_runtime.log.http import (
-    ApiError,
-    ErrorResponse,
-    domain_error_body,
-    error_body,
-    log_router,
-)
+from anima_runtime.log.http import log_router
+from anima_runtime.log.http_errors import ApiError, ErrorResponse, domain_error_body, error_body
 from anima_runtime.log.sequencer import AttestationFetcher
 from anima_verify import jsonsafe
 from anima_verify.errors import AnimaError
@@ -100,7 +95,7 @@ _HTTP_CODES: Final = {400: "invalid_argument", 404: "not_found"}
 
 
 def error_response(status: int, code: str, message: str, reason: str | None = None) -> JSONResponse:
-    """The API's error shape (log.http.error_body); `reason` defaults to the code's."""
+    """The API's error shape (log.http_errors.error_body); `reason` defaults to the code's."""
     return error_body(status, code, message, reason=reason)
 
 

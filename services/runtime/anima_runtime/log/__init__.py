@@ -10,7 +10,8 @@ group-committed appends through the enclave sequencer, and the query API.
 Modules: tiles_store (C2SP tlog-tiles on disk, crash-safe; with tile_paths,
 right_edge (the partial tiles held in memory) and partial_tiles), index (SQLite
 entry index and payloads), service (AgentLog), registry, sequencer (what the
-host needs from the signer), queries and reads (transport-free reads), http (FastAPI),
+host needs from the signer), queries and reads (transport-free reads), http (FastAPI;
+with http_errors, its error shape, and http_auth, its bearer-token checks),
 cli (`anima log serve`: the API in front of a signer on attested gRPC).
 """
 

@@ -11,11 +11,9 @@ the enclave a TEE quote, is rate-limited (log/config.py).
 
 Routes stay thin: they authenticate, parse, call the transport-free reads
 (log/reads.py, which the runtime's gRPC API calls too) and shape JSON. Errors
-are `{"error": {"code", "message", "reason"}}` with the status from the one table
-(anima_core.errors) and the error's stable reason (LOG_LOCKED, TILE_NOT_FOUND,
-...); unexpected failures are logged and answered 500 "internal error", never
-with a trace. The reads run off the event loop; the tile route is a plain `def`,
-so FastAPI runs it in a worker thread.
+are `{"error": {"code", "message", "reason"}}` (log/http_errors.py); who may
+call what is log/http_auth.py. The reads run off the event loop; the tile route
+is a plain `def`, so FastAPI runs it in a worker thread.
 """
 
 from __future__ import annotations
@@ -23,22 +21,19 @@ from __future__ import annotations
 import base64
 import logging
 import math
-from collections.abc import Callable, Coroutine, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from anima_core.errors import http_status_for
-from anima_core.tokens import caller_for_header
 from anima_runtime.log import queries
 from anima_runtime.log.config import LogApiConfig
 from anima_runtime.log.errors import PayloadRedacted, TileNotFound
+from anima_runtime.log.http_auth import payload_auth, reader_auth, redaction_auth
+from anima_runtime.log.http_errors import ApiError, ErrorResponse, LogApiRoute, error_body
 from anima_runtime.log.ratelimit import TokenBucket
 from anima_runtime.log.reads import MAX_INT, MAX_TERM_CHARS, LogReads
 from anima_runtime.log.registry import LogRegistry
@@ -47,7 +42,6 @@ from anima_runtime.log.tiles_store import parse_tile_path
 from anima_runtime_api.types import EntryFilter, EntryView
 from anima_signer_api.errors import SignerError
 from anima_verify.attestation.evidence import MAX_NONCE_SIZE, MIN_NONCE_SIZE
-from anima_verify.errors import AnimaError
 from anima_verify.tlog.entry import EntryKind
 
 logger = logging.getLogger(__name__)
@@ -55,90 +49,7 @@ logger = logging.getLogger(__name__)
 _IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-class ApiError(Exception):
-    """An HTTP-level refusal with its own status (401, 403, 410, 429, ...): not a domain
-    error, so it has no kind; its reason is its code in capitals (RATE_LIMITED)."""
-
-    def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = dict(headers or {})
-
-
-def error_body(
-    status: int,
-    code: str,
-    message: str,
-    *,
-    reason: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
-    """The error shape of the runtime's HTTP APIs: `{"error": {"code", "message", "reason"}}`.
-    `reason` is a domain error's (AnimaError.reason); by default the code in capitals."""
-    extra = dict(headers or {})
-    if status == 401:
-        extra["WWW-Authenticate"] = "Bearer"
-    body = {"code": code, "message": message, "reason": reason or code.upper()}
-    return JSONResponse({"error": body}, status_code=status, headers=extra or None)
-
-
-def domain_error_body(exc: AnimaError, where: str) -> JSONResponse:
-    """A domain error's status from the one table, with its kind as code and its reason;
-    a 500 is logged and answered "internal error" (its message may name internals)."""
-    status = http_status_for(exc)
-    if status == 500:
-        logger.error("%s failed: %s", where, exc.message)
-        return error_body(500, "internal", "internal error")
-    return error_body(status, exc.kind.value, exc.message, reason=exc.reason)
-
-
-def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        loc = [str(x) for x in error.get("loc", ())]
-        where = f"{loc[0]} parameter {'.'.join(loc[1:])!r}" if len(loc) > 1 else ".".join(loc)
-        parts.append(f"{where}: {error.get('msg', 'invalid')}")
-    return "; ".join(parts) or "invalid request"
-
-
-class LogApiRoute(APIRoute):
-    """Maps every failure of a route to the JSON error shape, wherever the router is mounted."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                return error_body(400, "invalid_argument", _validation_message(exc))
-            except ApiError as exc:
-                return error_body(exc.status, exc.code, exc.message, headers=exc.headers)
-            except AnimaError as exc:
-                return domain_error_body(exc, f"log API {request.url.path}")
-            except Exception:
-                logger.exception("log API %s failed", request.url.path)
-                return error_body(500, "internal", "internal error")
-
-        return route
-
-
 # ---------------------------------------------------------------- response models
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    #: Stable and machine-readable (UPPER_SNAKE): a domain error's reason, else the code's.
-    reason: str
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorBody
 
 
 class EntryOut(BaseModel):
@@ -220,56 +131,6 @@ def _entry_out(view: EntryView) -> EntryOut:
     )
 
 
-# ---------------------------------------------------------------- auth
-
-
-def _matches(request: Request, digests: list[str]) -> bool:
-    header = request.headers.get("authorization", "")
-    return caller_for_header(header, [(digest, True) for digest in digests]) is not None
-
-
-def _reader_digests(config: LogApiConfig) -> list[str]:
-    return [d for d in (config.read_token_sha256, config.redaction_token_sha256) if d]
-
-
-def _reader_auth(config: LogApiConfig) -> Callable[[Request], None]:
-    digests = _reader_digests(config)
-
-    def check(request: Request) -> None:
-        if not config.public_reads and not _matches(request, digests):
-            raise ApiError(401, "unauthenticated", "this log API needs a bearer token to read")
-
-    return check
-
-
-def _payload_auth(config: LogApiConfig) -> Callable[[Request], None]:
-    digests = _reader_digests(config)
-
-    def check(request: Request) -> None:
-        if config.public_reads and config.public_payloads:
-            return
-        if not digests:
-            raise ApiError(
-                403,
-                "permission_denied",
-                "payloads are private on this host and no read token is configured",
-            )
-        if not _matches(request, digests):
-            raise ApiError(401, "unauthenticated", "payloads are private: a read token is needed")
-
-    return check
-
-
-def _redaction_auth(config: LogApiConfig) -> Callable[[Request], None]:
-    def check(request: Request) -> None:
-        if config.redaction_token_sha256 is None:
-            raise ApiError(403, "permission_denied", "redaction is disabled on this host")
-        if not _matches(request, [config.redaction_token_sha256]):
-            raise ApiError(401, "unauthenticated", "redaction needs the redaction bearer token")
-
-    return check
-
-
 # ---------------------------------------------------------------- routes
 
 AgentId = Annotated[str, Path(description="the agent's id", max_length=64)]
@@ -295,7 +156,7 @@ def log_router(
         route_class=LogApiRoute,
         responses=_ERRORS,
     )
-    readers = [Depends(_reader_auth(config))]
+    readers = [Depends(reader_auth(config))]
 
     @router.get(
         "/checkpoint",
@@ -364,7 +225,7 @@ def log_router(
 
     @router.get(
         "/entries/{index}/payload",
-        dependencies=[Depends(_payload_auth(config))],
+        dependencies=[Depends(payload_auth(config))],
         response_class=Response,
         responses={200: {"content": {"application/octet-stream": {}}}},
         summary="The payload an entry commits to (410 once redacted); private unless "
@@ -379,7 +240,7 @@ def log_router(
 
     @router.delete(
         "/entries/{index}/payload",
-        dependencies=[Depends(_redaction_auth(config))],
+        dependencies=[Depends(redaction_auth(config))],
         response_model=RedactionOut,
         summary="Redact (delete) an entry's payload; the entry and all proofs stay valid",
     )
@@ -527,11 +388,4 @@ def create_log_app(
     return app
 
 
-__all__ = [
-    "ApiError",
-    "LogApiRoute",
-    "create_log_app",
-    "domain_error_body",
-    "error_body",
-    "log_router",
-]
+__all__ = ["create_log_app", "log_router"]
