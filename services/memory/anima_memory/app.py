@@ -22,10 +22,11 @@ from anima_core.files import replace_file
 from anima_core.server import GrpcServer
 from anima_core.telemetry import TracingServerInterceptor
 from anima_memory.api.servicer import ACCESS_LIST, SERVICE_NAME, MemoryServicer
+from anima_memory.checks import Limits
 from anima_memory.config import MemoryConfig
 from anima_memory.embeddings.base import Embedder
 from anima_memory.maintenance import IndexMaintainer
-from anima_memory.service import Limits, MemoryService
+from anima_memory.service import MemoryService
 from anima_memory.store.base import VectorStore
 from anima_memory_api.endpoint import TLS_SERVER_NAME
 from anima_memory_api.errors import ERROR_DOMAIN

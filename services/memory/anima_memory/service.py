@@ -4,6 +4,7 @@ Writes are serialized: per agent (so a `unique` check and its insert are one
 step, and an export is a point-in-time snapshot), then briefly across agents
 (so an id can never be claimed by two agents at once). Reads run freely.
 Store calls run in worker threads; the event loop never waits on the engine.
+What a request may hold, and the checks it passes first, are in checks.py.
 
 Those locks live in this process, and Qdrant has no transactions across
 processes: two replicas writing one agent would race (two copies of a unique
@@ -18,16 +19,23 @@ agent and is served by every replica.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 
+from anima_memory.checks import (
+    Limits,
+    check_agent_id,
+    check_draft,
+    check_filter,
+    check_imported,
+    check_limit,
+    check_text,
+)
 from anima_memory.embeddings.base import Embedder
 from anima_memory.store.base import VectorStore
 from anima_memory_api.errors import (
@@ -47,11 +55,8 @@ from anima_memory_api.types import (
     SearchQuery,
     Vector,
     check_memory_id,
-    check_ref_id,
-    check_table,
     check_vector,
 )
-from anima_verify.agent_id import AGENT_ID_RULE, is_agent_id
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -59,52 +64,8 @@ T = TypeVar("T")
 DEFAULT_SEARCH_LIMIT = 10
 DEFAULT_RECENT_LIMIT = 20
 EXPORT_PAGE = 256
-MAX_TIME_MS = 2**53 - 1
 # Float32 cosine of identical unit vectors can land a hair under 1.0.
 SIMILARITY_SLACK = 1e-6
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    duplicate_threshold: float = 0.95
-    max_text_bytes: int = 64 * 1024
-    max_fields_bytes: int = 64 * 1024
-    max_batch: int = 1024
-    max_results: int = 1000
-    max_searches: int = 16  # in one search_many call
-
-
-def check_agent_id(value: str, what: str = "agent_id") -> str:
-    if not is_agent_id(value):
-        raise InvalidMemoryRequest(f"{what} must be {AGENT_ID_RULE}")
-    return value
-
-
-def check_time(value: int, what: str) -> int:
-    # Qdrant Edge compares times as float64: exact only up to 2**53 ms (year 287,396).
-    if not 0 <= value <= MAX_TIME_MS:
-        raise InvalidMemoryRequest(f"{what} must be Unix milliseconds in [0, 2**53 - 1]")
-    return value
-
-
-def check_filter(where: MemoryFilter, what: str = "filter") -> MemoryFilter:
-    """`where`, checked; `what` names it in error messages ("searches[2].filter")."""
-    check_agent_id(where.agent_id, f"{what}.agent_id")
-    if where.room_id is not None:
-        check_ref_id(where.room_id, f"{what}.room_id")
-    if where.entity_id is not None:
-        check_ref_id(where.entity_id, f"{what}.entity_id")
-    if where.table is not None:
-        check_table(where.table, f"{what}.table")
-    start, end = where.created_from_ms, where.created_until_ms
-    for value, name in ((start, "created_from_ms"), (end, "created_until_ms")):
-        if value is not None:
-            check_time(value, f"{what}.{name}")
-    if start is not None and end is not None and start >= end:
-        raise InvalidMemoryRequest(
-            f"{what}.created_from_ms ({start}) must be before created_until_ms ({end})"
-        )
-    return where
 
 
 class MemoryService:
@@ -145,7 +106,10 @@ class MemoryService:
             )
         agent_id = self._served(drafts[0].agent_id)
         now = _now_ms()
-        checked = [self._check_draft(i, d, agent_id, now) for i, d in enumerate(drafts)]
+        checked = [
+            check_draft(i, d, agent_id, now, limits=self.limits, dimension=self.dimension)
+            for i, d in enumerate(drafts)
+        ]
         ids = [m.id for m in checked]
         if len(set(ids)) != len(ids):
             raise InvalidMemoryRequest("the batch names one memory id twice")
@@ -233,7 +197,7 @@ class MemoryService:
     async def recent(self, where: MemoryFilter, limit: int = 0) -> list[Memory]:
         self._served(check_filter(where).agent_id, "filter.agent_id")
         return await self._run(
-            self.store.recent, where, self._check_limit(limit, DEFAULT_RECENT_LIMIT)
+            self.store.recent, where, check_limit(limit, DEFAULT_RECENT_LIMIT, self.limits)
         )
 
     async def count(self, where: MemoryFilter) -> int:
@@ -244,7 +208,7 @@ class MemoryService:
         if len(texts) > self.limits.max_batch:
             raise InvalidMemoryRequest(f"{len(texts)} texts; at most {self.limits.max_batch}")
         for n, text in enumerate(texts):
-            self._check_text(text, f"texts[{n}]")
+            check_text(text, f"texts[{n}]", self.limits)
         return await self.embedder.embed(texts)
 
     # ------------------------------------------------------------------ export / import
@@ -288,7 +252,10 @@ class MemoryService:
             try:
                 async for page in pages:
                     checked = [
-                        self._check_imported(len(seen) + n, m, agent_id) for n, m in enumerate(page)
+                        check_imported(
+                            len(seen) + n, m, agent_id, limits=self.limits, dimension=self.dimension
+                        )
+                        for n, m in enumerate(page)
                     ]
                     for memory in checked:
                         if memory.id in seen:
@@ -319,92 +286,18 @@ class MemoryService:
             )
         return agent_id
 
-    def _check_draft(self, n: int, draft: MemoryDraft, agent_id: str, now: int) -> Memory:
-        where = f"memories[{n}]"
-        if draft.agent_id != agent_id:
-            raise InvalidMemoryRequest(f"{where}.agent_id differs: one agent per batch")
-        self._check_text(draft.text, f"{where}.content.text")
-        self._check_fields(draft.fields, f"{where}.content.fields")
-        created = now if draft.created_at_ms is None else draft.created_at_ms
-        check_time(created, f"{where}.created_at_ms")
-        vector = (
-            np.zeros(0, dtype=np.float32)
-            if draft.vector is None
-            else check_vector(draft.vector, self.dimension, f"{where}.embedding")
-        )
-        return Memory(
-            id=check_memory_id(draft.id, f"{where}.id") if draft.id else str(uuid.uuid4()),
-            agent_id=agent_id,
-            entity_id=check_ref_id(draft.entity_id, f"{where}.entity_id"),
-            room_id=check_ref_id(draft.room_id, f"{where}.room_id"),
-            table=check_table(draft.table, f"{where}.table"),
-            text=draft.text,
-            created_at_ms=created,
-            vector=vector,
-            fields=dict(draft.fields),
-            unique=draft.unique,
-        )
-
-    def _check_imported(self, n: int, memory: Memory, agent_id: str) -> Memory:
-        if memory.agent_id != agent_id:
-            raise InvalidMemoryRequest(f"memories[{n}] belongs to another agent")
-        if not memory.id:
-            raise InvalidMemoryRequest(f"memories[{n}] has no id")
-        draft = MemoryDraft(
-            id=memory.id,
-            agent_id=memory.agent_id,
-            entity_id=memory.entity_id,
-            room_id=memory.room_id,
-            table=memory.table,
-            text=memory.text,
-            fields=memory.fields,
-            created_at_ms=memory.created_at_ms,
-            vector=memory.vector,
-            unique=memory.unique,
-        )
-        return self._check_draft(n, draft, agent_id, 0)
-
-    def _check_text(self, text: str, what: str) -> None:
-        if not text.strip():
-            raise InvalidMemoryRequest(f"{what} is empty")
-        try:
-            size = len(text.encode("utf-8"))
-        except UnicodeEncodeError:
-            raise InvalidMemoryRequest(f"{what} is not valid Unicode (lone surrogate)") from None
-        if size > self.limits.max_text_bytes:
-            raise InvalidMemoryRequest(
-                f"{what} is {size} bytes; at most {self.limits.max_text_bytes}"
-            )
-
-    def _check_fields(self, fields: Mapping[str, Any], what: str) -> None:
-        if not all(isinstance(key, str) for key in fields):
-            raise InvalidMemoryRequest(f"{what} keys must be strings")
-        try:
-            size = len(json.dumps(fields, allow_nan=False, separators=(",", ":")))
-        except (TypeError, ValueError) as exc:
-            raise InvalidMemoryRequest(f"{what} is not a JSON object: {exc}") from None
-        if size > self.limits.max_fields_bytes:
-            raise InvalidMemoryRequest(
-                f"{what} is {size} bytes as JSON; at most {self.limits.max_fields_bytes}"
-            )
-
-    def _check_limit(self, limit: int, default: int, what: str = "limit") -> int:
-        if limit < 0 or limit > self.limits.max_results:
-            raise InvalidMemoryRequest(f"{what} must be 0..{self.limits.max_results}")
-        return limit or default
-
     def _check_search(self, search: SearchQuery, at: str) -> tuple[SearchQuery, Vector | None]:
         """`search` with its limit resolved, and its query vector checked (None: a
         text to embed). `at` prefixes the field names in errors ("searches[2].")."""
         check_filter(search.where, f"{at}filter")
         self._served(search.where.agent_id, f"{at}filter.agent_id")
-        limit = self._check_limit(search.limit, DEFAULT_SEARCH_LIMIT, f"{at}limit")
+        limit = check_limit(search.limit, DEFAULT_SEARCH_LIMIT, self.limits, f"{at}limit")
         min_score = search.min_score
         if min_score is not None and not -1.0 <= min_score <= 1.0:
             raise InvalidMemoryRequest(f"{at}min_score must be within [-1, 1], got {min_score}")
         checked = replace(search, limit=limit)
         if isinstance(search.query, str):
-            self._check_text(search.query, f"{at}text" if at else "query text")
+            check_text(search.query, f"{at}text" if at else "query text", self.limits)
             return checked, None
         what = f"{at}vector" if at else "query vector"
         return checked, check_vector(search.query, self.dimension, what)
@@ -508,10 +401,7 @@ def _now_ms() -> int:
 
 __all__ = [
     "CreateResult",
-    "Limits",
     "MemoryDraft",
     "MemoryService",
     "SearchQuery",
-    "check_agent_id",
-    "check_filter",
 ]
