@@ -31,8 +31,9 @@ from machine import machine  # bench/machine.py, beside this script
 
 from anima_dev.inprocess_log import InProcessSequencer
 from anima_dev.local_signer import local_signer
+from anima_runtime.log.items import LogItem
 from anima_runtime.log.registry import LogRegistry
-from anima_runtime.log.service import TILES_DIR, AgentLog, LogItem
+from anima_runtime.log.service import TILES_DIR, AgentLog
 from anima_runtime.log.tiles_store import PublishedCheckpoint
 from anima_signer.core import Signer
 from anima_signer.tee.sim import InsecureSimulatedTee

@@ -54,7 +54,8 @@ from anima_runtime.agent.runtime import AgentRuntime
 from anima_runtime.character.model import Character
 from anima_runtime.llm.base import ChatModel, ModelRequest, Purpose
 from anima_runtime.llm.offline import OfflineModel
-from anima_runtime.log.service import AgentLog, LogItem
+from anima_runtime.log.items import LogItem
+from anima_runtime.log.service import AgentLog
 from anima_runtime.plugins.registry import resolve_plugins
 from anima_signer_api.client import SignerClient
 from anima_signer_api.types import SigningPolicy

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from anima_dev.inprocess_log import InProcessSequencer
-from anima_runtime.log.service import AgentLog, LogItem
+from anima_runtime.log.items import LogItem
+from anima_runtime.log.service import AgentLog
 from anima_signer_api.errors import AgentExists
 from anima_verify.tlog.entry import EntryKind
 from tests.log.conftest import AGENT, SIGNING_POLICY, open_signer

@@ -20,7 +20,8 @@ import pytest
 
 from anima_dev.inprocess_log import InProcessSequencer
 from anima_runtime.log import durable
-from anima_runtime.log.service import TILES_DIR, AgentLog, LogItem
+from anima_runtime.log.items import LogItem
+from anima_runtime.log.service import TILES_DIR, AgentLog
 from anima_runtime.log.tiles_store import TileStore
 from anima_signer.core import Signer
 from anima_verify.tlog.entry import EntryKind

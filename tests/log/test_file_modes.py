@@ -13,7 +13,8 @@ import pytest
 
 from anima_runtime.log.durable import DurableWriter, private_dirs
 from anima_runtime.log.index import EntryIndex
-from anima_runtime.log.service import INDEX_FILE, LogItem
+from anima_runtime.log.items import LogItem
+from anima_runtime.log.service import INDEX_FILE
 from anima_verify.tlog.entry import EntryKind
 from tests.log.conftest import LogOpener
 

@@ -22,10 +22,11 @@ from anima_runtime.log import queries
 from anima_runtime.log.config import LogApiConfig
 from anima_runtime.log.errors import InvalidLogRequest
 from anima_runtime.log.http import create_log_app
+from anima_runtime.log.items import LogItem
 from anima_runtime.log.ratelimit import TokenBucket
 from anima_runtime.log.reads import MAX_INT
 from anima_runtime.log.registry import LogRegistry
-from anima_runtime.log.service import AgentLog, LogItem
+from anima_runtime.log.service import AgentLog
 from anima_signer.core import Signer
 from anima_verify.attestation import Evidence, MeasurementPolicy, bind_report_data, verify_evidence
 from anima_verify.tlog.checkpoint import open_checkpoint

@@ -16,7 +16,8 @@ from anima_runtime.log.errors import (
     RedactionIncomplete,
 )
 from anima_runtime.log.index import EntryIndex
-from anima_runtime.log.service import INDEX_FILE, AgentLog, LogItem
+from anima_runtime.log.items import LogItem
+from anima_runtime.log.service import INDEX_FILE, AgentLog
 from anima_runtime_api.types import EntryFilter
 from anima_verify.tlog.entry import EntryKind, LogEntry
 from tests.log.conftest import AGENT

@@ -15,9 +15,9 @@ import pytest
 
 from anima_runtime.log import queries
 from anima_runtime.log.http import create_log_app
+from anima_runtime.log.items import LogItem
 from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.sequencer import signer_attestation
-from anima_runtime.log.service import LogItem
 from anima_signer.app import RunningSigner, start_signer
 from anima_signer_api.client import SignerClient
 from anima_signer_api.types import PersonalMessage, SignRequest

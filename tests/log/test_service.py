@@ -20,8 +20,8 @@ from anima_runtime.log.errors import (
     SequencerFailed,
     UnknownLog,
 )
+from anima_runtime.log.items import LogItem
 from anima_runtime.log.registry import LogRegistry
-from anima_runtime.log.service import LogItem
 from anima_runtime.log.tiles_store import PublishedCheckpoint
 from anima_signer.core import Signer
 from anima_signer_api.errors import PolicyDenied

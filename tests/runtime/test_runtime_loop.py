@@ -32,7 +32,8 @@ from anima_runtime.errors import AgentStopped, InvalidMessage, ModelFailed, Plug
 from anima_runtime.llm.base import ModelRequest, Purpose
 from anima_runtime.llm.offline import OfflineModel
 from anima_runtime.log.errors import SequencerFailed
-from anima_runtime.log.service import AgentLog, LogItem
+from anima_runtime.log.items import LogItem
+from anima_runtime.log.service import AgentLog
 from anima_runtime.plugins.bootstrap import bootstrap_plugin
 from anima_runtime.plugins.types import (
     Action,

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from anima.signer.v1 import signer_pb2_grpc as pb_grpc
 from anima_core.tls import new_channel_identity
 from anima_dev.local_signer import LocalSigner, local_signer
+from anima_runtime.log.items import LogItem
 from anima_runtime.log.registry import LogRegistry
-from anima_runtime.log.service import LogItem
 from anima_signer.api.servicer import SignerServicer
 from anima_signer.tee.sim import ATTESTATION_KEY_FILE
 from anima_signer_api.client import SignerClient

@@ -13,7 +13,7 @@ from typing import Any
 
 from anima_runtime.agent.compose import describe_error
 from anima_runtime.character.model import REDACTED, Character
-from anima_runtime.log.service import LogItem
+from anima_runtime.log.items import LogItem
 from anima_verify.tlog.entry import EntryKind
 
 AGENT_ACTOR = "agent"  # the log actor of the agent's own entries

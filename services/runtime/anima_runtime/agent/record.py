@@ -25,7 +25,8 @@ from anima_runtime.agent.payloads import Redactor
 from anima_runtime.agent.progress import Turn
 from anima_runtime.agent.steps import Outcome
 from anima_runtime.agent.turn import LoggedAction, LoggedEvaluation, LoggedResponse, TurnResult
-from anima_runtime.log.service import AgentLog, LogItem
+from anima_runtime.log.items import LogItem
+from anima_runtime.log.service import AgentLog
 from anima_runtime.plugins.types import Content, Message
 from anima_verify.tlog.entry import EntryKind
 

@@ -9,7 +9,7 @@ group-committed appends through the enclave sequencer, and the query API.
 
 Modules: tiles_store (C2SP tlog-tiles on disk, crash-safe; with tile_paths,
 right_edge (the partial tiles held in memory) and partial_tiles), index (SQLite
-entry index and payloads), service (AgentLog), registry, sequencer (what the
+entry index and payloads), items (LogItem), service (AgentLog), registry, sequencer (what the
 host needs from the signer), queries and reads (transport-free reads), http (FastAPI;
 with http_errors, its error shape, and http_auth, its bearer-token checks),
 cli (`anima log serve`: the API in front of a signer on attested gRPC).
@@ -31,6 +31,7 @@ from anima_runtime.log.errors import (
     UnknownLog,
 )
 from anima_runtime.log.http import create_log_app, log_router
+from anima_runtime.log.items import LogItem
 from anima_runtime.log.reads import LogReads
 from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.sequencer import (
@@ -39,7 +40,7 @@ from anima_runtime.log.sequencer import (
     LogSequencer,
     signer_attestation,
 )
-from anima_runtime.log.service import AgentLog, LogItem
+from anima_runtime.log.service import AgentLog
 from anima_runtime.log.tiles_store import PublishedCheckpoint, TileStore
 
 __all__ = [

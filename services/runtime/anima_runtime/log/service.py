@@ -11,14 +11,13 @@ and publishes the checkpoint; only then do callers get their indices.
 `sync()` is a flush with no items: it collects the enclave's tail and
 confirms what the host stored, which releases it in the enclave. It runs on
 open (recovery after a crash) and every `sync_interval_s` in the background.
+Items are checked one by one before they are queued (log/items.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import hashlib
 import logging
 import time
 from collections import deque
@@ -34,6 +33,7 @@ from anima_runtime.log.errors import (
     SequencerFailed,
 )
 from anima_runtime.log.index import EntryIndex
+from anima_runtime.log.items import LogItem
 from anima_runtime.log.sequencer import LogSequencer
 from anima_runtime.log.source import FullTileCache, StoreTileSource
 from anima_runtime.log.tiles_store import PublishedCheckpoint, TileStore
@@ -44,16 +44,8 @@ from anima_signer_api.types import (
     LogEntryInput,
 )
 from anima_verify.errors import AnimaError
-from anima_verify.tlog.entry import (
-    MAX_ENTRY_BYTES,
-    MAX_LABEL_CHARS,
-    EntryKind,
-    LogEntry,
-    check_host_writable,
-    decode_entry,
-)
+from anima_verify.tlog.entry import LogEntry, decode_entry
 from anima_verify.tlog.errors import LogVerificationError
-from anima_verify.tlog.labels import normalize_label
 from anima_verify.tlog.note import Verifier, parse_verifier_key
 from anima_verify.tlog.reader import TileHashReader, TileLevelsCache
 
@@ -63,82 +55,11 @@ logger = logging.getLogger(__name__)
 # or copied as it is) and, beside them, the index with the payloads (never served).
 TILES_DIR = "tiles"
 INDEX_FILE = "index.sqlite3"
-MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
-_LARGEST_INT = (1 << 63) - 1
 _REINDEX_CHUNK = 16 * 256
 _TAIL_FULL_RETRIES = 3
 _MAX_ORPHANS = 2 * MAX_APPEND_ENTRIES
 
 CheckpointListener = Callable[[PublishedCheckpoint], None]
-
-
-@dataclass(frozen=True, slots=True)
-class LogItem:
-    """One thing to log: the entry's fields and the payload stored beside the log."""
-
-    kind: EntryKind
-    actor: str
-    room: str
-    payload: bytes
-
-    def to_input(self) -> LogEntryInput:
-        """Validated here, so one bad item cannot fail the batch it would share. Actor
-        and room are sent in NFKC form, which the enclave requires."""
-        actor, room = _normalized(self.actor), _normalized(self.room)
-        try:
-            check_host_writable(self.kind, actor, room)
-        except LogVerificationError as exc:
-            message = exc.message
-            if (actor, room) != (self.actor, self.room):
-                message += f" (given as actor {self.actor!r}, room {self.room!r})"
-            raise InvalidLogRequest(message) from exc
-        if not isinstance(self.payload, bytes):
-            raise InvalidLogRequest("payload must be bytes")
-        if len(self.payload) > MAX_PAYLOAD_BYTES:
-            raise InvalidLogRequest(f"payload is larger than {MAX_PAYLOAD_BYTES} bytes")
-        digest = hashlib.sha256(self.payload).digest()
-        if not _plain_label(actor) or not _plain_label(room):
-            _check_encoding(dataclasses.replace(self, actor=actor, room=room), digest)
-        return LogEntryInput(self.kind, actor, room, digest, len(self.payload))
-
-
-def _normalized(label: str) -> str:
-    """The label in NFKC form; a non-string as it is, for the checks to name."""
-    return normalize_label(label) if isinstance(label, str) else label
-
-
-def _plain_label(value: object) -> bool:
-    """Printable ASCII without JSON escapes, short enough that any entry fits: the
-    common case, checked without encoding a whole entry."""
-    return (
-        isinstance(value, str)
-        and len(value) <= MAX_LABEL_CHARS
-        and value.isascii()
-        and value.isprintable()
-        and '"' not in value
-        and "\\" not in value
-    )
-
-
-def _check_encoding(item: LogItem, digest: bytes) -> None:
-    """Labels that need escaping: encode the widest entry they can be part of."""
-    try:
-        largest = LogEntry(
-            agent="a" * 64,
-            index=_LARGEST_INT,
-            time_ms=_LARGEST_INT,
-            kind=item.kind,
-            actor=item.actor,
-            room=item.room,
-            payload_sha256=digest,
-            payload_size=len(item.payload),
-        ).encode()
-    except LogVerificationError as exc:  # LogEntry checks lengths and Unicode
-        raise InvalidLogRequest(f"actor or room is not valid: {exc}") from exc
-    if len(largest) > MAX_ENTRY_BYTES:
-        raise InvalidLogRequest(
-            f"actor and room are too long: the entry would pass {MAX_ENTRY_BYTES} bytes"
-        )
 
 
 @dataclass(slots=True)
