@@ -25,7 +25,8 @@ from machine import machine  # bench/machine.py, beside this script
 from anima_dev.local_signer import local_signer
 from anima_signer.core import Signer
 from anima_signer.tee.sim import InsecureSimulatedTee
-from anima_signer_api.client import SignerClient, SignFailure
+from anima_signer_api.client import SignerClient
+from anima_signer_api.failures import SignFailure
 from anima_signer_api.types import (
     Ed25519Message,
     LogEntryInput,

@@ -21,8 +21,8 @@ from anima_runtime.errors import AgentRuntimeError
 from anima_runtime.log.errors import LogError
 from anima_runtime_api import client as runtime_client
 from anima_runtime_api import errors as runtime_errors
-from anima_signer_api import client as signer_client
 from anima_signer_api import errors as signer_errors
+from anima_signer_api import failures as signer_failures
 from anima_verify.errors import AnimaError, ErrorKind
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,7 +158,7 @@ SERVICES = [
         signer_errors,
         (signer_errors.SignerError,),
         (signer_errors.SignerRpcError,),
-        signer_client.ERRORS,
+        signer_failures.ERRORS,
         "proto/anima/signer/v1/signer.proto",
         "SignerService",
     ),

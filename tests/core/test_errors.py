@@ -12,13 +12,13 @@ from google.rpc import error_details_pb2, status_pb2
 from anima_core.errors import ErrorCatalog, RemoteStatus, rich_status
 from anima_memory_api.client import ERRORS as MEMORY_ERRORS
 from anima_memory_api.errors import MemoryNotFound, MemoryRpcError, MemoryUnreachable
-from anima_signer_api.client import ERRORS as SIGNER_ERRORS
 from anima_signer_api.errors import (
     PolicyDenied,
     SignerRpcError,
     SignerUnreachable,
     UnknownAgent,
 )
+from anima_signer_api.failures import ERRORS as SIGNER_ERRORS
 from anima_verify.errors import AnimaError, ErrorKind
 
 

@@ -19,8 +19,9 @@ from anima.signer.v1 import signer_pb2_grpc as pb_grpc
 from anima_core.tls import TLS_SERVER_NAME, fetch_server_certificate, public_key_der
 from anima_signer.app import start_signer
 from anima_signer_api import convert
+from anima_signer_api.attested_channel import ChannelBindingError, verify_channel
 from anima_signer_api.binding import bound_keys
-from anima_signer_api.client import ChannelBindingError, SignerClient, SignFailure, verify_channel
+from anima_signer_api.client import SignerClient
 from anima_signer_api.errors import (
     PolicyDenied,
     SignerError,
@@ -28,6 +29,7 @@ from anima_signer_api.errors import (
     SignerUnreachable,
     UnknownAgent,
 )
+from anima_signer_api.failures import SignFailure
 from anima_signer_api.types import (
     EthSignature,
     PersonalMessage,
@@ -236,7 +238,7 @@ async def test_evidence_for_another_tls_key_is_refused(served: Served) -> None:
 
 
 async def test_replayed_evidence_for_another_nonce_is_refused(served: Served) -> None:
-    from anima_signer_api.client import _verify_bundle
+    from anima_signer_api.attested_channel import verify_bundle
 
     channel, key = await _raw_channel(served)
     async with channel:
@@ -244,7 +246,7 @@ async def test_replayed_evidence_for_another_nonce_is_refused(served: Served) ->
         response = await stub.GetAttestation(pb.GetAttestationRequest(nonce=b"n" * 32))
     bundle = convert.attestation_from_proto(response)
     with pytest.raises(ReportDataMismatch):
-        _verify_bundle(bundle, nonce=b"m" * 32, policy=SIM_TRUST, now=None, tls_public_key=key)
+        verify_bundle(bundle, nonce=b"m" * 32, policy=SIM_TRUST, now=None, tls_public_key=key)
 
 
 async def test_public_attestation_shows_public_keys_but_not_the_policy(served: Served) -> None:

@@ -11,8 +11,9 @@ import pytest
 from anima.signer.v1 import signer_pb2 as pb
 from anima.signer.v1 import signer_pb2_grpc as pb_grpc
 from anima_dev.local_signer import local_signer
-from anima_signer_api.client import DEFAULT_MAX_MESSAGE_BYTES, SignerClient, SignFailure
+from anima_signer_api.client import DEFAULT_MAX_MESSAGE_BYTES, SignerClient
 from anima_signer_api.errors import LogTailFull, SignerRpcError
+from anima_signer_api.failures import SignFailure
 from anima_signer_api.types import (
     MAX_APPEND_ENTRIES,
     MAX_APPEND_RESPONSE_BYTES,

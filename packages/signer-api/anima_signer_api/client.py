@@ -14,7 +14,8 @@ SignerOutcomeUnknown: it may or may not have happened.
 
 Failed calls raise the signer's typed errors (anima_signer_api.errors: PolicyDenied,
 UnknownAgent, ...) from the reason the signer sends, and SignerUnreachable or
-SignerRpcError for a status without one; never grpc's AioRpcError.
+SignerRpcError for a status without one; never grpc's AioRpcError
+(anima_signer_api.failures). The evidence checks are anima_signer_api.attested_channel.
 """
 
 from __future__ import annotations
@@ -31,11 +32,16 @@ import grpc.aio
 from anima.signer.v1 import signer_pb2 as pb
 from anima.signer.v1 import signer_pb2_grpc as pb_grpc
 from anima_core.auth import bearer_metadata
-from anima_core.errors import ErrorCatalog, RemoteStatus
-from anima_core.server import MalformedRequest
+from anima_core.errors import RemoteStatus
 from anima_core.telemetry import tracing_client_interceptors
-from anima_core.tls import TLS_SERVER_NAME, fetch_server_certificate, public_key_der
+from anima_core.tls import fetch_server_certificate
 from anima_signer_api import convert
+from anima_signer_api.attested_channel import (
+    ChannelBindingError,
+    get_attestation,
+    open_pinned,
+    verify_bundle,
+)
 from anima_signer_api.binding import bound_keys
 from anima_signer_api.connection import (
     DEFAULT_RECONNECT_WITHIN_S,
@@ -43,12 +49,13 @@ from anima_signer_api.connection import (
     SignerConnection,
     split_address,
 )
-from anima_signer_api.errors import (
-    ERROR_DOMAIN,
-    SERVER_ERRORS,
-    SignerOutcomeUnknown,
-    SignerRpcError,
-    SignerUnreachable,
+from anima_signer_api.errors import SignerOutcomeUnknown
+from anima_signer_api.failures import (
+    ERRORS,
+    NOT_CONNECTED,
+    SignFailure,
+    item_outcome,
+    lost_connection,
 )
 from anima_signer_api.types import (
     Agent,
@@ -59,15 +66,7 @@ from anima_signer_api.types import (
     SignRequest,
     SignResult,
 )
-from anima_verify.attestation import (
-    AttestationError,
-    Evidence,
-    MeasurementPolicy,
-    VerifiedQuote,
-    bind_report_data,
-    verify_evidence,
-)
-from anima_verify.errors import AnimaError, ErrorKind
+from anima_verify.attestation import MeasurementPolicy, VerifiedQuote
 
 T = TypeVar("T")
 
@@ -75,62 +74,6 @@ DEFAULT_TIMEOUT_S = 10.0
 # Room for a full AppendLog answer (the whole unconfirmed log tail,
 # models.MAX_APPEND_RESPONSE_BYTES), as the server's default.
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-
-
-class ChannelBindingError(AttestationError):
-    """The evidence does not cover this connection or these keys."""
-
-    kind = ErrorKind.PERMISSION_DENIED
-    reason = "CHANNEL_BINDING_MISMATCH"
-
-
-#: The signer's reasons and their errors: what a failed call raises.
-ERRORS = ErrorCatalog(
-    domain=ERROR_DOMAIN,
-    errors=(*SERVER_ERRORS, MalformedRequest),
-    rpc_error=SignerRpcError,
-    unreachable=SignerUnreachable,
-)
-
-
-class SignFailure(Exception):
-    """One item of a batch or stream that the signer refused: `error` is the typed error
-    the item would have raised alone (PolicyDenied, UnknownAgent, ...), `code` its
-    grpc.StatusCode."""
-
-    def __init__(self, code: grpc.StatusCode, error: AnimaError) -> None:
-        super().__init__(f"{code.name}: {error.message}")
-        self.code = code
-        self.error = error
-        self.message = error.message
-
-    @property
-    def reason(self) -> str:
-        return self.error.reason
-
-
-def _item_outcome(item: pb.SignBatchItem) -> SignResult | SignFailure:
-    if item.WhichOneof("outcome") == "error":
-        status = RemoteStatus.of_number(
-            item.error.code,
-            item.error.message,
-            domain=ERROR_DOMAIN,
-            reason=item.error.reason,
-            metadata=item.error.metadata,
-        )
-        return SignFailure(status.code, ERRORS.error_for(status))
-    return convert.result_from_proto(item.response)
-
-
-#: The text grpc gives a call that failed before it left: no connection could be made
-#: (the signer is down, or its TLS key is no longer the pinned one). Any other lost
-#: connection may have carried the request.
-_NOT_CONNECTED = "failed to connect to all addresses"
-
-
-def _lost_connection(status: RemoteStatus) -> bool:
-    """UNAVAILABLE from the transport, not an answer of the signer (which names its domain)."""
-    return status.code is grpc.StatusCode.UNAVAILABLE and status.domain != ERROR_DOMAIN
 
 
 class SignerClient:
@@ -164,8 +107,8 @@ class SignerClient:
         answer again, and go on only once its new key has passed the same check."""
         host, port = split_address(address)
 
-        async def open_pinned(cert_pem: bytes) -> PinnedChannel:
-            return await _open_pinned(
+        async def pinned_to(cert_pem: bytes) -> PinnedChannel:
+            return await open_pinned(
                 address,
                 cert_pem,
                 policy=policy,
@@ -177,8 +120,8 @@ class SignerClient:
         cert_pem = await asyncio.to_thread(fetch_server_certificate, host, port, timeout=timeout)
         connection = SignerConnection(
             address=address,
-            first=await open_pinned(cert_pem),
-            open_pinned=open_pinned,
+            first=await pinned_to(cert_pem),
+            open_pinned=pinned_to,
             timeout=timeout,
             reconnect_within_s=reconnect_within_s,
         )
@@ -237,9 +180,9 @@ class SignerClient:
             return await send(pinned), pinned
         except grpc.aio.AioRpcError as exc:
             status = RemoteStatus.of_rpc_error(exc)
-            if not (self._connection.renewable and _lost_connection(status)):
+            if not (self._connection.renewable and lost_connection(status)):
                 raise ERRORS.error_for(status) from None
-            if not repeatable and _NOT_CONNECTED not in status.message:
+            if not repeatable and NOT_CONNECTED not in status.message:
                 raise SignerOutcomeUnknown(method, status.message) from None
         pinned = await self._connection.renew(pinned)
         with ERRORS:
@@ -288,14 +231,14 @@ class SignerClient:
         nonce = secrets.token_bytes(32)
         bundle, pinned = await self._call(
             "GetAttestation",
-            lambda p: _get_attestation(
+            lambda p: get_attestation(
                 p.stub, nonce=nonce, agent_id=agent_id, timeout=self._timeout
             ),
             repeatable=True,
         )
         if not hmac.compare_digest(bound_keys(agent), bundle.bound_keys):
             raise ChannelBindingError(f"evidence does not bind the keys of agent {agent_id!r}")
-        verified = _verify_bundle(
+        verified = verify_bundle(
             bundle, nonce=nonce, policy=policy, now=now, tls_public_key=pinned.tls_public_key
         )
         return agent, verified
@@ -306,7 +249,7 @@ class SignerClient:
         (the log API's attestation route). To trust it here, use attest_agent."""
         bundle, _ = await self._call(
             "GetAttestation",
-            lambda p: _get_attestation(
+            lambda p: get_attestation(
                 p.stub, nonce=nonce, agent_id=agent_id, timeout=self._timeout
             ),
             repeatable=True,
@@ -336,7 +279,7 @@ class SignerClient:
             lambda stub: stub.SignBatch(batch, **self._call_options()),
             repeatable=all(r.idempotency_key for r in requests),
         )
-        return [_item_outcome(item) for item in response.items]
+        return [item_outcome(item) for item in response.items]
 
     async def sign_stream(
         self, requests: AsyncIterator[SignRequest]
@@ -354,11 +297,11 @@ class SignerClient:
         call = pinned.stub.SignStream(wire(), metadata=self._metadata)
         try:
             async for message in call:
-                yield _item_outcome(message.item)
+                yield item_outcome(message.item)
         except grpc.aio.AioRpcError as exc:
             status = RemoteStatus.of_rpc_error(exc)
-            if self._connection.renewable and _lost_connection(status):
-                if _NOT_CONNECTED not in status.message:
+            if self._connection.renewable and lost_connection(status):
+                if NOT_CONNECTED not in status.message:
                     raise SignerOutcomeUnknown("SignStream", status.message) from None
                 await self._connection.renew(pinned)
             raise ERRORS.error_for(status) from None
@@ -384,83 +327,4 @@ class SignerClient:
         return convert.log_result_from_proto(response)
 
 
-async def _open_pinned(
-    address: str,
-    cert_pem: bytes,
-    *,
-    policy: MeasurementPolicy,
-    now: int | None,
-    timeout: float,
-    max_message_bytes: int,
-) -> PinnedChannel:
-    """A channel pinned to `cert_pem`, once evidence binding its key passes `policy`."""
-    channel = grpc.aio.secure_channel(
-        address,
-        grpc.ssl_channel_credentials(root_certificates=cert_pem),
-        options=[
-            ("grpc.ssl_target_name_override", TLS_SERVER_NAME),
-            ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.max_send_message_length", max_message_bytes),
-        ],
-        interceptors=tracing_client_interceptors(),
-    )
-    tls_public_key = public_key_der(cert_pem)
-    stub = pb_grpc.SignerServiceStub(channel)
-    try:
-        verified = await verify_channel(
-            stub, tls_public_key=tls_public_key, policy=policy, now=now, timeout=timeout
-        )
-    except BaseException:
-        await channel.close(None)
-        raise
-    return PinnedChannel(
-        channel=channel, stub=stub, tls_public_key=tls_public_key, attestation=verified
-    )
-
-
-async def _get_attestation(
-    stub: pb_grpc.SignerServiceStub, *, nonce: bytes, agent_id: str, timeout: float
-) -> AttestationBundle:
-    """GetAttestation; a failure raises grpc's AioRpcError (callers map it)."""
-    # GetAttestation is public: no bearer token, so none leaves before the channel is trusted.
-    response = await stub.GetAttestation(
-        pb.GetAttestationRequest(nonce=nonce, agent_id=agent_id), timeout=timeout
-    )
-    return convert.attestation_from_proto(response)
-
-
-def _verify_bundle(
-    bundle: AttestationBundle,
-    *,
-    nonce: bytes,
-    policy: MeasurementPolicy,
-    now: int | None,
-    tls_public_key: bytes | None = None,
-) -> VerifiedQuote:
-    channel_key = bundle.tls_public_key if tls_public_key is None else tls_public_key
-    expected = bind_report_data(
-        bound_keys=bundle.bound_keys, tls_public_key=channel_key, nonce=nonce
-    )
-    evidence = Evidence(tee=bundle.tee, quote=bundle.quote, collateral_json=bundle.collateral_json)
-    return verify_evidence(evidence, expected_report_data=expected, policy=policy, now=now)
-
-
-async def verify_channel(
-    stub: pb_grpc.SignerServiceStub,
-    *,
-    tls_public_key: bytes,
-    policy: MeasurementPolicy,
-    now: int | None,
-    timeout: float,
-) -> VerifiedQuote:
-    """Check that the enclave holds the TLS key this channel is pinned to."""
-    nonce = secrets.token_bytes(32)
-    with ERRORS:
-        bundle = await _get_attestation(stub, nonce=nonce, agent_id="", timeout=timeout)
-    if not hmac.compare_digest(bundle.tls_public_key, tls_public_key):
-        raise ChannelBindingError(
-            "the evidence binds a different TLS key than the one this channel is pinned to"
-        )
-    return _verify_bundle(
-        bundle, nonce=nonce, policy=policy, now=now, tls_public_key=tls_public_key
-    )
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "DEFAULT_TIMEOUT_S", "SignerClient"]

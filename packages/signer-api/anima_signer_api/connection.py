@@ -4,7 +4,7 @@ The signer makes a new TLS key each time it starts, so after a restart the chann
 pinned to the old certificate fails every handshake. `SignerConnection.renew` then
 fetches the certificate the signer now presents and has a channel pinned to it
 opened and verified (fresh evidence binding that key, under the same measurement
-policy: anima_signer_api.client) before any call uses it. Evidence that fails
+policy: anima_signer_api.attested_channel) before any call uses it. Evidence that fails
 raises its AttestationError, and the old channel stays in place: it can reach only
 the key it was pinned to, so calls keep failing (and keep checking again) until a
 signer the policy accepts answers; nothing, the bearer token included, goes to
