@@ -14,7 +14,7 @@ from types import ModuleType
 import pytest
 
 from anima_core.errors import ERROR_TABLE, REASON_PATTERN, ErrorCatalog
-from anima_core.server import MalformedRequest
+from anima_core.interceptors import MalformedRequest
 from anima_memory_api import client as memory_client
 from anima_memory_api import errors as memory_errors
 from anima_runtime.errors import AgentRuntimeError

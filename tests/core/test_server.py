@@ -18,7 +18,8 @@ from grpc_status import rpc_status
 
 from anima.dasync.v1 import dasync_pb2, dasync_pb2_grpc
 from anima_core.config import ConfigError
-from anima_core.server import STATUS_FOR_KIND, GrpcServer
+from anima_core.error_mapping import STATUS_FOR_KIND
+from anima_core.server import GrpcServer
 from anima_core.tls import new_channel_identity
 from anima_verify.errors import AnimaError, ErrorKind
 
@@ -207,7 +208,7 @@ async def test_unknown_exception_is_internal_and_its_text_stays_in_the_log(
 ) -> None:
     plain.behaviour.fail = ValueError("db password is hunter2")
     with (
-        caplog.at_level(logging.ERROR, logger="anima_core.server"),
+        caplog.at_level(logging.ERROR, logger="anima_core.error_mapping"),
         pytest.raises(grpc.aio.AioRpcError) as info,
     ):
         await plain.dasync.GetLatestManifest(Request(agent_id="a"))

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any, Final
 import grpc
 
 from anima_core.config import ConfigError
-from anima_core.server import Continuation, ServerInterceptor, refusal
+from anima_core.interceptors import Continuation, ServerInterceptor, refusal
 
 # Re-exported: the digest helpers live apart, so configs need no gRPC to check a digest.
 from anima_core.tokens import caller_for_header, is_token_digest, token_digest
 
 if TYPE_CHECKING:
-    from anima_core.server import Handler
+    from anima_core.interceptors import Handler
 
 __all__ = [
     "TokenAuthInterceptor",

@@ -1,7 +1,7 @@
 """The one error table, and domain errors on the wire in both directions.
 
 Each ErrorKind has one gRPC code and one HTTP status (ERROR_TABLE): the gRPC
-interceptor (anima_core.server) and the HTTP adapters take their statuses
+interceptor (anima_core.error_mapping) and the HTTP adapters take their statuses
 from here. A server sends an AnimaError as a rich status: its code, its
 message and a google.rpc.ErrorInfo with the error's `reason`, the service's
 `domain` and the error's metadata (`rich_status`). A client turns that back

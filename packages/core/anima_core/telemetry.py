@@ -40,16 +40,16 @@ from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from anima_core.server import (
+from anima_core.error_mapping import status_for_exception
+from anima_core.interceptors import (
     Behavior,
     Continuation,
     ServerInterceptor,
     WrappedHandlers,
-    status_for_exception,
 )
 
 if TYPE_CHECKING:
-    from anima_core.server import Context, Handler
+    from anima_core.interceptors import Context, Handler
 
 __all__ = [
     "TracingServerInterceptor",

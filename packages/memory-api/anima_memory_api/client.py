@@ -20,7 +20,7 @@ from anima.memory.v1 import memory_pb2_grpc as pb_grpc
 from anima_core.auth import bearer_metadata
 from anima_core.channels import client_channel
 from anima_core.errors import ErrorCatalog
-from anima_core.server import MalformedRequest
+from anima_core.interceptors import MalformedRequest
 from anima_memory_api.convert import (
     draft_to_pb,
     filter_to_pb,

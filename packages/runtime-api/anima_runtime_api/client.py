@@ -27,7 +27,7 @@ from anima.runtime.v1 import runtime_pb2_grpc as pb_grpc
 from anima_core.auth import bearer_metadata
 from anima_core.channels import client_channel
 from anima_core.errors import ErrorCatalog
-from anima_core.server import MalformedRequest
+from anima_core.interceptors import MalformedRequest
 from anima_runtime_api.convert import (
     agent_from_pb,
     consistency_from_pb,

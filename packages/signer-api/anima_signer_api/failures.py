@@ -12,7 +12,7 @@ import grpc
 
 from anima.signer.v1 import signer_pb2 as pb
 from anima_core.errors import ErrorCatalog, RemoteStatus
-from anima_core.server import MalformedRequest
+from anima_core.interceptors import MalformedRequest
 from anima_signer_api import convert
 from anima_signer_api.errors import (
     ERROR_DOMAIN,

@@ -2,7 +2,7 @@
 
 A thin adapter over the same transport-free handler as the HTTP API
 (anima_runtime/handler.py): conversions live in anima_runtime_api.convert, domain
-errors become statuses in anima_core.server's one table, and who may call what is
+errors become statuses in anima_core.error_mapping's one table, and who may call what is
 decided before a handler runs, by the bearer-token interceptor built here
 (`token_auth`): the agent RPCs need an API token; the log reads follow the log API's
 configuration, as its HTTP routes do (public unless closed, payloads private unless

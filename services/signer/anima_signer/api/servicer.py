@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 
 from anima.signer.v1 import signer_pb2 as pb
 from anima.signer.v1 import signer_pb2_grpc as pb_grpc
-from anima_core.server import status_for_exception
+from anima_core.error_mapping import status_for_exception
 from anima_signer.core import Signer
 from anima_signer_api import convert
 from anima_signer_api.errors import SignerError
 from anima_signer_api.types import SignResult
 
 if TYPE_CHECKING:
-    from anima_core.server import Context
+    from anima_core.interceptors import Context
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SignerService"].full_name
 
