@@ -276,7 +276,8 @@ async def run(
 
 async def main_async(root: Path, args: argparse.Namespace) -> None:
     embedder = MiniLmOnnxEmbedder.load()
-    texts, vectors = corpus(args.memories + args.messages, embedder)
+    # In a thread: on a cache miss corpus_vectors runs the embedder in its own event loop.
+    texts, vectors = await asyncio.to_thread(corpus, args.memories + args.messages, embedder)
     sends = messages(texts[args.memories :])
     trust = MeasurementPolicy.insecure_simulated_for_development()
     with local_signer(root) as signer, local_memory(root) as served:

@@ -85,8 +85,13 @@ def _keep(record):
 _turns = logging.getLogger("anima_runtime.agent.runtime")
 _turns.setLevel(logging.DEBUG)
 _turns.addFilter(_keep)
-def _name():
-    return sys.argv[1] if sys.argv[0].endswith("main.py") and len(sys.argv) > 1 else "model"
+def _name():  # `python -m anima_dev.cli runtime serve` / `anima-runtime serve`: the service
+    launcher = os.path.basename(sys.argv[0])
+    if launcher in ("cli.py", "main.py") and len(sys.argv) > 1:
+        return sys.argv[1]
+    if launcher.startswith("anima-"):
+        return launcher.removeprefix("anima-")
+    return "model"
 def _start(*_):
     global _on
     _on = True
@@ -376,10 +381,11 @@ def _package(filename: str) -> str:
     if filename.startswith("<"):
         return filename  # <frozen importlib._bootstrap>, ...
     path = Path(filename)
-    for marker in ("site-packages", "services", "libs"):
+    for marker in ("site-packages", "services", "packages", "devstack"):
         if marker in path.parts:
             rest = path.parts[path.parts.index(marker) + 1 :]
-            rest = rest[1:] if marker == "services" else rest  # services/<svc>/<package>
+            # services/<svc>/<package>, packages/<distribution>/<package>
+            rest = rest[1:] if marker in ("services", "packages") else rest
             return rest[0] if rest else path.name
     return f"stdlib {path.parent.name if path.parent.name != 'lib' else path.stem}"
 
