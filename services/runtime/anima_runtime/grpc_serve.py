@@ -85,6 +85,7 @@ async def start_grpc(config: RuntimeConfig, *, address: str | None = None) -> Ru
         service_names=[SERVICE_NAME],
         max_message_bytes=config.limits.max_body_bytes,
         max_send_message_bytes=MAX_RESPONSE_BYTES,
+        health_address=config.health_listen,
     )
     servicer = RuntimeServicer()
     server.add_servicer(pb_grpc.add_RuntimeServiceServicer_to_server, servicer, SERVICE_NAME)
