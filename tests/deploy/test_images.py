@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
@@ -79,7 +78,7 @@ def parse_dockerfile(text: str) -> list[Stage]:
 
 def _dockerfile(service: str) -> list[Stage]:
     path = IMAGES / f"{service}.Dockerfile"
-    assert path.is_file(), f"services/{service} has no image: add deploy/images/{service}.Dockerfile"
+    assert path.is_file(), f"services/{service} has no deploy/images/{service}.Dockerfile"
     return parse_dockerfile(path.read_text(encoding="utf-8"))
 
 
