@@ -207,3 +207,24 @@ def test_default_deny_and_nobody_but_the_runtime_reaches_the_signer(
     # The runtime's APIs are public (tokens, public log reads); its health port is not.
     (public,) = policies["anima-runtime"]["spec"]["ingress"]
     assert {p["port"] for p in public["ports"]} == {"http", "grpc"}
+
+
+@pytest.mark.parametrize("overlay", ["production", "confidential"])
+def test_the_shipped_policy_refuses_every_enclave_until_pinned(
+    rendered: dict[str, Docs], overlay: str
+) -> None:
+    # A real TDX quote (the shared vector), genuine at FIXED_NOW: its MRTD is refused.
+    from anima_verify.attestation import MeasurementMismatch, verify_tdx_quote
+    from tests.core.attestation.conftest import FIXED_NOW
+    from tests.vectors import require_vectors
+
+    vectors = require_vectors("attestation", "tdx_quote", "tdx_quote_collateral.json")
+    quote, collateral = vectors / "tdx_quote", vectors / "tdx_quote_collateral.json"
+    verified = verify_tdx_quote(quote.read_bytes(), collateral.read_bytes(), now=FIXED_NOW)
+    (policy,) = [
+        c
+        for n, c in of_kind(rendered[overlay], "ConfigMap").items()
+        if n.startswith("anima-signer-measure")
+    ]
+    with pytest.raises(MeasurementMismatch, match="mrtd"):
+        MeasurementPolicy.from_json(policy["data"]["policy.json"]).check_measurements(verified)
