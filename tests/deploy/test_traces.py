@@ -23,11 +23,11 @@ import pytest
 from anima_dev.local_memory import local_memory
 from anima_dev.local_runtime import local_runtime
 from anima_dev.local_signer import local_signer
+from anima_dev.otlp_receiver import Received, ReceivedSpan, otlp_receiver
 from anima_signer_api.client import SignerClient
 from anima_signer_api.errors import PolicyDenied
 from anima_signer_api.types import PersonalMessage, SigningPolicy, SignRequest
 from anima_verify.attestation import MeasurementPolicy
-from tests.deploy.otlp_receiver import Received, ReceivedSpan, otlp_receiver
 from tests.runtime.test_manager import ADA
 
 pytestmark = pytest.mark.slow

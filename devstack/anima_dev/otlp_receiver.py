@@ -1,4 +1,5 @@
-"""A small OTLP/gRPC receiver for tests: what a collector would get, kept in memory.
+"""A small OTLP/gRPC receiver (tests, bench/telemetry_bench.py): what a collector would
+get, kept in memory.
 
 It speaks the real protocol (opentelemetry.proto.collector.{trace,metrics}.v1
 over gRPC, the services' exporters unchanged) and flattens what arrives into
@@ -105,8 +106,8 @@ def otlp_receiver() -> Iterator[tuple[str, Received]]:
     """A listening receiver: yields its endpoint (http://127.0.0.1:PORT) and what it got."""
     received = Received()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    trace_grpc.add_TraceServiceServicer_to_server(_Traces(received), server)
-    metrics_grpc.add_MetricsServiceServicer_to_server(_Metrics(received), server)
+    trace_grpc.add_TraceServiceServicer_to_server(_Traces(received), server)  # type: ignore[no-untyped-call]
+    metrics_grpc.add_MetricsServiceServicer_to_server(_Metrics(received), server)  # type: ignore[no-untyped-call]
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     try:
