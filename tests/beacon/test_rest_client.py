@@ -1,0 +1,225 @@
+"""The light client over a beacon node's REST API (a local server speaking it),
+JSON and SSZ: sync from a checkpoint, trusted execution heads, checkpoint age
+warnings and strict mode, persisted state, and hostile answers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from anima_verify.beacon.client import ExecutionHead, LightClient
+from anima_verify.beacon.codec import decode_json, to_json
+from anima_verify.beacon.config import ChainConfig
+from anima_verify.beacon.errors import (
+    BeaconApiUnavailable,
+    CheckpointTooOld,
+    InvalidSyncSignature,
+    LightClientStateUnusable,
+    MalformedLightClientData,
+    WrongForkDigest,
+)
+from anima_verify.beacon.rest import BeaconApi, split_chunks
+from anima_verify.beacon.spectest import load_case_config, read_ssz_snappy, read_yaml
+from tests.beacon.beacon_api_server import BeaconData, serve_beacon_api
+from tests.beacon.chain_builder import SyntheticChain
+from tests.beacon.conftest import synthetic_config
+
+BOOTSTRAP_SLOT = 8
+PERIODS = 4
+
+
+def node_data(chain: SyntheticChain) -> tuple[BeaconData, bytes]:
+    """A node that has periods 0..PERIODS-1 and latest finality/optimistic updates."""
+    bootstrap, root = chain.bootstrap(BOOTSTRAP_SLOT)
+    data = BeaconData(chain.config, bootstraps={root: bootstrap})
+    for period in range(PERIODS):
+        data.updates[period] = chain.period_update(period)
+    last = (PERIODS - 1) * chain.preset.slots_per_period
+    data.finality_update = chain.update(last + 40, last + 50, kind="finality_update")
+    data.optimistic_update = chain.update(0, last + 55, kind="optimistic_update")
+    return data, root
+
+
+def clock_at(config: ChainConfig, slot: int) -> float:
+    return float(config.genesis_time + slot * config.seconds_per_slot)
+
+
+@pytest.fixture
+def chain() -> SyntheticChain:
+    return SyntheticChain(synthetic_config())
+
+
+@pytest.fixture(params=["json", "ssz"])
+def encoding(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def node(chain: SyntheticChain) -> Iterator[tuple[BeaconData, bytes, str]]:
+    data, root = node_data(chain)
+    with serve_beacon_api(data) as url:
+        yield data, root, url
+
+
+def light_client(chain: SyntheticChain, url: str, root: bytes, *, ssz: bool = False,
+                 state: Path | None = None, now_slot: int | None = None, **options: Any) -> LightClient:
+    now = (PERIODS - 1) * chain.preset.slots_per_period + 60 if now_slot is None else now_slot
+    return LightClient(config=chain.config, api=BeaconApi(url, chain.config, ssz=ssz), checkpoint=root,
+                       state_path=state, clock=lambda: clock_at(chain.config, now), **options)
+
+
+def test_sync_from_a_checkpoint_gives_verified_execution_heads(
+    chain: SyntheticChain, node: tuple[BeaconData, bytes, str], encoding: str
+) -> None:
+    data, root, url = node
+    client = light_client(chain, url, root, ssz=encoding == "ssz")
+    store = client.sync()
+    last = (PERIODS - 1) * chain.preset.slots_per_period
+    assert (store.finalized_slot, store.optimistic_slot) == (last + 40, last + 55)
+    expected = chain.header(last + 40)[0]
+    assert client.finalized_head() == ExecutionHead(
+        block_hash=bytes(expected.execution.block_hash),
+        state_root=bytes(expected.execution.state_root),
+        receipts_root=bytes(expected.execution.receipts_root),
+        block_number=1000 + last + 40,
+        timestamp=chain.config.genesis_time + (last + 40) * 6,
+        beacon_slot=last + 40,
+        beacon_root=bytes(expected.beacon.hash_tree_root()),
+        finalized=True,
+    )
+    assert client.optimistic_head().beacon_slot == last + 55
+    assert not client.optimistic_head().finalized
+    assert any("updates?start_period=0&count=4" in r for r in data.requests)
+
+
+def test_a_restart_resumes_from_the_saved_state(
+    chain: SyntheticChain, node: tuple[BeaconData, bytes, str], tmp_path: Path
+) -> None:
+    data, root, url = node
+    state = tmp_path / "beacon-state.json"
+    first = light_client(chain, url, root, state=state)
+    first.sync()
+    data.requests.clear()
+    second = light_client(chain, url, root, state=state)
+    store = second.sync()
+    assert store.finalized_slot == first.store.finalized_slot
+    assert not any("bootstrap" in r for r in data.requests)  # no re-sync from the checkpoint
+    assert not any("updates" in r for r in data.requests)  # already in the current period
+
+
+def test_a_state_file_of_another_chain_or_garbage_is_refused(
+    chain: SyntheticChain, node: tuple[BeaconData, bytes, str], tmp_path: Path
+) -> None:
+    data, root, url = node
+    state = tmp_path / "state.json"
+    light_client(chain, url, root, state=state).sync()
+    document = json.loads(state.read_text())
+    document["genesis_validators_root"] = "00" * 32
+    state.write_text(json.dumps(document))
+    with pytest.raises(LightClientStateUnusable, match="another chain"):
+        light_client(chain, url, root, state=state).sync()
+    state.write_text("{not json")
+    with pytest.raises(LightClientStateUnusable):
+        light_client(chain, url, root, state=state).sync()
+
+
+def test_an_old_checkpoint_is_warned_about_and_refused_in_strict_mode(
+    chain: SyntheticChain, node: tuple[BeaconData, bytes, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    data, root, url = node
+    day = 86400 / chain.config.seconds_per_slot
+    late = BOOTSTRAP_SLOT + int(20 * day)
+    with pytest.raises(CheckpointTooOld, match="20.0 days old"):
+        light_client(chain, url, root, now_slot=late, strict_checkpoint_age=True).sync()
+    with caplog.at_level(logging.WARNING, logger="anima_verify.beacon.client"):
+        client = light_client(chain, url, root, now_slot=late)
+        with pytest.raises(Exception):  # noqa: B017 - then the node has no updates that late
+            client.sync()
+    assert "may be outside the weak subjectivity period" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="anima_verify.beacon.client"):
+        light_client(chain, url, root).sync()
+    assert caplog.text == ""
+
+
+def test_a_forged_update_from_the_node_is_refused(chain: SyntheticChain, encoding: str) -> None:
+    data, root = node_data(chain)
+    forged = chain.update(0, 3 * chain.preset.slots_per_period + 56, kind="optimistic_update",
+                          signers=[0, 1])
+    forged.sync_aggregate.sync_committee_bits[2] = True
+    data.optimistic_update = forged
+    with serve_beacon_api(data) as url:
+        client = light_client(chain, url, root, ssz=encoding == "ssz")
+        with pytest.raises(InvalidSyncSignature):
+            client.sync()
+
+
+def test_data_labelled_with_another_fork_is_refused(chain: SyntheticChain, encoding: str) -> None:
+    data, root = node_data(chain)
+    data.fork_override = "capella"
+    with serve_beacon_api(data) as url, pytest.raises((WrongForkDigest, MalformedLightClientData)):
+        light_client(chain, url, root, ssz=encoding == "ssz").sync()
+
+
+def test_an_unreachable_node_or_an_error_status_is_unavailable(chain: SyntheticChain) -> None:
+    data, _ = node_data(chain)
+    with serve_beacon_api(data) as url:
+        with pytest.raises(BeaconApiUnavailable, match="404"):
+            BeaconApi(url, chain.config).bootstrap(b"\x01" * 32)
+    with pytest.raises(BeaconApiUnavailable, match="unreachable"):
+        BeaconApi(url, chain.config, timeout=2).finality_update()
+
+
+@pytest.mark.parametrize("body", [b"\x05\0\0\0\0\0\0\0abc", b"\xff" * 8 + b"abcd", b"\x01\0\0"])
+def test_malformed_ssz_chunks_are_refused(body: bytes) -> None:
+    with pytest.raises(MalformedLightClientData):
+        split_chunks(body)
+
+
+def test_json_round_trips_and_refuses_bad_values(chain: SyntheticChain) -> None:
+    update = chain.period_update(1)
+    document = to_json(update)
+    assert document["signature_slot"] == str(int(update.signature_slot))
+    decoded = decode_json(chain.config, "update", document, fork="deneb")
+    assert decoded.attested_header.hash_tree_root() == update.attested_header.hash_tree_root()
+    for field, value in (("signature_slot", 12), ("signature_slot", "-1"),
+                         ("next_sync_committee_branch", "0x00")):
+        bad = dict(document, **{field: value})
+        with pytest.raises(MalformedLightClientData):
+            decode_json(chain.config, "update", bad, fork="deneb")
+
+
+def test_the_vector_data_served_over_rest(deneb_cases: Path, encoding: str) -> None:
+    """The spec-test case served by a node: bootstrap and per-period updates over the
+    API reach the finalized header steps.yaml expects after those updates."""
+    case = deneb_cases / "light_client_sync"
+    config, meta = load_case_config(case)
+    steps = read_yaml(case / "steps.yaml")
+    from anima_verify.beacon.ssz import light_client_types
+
+    types = light_client_types(config.preset).forks["deneb"]
+    root = bytes.fromhex(meta["trusted_block_root"][2:])
+    data = BeaconData(config, bootstraps={
+        root: types.bootstrap.decode_bytes(read_ssz_snappy(case / "bootstrap.ssz_snappy"))})
+    first, second = (steps[i]["process_update"] for i in (0, 1))
+    for period, step in enumerate((first, second)):
+        data.updates[period] = types.update.decode_bytes(read_ssz_snappy(case / f"{step['update']}.ssz_snappy"))
+    latest = data.updates[1]  # nothing newer than it: stale, tolerated
+    data.finality_update = types.finality_update(**{
+        name: getattr(latest, name) for name in types.finality_update.fields()})
+    data.optimistic_update = types.optimistic_update(**{
+        name: getattr(latest, name) for name in types.optimistic_update.fields()})
+    with serve_beacon_api(data) as url:
+        client = LightClient(config=config, api=BeaconApi(url, config, ssz=encoding == "ssz"),
+                             checkpoint=root, clock=lambda: clock_at(config, second["current_slot"]),
+                             max_checkpoint_age=float("inf"))
+        store = client.sync()
+    expected = second["checks"]["finalized_header"]
+    assert store.finalized_slot == expected["slot"]
+    assert "0x" + bytes(store.finalized_header.beacon.hash_tree_root()).hex() == expected["beacon_root"]
+    assert "0x" + client.finalized_head().beacon_root.hex() == expected["beacon_root"]
