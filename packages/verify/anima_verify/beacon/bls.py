@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from py_arkworks_bls12381 import GT, G1Point, G2Point
 
@@ -49,13 +49,15 @@ class _CommitteeKeys:
         self._lock = threading.Lock()
         self._entries: OrderedDict[bytes, tuple[G1Point, ...]] = OrderedDict()
 
-    def get(self, root: bytes, keys: Sequence[bytes]) -> tuple[G1Point, ...]:
+    def get(self, root: bytes, keys: Callable[[], Sequence[bytes]]) -> tuple[G1Point, ...]:
+        """The parsed keys of the committee with hash tree root `root`; `keys()` gives
+        its compressed keys, called only when they are not cached."""
         with self._lock:
             found = self._entries.get(root)
             if found is not None:
                 self._entries.move_to_end(root)
                 return found
-        parsed = tuple(parse_public_key(k) for k in keys)
+        parsed = tuple(parse_public_key(k) for k in keys())
         with self._lock:
             self._entries[root] = parsed
             while len(self._entries) > _CACHE_SIZE:
