@@ -35,9 +35,13 @@ from tests.beacon.chain_builder import SyntheticChain
 CONFIG = ChainConfig(
     name="bench-mainnet-preset",
     preset=MAINNET_PRESET,
-    genesis_validators_root=bytes.fromhex("4b363db94e286120d76eb905340fdd4e54bfe9f06bf33ff6cf5ad27f511bfe95"),
-    forks={name: (bytes([i, 0, 0, 0]), 0) for i, name in
-           enumerate(("phase0", "altair", "bellatrix", "capella", "deneb", "electra"))},
+    genesis_validators_root=bytes.fromhex(
+        "4b363db94e286120d76eb905340fdd4e54bfe9f06bf33ff6cf5ad27f511bfe95"
+    ),
+    forks={
+        name: (bytes([i, 0, 0, 0]), 0)
+        for i, name in enumerate(("phase0", "altair", "bellatrix", "capella", "deneb", "electra"))
+    },
 )
 
 
@@ -48,7 +52,9 @@ def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
         fn()
         samples.append(time.perf_counter_ns() - start)
     samples.sort()
-    return samples[len(samples) // 2] / 1e6, samples[min(len(samples) - 1, len(samples) * 99 // 100)] / 1e6
+    return samples[len(samples) // 2] / 1e6, samples[
+        min(len(samples) - 1, len(samples) * 99 // 100)
+    ] / 1e6
 
 
 def main() -> None:
@@ -61,14 +67,22 @@ def main() -> None:
     spp = MAINNET_PRESET.slots_per_period
     start = time.perf_counter()
     bootstrap, root = chain.bootstrap(8)
-    wire = [(u.encode_bytes(), int(u.signature_slot)) for u in
-            (chain.period_update(p) for p in range(args.periods + 1))]
-    finality = chain.update(spp * args.periods + 100, spp * args.periods + 200, kind="finality_update")
-    print(f"generated {args.periods + 2} committees of 512 keys and their updates "
-          f"in {time.perf_counter() - start:.1f} s (not part of the figures)")
+    wire = [
+        (u.encode_bytes(), int(u.signature_slot))
+        for u in (chain.period_update(p) for p in range(args.periods + 1))
+    ]
+    finality = chain.update(
+        spp * args.periods + 100, spp * args.periods + 200, kind="finality_update"
+    )
+    print(
+        f"generated {args.periods + 2} committees of 512 keys and their updates "
+        f"in {time.perf_counter() - start:.1f} s (not part of the figures)"
+    )
 
     # One update verification, warm committee keys.
-    store = initialize_store(CONFIG, root, decode_ssz(CONFIG, "bootstrap", bootstrap.encode_bytes(), fork="electra"))
+    store = initialize_store(
+        CONFIG, root, decode_ssz(CONFIG, "bootstrap", bootstrap.encode_bytes(), fork="electra")
+    )
     raw, slot = wire[0]
     update = decode_ssz(CONFIG, "update", raw, fork="electra")
     cold = time.perf_counter()
@@ -87,33 +101,48 @@ def main() -> None:
     keys = bls.COMMITTEE_KEYS.get(bytes(store.current_sync_committee.hash_tree_root()), list)
     bits = participation_bits(update)
     signers = [k for i, k in enumerate(keys) if bits >> i & 1]
-    message = compute_signing_root(bytes(update.attested_header.beacon.hash_tree_root()),
-                                   CONFIG.sync_committee_domain(slot))
+    message = compute_signing_root(
+        bytes(update.attested_header.beacon.hash_tree_root()), CONFIG.sync_committee_domain(slot)
+    )
     signature = bytes(update.sync_aggregate.sync_committee_signature)
-    bls_p50, bls_p99 = timed(lambda: bls.fast_aggregate_verify(signers, message, signature), args.repeat)
+    bls_p50, bls_p99 = timed(
+        lambda: bls.fast_aggregate_verify(signers, message, signature), args.repeat
+    )
     print("update verification (512-key aggregate, finality + committee branches), mainnet preset:")
-    print(f"  process_update, committee keys cached:  p50 {verify_p50:.2f} ms  p99 {verify_p99:.2f} ms")
-    print(f"    of which BLS FastAggregateVerify (512 keys):  p50 {bls_p50:.2f} ms  p99 {bls_p99:.2f} ms")
-    print(f"  SSZ decode + upgrade + process_update:  p50 {both_p50:.2f} ms  p99 {both_p99:.2f} ms "
-          f"(decode alone p50 {decode_p50:.2f} ms)")
+    print(
+        f"  process_update, committee keys cached: p50 {verify_p50:.2f} ms  p99 {verify_p99:.2f} ms"
+    )
+    print(f"    of which BLS FastAggregateVerify: p50 {bls_p50:.2f} ms  p99 {bls_p99:.2f} ms")
+    print(
+        f"  SSZ decode + upgrade + process_update:  p50 {both_p50:.2f} ms  p99 {both_p99:.2f} ms "
+        f"(decode alone p50 {decode_p50:.2f} ms)"
+    )
     print(f"  first update of a committee (parses its 512 keys): {cold_ms:.1f} ms")
 
     # Sync from bootstrap through the periods, from bytes, cold key cache.
     bls.COMMITTEE_KEYS = bls._CommitteeKeys()
     tracemalloc.start()
     begin = time.perf_counter()
-    store = initialize_store(CONFIG, root, decode_ssz(CONFIG, "bootstrap", bootstrap.encode_bytes(), fork="electra"))
+    store = initialize_store(
+        CONFIG, root, decode_ssz(CONFIG, "bootstrap", bootstrap.encode_bytes(), fork="electra")
+    )
     for raw, slot in wire:
         store = process_update(store, decode_ssz(CONFIG, "update", raw, fork="electra"), slot)
-    store = process_update(store, decode_ssz(CONFIG, "finality_update", finality.encode_bytes(), fork="electra"),
-                           int(finality.signature_slot))
+    store = process_update(
+        store,
+        decode_ssz(CONFIG, "finality_update", finality.encode_bytes(), fork="electra"),
+        int(finality.signature_slot),
+    )
     elapsed = time.perf_counter() - begin
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert MAINNET_PRESET.period_at_slot(store.finalized_slot) == args.periods
-    print(f"sync bootstrap -> {args.periods} periods ({len(wire)} updates + 1 finality update, from SSZ): "
-          f"{elapsed * 1e3:.0f} ms total, {elapsed * 1e3 / (len(wire) + 1):.1f} ms per update, "
-          f"peak Python memory {peak / 2**20:.1f} MiB")
+    print(
+        f"sync bootstrap -> {args.periods} periods "
+        f"({len(wire)} updates + 1 finality update, from SSZ): "
+        f"{elapsed * 1e3:.0f} ms total, {elapsed * 1e3 / (len(wire) + 1):.1f} ms per update, "
+        f"peak Python memory {peak / 2**20:.1f} MiB"
+    )
     print("  (each new committee's 512 keys parsed once: the cold cost above is in this total)")
 
 

@@ -68,9 +68,12 @@ def serve_beacon_api(data: BeaconData) -> Iterator[str]:
                     return self._error(400, "start_period and count are required")
                 found = [data.updates[p] for p in range(start, start + count) if p in data.updates]
                 if ssz:
-                    body = encode_chunks([
-                        (data.config.fork_digest(data.fork_of(u)), u.encode_bytes()) for u in found
-                    ])
+                    body = encode_chunks(
+                        [
+                            (data.config.fork_digest(data.fork_of(u)), u.encode_bytes())
+                            for u in found
+                        ]
+                    )
                     return self._send(200, body, "application/octet-stream")
                 items = [{"version": data.fork_of(u), "data": to_json(u)} for u in found]
                 return self._send(200, json.dumps(items).encode(), "application/json")
@@ -80,15 +83,23 @@ def serve_beacon_api(data: BeaconData) -> Iterator[str]:
             if view is None:
                 return self._error(404, "no light client data")
             if ssz:
-                return self._send(200, view.encode_bytes(), "application/octet-stream",
-                                  {"Eth-Consensus-Version": data.fork_of(view)})
+                return self._send(
+                    200,
+                    view.encode_bytes(),
+                    "application/octet-stream",
+                    {"Eth-Consensus-Version": data.fork_of(view)},
+                )
             body = json.dumps({"version": data.fork_of(view), "data": to_json(view)}).encode()
             return self._send(200, body, "application/json")
 
         def _error(self, code: int, message: str) -> None:
-            self._send(code, json.dumps({"code": code, "message": message}).encode(), "application/json")
+            self._send(
+                code, json.dumps({"code": code, "message": message}).encode(), "application/json"
+            )
 
-        def _send(self, code: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
+        def _send(
+            self, code: int, body: bytes, content_type: str, extra: dict[str, str] | None = None
+        ) -> None:
             self.send_response(code)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))

@@ -110,29 +110,43 @@ class SyntheticChain:
     def _electra(self, slot: int) -> bool:
         return self.preset.epoch_at_slot(slot) >= self.config.fork_epoch("electra")
 
-    def header(self, slot: int, *, finalized: Any | None = None) -> tuple[Any, dict[int, list[bytes]]]:
+    def header(
+        self, slot: int, *, finalized: Any | None = None
+    ) -> tuple[Any, dict[int, list[bytes]]]:
         """The wire-fork light-client header of the block at `slot`, whose state proves
         the committees of its period and (if given) `finalized` as finalized root;
         with the branches by gindex."""
         period = self.preset.period_at_slot(slot)
         electra = self._electra(slot)
         leaves = {
-            (CURRENT_SYNC_COMMITTEE_GINDEX_ELECTRA if electra else CURRENT_SYNC_COMMITTEE_GINDEX):
-                bytes(self.committee(period).view.hash_tree_root()),
-            (NEXT_SYNC_COMMITTEE_GINDEX_ELECTRA if electra else NEXT_SYNC_COMMITTEE_GINDEX):
-                bytes(self.committee(period + 1).view.hash_tree_root()),
-            (FINALIZED_ROOT_GINDEX_ELECTRA if electra else FINALIZED_ROOT_GINDEX):
-                bytes(finalized.beacon.hash_tree_root()) if finalized is not None else bytes(32),
+            (
+                CURRENT_SYNC_COMMITTEE_GINDEX_ELECTRA if electra else CURRENT_SYNC_COMMITTEE_GINDEX
+            ): bytes(self.committee(period).view.hash_tree_root()),
+            (NEXT_SYNC_COMMITTEE_GINDEX_ELECTRA if electra else NEXT_SYNC_COMMITTEE_GINDEX): bytes(
+                self.committee(period + 1).view.hash_tree_root()
+            ),
+            (FINALIZED_ROOT_GINDEX_ELECTRA if electra else FINALIZED_ROOT_GINDEX): bytes(
+                finalized.beacon.hash_tree_root()
+            )
+            if finalized is not None
+            else bytes(32),
         }
         state_root, branches = sparse_tree(leaves)
         fork = self.wire_fork(slot)
         header_type = light_client_types(self.preset).forks[fork].bootstrap.fields()["header"]
         if fork == "altair":
             body_root = hashlib.sha256(b"body" + slot.to_bytes(8, "little")).digest()
-            beacon = BeaconBlockHeader(slot=slot, proposer_index=slot % 7, parent_root=bytes(32),
-                                       state_root=state_root, body_root=body_root)
+            beacon = BeaconBlockHeader(
+                slot=slot,
+                proposer_index=slot % 7,
+                parent_root=bytes(32),
+                state_root=state_root,
+                body_root=body_root,
+            )
             return header_type(beacon=beacon), branches
-        execution_type = CapellaExecutionPayloadHeader if fork == "capella" else ExecutionPayloadHeader
+        execution_type = (
+            CapellaExecutionPayloadHeader if fork == "capella" else ExecutionPayloadHeader
+        )
         execution = execution_type(
             parent_hash=hashlib.sha256(b"parent" + slot.to_bytes(8, "little")).digest(),
             state_root=hashlib.sha256(b"el-state" + slot.to_bytes(8, "little")).digest(),
@@ -141,22 +155,40 @@ class SyntheticChain:
             timestamp=self.config.genesis_time + slot * self.config.seconds_per_slot,
             block_hash=hashlib.sha256(b"el-block" + slot.to_bytes(8, "little")).digest(),
         )
-        body_root, body_branches = sparse_tree({EXECUTION_PAYLOAD_GINDEX: bytes(execution.hash_tree_root())})
-        beacon = BeaconBlockHeader(slot=slot, proposer_index=slot % 7, parent_root=bytes(32),
-                                   state_root=state_root, body_root=body_root)
-        header = header_type(beacon=beacon, execution=execution,
-                             execution_branch=body_branches[EXECUTION_PAYLOAD_GINDEX])
+        body_root, body_branches = sparse_tree(
+            {EXECUTION_PAYLOAD_GINDEX: bytes(execution.hash_tree_root())}
+        )
+        beacon = BeaconBlockHeader(
+            slot=slot,
+            proposer_index=slot % 7,
+            parent_root=bytes(32),
+            state_root=state_root,
+            body_root=body_root,
+        )
+        header = header_type(
+            beacon=beacon,
+            execution=execution,
+            execution_branch=body_branches[EXECUTION_PAYLOAD_GINDEX],
+        )
         return header, branches
 
     def bootstrap(self, slot: int) -> tuple[Any, bytes]:
         """The wire-fork bootstrap at `slot` and its block root (the trusted checkpoint)."""
         header, branches = self.header(slot)
-        gindex = CURRENT_SYNC_COMMITTEE_GINDEX_ELECTRA if self._electra(slot) else CURRENT_SYNC_COMMITTEE_GINDEX
+        gindex = (
+            CURRENT_SYNC_COMMITTEE_GINDEX_ELECTRA
+            if self._electra(slot)
+            else CURRENT_SYNC_COMMITTEE_GINDEX
+        )
         fork = self.wire_fork(slot)
-        bootstrap = light_client_types(self.preset).forks[fork].bootstrap(
-            header=header,
-            current_sync_committee=self.committee(self.preset.period_at_slot(slot)).view,
-            current_sync_committee_branch=branches[gindex],
+        bootstrap = (
+            light_client_types(self.preset)
+            .forks[fork]
+            .bootstrap(
+                header=header,
+                current_sync_committee=self.committee(self.preset.period_at_slot(slot)).view,
+                current_sync_committee_branch=branches[gindex],
+            )
         )
         return bootstrap, bytes(header.beacon.hash_tree_root())
 
@@ -164,8 +196,15 @@ class SyntheticChain:
         size = self.preset.sync_committee_size
         return list(range(max(1, round(size * self.participation))))
 
-    def update(self, finalized_slot: int, attested_slot: int, *, signature_slot: int | None = None,
-               kind: str = "update", signers: list[int] | None = None) -> Any:
+    def update(
+        self,
+        finalized_slot: int,
+        attested_slot: int,
+        *,
+        signature_slot: int | None = None,
+        kind: str = "update",
+        signers: list[int] | None = None,
+    ) -> Any:
         """A wire-fork update attesting `attested_slot` (finalizing `finalized_slot`,
         unless 0: no finality), signed at `signature_slot` by that period's committee."""
         signature_slot = attested_slot + 1 if signature_slot is None else signature_slot
@@ -182,17 +221,27 @@ class SyntheticChain:
         bits = [i in set(chosen) for i in range(self.preset.sync_committee_size)]
         aggregate = types.sync_aggregate(
             sync_committee_bits=bits,
-            sync_committee_signature=committee.sign(message, chosen) if chosen else b"\xc0" + bytes(95),
+            sync_committee_signature=committee.sign(message, chosen)
+            if chosen
+            else b"\xc0" + bytes(95),
         )
-        fields: dict[str, Any] = {"attested_header": attested, "sync_aggregate": aggregate,
-                                  "signature_slot": signature_slot}
+        fields: dict[str, Any] = {
+            "attested_header": attested,
+            "sync_aggregate": aggregate,
+            "signature_slot": signature_slot,
+        }
         if kind in ("update", "finality_update") and finalized is not None:
             fields["finalized_header"] = finalized
-            fields["finality_branch"] = branches[FINALIZED_ROOT_GINDEX_ELECTRA if electra else FINALIZED_ROOT_GINDEX]
+            fields["finality_branch"] = branches[
+                FINALIZED_ROOT_GINDEX_ELECTRA if electra else FINALIZED_ROOT_GINDEX
+            ]
         if kind == "update":
-            fields["next_sync_committee"] = self.committee(self.preset.period_at_slot(attested_slot) + 1).view
+            fields["next_sync_committee"] = self.committee(
+                self.preset.period_at_slot(attested_slot) + 1
+            ).view
             fields["next_sync_committee_branch"] = branches[
-                NEXT_SYNC_COMMITTEE_GINDEX_ELECTRA if electra else NEXT_SYNC_COMMITTEE_GINDEX]
+                NEXT_SYNC_COMMITTEE_GINDEX_ELECTRA if electra else NEXT_SYNC_COMMITTEE_GINDEX
+            ]
         return getattr(fork_types, kind)(**fields)
 
     def period_update(self, period: int) -> Any:

@@ -11,13 +11,18 @@ from anima_verify.beacon.config import MINIMAL_PRESET, ChainConfig
 from tests.beacon.chain_builder import SyntheticChain
 from tests.vectors import require_vectors
 
-CASES = ("light_client_sync", "advance_finality_without_sync_committee",
-         "supply_sync_committee_from_past_update")
+CASES = (
+    "light_client_sync",
+    "advance_finality_without_sync_committee",
+    "supply_sync_committee_from_past_update",
+)
 
 
 @pytest.fixture
 def deneb_cases() -> Path:
-    return require_vectors("beacon-light-client", *(f"deneb/{c}/steps.yaml" for c in CASES)) / "deneb"
+    return (
+        require_vectors("beacon-light-client", *(f"deneb/{c}/steps.yaml" for c in CASES)) / "deneb"
+    )
 
 
 def synthetic_config(*, electra_epoch: int = 16, name: str = "synthetic") -> ChainConfig:

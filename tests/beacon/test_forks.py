@@ -44,7 +44,9 @@ def bootstrapped(chain: SyntheticChain, slot: int = 8) -> LightClientStore:
     return initialize_store(chain.config, root, wire(chain, "bootstrap", bootstrap, slot))
 
 
-def feed(chain: SyntheticChain, store: LightClientStore, update: Any, kind: Any = "update") -> LightClientStore:
+def feed(
+    chain: SyntheticChain, store: LightClientStore, update: Any, kind: Any = "update"
+) -> LightClientStore:
     slot = int(update.attested_header.beacon.slot)
     return process_update(store, wire(chain, kind, update, slot), int(update.signature_slot))
 
@@ -69,11 +71,19 @@ def test_sync_across_the_electra_fork(chain: SyntheticChain) -> None:
     for period in range(5):
         store = feed(chain, store, chain.period_update(period))
         seen.append((store.finalized_slot, chain.config.fork_at_slot(store.finalized_slot)))
-    assert seen == [(16, "deneb"), (80, "deneb"), (144, "electra"), (208, "electra"), (272, "electra")]
+    assert seen == [
+        (16, "deneb"),
+        (80, "deneb"),
+        (144, "electra"),
+        (208, "electra"),
+        (272, "electra"),
+    ]
     assert store.current_sync_committee.hash_tree_root() == chain.committee(4).view.hash_tree_root()
     assert store.next_sync_committee.hash_tree_root() == chain.committee(5).view.hash_tree_root()
     finalized, _ = chain.header(272)
-    assert execution_root(chain.config, store.finalized_header) == finalized.execution.hash_tree_root()
+    assert (
+        execution_root(chain.config, store.finalized_header) == finalized.execution.hash_tree_root()
+    )
 
 
 def test_an_electra_bootstrap_starts_a_store() -> None:
@@ -91,8 +101,12 @@ def test_an_electra_update_with_a_pre_electra_proof_is_refused(chain: SyntheticC
     update = chain.update(140, 160)
     finalized, _ = chain.header(140)
     # A state whose tree holds the finalized root at Deneb's gindex instead.
-    state_root, branches = sparse_tree({FINALIZED_ROOT_GINDEX: bytes(finalized.beacon.hash_tree_root()),
-                                        NEXT_SYNC_COMMITTEE_GINDEX: bytes(chain.committee(3).view.hash_tree_root())})
+    state_root, branches = sparse_tree(
+        {
+            FINALIZED_ROOT_GINDEX: bytes(finalized.beacon.hash_tree_root()),
+            NEXT_SYNC_COMMITTEE_GINDEX: bytes(chain.committee(3).view.hash_tree_root()),
+        }
+    )
     assert len(branches[FINALIZED_ROOT_GINDEX]) == 6
     forged = UPGRADES["update"](light_client_types(MINIMAL_PRESET), update)
     forged.attested_header.beacon.state_root = state_root
@@ -107,23 +121,41 @@ def test_an_electra_update_with_a_pre_electra_proof_is_refused(chain: SyntheticC
 
 def test_data_labelled_with_the_wrong_fork_is_refused(chain: SyntheticChain) -> None:
     update = chain.update(140, 160)  # Electra
-    with pytest.raises(WrongForkDigest, match="electra.*labelled as fulu|came labelled"):
+    with pytest.raises(WrongForkDigest, match=r"\(electra\) came labelled as fulu"):
         decode_ssz(chain.config, "update", update.encode_bytes(), fork="fulu")
-    altair_chain = SyntheticChain(ChainConfig(
-        name="altair-bellatrix", preset=MINIMAL_PRESET, genesis_validators_root=bytes(32),
-        forks={"phase0": (b"\0\0\0\1", 0), "altair": (b"\1\0\0\1", 0), "bellatrix": (b"\2\0\0\1", 4)},
-    ))
+    altair_chain = SyntheticChain(
+        ChainConfig(
+            name="altair-bellatrix",
+            preset=MINIMAL_PRESET,
+            genesis_validators_root=bytes(32),
+            forks={
+                "phase0": (b"\0\0\0\1", 0),
+                "altair": (b"\1\0\0\1", 0),
+                "bellatrix": (b"\2\0\0\1", 4),
+            },
+        )
+    )
     early = altair_chain.update(8, 16)  # epoch 2: Altair; Bellatrix shares its types
     with pytest.raises(WrongForkDigest, match="labelled as bellatrix"):
         decode_ssz(altair_chain.config, "update", early.encode_bytes(), fork="bellatrix")
 
 
 def test_sync_from_altair_through_capella_and_deneb_to_electra() -> None:
-    chain = SyntheticChain(ChainConfig(
-        name="all-forks", preset=MINIMAL_PRESET, genesis_validators_root=b"\x22" * 32,
-        forks={"phase0": (b"\0\0\0\2", 0), "altair": (b"\1\0\0\2", 0), "bellatrix": (b"\2\0\0\2", 4),
-               "capella": (b"\3\0\0\2", 8), "deneb": (b"\4\0\0\2", 16), "electra": (b"\5\0\0\2", 24)},
-    ))
+    chain = SyntheticChain(
+        ChainConfig(
+            name="all-forks",
+            preset=MINIMAL_PRESET,
+            genesis_validators_root=b"\x22" * 32,
+            forks={
+                "phase0": (b"\0\0\0\2", 0),
+                "altair": (b"\1\0\0\2", 0),
+                "bellatrix": (b"\2\0\0\2", 4),
+                "capella": (b"\3\0\0\2", 8),
+                "deneb": (b"\4\0\0\2", 16),
+                "electra": (b"\5\0\0\2", 24),
+            },
+        )
+    )
     store = bootstrapped(chain, 8)
     forks = []
     for period in range(4):
@@ -132,7 +164,9 @@ def test_sync_from_altair_through_capella_and_deneb_to_electra() -> None:
         store = feed(chain, store, update)
     assert forks == ["altair", "capella", "deneb", "electra"]
     assert store.finalized_slot == 208
-    assert execution_root(chain.config, chain_header_upgraded(chain, 16)) == bytes(32)  # Altair: none
+    assert execution_root(chain.config, chain_header_upgraded(chain, 16)) == bytes(
+        32
+    )  # Altair: none
 
 
 def chain_header_upgraded(chain: SyntheticChain, slot: int) -> Any:

@@ -66,11 +66,25 @@ def node(chain: SyntheticChain) -> Iterator[tuple[BeaconData, bytes, str]]:
         yield data, root, url
 
 
-def light_client(chain: SyntheticChain, url: str, root: bytes, *, ssz: bool = False,
-                 state: Path | None = None, now_slot: int | None = None, **options: Any) -> LightClient:
+def light_client(
+    chain: SyntheticChain,
+    url: str,
+    root: bytes,
+    *,
+    ssz: bool = False,
+    state: Path | None = None,
+    now_slot: int | None = None,
+    **options: Any,
+) -> LightClient:
     now = (PERIODS - 1) * chain.preset.slots_per_period + 60 if now_slot is None else now_slot
-    return LightClient(config=chain.config, api=BeaconApi(url, chain.config, ssz=ssz), checkpoint=root,
-                       state_path=state, clock=lambda: clock_at(chain.config, now), **options)
+    return LightClient(
+        config=chain.config,
+        api=BeaconApi(url, chain.config, ssz=ssz),
+        checkpoint=root,
+        state_path=state,
+        clock=lambda: clock_at(chain.config, now),
+        **options,
+    )
 
 
 def test_sync_from_a_checkpoint_gives_verified_execution_heads(
@@ -115,7 +129,7 @@ def test_a_restart_resumes_from_the_saved_state(
 def test_a_state_file_of_another_chain_or_garbage_is_refused(
     chain: SyntheticChain, node: tuple[BeaconData, bytes, str], tmp_path: Path
 ) -> None:
-    data, root, url = node
+    _data, root, url = node
     state = tmp_path / "state.json"
     light_client(chain, url, root, state=state).sync()
     document = json.loads(state.read_text())
@@ -131,10 +145,10 @@ def test_a_state_file_of_another_chain_or_garbage_is_refused(
 def test_an_old_checkpoint_is_warned_about_and_refused_in_strict_mode(
     chain: SyntheticChain, node: tuple[BeaconData, bytes, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    data, root, url = node
+    _data, root, url = node
     day = 86400 / chain.config.seconds_per_slot
     late = BOOTSTRAP_SLOT + int(20 * day)
-    with pytest.raises(CheckpointTooOld, match="20.0 days old"):
+    with pytest.raises(CheckpointTooOld, match=r"20\.0 days old"):
         light_client(chain, url, root, now_slot=late, strict_checkpoint_age=True).sync()
     with caplog.at_level(logging.WARNING, logger="anima_verify.beacon.client"):
         client = light_client(chain, url, root, now_slot=late)
@@ -149,8 +163,9 @@ def test_an_old_checkpoint_is_warned_about_and_refused_in_strict_mode(
 
 def test_a_forged_update_from_the_node_is_refused(chain: SyntheticChain, encoding: str) -> None:
     data, root = node_data(chain)
-    forged = chain.update(0, 3 * chain.preset.slots_per_period + 56, kind="optimistic_update",
-                          signers=[0, 1])
+    forged = chain.update(
+        0, 3 * chain.preset.slots_per_period + 56, kind="optimistic_update", signers=[0, 1]
+    )
     forged.sync_aggregate.sync_committee_bits[2] = True
     data.optimistic_update = forged
     with serve_beacon_api(data) as url:
@@ -168,9 +183,8 @@ def test_data_labelled_with_another_fork_is_refused(chain: SyntheticChain, encod
 
 def test_an_unreachable_node_or_an_error_status_is_unavailable(chain: SyntheticChain) -> None:
     data, _ = node_data(chain)
-    with serve_beacon_api(data) as url:
-        with pytest.raises(BeaconApiUnavailable, match="404"):
-            BeaconApi(url, chain.config).bootstrap(b"\x01" * 32)
+    with serve_beacon_api(data) as url, pytest.raises(BeaconApiUnavailable, match="404"):
+        BeaconApi(url, chain.config).bootstrap(b"\x01" * 32)
     with pytest.raises(BeaconApiUnavailable, match="unreachable"):
         BeaconApi(url, chain.config, timeout=2).finality_update()
 
@@ -187,8 +201,11 @@ def test_json_round_trips_and_refuses_bad_values(chain: SyntheticChain) -> None:
     assert document["signature_slot"] == str(int(update.signature_slot))
     decoded = decode_json(chain.config, "update", document, fork="deneb")
     assert decoded.attested_header.hash_tree_root() == update.attested_header.hash_tree_root()
-    for field, value in (("signature_slot", 12), ("signature_slot", "-1"),
-                         ("next_sync_committee_branch", "0x00")):
+    for field, value in (
+        ("signature_slot", 12),
+        ("signature_slot", "-1"),
+        ("next_sync_committee_branch", "0x00"),
+    ):
         bad = dict(document, **{field: value})
         with pytest.raises(MalformedLightClientData):
             decode_json(chain.config, "update", bad, fork="deneb")
@@ -204,22 +221,37 @@ def test_the_vector_data_served_over_rest(deneb_cases: Path, encoding: str) -> N
 
     types = light_client_types(config.preset).forks["deneb"]
     root = bytes.fromhex(meta["trusted_block_root"][2:])
-    data = BeaconData(config, bootstraps={
-        root: types.bootstrap.decode_bytes(read_ssz_snappy(case / "bootstrap.ssz_snappy"))})
+    data = BeaconData(
+        config,
+        bootstraps={
+            root: types.bootstrap.decode_bytes(read_ssz_snappy(case / "bootstrap.ssz_snappy"))
+        },
+    )
     first, second = (steps[i]["process_update"] for i in (0, 1))
     for period, step in enumerate((first, second)):
-        data.updates[period] = types.update.decode_bytes(read_ssz_snappy(case / f"{step['update']}.ssz_snappy"))
+        data.updates[period] = types.update.decode_bytes(
+            read_ssz_snappy(case / f"{step['update']}.ssz_snappy")
+        )
     latest = data.updates[1]  # nothing newer than it: stale, tolerated
-    data.finality_update = types.finality_update(**{
-        name: getattr(latest, name) for name in types.finality_update.fields()})
-    data.optimistic_update = types.optimistic_update(**{
-        name: getattr(latest, name) for name in types.optimistic_update.fields()})
+    data.finality_update = types.finality_update(
+        **{name: getattr(latest, name) for name in types.finality_update.fields()}
+    )
+    data.optimistic_update = types.optimistic_update(
+        **{name: getattr(latest, name) for name in types.optimistic_update.fields()}
+    )
     with serve_beacon_api(data) as url:
-        client = LightClient(config=config, api=BeaconApi(url, config, ssz=encoding == "ssz"),
-                             checkpoint=root, clock=lambda: clock_at(config, second["current_slot"]),
-                             max_checkpoint_age=float("inf"))
+        client = LightClient(
+            config=config,
+            api=BeaconApi(url, config, ssz=encoding == "ssz"),
+            checkpoint=root,
+            clock=lambda: clock_at(config, second["current_slot"]),
+            max_checkpoint_age=float("inf"),
+        )
         store = client.sync()
     expected = second["checks"]["finalized_header"]
     assert store.finalized_slot == expected["slot"]
-    assert "0x" + bytes(store.finalized_header.beacon.hash_tree_root()).hex() == expected["beacon_root"]
+    assert (
+        "0x" + bytes(store.finalized_header.beacon.hash_tree_root()).hex()
+        == expected["beacon_root"]
+    )
     assert "0x" + client.finalized_head().beacon_root.hex() == expected["beacon_root"]

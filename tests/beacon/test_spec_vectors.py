@@ -112,7 +112,9 @@ def snapshot(store: LightClientStore) -> tuple[Any, ...]:
     )
 
 
-def refused(store: LightClientStore, update: Any, current_slot: int, error: type[LightClientError]) -> str:
+def refused(
+    store: LightClientStore, update: Any, current_slot: int, error: type[LightClientError]
+) -> str:
     before = snapshot(store)
     with pytest.raises(error) as caught:
         process_update(store, update, current_slot)
@@ -180,7 +182,9 @@ def test_an_execution_header_not_in_the_body_is_refused(sync_case: Case) -> None
 def test_too_few_participants_are_refused(sync_case: Case) -> None:
     update, slot = sync_case.update(0)
     bad = altered(update, "sync_aggregate.sync_committee_bits", [False] * 32)
-    assert "0 sync committee participants" in refused(sync_case.store(), bad, slot, TooFewParticipants)
+    assert "0 sync committee participants" in refused(
+        sync_case.store(), bad, slot, TooFewParticipants
+    )
 
 
 def test_an_update_older_than_the_store_is_refused(sync_case: Case) -> None:
@@ -196,7 +200,7 @@ def test_an_update_older_than_the_store_is_refused(sync_case: Case) -> None:
 
 
 def test_an_update_signed_in_the_future_is_refused(sync_case: Case) -> None:
-    update, slot = sync_case.update(0)
+    update, _slot = sync_case.update(0)
     refused(sync_case.store(), update, int(update.signature_slot) - 1, InvalidUpdateSlots)
 
 

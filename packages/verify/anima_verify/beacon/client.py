@@ -11,6 +11,7 @@ resumes from it rather than from the checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -129,8 +130,10 @@ class LightClient(TrustedHeadSource):
         age = self._clock() - (self._config.genesis_time + slot * self._config.seconds_per_slot)
         if age <= self._max_age:
             return
-        message = (f"checkpoint 0x{self._checkpoint.hex()} (slot {slot}) is {age / 86400:.1f} days old, "
-                   f"more than {self._max_age / 86400:.1f}: it may be outside the weak subjectivity period")
+        message = (
+            f"checkpoint 0x{self._checkpoint.hex()} (slot {slot}) is {age / 86400:.1f} days old, "
+            f"more than {self._max_age / 86400:.1f}: it may be outside the weak subjectivity period"
+        )
         if self._strict:
             raise CheckpointTooOld(message)
         logger.warning("%s; use a recent checkpoint (strict mode refuses this one)", message)
@@ -165,10 +168,9 @@ class LightClient(TrustedHeadSource):
     def _apply_latest(self, store: LightClientStore, now: int) -> LightClientStore:
         for fetch in (self._api.finality_update, self._api.optimistic_update):
             update = fetch()
-            try:
+            # Nothing new since the last sync is normal; any other refusal is raised.
+            with contextlib.suppress(StaleUpdate):
                 store = process_update(store, update, now)
-            except StaleUpdate:
-                pass  # nothing new since the last sync; any other refusal is raised
         return store
 
     def finalized_head(self) -> ExecutionHead:

@@ -56,10 +56,12 @@ class Preset:
         return slot // self.slots_per_period
 
 
-MAINNET_PRESET = Preset("mainnet", slots_per_epoch=32, epochs_per_sync_committee_period=256,
-                        sync_committee_size=512)
-MINIMAL_PRESET = Preset("minimal", slots_per_epoch=8, epochs_per_sync_committee_period=8,
-                        sync_committee_size=32)
+MAINNET_PRESET = Preset(
+    "mainnet", slots_per_epoch=32, epochs_per_sync_committee_period=256, sync_committee_size=512
+)
+MINIMAL_PRESET = Preset(
+    "minimal", slots_per_epoch=8, epochs_per_sync_committee_period=8, sync_committee_size=32
+)
 PRESETS = {p.name: p for p in (MAINNET_PRESET, MINIMAL_PRESET)}
 
 
@@ -73,7 +75,9 @@ def compute_fork_digest(fork_version: bytes, genesis_validators_root: bytes) -> 
     return compute_fork_data_root(fork_version, genesis_validators_root)[:4]
 
 
-def compute_domain(domain_type: bytes, fork_version: bytes, genesis_validators_root: bytes) -> bytes:
+def compute_domain(
+    domain_type: bytes, fork_version: bytes, genesis_validators_root: bytes
+) -> bytes:
     return domain_type + compute_fork_data_root(fork_version, genesis_validators_root)[:28]
 
 
@@ -157,13 +161,17 @@ class ChainConfig:
         preset_name = str(config.get("PRESET_BASE", "mainnet")).strip("'\"")
         if preset_name not in PRESETS:
             raise ValueError(f"unknown preset {preset_name!r} (mainnet or minimal)")
-        forks: dict[str, tuple[bytes, int]] = {"phase0": (_version(config["GENESIS_FORK_VERSION"]), 0)}
+        forks: dict[str, tuple[bytes, int]] = {
+            "phase0": (_version(config["GENESIS_FORK_VERSION"]), 0)
+        }
         for fork in FORKS[1:]:
             version = config.get(f"{fork.upper()}_FORK_VERSION")
             epoch = config.get(f"{fork.upper()}_FORK_EPOCH")
             if version is not None and epoch is not None and int(str(epoch)) < FAR_FUTURE_EPOCH:
                 forks[fork] = (_version(version), int(str(epoch)))
-        genesis_time = int(str(config.get("MIN_GENESIS_TIME", 0))) + int(str(config.get("GENESIS_DELAY", 0)))
+        genesis_time = int(str(config.get("MIN_GENESIS_TIME", 0))) + int(
+            str(config.get("GENESIS_DELAY", 0))
+        )
         return cls(
             name=name,
             preset=PRESETS[preset_name],

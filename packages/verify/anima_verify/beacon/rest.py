@@ -39,8 +39,15 @@ class BeaconApi:
     """The light-client endpoints of the beacon node at `base_url`. `ssz` asks for SSZ
     (application/octet-stream) instead of JSON; both are decoded the same way."""
 
-    def __init__(self, base_url: str, config: ChainConfig, *, ssz: bool = False,
-                 client: httpx.Client | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        config: ChainConfig,
+        *,
+        ssz: bool = False,
+        client: httpx.Client | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"beacon API URL {base_url!r} must start with http:// or https://")
         self._httpx = httpx = _httpx()
@@ -63,7 +70,9 @@ class BeaconApi:
                 f"beacon node {self._base} answered {response.status_code} for {path}"
             )
         if len(response.content) > MAX_RESPONSE_BYTES:
-            raise MalformedLightClientData(f"{path}: response of {len(response.content)} bytes is too large")
+            raise MalformedLightClientData(
+                f"{path}: response of {len(response.content)} bytes is too large"
+            )
         return response
 
     def _single(self, kind: Kind, path: str) -> Any:
@@ -77,7 +86,9 @@ class BeaconApi:
         return decode_json(self._config, kind, data, fork=version)
 
     def bootstrap(self, block_root: bytes) -> Any:
-        return self._single("bootstrap", f"/eth/v1/beacon/light_client/bootstrap/0x{bytes(block_root).hex()}")
+        return self._single(
+            "bootstrap", f"/eth/v1/beacon/light_client/bootstrap/0x{bytes(block_root).hex()}"
+        )
 
     def finality_update(self) -> Any:
         return self._single("finality_update", "/eth/v1/beacon/light_client/finality_update")
@@ -91,14 +102,18 @@ class BeaconApi:
         path = "/eth/v1/beacon/light_client/updates"
         response = self._get(path, {"start_period": start_period, "count": count})
         if response.headers.get("content-type", "").startswith(SSZ):
-            found = [decode_ssz_with_digest(self._config, "update", payload, digest=digest)
-                     for digest, payload in split_chunks(response.content)]
+            found = [
+                decode_ssz_with_digest(self._config, "update", payload, digest=digest)
+                for digest, payload in split_chunks(response.content)
+            ]
         else:
             items = _json(response, path)
             if not isinstance(items, list):
                 raise MalformedLightClientData(f"{path}: expected a JSON array")
-            found = [decode_json(self._config, "update", data, fork=version)
-                     for version, data in (_versioned(item, path) for item in items)]
+            found = [
+                decode_json(self._config, "update", data, fork=version)
+                for version, data in (_versioned(item, path) for item in items)
+            ]
         if len(found) > count:
             raise MalformedLightClientData(f"{path}: {len(found)} updates for {count} periods")
         return found
@@ -114,7 +129,9 @@ def split_chunks(body: bytes) -> list[tuple[bytes, bytes]]:
         (length,) = struct.unpack_from("<Q", body, offset)
         start, end = offset + 8, offset + 8 + length
         if length < 4 or end > len(body):
-            raise MalformedLightClientData(f"light-client updates chunk of {length} bytes overruns the answer")
+            raise MalformedLightClientData(
+                f"light-client updates chunk of {length} bytes overruns the answer"
+            )
         chunks.append((body[start : start + 4], body[start + 4 : end]))
         offset = end
     return chunks

@@ -103,8 +103,9 @@ def header_mismatch(config: ChainConfig, header: Any, expected: Mapping[str, Any
         want = int(value) if key == "slot" else _hex(value)
         if key not in actual:
             return f"unknown check {key!r}"
-        if actual[key] != want:
-            shown = actual[key] if key == "slot" else "0x" + actual[key].hex()  # type: ignore[union-attr]
+        got = actual[key]
+        if got != want:
+            shown = f"0x{got.hex()}" if isinstance(got, bytes) else str(got)
             return f"{key} is {shown}, expected {value}"
     return None
 
@@ -128,7 +129,9 @@ def run_case(case: Path) -> CaseResult:
         raise UnreadableCase(f"{case}/steps.yaml must be a list of steps")
     try:
         bootstrap = decode_ssz_with_digest(
-            config, "bootstrap", read_ssz_snappy(case / "bootstrap.ssz_snappy"),
+            config,
+            "bootstrap",
+            read_ssz_snappy(case / "bootstrap.ssz_snappy"),
             digest=_hex(meta["bootstrap_fork_digest"]),
         )
         store = initialize_store(config, _hex(meta["trusted_block_root"]), bootstrap)
@@ -154,7 +157,9 @@ def _run_step(
     try:
         if name == "process_update":
             data = read_ssz_snappy(case / f"{body['update']}.ssz_snappy")
-            update = decode_ssz_with_digest(config, "update", data, digest=_hex(body["update_fork_digest"]))
+            update = decode_ssz_with_digest(
+                config, "update", data, digest=_hex(body["update_fork_digest"])
+            )
             store = process_update(store, update, int(body["current_slot"]))
         elif name == "force_update":
             store = process_force_update(store, int(body["current_slot"]))

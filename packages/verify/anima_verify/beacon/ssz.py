@@ -23,7 +23,7 @@ from remerkleable.bitfields import Bitvector
 from remerkleable.byte_arrays import ByteList, Bytes32, Bytes48, Bytes96, ByteVector
 from remerkleable.complex import Container, Vector
 
-from anima_verify.beacon.config import LightClientFork, Preset
+from anima_verify.beacon.config import Preset
 from anima_verify.beacon.errors import MalformedLightClientData
 
 # Generalized indices of the proven fields (consensus-specs sync-protocol.md).
@@ -143,36 +143,46 @@ class LightClientTypes:
         return self.forks["electra"]
 
 
-def _fork_types(header_t: type[Container], committee_t: type[Container], aggregate_t: type[Container],
-                current_depth: int, next_depth: int, finality_depth: int) -> ForkTypes:
+def _fork_types(
+    header_t: type[Container],
+    committee_t: type[Container],
+    aggregate_t: type[Container],
+    current_depth: int,
+    next_depth: int,
+    finality_depth: int,
+) -> ForkTypes:
     class LightClientBootstrap(Container):
-        header: header_t  # type: ignore[valid-type]
-        current_sync_committee: committee_t  # type: ignore[valid-type]
-        current_sync_committee_branch: Vector[Bytes32, current_depth]  # type: ignore[valid-type]
+        header: header_t
+        current_sync_committee: committee_t
+        current_sync_committee_branch: Vector[Bytes32, current_depth]
 
     class LightClientUpdate(Container):
-        attested_header: header_t  # type: ignore[valid-type]
-        next_sync_committee: committee_t  # type: ignore[valid-type]
-        next_sync_committee_branch: Vector[Bytes32, next_depth]  # type: ignore[valid-type]
-        finalized_header: header_t  # type: ignore[valid-type]
-        finality_branch: Vector[Bytes32, finality_depth]  # type: ignore[valid-type]
-        sync_aggregate: aggregate_t  # type: ignore[valid-type]
+        attested_header: header_t
+        next_sync_committee: committee_t
+        next_sync_committee_branch: Vector[Bytes32, next_depth]
+        finalized_header: header_t
+        finality_branch: Vector[Bytes32, finality_depth]
+        sync_aggregate: aggregate_t
         signature_slot: uint64
 
     class LightClientFinalityUpdate(Container):
-        attested_header: header_t  # type: ignore[valid-type]
-        finalized_header: header_t  # type: ignore[valid-type]
-        finality_branch: Vector[Bytes32, finality_depth]  # type: ignore[valid-type]
-        sync_aggregate: aggregate_t  # type: ignore[valid-type]
+        attested_header: header_t
+        finalized_header: header_t
+        finality_branch: Vector[Bytes32, finality_depth]
+        sync_aggregate: aggregate_t
         signature_slot: uint64
 
     class LightClientOptimisticUpdate(Container):
-        attested_header: header_t  # type: ignore[valid-type]
-        sync_aggregate: aggregate_t  # type: ignore[valid-type]
+        attested_header: header_t
+        sync_aggregate: aggregate_t
         signature_slot: uint64
 
-    return ForkTypes(LightClientBootstrap, LightClientUpdate, LightClientFinalityUpdate,
-                     LightClientOptimisticUpdate)
+    return ForkTypes(
+        LightClientBootstrap,
+        LightClientUpdate,
+        LightClientFinalityUpdate,
+        LightClientOptimisticUpdate,
+    )
 
 
 @functools.cache
@@ -180,20 +190,30 @@ def light_client_types(preset: Preset) -> LightClientTypes:
     size = preset.sync_committee_size
 
     class SyncCommittee(Container):
-        pubkeys: Vector[Bytes48, size]  # type: ignore[valid-type]
+        pubkeys: Vector[Bytes48, size]
         aggregate_pubkey: Bytes48
 
     class SyncAggregate(Container):
-        sync_committee_bits: Bitvector[size]  # type: ignore[valid-type]
+        sync_committee_bits: Bitvector[size]
         sync_committee_signature: Bytes96
 
-    pre_electra = (floorlog2(CURRENT_SYNC_COMMITTEE_GINDEX), floorlog2(NEXT_SYNC_COMMITTEE_GINDEX),
-                   floorlog2(FINALIZED_ROOT_GINDEX))
-    electra = (floorlog2(CURRENT_SYNC_COMMITTEE_GINDEX_ELECTRA),
-               floorlog2(NEXT_SYNC_COMMITTEE_GINDEX_ELECTRA), floorlog2(FINALIZED_ROOT_GINDEX_ELECTRA))
+    pre_electra = (
+        floorlog2(CURRENT_SYNC_COMMITTEE_GINDEX),
+        floorlog2(NEXT_SYNC_COMMITTEE_GINDEX),
+        floorlog2(FINALIZED_ROOT_GINDEX),
+    )
+    electra = (
+        floorlog2(CURRENT_SYNC_COMMITTEE_GINDEX_ELECTRA),
+        floorlog2(NEXT_SYNC_COMMITTEE_GINDEX_ELECTRA),
+        floorlog2(FINALIZED_ROOT_GINDEX_ELECTRA),
+    )
     forks = {
-        fork: _fork_types(HEADER_TYPES[fork], SyncCommittee, SyncAggregate,
-                          *(electra if fork == "electra" else pre_electra))
+        fork: _fork_types(
+            HEADER_TYPES[fork],
+            SyncCommittee,
+            SyncAggregate,
+            *(electra if fork == "electra" else pre_electra),
+        )
         for fork in ("altair", "capella", "deneb", "electra")
     }
     return LightClientTypes(preset, SyncCommittee, SyncAggregate, forks)
@@ -204,7 +224,9 @@ def decode(container: type[Container], data: bytes, what: str) -> Any:
     try:
         return container.decode_bytes(bytes(data))
     except Exception as exc:  # remerkleable raises ValueError, IndexError, struct.error...
-        raise MalformedLightClientData(f"{what} is not valid SSZ ({len(data)} bytes): {exc}") from None
+        raise MalformedLightClientData(
+            f"{what} is not valid SSZ ({len(data)} bytes): {exc}"
+        ) from None
 
 
 # Upgrades of wire data to the latest (Electra) shape: electra/fork.md and its predecessors.
@@ -219,8 +241,9 @@ def upgrade_header(header: Any) -> Any:
     execution = ExecutionPayloadHeader(
         **{name: getattr(pre, name) for name in CapellaExecutionPayloadHeader.fields()}
     )
-    return LightClientHeader(beacon=header.beacon, execution=execution,
-                             execution_branch=header.execution_branch)
+    return LightClientHeader(
+        beacon=header.beacon, execution=execution, execution_branch=header.execution_branch
+    )
 
 
 def normalize_branch(branch: Any, gindex: int) -> list[bytes]:
@@ -234,7 +257,8 @@ def upgrade_bootstrap(types: LightClientTypes, pre: Any) -> Any:
         header=upgrade_header(pre.header),
         current_sync_committee=pre.current_sync_committee,
         current_sync_committee_branch=normalize_branch(
-            pre.current_sync_committee_branch, CURRENT_SYNC_COMMITTEE_GINDEX_ELECTRA),
+            pre.current_sync_committee_branch, CURRENT_SYNC_COMMITTEE_GINDEX_ELECTRA
+        ),
     )
 
 
@@ -243,7 +267,8 @@ def upgrade_update(types: LightClientTypes, pre: Any) -> Any:
         attested_header=upgrade_header(pre.attested_header),
         next_sync_committee=pre.next_sync_committee,
         next_sync_committee_branch=normalize_branch(
-            pre.next_sync_committee_branch, NEXT_SYNC_COMMITTEE_GINDEX_ELECTRA),
+            pre.next_sync_committee_branch, NEXT_SYNC_COMMITTEE_GINDEX_ELECTRA
+        ),
         finalized_header=upgrade_header(pre.finalized_header),
         finality_branch=normalize_branch(pre.finality_branch, FINALIZED_ROOT_GINDEX_ELECTRA),
         sync_aggregate=pre.sync_aggregate,

@@ -81,7 +81,9 @@ def load_store(path: Path, config: ChainConfig) -> LightClientStore | None:
             current_max_active_participants=int(document["current_max_active_participants"]),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise LightClientStateUnusable(f"{path} is not a usable light-client state: {exc}") from None
+        raise LightClientStateUnusable(
+            f"{path} is not a usable light-client state: {exc}"
+        ) from None
     for name in ("finalized_header", "optimistic_header"):
         if not is_valid_light_client_header(config, getattr(store, name)):
             raise LightClientStateUnusable(f"{path}: {name} is not a valid light-client header")

@@ -71,7 +71,9 @@ class LightClientStore:
 
     @property
     def next_sync_committee_known(self) -> bool:
-        return bool(self.next_sync_committee.hash_tree_root() != empty_committee_root(self.config.preset))
+        return bool(
+            self.next_sync_committee.hash_tree_root() != empty_committee_root(self.config.preset)
+        )
 
     @property
     def finalized_slot(self) -> int:
@@ -105,7 +107,9 @@ def finalized_root_gindex_at_slot(config: ChainConfig, slot: int) -> int:
 
 
 def current_sync_committee_gindex_at_slot(config: ChainConfig, slot: int) -> int:
-    return _gindex(config, slot, CURRENT_SYNC_COMMITTEE_GINDEX, CURRENT_SYNC_COMMITTEE_GINDEX_ELECTRA)
+    return _gindex(
+        config, slot, CURRENT_SYNC_COMMITTEE_GINDEX, CURRENT_SYNC_COMMITTEE_GINDEX_ELECTRA
+    )
 
 
 def next_sync_committee_gindex_at_slot(config: ChainConfig, slot: int) -> int:
@@ -184,9 +188,9 @@ def is_better_update(config: ChainConfig, new: Any, old: Any) -> bool:
         return new_n > old_n
 
     def relevant_committee(u: Any) -> bool:
-        return is_sync_committee_update(u) and _period(config, int(u.attested_header.beacon.slot)) == _period(
-            config, int(u.signature_slot)
-        )
+        return is_sync_committee_update(u) and _period(
+            config, int(u.attested_header.beacon.slot)
+        ) == _period(config, int(u.signature_slot))
 
     if relevant_committee(new) != relevant_committee(old):
         return relevant_committee(new)
@@ -216,7 +220,9 @@ def safety_threshold(store: LightClientStore) -> int:
 # --- initialization
 
 
-def initialize_store(config: ChainConfig, trusted_block_root: bytes, bootstrap: Any) -> LightClientStore:
+def initialize_store(
+    config: ChainConfig, trusted_block_root: bytes, bootstrap: Any
+) -> LightClientStore:
     """A store trusting `bootstrap` because its header is `trusted_block_root` (the
     weak-subjectivity checkpoint) and its committee is proven in that header's state."""
     header = bootstrap.header
@@ -235,7 +241,9 @@ def initialize_store(config: ChainConfig, trusted_block_root: bytes, bootstrap: 
         current_sync_committee_gindex_at_slot(config, slot),
         bytes(header.beacon.state_root),
     ):
-        raise InvalidSyncCommitteeBranch("bootstrap's current sync committee branch does not verify")
+        raise InvalidSyncCommitteeBranch(
+            "bootstrap's current sync committee branch does not verify"
+        )
     types = light_client_types(config.preset)
     return LightClientStore(
         config=config,
@@ -289,7 +297,11 @@ def validate_update(store: LightClientStore, update: Any, current_slot: int) -> 
         )
     _check_finality(config, update, finalized_slot)
     _check_next_committee(store, update, attested_period, store_period)
-    committee = store.current_sync_committee if signature_period == store_period else store.next_sync_committee
+    committee = (
+        store.current_sync_committee
+        if signature_period == store_period
+        else store.next_sync_committee
+    )
     _check_signature(config, committee, update)
 
 
@@ -304,7 +316,9 @@ def _check_finality(config: ChainConfig, update: Any, finalized_slot: int) -> No
         finalized_root = ZERO_HASH
     else:
         if not is_valid_light_client_header(config, update.finalized_header):
-            raise InvalidLightClientHeader("finalized header's execution payload header is not proven")
+            raise InvalidLightClientHeader(
+                "finalized header's execution payload header is not proven"
+            )
         finalized_root = bytes(update.finalized_header.beacon.hash_tree_root())
     if not is_valid_normalized_merkle_branch(
         finalized_root,
@@ -312,10 +326,14 @@ def _check_finality(config: ChainConfig, update: Any, finalized_slot: int) -> No
         finalized_root_gindex_at_slot(config, int(update.attested_header.beacon.slot)),
         bytes(update.attested_header.beacon.state_root),
     ):
-        raise InvalidFinalityBranch("finality branch does not prove the finalized header in the attested state")
+        raise InvalidFinalityBranch(
+            "finality branch does not prove the finalized header in the attested state"
+        )
 
 
-def _check_next_committee(store: LightClientStore, update: Any, attested_period: int, store_period: int) -> None:
+def _check_next_committee(
+    store: LightClientStore, update: Any, attested_period: int, store_period: int
+) -> None:
     empty = empty_committee_root(store.config.preset)
     committee_root = bytes(update.next_sync_committee.hash_tree_root())
     if not is_sync_committee_update(update):
@@ -334,7 +352,9 @@ def _check_next_committee(store: LightClientStore, update: Any, attested_period:
         next_sync_committee_gindex_at_slot(store.config, int(update.attested_header.beacon.slot)),
         bytes(update.attested_header.beacon.state_root),
     ):
-        raise InvalidSyncCommitteeBranch("next sync committee branch does not prove the committee in the attested state")
+        raise InvalidSyncCommitteeBranch(
+            "next sync committee branch does not prove the committee in the attested state"
+        )
 
 
 def _check_signature(config: ChainConfig, committee: Any, update: Any) -> None:
@@ -347,8 +367,12 @@ def _check_signature(config: ChainConfig, committee: Any, update: Any) -> None:
     bits = participation_bits(update)
     signers = [key for i, key in enumerate(keys) if bits >> i & 1]
     domain = config.sync_committee_domain(int(update.signature_slot))
-    signing_root = compute_signing_root(bytes(update.attested_header.beacon.hash_tree_root()), domain)
-    if not bls.fast_aggregate_verify(signers, signing_root, bytes(update.sync_aggregate.sync_committee_signature)):
+    signing_root = compute_signing_root(
+        bytes(update.attested_header.beacon.hash_tree_root()), domain
+    )
+    if not bls.fast_aggregate_verify(
+        signers, signing_root, bytes(update.sync_aggregate.sync_committee_signature)
+    ):
         raise InvalidSyncSignature(
             f"sync committee signature over the header at slot "
             f"{int(update.attested_header.beacon.slot)} does not verify ({len(signers)} signers)"
@@ -395,7 +419,10 @@ def process_update(store: LightClientStore, update: Any, current_slot: int) -> L
         best_valid_update=best,
         current_max_active_participants=max(store.current_max_active_participants, count),
     )
-    if count > safety_threshold(store) and int(update.attested_header.beacon.slot) > store.optimistic_slot:
+    if (
+        count > safety_threshold(store)
+        and int(update.attested_header.beacon.slot) > store.optimistic_slot
+    ):
         store = replace(store, optimistic_header=update.attested_header)
     finalizes_next_committee = (
         not store.next_sync_committee_known

@@ -26,7 +26,9 @@ EXIT_UNREADABLE = 2
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `lightclient check-vectors` to a command line."""
     lightclient = subparsers.add_parser("lightclient", help="beacon-chain light client")
-    commands = lightclient.add_subparsers(dest="lightclient_command", required=True, metavar="COMMAND")
+    commands = lightclient.add_subparsers(
+        dest="lightclient_command", required=True, metavar="COMMAND"
+    )
     check = commands.add_parser(
         "check-vectors",
         help="run consensus-spec-tests light-client sync cases",
@@ -60,10 +62,20 @@ def check_vectors_command(args: argparse.Namespace) -> int:
 def _print(result: CaseResult, *, as_json: bool) -> None:
     matched = sum(s.matched for s in result.steps)
     if as_json:
-        steps = [{"index": s.index, "step": s.name, "matched": s.matched, "detail": s.detail}
-                 for s in result.steps]
-        print(json.dumps({"case": str(result.path), "readable": True, "matched": result.matched,
-                          "steps": steps}))
+        steps = [
+            {"index": s.index, "step": s.name, "matched": s.matched, "detail": s.detail}
+            for s in result.steps
+        ]
+        print(
+            json.dumps(
+                {
+                    "case": str(result.path),
+                    "readable": True,
+                    "matched": result.matched,
+                    "steps": steps,
+                }
+            )
+        )
         return
     print(f"{result.path}: {matched}/{len(result.steps)} steps matched")
     for step in result.steps:
