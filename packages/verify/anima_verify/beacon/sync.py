@@ -54,7 +54,8 @@ _EMPTY_HEADER_ROOT = LightClientHeader().hash_tree_root()
 
 @dataclass(frozen=True)
 class LightClientStore:
-    """consensus-specs LightClientStore, frozen; SSZ views are never mutated."""
+    """consensus-specs LightClientStore, frozen; SSZ views are never mutated (so the
+    values derived from them are cached: field access on a view is slow)."""
 
     config: ChainConfig
     finalized_header: Any
@@ -69,17 +70,17 @@ class LightClientStore:
     def types(self) -> LightClientTypes:
         return light_client_types(self.config.preset)
 
-    @property
+    @functools.cached_property
     def next_sync_committee_known(self) -> bool:
         return bool(
             self.next_sync_committee.hash_tree_root() != empty_committee_root(self.config.preset)
         )
 
-    @property
+    @functools.cached_property
     def finalized_slot(self) -> int:
         return int(self.finalized_header.beacon.slot)
 
-    @property
+    @functools.cached_property
     def optimistic_slot(self) -> int:
         return int(self.optimistic_header.beacon.slot)
 
