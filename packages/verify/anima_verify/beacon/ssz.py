@@ -22,6 +22,7 @@ from remerkleable.basic import uint64, uint256
 from remerkleable.bitfields import Bitvector
 from remerkleable.byte_arrays import ByteList, Bytes32, Bytes48, Bytes96, ByteVector
 from remerkleable.complex import Container, Vector
+from remerkleable.tree import subtree_fill_to_contents
 
 from anima_verify.beacon.config import Preset
 from anima_verify.beacon.errors import MalformedLightClientData
@@ -42,6 +43,28 @@ Bytes20 = ByteVector[20]
 
 def floorlog2(value: int) -> int:
     return value.bit_length() - 1
+
+
+def _quickly_decoded(vector: Any) -> Any:
+    """`vector` (a Vector of fixed-size composite elements) with a faster decoder.
+
+    remerkleable's Vector constructor checks each element against its runtime
+    Protocol `View`, which costs about 15 µs per element on Python 3.11: 8 ms of the
+    ~9 ms it takes to decode a mainnet update, all in the 512 public keys. The same
+    elements, decoded the same way, go straight into the tree here.
+    """
+
+    class QuicklyDecodedVector(vector):
+        @classmethod
+        def deserialize(cls, stream: Any, scope: int) -> Any:
+            element = cls.element_cls()
+            size, count = element.type_byte_length(), cls.vector_length()
+            if scope != size * count:
+                raise ValueError(f"vector of {count} x {size} bytes cannot be {scope} bytes")
+            nodes = [element.deserialize(stream, size).get_backing() for _ in range(count)]
+            return cls(backing=subtree_fill_to_contents(nodes, cls.tree_depth()))
+
+    return QuicklyDecodedVector
 
 
 class BeaconBlockHeader(Container):
@@ -92,7 +115,7 @@ class ExecutionPayloadHeader(Container):
     excess_blob_gas: uint64
 
 
-ExecutionBranch = Vector[Bytes32, floorlog2(EXECUTION_PAYLOAD_GINDEX)]
+ExecutionBranch = _quickly_decoded(Vector[Bytes32, floorlog2(EXECUTION_PAYLOAD_GINDEX)])
 
 
 class AltairLightClientHeader(Container):
@@ -154,21 +177,21 @@ def _fork_types(
     class LightClientBootstrap(Container):
         header: header_t
         current_sync_committee: committee_t
-        current_sync_committee_branch: Vector[Bytes32, current_depth]
+        current_sync_committee_branch: _quickly_decoded(Vector[Bytes32, current_depth])
 
     class LightClientUpdate(Container):
         attested_header: header_t
         next_sync_committee: committee_t
-        next_sync_committee_branch: Vector[Bytes32, next_depth]
+        next_sync_committee_branch: _quickly_decoded(Vector[Bytes32, next_depth])
         finalized_header: header_t
-        finality_branch: Vector[Bytes32, finality_depth]
+        finality_branch: _quickly_decoded(Vector[Bytes32, finality_depth])
         sync_aggregate: aggregate_t
         signature_slot: uint64
 
     class LightClientFinalityUpdate(Container):
         attested_header: header_t
         finalized_header: header_t
-        finality_branch: Vector[Bytes32, finality_depth]
+        finality_branch: _quickly_decoded(Vector[Bytes32, finality_depth])
         sync_aggregate: aggregate_t
         signature_slot: uint64
 
@@ -188,9 +211,10 @@ def _fork_types(
 @functools.cache
 def light_client_types(preset: Preset) -> LightClientTypes:
     size = preset.sync_committee_size
+    pubkeys_vector = _quickly_decoded(Vector[Bytes48, size])
 
     class SyncCommittee(Container):
-        pubkeys: Vector[Bytes48, size]
+        pubkeys: pubkeys_vector
         aggregate_pubkey: Bytes48
 
     class SyncAggregate(Container):
@@ -253,6 +277,8 @@ def normalize_branch(branch: Any, gindex: int) -> list[bytes]:
 
 
 def upgrade_bootstrap(types: LightClientTypes, pre: Any) -> Any:
+    if isinstance(pre, types.latest.bootstrap):
+        return pre
     return types.latest.bootstrap(
         header=upgrade_header(pre.header),
         current_sync_committee=pre.current_sync_committee,
@@ -263,6 +289,8 @@ def upgrade_bootstrap(types: LightClientTypes, pre: Any) -> Any:
 
 
 def upgrade_update(types: LightClientTypes, pre: Any) -> Any:
+    if isinstance(pre, types.latest.update):
+        return pre
     return types.latest.update(
         attested_header=upgrade_header(pre.attested_header),
         next_sync_committee=pre.next_sync_committee,
