@@ -16,6 +16,7 @@ Usage: python bench/beacon_bench.py [--periods N] [--repeat N]
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import time
 import tracemalloc
@@ -146,6 +147,8 @@ def main() -> None:
         f"{elapsed * 1e3 / (len(wire) + 1):.1f} ms per update, "
         f"peak Python memory {peak / 2**20:.1f} MiB"
     )
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"  process peak RSS {rss:.0f} MiB (the whole bench, key generation included)")
     print("  (each new committee's 512 keys parsed once: the cold cost above is in this total)")
 
 
