@@ -82,3 +82,11 @@ def test_the_umbrella_command_has_it(cases: list[Path], capsys: pytest.CaptureFi
 
     assert anima(["lightclient", "check-vectors", str(cases[2])]) == 0
     assert "1/1 steps matched" in capsys.readouterr().out
+
+
+def test_without_the_vectors_extra_it_says_what_to_install(
+    cases: list[Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "yaml", None)  # as if pyyaml were absent
+    assert main(["lightclient", "check-vectors", str(cases[2])]) == 2
+    assert "install anima-verify[vectors]" in capsys.readouterr().err

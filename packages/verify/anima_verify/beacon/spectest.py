@@ -12,10 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
-
-import cramjam
-import yaml
 
 from anima_verify.beacon.codec import decode_ssz_with_digest
 from anima_verify.beacon.config import ChainConfig
@@ -31,6 +29,26 @@ from anima_verify.beacon.sync import (
 
 class UnreadableCase(Exception):
     """A case directory whose files are missing or not in the test format."""
+
+
+def _yaml() -> ModuleType:
+    try:
+        import yaml  # the extra anima-verify[vectors]: only spec-test cases need it
+    except ImportError as exc:
+        raise ImportError(_NEEDS_EXTRA) from exc
+    module: ModuleType = yaml
+    return module
+
+
+def _cramjam() -> ModuleType:
+    try:
+        import cramjam  # the extra anima-verify[vectors]
+    except ImportError as exc:
+        raise ImportError(_NEEDS_EXTRA) from exc
+    return cramjam
+
+
+_NEEDS_EXTRA = "running spec-test cases needs cramjam and pyyaml: install anima-verify[vectors]"
 
 
 @dataclass(frozen=True)
@@ -60,6 +78,7 @@ def _hex(value: object) -> bytes:
 
 
 def read_yaml(path: Path) -> Any:
+    yaml = _yaml()
     try:
         return yaml.safe_load(path.read_text())
     except OSError as exc:
@@ -70,6 +89,7 @@ def read_yaml(path: Path) -> Any:
 
 def read_ssz_snappy(path: Path) -> bytes:
     """A `.ssz_snappy` file: SSZ bytes compressed with raw (block) snappy."""
+    cramjam = _cramjam()
     try:
         return bytes(cramjam.snappy.decompress_raw(path.read_bytes()))
     except OSError as exc:

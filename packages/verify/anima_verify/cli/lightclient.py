@@ -47,6 +47,9 @@ def check_vectors_command(args: argparse.Namespace) -> int:
     for case in args.cases:
         try:
             result = run_case(case)
+        except ImportError as exc:  # the extra anima-verify[vectors] is missing
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_UNREADABLE
         except UnreadableCase as exc:
             print(f"error: {exc}", file=sys.stderr)
             if args.json:
