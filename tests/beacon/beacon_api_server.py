@@ -17,8 +17,11 @@ from urllib.parse import parse_qs, urlparse
 from anima_verify.beacon.codec import to_json
 from anima_verify.beacon.config import ChainConfig
 from anima_verify.beacon.rest import encode_chunks
+from tests.beacon.chain_builder import SyntheticChain
 
 PREFIX = "/eth/v1/beacon/light_client/"
+BOOTSTRAP_SLOT = 8
+PERIODS = 4
 
 
 @dataclass
@@ -120,3 +123,15 @@ def serve_beacon_api(data: BeaconData) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def node_data(chain: SyntheticChain) -> tuple[BeaconData, bytes]:
+    """A node that has periods 0..PERIODS-1 and latest finality/optimistic updates."""
+    bootstrap, root = chain.bootstrap(BOOTSTRAP_SLOT)
+    data = BeaconData(chain.config, bootstraps={root: bootstrap})
+    for period in range(PERIODS):
+        data.updates[period] = chain.period_update(period)
+    last = (PERIODS - 1) * chain.preset.slots_per_period
+    data.finality_update = chain.update(last + 40, last + 50, kind="finality_update")
+    data.optimistic_update = chain.update(0, last + 55, kind="optimistic_update")
+    return data, root

@@ -25,24 +25,15 @@ from anima_verify.beacon.errors import (
 )
 from anima_verify.beacon.rest import BeaconApi, split_chunks
 from anima_verify.beacon.spectest import load_case_config, read_ssz_snappy, read_yaml
-from tests.beacon.beacon_api_server import BeaconData, serve_beacon_api
+from tests.beacon.beacon_api_server import (
+    BOOTSTRAP_SLOT,
+    PERIODS,
+    BeaconData,
+    node_data,
+    serve_beacon_api,
+)
 from tests.beacon.chain_builder import SyntheticChain
 from tests.beacon.conftest import synthetic_config
-
-BOOTSTRAP_SLOT = 8
-PERIODS = 4
-
-
-def node_data(chain: SyntheticChain) -> tuple[BeaconData, bytes]:
-    """A node that has periods 0..PERIODS-1 and latest finality/optimistic updates."""
-    bootstrap, root = chain.bootstrap(BOOTSTRAP_SLOT)
-    data = BeaconData(chain.config, bootstraps={root: bootstrap})
-    for period in range(PERIODS):
-        data.updates[period] = chain.period_update(period)
-    last = (PERIODS - 1) * chain.preset.slots_per_period
-    data.finality_update = chain.update(last + 40, last + 50, kind="finality_update")
-    data.optimistic_update = chain.update(0, last + 55, kind="optimistic_update")
-    return data, root
 
 
 def clock_at(config: ChainConfig, slot: int) -> float:

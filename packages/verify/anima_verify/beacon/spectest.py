@@ -98,6 +98,21 @@ def read_ssz_snappy(path: Path) -> bytes:
         raise UnreadableCase(f"{path} is not snappy-compressed: {exc}") from None
 
 
+def load_chain_config(path: Path, genesis_validators_root: bytes) -> ChainConfig:
+    """A network from a consensus-specs config.yaml and its genesis validators root."""
+    config = read_yaml(path)
+    if not isinstance(config, dict):
+        raise UnreadableCase(f"{path} must be a mapping")
+    try:
+        return ChainConfig.from_spec_config(
+            config,
+            genesis_validators_root=genesis_validators_root,
+            name=str(config.get("CONFIG_NAME", path.stem)),
+        )
+    except (KeyError, ValueError) as exc:
+        raise UnreadableCase(f"{path}: unusable chain config: {exc}") from None
+
+
 def load_case_config(case: Path) -> tuple[ChainConfig, Mapping[str, Any]]:
     meta = read_yaml(case / "meta.yaml")
     config = read_yaml(case / "config.yaml")
