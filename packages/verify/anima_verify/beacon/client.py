@@ -155,7 +155,10 @@ class LightClient(TrustedHeadSource):
             count = min(target - period + 1, MAX_REQUEST_LIGHT_CLIENT_UPDATES)
             progress = _progress(store)
             for update in self._api.updates(period, count):
-                store = process_update(store, update, now)
+                # The page starts at the store's own period, whose update the store
+                # may already have applied: stale, skipped. Other refusals raise.
+                with contextlib.suppress(StaleUpdate):
+                    store = process_update(store, update, now)
             store = process_force_update(store, now)
             if _progress(store) == progress:
                 break  # the node has nothing newer
