@@ -36,6 +36,13 @@ class BeaconData:
     requests: list[str] = field(default_factory=list)
     fork_override: str | None = None  # to label data with a wrong fork
 
+    def digest_of(self, view: Any) -> bytes:
+        """The ForkDigest context of `view`: its attested epoch's (or the override's)."""
+        if self.fork_override:
+            return self.config.fork_digest(self.fork_override)
+        slot = int(view.attested_header.beacon.slot)
+        return self.config.fork_digest_at_epoch(self.config.preset.epoch_at_slot(slot))
+
     def fork_of(self, view: Any) -> str:
         header = view.header if hasattr(view, "header") else view.attested_header
         return self.fork_override or self.config.fork_at_slot(int(header.beacon.slot))
@@ -71,12 +78,7 @@ def serve_beacon_api(data: BeaconData) -> Iterator[str]:
                     return self._error(400, "start_period and count are required")
                 found = [data.updates[p] for p in range(start, start + count) if p in data.updates]
                 if ssz:
-                    body = encode_chunks(
-                        [
-                            (data.config.fork_digest(data.fork_of(u)), u.encode_bytes())
-                            for u in found
-                        ]
-                    )
+                    body = encode_chunks([(data.digest_of(u), u.encode_bytes()) for u in found])
                     return self._send(200, body, "application/octet-stream")
                 items = [{"version": data.fork_of(u), "data": to_json(u)} for u in found]
                 return self._send(200, json.dumps(items).encode(), "application/json")

@@ -51,8 +51,16 @@ def decode_ssz(config: ChainConfig, kind: Kind, data: bytes, *, fork: str) -> An
 
 
 def decode_ssz_with_digest(config: ChainConfig, kind: Kind, data: bytes, *, digest: bytes) -> Any:
-    """As decode_ssz, the fork named by its ForkDigest context."""
-    return decode_ssz(config, kind, data, fork=config.fork_of_digest(bytes(digest)))
+    """As decode_ssz, the fork named by its ForkDigest context, which must be the digest
+    of the data's own epoch (from Fulu on, digests also change with the blob schedule)."""
+    view = decode_ssz(config, kind, data, fork=config.fork_of_digest(bytes(digest)))
+    epoch = config.preset.epoch_at_slot(_slot_of(kind, view))
+    expected = config.fork_digest_at_epoch(epoch)
+    if expected != bytes(digest):
+        raise WrongForkDigest(
+            f"fork digest 0x{bytes(digest).hex()} is not epoch {epoch}'s 0x{expected.hex()}"
+        )
+    return view
 
 
 def decode_json(config: ChainConfig, kind: Kind, data: Any, *, fork: str) -> Any:

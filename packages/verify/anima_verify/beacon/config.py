@@ -70,11 +70,6 @@ def compute_fork_data_root(fork_version: bytes, genesis_validators_root: bytes) 
     return hashlib.sha256(fork_version.ljust(32, b"\0") + genesis_validators_root).digest()
 
 
-def compute_fork_digest(fork_version: bytes, genesis_validators_root: bytes) -> bytes:
-    """The pre-Fulu ForkDigest: the first four bytes of the fork data root."""
-    return compute_fork_data_root(fork_version, genesis_validators_root)[:4]
-
-
 def compute_domain(
     domain_type: bytes, fork_version: bytes, genesis_validators_root: bytes
 ) -> bytes:
@@ -97,6 +92,10 @@ class ChainConfig:
     forks: Mapping[str, tuple[bytes, int]]
     genesis_time: int = 0
     seconds_per_slot: int = 12
+    #: Fulu's blob-parameter-only forks: (epoch, max blobs per block), and Electra's
+    #: blob limit, the parameters before the first entry. They enter fork digests.
+    blob_schedule: tuple[tuple[int, int], ...] = ()
+    max_blobs_per_block_electra: int = 9
 
     def __post_init__(self) -> None:
         if len(self.genesis_validators_root) != 32:
@@ -129,16 +128,41 @@ class ChainConfig:
         return _LIGHT_CLIENT_FORK[fork]
 
     def fork_digest(self, fork: str) -> bytes:
-        if fork == "fulu":
-            # Fulu mixes the blob schedule into the digest; not implemented here.
-            raise WrongForkDigest("fork digests from Fulu on are not supported")
-        return compute_fork_digest(self.forks[fork][0], self.genesis_validators_root)
+        """The ForkDigest of `fork` (at its first epoch, for Fulu)."""
+        version, epoch = self.forks[fork]
+        return self._digest(version, epoch, blob_mask=fork == "fulu")
+
+    def fork_digest_at_epoch(self, epoch: int) -> bytes:
+        """compute_fork_digest as Fulu modified it: from Fulu on, the fork data root is
+        XORed with the hash of the blob parameters in force at `epoch`."""
+        fork = self.fork_at_epoch(epoch)
+        return self._digest(self.forks[fork][0], epoch, blob_mask=fork == "fulu")
+
+    def _digest(self, version: bytes, epoch: int, *, blob_mask: bool) -> bytes:
+        base = compute_fork_data_root(version, self.genesis_validators_root)[:4]
+        if not blob_mask:
+            return base
+        blob_epoch, max_blobs = self.blob_parameters(epoch)
+        mask = hashlib.sha256(blob_epoch.to_bytes(8, "little") + max_blobs.to_bytes(8, "little"))
+        return bytes(a ^ b for a, b in zip(base, mask.digest()[:4], strict=True))
+
+    def blob_parameters(self, epoch: int) -> tuple[int, int]:
+        """get_blob_parameters: the blob-schedule entry in force at `epoch`."""
+        for entry_epoch, max_blobs in sorted(self.blob_schedule, reverse=True):
+            if epoch >= entry_epoch:
+                return entry_epoch, max_blobs
+        return self.fork_epoch("electra"), self.max_blobs_per_block_electra
 
     def fork_of_digest(self, digest: bytes) -> str:
-        """The fork a ForkDigest context names; WrongForkDigest when none of this chain."""
-        for name in self.forks:
+        """The fork a ForkDigest context names (any of its blob-parameter epochs from
+        Fulu on); WrongForkDigest when none of this chain."""
+        for name, (version, epoch) in self.forks.items():
             if name != "fulu" and self.fork_digest(name) == digest:
                 return name
+            if name == "fulu":
+                epochs = [epoch, *(e for e, _ in self.blob_schedule if e >= epoch)]
+                if any(self._digest(version, e, blob_mask=True) == digest for e in epochs):
+                    return name
         raise WrongForkDigest(f"fork digest 0x{digest.hex()} names no fork of {self.name}")
 
     def sync_committee_domain(self, signature_slot: int) -> bytes:
@@ -172,6 +196,12 @@ class ChainConfig:
         genesis_time = int(str(config.get("MIN_GENESIS_TIME", 0))) + int(
             str(config.get("GENESIS_DELAY", 0))
         )
+        schedule = config.get("BLOB_SCHEDULE") or []
+        if not isinstance(schedule, list):
+            raise ValueError("BLOB_SCHEDULE must be a list")
+        blob_schedule = tuple(
+            (int(str(entry["EPOCH"])), int(str(entry["MAX_BLOBS_PER_BLOCK"]))) for entry in schedule
+        )
         return cls(
             name=name,
             preset=PRESETS[preset_name],
@@ -179,6 +209,8 @@ class ChainConfig:
             forks=forks,
             genesis_time=genesis_time,
             seconds_per_slot=int(str(config.get("SECONDS_PER_SLOT", 12))),
+            blob_schedule=blob_schedule,
+            max_blobs_per_block_electra=int(str(config.get("MAX_BLOBS_PER_BLOCK_ELECTRA", 9))),
         )
 
 
@@ -210,4 +242,6 @@ MAINNET = ChainConfig(
     },
     genesis_time=1606824023,
     seconds_per_slot=12,
+    blob_schedule=((412672, 15), (419072, 21)),
+    max_blobs_per_block_electra=9,
 )
