@@ -11,7 +11,7 @@ cases). Used by the tests and by bench/beacon_bench.py.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -95,7 +95,6 @@ class SyntheticChain:
 
     config: ChainConfig
     participation: float = 1.0
-    _blocks: dict[int, Any] = field(default_factory=dict)
 
     @property
     def preset(self) -> Preset:
