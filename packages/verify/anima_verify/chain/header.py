@@ -30,10 +30,11 @@ from anima_verify.chain.errors import (
 #: The fields each fork appends after London's base fee, in header order.
 _FORK_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("london", ()),
-    # anvil's London mode (1.x) appends the Cancun blob-gas fields without the rest;
-    # no public chain has this shape, but the hash binds it like any other.
-    ("london-anvil", ("blobGasUsed", "excessBlobGas")),
     ("shanghai", ("withdrawalsRoot",)),
+    # anvil (1.x) in its London and Shanghai modes appends Cancun's blob-gas fields
+    # too; no public chain has these shapes, but the hash binds them like any other.
+    ("london-anvil", ("blobGasUsed", "excessBlobGas")),
+    ("shanghai-anvil", ("withdrawalsRoot", "blobGasUsed", "excessBlobGas")),
     ("cancun", ("withdrawalsRoot", "blobGasUsed", "excessBlobGas", "parentBeaconBlockRoot")),
     (
         "prague",
