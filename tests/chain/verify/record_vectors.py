@@ -1,4 +1,5 @@
-"""Records the offline chain vectors from a real anvil: `python -m tests.chain.verify.record_vectors`.
+"""Records the offline chain vectors from a real anvil:
+`python -m tests.chain.verify.record_vectors`.
 
 vectors/anvil-prague.json holds the scenario's busy block (four transactions, three
 logs) with its receipts, and eth_getProof answers at that block for the contract

@@ -18,8 +18,8 @@ def test_the_recorded_vectors_verify() -> None:
     assert len(verified_logs(verify_receipts(header, vectors["receipts"]))) == 3
     proof = vectors["contract_proof"]
     account = verify_account_proof(header.state_root, bytes.fromhex(proof["address"][2:]), proof)
-    values = [verify_storage_proof(account.storage_root, s, e) for s, e in zip((3, 4), proof["storageProof"], strict=True)]  # fmt: skip
-    assert values == [7, 0]
+    entries = zip((3, 4), proof["storageProof"], strict=True)
+    assert [verify_storage_proof(account.storage_root, s, e) for s, e in entries] == [7, 0]
     absent = verify_account_proof(
         header.state_root, bytes.fromhex(ABSENT[2:]), vectors["absent_proof"]
     )
