@@ -14,7 +14,12 @@ from anima_verify.chain.errors import (
     UnexpectedHeader,
     UnsupportedHeader,
 )
-from anima_verify.chain.header import verify_chain_link, verify_header
+from anima_verify.chain.header import (
+    parse_header,
+    verify_ancestry,
+    verify_chain_link,
+    verify_header,
+)
 from tests.chain.verify.conftest import Scenario
 from tests.chain.verify.devchain import anvil
 
@@ -174,3 +179,39 @@ def test_a_missing_field_is_named(scenario: Scenario) -> None:
         verify_header(block)
     with pytest.raises(MalformedChainData, match="JSON object"):
         verify_header(["not", "a", "block"])  # type: ignore[arg-type]
+
+
+def test_ancestry_walks_back_from_the_trusted_hash(scenario: Scenario) -> None:
+    newest_first = [scenario.block(n) for n in range(scenario.head, -1, -1)]
+    trusted = bytes.fromhex(newest_first[0]["hash"][2:])
+    headers = verify_ancestry(trusted, newest_first)
+    assert [h.number for h in headers] == list(range(scenario.head, -1, -1))
+    assert verify_ancestry(trusted, []) == []
+
+
+def test_ancestry_refuses_a_gap_a_swap_or_a_forged_ancestor(scenario: Scenario) -> None:
+    newest_first = [scenario.block(n) for n in range(scenario.head, -1, -1)]
+    trusted = bytes.fromhex(newest_first[0]["hash"][2:])
+    with pytest.raises(UnexpectedHeader, match=f"block {scenario.head - 2} is"):
+        verify_ancestry(trusted, [newest_first[0], *newest_first[2:]])
+    with pytest.raises(UnexpectedHeader):
+        verify_ancestry(trusted, [newest_first[1], newest_first[0]])
+    forged = [dict(b) for b in newest_first]
+    forged[2]["stateRoot"] = "0x" + "44" * 32  # a self-consistent lie: rehash it
+    forged[2]["hash"] = "0x" + parse_header(forged[2]).hash.hex()
+    with pytest.raises(UnexpectedHeader, match=f"block {scenario.head - 2}"):
+        verify_ancestry(trusted, forged)
+
+
+def test_a_forged_child_links_forward_so_successors_need_a_voucher(scenario: Scenario) -> None:
+    """What verify_chain_link cannot do: anyone can build a header whose parent is a
+    trusted block. The forgery is self-consistent and links; only ancestry from a
+    trusted hash (or a consensus check) refuses it."""
+    parent = verify_header(scenario.block(scenario.head))
+    forged = scenario.block(scenario.head)
+    forged.update(parentHash="0x" + parent.hash.hex(), number=hex(parent.number + 1))
+    forged["stateRoot"] = "0x" + "44" * 32
+    forged["hash"] = "0x" + parse_header(forged).hash.hex()
+    verify_chain_link(parent, verify_header(forged))  # links: hashes prove no succession
+    with pytest.raises(UnexpectedHeader):
+        verify_ancestry(bytes(32), [forged])
