@@ -82,14 +82,16 @@ def test_the_fork_specific_fields_are_read(scenario: Scenario) -> None:
     }
 
 
-@pytest.mark.parametrize("name", [*TAMPERED, *FORK_FIELDS["prague"]])
-def test_a_tampered_field_breaks_the_hash(scenario: Scenario, name: str) -> None:
-    block = scenario.block(scenario.busy_block)
-    if name not in block:
-        pytest.skip(f"{scenario.fork} headers have no {name}")
-    block[name] = TAMPERED.get(name) or FORK_FIELDS["prague"][name]
-    with pytest.raises(HeaderHashMismatch, match=f"block {int(block['number'], 16)}"):
-        verify_header(block)
+def test_every_tampered_field_breaks_the_hash(scenario: Scenario) -> None:
+    """Each header field this fork's blocks carry, one at a time."""
+    original = scenario.block(scenario.busy_block)
+    present = [name for name in (*TAMPERED, *FORK_FIELDS["prague"]) if name in original]
+    assert len(present) == len(TAMPERED) + len(FORK_FIELDS.get(scenario.fork, {}))
+    for name in present:
+        block = scenario.block(scenario.busy_block)
+        block[name] = TAMPERED.get(name) or FORK_FIELDS["prague"][name]
+        with pytest.raises(HeaderHashMismatch, match="fields hash to"):
+            verify_header(block)
 
 
 def test_a_tampered_hash_is_refused(scenario: Scenario) -> None:

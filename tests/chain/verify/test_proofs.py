@@ -206,3 +206,8 @@ def test_malformed_requests_are_named() -> None:
         verify_storage_proof(bytes(32), 2**256, {})
     with pytest.raises(MalformedChainData, match="no 'key'"):
         verify_storage_proof(bytes(32), 1, {"value": "0x0", "proof": []})
+
+
+def test_a_short_root_is_refused_not_read_as_an_inline_node() -> None:
+    with pytest.raises(MalformedChainData, match="32 bytes, got 3"):
+        verify_storage_proof(b"\xc2\x80\x80", 1, {"key": "0x1", "value": "0x0", "proof": []})
