@@ -7,10 +7,15 @@ from __future__ import annotations
 import pytest
 from eth_utils.crypto import keccak
 
-from anima_verify.chain.errors import MalformedChainData, TransactionsRootMismatch
+from anima_verify.chain.errors import (
+    MalformedChainData,
+    ProvenValueMismatch,
+    TransactionsRootMismatch,
+)
 from anima_verify.chain.header import verify_header
 from anima_verify.chain.transactions import encode_transaction, verify_transactions
 from tests.chain.verify.conftest import Scenario
+from tests.chain.verify.devchain import DEV_ACCOUNT, DEV_ACCOUNT_2
 
 
 def test_every_blocks_transactions_verify(scenario: Scenario) -> None:
@@ -22,6 +27,7 @@ def test_every_blocks_transactions_verify(scenario: Scenario) -> None:
             assert tx.tx_type == int(claimed["type"], 16)
             assert tx.value == int(claimed["value"], 16)
             assert tx.to == (bytes.fromhex(claimed["to"][2:]) if claimed["to"] else None)
+            assert tx.sender == bytes.fromhex(DEV_ACCOUNT[2:])
 
 
 def test_the_deployment_has_no_recipient(scenario: Scenario) -> None:
@@ -67,6 +73,9 @@ def test_a_rehashed_forgery_is_refused_by_the_root(scenario: Scenario) -> None:
     forged = block["transactions"][2]
     forged["value"] = hex(int(forged["value"], 16) * 10)
     forged["hash"] = "0x" + keccak(encode_transaction(forged)).hex()
+    with pytest.raises(ProvenValueMismatch, match="is signed by"):  # another signer now
+        verify_transactions(verify_header(block), block["transactions"])
+    del forged["from"]  # and when the node names no sender, the root refuses it
     with pytest.raises(TransactionsRootMismatch, match="rebuild the root"):
         verify_transactions(verify_header(block), block["transactions"])
 
@@ -100,3 +109,20 @@ def test_malformed_transactions_are_named(
     block["transactions"][0][name] = value
     with pytest.raises(MalformedChainData, match=message):
         verify_transactions(verify_header(block), block["transactions"])
+
+
+def test_a_false_sender_is_refused(scenario: Scenario) -> None:
+    """The node names another sender: the signature says who signed."""
+    block = scenario.block(scenario.busy_block)
+    block["transactions"][0]["from"] = DEV_ACCOUNT_2
+    with pytest.raises(ProvenValueMismatch, match="is signed by") as refused:
+        verify_transactions(verify_header(block), block["transactions"])
+    assert refused.value.field == "from"
+
+
+def test_the_sender_never_comes_from_the_node(scenario: Scenario) -> None:
+    block = scenario.block(scenario.busy_block)
+    for tx in block["transactions"]:
+        del tx["from"]
+    verified = verify_transactions(verify_header(block), block["transactions"])
+    assert {tx.sender for tx in verified} == {bytes.fromhex(DEV_ACCOUNT[2:])}
