@@ -52,6 +52,7 @@ def test_a_tampered_receipt_field_is_refused(scenario: Scenario) -> None:
         ("cumulativeGasUsed", "0x1"),
         ("logsBloom", "0x" + "ff" * 256),
         ("type", "0x0"),
+        ("root", "0x" + "11" * 32),  # a pre-Byzantium post-state root instead of a status
     ]
     for name, value in changes:
         receipts = scenario.block_receipts(scenario.busy_block)
