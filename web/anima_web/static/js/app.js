@@ -96,6 +96,7 @@ function matchesFilters(r) {
 
 function payloadText(r) {
   const p = r.payload;
+  if (r.status === 'failed') return ['not checked', 'muted'];
   if (!p) return ['…', 'muted'];
   if (p.error) return [`✗ ${p.error.reason}: ${p.error.message}`, 'bad'];
   const sig = p.signature;
@@ -112,11 +113,12 @@ function renderEntries(opened) {
     row.dataset.index = r.index;
     row.dataset.status = r.status;
     if (r.status === 'failed') row.className = 'failed';
+    const shown = r.entry ?? r.claimed; // a failed entry: what the server claims, unverified
     cell(row, String(r.index));
-    cell(row, r.entry ? new Date(r.entry.timeMs).toISOString() : '');
-    cell(row, r.entry?.kind ?? '');
-    cell(row, r.entry?.actor ?? '');
-    cell(row, r.entry?.room ?? '');
+    cell(row, shown ? new Date(shown.timeMs).toISOString().replace('T', ' ').slice(0, 19) : '', 'time');
+    cell(row, shown?.kind ?? '');
+    cell(row, shown?.actor ?? '');
+    cell(row, shown?.room ?? '');
     if (r.status === 'included') cell(row, '✓ included', 'ok');
     else cell(row, `✗ ${r.error.reason}: ${r.error.message}`, 'bad');
     const [ptext, pclass] = payloadText(r);
@@ -178,9 +180,17 @@ async function loadPage(api, opened, agentId, wallets) {
   return results;
 }
 
+// When several checks fail, the most specific reason leads: a hash tile that
+// disagrees with its entries also breaks every proof that passes through it.
+const FAILURE_PRIORITY = ['TILE_MISMATCH', 'MALFORMED_TILE', 'MALFORMED_ENTRY', 'PAYLOAD_MISMATCH', 'SIGNATURE_MISMATCH'];
+const rank = (exc) => {
+  const at = FAILURE_PRIORITY.indexOf(exc.reason);
+  return at < 0 ? FAILURE_PRIORITY.length : at;
+};
+
 function summarize(opened) {
   if (state.failures.length) {
-    failPage(state.failures[0]);
+    failPage([...state.failures].sort((a, b) => rank(a) - rank(b))[0]);
     return;
   }
   const shown = state.entries.length;
@@ -201,11 +211,13 @@ export async function explore(agentId, { pinnedKey = null } = {}) {
   const base = new URL(`../v1/logs/${encodeURIComponent(agentId)}/`, location.href);
   const api = new LogApi(base);
   const history = new CheckpointHistory(globalThis.localStorage);
+  // One history per agent on this host, whatever path the page was reached by.
+  const historyKey = `${base.origin}/${agentId}`;
   try {
     const trust = await trustedLogKey(api, agentId, { pinnedKey });
     showIdentity(agentId, trust);
     timings.keyMs = performance.now() - t0;
-    const opened = await openLog(api, { logKey: trust.logKey, history, historyKey: base.href });
+    const opened = await openLog(api, { logKey: trust.logKey, history, historyKey });
     timings.checkpointMs = performance.now() - t0;
     globalThis.explorer.opened = opened;
     showLog(opened);
@@ -214,7 +226,7 @@ export async function explore(agentId, { pinnedKey = null } = {}) {
     await loadPage(api, opened, agentId, trust.attestation.keys?.wallets);
     timings.lastVisibleVerifiedMs = performance.now() - t0;
     performance.mark('explorer:last-visible-verified');
-    if (!state.failures.length) rememberCheckpoint(history, base.href, { logKey: trust.logKey, ...opened });
+    if (!state.failures.length) rememberCheckpoint(history, historyKey, { logKey: trust.logKey, ...opened });
     summarize(opened);
     const wallets = trust.attestation.keys?.wallets;
     $('older').onclick = async () => {

@@ -115,7 +115,7 @@ export async function verifyAttestation(api, agentId) {
       tee: 'sim',
       state: 'insecure',
       keys,
-      detail: `INSECURE: simulated TEE (no hardware); the quote is signed by development key ${toHex(developmentKey).slice(0, 16)}…, which anyone can run: it proves nothing about this agent`,
+      detail: `simulated TEE (no hardware); the quote is signed by development key ${toHex(developmentKey).slice(0, 16)}…, which anyone can run: it proves nothing about this agent`,
     };
   }
   if (body.tee === 'tdx') {
@@ -123,7 +123,7 @@ export async function verifyAttestation(api, agentId) {
       tee: 'tdx',
       state: 'unverified',
       keys,
-      detail: 'UNVERIFIED: Intel TDX quote verification is not implemented in the browser yet; check it with `anima-verify attest verify`',
+      detail: 'Intel TDX quote verification is not implemented in the browser yet; check it with `anima-verify attest verify`',
     };
   }
   fail(Reason.ATTESTATION_FAILED, `unknown TEE ${JSON.stringify(body.tee)}`);

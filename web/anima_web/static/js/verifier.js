@@ -79,6 +79,11 @@ export async function verifyEntries({ tiles, checkpoint, agentId, start, end }) 
   results.forEach((r, i) => {
     r.proof = proofs[i];
     try {
+      r.claimed = decodeEntry(r.bytes); // shown (marked unverified) even when a check below fails
+    } catch {
+      r.claimed = null;
+    }
+    try {
       if (!equalBytes(r.leafHash, r.tileHash)) {
         fail(Reason.TILE_MISMATCH, `hash tile ${r.tilePath} holds ${toHex(r.tileHash)} for entry ${r.index}, but the entry in ${r.bundlePath} hashes to ${toHex(r.leafHash)}`);
       }
