@@ -26,9 +26,9 @@ from anima_dev.local_signer import LocalSigner, local_signer
 from anima_signer_api.client import SignerClient
 from anima_signer_api.types import PersonalMessage, SignRequest
 from anima_verify.attestation import MeasurementPolicy
+from anima_verify.tlog.checkpoint import open_checkpoint
 from anima_verify.tlog.merkle import leaf_hash, verify_inclusion
 from anima_verify.tlog.note import parse_verifier_key
-from anima_verify.tlog.checkpoint import open_checkpoint
 from tests.contracts.conftest import REPO_ROOT
 from tests.web.conftest import ARTIFACTS
 from tests.web.tamper_proxy import tamper_proxy
@@ -125,14 +125,19 @@ def explored(
         final = _settled_checkpoint(api, agent_id)
         assert _size(final) > old_size
         page = f"explorer/?agent={agent_id}"
-        visits = [
-            # One browser that visits twice: the second visit's server rolls back.
+        # One browser visits twice (the second time the server rolls back); fresh
+        # browsers, with no earlier visits, for the others.
+        visits: list[dict[str, Any]] = [
             {"name": "genuine", "url": f"{proxy}/{page}", "context": "visitor", "downloadIndex": 1},
-            {"name": "old-checkpoint", "url": f"{proxy}/m/old-checkpoint/{page}", "context": "visitor"},
-            # Fresh browsers (no earlier visits) for the others.
-            {"name": "flip-tile", "url": f"{proxy}/m/flip-tile/{page}", "context": "flip"},
-            {"name": "drop-entry", "url": f"{proxy}/m/drop-entry/{page}", "context": "drop"},
-            {"name": "other-key", "url": f"{proxy}/m/other-key/{page}", "context": "key"},
+            *(
+                {"name": mode, "url": f"{proxy}/m/{mode}/{page}", "context": context}
+                for mode, context in [
+                    ("old-checkpoint", "visitor"),
+                    ("flip-tile", "flip"),
+                    ("drop-entry", "drop"),
+                    ("other-key", "key"),
+                ]
+            ),
         ]
         results = _run_browser(node, chromium, visits)
         results["_agent"] = agent
