@@ -22,6 +22,11 @@ try {
     page.on('console', (msg) => msg.type() === 'error' && errors.push(msg.text()));
     await page.goto(visit.url);
     await page.waitForSelector('body[data-done="true"]', { timeout: TIMEOUT_MS });
+    for (let i = 0; i < (visit.clickOlder ?? 0); i++) {
+      await page.click('#older');
+      await page.waitForSelector('body[data-done="true"]', { timeout: TIMEOUT_MS });
+    }
+    if (visit.filterKind) await page.selectOption('#filter-kind', visit.filterKind);
     const result = await page.evaluate(() => ({
       state: document.body.dataset.state,
       reason: document.body.dataset.reason ?? null,
@@ -30,6 +35,7 @@ try {
       attestation: document.getElementById('attestation-badge').textContent,
       attestationDetail: document.getElementById('attestation-detail').textContent,
       history: document.getElementById('history').textContent,
+      olderHidden: document.getElementById('older').hidden,
       rows: [...document.querySelectorAll('#entries tr')].map((tr) => ({
         index: Number(tr.dataset.index),
         status: tr.dataset.status,
@@ -40,6 +46,8 @@ try {
       bannerColor: getComputedStyle(document.getElementById('banner')).backgroundColor,
       badgeColor: getComputedStyle(document.getElementById('attestation-badge')).backgroundColor,
       timings: globalThis.explorer?.timings ?? {},
+      // From navigation start: page, modules, attestation, checkpoint, tiles, proofs.
+      lastVisibleVerifiedSinceNavigationMs: performance.getEntriesByName('explorer:last-visible-verified')[0]?.startTime ?? null,
     }));
     result.errors = errors;
     await page.screenshot({ path: `${artifacts}/${visit.name}.png`, fullPage: true });

@@ -129,6 +129,14 @@ def explored(
         # browsers, with no earlier visits, for the others.
         visits: list[dict[str, Any]] = [
             {"name": "genuine", "url": f"{proxy}/{page}", "context": "visitor", "downloadIndex": 1},
+            # Pages of 4: the newest four, then two clicks on "Older entries"; then a filter.
+            {
+                "name": "paged",
+                "url": f"{proxy}/{page}&page=4",
+                "context": "pages",
+                "clickOlder": 2,
+                "filterKind": "message_in",
+            },
             *(
                 {"name": mode, "url": f"{proxy}/m/{mode}/{page}", "context": context}
                 for mode, context in [
@@ -168,6 +176,21 @@ def test_the_genuine_log_verifies_green(explored: dict[str, Any]) -> None:
     # Payloads are public here: each one's hash was checked against its entry.
     assert all(r["payload"].startswith("✓ hash matches") for r in genuine["rows"])
     assert "first visit" in genuine["history"]
+
+
+def test_older_pages_load_verified_and_filters_narrow_the_timeline(
+    explored: dict[str, Any],
+) -> None:
+    paged = explored["paged"]
+    assert paged["state"] == "verified", paged
+    size = _size(explored["_checkpoint"])
+    shown = [r["index"] for r in paged["rows"]]
+    # Three pages of four from the newest, filtered to the incoming messages.
+    loaded = set(range(max(0, size - 12), size))
+    messages = [r["index"] for r in explored["genuine"]["rows"] if r["kind"] == "message_in"]
+    assert shown == [i for i in messages if i in loaded] and shown
+    assert all(r["kind"] == "message_in" and r["status"] == "included" for r in paged["rows"])
+    assert paged["olderHidden"] == (size <= 12)
 
 
 def test_the_logged_signature_recovers_to_the_attested_wallet(explored: dict[str, Any]) -> None:

@@ -9,6 +9,8 @@ import { formatTlogProof } from './tlogproof.js';
 import { openLog, rememberCheckpoint, trustedLogKey, verifyEntries } from './verifier.js';
 
 export const PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 256; // one entry bundle
+let pageSize = PAGE_SIZE;
 const PAYLOAD_CONCURRENCY = 4;
 const $ = (id) => document.getElementById(id);
 
@@ -171,7 +173,7 @@ async function checkPayloads(api, results, wallets, opened) {
 
 async function loadPage(api, opened, agentId, wallets) {
   const end = state.next;
-  const start = Math.max(0, end - PAGE_SIZE);
+  const start = Math.max(0, end - pageSize);
   const results = await verifyEntries({ tiles: opened.tiles, checkpoint: opened.checkpoint, agentId, start, end });
   state.entries.push(...results);
   state.next = start;
@@ -230,9 +232,15 @@ export async function explore(agentId, { pinnedKey = null } = {}) {
     summarize(opened);
     const wallets = trust.attestation.keys?.wallets;
     $('older').onclick = async () => {
-      const results = await loadPage(api, opened, agentId, wallets);
-      await checkPayloads(api, results, wallets, opened);
-      summarize(opened);
+      document.body.dataset.done = 'false';
+      try {
+        const results = await loadPage(api, opened, agentId, wallets);
+        await checkPayloads(api, results, wallets, opened);
+        summarize(opened);
+      } catch (exc) {
+        failPage(exc);
+      }
+      document.body.dataset.done = 'true';
     };
     await checkPayloads(api, state.entries, wallets, opened);
     timings.payloadsMs = performance.now() - t0;
@@ -268,6 +276,8 @@ function main() {
       nav.append(link);
     }
   }
+  const asked = Number(params.get('page'));
+  if (Number.isInteger(asked) && asked >= 1 && asked <= MAX_PAGE_SIZE) pageSize = asked;
   if (agents.length) {
     $('agent-input').value = agents[0];
     explore(agents[0], { pinnedKey: params.get('key') });
