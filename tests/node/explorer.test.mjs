@@ -15,8 +15,11 @@ import { recoverAddress } from '../../web/anima_web/static/js/eth.js';
 import { CheckpointHistory, checkAgainstHistory } from '../../web/anima_web/static/js/history.js';
 import { verifyConsistency, verifyInclusion } from '../../web/anima_web/static/js/merkle.js';
 import { openNote, parseVerifierKey } from '../../web/anima_web/static/js/note.js';
-import { checkSignaturePayload } from '../../web/anima_web/static/js/payloads.js';
-import { TileStore } from '../../web/anima_web/static/js/tiles.js';
+import { checkLifecyclePayload, checkSignaturePayload } from '../../web/anima_web/static/js/payloads.js';
+import { decodeEntryBundle, decodeHashTile, TileStore } from '../../web/anima_web/static/js/tiles.js';
+import { parseCheckpoint } from '../../web/anima_web/static/js/checkpoint.js';
+import { parseNote } from '../../web/anima_web/static/js/note.js';
+import { parseBoundKeys } from '../../web/anima_web/static/js/attestation.js';
 import { formatTlogProof, parseTlogProof } from '../../web/anima_web/static/js/tlogproof.js';
 import { verifyEntries } from '../../web/anima_web/static/js/verifier.js';
 
@@ -246,5 +249,83 @@ describe('Ethereum signatures (as anima_verify.eth)', () => {
     const otherDigest = fixture.eth.digest.replace(/^../, 'ff');
     rejects(() => checkSignaturePayload(payload({ digest: otherDigest }), wallets), Reason.SIGNATURE_MISMATCH);
     assert.equal(checkSignaturePayload(payload({ request: 'transaction' }), wallets).state, 'not-checkable');
+  });
+});
+
+describe("the agent's creation entry", () => {
+  test('must name the keys the attestation binds', () => {
+    const keys = parseBoundKeys(utf8.encode(fixture.boundKeys), 'web-agent');
+    const bound = JSON.parse(fixture.boundKeys);
+    const created = (over) =>
+      utf8.encode(JSON.stringify({ v: 1, event: 'agent_created', agent_id: 'web-agent', log_verifier_key: bound.log_verifier_key, wallets: [{ index: 0, address: bound.wallets[0][1] }], ...over }));
+    assert.equal(checkLifecyclePayload(created({}), keys).state, 'matches-attestation');
+    rejects(() => checkLifecyclePayload(created({ log_verifier_key: fixture.vkey }), keys), Reason.KEY_CHANGED);
+    rejects(() => checkLifecyclePayload(created({ wallets: [{ index: 0, address: fixture.eth.address }] }), keys), Reason.KEY_CHANGED);
+  });
+});
+
+describe('parsers refuse mutated input with their own errors, nothing else (fuzz)', () => {
+  // A seeded generator, so a failure reproduces; ANIMA_FUZZ_EXAMPLES for a longer run.
+  const EXAMPLES = Number(process.env.ANIMA_FUZZ_EXAMPLES ?? 2000);
+  let seed = 0x9e3779b9;
+  const random = () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 2 ** 32;
+  };
+  const pick = (n) => Math.floor(random() * n);
+  const INTERESTING = [0x00, 0x0a, 0x20, 0x2b, 0x2d, 0x22, 0x5c, 0x7b, 0x7d, 0xe2, 0x80, 0x94, 0xff];
+
+  function mutate(bytes) {
+    const out = [...bytes];
+    for (let n = 1 + pick(4); n > 0; n--) {
+      const at = pick(out.length + 1);
+      switch (pick(5)) {
+        case 0: if (out.length) out[at % out.length] ^= 1 << pick(8); break;
+        case 1: out.splice(at, 1 + pick(8)); break;
+        case 2: out.splice(at, 0, INTERESTING[pick(INTERESTING.length)]); break;
+        case 3: out.splice(at, 0, ...out.slice(pick(out.length), pick(out.length))); break;
+        default: out.length = at;
+      }
+    }
+    return Uint8Array.from(out);
+  }
+
+  const KNOWN = new Set(Object.values(Reason));
+  function onlyOurErrors(name, parse, sample) {
+    for (let i = 0; i < EXAMPLES; i++) {
+      const input = mutate(sample);
+      try {
+        parse(input);
+      } catch (exc) {
+        if (exc?.name !== 'VerificationError' || !KNOWN.has(exc.reason)) {
+          assert.fail(`${name} threw ${exc?.name}: ${exc?.message} on ${Buffer.from(input).toString('base64')}`);
+        }
+      }
+    }
+  }
+
+  const decoder = new TextDecoder();
+  const note = new Uint8Array(readFileSync(join(fixture.dir, 'checkpoint')));
+
+  test('notes, checkpoints and verifier keys', () => {
+    onlyOurErrors('parseNote', parseNote, note);
+    onlyOurErrors('parseCheckpoint', (b) => parseCheckpoint(decoder.decode(b)), utf8.encode(parseNote(note).text));
+    onlyOurErrors('parseVerifierKey', (b) => parseVerifierKey(decoder.decode(b)), utf8.encode(fixture.vkey));
+  });
+
+  test('entries, entry bundles and hash tiles', () => {
+    const entry = fromBase64(fixture.entries[2]);
+    onlyOurErrors('decodeEntry', decodeEntry, entry);
+    const bundle = new Uint8Array(readFileSync(join(fixture.dir, 'tile/entries/000')));
+    onlyOurErrors('decodeEntryBundle', (b) => decodeEntryBundle(b, 256), bundle.subarray(0, 1200));
+    onlyOurErrors('decodeHashTile', (b) => decodeHashTile(b, 4), new Uint8Array(128));
+  });
+
+  test('tlog-proofs and the attestation bound keys', () => {
+    const proof = formatTlogProof({ index: 7, proof: b64(fixture.proofs['0']), checkpointNote: note, entry: fromBase64(fixture.entries[0]) });
+    onlyOurErrors('parseTlogProof', (b) => parseTlogProof(decoder.decode(b)), utf8.encode(proof));
+    onlyOurErrors('parseBoundKeys', (b) => parseBoundKeys(b, 'web-agent'), utf8.encode(fixture.boundKeys));
   });
 });

@@ -176,6 +176,9 @@ def test_the_genuine_log_verifies_green(explored: dict[str, Any]) -> None:
     # Payloads are public here: each one's hash was checked against its entry.
     assert all(r["payload"].startswith("✓ hash matches") for r in genuine["rows"])
     assert "first visit" in genuine["history"]
+    # The enclave's first entry names the keys the attestation binds.
+    assert genuine["rows"][-1]["kind"] == "lifecycle"
+    assert "names the attested keys" in genuine["rows"][-1]["payload"]
 
 
 def test_older_pages_load_verified_and_filters_narrow_the_timeline(

@@ -15,6 +15,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from eth_account import Account
+from eth_keys import keys
 
 from anima_verify.eth import SECP256K1_ORDER
 from anima_verify.tlog.merkle import inclusion_proof
@@ -43,6 +44,23 @@ def _eth_fixture() -> dict[str, str]:
     }
 
 
+def _bound_keys() -> str:
+    """What the enclave binds for an agent (anima_signer_api.binding), for the parser fuzz."""
+    account = Account.from_key(b"\x22" * 32)
+    log_key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    public = keys.PrivateKey(b"\x22" * 32).public_key.to_compressed_bytes()
+    document = {
+        "v": 1,
+        "agent_id": AGENT,
+        "key_derivation_version": 1,
+        "wallets": [[0, account.address, public.hex()]],
+        "log_public_key": log_key.hex(),
+        "log_verifier_key": verifier_key(f"anima.local/agents/{AGENT}", log_key),
+        "signing_public_key": "00" * 32,
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
 def _fixture(tmp_path: Path) -> Path:
     main = write_anima_log(tmp_path / "log", SIZE, agent=AGENT)
     fork = write_anima_log(tmp_path / "fork", SIZE, agent="fork-agent")
@@ -64,6 +82,7 @@ def _fixture(tmp_path: Path) -> Path:
         "actors": {str(i): json.loads(anima_entry(AGENT, i))["actor"] for i in indices},
         "entries": [b64(e) for e in main.entries[:4]],
         "eth": _eth_fixture(),
+        "boundKeys": _bound_keys(),
     }
     path = tmp_path / "fixture.json"
     path.write_text(json.dumps(document))

@@ -3,7 +3,7 @@
 // (body[data-reason]) are what a visitor sees as the banner's colour and text.
 import { VerificationError } from './errors.js';
 import { CheckpointHistory } from './history.js';
-import { checkPayload, checkSignaturePayload } from './payloads.js';
+import { checkLifecyclePayload, checkPayload, checkSignaturePayload } from './payloads.js';
 import { LogApi } from './source.js';
 import { formatTlogProof } from './tlogproof.js';
 import { openLog, rememberCheckpoint, trustedLogKey, verifyEntries } from './verifier.js';
@@ -103,8 +103,9 @@ function payloadText(r) {
   if (p.error) return [`✗ ${p.error.reason}: ${p.error.message}`, 'bad'];
   const sig = p.signature;
   const sigText = !sig ? '' : sig.state === 'recovered' ? `; signature recovers to wallet #${sig.wallet} ${sig.address}` : `; signature not checkable: ${sig.why}`;
+  const creationText = p.creation?.state === 'matches-attestation' ? '; names the attested keys' : '';
   const labels = { matches: '✓ hash matches', private: 'private', redacted: 'redacted', absent: 'not served' };
-  return [`${labels[p.state] ?? p.state}${sigText}`, p.state === 'matches' ? 'ok' : 'muted'];
+  return [`${labels[p.state] ?? p.state}${sigText}${creationText}`, p.state === 'matches' ? 'ok' : 'muted'];
 }
 
 function renderEntries(opened) {
@@ -152,13 +153,14 @@ function downloadProof(r, opened) {
   setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
 }
 
-async function checkPayloads(api, results, wallets, opened) {
+async function checkPayloads(api, results, keys, opened) {
   const queue = results.filter((r) => r.entry);
   const worker = async () => {
     for (let r = queue.shift(); r; r = queue.shift()) {
       try {
         const payload = await checkPayload(api, r.entry);
-        if (payload.state === 'matches' && r.entry.kind === 'signature') payload.signature = checkSignaturePayload(payload.bytes, wallets);
+        if (payload.state === 'matches' && r.entry.kind === 'signature') payload.signature = checkSignaturePayload(payload.bytes, keys?.wallets);
+        if (payload.state === 'matches' && r.entry.kind === 'lifecycle' && r.entry.actor === 'signer') payload.creation = checkLifecyclePayload(payload.bytes, keys);
         r.payload = payload;
       } catch (exc) {
         if (!(exc instanceof VerificationError)) throw exc;
@@ -171,7 +173,7 @@ async function checkPayloads(api, results, wallets, opened) {
   renderEntries(opened);
 }
 
-async function loadPage(api, opened, agentId, wallets) {
+async function loadPage(api, opened, agentId) {
   const end = state.next;
   const start = Math.max(0, end - pageSize);
   const results = await verifyEntries({ tiles: opened.tiles, checkpoint: opened.checkpoint, agentId, start, end });
@@ -225,24 +227,24 @@ export async function explore(agentId, { pinnedKey = null } = {}) {
     showLog(opened);
     $('timeline').hidden = false;
     state.next = opened.checkpoint.size;
-    await loadPage(api, opened, agentId, trust.attestation.keys?.wallets);
+    await loadPage(api, opened, agentId);
     timings.lastVisibleVerifiedMs = performance.now() - t0;
     performance.mark('explorer:last-visible-verified');
     if (!state.failures.length) rememberCheckpoint(history, historyKey, { logKey: trust.logKey, ...opened });
     summarize(opened);
-    const wallets = trust.attestation.keys?.wallets;
+    const keys = trust.attestation.keys;
     $('older').onclick = async () => {
       document.body.dataset.done = 'false';
       try {
-        const results = await loadPage(api, opened, agentId, wallets);
-        await checkPayloads(api, results, wallets, opened);
+        const results = await loadPage(api, opened, agentId);
+        await checkPayloads(api, results, keys, opened);
         summarize(opened);
       } catch (exc) {
         failPage(exc);
       }
       document.body.dataset.done = 'true';
     };
-    await checkPayloads(api, state.entries, wallets, opened);
+    await checkPayloads(api, state.entries, keys, opened);
     timings.payloadsMs = performance.now() - t0;
     summarize(opened);
     document.body.dataset.done = 'true';

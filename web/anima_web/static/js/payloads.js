@@ -55,4 +55,26 @@ export function checkSignaturePayload(payloadBytes, wallets) {
   return { state: 'recovered', address: recovered, wallet: wallet.index, request: doc.request };
 }
 
+/**
+ * The agent's creation entry (the enclave's first entry) names its public keys:
+ * they must be the ones the attestation binds. {state: 'matches-attestation'}
+ * or {state: 'not-checkable'} without attested keys; throws KEY_CHANGED.
+ */
+export function checkLifecyclePayload(payloadBytes, keys) {
+  let doc;
+  try {
+    doc = JSON.parse(decodeUtf8(payloadBytes));
+  } catch {
+    return { state: 'not-checkable', why: 'the payload is not JSON' };
+  }
+  if (doc?.event !== 'agent_created' || !keys) return { state: 'not-checkable', why: 'no attested keys to compare' };
+  if (doc.log_verifier_key !== keys.logKey.text) {
+    fail(Reason.KEY_CHANGED, `the agent was created with log key ${doc.log_verifier_key}, not the attested ${keys.logKey.text}`);
+  }
+  const attested = keys.wallets.map((w) => `${w.index}:${w.address}`).join(',');
+  const created = (doc.wallets ?? []).map((w) => `${w.index}:${w.address}`).join(',');
+  if (attested !== created) fail(Reason.KEY_CHANGED, `the agent was created with wallets ${created}, not the attested ${attested}`);
+  return { state: 'matches-attestation' };
+}
+
 export { VerificationError };

@@ -21,13 +21,20 @@ export function parseTlogProof(text) {
   if (split < 0) fail(Reason.INVALID_PROOF, 'a tlog-proof has a blank line before its checkpoint');
   const lines = text.slice(0, split).split('\n');
   if (lines.shift() !== TLOG_PROOF_HEADER) fail(Reason.INVALID_PROOF, `a tlog-proof starts with ${TLOG_PROOF_HEADER}`);
+  const decode = (line, what) => {
+    try {
+      return fromBase64(line);
+    } catch {
+      fail(Reason.INVALID_PROOF, `the tlog-proof's ${what} is not valid base64`);
+    }
+  };
   let extra = null;
-  if (lines[0]?.startsWith('extra ')) extra = fromBase64(lines.shift().slice('extra '.length));
+  if (lines[0]?.startsWith('extra ')) extra = decode(lines.shift().slice('extra '.length), 'extra data');
   const indexLine = lines.shift() ?? '';
   if (!/^index (0|[1-9][0-9]*)$/.test(indexLine)) fail(Reason.INVALID_PROOF, 'a tlog-proof names its index as "index N"');
-  const proof = lines.map((line) => {
+  const proof = lines.map((line, i) => {
     if (!line) fail(Reason.INVALID_PROOF, 'empty proof line');
-    return fromBase64(line);
+    return decode(line, `proof line ${i + 1}`);
   });
   return { index: Number(indexLine.slice('index '.length)), extra, proof, checkpoint: text.slice(split + 2) };
 }
