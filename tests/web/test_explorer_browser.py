@@ -29,7 +29,9 @@ from anima_verify.attestation import MeasurementPolicy
 from anima_verify.tlog.checkpoint import open_checkpoint
 from anima_verify.tlog.merkle import leaf_hash, verify_inclusion
 from anima_verify.tlog.note import parse_verifier_key
+from anima_web import assets_dir
 from tests.contracts.conftest import REPO_ROOT
+from tests.tlog.http_server import serve_directory
 from tests.web.conftest import ARTIFACTS
 from tests.web.tamper_proxy import tamper_proxy
 
@@ -73,6 +75,11 @@ def _size(note: bytes | str) -> int:
     return int(text.split("\n")[1])
 
 
+def _cors(page_url: str) -> dict[str, str]:
+    origin = page_url.rstrip("/")
+    return {"ANIMA_RUNTIME_LOG__API__CORS_ORIGINS": json.dumps([origin])}
+
+
 def _run_browser(node: str, chromium: str, visits: list[dict[str, Any]]) -> dict[str, Any]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     env = {
@@ -102,9 +109,13 @@ def explored(
 ) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("explorer")
     with (
+        # A copy of the page on another origin, which the runtime allows by CORS.
+        serve_directory(assets_dir()) as elsewhere,
         local_signer(tmp) as signer,
         local_memory(tmp) as memory,
-        local_runtime(tmp, signer=signer, memory=memory, env=RUNTIME_ENV) as runtime,
+        local_runtime(
+            tmp, signer=signer, memory=memory, env={**RUNTIME_ENV, **_cors(elsewhere)}
+        ) as runtime,
         httpx.Client(
             base_url=runtime.url,
             headers={"Authorization": f"Bearer {runtime.api_token}"},
@@ -129,6 +140,12 @@ def explored(
         # browsers, with no earlier visits, for the others.
         visits: list[dict[str, Any]] = [
             {"name": "genuine", "url": f"{proxy}/{page}", "context": "visitor", "downloadIndex": 1},
+            # The page served from elsewhere, reading the runtime's log across origins.
+            {
+                "name": "elsewhere",
+                "url": f"{elsewhere}index.html?agent={agent_id}&server={runtime.url}",
+                "context": "elsewhere",
+            },
             # Pages of 4: the newest four, then two clicks on "Older entries"; then a filter.
             {
                 "name": "paged",
@@ -179,6 +196,15 @@ def test_the_genuine_log_verifies_green(explored: dict[str, Any]) -> None:
     # The enclave's first entry names the keys the attestation binds.
     assert genuine["rows"][-1]["kind"] == "lifecycle"
     assert "names the attested keys" in genuine["rows"][-1]["payload"]
+
+
+def test_a_copy_of_the_page_on_another_origin_verifies_the_log(
+    explored: dict[str, Any],
+) -> None:
+    elsewhere = explored["elsewhere"]
+    assert elsewhere["errors"] == []
+    assert elsewhere["state"] == "verified", elsewhere
+    assert len(elsewhere["rows"]) == _size(explored["_checkpoint"])
 
 
 def test_older_pages_load_verified_and_filters_narrow_the_timeline(

@@ -205,14 +205,34 @@ function summarize(opened) {
   );
 }
 
-export async function explore(agentId, { pinnedKey = null } = {}) {
+/**
+ * Where the log is: this page's own host, or `server` (an http(s) origin) when
+ * the page is served from somewhere the visitor trusts more than the log's host
+ * (a copy of these files on another origin; the log host must allow it by CORS).
+ */
+function logBase(agentId, server) {
+  const path = `v1/logs/${encodeURIComponent(agentId)}/`;
+  if (!server) return new URL(`../${path}`, location.href);
+  const origin = new URL(server);
+  if (origin.protocol !== 'https:' && origin.protocol !== 'http:') throw new VerificationError('FETCH_FAILED', `server ${server} is not an http(s) URL`);
+  return new URL(`/${path}`, origin);
+}
+
+export async function explore(agentId, { pinnedKey = null, server = null } = {}) {
   const t0 = performance.now();
   setBanner('verifying', 'Verifying…', agentId);
   Object.assign(state, { entries: [], next: 0, failures: [] });
   $('timeline').hidden = true;
   $('identity').hidden = true;
   $('log').hidden = true;
-  const base = new URL(`../v1/logs/${encodeURIComponent(agentId)}/`, location.href);
+  let base;
+  try {
+    base = logBase(agentId, server);
+  } catch (exc) {
+    failPage(exc instanceof VerificationError ? exc : new VerificationError('FETCH_FAILED', `bad server URL: ${exc.message}`));
+    document.body.dataset.done = 'true';
+    return;
+  }
   const api = new LogApi(base);
   const history = new CheckpointHistory(globalThis.localStorage);
   // One history per agent on this host, whatever path the page was reached by.
@@ -262,6 +282,7 @@ function main() {
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const next = new URLSearchParams({ agent: $('agent-input').value.trim() });
+    if (params.get('server')) next.set('server', params.get('server'));
     location.search = next.toString();
   });
   for (const id of ['filter-kind', 'filter-actor', 'filter-room', 'filter-since', 'filter-until']) {
@@ -282,7 +303,7 @@ function main() {
   if (Number.isInteger(asked) && asked >= 1 && asked <= MAX_PAGE_SIZE) pageSize = asked;
   if (agents.length) {
     $('agent-input').value = agents[0];
-    explore(agents[0], { pinnedKey: params.get('key') });
+    explore(agents[0], { pinnedKey: params.get('key'), server: params.get('server') });
   }
 }
 
