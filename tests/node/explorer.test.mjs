@@ -19,7 +19,8 @@ import { checkLifecyclePayload, checkSignaturePayload } from '../../web/anima_we
 import { decodeEntryBundle, decodeHashTile, TileStore } from '../../web/anima_web/static/js/tiles.js';
 import { parseCheckpoint } from '../../web/anima_web/static/js/checkpoint.js';
 import { parseNote } from '../../web/anima_web/static/js/note.js';
-import { parseBoundKeys } from '../../web/anima_web/static/js/attestation.js';
+import { checkMeasurements, parseBoundKeys, verifyTdxQuote } from '../../web/anima_web/static/js/attestation.js';
+import { initSync as initDcap, js_verify as dcapVerify } from '../../web/anima_web/static/vendor/dcap-qvl-web.js';
 import { formatTlogProof, parseTlogProof } from '../../web/anima_web/static/js/tlogproof.js';
 import { verifyEntries } from '../../web/anima_web/static/js/verifier.js';
 
@@ -249,6 +250,29 @@ describe('Ethereum signatures (as anima_verify.eth)', () => {
     const otherDigest = fixture.eth.digest.replace(/^../, 'ff');
     rejects(() => checkSignaturePayload(payload({ digest: otherDigest }), wallets), Reason.SIGNATURE_MISMATCH);
     assert.equal(checkSignaturePayload(payload({ request: 'transaction' }), wallets).state, 'not-checkable');
+  });
+});
+
+describe('TDX quotes (shared/vectors/attestation) with the vendored dcap-qvl WebAssembly', () => {
+  initDcap({ module: readFileSync(new URL('../../web/anima_web/static/vendor/dcap-qvl-web_bg.wasm', import.meta.url)) });
+  const quote = () => new Uint8Array(readFileSync(fixture.tdx.quote));
+  const collateral = () => JSON.parse(readFileSync(fixture.tdx.collateral, 'utf8'));
+  const verify = dcapVerify;
+
+  test('a genuine quote verifies to what anima_verify finds in it', async () => {
+    const got = await verifyTdxQuote(quote(), collateral(), fixture.tdx.now, { verify });
+    assert.equal(got.status, fixture.tdx.status);
+    assert.deepEqual(got.measurements, fixture.tdx.measurements);
+    assert.equal(Buffer.from(got.reportData).toString('hex'), fixture.tdx.reportData);
+    checkMeasurements(got.measurements, { mrtd: [fixture.tdx.measurements.mrtd], rtmr0: [] });
+    rejects(() => checkMeasurements(got.measurements, { mrtd: ['00'.repeat(48)] }), Reason.ATTESTATION_FAILED);
+  });
+
+  test('a tampered quote, or collateral past its validity, is refused', async () => {
+    const tampered = quote();
+    tampered[700] ^= 1;
+    await rejectsAsync(verifyTdxQuote(tampered, collateral(), fixture.tdx.now, { verify }), Reason.ATTESTATION_FAILED, /does not verify/);
+    await rejectsAsync(verifyTdxQuote(quote(), collateral(), fixture.tdx.now + 365 * 86400, { verify }), Reason.ATTESTATION_FAILED, /expired/);
   });
 });
 

@@ -7,14 +7,19 @@ tampers with what the log routes return, as a hostile host could:
 - `drop-entry`:     the first entry of every entry bundle;
 - `old-checkpoint`: an earlier checkpoint of the same log (a rollback);
 - `other-key`:      the checkpoint body re-signed by another Ed25519 key under
-                    the log's key name (a key substitution).
+                    the log's key name (a key substitution);
+- `tdx-evidence`:   the attestation's evidence replaced by a genuine Intel TDX
+                    quote and its collateral (`Tamper.tdx`), made for another
+                    enclave and another nonce.
 
 Everything else (the page itself, attestation, payloads) passes unchanged.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -25,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from anima_verify.tlog.note import parse_note, sign_note
 
-MODES = ("flip-tile", "drop-entry", "old-checkpoint", "other-key")
+MODES = ("flip-tile", "drop-entry", "old-checkpoint", "other-key", "tdx-evidence")
 _PREFIX = re.compile(r"^/m/([a-z-]+)(/.*)$")
 _PASSED_HEADERS = (
     "content-type",
@@ -43,6 +48,7 @@ class Tamper:
     def __init__(self) -> None:
         self.old_checkpoint: bytes | None = None
         self.impostor = Ed25519PrivateKey.generate()
+        self.tdx: tuple[bytes, bytes] | None = None  # (quote, collateral JSON)
 
     def apply(self, mode: str, path: str, body: bytes) -> bytes:
         if mode == "flip-tile" and re.search(r"/tile/0/", path) and len(body) >= 64:
@@ -52,6 +58,15 @@ class Tamper:
         if mode == "drop-entry" and "/tile/entries/" in path and len(body) >= 2:
             first = int.from_bytes(body[:2], "big")
             return body[2 + first :]
+        if mode == "tdx-evidence" and path.endswith("/attestation"):
+            assert self.tdx is not None, "set the TDX evidence first"
+            document = json.loads(body)
+            document |= {
+                "tee": "tdx",
+                "quote": base64.b64encode(self.tdx[0]).decode(),
+                "collateral_json": base64.b64encode(self.tdx[1]).decode(),
+            }
+            return json.dumps(document).encode()
         if path.endswith("/checkpoint"):
             if mode == "old-checkpoint":
                 assert self.old_checkpoint is not None, "capture an old checkpoint first"

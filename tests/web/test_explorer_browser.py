@@ -32,6 +32,7 @@ from anima_verify.tlog.note import parse_verifier_key
 from anima_web import assets_dir
 from tests.contracts.conftest import REPO_ROOT
 from tests.tlog.http_server import serve_directory
+from tests.vectors import require_vectors
 from tests.web.conftest import ARTIFACTS
 from tests.web.tamper_proxy import tamper_proxy
 
@@ -123,6 +124,11 @@ def explored(
         ) as api,
         tamper_proxy(runtime.url) as (proxy, tamper),
     ):
+        tdx = require_vectors("attestation", "tdx_quote", "tdx_quote_collateral.json")
+        tamper.tdx = (
+            (tdx / "tdx_quote").read_bytes(),
+            (tdx / "tdx_quote_collateral.json").read_bytes(),
+        )
         created = api.post("/v1/agents", json={"character": json.loads(CHARACTER.read_text())})
         created.raise_for_status()
         agent = created.json()
@@ -161,6 +167,7 @@ def explored(
                     ("flip-tile", "flip"),
                     ("drop-entry", "drop"),
                     ("other-key", "key"),
+                    ("tdx-evidence", "tdx"),
                 ]
             ),
         ]
@@ -278,3 +285,14 @@ def test_a_checkpoint_signed_by_another_key_turns_the_page_red(explored: dict[st
     result = explored["other-key"]
     _failed(result, "UNKNOWN_KEY")
     assert "not signed by the agent's log key" in result["detail"]
+
+
+def test_tdx_evidence_is_checked_in_the_browser_by_dcap_qvl(explored: dict[str, Any]) -> None:
+    """A genuine TDX quote, but for another enclave and nonce, its collateral long
+    expired by the browser's clock: dcap-qvl (WebAssembly, allowed by the page's
+    CSP) refuses it and the page is red."""
+    result = explored["tdx-evidence"]
+    assert result["errors"] == []  # the WebAssembly loaded: no CSP refusal
+    _failed(result, "ATTESTATION_FAILED")
+    assert result["detail"].startswith("the TDX quote does not verify:"), result["detail"]
+    assert "expired" in result["detail"]

@@ -17,10 +17,12 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from eth_account import Account
 from eth_keys import keys
 
+from anima_verify.attestation.tdx import MEASUREMENT_REGISTERS, verify_tdx_quote
 from anima_verify.eth import SECP256K1_ORDER
 from anima_verify.tlog.merkle import inclusion_proof
 from anima_verify.tlog.note import verifier_key
 from tests.contracts.test_node_client import run_node_tests
+from tests.core.attestation.conftest import FIXED_NOW
 from tests.vectors import require_vectors, vectors_dir
 from tests.web.conftest import WEB, anima_entry, b64, write_anima_log
 
@@ -61,6 +63,22 @@ def _bound_keys() -> str:
     return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
+def _tdx_fixture() -> dict[str, object]:
+    """The shared TDX quote, and what anima_verify (dcap-qvl in Python) makes of it."""
+    directory = require_vectors("attestation", "tdx_quote", "tdx_quote_collateral.json")
+    quote = (directory / "tdx_quote").read_bytes()
+    collateral = (directory / "tdx_quote_collateral.json").read_bytes()
+    verified = verify_tdx_quote(quote, collateral, now=FIXED_NOW)
+    return {
+        "quote": str(directory / "tdx_quote"),
+        "collateral": str(directory / "tdx_quote_collateral.json"),
+        "now": FIXED_NOW,
+        "status": verified.tcb_status,
+        "measurements": {r: verified.measurement(r).hex() for r in MEASUREMENT_REGISTERS},
+        "reportData": verified.report_data.hex(),
+    }
+
+
 def _fixture(tmp_path: Path) -> Path:
     main = write_anima_log(tmp_path / "log", SIZE, agent=AGENT)
     fork = write_anima_log(tmp_path / "fork", SIZE, agent="fork-agent")
@@ -83,6 +101,7 @@ def _fixture(tmp_path: Path) -> Path:
         "entries": [b64(e) for e in main.entries[:4]],
         "eth": _eth_fixture(),
         "boundKeys": _bound_keys(),
+        "tdx": _tdx_fixture(),
     }
     path = tmp_path / "fixture.json"
     path.write_text(json.dumps(document))

@@ -2,7 +2,8 @@
 
 The page verifies everything itself, from the public log routes; the server
 only hands out files. A strict Content-Security-Policy keeps it to its own
-scripts and to this origin's API, so an entry's text can never run as code.
+scripts (and WebAssembly: dcap-qvl, which checks TDX quotes) and to this
+origin's API, so an entry's text can never run as code.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from anima_web import assets_dir
 
 EXPLORER_PATH = "/explorer"
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self' data: blob:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
+    "connect-src 'self'; img-src 'self' data: blob:; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
 )
 _HEADERS = [
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),

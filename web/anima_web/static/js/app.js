@@ -48,7 +48,7 @@ function showIdentity(agentId, trust) {
   text($('agent-id'), agentId);
   const { attestation, logKey } = trust;
   const badge = $('attestation-badge');
-  const labels = { insecure: 'INSECURE', unverified: 'UNVERIFIED', failed: 'FAILED', attested: 'ATTESTED' };
+  const labels = { insecure: 'INSECURE', unpinned: 'UNPINNED', failed: 'FAILED', attested: 'ATTESTED' };
   text(badge, labels[attestation.state] ?? attestation.state);
   badge.className = `badge ${attestation.state}`;
   text($('attestation-detail'), attestation.detail ?? '');
@@ -218,7 +218,7 @@ function logBase(agentId, server) {
   return new URL(`/${path}`, origin);
 }
 
-export async function explore(agentId, { pinnedKey = null, server = null } = {}) {
+export async function explore(agentId, { pinnedKey = null, server = null, measurements = {} } = {}) {
   const t0 = performance.now();
   setBanner('verifying', 'Verifying…', agentId);
   Object.assign(state, { entries: [], next: 0, failures: [] });
@@ -238,7 +238,7 @@ export async function explore(agentId, { pinnedKey = null, server = null } = {})
   // One history per agent on this host, whatever path the page was reached by.
   const historyKey = `${base.origin}/${agentId}`;
   try {
-    const trust = await trustedLogKey(api, agentId, { pinnedKey });
+    const trust = await trustedLogKey(api, agentId, { pinnedKey, measurements });
     showIdentity(agentId, trust);
     timings.keyMs = performance.now() - t0;
     const opened = await openLog(api, { logKey: trust.logKey, history, historyKey });
@@ -303,7 +303,9 @@ function main() {
   if (Number.isInteger(asked) && asked >= 1 && asked <= MAX_PAGE_SIZE) pageSize = asked;
   if (agents.length) {
     $('agent-input').value = agents[0];
-    explore(agents[0], { pinnedKey: params.get('key'), server: params.get('server') });
+    // Measurements the visitor expects of a TDX enclave: &mrtd=<hex>&rtmr0=<hex>...
+    const measurements = Object.fromEntries(['mrtd', 'rtmr0', 'rtmr1', 'rtmr2', 'rtmr3'].map((r) => [r, params.getAll(r).map((v) => v.toLowerCase())]));
+    explore(agents[0], { pinnedKey: params.get('key'), server: params.get('server'), measurements });
   }
 }
 

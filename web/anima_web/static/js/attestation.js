@@ -4,7 +4,12 @@
 // bound keys (anima_signer_api/binding.py) name the log verifier key.
 // Simulated evidence ("sim") is checked (layout, measurements, signature,
 // binding) and always reported INSECURE: anyone can make one. TDX quotes are
-// not verified in the browser yet: reported UNVERIFIED, never as attested.
+// verified with dcap-qvl compiled to WebAssembly (the library anima_verify
+// uses, Intel's root CA built in) against the collateral the host attaches, at
+// the browser's clock; they count as attested only when the visitor names the
+// measurements to expect (`mrtd`, optionally `rtmr0`..`rtmr3`), since a genuine
+// quote from an enclave running other code proves nothing about this agent.
+import initDcap, { js_verify as dcapVerify } from '../vendor/dcap-qvl-web.js';
 import { sha384, sha512 } from '../vendor/noble.js';
 import { decodeUtf8, equalBytes, fromBase64, fromHex, toHex, utf8 } from './bytes.js';
 import { Reason, VerificationError, fail } from './errors.js';
@@ -21,6 +26,49 @@ const SIM_SIGNED_SIZE = SIM_QUOTE_MAGIC.length + 5 * MEASUREMENT_SIZE + REPORT_D
 const REGISTERS = ['mrtd', 'rtmr0', 'rtmr1', 'rtmr2', 'rtmr3'];
 const SIM_MEASUREMENTS = REGISTERS.map((r) => sha384(utf8.encode(`anima/sim/${r}`)));
 export const NONCE_SIZE = 32;
+export const ALLOWED_TCB_STATUSES = new Set(['UpToDate']); // as MeasurementPolicy's default
+const TDX_REGISTERS = { mrtd: 'mr_td', rtmr0: 'rt_mr0', rtmr1: 'rt_mr1', rtmr2: 'rt_mr2', rtmr3: 'rt_mr3' };
+
+let dcapReady = null;
+/** dcap-qvl's verify function, its WebAssembly loaded once, on the first TDX quote. */
+async function loadDcap() {
+  dcapReady ??= initDcap({ module_or_path: new URL('../vendor/dcap-qvl-web_bg.wasm', import.meta.url) });
+  await dcapReady;
+  return dcapVerify;
+}
+
+/**
+ * Verify a TDX quote against its collateral (a parsed JSON object) at
+ * `nowSeconds`: the signature chain to Intel's root, the collateral's
+ * signatures and validity, the platform's TCB status (UpToDate only). Returns
+ * {status, advisoryIds, measurements: {mrtd, rtmr0..3} (hex), reportData}.
+ */
+export async function verifyTdxQuote(quote, collateral, nowSeconds, { verify = null } = {}) {
+  const run = verify ?? (await loadDcap());
+  let verified;
+  try {
+    verified = run(quote, collateral, BigInt(Math.floor(nowSeconds)));
+  } catch (exc) {
+    throw bad(`the TDX quote does not verify: ${exc?.message ?? exc}`);
+  }
+  const report = verified?.report?.TD10 ?? verified?.report?.TD15;
+  if (!report) throw bad('the quote is not a TDX TD report');
+  if (!ALLOWED_TCB_STATUSES.has(verified.status)) {
+    const advisories = (verified.advisory_ids ?? []).join(', ') || 'none';
+    throw bad(`the platform's TCB status is ${verified.status} (advisories: ${advisories}); only ${[...ALLOWED_TCB_STATUSES].join(', ')} is accepted`);
+  }
+  const measurements = Object.fromEntries(Object.entries(TDX_REGISTERS).map(([name, field]) => [name, report[field]]));
+  return { status: verified.status, advisoryIds: verified.advisory_ids ?? [], measurements, reportData: fromHex(report.report_data) };
+}
+
+/** Which registers the visitor pinned ({mrtd: [hex], rtmr0: [hex], ...}) must hold. */
+export function checkMeasurements(measurements, expected) {
+  for (const [register, allowed] of Object.entries(expected)) {
+    if (allowed.length && !allowed.includes(measurements[register])) {
+      throw bad(`${register} is ${measurements[register]}, not one of the ${allowed.length} value(s) expected`);
+    }
+  }
+}
 
 export function bindReportData({ boundKeys, tlsPublicKey, nonce }) {
   const h = sha512.create();
@@ -91,7 +139,7 @@ export function parseBoundKeys(bytes, agentId) {
  * Returns {tee, state: 'insecure' | 'unverified', keys, detail}; throws
  * VerificationError(ATTESTATION_FAILED) when the evidence is wrong.
  */
-export async function verifyAttestation(api, agentId) {
+export async function verifyAttestation(api, agentId, { measurements = {}, now = () => Date.now() / 1000 } = {}) {
   const nonce = crypto.getRandomValues(new Uint8Array(NONCE_SIZE));
   const body = await api.json(`attestation?nonce=${toHex(nonce)}`);
   let boundKeys;
@@ -119,11 +167,28 @@ export async function verifyAttestation(api, agentId) {
     };
   }
   if (body.tee === 'tdx') {
+    if (!body.collateral_json) throw bad('the TDX evidence carries no collateral to verify it against');
+    let collateral;
+    try {
+      collateral = JSON.parse(decodeUtf8(fromBase64(body.collateral_json)));
+    } catch {
+      throw bad('the TDX collateral is not base64 JSON');
+    }
+    const verified = await verifyTdxQuote(quote, collateral, now());
+    if (!equalBytes(verified.reportData, expected)) {
+      throw bad("the quote's report_data does not bind these keys and this visit's nonce (a replay, or other keys)");
+    }
+    const pinned = Object.values(measurements).some((values) => values.length);
+    checkMeasurements(verified.measurements, measurements);
+    const mrtd = `MRTD ${verified.measurements.mrtd.slice(0, 16)}…`;
     return {
       tee: 'tdx',
-      state: 'unverified',
+      state: pinned ? 'attested' : 'unpinned',
       keys,
-      detail: 'Intel TDX quote verification is not implemented in the browser yet; check it with `anima-verify attest verify`',
+      measurements: verified.measurements,
+      detail: pinned
+        ? `Intel TDX, TCB ${verified.status}, ${mrtd}: the measurements you named; binds this log key and this visit's nonce`
+        : `a genuine Intel TDX quote (TCB ${verified.status}, ${mrtd}) binds this log key, but no measurements were named (&mrtd=...): it could be any code in a TDX enclave`,
     };
   }
   fail(Reason.ATTESTATION_FAILED, `unknown TEE ${JSON.stringify(body.tee)}`);

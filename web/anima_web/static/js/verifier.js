@@ -17,10 +17,10 @@ import { TILE_WIDTH, TileStore } from './tiles.js';
  * unless the visitor pinned one (which must then agree with the attestation
  * when there is one). Returns {logKey, attestation}.
  */
-export async function trustedLogKey(api, agentId, { pinnedKey = null } = {}) {
+export async function trustedLogKey(api, agentId, { pinnedKey = null, measurements = {} } = {}) {
   let attestation;
   try {
-    attestation = await verifyAttestation(api, agentId);
+    attestation = await verifyAttestation(api, agentId, { measurements });
   } catch (exc) {
     if (!(exc instanceof VerificationError)) throw exc;
     attestation = { state: 'failed', reason: exc.reason, detail: exc.message };
@@ -29,11 +29,10 @@ export async function trustedLogKey(api, agentId, { pinnedKey = null } = {}) {
   if (attestation.keys && pinned && attestation.keys.logKey.text !== pinned.text) {
     fail(Reason.KEY_CHANGED, `the attestation binds log key ${attestation.keys.logKey.text}, not the pinned ${pinned.text}`);
   }
-  const logKey = pinned ?? attestation.keys?.logKey;
-  if (!logKey) {
-    fail(Reason.NO_TRUSTED_KEY, `no log key to check the checkpoint against: the attestation failed (${attestation.detail}) and no key was pinned`);
-  }
+  // Without a pinned key, a failed attestation leaves nothing to trust: say why it failed.
   if (attestation.state === 'failed' && !pinned) fail(attestation.reason, attestation.detail);
+  const logKey = pinned ?? attestation.keys?.logKey;
+  if (!logKey) fail(Reason.NO_TRUSTED_KEY, 'no log key to check the checkpoint against');
   return { logKey, attestation };
 }
 
