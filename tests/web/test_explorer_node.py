@@ -12,10 +12,10 @@ import re
 import subprocess
 from pathlib import Path
 
+import coincurve
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from eth_account import Account
-from eth_keys import keys
 
 from anima_verify.attestation.tdx import MEASUREMENT_REGISTERS, verify_tdx_quote
 from anima_verify.eth import SECP256K1_ORDER
@@ -50,7 +50,7 @@ def _bound_keys() -> str:
     """What the enclave binds for an agent (anima_signer_api.binding), for the parser fuzz."""
     account = Account.from_key(b"\x22" * 32)
     log_key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    public = keys.PrivateKey(b"\x22" * 32).public_key.to_compressed_bytes()
+    public = coincurve.PrivateKey(b"\x22" * 32).public_key.format(compressed=True)
     document = {
         "v": 1,
         "agent_id": AGENT,
