@@ -4,7 +4,7 @@
 // names, one of the agent's attested wallets (anima_signer/log_payloads.py).
 import { sha256 } from '../vendor/noble.js';
 import { decodeUtf8, equalBytes, fromHex, toHex } from './bytes.js';
-import { Reason, VerificationError, fail } from './errors.js';
+import { Reason, fail } from './errors.js';
 import { recoverAddress } from './eth.js';
 
 /** {state: 'matches' | 'private' | 'redacted' | 'absent', bytes?}; throws PAYLOAD_MISMATCH. */
@@ -77,4 +77,3 @@ export function checkLifecyclePayload(payloadBytes, keys) {
   return { state: 'matches-attestation' };
 }
 
-export { VerificationError };
