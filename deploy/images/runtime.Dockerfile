@@ -16,6 +16,8 @@ COPY packages/core/ packages/core/
 COPY packages/signer-api/ packages/signer-api/
 COPY packages/memory-api/ packages/memory-api/
 COPY packages/runtime-api/ packages/runtime-api/
+# The log explorer's static files, which the runtime serves at /explorer/.
+COPY web/ web/
 COPY services/runtime/ services/runtime/
 # The workspace members are installed from these folders only, never from an
 # index (so no look-alike package on one can stand in for them); then their
@@ -27,6 +29,7 @@ RUN python -m pip wheel --no-cache-dir --no-deps -w /wheels \
       packages/signer-api \
       packages/memory-api \
       packages/runtime-api \
+      web \
       services/runtime \
  && python -m venv /opt/anima \
  && /opt/anima/bin/pip install --no-cache-dir --no-index --no-deps /wheels/*.whl \
