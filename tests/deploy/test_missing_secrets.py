@@ -18,6 +18,8 @@ import pytest
 
 from anima_core.auth import token_digest
 
+pytestmark = pytest.mark.slow  # a process start per case
+
 BIN = Path(sys.executable).parent
 SECRET_LOOKING = "s3cr3t-value-that-must-not-be-echoed"
 
