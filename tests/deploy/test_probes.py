@@ -17,7 +17,9 @@ from pathlib import Path
 
 import grpc
 import grpc.aio
+import httpx
 import pytest
+from fastapi import FastAPI
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from anima.memory.v1 import memory_pb2 as pb
@@ -27,6 +29,7 @@ from anima_core.server import GrpcServer
 from anima_memory import app
 from anima_memory.embeddings.base import Embedder
 from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
+from anima_runtime.http_serve import base_url, bind, serve_app
 from tests.memory.conftest import lend, memory_config
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -112,3 +115,28 @@ async def test_a_taken_probe_port_fails_the_start_and_frees_the_api_port() -> No
     # The API listener was stopped, not left serving without a probe.
     with socket.socket() as again:
         again.bind(("127.0.0.1", api_port))
+
+
+async def test_the_runtime_turns_serving_only_once_its_http_api_answers() -> None:
+    # What `anima-runtime serve` does: health is set SERVING by `when_serving`, which
+    # serve_app awaits only once the HTTP server accepts; at that moment it answers.
+    app = FastAPI()
+
+    @app.get("/ping")
+    async def ping() -> dict[str, str]:
+        return {"pong": "yes"}
+
+    seen: list[object] = []
+    with bind("127.0.0.1", 0) as sock:
+        url, _ = base_url(sock)
+        stopping = asyncio.Event()
+
+        async def serving() -> None:
+            async with httpx.AsyncClient() as client:
+                seen.append((await client.get(f"{url}/ping", timeout=10)).status_code)
+            stopping.set()
+
+        await serve_app(
+            app, sock, stopping, when_serving=serving, on_ready=lambda: seen.append("ready")
+        )
+    assert seen == [200, "ready"]

@@ -231,12 +231,14 @@ async def _serve(args: argparse.Namespace, config: RuntimeConfig) -> int:
                 app = create_runtime_app(handler, config, attestation=signer_attestation(signer))
                 instrument_http(app)
                 try:
-                    await api.attach(handler)
+                    # Health turns SERVING only once the HTTP API serves too.
+                    await api.attach(handler, ready=False)
                     if not stopping.is_set():
                         await serve_app(
                             app,
                             sock,
                             stopping,
+                            when_serving=api.set_ready,
                             on_ready=lambda: _announce(sock, api, config, manager, args.ready_file),
                         )
                 finally:
