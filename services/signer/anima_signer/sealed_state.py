@@ -158,13 +158,21 @@ class SealedState:
 
     def _load(self) -> None:
         self._manifest = self._read_manifest()
-        heads = dict(self._db.execute("SELECT agent_id, blob FROM sealed_heads").fetchall())
+        # Only text agent ids can name an agent; anything else the host wrote is read by no one.
+        heads = dict(
+            self._db.execute(
+                "SELECT agent_id, blob FROM sealed_heads WHERE typeof(agent_id) = 'text'"
+            ).fetchall()
+        )
         if heads and not self._manifest:
             raise StateManifestRefused(
                 "the state store holds sealed agents but no manifest: it was edited"
             )
         on_disk = set(heads) | {
-            r[0] for r in self._db.execute("SELECT DISTINCT agent_id FROM sealed_rows")
+            r[0]
+            for r in self._db.execute(
+                "SELECT DISTINCT agent_id FROM sealed_rows WHERE typeof(agent_id) = 'text'"
+            )
         }
         for agent_id in sorted(self._manifest | on_disk):
             try:
@@ -172,7 +180,7 @@ class SealedState:
             except AgentStateRefused as refused:
                 self._refused[agent_id] = refused
 
-    def _verified(self, agent_id: str, head_blob: bytes | None) -> _Agent:
+    def _verified(self, agent_id: str, head_blob: object) -> _Agent:
         """The agent as its rows on disk are, checked against its sealed head."""
         if agent_id not in self._manifest:
             raise AgentStateTampered(
@@ -180,15 +188,19 @@ class SealedState:
             )
         if head_blob is None:
             raise AgentStateMissing(agent_id, "its sealed head is gone from the state store")
+        if not isinstance(head_blob, bytes):
+            raise AgentStateTampered(agent_id, "its head is not a sealed blob")
         generation, count, digest = self._open_head(agent_id, head_blob)
         agent = _Agent(generation=generation, head_blob=head_blob, digest=0)
         rows = self._db.execute(
             "SELECT tbl, row_key, blob FROM sealed_rows WHERE agent_id = ?", (agent_id,)
         )
         for table, key, blob in rows:
+            if not (isinstance(table, str) and isinstance(key, bytes) and isinstance(blob, bytes)):
+                raise AgentStateTampered(agent_id, "a row of another type was written in its state")
             blob_hash = hashlib.sha256(blob).digest()
-            agent.tables.setdefault(table, {})[bytes(key)] = blob_hash
-            agent.digest ^= self._term(agent_id, table, bytes(key), blob_hash)
+            agent.tables.setdefault(table, {})[key] = blob_hash
+            agent.digest ^= self._term(agent_id, table, key, blob_hash)
         if agent.count != count:
             change = "dropped" if agent.count < count else "added"
             raise AgentStateTampered(
@@ -228,8 +240,12 @@ class SealedState:
         row = self._db.execute("SELECT agents, mac FROM sealed_manifest").fetchone()
         if row is None:
             return set()
-        agents, mac = bytes(row[0]), bytes(row[1])
-        if not hmac.compare_digest(self._manifest_mac(agents), mac):
+        agents, mac = row
+        if not (
+            isinstance(agents, bytes)
+            and isinstance(mac, bytes)
+            and hmac.compare_digest(self._manifest_mac(agents), mac)
+        ):
             raise StateManifestRefused(
                 "the state store's list of agents failed its MAC: it was edited, or the store "
                 "was written by another enclave"
@@ -253,7 +269,7 @@ class SealedState:
         row = self._db.execute(
             "SELECT blob FROM sealed_heads WHERE agent_id = ?", (agent_id,)
         ).fetchone()
-        on_disk = None if row is None else bytes(row[0])
+        on_disk = None if row is None else row[0]
         if known is not None and on_disk != known.head_blob and known.head_blob is not None:
             # Written behind this signer (a second process past the state lock), or edited.
             if on_disk is None:
@@ -421,13 +437,13 @@ class SealedState:
             return self._opened(agent_id, table, stored, expected, None if row is None else row[0])
 
     def _opened(
-        self, agent_id: str, table: str, stored: bytes, expected: bytes, blob: bytes | None
+        self, agent_id: str, table: str, stored: bytes, expected: bytes, blob: object
     ) -> bytes:
         if blob is None:
             raise self._refuse(
                 AgentStateTampered(agent_id, f"a row of its {table} was deleted from the store")
             )
-        if hashlib.sha256(blob).digest() != expected:
+        if not isinstance(blob, bytes) or hashlib.sha256(blob).digest() != expected:
             raise self._refuse(
                 AgentStateTampered(
                     agent_id, f"a row of its {table} was replaced in the store while it ran"
@@ -452,7 +468,7 @@ class SealedState:
             if not expected:
                 return []
             found = {
-                bytes(k): bytes(b)
+                k: b
                 for k, b in self._db.execute(
                     "SELECT row_key, blob FROM sealed_rows WHERE agent_id = ? AND tbl = ? "
                     "AND row_key >= ? AND row_key < ?",
