@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from anima_signer.app import start_signer
 from anima_signer.core import PLAIN_STATE_FILE, Signer
 from anima_signer.keys import KeyRing
 from anima_signer.sealed_state import (
@@ -25,11 +26,12 @@ from anima_signer.sealed_state import (
 )
 from anima_signer.store import STATE_FILE
 from anima_signer.tee.sim import InsecureSimulatedTee
+from anima_signer_api.client import SignerClient
 from anima_signer_api.errors import AgentExists, AgentStateRefused, SignerMisconfigured
 from anima_signer_api.types import Ed25519Message, SignRequest
 from anima_verify.errors import ErrorKind
 from anima_verify.tlog.entry import EntryKind
-from tests.signer.conftest import OPEN_POLICY, open_signer
+from tests.signer.conftest import OPEN_POLICY, SIM_TRUST, TOKENS, open_signer, signer_config
 from tests.signer.test_sequencer import host_input
 
 Row = tuple[str, str, bytes, bytes]
@@ -418,3 +420,24 @@ async def test_values_of_another_type_refuse_the_agent_not_the_signer(tmp_path: 
         db.execute("INSERT INTO sealed_rows VALUES (x'07', 'log', x'00', x'00')")  # names no agent
         db.execute("INSERT INTO sealed_heads VALUES (x'08', x'00')")
     await assert_refused_alone(tmp_path, "bob", AgentStateTampered, "another type")
+
+
+# ---------------------------------------------------------------- over gRPC
+
+
+async def test_a_refused_agent_reaches_the_client_as_its_typed_error(tmp_path: Path) -> None:
+    await two_agents(tmp_path)
+    key = rows(tmp_path, "alice", "idempotency")[0][2]
+    with host_db(tmp_path) as db:
+        db.execute("DELETE FROM sealed_rows WHERE agent_id = 'alice' AND row_key = ?", (key,))
+    running = await start_signer(signer_config(tmp_path))
+    try:
+        async with await SignerClient.connect_attested(
+            address=f"127.0.0.1:{running.port}", token=TOKENS["runtime"], policy=SIM_TRUST
+        ) as client:
+            with pytest.raises(AgentStateRefused, match="rows were dropped") as info:
+                await client.sign(SignRequest("alice", Ed25519Message(b"x"), "alice-pay-1"))
+            assert info.value.agent_id == "alice"
+            assert (await client.sign(SignRequest("bob", Ed25519Message(b"x")))).log_index == 3
+    finally:
+        await running.stop(grace=0.1)
