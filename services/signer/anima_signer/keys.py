@@ -52,6 +52,8 @@ class KeyRing:
         self._wallets: dict[tuple[str, int], coincurve.PrivateKey] = {}
         self._ed25519: dict[tuple[str, str], Ed25519PrivateKey] = {}
         self._secrets: dict[bytes, bytes] = {}
+        # The same secrets by (purpose, agent, detail, index): no label to build per row.
+        self._by_use: dict[tuple[str, str, str, int], bytes] = {}
         self._lock = threading.Lock()
 
     def _derive(self, label: bytes) -> bytes:
@@ -94,13 +96,23 @@ class KeyRing:
     def vault_kek(self, agent_id: str, purpose: str, epoch: int) -> bytes:
         """The vault's key-encryption key for an agent, purpose and key epoch; it stays
         in the enclave (anima_signer.vault wraps data keys with it)."""
-        if "/" in purpose or not purpose:
-            raise ValueError("a vault purpose is one label segment")
-        return self._secret(derivation_label(agent_id, f"{PURPOSE_VAULT}/{purpose}", epoch))
+        cache_key = (PURPOSE_VAULT, agent_id, purpose, epoch)
+        secret = self._by_use.get(cache_key)
+        if secret is None:
+            if "/" in purpose or not purpose:
+                raise ValueError("a vault purpose is one label segment")
+            label = derivation_label(agent_id, f"{PURPOSE_VAULT}/{purpose}", epoch)
+            secret = self._by_use[cache_key] = self._secret(label)
+        return secret
 
     def state_mac_key(self, agent_id: str, epoch: int) -> bytes:
         """HMAC key that binds the agent's sealed state rows (anima_signer.sealed_state)."""
-        return self._secret(derivation_label(agent_id, PURPOSE_STATE_MAC, epoch))
+        cache_key = (PURPOSE_STATE_MAC, agent_id, "", epoch)
+        secret = self._by_use.get(cache_key)
+        if secret is None:
+            label = derivation_label(agent_id, PURPOSE_STATE_MAC, epoch)
+            secret = self._by_use[cache_key] = self._secret(label)
+        return secret
 
     def store_mac_key(self, label: bytes) -> bytes:
         """A MAC key of the signer's own (not an agent's): labels outside `anima/v<N>/agent/`."""

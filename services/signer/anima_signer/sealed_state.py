@@ -14,7 +14,7 @@ cannot find another set of rows (an older version of one, a dropped one, one
 resurrected after deletion) with the same sum. Every commit that touches an agent
 writes its new head in the same SQLite transaction. On open, each agent's rows
 are hashed and checked against its head; while running, the enclave keeps each
-row's SHA-256 in memory and checks every row it reads against it, and it re-reads
+row's term in memory and checks every row it reads against it, and it re-reads
 an agent's head once per transaction (a head it did not write: re-checked, and
 refused if older). A *manifest* (the agent ids, MACed under a store key) catches
 an agent whose whole state was deleted.
@@ -107,7 +107,8 @@ class _Agent:
     generation: int
     head_blob: bytes | None  # None until its first commit
     digest: int
-    tables: dict[str, dict[bytes, bytes]] = field(default_factory=dict)  # key -> SHA-256(blob)
+    # key -> the row's term: HMAC(k_agent, table, key, SHA-256(blob)), as an int
+    tables: dict[str, dict[bytes, int]] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -121,7 +122,7 @@ class _Undo:
     generation: int
     head_blob: bytes | None
     digest: int
-    rows: list[tuple[str, bytes, bytes | None]] = field(default_factory=list)
+    rows: list[tuple[str, bytes, int | None]] = field(default_factory=list)
 
 
 def _context(table: str, key: bytes) -> bytes:
@@ -198,9 +199,9 @@ class SealedState:
         for table, key, blob in rows:
             if not (isinstance(table, str) and isinstance(key, bytes) and isinstance(blob, bytes)):
                 raise AgentStateTampered(agent_id, "a row of another type was written in its state")
-            blob_hash = hashlib.sha256(blob).digest()
-            agent.tables.setdefault(table, {})[key] = blob_hash
-            agent.digest ^= self._term(agent_id, table, key, blob_hash)
+            term = self._term(agent_id, table, key, blob)
+            agent.tables.setdefault(table, {})[key] = term
+            agent.digest ^= term
         if agent.count != count:
             change = "dropped" if agent.count < count else "added"
             raise AgentStateTampered(
@@ -228,8 +229,8 @@ class SealedState:
         generation, count, digest = _HEAD.unpack(plain)
         return generation, count, int.from_bytes(digest, "big")
 
-    def _term(self, agent_id: str, table: str, key: bytes, blob_hash: bytes) -> int:
-        message = b"row\x00" + _context(table, key) + b"\x00" + blob_hash
+    def _term(self, agent_id: str, table: str, key: bytes, blob: bytes) -> int:
+        message = b"row\x00" + _context(table, key) + b"\x00" + hashlib.sha256(blob).digest()
         mac = hmac.digest(self._keys.state_mac_key(agent_id, STATE_EPOCH), message, "sha256")
         return int.from_bytes(mac, "big")
 
@@ -437,13 +438,13 @@ class SealedState:
             return self._opened(agent_id, table, stored, expected, None if row is None else row[0])
 
     def _opened(
-        self, agent_id: str, table: str, stored: bytes, expected: bytes, blob: object
+        self, agent_id: str, table: str, stored: bytes, expected: int, blob: object
     ) -> bytes:
         if blob is None:
             raise self._refuse(
                 AgentStateTampered(agent_id, f"a row of its {table} was deleted from the store")
             )
-        if not isinstance(blob, bytes) or hashlib.sha256(blob).digest() != expected:
+        if not isinstance(blob, bytes) or self._term(agent_id, table, stored, blob) != expected:
             raise self._refuse(
                 AgentStateTampered(
                     agent_id, f"a row of its {table} was replaced in the store while it ran"
@@ -484,23 +485,27 @@ class SealedState:
             return [] if agent is None else sorted(agent.tables.get(table, {}))
 
     def put(self, agent_id: str, table: str, key: bytes, value: bytes) -> None:
+        self.put_many(agent_id, table, [(key, value)])
+
+    def put_many(self, agent_id: str, table: str, items: list[tuple[bytes, bytes]]) -> None:
+        """Insert or replace rows of one agent's table (one statement for all)."""
         if _TABLE.fullmatch(table) is None:
             raise ValueError(f"table names are {_TABLE.pattern}")
         with self._lock, self.writing():
             agent = self._touch(agent_id)
-            stored = self.row_key(agent_id, table, key)
-            blob = self._vault.seal(
-                value,
-                agent_id=agent_id,
-                purpose=ROW_PURPOSE,
-                epoch=STATE_EPOCH,
-                context=_context(table, stored),
-            )
-            self._db.execute(
-                "INSERT OR REPLACE INTO sealed_rows VALUES (?, ?, ?, ?)",
-                (agent_id, table, stored, blob),
-            )
-            self._set(agent_id, agent, table, stored, hashlib.sha256(blob).digest())
+            written = []
+            for key, value in items:
+                stored = self.row_key(agent_id, table, key)
+                blob = self._vault.seal(
+                    value,
+                    agent_id=agent_id,
+                    purpose=ROW_PURPOSE,
+                    epoch=STATE_EPOCH,
+                    context=_context(table, stored),
+                )
+                written.append((agent_id, table, stored, blob))
+                self._set(agent_id, agent, table, stored, self._term(agent_id, table, stored, blob))
+            self._db.executemany("INSERT OR REPLACE INTO sealed_rows VALUES (?, ?, ?, ?)", written)
 
     def delete(self, agent_id: str, table: str, key: bytes) -> None:
         with self._lock, self.writing():
@@ -528,16 +533,13 @@ class SealedState:
             for key in doomed:
                 self._set(agent_id, agent, table, key, None)
 
-    def _set(
-        self, agent_id: str, agent: _Agent, table: str, key: bytes, blob_hash: bytes | None
-    ) -> None:
+    def _set(self, agent_id: str, agent: _Agent, table: str, key: bytes, term: int | None) -> None:
         assert self._undo is not None
         rows = agent.tables.setdefault(table, {})
-        old = rows.get(key)
+        old = rows.pop(key, None)
         if old is not None:
-            agent.digest ^= self._term(agent_id, table, key, old)
-            del rows[key]
-        if blob_hash is not None:
-            agent.digest ^= self._term(agent_id, table, key, blob_hash)
-            rows[key] = blob_hash
+            agent.digest ^= old
+        if term is not None:
+            agent.digest ^= term
+            rows[key] = term
         self._undo[agent_id].rows.append((table, key, old))

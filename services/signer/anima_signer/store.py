@@ -229,11 +229,8 @@ class SignerStore:
         self._state.put(record.agent_id, _LOG, _ONE, _log_to_json(record))
 
     def add_pending(self, agent_id: str, rows: list[tuple[int, bytes, bytes | None]]) -> None:
-        with self._state.writing():
-            for index, entry, payload in rows:
-                self._state.put(
-                    agent_id, _LOG_ENTRY, _INDEX.pack(index), _entry_row(entry, payload)
-                )
+        items = [(_INDEX.pack(index), _entry_row(entry, payload)) for index, entry, payload in rows]
+        self._state.put_many(agent_id, _LOG_ENTRY, items)
 
     def release_pending(self, agent_id: str, below: int) -> None:
         self._state.delete_below(agent_id, _LOG_ENTRY, _INDEX.pack(below))

@@ -64,22 +64,26 @@ class SealedBlob:
         return self.header + self.ciphertext
 
 
-def encode_header(
-    *, epoch: int, agent_id: str, purpose: str, wrapped_key: bytes, nonce: bytes
-) -> bytes:
+def encode_names(*, epoch: int, agent_id: str, purpose: str) -> bytes:
+    """The header up to the wrapped key: the same for every blob of one agent, purpose
+    and epoch (the vault caches it)."""
     if not is_agent_id(agent_id):
         raise ValueError(f"agent_id must be {AGENT_ID_RULE}")
     if not is_purpose(purpose):
         raise ValueError(f"purpose must be {PURPOSE_RULE}")
     if not 0 <= epoch <= MAX_EPOCH:
         raise ValueError("epoch must fit in 32 bits")
-    if len(wrapped_key) != WRAPPED_KEY_SIZE or len(nonce) != NONCE_SIZE:
-        raise ValueError("wrapped key or nonce of the wrong size")
     agent, kind = agent_id.encode("ascii"), purpose.encode("ascii")
     fixed = _FIXED.pack(MAGIC, FORMAT_VERSION, SUITE_AES256KW_AES256GCM, epoch)
-    return b"".join(
-        (fixed, bytes([len(agent)]), agent, bytes([len(kind)]), kind, wrapped_key, nonce)
-    )
+    return b"".join((fixed, bytes([len(agent)]), agent, bytes([len(kind)]), kind))
+
+
+def encode_header(
+    *, epoch: int, agent_id: str, purpose: str, wrapped_key: bytes, nonce: bytes
+) -> bytes:
+    if len(wrapped_key) != WRAPPED_KEY_SIZE or len(nonce) != NONCE_SIZE:
+        raise ValueError("wrapped key or nonce of the wrong size")
+    return encode_names(epoch=epoch, agent_id=agent_id, purpose=purpose) + wrapped_key + nonce
 
 
 def parse_sealed_blob(data: bytes) -> SealedBlob:

@@ -23,12 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from anima_signer.keys import KeyRing
-from anima_signer.vault.blob import (
-    NONCE_SIZE,
-    SealedBlob,
-    encode_header,
-    parse_sealed_blob,
-)
+from anima_signer.vault.blob import NONCE_SIZE, SealedBlob, encode_names, parse_sealed_blob
 from anima_signer.vault.errors import (
     SealedBlobNotAuthentic,
     SealedForAnotherAgent,
@@ -50,18 +45,24 @@ class Vault:
 
     def __init__(self, *, keyring: KeyRing) -> None:
         self._keys = keyring
+        # (agent, purpose, epoch) -> (the header's names, the key-encryption key):
+        # checked and derived once, not per object (a dict set is atomic under the GIL).
+        self._names: dict[tuple[str, str, int], tuple[bytes, bytes]] = {}
 
     def seal(
         self, plaintext: bytes, *, agent_id: str, purpose: str, epoch: int, context: bytes = b""
     ) -> bytes:
         """A sealed blob of `plaintext` that only this enclave opens, and only for the same
         agent, purpose and context, under a key epoch the opener accepts."""
-        data_key = os.urandom(DATA_KEY_SIZE)
-        nonce = os.urandom(NONCE_SIZE)
-        wrapped = aes_key_wrap(self._keys.vault_kek(agent_id, purpose, epoch), data_key)
-        header = encode_header(
-            epoch=epoch, agent_id=agent_id, purpose=purpose, wrapped_key=wrapped, nonce=nonce
-        )
+        names = self._names.get((agent_id, purpose, epoch))
+        if names is None:
+            names = self._names[(agent_id, purpose, epoch)] = (
+                encode_names(epoch=epoch, agent_id=agent_id, purpose=purpose),
+                self._keys.vault_kek(agent_id, purpose, epoch),
+            )
+        fresh = os.urandom(DATA_KEY_SIZE + NONCE_SIZE)
+        data_key, nonce = fresh[:DATA_KEY_SIZE], fresh[DATA_KEY_SIZE:]
+        header = names[0] + aes_key_wrap(names[1], data_key) + nonce
         return header + AESGCM(data_key).encrypt(nonce, plaintext, associated_data(header, context))
 
     def unseal(
