@@ -59,13 +59,16 @@ _HEAD = struct.Struct(">QQ32s")
 _MANIFEST_LABEL = b"anima/v1/store/manifest/hmac-sha256"
 
 _SCHEMA = """
+-- A rowid table: sealed values (a few hundred bytes) are appended in write order,
+-- and only the small (agent, table, key) index takes the scattered inserts of
+-- hidden (HMAC) keys.
 CREATE TABLE IF NOT EXISTS sealed_rows (
     agent_id TEXT NOT NULL,
     tbl TEXT NOT NULL,
     row_key BLOB NOT NULL,
-    blob BLOB NOT NULL,
-    PRIMARY KEY (agent_id, tbl, row_key)
-) WITHOUT ROWID;
+    blob BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS sealed_rows_key ON sealed_rows (agent_id, tbl, row_key);
 CREATE TABLE IF NOT EXISTS sealed_heads (
     agent_id TEXT PRIMARY KEY,
     blob BLOB NOT NULL
@@ -258,13 +261,18 @@ class SealedState:
         self._refused[refused.agent_id] = refused
         return refused
 
-    def _agent(self, agent_id: str) -> _Agent | None:
-        """The agent's committed index, its head re-read once per transaction (every time
-        outside one): a head this enclave did not write is re-checked with its rows."""
+    def _agent(self, agent_id: str, *, recheck: bool = True) -> _Agent | None:
+        """The agent's committed index, its head re-read once per transaction: a head
+        this enclave did not write is re-checked with its rows (another writer past the
+        state lock: reloaded if newer; the host: refused). Reads outside a transaction
+        skip that (recheck=False): each row read is checked against the index anyway,
+        and what is written next is checked in its transaction."""
         earlier = self._refused.get(agent_id)
         if earlier is not None:
             raise earlier
-        if self._undo is not None and agent_id in self._checked:
+        if (self._undo is not None and agent_id in self._checked) or (
+            not recheck and self._undo is None and agent_id in self._agents
+        ):
             return self._agents.get(agent_id)
         known = self._agents.get(agent_id)
         row = self._db.execute(
@@ -426,7 +434,7 @@ class SealedState:
 
     def get(self, agent_id: str, table: str, key: bytes) -> bytes | None:
         with self._lock:
-            agent = self._agent(agent_id)
+            agent = self._agent(agent_id, recheck=False)
             stored = self.row_key(agent_id, table, key)
             expected = None if agent is None else agent.tables.get(table, {}).get(stored)
             if expected is None:
@@ -463,7 +471,7 @@ class SealedState:
         if table in self._hidden:
             raise ValueError(f"table {table!r} has hidden keys: no ranges")
         with self._lock:
-            agent = self._agent(agent_id)
+            agent = self._agent(agent_id, recheck=False)
             rows = {} if agent is None else agent.tables.get(table, {})
             expected = sorted(k for k in rows if start <= k < end)
             if not expected:
@@ -481,7 +489,7 @@ class SealedState:
     def keys(self, agent_id: str, table: str) -> list[bytes]:
         """The stored keys of a table, sorted (hidden tables: their HMACs)."""
         with self._lock:
-            agent = self._agent(agent_id)
+            agent = self._agent(agent_id, recheck=False)
             return [] if agent is None else sorted(agent.tables.get(table, {}))
 
     def put(self, agent_id: str, table: str, key: bytes, value: bytes) -> None:
