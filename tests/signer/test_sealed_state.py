@@ -223,9 +223,9 @@ async def test_a_released_entry_put_back_is_refused(tmp_path: Path) -> None:
     for agent_id in ("alice", "bob"):
         signer.create_agent(agent_id=agent_id, wallet_count=1, policy=OPEN_POLICY)
     signer.append_log("alice", 0, [host_input(), host_input()])
-    first_entry = rows(tmp_path, "alice", "log_entry")[0]
+    first_entry = rows(tmp_path, "alice", "log_entries")[0]
     signer.append_log("alice", 3, [])  # the host stored [0, 3): released
-    assert rows(tmp_path, "alice", "log_entry") == []
+    assert rows(tmp_path, "alice", "log_entries") == []
     signer.close()
     with host_db(tmp_path) as db:
         db.execute("INSERT INTO sealed_rows VALUES (?, ?, ?, ?)", first_entry)

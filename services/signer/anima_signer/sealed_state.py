@@ -152,6 +152,7 @@ class SealedState:
         # Set inside a transaction:
         self._undo: dict[str, _Undo] | None = None
         self._checked: set[str] = set()  # agents whose head was re-read in this transaction
+        self._staged: list[tuple[str, str, bytes, bytes]] = []  # rows to insert at the next read
         self._after_commit: list[Callable[[], None]] | None = None
         self._load()
 
@@ -333,7 +334,7 @@ class SealedState:
                     raise
             finally:
                 self._undo, self._after_commit = None, None
-                self._checked = set()
+                self._checked, self._staged = set(), []
             for hook in hooks:
                 hook()
             if after_commit is not None:
@@ -366,8 +367,15 @@ class SealedState:
             self._undo[agent_id] = _Undo(agent.generation, agent.head_blob, agent.digest)
         return agent
 
+    def _flush(self) -> None:
+        """Insert the staged rows: one statement for every put of a transaction."""
+        if self._staged:
+            staged, self._staged = self._staged, []
+            self._db.executemany("INSERT OR REPLACE INTO sealed_rows VALUES (?, ?, ?, ?)", staged)
+
     def _write_heads(self) -> None:
         assert self._undo is not None
+        self._flush()
         new_agents = {a for a in self._undo if a not in self._manifest}
         if new_agents:
             # Re-read under the write lock: another process may have added agents since.
@@ -439,6 +447,7 @@ class SealedState:
             expected = None if agent is None else agent.tables.get(table, {}).get(stored)
             if expected is None:
                 return None  # a row the enclave never wrote is not there, whatever the disk says
+            self._flush()
             row = self._db.execute(
                 "SELECT blob FROM sealed_rows WHERE agent_id = ? AND tbl = ? AND row_key = ?",
                 (agent_id, table, stored),
@@ -465,26 +474,6 @@ class SealedState:
             epochs=(STATE_EPOCH,),
             context=_context(table, stored),
         )
-
-    def range(self, agent_id: str, table: str, start: bytes, end: bytes) -> list[bytes]:
-        """Values of keys in [start, end), in key order (a table with visible keys)."""
-        if table in self._hidden:
-            raise ValueError(f"table {table!r} has hidden keys: no ranges")
-        with self._lock:
-            agent = self._agent(agent_id, recheck=False)
-            rows = {} if agent is None else agent.tables.get(table, {})
-            expected = sorted(k for k in rows if start <= k < end)
-            if not expected:
-                return []
-            found = {
-                k: b
-                for k, b in self._db.execute(
-                    "SELECT row_key, blob FROM sealed_rows WHERE agent_id = ? AND tbl = ? "
-                    "AND row_key >= ? AND row_key < ?",
-                    (agent_id, table, start, end),
-                )
-            }
-            return [self._opened(agent_id, table, k, rows[k], found.get(k)) for k in expected]
 
     def keys(self, agent_id: str, table: str) -> list[bytes]:
         """The stored keys of a table, sorted (hidden tables: their HMACs)."""
@@ -513,30 +502,26 @@ class SealedState:
                 )
                 written.append((agent_id, table, stored, blob))
                 self._set(agent_id, agent, table, stored, self._term(agent_id, table, stored, blob))
-            self._db.executemany("INSERT OR REPLACE INTO sealed_rows VALUES (?, ?, ?, ?)", written)
+            self._staged += written
 
     def delete(self, agent_id: str, table: str, key: bytes) -> None:
-        with self._lock, self.writing():
-            agent = self._touch(agent_id)
-            stored = self.row_key(agent_id, table, key)
-            if stored not in agent.tables.get(table, {}):
-                return
-            self._db.execute(
-                "DELETE FROM sealed_rows WHERE agent_id = ? AND tbl = ? AND row_key = ?",
-                (agent_id, table, stored),
-            )
-            self._set(agent_id, agent, table, stored, None)
+        self.delete_many(agent_id, table, [self.row_key(agent_id, table, key)], stored=True)
 
-    def delete_below(self, agent_id: str, table: str, end: bytes) -> None:
-        """Delete the rows of keys below `end` (a table with visible keys)."""
+    def delete_many(
+        self, agent_id: str, table: str, keys: list[bytes], *, stored: bool = False
+    ) -> None:
+        """Delete rows by key (`stored`: keys as keys() lists them) if they exist."""
         with self._lock, self.writing():
             agent = self._touch(agent_id)
-            doomed = [k for k in agent.tables.get(table, {}) if k < end]
+            rows = agent.tables.get(table, {})
+            doomed = [k if stored else self.row_key(agent_id, table, k) for k in keys]
+            doomed = [k for k in doomed if k in rows]
             if not doomed:
                 return
-            self._db.execute(
-                "DELETE FROM sealed_rows WHERE agent_id = ? AND tbl = ? AND row_key < ?",
-                (agent_id, table, end),
+            self._flush()
+            self._db.executemany(
+                "DELETE FROM sealed_rows WHERE agent_id = ? AND tbl = ? AND row_key = ?",
+                [(agent_id, table, k) for k in doomed],
             )
             for key in doomed:
                 self._set(agent_id, agent, table, key, None)
