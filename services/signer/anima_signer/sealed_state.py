@@ -129,6 +129,7 @@ class _Undo:
 
 
 def _context(table: str, key: bytes) -> bytes:
+    """Table names follow _TABLE (no NUL), so the NUL ends the name unambiguously."""
     return table.encode() + b"\x00" + key
 
 
@@ -203,6 +204,8 @@ class SealedState:
         for table, key, blob in rows:
             if not (isinstance(table, str) and isinstance(key, bytes) and isinstance(blob, bytes)):
                 raise AgentStateTampered(agent_id, "a row of another type was written in its state")
+            if _TABLE.fullmatch(table) is None:  # (table, key) framing relies on the rule
+                raise AgentStateTampered(agent_id, "a row names a table the enclave never writes")
             term = self._term(agent_id, table, key, blob)
             agent.tables.setdefault(table, {})[key] = term
             agent.digest ^= term
