@@ -1,62 +1,31 @@
-"""Sealed rows on the host's disk: the host can neither read nor edit them, only
-withhold or replace the whole agent (or the whole store).
-
-The store is SQLite (atomic commits, kill -9 safe), but every value in it is a
-vault blob (anima_signer.vault) sealed for its agent with the row's table and key
-as context, so a row cannot be read, forged, or moved to another agent, table or
-key. Splicing old and new rows is caught by a per-agent *head*, sealed too, that
-commits to the agent's whole set of rows:
-
-    head = (generation, row count, XOR over rows of HMAC(k_agent, table, key, SHA-256(blob)))
-
-k_agent never leaves the enclave, so the host cannot compute any row's term and
-cannot find another set of rows (an older version of one, a dropped one, one
-resurrected after deletion) with the same sum. Every commit that touches an agent
-writes its new head in the same SQLite transaction. On open, each agent's rows
-are hashed and checked against its head; while running, the enclave keeps each
-row's term in memory and checks every row it reads against it, and it re-reads
-an agent's head once per transaction (a head it did not write: re-checked, and
-refused if older). A *manifest* (the agent ids, MACed under a store key) catches
-an agent whose whole state was deleted.
-
-A check that fails refuses that agent only (AgentStateRefused, with the cause) and
-leaves its rows as found; other agents keep working. What this cannot catch: the
-host replacing an agent's head and rows together by an older copy while the signer
-is stopped (a whole-agent rollback), or the whole store by an older copy; the
-witnessed checkpoints are the answer to that (README, "Sealed state").
-
-Tables are names, rows are (table, key) -> bytes: a new table needs no schema and
-is sealed like the others. Keys are visible to the host unless the table is
-declared with hidden keys (their keys are stored as an HMAC under k_agent).
-"""
+"""SealedState: sealed (agent, table, key) -> bytes rows in one SQLite file, and the
+transactions that keep each agent's head in step with its rows."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import re
 import sqlite3
-import struct
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
 
 from anima_signer.keys import KeyRing
-from anima_signer.vault import SealedBlobMalformed, SealedBlobRefused, Vault
-from anima_signer_api.errors import AgentStateRefused, SignerError
-from anima_verify.errors import ErrorKind
-
-#: The key epoch of state sealed by this enclave (a recovery will bump it, issue 15).
-STATE_EPOCH: Final = 0
-HEAD_PURPOSE: Final = "state-head"
-ROW_PURPOSE: Final = "state-row"
-_TABLE = re.compile(r"[a-z][a-z0-9_]{0,31}")
-_HEAD = struct.Struct(">QQ32s")
-_MANIFEST_LABEL = b"anima/v1/store/manifest/hmac-sha256"
+from anima_signer.sealed_state.binding import (
+    ROW_PURPOSE,
+    STATE_EPOCH,
+    TABLE_RULE,
+    StateBinding,
+    context,
+)
+from anima_signer.sealed_state.errors import (
+    AgentStateMissing,
+    AgentStateRolledBack,
+    AgentStateTampered,
+    StateManifestRefused,
+)
+from anima_signer.vault import Vault
+from anima_signer_api.errors import AgentStateRefused
 
 _SCHEMA = """
 -- A rowid table: sealed values (a few hundred bytes) are appended in write order,
@@ -80,27 +49,6 @@ CREATE TABLE IF NOT EXISTS sealed_manifest (
     mac BLOB NOT NULL
 );
 """
-
-
-class AgentStateTampered(AgentStateRefused):
-    """A row or the head was altered, dropped, added, replaced by an older version,
-    or moved from elsewhere."""
-
-
-class AgentStateRolledBack(AgentStateRefused):
-    """While this signer ran, the agent's state was replaced by an older copy."""
-
-
-class AgentStateMissing(AgentStateRefused):
-    """The manifest names the agent, but its state is gone (or its head is)."""
-
-
-class StateManifestRefused(SignerError):
-    """The store's list of agents failed its check: the store is not one this enclave
-    wrote, or was edited. The signer refuses to start on it."""
-
-    kind = ErrorKind.FAILED_PRECONDITION
-    reason = "STATE_MANIFEST_REFUSED"
 
 
 @dataclass(slots=True)
@@ -128,19 +76,14 @@ class _Undo:
     rows: list[tuple[str, bytes, int | None]] = field(default_factory=list)
 
 
-def _context(table: str, key: bytes) -> bytes:
-    """Table names follow _TABLE (no NUL), so the NUL ends the name unambiguously."""
-    return table.encode() + b"\x00" + key
-
-
 class SealedState:
     """Sealed (agent, table, key) -> bytes rows in one SQLite file. Thread-safe: one
     connection, one lock; writes that belong together run in one `transaction()`."""
 
     def __init__(self, *, path: Path, keyring: KeyRing, hidden_key_tables: frozenset[str]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._keys = keyring
         self._vault = Vault(keyring=keyring)
+        self._binding = StateBinding(keyring=keyring, vault=self._vault)
         self._hidden = hidden_key_tables
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -163,7 +106,7 @@ class SealedState:
     # ------------------------------------------------------------ loading and checks
 
     def _load(self) -> None:
-        self._manifest = self._read_manifest()
+        self._manifest = self._binding.read_manifest(self._db)
         # Only text agent ids can name an agent; anything else the host wrote is read by no one.
         heads = dict(
             self._db.execute(
@@ -196,7 +139,7 @@ class SealedState:
             raise AgentStateMissing(agent_id, "its sealed head is gone from the state store")
         if not isinstance(head_blob, bytes):
             raise AgentStateTampered(agent_id, "its head is not a sealed blob")
-        generation, count, digest = self._open_head(agent_id, head_blob)
+        generation, count, digest = self._binding.open_head(agent_id, head_blob)
         agent = _Agent(generation=generation, head_blob=head_blob, digest=0)
         rows = self._db.execute(
             "SELECT tbl, row_key, blob FROM sealed_rows WHERE agent_id = ?", (agent_id,)
@@ -204,9 +147,9 @@ class SealedState:
         for table, key, blob in rows:
             if not (isinstance(table, str) and isinstance(key, bytes) and isinstance(blob, bytes)):
                 raise AgentStateTampered(agent_id, "a row of another type was written in its state")
-            if _TABLE.fullmatch(table) is None:  # (table, key) framing relies on the rule
+            if TABLE_RULE.fullmatch(table) is None:  # (table, key) framing relies on the rule
                 raise AgentStateTampered(agent_id, "a row names a table the enclave never writes")
-            term = self._term(agent_id, table, key, blob)
+            term = self._binding.term(agent_id, table, key, blob)
             agent.tables.setdefault(table, {})[key] = term
             agent.digest ^= term
         if agent.count != count:
@@ -223,42 +166,6 @@ class SealedState:
                 "version, or moved from elsewhere)",
             )
         return agent
-
-    def _open_head(self, agent_id: str, head_blob: bytes) -> tuple[int, int, int]:
-        try:
-            plain = self._vault.unseal(
-                head_blob, agent_id=agent_id, purpose=HEAD_PURPOSE, epochs=(STATE_EPOCH,)
-            )
-        except (SealedBlobMalformed, SealedBlobRefused) as exc:
-            raise AgentStateTampered(agent_id, f"its sealed head: {exc.message}") from None
-        if len(plain) != _HEAD.size:
-            raise AgentStateTampered(agent_id, "its sealed head has the wrong size")
-        generation, count, digest = _HEAD.unpack(plain)
-        return generation, count, int.from_bytes(digest, "big")
-
-    def _term(self, agent_id: str, table: str, key: bytes, blob: bytes) -> int:
-        message = b"row\x00" + _context(table, key) + b"\x00" + hashlib.sha256(blob).digest()
-        mac = hmac.digest(self._keys.state_mac_key(agent_id, STATE_EPOCH), message, "sha256")
-        return int.from_bytes(mac, "big")
-
-    def _manifest_mac(self, agents: bytes) -> bytes:
-        return hmac.digest(self._keys.store_mac_key(_MANIFEST_LABEL), agents, "sha256")
-
-    def _read_manifest(self) -> set[str]:
-        row = self._db.execute("SELECT agents, mac FROM sealed_manifest").fetchone()
-        if row is None:
-            return set()
-        agents, mac = row
-        if not (
-            isinstance(agents, bytes)
-            and isinstance(mac, bytes)
-            and hmac.compare_digest(self._manifest_mac(agents), mac)
-        ):
-            raise StateManifestRefused(
-                "the state store's list of agents failed its MAC: it was edited, or the store "
-                "was written by another enclave"
-            )
-        return set(json.loads(agents))
 
     def _refuse(self, refused: AgentStateRefused) -> AgentStateRefused:
         self._agents.pop(refused.agent_id, None)
@@ -287,7 +194,7 @@ class SealedState:
             # Written behind this signer (a second process past the state lock), or edited.
             if on_disk is None:
                 raise self._refuse(AgentStateMissing(agent_id, "its sealed head was deleted"))
-            self._manifest |= self._read_manifest()
+            self._manifest |= self._binding.read_manifest(self._db)
             try:
                 fresh = self._verified(agent_id, on_disk)
             except AgentStateRefused as refused:
@@ -302,7 +209,9 @@ class SealedState:
                 )
             self._agents[agent_id] = known = fresh
         elif known is None and on_disk is not None:
-            self._manifest |= self._read_manifest()  # an agent another process created
+            self._manifest |= self._binding.read_manifest(
+                self._db
+            )  # an agent another process created
             try:
                 known = self._agents[agent_id] = self._verified(agent_id, on_disk)
             except AgentStateRefused as refused:
@@ -382,18 +291,13 @@ class SealedState:
         new_agents = {a for a in self._undo if a not in self._manifest}
         if new_agents:
             # Re-read under the write lock: another process may have added agents since.
-            agents = sorted(self._read_manifest() | self._manifest | new_agents)
-            encoded = json.dumps(agents, separators=(",", ":")).encode()
-            self._db.execute(
-                "INSERT OR REPLACE INTO sealed_manifest VALUES (0, ?, ?)",
-                (encoded, self._manifest_mac(encoded)),
-            )
+            agents = self._binding.read_manifest(self._db) | self._manifest | new_agents
+            self._binding.write_manifest(self._db, agents)
         for agent_id in self._undo:
             agent = self._agents[agent_id]
             agent.generation += 1
-            plain = _HEAD.pack(agent.generation, agent.count, agent.digest.to_bytes(32, "big"))
-            agent.head_blob = self._vault.seal(
-                plain, agent_id=agent_id, purpose=HEAD_PURPOSE, epoch=STATE_EPOCH
+            agent.head_blob = self._binding.seal_head(
+                agent_id, agent.generation, agent.count, agent.digest
             )
             self._db.execute(
                 "INSERT OR REPLACE INTO sealed_heads VALUES (?, ?)", (agent_id, agent.head_blob)
@@ -427,8 +331,7 @@ class SealedState:
         """The key as stored: a hidden table's keys are an HMAC the host cannot invert."""
         if table not in self._hidden:
             return key
-        mac_key = self._keys.state_mac_key(agent_id, STATE_EPOCH)
-        return hmac.digest(mac_key, b"key\x00" + _context(table, key), "sha256")[:20]
+        return self._binding.hidden_key(agent_id, table, key)
 
     def agents(self) -> list[str]:
         """Agents whose state passed its checks (with at least one committed row)."""
@@ -464,7 +367,10 @@ class SealedState:
             raise self._refuse(
                 AgentStateTampered(agent_id, f"a row of its {table} was deleted from the store")
             )
-        if not isinstance(blob, bytes) or self._term(agent_id, table, stored, blob) != expected:
+        if (
+            not isinstance(blob, bytes)
+            or self._binding.term(agent_id, table, stored, blob) != expected
+        ):
             raise self._refuse(
                 AgentStateTampered(
                     agent_id, f"a row of its {table} was replaced in the store while it ran"
@@ -475,7 +381,7 @@ class SealedState:
             agent_id=agent_id,
             purpose=ROW_PURPOSE,
             epochs=(STATE_EPOCH,),
-            context=_context(table, stored),
+            context=context(table, stored),
         )
 
     def keys(self, agent_id: str, table: str) -> list[bytes]:
@@ -489,8 +395,8 @@ class SealedState:
 
     def put_many(self, agent_id: str, table: str, items: list[tuple[bytes, bytes]]) -> None:
         """Insert or replace rows of one agent's table (one statement for all)."""
-        if _TABLE.fullmatch(table) is None:
-            raise ValueError(f"table names are {_TABLE.pattern}")
+        if TABLE_RULE.fullmatch(table) is None:
+            raise ValueError(f"table names are {TABLE_RULE.pattern}")
         with self._lock, self.writing():
             agent = self._touch(agent_id)
             written = []
@@ -501,10 +407,16 @@ class SealedState:
                     agent_id=agent_id,
                     purpose=ROW_PURPOSE,
                     epoch=STATE_EPOCH,
-                    context=_context(table, stored),
+                    context=context(table, stored),
                 )
                 written.append((agent_id, table, stored, blob))
-                self._set(agent_id, agent, table, stored, self._term(agent_id, table, stored, blob))
+                self._set(
+                    agent_id,
+                    agent,
+                    table,
+                    stored,
+                    self._binding.term(agent_id, table, stored, blob),
+                )
             self._staged += written
 
     def delete(self, agent_id: str, table: str, key: bytes) -> None:
