@@ -30,9 +30,15 @@ def add_client_commands(sub: SubParsers) -> None:
     head = sub.add_parser("head", help="the newest block header the chain client verified")
     _client_arguments(head)
     head.set_defaults(func=_head)
-    balance = sub.add_parser("balance", help="an address's balance, proven against a verified block")
-    balance.add_argument("address", help="0x-prefixed 20-byte address (EIP-55 checked if mixed case)")
-    balance.add_argument("--block", type=int, default=0, help="a verified block number (default: head)")
+    balance = sub.add_parser(
+        "balance", help="an address's balance, proven against a verified block"
+    )
+    balance.add_argument(
+        "address", help="0x-prefixed 20-byte address (EIP-55 checked if mixed case)"
+    )
+    balance.add_argument(
+        "--block", type=int, default=0, help="a verified block number (default: head)"
+    )
     _client_arguments(balance)
     balance.set_defaults(func=_balance)
 
@@ -71,7 +77,9 @@ async def _head_async(args: argparse.Namespace) -> None:
     print(f"verified head: block {head.block.number} 0x{head.block.hash.hex()}")
     print(f"  state root   0x{head.block.state_root.hex()}")
     print(f"  chain id     {head.chain_id}, base fee {head.base_fee_per_gas} wei")
-    print(f"  linked to checkpoint 0x{head.checkpoint_hash.hex()} (reorgs seen: {head.reorgs_seen})")
+    print(
+        f"  linked to checkpoint 0x{head.checkpoint_hash.hex()} (reorgs seen: {head.reorgs_seen})"
+    )
 
 
 async def _balance_async(args: argparse.Namespace, address: bytes) -> None:
@@ -81,7 +89,8 @@ async def _balance_async(args: argparse.Namespace, address: bytes) -> None:
         f"{show_address(address)}: {format_ether(account.balance)} ({account.balance} wei),"
         f" nonce {account.nonce}"
     )
-    print(f"  proven against {account.block.describe()}, state root 0x{account.block.state_root.hex()}")
+    block = account.block
+    print(f"  proven against {block.describe()}, state root 0x{block.state_root.hex()}")
 
 
 def _run(coroutine: object) -> int:

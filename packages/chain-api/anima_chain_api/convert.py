@@ -43,7 +43,9 @@ def head_to_pb(head: VerifiedHead) -> pb.GetVerifiedHeadResponse:
 
 def head_from_pb(wire: pb.GetVerifiedHeadResponse) -> VerifiedHead:
     return VerifiedHead(
-        block=BlockRef(number=wire.number, hash=bytes(wire.hash), state_root=bytes(wire.state_root)),
+        block=BlockRef(
+            number=wire.number, hash=bytes(wire.hash), state_root=bytes(wire.state_root)
+        ),
         chain_id=wire.chain_id,
         timestamp=wire.timestamp,
         base_fee_per_gas=parse_wei(wire.base_fee_per_gas or "0", "base_fee_per_gas"),
@@ -89,7 +91,9 @@ def storage_from_pb(address: bytes, wire: pb.GetStorageResponse) -> ProvenStorag
 
 
 def code_to_pb(code: ProvenCode) -> pb.GetCodeResponse:
-    return pb.GetCodeResponse(block=block_to_pb(code.block), code=code.code, code_hash=code.code_hash)
+    return pb.GetCodeResponse(
+        block=block_to_pb(code.block), code=code.code, code_hash=code.code_hash
+    )
 
 
 def code_from_pb(address: bytes, wire: pb.GetCodeResponse) -> ProvenCode:
@@ -117,7 +121,9 @@ def receipt_to_pb(receipt: VerifiedReceipt) -> pb.Receipt:
         gas_used=receipt.gas_used,
         cumulative_gas_used=receipt.cumulative_gas_used,
         logs=[
-            pb.Log(address=log.address, topics=list(log.topics), data=log.data, log_index=log.log_index)
+            pb.Log(
+                address=log.address, topics=list(log.topics), data=log.data, log_index=log.log_index
+            )
             for log in receipt.logs
         ],
     )
@@ -143,7 +149,9 @@ def receipt_from_pb(wire: pb.Receipt) -> VerifiedReceipt:
 
 
 def receipt_at_to_pb(found: ReceiptAt) -> pb.GetReceiptResponse:
-    return pb.GetReceiptResponse(block=block_to_pb(found.block), receipt=receipt_to_pb(found.receipt))
+    return pb.GetReceiptResponse(
+        block=block_to_pb(found.block), receipt=receipt_to_pb(found.receipt)
+    )
 
 
 def receipt_at_from_pb(wire: pb.GetReceiptResponse) -> ReceiptAt:
@@ -196,7 +204,9 @@ def outcome_from_pb(wire: pb.SendTransactionResponse) -> TransactionOutcome:
         sender=bytes(getattr(wire, "from")),
         nonce=wire.nonce,
         max_fee_per_gas=parse_wei(wire.max_fee_per_gas, "max_fee_per_gas"),
-        max_priority_fee_per_gas=parse_wei(wire.max_priority_fee_per_gas, "max_priority_fee_per_gas"),
+        max_priority_fee_per_gas=parse_wei(
+            wire.max_priority_fee_per_gas, "max_priority_fee_per_gas"
+        ),
         signature_log_index=wire.signature_log_index,
         replayed=wire.replayed,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from anima_chain_api.errors import InvalidChainRequest
 

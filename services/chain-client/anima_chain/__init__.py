@@ -1,1 +1,1 @@
-"""Anima's verifying chain client service (host): proven reads and transactions through the enclave."""
+"""Anima's verifying chain client (host): proven reads, transactions through the enclave."""

@@ -112,7 +112,12 @@ async def start_chain(config: ChainConfig, *, signer: SignerClient) -> RunningCh
         raise
     servicer.attach(service)
     await server.set_ready(True)
-    log.info("chain client ready on port %d: chain %d, verified head %d", port, config.chain_id, head.number)
+    log.info(
+        "chain client ready on port %d: chain %d, verified head %d",
+        port,
+        config.chain_id,
+        head.number,
+    )
     return RunningChain(
         server=server,
         port=port,

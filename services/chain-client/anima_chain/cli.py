@@ -39,7 +39,9 @@ def add_commands(sub: SubParsers) -> None:
     )
     serve.add_argument("--config", type=Path, help="TOML or JSON configuration file")
     serve.add_argument("--listen", help="host:port (port 0 picks a free one)")
-    serve.add_argument("--data-dir", type=Path, help="where sent transactions and the certificate live")
+    serve.add_argument(
+        "--data-dir", type=Path, help="where sent transactions and the certificate live"
+    )
     serve.add_argument("--rpc-url", help="the (untrusted) Ethereum JSON-RPC node")
     serve.add_argument("--chain-id", type=int, help="the chain to follow")
     serve.add_argument("--checkpoint", help="the trusted block hash (0x + 64 hex digits)")
@@ -74,7 +76,9 @@ async def _serve_async(args: argparse.Namespace, config: ChainConfig) -> None:
 
     config.check_startable()
     signer = await SignerClient.connect_attested(
-        address=args.signer, token=signer_token("anima chain serve"), policy=measurement_policy(args)
+        address=args.signer,
+        token=signer_token("anima chain serve"),
+        policy=measurement_policy(args),
     )
     try:
         running = await start_chain(config, signer=signer)

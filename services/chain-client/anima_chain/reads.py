@@ -9,8 +9,9 @@ reorg between fetching the header and the proof reads again from the new head.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 from eth_utils.crypto import keccak
 
@@ -38,7 +39,6 @@ from anima_verify.chain.proofs import (
 from anima_verify.chain.receipts import Receipt, verify_receipts
 from anima_verify.chain.transactions import verify_transactions
 
-T = TypeVar("T")
 #: How often a read at the head starts again after the head was reorged away under it.
 _REORG_RETRIES = 3
 
@@ -56,10 +56,8 @@ class ProvenReads:
         for _ in range(_REORG_RETRIES):
             header = await self._headers.at_or_after_refresh(block_number)
             response = await self._proof(address, [], header)
-            account = _checked(
-                lambda: verify_account_proof(header.state_root, address, response),
-                f"account {show_address(address)} at block {header.number}",
-            )
+            with proof_checks(f"account {show_address(address)} at block {header.number}"):
+                account = verify_account_proof(header.state_root, address, response)
             if self._headers.is_current(header):
                 return ProvenAccount(
                     block=block_ref(header),
@@ -79,10 +77,8 @@ class ProvenReads:
         for _ in range(_REORG_RETRIES):
             header = await self._headers.at_or_after_refresh(block_number)
             response = await self._proof(address, slots, header)
-            values = _checked(
-                lambda: _storage_values(header, address, slots, response),
-                f"storage of {show_address(address)} at block {header.number}",
-            )
+            with proof_checks(f"storage of {show_address(address)} at block {header.number}"):
+                values = _storage_values(header, address, slots, response)
             if self._headers.is_current(header):
                 return ProvenStorage(block=block_ref(header), address=address, values=values)
         raise _reorged()
@@ -103,10 +99,8 @@ class ProvenReads:
             account = await self.account(address, block_number or 0)
             header = self._headers.at(account.block.number)
             code = _hex(await self._node.read("eth_getCode", [_addr(address), hex(header.number)]))
-            _checked(
-                lambda: verify_code(account.code_hash, code),
-                f"code of {show_address(address)} at block {header.number}",
-            )
+            with proof_checks(f"code of {show_address(address)} at block {header.number}"):
+                verify_code(account.code_hash, code)
             if self._headers.is_current(header):
                 return ProvenCode(
                     block=account.block, address=address, code=code, code_hash=account.code_hash
@@ -137,8 +131,9 @@ class ProvenReads:
         what = f"block {header.number}"
         if not isinstance(block, dict):
             raise ProofRejected(f"{what}: the node has no such block", check="BLOCK_MISSING")
-        txs = _checked(lambda: verify_transactions(header, block.get("transactions")), what)
-        verified = _checked(lambda: verify_receipts(header, receipts), what)
+        with proof_checks(what):
+            txs = verify_transactions(header, block.get("transactions", ()))
+            verified = verify_receipts(header, receipts)
         if len(verified) != len(txs):
             raise ProofRejected(
                 f"{what}: {len(verified)} receipts for {len(txs)} transactions",
@@ -179,15 +174,19 @@ def _receipt(transaction_hash: bytes, receipt: Receipt) -> VerifiedReceipt:
         gas_used=receipt.gas_used,
         cumulative_gas_used=receipt.cumulative_gas_used,
         logs=tuple(
-            LogRecord(address=log.address, topics=log.topics, data=log.data, log_index=log.log_index)
+            LogRecord(
+                address=log.address, topics=log.topics, data=log.data, log_index=log.log_index
+            )
             for log in receipt.logs
         ),
     )
 
 
-def _checked(check: Callable[[], T], what: str) -> T:
+@contextmanager
+def proof_checks(what: str) -> Iterator[None]:
+    """anima_verify.chain's failures as ProofRejected, naming what was read and the check."""
     try:
-        return check()
+        yield
     except ChainProofError as exc:
         raise rejected(exc, what) from None
 
@@ -208,13 +207,17 @@ def _hex(value: object) -> bytes:
     try:
         return bytes.fromhex(value[2:])
     except ValueError:
-        raise ProofRejected("the node's code is not hex data", check="MALFORMED_CHAIN_DATA") from None
+        raise ProofRejected(
+            "the node's code is not hex data", check="MALFORMED_CHAIN_DATA"
+        ) from None
 
 
 def _block_number_of(receipt: Any) -> int:
     number = receipt.get("blockNumber") if isinstance(receipt, dict) else None
     if not isinstance(number, str) or not number.startswith("0x") or len(number) > 18:
-        raise ProofRejected("the node's receipt names no block number", check="MALFORMED_CHAIN_DATA")
+        raise ProofRejected(
+            "the node's receipt names no block number", check="MALFORMED_CHAIN_DATA"
+        )
     try:
         return int(number, 16)
     except ValueError:

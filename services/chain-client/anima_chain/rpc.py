@@ -65,9 +65,13 @@ class RpcNode:
                 f"the RPC node did not answer {method} within {self._config.timeout_s:g} s"
             ) from None
         except httpx.TransportError as exc:
-            raise NodeUnavailable(f"cannot reach the RPC node for {method}: {exc!s:.{_SHOWN}}") from None
+            raise NodeUnavailable(
+                f"cannot reach the RPC node for {method}: {exc!s:.{_SHOWN}}"
+            ) from None
         if response.status_code >= 500 or response.status_code == 429:
-            raise NodeUnavailable(f"the RPC node answered {method} with HTTP {response.status_code}")
+            raise NodeUnavailable(
+                f"the RPC node answered {method} with HTTP {response.status_code}"
+            )
         if response.status_code != 200:
             raise NodeError(f"the RPC node answered {method} with HTTP {response.status_code}")
         if len(response.content) > _MAX_ANSWER_BYTES:

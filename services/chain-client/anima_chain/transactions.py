@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections import defaultdict
-from typing import Any
+from typing import Any, Protocol
 
 from anima_chain.config import FeeRule
 from anima_chain.headers import HeaderStore
@@ -32,9 +32,15 @@ from anima_chain_api.errors import (
     TransactionReverted,
 )
 from anima_chain_api.types import ReceiptAt, TransactionIntent, TransactionOutcome, show_address
-from anima_signer_api.client import SignerClient
 from anima_signer_api.errors import PolicyDenied, SignerError, SignerRpcError, UnknownAgent
-from anima_signer_api.types import SignedTransaction, SignRequest, Transaction, TxType
+from anima_signer_api.types import (
+    Agent,
+    SignedTransaction,
+    SignRequest,
+    SignResult,
+    Transaction,
+    TxType,
+)
 
 log = logging.getLogger(__name__)
 _KEY = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
@@ -44,6 +50,14 @@ _PLAIN_TRANSFER_GAS = 21_000
 _ALREADY_SENT = ("already known", "nonce too low", "already imported")
 
 
+class TransactionSigner(Protocol):
+    """What this module needs of anima_signer_api.client.SignerClient (no transport here)."""
+
+    async def get_agent(self, agent_id: str) -> Agent: ...
+
+    async def sign(self, request: SignRequest) -> SignResult: ...
+
+
 class TransactionSender:
     def __init__(
         self,
@@ -51,7 +65,7 @@ class TransactionSender:
         node: RpcNode,
         headers: HeaderStore,
         reads: ProvenReads,
-        signer: SignerClient,
+        signer: TransactionSigner,
         store: IntentStore,
         fees: FeeRule,
         receipt_timeout_s: float,
@@ -136,7 +150,9 @@ class TransactionSender:
         except PolicyDenied as exc:
             raise SigningRefused(f"the enclave refused: {exc.message}", rule=exc.rule) from None
         except UnknownAgent:
-            raise InvalidChainRequest(f"agent_id: the signer has no agent {intent.agent_id!r}") from None
+            raise InvalidChainRequest(
+                f"agent_id: the signer has no agent {intent.agent_id!r}"
+            ) from None
         except SignerRpcError as exc:
             raise SignerUnavailable(f"the signer did not answer: {exc.message}") from None
         except SignerError as exc:
@@ -159,7 +175,9 @@ class TransactionSender:
         try:
             agent = await self._signer.get_agent(intent.agent_id)
         except UnknownAgent:
-            raise InvalidChainRequest(f"agent_id: the signer has no agent {intent.agent_id!r}") from None
+            raise InvalidChainRequest(
+                f"agent_id: the signer has no agent {intent.agent_id!r}"
+            ) from None
         except SignerError as exc:
             raise SignerUnavailable(f"the signer did not answer: {exc.message}") from None
         for wallet in agent.wallets:
