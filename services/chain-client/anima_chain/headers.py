@@ -139,7 +139,7 @@ class HeaderStore:
         if latest < head.number:
             # The node's chain is shorter than ours: ours above `latest` may be gone.
             await self._rewind(latest)
-            return False
+            return latest >= self.head.number
         for number in range(head.number + 1, latest + 1):
             block = await self._block(number)
             try:
@@ -148,13 +148,17 @@ class HeaderStore:
             except UnverifiableHeader as exc:
                 if exc.check != "BROKEN_CHAIN_LINK":
                     raise
-                await self._rewind(self.head.number)
+                # A reorg replaced our head, or the node answered a block that is not
+                # on its own chain (a foreign or forged header): only the first drops.
+                if not await self._rewind(self.head.number):
+                    raise
                 return False
             self._accept(child)
         return True
 
-    async def _rewind(self, start: int) -> None:
-        """Find the highest verified header the node still has, drop the ones above it."""
+    async def _rewind(self, start: int) -> bool:
+        """Find the highest verified header the node still has, drop the ones above it;
+        whether any were dropped."""
         for number in range(min(start, self.head.number), self._floor - 1, -1):
             mine = self._headers.get(number)
             if mine is None:
@@ -172,7 +176,7 @@ class HeaderStore:
                         len(dropped),
                         number,
                     )
-                return
+                return bool(dropped)
         raise UnverifiableHeader(
             "the RPC node's chain no longer contains the verified headers down to the"
             " checkpoint (a reorg below it, or a node on another chain)",

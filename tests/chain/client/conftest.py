@@ -30,7 +30,7 @@ AGENT = "wallet-agent"
 #: The owner's policy in these tests: this chain only, at most 1 ETH (value + max fees).
 POLICY = SigningPolicy(allowed_chain_ids=frozenset({CHAIN_ID}), max_value_wei=ETH)
 SIGNER_TOKENS = {"admin": "signer-admin-token", "runtime": "signer-runtime-token"}
-CHAIN_TOKEN = "chain-runtime-token"  # noqa: S105 (a test token)
+CHAIN_TOKEN = "chain-runtime-token"
 SIM_TRUST = MeasurementPolicy.insecure_simulated_for_development()
 
 
@@ -63,7 +63,9 @@ class Stack:
 
     def account_nonce(self) -> int:
         """The wallet's nonce as anvil has it (for checks that nothing was sent)."""
-        return int(str(self.anvil.rpc("eth_getTransactionCount", ["0x" + self.wallet.hex(), "latest"])), 16)
+        return int(
+            str(self.anvil.rpc("eth_getTransactionCount", ["0x" + self.wallet.hex(), "latest"])), 16
+        )
 
 
 def chain_config(tmp_path: Path, rpc_url: str, checkpoint: str, **overrides: object) -> ChainConfig:
@@ -107,7 +109,9 @@ async def stack(tmp_path: Path, anvil: LocalChain, token: bytes) -> AsyncIterato
         address=address, token=SIGNER_TOKENS["runtime"], policy=SIM_TRUST
     )
     node = await LyingNode(anvil.url).start()
-    running = await start_chain(chain_config(tmp_path, node.url, checkpoint_of(anvil)), signer=signer)
+    running = await start_chain(
+        chain_config(tmp_path, node.url, checkpoint_of(anvil)), signer=signer
+    )
     client = ChainClient.connect(
         f"127.0.0.1:{running.port}", CHAIN_TOKEN, certificate_pem=running.certificate_pem
     )

@@ -76,5 +76,7 @@ class LyingNode:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if self.tamper is not None and "result" in response:
-            response["result"] = self.tamper(request["method"], request["params"], response["result"])
+            response["result"] = self.tamper(
+                request["method"], request["params"], response["result"]
+            )
         return json.dumps(response).encode()
