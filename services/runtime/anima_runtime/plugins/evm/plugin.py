@@ -230,6 +230,7 @@ def _transfer_action(handler: ActionHandler) -> Action:
             "Transfer 10 USDC to 0x742d35Cc6634C0532925a3b844Bc454e4438f44e",
             "Please send 1 ETH to 0x000000000000000000000000000000000000dEaD",
             "send 3 tokens to 0x742d35cc6634c0532925a3b844bc454e4438f44e",
+            "Send 25 DAI to 0x000000000000000000000000000000000000dEaD",
         )
     )
     return Action(
