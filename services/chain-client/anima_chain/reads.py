@@ -53,11 +53,15 @@ class ProvenReads:
         self._headers = headers
 
     async def account(self, address: bytes, block_number: int = 0) -> ProvenAccount:
-        for _ in range(_REORG_RETRIES):
-            header = await self._headers.at_or_after_refresh(block_number)
-            response = await self._proof(address, [], header)
-            with proof_checks(f"account {show_address(address)} at block {header.number}"):
-                account = verify_account_proof(header.state_root, address, response)
+        for attempt in range(_REORG_RETRIES):
+            header, response = await self._proof_at(address, [], block_number, fast=attempt == 0)
+            try:
+                with proof_checks(f"account {show_address(address)} at block {header.number}"):
+                    account = verify_account_proof(header.state_root, address, response)
+            except ProofRejected:
+                if attempt == 0 and block_number == 0:
+                    continue  # the head may have been reorged at its height: check, read again
+                raise
             if self._headers.is_current(header):
                 return ProvenAccount(
                     block=block_ref(header),
@@ -74,11 +78,15 @@ class ProvenReads:
     ) -> ProvenStorage:
         if not slots or len(slots) > MAX_SLOTS:
             raise InvalidChainRequest(f"slots: give 1 to {MAX_SLOTS} storage slots")
-        for _ in range(_REORG_RETRIES):
-            header = await self._headers.at_or_after_refresh(block_number)
-            response = await self._proof(address, slots, header)
-            with proof_checks(f"storage of {show_address(address)} at block {header.number}"):
-                values = _storage_values(header, address, slots, response)
+        for attempt in range(_REORG_RETRIES):
+            header, response = await self._proof_at(address, slots, block_number, fast=attempt == 0)
+            try:
+                with proof_checks(f"storage of {show_address(address)} at block {header.number}"):
+                    values = _storage_values(header, address, slots, response)
+            except ProofRejected:
+                if attempt == 0 and block_number == 0:
+                    continue  # as in account()
+                raise
             if self._headers.is_current(header):
                 return ProvenStorage(block=block_ref(header), address=address, values=values)
         raise _reorged()
@@ -144,9 +152,38 @@ class ProvenReads:
                 return ReceiptAt(block=block_ref(header), receipt=_receipt(tx.hash, receipt))
         return None
 
+    async def _proof_at(
+        self, address: bytes, slots: Sequence[int], block_number: int, *, fast: bool
+    ) -> tuple[BlockHeader, Any]:
+        """The verified header to read at and the node's proof for it.
+
+        At the head, the first try asks in one batch for the node's latest block number
+        and the proof at the verified head: when the node has nothing newer, that is
+        the read (one round trip instead of two). Otherwise, and on a retry (after a
+        proof failed, as a same-height reorg would make it), the headers are followed
+        first and the proof asked at the new head.
+        """
+        if block_number == 0 and fast:
+            head = self._headers.head
+            latest, response = await self._node.read_batch(
+                [("eth_blockNumber", []), _proof_call(address, slots, head.number)]
+            )
+            if latest == hex(head.number) and self._headers.is_current(head):
+                return head, response
+            header = await self._headers.refresh(force=True)
+        elif block_number == 0:
+            header = await self._headers.recheck_head()
+        else:
+            header = await self._headers.at_or_after_refresh(block_number)
+        return header, await self._proof(address, slots, header)
+
     async def _proof(self, address: bytes, slots: Sequence[int], header: BlockHeader) -> Any:
-        keys = ["0x" + s.to_bytes(32, "big").hex() for s in slots]
-        return await self._node.read("eth_getProof", [_addr(address), keys, hex(header.number)])
+        return await self._node.read(*_proof_call(address, slots, header.number))
+
+
+def _proof_call(address: bytes, slots: Sequence[int], number: int) -> tuple[str, list[Any]]:
+    keys = ["0x" + s.to_bytes(32, "big").hex() for s in slots]
+    return "eth_getProof", [_addr(address), keys, hex(number)]
 
 
 def _storage_values(

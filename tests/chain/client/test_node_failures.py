@@ -16,6 +16,7 @@ from anima_core.channels import client_channel
 from tests.chain.client.conftest import AGENT, CHAIN_TOKEN, ETH, Stack
 
 RECIPIENT = bytes.fromhex("00000000000000000000000000000000000c0c00")
+SAME_HEIGHT = bytes.fromhex("00000000000000000000000000000000000c0c01")
 
 
 async def test_a_slow_node_is_unavailable_after_bounded_retries(stack: Stack) -> None:
@@ -131,3 +132,20 @@ def test_addresses_parse_strictly() -> None:
     ):
         with pytest.raises(InvalidChainRequest):
             parse_address(bad)
+
+
+async def test_a_reorg_at_the_same_height_is_noticed_by_the_next_read(stack: Stack) -> None:
+    """The node's head number stays the same but its block is another: the proof at the
+    old verified head fails, and the read follows the new chain instead of refusing."""
+    snapshot = stack.anvil.rpc("evm_snapshot")
+    stack.anvil.rpc("anvil_setBalance", ["0x" + SAME_HEIGHT.hex(), hex(9)])
+    stack.anvil.rpc("evm_mine")
+    seen = await stack.client.account(SAME_HEIGHT)
+    assert seen.balance == 9
+    stack.anvil.rpc("evm_revert", [snapshot])
+    stack.anvil.rpc("evm_mine")  # the same height, another block
+    again = await stack.client.account(SAME_HEIGHT)
+    assert again.block.number == seen.block.number
+    assert again.block.hash != seen.block.hash
+    assert again.balance == 0
+    assert (await stack.client.head()).reorgs_seen == 1
