@@ -1,11 +1,12 @@
 """Each service runs from an environment of its own distribution and what it declares.
 
-For the signer, the memory service, the runtime and the chain client, a fresh virtual environment
-gets that service's wheel and the workspace wheels its pyproject.toml names
-(directly or through them), the rest from the package index (uv, cached). The
-four run together from their own environments, each started by its own entry
-point, and serve one conversation (an agent created, a message answered: keys,
-signatures, log, memories) and one proven read (the chain client, on anvil). At exit each process lists the modules it loaded.
+For the signer, the memory service, the runtime and the chain client, a fresh
+virtual environment gets that service's wheel and the workspace wheels its
+pyproject.toml names (directly or through them), the rest from the package index
+(uv, cached). The four run together from their own environments, each started by
+its own entry point, and serve one conversation (an agent created, a message
+answered: keys, signatures, log, memories) and one proven read (the chain client,
+on anvil). At exit each process lists the modules it loaded.
 
 Asserted: what each environment holds (`pip list`) and what each process loaded
 leave out the other services and what only they need; the signer, inside the
