@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -149,3 +151,23 @@ async def test_a_reorg_at_the_same_height_is_noticed_by_the_next_read(stack: Sta
     assert again.block.hash != seen.block.hash
     assert again.balance == 0
     assert (await stack.client.head()).reorgs_seen == 1
+
+
+async def test_a_node_down_at_start_fails_closed(stack: Stack, tmp_path: Path) -> None:
+    from anima_chain.app import start_chain
+    from tests.chain.client.conftest import chain_config, checkpoint_of
+
+    config = chain_config(tmp_path, "http://127.0.0.1:9", checkpoint_of(stack.anvil))
+    with pytest.raises(NodeUnavailable, match="cannot reach"):
+        await start_chain(config, signer=stack.signer)
+
+
+async def test_concurrent_sends_from_one_wallet_take_distinct_nonces(stack: Stack) -> None:
+    intents = [
+        TransactionIntent(agent_id=AGENT, to=RECIPIENT, value=n + 1, idempotency_key=f"par-{n}")
+        for n in range(3)
+    ]
+    outcomes = await asyncio.gather(*(stack.client.send_transaction(i) for i in intents))
+    assert sorted(o.nonce for o in outcomes) == [0, 1, 2]
+    assert all(o.receipt.success for o in outcomes)
+    assert stack.account_nonce() == 3
