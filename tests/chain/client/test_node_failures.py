@@ -171,3 +171,16 @@ async def test_concurrent_sends_from_one_wallet_take_distinct_nonces(stack: Stac
     assert sorted(o.nonce for o in outcomes) == [0, 1, 2]
     assert all(o.receipt.success for o in outcomes)
     assert stack.account_nonce() == 3
+
+
+async def test_catching_up_many_blocks_verifies_each_link(stack: Stack) -> None:
+    before = (await stack.client.head()).block.number
+    stack.anvil.rpc("anvil_mine", [hex(100)])
+    requests = stack.node.requests
+    head = await stack.client.head()
+    assert head.block.number == before + 100
+    node = stack.anvil.rpc("eth_getBlockByNumber", [hex(head.block.number), False])
+    assert isinstance(node, dict) and node["hash"][2:] == head.block.hash.hex()
+    # 100 headers fetched (and each link checked) in batches of 32: 4 requests, plus
+    # the block number.
+    assert stack.node.requests - requests <= 6
