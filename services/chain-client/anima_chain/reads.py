@@ -9,6 +9,7 @@ reorg between fetching the header and the proof reads again from the new head.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -41,12 +42,21 @@ from anima_verify.chain.proofs import (
 from anima_verify.chain.receipts import Receipt, verify_receipts
 from anima_verify.chain.transactions import verify_transactions
 
+log = logging.getLogger(__name__)
 #: How often a read at the head starts again after the head was reorged away under it.
 _REORG_RETRIES = 3
 
 
 def rejected(exc: ChainProofError, what: str) -> ProofRejected:
-    return ProofRejected(f"{what}: {exc.message}", check=exc.reason)
+    """The caller learns which check failed, never the node's claimed values (a lie is
+    not repeated to anyone who might take it for data); the operator's log has them."""
+    log.warning("refused the RPC node's answer for %s: %s", what, exc.message)
+    field = getattr(exc, "field", "")
+    detail = f" ({field})" if field else ""
+    return ProofRejected(
+        f"{what}: the RPC node's answer failed verification: {exc.reason}{detail}",
+        check=exc.reason,
+    )
 
 
 class ProvenReads:

@@ -41,6 +41,10 @@ async def test_a_forged_balance(stack: Stack) -> None:
     stack.node.tamper = lie
     refused = await _refused(stack, stack.client.account(stack.wallet))
     assert refused.check == "PROVEN_VALUE_MISMATCH"
+    assert "(balance)" in refused.message
+    # The lie is not repeated to the caller, in any notation.
+    assert str(FORGED_BALANCE) not in refused.message
+    assert hex(FORGED_BALANCE)[2:] not in refused.message.lower()
     stack.node.tamper = None
     assert (await stack.client.account(stack.wallet)).balance == 5 * ETH
 
