@@ -16,6 +16,8 @@ from anima_dev.local_chain import LocalChain
 from anima_dev.local_chain_client import LocalChainClient, local_chain_client
 from anima_dev.local_signer import local_signer
 
+pytestmark = pytest.mark.slow  # a service process and a CLI process per command
+
 ADDRESS = "0x00000000000000000000000000000000000c11c1"  # its EIP-55 form (no letters to case)
 
 
