@@ -118,6 +118,10 @@ class Signer:
         self._log_origin_prefix = log_origin_prefix.rstrip("/")
         self._agents: dict[str, Agent] = {}
         self._idempotency_lock = threading.Lock()
+        for stored in store.agents():
+            # Version-2 agents derive their keys from an agent root (anima_signer.keys).
+            if stored.key_derivation_version >= 2:
+                keyring.use_agent_root(stored.agent_id)
         self._log = EnclaveLogs(store=store, keyring=keyring, clock_ms=clock_ms)
         for agent_id, refused in sorted(store.refused().items()):
             _logger.error("agent %s is refused: %s", agent_id, refused.message)
@@ -189,6 +193,8 @@ class Signer:
         # The agent and its log's first entry commit together.
         with self._log.batch() as batch:
             self._store.add_agent(record)
+            if record.key_derivation_version >= 2:
+                self._keys.use_agent_root(agent_id)
             agent = self._agent_from(record, log_origin=origin)
             batch.create(agent_id, origin=origin)
             batch.append_enclave(agent_id, EntryKind.LIFECYCLE, log_payloads.agent_created(agent))
