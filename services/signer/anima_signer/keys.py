@@ -45,6 +45,9 @@ PURPOSE_LOG = "log/ed25519"
 PURPOSE_SIGNING = "signing/ed25519"
 #: Key-encryption keys of the vault: `vault/<purpose>`, the index is the key epoch.
 PURPOSE_VAULT = "vault"
+#: The vault purpose of life data for DA: its keys derive from the agent root, so the
+#: enclave that recovers the agent (and only it) opens what the lost one sealed.
+PURPOSE_LIFE_DATA = "life-data"
 #: The MAC key that binds an agent's sealed state rows into one unit; index = epoch.
 PURPOSE_STATE_MAC = "state/hmac-sha256"
 
@@ -178,6 +181,11 @@ class KeyRing:
         if secret is None:
             if "/" in purpose or not purpose:
                 raise ValueError("a vault purpose is one label segment")
+            if purpose == PURPOSE_LIFE_DATA:
+                root = self.agent_root(agent_id)
+                label = agent_key_label(agent_id, f"{PURPOSE_VAULT}/{purpose}", epoch)
+                secret = self._by_use[cache_key] = _hkdf(root, salt=_SALT, info=label)
+                return secret
             label = derivation_label(agent_id, f"{PURPOSE_VAULT}/{purpose}", epoch)
             secret = self._by_use[cache_key] = self._secret(label)
         return secret
@@ -202,7 +210,8 @@ class KeyRing:
         return X25519PrivateKey.from_private_bytes(self._secret(GUARDIAN_KEY_LABEL))
 
     def log_key(self, agent_id: str) -> Ed25519PrivateKey:
-        """Signs the agent's log checkpoints only; never used for caller payloads."""
+        """Signs the agent's log checkpoints and, domain-separated, its DA manifests
+        (anima_verify.lifedata); never used for caller payloads."""
         return self._ed25519_key(agent_id, PURPOSE_LOG)
 
     def signing_key(self, agent_id: str) -> Ed25519PrivateKey:

@@ -1,0 +1,51 @@
+"""Life data on a DA layer: the signed, cumulative manifest and its pure checks."""
+
+from anima_verify.lifedata.errors import (
+    ChunkCorrupt,
+    ChunkMissing,
+    LifeDataError,
+    MalformedManifest,
+    ManifestDropsHistory,
+    ManifestForAnotherAgent,
+    ManifestNotAnchored,
+    ManifestSignatureInvalid,
+)
+from anima_verify.lifedata.manifest import (
+    CHUNK_KINDS,
+    ChunkRef,
+    Manifest,
+    SignedManifest,
+    VerifiedManifest,
+    check_anchored,
+    check_chunk,
+    check_log_snapshot,
+    check_successor,
+    chunk_id,
+    new_chunks,
+    parse_signed_manifest,
+    verify_manifest,
+)
+
+__all__ = [
+    "CHUNK_KINDS",
+    "ChunkCorrupt",
+    "ChunkMissing",
+    "ChunkRef",
+    "LifeDataError",
+    "MalformedManifest",
+    "Manifest",
+    "ManifestDropsHistory",
+    "ManifestForAnotherAgent",
+    "ManifestNotAnchored",
+    "ManifestSignatureInvalid",
+    "SignedManifest",
+    "VerifiedManifest",
+    "check_anchored",
+    "check_chunk",
+    "check_log_snapshot",
+    "check_successor",
+    "chunk_id",
+    "new_chunks",
+    "parse_signed_manifest",
+    "verify_manifest",
+]
