@@ -43,6 +43,7 @@ GUARDIAN_KEY_LABEL = b"anima/v2/guardian/x25519"
 PURPOSE_WALLET = "wallet/secp256k1"
 PURPOSE_LOG = "log/ed25519"
 PURPOSE_SIGNING = "signing/ed25519"
+PURPOSE_ANCHOR = "anchor/secp256k1"
 #: Key-encryption keys of the vault: `vault/<purpose>`, the index is the key epoch.
 PURPOSE_VAULT = "vault"
 #: The vault purpose of life data for DA: its keys derive from the agent root, so the
@@ -145,15 +146,24 @@ class KeyRing:
         cache_key = (agent_id, index)
         key = self._wallets.get(cache_key)
         if key is None:
-            # Retry with a counter in the (2^-128 likely) case the output is not a valid scalar.
-            for counter in range(256):
-                secret = self._identity_secret(agent_id, PURPOSE_WALLET, index, bytes([counter]))
-                if 0 < int.from_bytes(secret, "big") < SECP256K1_ORDER:
-                    break
-            key = coincurve.PrivateKey(secret)
+            key = self._secp256k1(agent_id, PURPOSE_WALLET, index)
             with self._lock:
                 self._wallets[cache_key] = key
         return key
+
+    def anchor_key(self, agent_id: str) -> coincurve.PrivateKey:
+        """Signs the agent's on-chain anchor updates only (contracts/AgentAnchor.sol); from
+        the agent root, so a recovered enclave holds it and a signer-root agent has none."""
+        self.agent_root(agent_id)  # ValueError for version-1 agents
+        return self._secp256k1(agent_id, PURPOSE_ANCHOR, 0)
+
+    def _secp256k1(self, agent_id: str, purpose: str, index: int) -> coincurve.PrivateKey:
+        # Retry with a counter in the (2^-128 likely) case the output is not a valid scalar.
+        for counter in range(256):
+            secret = self._identity_secret(agent_id, purpose, index, bytes([counter]))
+            if 0 < int.from_bytes(secret, "big") < SECP256K1_ORDER:
+                break
+        return coincurve.PrivateKey(secret)
 
     def _ed25519_key(self, agent_id: str, purpose: str) -> Ed25519PrivateKey:
         cache_key = (agent_id, purpose)

@@ -1,6 +1,9 @@
 """Life data on a DA layer: the signed, cumulative manifest and its pure checks."""
 
+from anima_verify.lifedata.anchor import AnchorState, check_fencing, verify_anchor
 from anima_verify.lifedata.errors import (
+    AgentFenced,
+    AnchorNotFound,
     ChunkCorrupt,
     ChunkMissing,
     LifeDataError,
@@ -9,6 +12,7 @@ from anima_verify.lifedata.errors import (
     ManifestForAnotherAgent,
     ManifestNotAnchored,
     ManifestSignatureInvalid,
+    SignerStateStale,
 )
 from anima_verify.lifedata.manifest import (
     CHUNK_KINDS,
@@ -28,6 +32,9 @@ from anima_verify.lifedata.manifest import (
 
 __all__ = [
     "CHUNK_KINDS",
+    "AgentFenced",
+    "AnchorNotFound",
+    "AnchorState",
     "ChunkCorrupt",
     "ChunkMissing",
     "ChunkRef",
@@ -39,13 +46,16 @@ __all__ = [
     "ManifestNotAnchored",
     "ManifestSignatureInvalid",
     "SignedManifest",
+    "SignerStateStale",
     "VerifiedManifest",
     "check_anchored",
     "check_chunk",
+    "check_fencing",
     "check_log_snapshot",
     "check_successor",
     "chunk_id",
     "new_chunks",
     "parse_signed_manifest",
+    "verify_anchor",
     "verify_manifest",
 ]

@@ -53,3 +53,26 @@ class ChunkCorrupt(LifeDataError):
 
     kind = ErrorKind.FAILED_PRECONDITION
     reason = "LIFE_DATA_CHUNK_CORRUPT"
+
+
+class AnchorNotFound(LifeDataError):
+    """The chain holds no anchor for the agent: nothing to restore against."""
+
+    kind = ErrorKind.NOT_FOUND
+    reason = "AGENT_ANCHOR_NOT_FOUND"
+
+
+class AgentFenced(LifeDataError):
+    """The anchor's recovery epoch is newer than this enclave's: the agent was recovered
+    elsewhere, and this enclave must not sign for it any more."""
+
+    kind = ErrorKind.FAILED_PRECONDITION
+    reason = "AGENT_FENCED"
+
+
+class SignerStateStale(LifeDataError):
+    """This signer's log is shorter than the anchored checkpoint: its state is older than
+    what the agent already published (a restored old disk); restore before signing."""
+
+    kind = ErrorKind.FAILED_PRECONDITION
+    reason = "SIGNER_STATE_STALE"
