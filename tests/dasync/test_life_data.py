@@ -9,10 +9,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+
 from anima_dasync.backends import LocalDirectoryBackend, ManifestExists
 from anima_dasync.fetch import FetchedLifeData, fetch_verified
 from anima_dasync.publish import publish
-
 from anima_signer.core import Signer
 from anima_signer.escrow import Guardian, RecoveringEnclave, create_escrow
 from anima_signer.keys import KeyRing

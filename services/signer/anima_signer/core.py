@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from anima_signer import log_payloads
 from anima_signer.idempotency import fingerprint, result_from_json, result_to_json
 from anima_signer.keys import KEY_DERIVATION_VERSION, KeyRing, validate_agent_id
+from anima_signer.recovery import SignerStateSnapshot, verified_frontier
 from anima_signer.sequencer import EnclaveLogs, wall_clock_ms
 from anima_signer.signing import sign_payload
 from anima_signer.state_lock import StateDirLock
@@ -33,6 +34,7 @@ from anima_signer.store import STATE_FILE, SignerStore, StoredAgent
 from anima_signer.tee.base import TeeBackend
 from anima_signer_api.binding import bound_keys
 from anima_signer_api.errors import (
+    AgentExists,
     IdempotencyConflict,
     InvalidRequest,
     LogTailFull,
@@ -56,6 +58,7 @@ from anima_signer_api.types import (
 )
 from anima_verify.attestation.evidence import MAX_NONCE_SIZE, MIN_NONCE_SIZE, bind_report_data
 from anima_verify.eth import eth_address
+from anima_verify.lifedata import AnchorState
 from anima_verify.tlog.entry import EntryKind
 from anima_verify.tlog.note import verifier_key
 
@@ -121,7 +124,7 @@ class Signer:
         for stored in store.agents():
             # Version-2 agents derive their keys from an agent root (anima_signer.keys).
             if stored.key_derivation_version >= 2:
-                keyring.use_agent_root(stored.agent_id)
+                keyring.use_agent_root(stored.agent_id, store.recovered_agent_root(stored.agent_id))
         self._log = EnclaveLogs(store=store, keyring=keyring, clock_ms=clock_ms)
         for agent_id, refused in sorted(store.refused().items()):
             _logger.error("agent %s is refused: %s", agent_id, refused.message)
@@ -367,6 +370,52 @@ class Signer:
                         attempt.agent_id, key, request_fingerprint, result_to_json(result)
                     )
                 outcomes[attempt.position] = result
+
+    # ------------------------------------------------------------ recovery
+
+    def signer_state_snapshot(self, agent_id: str) -> SignerStateSnapshot:
+        """The per-agent state a `signer-state` life-data chunk carries."""
+        record = self._store.agent(agent_id)
+        if record is None:
+            raise UnknownAgent(agent_id)
+        return SignerStateSnapshot(record=record, log_origin=self.log_origin(agent_id))
+
+    def restore_agent(
+        self,
+        *,
+        agent_root: bytes,
+        snapshot: SignerStateSnapshot,
+        log_entries: Sequence[bytes],
+        checkpoint: bytes,
+        anchor: AnchorState | None,
+    ) -> Agent:
+        """Take over a recovered agent: everything is verified first (anima_signer.recovery),
+        then the agent, its root and its log are written in one transaction with the
+        handover entry (`agent_recovered`); a failure leaves this signer as it was."""
+        record = snapshot.record
+        agent_id = validate_agent_id(record.agent_id)
+        if record.key_derivation_version < 2:
+            raise InvalidRequest("only agents with an agent root (version 2) can be restored")
+        if self._store.agent(agent_id) is not None:
+            raise AgentExists(agent_id)
+        frontier = verified_frontier(
+            agent_id=agent_id,
+            agent_root=agent_root,
+            origin=snapshot.log_origin,
+            entries=log_entries,
+            checkpoint=checkpoint,
+            anchor=anchor,
+        )
+        self._keys.use_agent_root(agent_id, agent_root)
+        with self._log.batch() as batch:
+            self._store.add_recovered_agent(record, agent_root)
+            batch.restore(
+                agent_id, origin=snapshot.log_origin, frontier=frontier, checkpoint=checkpoint
+            )
+            agent = self._agent_from(record, log_origin=snapshot.log_origin)
+            payload = log_payloads.agent_created(agent, event="agent_recovered")
+            batch.append_enclave(agent_id, EntryKind.LIFECYCLE, payload)
+        return self.get_agent(agent_id)
 
     # ------------------------------------------------------------ the log
 

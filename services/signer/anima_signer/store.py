@@ -36,6 +36,7 @@ _AGENT = "agent"  # one row per agent (key b""): StoredAgent as JSON
 _IDEMPOTENCY = "idempotency"  # key: the caller's idempotency key (hidden)
 _LOG = "log"  # one row per agent (key b""): LogStateRecord as JSON
 _LOG_ENTRY = "log_entry"  # key: the 8-byte index; entries [released, size) and payloads
+_AGENT_ROOT = "agent_root"  # one row per recovered agent (key b""): its 32-byte agent root
 #: Tables whose keys the host must not read (idempotency keys are the caller's words).
 HIDDEN_KEY_TABLES = frozenset({_IDEMPOTENCY})
 _ONE = b""
@@ -72,7 +73,7 @@ def _policy_from_dict(raw: dict[str, Any]) -> SigningPolicy:
     )
 
 
-def _agent_to_json(record: StoredAgent) -> bytes:
+def agent_to_json(record: StoredAgent) -> bytes:
     return json.dumps(
         {
             "agent_id": record.agent_id,
@@ -85,7 +86,7 @@ def _agent_to_json(record: StoredAgent) -> bytes:
     ).encode()
 
 
-def _agent_from_json(data: bytes) -> StoredAgent:
+def agent_from_json(data: bytes) -> StoredAgent:
     raw = json.loads(data)
     return StoredAgent(
         agent_id=raw["agent_id"],
@@ -143,7 +144,7 @@ class SignerStore:
             except AgentStateRefused:
                 continue  # refused() says why
             if data is not None:
-                self._agents[agent_id] = _agent_from_json(data)
+                self._agents[agent_id] = agent_from_json(data)
 
     def close(self) -> None:
         self._state.close()
@@ -165,8 +166,18 @@ class SignerStore:
     def add_agent(self, record: StoredAgent) -> None:
         if self._state.get(record.agent_id, _AGENT, _ONE) is not None:
             raise AgentExists(record.agent_id)
-        self._state.put(record.agent_id, _AGENT, _ONE, _agent_to_json(record))
+        self._state.put(record.agent_id, _AGENT, _ONE, agent_to_json(record))
         self._state.on_commit(lambda: self._agents.__setitem__(record.agent_id, record))
+
+    def add_recovered_agent(self, record: StoredAgent, agent_root: bytes) -> None:
+        """An agent restored from escrow: its root is not derivable here, so it is kept
+        (sealed like every row) beside the record."""
+        self.add_agent(record)
+        self._state.put(record.agent_id, _AGENT_ROOT, _ONE, agent_root)
+
+    def recovered_agent_root(self, agent_id: str) -> bytes | None:
+        """The stored root of a recovered agent; None for agents created here."""
+        return self._state.get(agent_id, _AGENT_ROOT, _ONE)
 
     def agent(self, agent_id: str) -> StoredAgent | None:
         """The agent, None if unknown; AgentStateRefused if its state was refused."""
