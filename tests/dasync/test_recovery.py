@@ -38,7 +38,7 @@ from tests.signer.conftest import OPEN_POLICY, open_signer
 
 CHAIN_ID = 31337
 POLICY = json.dumps({"mrtd": [SIM_MRTD.hex()], "allow_insecure_simulated": True})
-MEMORIES = [
+MEMORIES: list[dict[str, object]] = [
     {"table": "facts", "text": "The user's name is Ada"},
     {"table": "facts", "text": "The user lives in Lisbon"},
 ]
