@@ -147,9 +147,8 @@ async def run(args: argparse.Namespace, root: Path, chain: LocalChain) -> None:
         f"(b) RTO with {len(recovered.memories):,} memories ({state.manifest.version} manifests, "
         f"{len(state.manifest.chunks)} chunks, {da_bytes / 1e6:.1f} MB on the DA backend):"
     )
-    print(
-        f"    recover (proven anchor, fetch+verify, guardians, open, restore): {recovered.seconds:.2f} s"
-    )
+    steps = "proven anchor, fetch+verify, guardians, open, restore"
+    print(f"    recover ({steps}): {recovered.seconds:.2f} s")
     print(
         f"    (syncing them took {bulk_s:.1f} s; re-embedding into the vector store not included)"
     )
