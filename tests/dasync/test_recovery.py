@@ -5,6 +5,7 @@ root) recovers the agent through 2-of-3 guardian signers. Failures restore nothi
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,13 +24,21 @@ from anima_dev.recovery import (
 )
 from anima_signer.core import Signer
 from anima_signer.escrow import Guardian, create_escrow
+from anima_signer.fencing import AnchorSource, proven_anchor
 from anima_signer.tee.sim import InsecureSimulatedTee
-from anima_signer_api.errors import AgentExists, UnknownAgent
-from anima_signer_api.types import Agent, LogEntryInput
+from anima_signer_api.errors import AgentExists, AgentStateRefused, UnknownAgent
+from anima_signer_api.types import Agent, LogEntryInput, PersonalMessage, SignRequest
 from anima_verify.attestation import MeasurementMismatch
 from anima_verify.attestation.sim import SIM_MRTD
 from anima_verify.escrow import BelowThreshold
-from anima_verify.lifedata import AgentFenced, ChunkCorrupt, ManifestNotAnchored, check_fencing
+from anima_verify.lifedata import (
+    AgentFenced,
+    AnchorState,
+    ChunkCorrupt,
+    ManifestNotAnchored,
+    check_fencing,
+)
+from anima_verify.lifedata.anchor import anchor_slots
 from anima_verify.tlog.checkpoint import parse_checkpoint
 from anima_verify.tlog.entry import EntryKind
 from anima_verify.tlog.merkle import leaf_hash, root_from_leaf_hashes
@@ -257,3 +266,91 @@ async def test_an_enclave_outside_the_policy_recovers_nothing(world: World) -> N
         assert node_b.list_agents() == []
     finally:
         node_b.close()
+
+
+def _enclave_view(world: World) -> AnchorState:
+    """What the host hands an enclave: every block from the trusted one, and the proof."""
+    chain = world.target.chain
+    head = int(str(chain.rpc("eth_blockNumber")), 16)
+    blocks = [chain.rpc("eth_getBlockByNumber", [hex(n), False]) for n in range(head + 1)]
+    slots = ["0x" + s.to_bytes(32, "big").hex() for s in anchor_slots(world.anchor_agent)]
+    proof = chain.rpc("eth_getProof", ["0x" + world.target.contract.hex(), slots, hex(head)])
+    source = AnchorSource(
+        contract=world.target.contract, trusted_checkpoint=world.target.trusted_checkpoint
+    )
+    return proven_anchor(source, agent=world.anchor_agent, blocks=blocks, proof=proof)  # type: ignore[arg-type]
+
+
+async def test_old_enclaves_and_old_disks_stop_signing(world: World) -> None:
+    # Node A, before any recovery: its own anchor, its own epoch: it keeps working.
+    node_a = await open_signer(world.node_a_dir)
+    try:
+        node_a.apply_anchor("alice", _enclave_view(world))
+        node_a.get_agent("alice")
+    finally:
+        node_a.close()
+    tee, state_dir = world.node_b()
+    node_b = await Signer.open(
+        tee=tee, state_dir=state_dir, log_origin_prefix="node-b.anima/agents"
+    )
+    recovered = await _recover(world, node_b, tee)
+    state = SyncState(manifest=_manifest(world), log_size=len(recovered.log_entries))
+    sync_life_data(
+        node_b,
+        "alice",
+        backend=world.backend,
+        state=state,
+        memories=[],
+        epoch=1,
+        anchor=world.target,
+    )
+    node_b.close()
+    old_disk = world.tmp / "b-old"
+    shutil.copytree(state_dir, old_disk)
+    node_b = await Signer.open(
+        tee=tee, state_dir=state_dir, log_origin_prefix="node-b.anima/agents"
+    )
+    try:
+        node_b.append_log("alice", state.log_size, [_host_entry("Still here")])
+        sync_life_data(
+            node_b,
+            "alice",
+            backend=world.backend,
+            state=state,
+            memories=[],
+            epoch=1,
+            anchor=world.target,
+        )
+        node_b.apply_anchor("alice", _enclave_view(world))  # the live enclave is current
+        assert node_b.get_agent("alice").wallets == world.agent.wallets
+    finally:
+        node_b.close()
+    # Node A comes back: the anchor's epoch is newer, so it stops signing for alice.
+    node_a = await open_signer(world.node_a_dir)
+    try:
+        with pytest.raises(AgentStateRefused, match="recovered elsewhere"):
+            node_a.apply_anchor("alice", _enclave_view(world))
+        [refused] = node_a.sign_many([_sign_request()])
+        assert isinstance(refused, AgentStateRefused)
+        with pytest.raises(AgentStateRefused):
+            node_a.append_log("alice", 0, [_host_entry("split brain")])
+        assert node_a.list_agents() == []
+    finally:
+        node_a.close()
+    # Node B's disk restored from the older copy: its log is behind the anchor.
+    old = await Signer.open(
+        tee=InsecureSimulatedTee(state_dir=old_disk),
+        state_dir=old_disk,
+        log_origin_prefix="node-b.anima/agents",
+    )
+    try:
+        with pytest.raises(AgentStateRefused, match="older than the anchor"):
+            old.apply_anchor("alice", _enclave_view(world))
+        with pytest.raises(AgentStateRefused):
+            old.append_log("alice", 0, [])
+    finally:
+        old.close()
+
+
+def _sign_request() -> SignRequest:
+    return SignRequest(agent_id="alice", payload=PersonalMessage(wallet_index=0, message=b"hello"))

@@ -35,6 +35,7 @@ from anima_signer.tee.base import TeeBackend
 from anima_signer_api.binding import bound_keys
 from anima_signer_api.errors import (
     AgentExists,
+    AgentStateRefused,
     IdempotencyConflict,
     InvalidRequest,
     LogTailFull,
@@ -58,8 +59,9 @@ from anima_signer_api.types import (
 )
 from anima_verify.attestation.evidence import MAX_NONCE_SIZE, MIN_NONCE_SIZE, bind_report_data
 from anima_verify.eth import eth_address
-from anima_verify.lifedata import AnchorState
+from anima_verify.lifedata import AgentFenced, AnchorState, SignerStateStale, check_fencing
 from anima_verify.tlog.entry import EntryKind
+from anima_verify.tlog.merkle import CompactRange
 from anima_verify.tlog.note import verifier_key
 
 _RAW = (Encoding.Raw, PublicFormat.Raw)
@@ -120,6 +122,8 @@ class Signer:
         self._state_lock = state_lock
         self._log_origin_prefix = log_origin_prefix.rstrip("/")
         self._agents: dict[str, Agent] = {}
+        # Agents this enclave stopped acting for after seeing their anchor (fencing).
+        self._fenced: dict[str, AgentStateRefused] = {}
         self._idempotency_lock = threading.Lock()
         for stored in store.agents():
             # Version-2 agents derive their keys from an agent root (anima_signer.keys).
@@ -212,6 +216,9 @@ class Signer:
             batch.append_enclave(agent.agent_id, EntryKind.LIFECYCLE, payload)
 
     def get_agent(self, agent_id: str) -> Agent:
+        fenced = self._fenced.get(agent_id)
+        if fenced is not None:
+            raise fenced
         agent = self._agents.get(agent_id)
         if agent is not None:
             return agent
@@ -244,7 +251,8 @@ class Signer:
         )
 
     def list_agents(self) -> list[Agent]:
-        return [self.get_agent(r.agent_id) for r in self._store.agents()]
+        stored = self._store.agents()
+        return [self.get_agent(r.agent_id) for r in stored if r.agent_id not in self._fenced]
 
     def log_origin(self, agent_id: str) -> str:
         """The agent's log origin, which is also the name of its note verifier key.
@@ -408,7 +416,8 @@ class Signer:
         )
         self._keys.use_agent_root(agent_id, agent_root)
         with self._log.batch() as batch:
-            self._store.add_recovered_agent(record, agent_root)
+            epoch = (anchor.epoch if anchor is not None else 0) + 1  # the handover's epoch
+            self._store.add_recovered_agent(record, agent_root, epoch)
             batch.restore(
                 agent_id, origin=snapshot.log_origin, frontier=frontier, checkpoint=checkpoint
             )
@@ -416,6 +425,25 @@ class Signer:
             payload = log_payloads.agent_created(agent, event="agent_recovered")
             batch.append_enclave(agent_id, EntryKind.LIFECYCLE, payload)
         return self.get_agent(agent_id)
+
+    def apply_anchor(self, agent_id: str, anchored: AnchorState) -> None:
+        """Check a proven anchor (anima_signer.fencing) against this enclave's epoch and log:
+        recovered elsewhere (a newer epoch) or older than the anchored checkpoint (a
+        rolled-back disk), the agent is refused here from now on (AgentStateRefused)."""
+        record = self._store.agent(agent_id)
+        if record is None:
+            raise UnknownAgent(agent_id)
+        log = self._store.log_state(agent_id)
+        size = 0 if log is None else CompactRange.from_bytes(log.frontier).size
+        try:
+            check_fencing(
+                anchored, local_epoch=self._store.recovery_epoch(agent_id), local_log_size=size
+            )
+        except (AgentFenced, SignerStateStale) as refused:
+            _logger.error("agent %s is fenced: %s", agent_id, refused.message)
+            self._fenced[agent_id] = AgentStateRefused(agent_id, refused.message)
+            self._agents.pop(agent_id, None)
+            raise self._fenced[agent_id] from None
 
     # ------------------------------------------------------------ the log
 

@@ -169,15 +169,21 @@ class SignerStore:
         self._state.put(record.agent_id, _AGENT, _ONE, agent_to_json(record))
         self._state.on_commit(lambda: self._agents.__setitem__(record.agent_id, record))
 
-    def add_recovered_agent(self, record: StoredAgent, agent_root: bytes) -> None:
+    def add_recovered_agent(self, record: StoredAgent, agent_root: bytes, epoch: int) -> None:
         """An agent restored from escrow: its root is not derivable here, so it is kept
-        (sealed like every row) beside the record."""
+        (sealed like every row) beside the record, with the recovery epoch it took over at."""
         self.add_agent(record)
-        self._state.put(record.agent_id, _AGENT_ROOT, _ONE, agent_root)
+        self._state.put(record.agent_id, _AGENT_ROOT, _ONE, _INDEX.pack(epoch) + agent_root)
 
     def recovered_agent_root(self, agent_id: str) -> bytes | None:
         """The stored root of a recovered agent; None for agents created here."""
-        return self._state.get(agent_id, _AGENT_ROOT, _ONE)
+        row = self._state.get(agent_id, _AGENT_ROOT, _ONE)
+        return None if row is None else row[_INDEX.size :]
+
+    def recovery_epoch(self, agent_id: str) -> int:
+        """The recovery epoch this signer holds the agent at (0: created here)."""
+        row = self._state.get(agent_id, _AGENT_ROOT, _ONE)
+        return 0 if row is None else _INDEX.unpack_from(row)[0]
 
     def agent(self, agent_id: str) -> StoredAgent | None:
         """The agent, None if unknown; AgentStateRefused if its state was refused."""
