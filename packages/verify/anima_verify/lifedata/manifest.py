@@ -112,8 +112,12 @@ def parse_signed_manifest(data: bytes) -> SignedManifest:
         raise MalformedManifest("signature is not hex") from None
     if len(sig) != 64:
         raise MalformedManifest("signature is not 64 bytes")
-    manifest = _manifest(_json(body.encode(), "manifest"))
-    if manifest.to_bytes() != body.encode():
+    try:
+        body_bytes = body.encode()
+    except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape
+        raise MalformedManifest("manifest is not valid Unicode") from None
+    manifest = _manifest(_json(body_bytes, "manifest"))
+    if manifest.to_bytes() != body_bytes:
         raise MalformedManifest("manifest is not in canonical form")
     return SignedManifest(manifest=manifest, signature=sig)
 
@@ -143,6 +147,10 @@ def _manifest(doc: object) -> Manifest:
         raise MalformedManifest("previous must be empty for version 1, else a hex SHA-256")
     if not isinstance(doc["checkpoint"], str) or not isinstance(doc["chunks"], list):
         raise MalformedManifest("checkpoint must be a string and chunks a list")
+    try:
+        doc["checkpoint"].encode()
+    except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape
+        raise MalformedManifest("checkpoint is not valid Unicode") from None
     counts = doc["counts"]
     if not isinstance(counts, dict) or not all(
         isinstance(k, str) and _uint(v) for k, v in counts.items()
