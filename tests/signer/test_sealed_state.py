@@ -169,6 +169,24 @@ async def test_a_row_moved_to_another_agent_is_refused(tmp_path: Path) -> None:
     await assert_refused_alone(tmp_path, "bob", AgentStateTampered, "differs")
 
 
+async def test_a_row_relabelled_across_the_table_key_boundary_is_refused(
+    tmp_path: Path,
+) -> None:
+    """('log_entries', span) stored as ('log_entries\\0', span[1:]) where span[0] is 0:
+    the same bytes once table and key are joined with a NUL (so the row's MAC still
+    matches), a row the enclave would never find again; the name must follow its rule."""
+    await two_agents(tmp_path)
+    _, table, key, _ = rows(tmp_path, "alice", "log_entries")[0]
+    assert key[0] == 0
+    with host_db(tmp_path) as db:
+        db.execute(
+            "UPDATE sealed_rows SET tbl = ?, row_key = ? WHERE agent_id = 'alice' AND tbl = ? "
+            "AND row_key = ?",
+            (table + "\x00", key[1:], table, key),
+        )
+    await assert_refused_alone(tmp_path, "alice", AgentStateTampered, "never writes")
+
+
 async def test_rows_swapped_between_keys_are_refused(tmp_path: Path) -> None:
     """Alice's two idempotency records exchanged: each sealed for its own key."""
     await two_agents(tmp_path)
@@ -223,9 +241,9 @@ async def test_a_released_entry_put_back_is_refused(tmp_path: Path) -> None:
     for agent_id in ("alice", "bob"):
         signer.create_agent(agent_id=agent_id, wallet_count=1, policy=OPEN_POLICY)
     signer.append_log("alice", 0, [host_input(), host_input()])
-    first_entry = rows(tmp_path, "alice", "log_entry")[0]
+    first_entry = rows(tmp_path, "alice", "log_entries")[0]
     signer.append_log("alice", 3, [])  # the host stored [0, 3): released
-    assert rows(tmp_path, "alice", "log_entry") == []
+    assert rows(tmp_path, "alice", "log_entries") == []
     signer.close()
     with host_db(tmp_path) as db:
         db.execute("INSERT INTO sealed_rows VALUES (?, ?, ?, ?)", first_entry)

@@ -422,7 +422,7 @@ async def test_agents_from_before_the_log_get_one_on_open(tmp_path: Path) -> Non
     state = first._store._state
     with state.transaction():  # as a signer without the log left it (a sealed write)
         state.delete("alice", "log", b"")
-        state.delete_below("alice", "log_entry", (2**64 - 1).to_bytes(8, "big"))
+        state.delete_many("alice", "log_entries", state.keys("alice", "log_entries"))
     first.close()
     second = await open_signer(tmp_path)
     try:

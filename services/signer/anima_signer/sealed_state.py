@@ -59,13 +59,16 @@ _HEAD = struct.Struct(">QQ32s")
 _MANIFEST_LABEL = b"anima/v1/store/manifest/hmac-sha256"
 
 _SCHEMA = """
+-- A rowid table: sealed values (a few hundred bytes) are appended in write order,
+-- and only the small (agent, table, key) index takes the scattered inserts of
+-- hidden (HMAC) keys.
 CREATE TABLE IF NOT EXISTS sealed_rows (
     agent_id TEXT NOT NULL,
     tbl TEXT NOT NULL,
     row_key BLOB NOT NULL,
-    blob BLOB NOT NULL,
-    PRIMARY KEY (agent_id, tbl, row_key)
-) WITHOUT ROWID;
+    blob BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS sealed_rows_key ON sealed_rows (agent_id, tbl, row_key);
 CREATE TABLE IF NOT EXISTS sealed_heads (
     agent_id TEXT PRIMARY KEY,
     blob BLOB NOT NULL
@@ -126,6 +129,7 @@ class _Undo:
 
 
 def _context(table: str, key: bytes) -> bytes:
+    """Table names follow _TABLE (no NUL), so the NUL ends the name unambiguously."""
     return table.encode() + b"\x00" + key
 
 
@@ -149,6 +153,7 @@ class SealedState:
         # Set inside a transaction:
         self._undo: dict[str, _Undo] | None = None
         self._checked: set[str] = set()  # agents whose head was re-read in this transaction
+        self._staged: list[tuple[str, str, bytes, bytes]] = []  # rows to insert at the next read
         self._after_commit: list[Callable[[], None]] | None = None
         self._load()
 
@@ -199,6 +204,8 @@ class SealedState:
         for table, key, blob in rows:
             if not (isinstance(table, str) and isinstance(key, bytes) and isinstance(blob, bytes)):
                 raise AgentStateTampered(agent_id, "a row of another type was written in its state")
+            if _TABLE.fullmatch(table) is None:  # (table, key) framing relies on the rule
+                raise AgentStateTampered(agent_id, "a row names a table the enclave never writes")
             term = self._term(agent_id, table, key, blob)
             agent.tables.setdefault(table, {})[key] = term
             agent.digest ^= term
@@ -258,13 +265,18 @@ class SealedState:
         self._refused[refused.agent_id] = refused
         return refused
 
-    def _agent(self, agent_id: str) -> _Agent | None:
-        """The agent's committed index, its head re-read once per transaction (every time
-        outside one): a head this enclave did not write is re-checked with its rows."""
+    def _agent(self, agent_id: str, *, recheck: bool = True) -> _Agent | None:
+        """The agent's committed index, its head re-read once per transaction: a head
+        this enclave did not write is re-checked with its rows (another writer past the
+        state lock: reloaded if newer; the host: refused). Reads outside a transaction
+        skip that (recheck=False): each row read is checked against the index anyway,
+        and what is written next is checked in its transaction."""
         earlier = self._refused.get(agent_id)
         if earlier is not None:
             raise earlier
-        if self._undo is not None and agent_id in self._checked:
+        if (self._undo is not None and agent_id in self._checked) or (
+            not recheck and self._undo is None and agent_id in self._agents
+        ):
             return self._agents.get(agent_id)
         known = self._agents.get(agent_id)
         row = self._db.execute(
@@ -325,7 +337,7 @@ class SealedState:
                     raise
             finally:
                 self._undo, self._after_commit = None, None
-                self._checked = set()
+                self._checked, self._staged = set(), []
             for hook in hooks:
                 hook()
             if after_commit is not None:
@@ -358,8 +370,15 @@ class SealedState:
             self._undo[agent_id] = _Undo(agent.generation, agent.head_blob, agent.digest)
         return agent
 
+    def _flush(self) -> None:
+        """Insert the staged rows: one statement for every put of a transaction."""
+        if self._staged:
+            staged, self._staged = self._staged, []
+            self._db.executemany("INSERT OR REPLACE INTO sealed_rows VALUES (?, ?, ?, ?)", staged)
+
     def _write_heads(self) -> None:
         assert self._undo is not None
+        self._flush()
         new_agents = {a for a in self._undo if a not in self._manifest}
         if new_agents:
             # Re-read under the write lock: another process may have added agents since.
@@ -426,11 +445,12 @@ class SealedState:
 
     def get(self, agent_id: str, table: str, key: bytes) -> bytes | None:
         with self._lock:
-            agent = self._agent(agent_id)
+            agent = self._agent(agent_id, recheck=False)
             stored = self.row_key(agent_id, table, key)
             expected = None if agent is None else agent.tables.get(table, {}).get(stored)
             if expected is None:
                 return None  # a row the enclave never wrote is not there, whatever the disk says
+            self._flush()
             row = self._db.execute(
                 "SELECT blob FROM sealed_rows WHERE agent_id = ? AND tbl = ? AND row_key = ?",
                 (agent_id, table, stored),
@@ -458,30 +478,10 @@ class SealedState:
             context=_context(table, stored),
         )
 
-    def range(self, agent_id: str, table: str, start: bytes, end: bytes) -> list[bytes]:
-        """Values of keys in [start, end), in key order (a table with visible keys)."""
-        if table in self._hidden:
-            raise ValueError(f"table {table!r} has hidden keys: no ranges")
-        with self._lock:
-            agent = self._agent(agent_id)
-            rows = {} if agent is None else agent.tables.get(table, {})
-            expected = sorted(k for k in rows if start <= k < end)
-            if not expected:
-                return []
-            found = {
-                k: b
-                for k, b in self._db.execute(
-                    "SELECT row_key, blob FROM sealed_rows WHERE agent_id = ? AND tbl = ? "
-                    "AND row_key >= ? AND row_key < ?",
-                    (agent_id, table, start, end),
-                )
-            }
-            return [self._opened(agent_id, table, k, rows[k], found.get(k)) for k in expected]
-
     def keys(self, agent_id: str, table: str) -> list[bytes]:
         """The stored keys of a table, sorted (hidden tables: their HMACs)."""
         with self._lock:
-            agent = self._agent(agent_id)
+            agent = self._agent(agent_id, recheck=False)
             return [] if agent is None else sorted(agent.tables.get(table, {}))
 
     def put(self, agent_id: str, table: str, key: bytes, value: bytes) -> None:
@@ -505,30 +505,26 @@ class SealedState:
                 )
                 written.append((agent_id, table, stored, blob))
                 self._set(agent_id, agent, table, stored, self._term(agent_id, table, stored, blob))
-            self._db.executemany("INSERT OR REPLACE INTO sealed_rows VALUES (?, ?, ?, ?)", written)
+            self._staged += written
 
     def delete(self, agent_id: str, table: str, key: bytes) -> None:
-        with self._lock, self.writing():
-            agent = self._touch(agent_id)
-            stored = self.row_key(agent_id, table, key)
-            if stored not in agent.tables.get(table, {}):
-                return
-            self._db.execute(
-                "DELETE FROM sealed_rows WHERE agent_id = ? AND tbl = ? AND row_key = ?",
-                (agent_id, table, stored),
-            )
-            self._set(agent_id, agent, table, stored, None)
+        self.delete_many(agent_id, table, [self.row_key(agent_id, table, key)], stored=True)
 
-    def delete_below(self, agent_id: str, table: str, end: bytes) -> None:
-        """Delete the rows of keys below `end` (a table with visible keys)."""
+    def delete_many(
+        self, agent_id: str, table: str, keys: list[bytes], *, stored: bool = False
+    ) -> None:
+        """Delete rows by key (`stored`: keys as keys() lists them) if they exist."""
         with self._lock, self.writing():
             agent = self._touch(agent_id)
-            doomed = [k for k in agent.tables.get(table, {}) if k < end]
+            rows = agent.tables.get(table, {})
+            doomed = [k if stored else self.row_key(agent_id, table, k) for k in keys]
+            doomed = [k for k in doomed if k in rows]
             if not doomed:
                 return
-            self._db.execute(
-                "DELETE FROM sealed_rows WHERE agent_id = ? AND tbl = ? AND row_key < ?",
-                (agent_id, table, end),
+            self._flush()
+            self._db.executemany(
+                "DELETE FROM sealed_rows WHERE agent_id = ? AND tbl = ? AND row_key = ?",
+                [(agent_id, table, k) for k in doomed],
             )
             for key in doomed:
                 self._set(agent_id, agent, table, key, None)

@@ -35,13 +35,16 @@ STATE_FILE = "signer-state.sqlite3"
 _AGENT = "agent"  # one row per agent (key b""): StoredAgent as JSON
 _IDEMPOTENCY = "idempotency"  # key: the caller's idempotency key (hidden)
 _LOG = "log"  # one row per agent (key b""): LogStateRecord as JSON
-_LOG_ENTRY = "log_entry"  # key: the 8-byte index; entries [released, size) and payloads
-_AGENT_ROOT = "agent_root"  # one row per recovered agent (key b""): its 32-byte agent root
+# Entries [released, size) and the payloads the enclave wrote for them, one row per
+# append (so sealing costs per batch, not per entry); key: first and last index.
+_LOG_ENTRIES = "log_entries"
+#: One row per recovered agent (key b""): recovery epoch (8 bytes) and its agent root.
+_AGENT_ROOT = "agent_root"
 #: Tables whose keys the host must not read (idempotency keys are the caller's words).
 HIDDEN_KEY_TABLES = frozenset({_IDEMPOTENCY})
 _ONE = b""
-_INDEX = struct.Struct(">Q")
-_ENTRY_LENGTH = struct.Struct(">I")
+_SPAN = struct.Struct(">QQ")
+_LENGTH = struct.Struct(">I")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,16 +125,28 @@ def _log_from_json(agent_id: str, data: bytes) -> LogStateRecord:
     )
 
 
-def _entry_row(entry: bytes, payload: bytes | None) -> bytes:
-    marker = b"" if payload is None else b"\x01" + payload
-    return _ENTRY_LENGTH.pack(len(entry)) + entry + marker
+def _entries_row(rows: list[tuple[int, bytes, bytes | None]]) -> bytes:
+    """Entries as one value: per entry its length and bytes, then its payload's
+    length + 1 (0: none) and bytes."""
+    parts = []
+    for _, entry, payload in rows:
+        parts += [_LENGTH.pack(len(entry)), entry]
+        parts += [_LENGTH.pack(0)] if payload is None else [_LENGTH.pack(len(payload) + 1), payload]
+    return b"".join(parts)
 
 
-def _entry_from_row(row: bytes) -> SequencedEntry:
-    (length,) = _ENTRY_LENGTH.unpack_from(row)
-    end = _ENTRY_LENGTH.size + length
-    entry, rest = row[_ENTRY_LENGTH.size : end], row[end:]
-    return SequencedEntry(entry, rest[1:] if rest else None)
+def _entries_from_row(row: bytes) -> list[SequencedEntry]:
+    entries, at = [], 0
+    while at < len(row):
+        (length,) = _LENGTH.unpack_from(row, at)
+        entry = row[at + _LENGTH.size : at + _LENGTH.size + length]
+        at += _LENGTH.size + length
+        (marker,) = _LENGTH.unpack_from(row, at)
+        at += _LENGTH.size
+        payload = None if marker == 0 else row[at : at + marker - 1]
+        at += max(marker - 1, 0)
+        entries.append(SequencedEntry(entry, payload))
+    return entries
 
 
 class SignerStore:
@@ -246,13 +261,30 @@ class SignerStore:
         self._state.put(record.agent_id, _LOG, _ONE, _log_to_json(record))
 
     def add_pending(self, agent_id: str, rows: list[tuple[int, bytes, bytes | None]]) -> None:
-        items = [(_INDEX.pack(index), _entry_row(entry, payload)) for index, entry, payload in rows]
-        self._state.put_many(agent_id, _LOG_ENTRY, items)
+        """Entries with consecutive indices, as the sequencer appends them."""
+        if [index for index, _, _ in rows] != list(range(rows[0][0], rows[0][0] + len(rows))):
+            raise ValueError("pending entries must have consecutive indices")
+        span = _SPAN.pack(rows[0][0], rows[-1][0])
+        self._state.put(agent_id, _LOG_ENTRIES, span, _entries_row(rows))
+
+    def _spans(self, agent_id: str) -> list[tuple[int, int, bytes]]:
+        spans = [(*_SPAN.unpack(k), k) for k in self._state.keys(agent_id, _LOG_ENTRIES)]
+        return sorted(spans)
 
     def release_pending(self, agent_id: str, below: int) -> None:
-        self._state.delete_below(agent_id, _LOG_ENTRY, _INDEX.pack(below))
+        """Forget entries below `below` (a row goes once all its entries are below)."""
+        done = [key for _, last, key in self._spans(agent_id) if last < below]
+        self._state.delete_many(agent_id, _LOG_ENTRIES, done)
 
     def pending(self, agent_id: str, start: int, end: int) -> list[SequencedEntry]:
         """Stored entries [start, end) in order."""
-        rows = self._state.range(agent_id, _LOG_ENTRY, _INDEX.pack(start), _INDEX.pack(end))
-        return [_entry_from_row(row) for row in rows]
+        found: list[SequencedEntry] = []
+        for first, last, key in self._spans(agent_id):
+            if last < start or first >= end:
+                continue
+            row = self._state.get(agent_id, _LOG_ENTRIES, key)
+            entries = [] if row is None else _entries_from_row(row)
+            if len(entries) != last - first + 1:
+                raise RuntimeError(f"the stored log tail of agent {agent_id!r} is inconsistent")
+            found += entries[max(start - first, 0) : end - first]
+        return found
