@@ -108,6 +108,16 @@ class HeaderStore:
                 check="UNSTABLE_CHAIN",
             )
 
+    async def recheck_head(self) -> BlockHeader:
+        """Whether the node still has our head (a reorg at the same height changes no
+        block number, so following forward cannot see it); drop it if not, then follow."""
+        async with self._lock:
+            head = self.head
+            theirs = _verified(await self._block(head.number), None)
+            if theirs.hash != head.hash:
+                await self._rewind(head.number)
+        return await self.refresh(force=True)
+
     def at(self, number: int) -> BlockHeader:
         """A verified header by number (the head when `number` is 0)."""
         if number == 0:

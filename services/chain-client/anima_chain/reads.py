@@ -19,7 +19,9 @@ from anima_chain.headers import HeaderStore, block_ref
 from anima_chain.rpc import RpcNode
 from anima_chain_api.errors import InvalidChainRequest, ProofRejected, ReceiptNotFound
 from anima_chain_api.types import (
+    MAX_LOG_BLOCKS,
     MAX_SLOTS,
+    BlockLog,
     LogRecord,
     ProvenAccount,
     ProvenCode,
@@ -53,11 +55,15 @@ class ProvenReads:
         self._headers = headers
 
     async def account(self, address: bytes, block_number: int = 0) -> ProvenAccount:
-        for _ in range(_REORG_RETRIES):
-            header = await self._headers.at_or_after_refresh(block_number)
-            response = await self._proof(address, [], header)
-            with proof_checks(f"account {show_address(address)} at block {header.number}"):
-                account = verify_account_proof(header.state_root, address, response)
+        for attempt in range(_REORG_RETRIES):
+            header, response = await self._proof_at(address, [], block_number, fast=attempt == 0)
+            try:
+                with proof_checks(f"account {show_address(address)} at block {header.number}"):
+                    account = verify_account_proof(header.state_root, address, response)
+            except ProofRejected:
+                if attempt == 0 and block_number == 0:
+                    continue  # the head may have been reorged at its height: check, read again
+                raise
             if self._headers.is_current(header):
                 return ProvenAccount(
                     block=block_ref(header),
@@ -74,11 +80,15 @@ class ProvenReads:
     ) -> ProvenStorage:
         if not slots or len(slots) > MAX_SLOTS:
             raise InvalidChainRequest(f"slots: give 1 to {MAX_SLOTS} storage slots")
-        for _ in range(_REORG_RETRIES):
-            header = await self._headers.at_or_after_refresh(block_number)
-            response = await self._proof(address, slots, header)
-            with proof_checks(f"storage of {show_address(address)} at block {header.number}"):
-                values = _storage_values(header, address, slots, response)
+        for attempt in range(_REORG_RETRIES):
+            header, response = await self._proof_at(address, slots, block_number, fast=attempt == 0)
+            try:
+                with proof_checks(f"storage of {show_address(address)} at block {header.number}"):
+                    values = _storage_values(header, address, slots, response)
+            except ProofRejected:
+                if attempt == 0 and block_number == 0:
+                    continue  # as in account()
+                raise
             if self._headers.is_current(header):
                 return ProvenStorage(block=block_ref(header), address=address, values=values)
         raise _reorged()
@@ -126,8 +136,18 @@ class ProvenReads:
     async def receipt_in_block(
         self, header: BlockHeader, transaction_hash: bytes
     ) -> ReceiptAt | None:
-        block = await self._node.read("eth_getBlockByHash", ["0x" + header.hash.hex(), True])
-        receipts = await self._node.read("eth_getBlockReceipts", ["0x" + header.hash.hex()])
+        for receipt in await self.block_receipts(header):
+            if receipt.transaction_hash == transaction_hash:
+                return ReceiptAt(block=block_ref(header), receipt=receipt)
+        return None
+
+    async def block_receipts(self, header: BlockHeader) -> list[VerifiedReceipt]:
+        """Every receipt of a verified block, once the block's transactions and receipts
+        rebuild its header's roots (one batch: the full block and its receipts)."""
+        block_hash = "0x" + header.hash.hex()
+        block, receipts = await self._node.read_batch(
+            [("eth_getBlockByHash", [block_hash, True]), ("eth_getBlockReceipts", [block_hash])]
+        )
         what = f"block {header.number}"
         if not isinstance(block, dict):
             raise ProofRejected(f"{what}: the node has no such block", check="BLOCK_MISSING")
@@ -139,14 +159,62 @@ class ProvenReads:
                 f"{what}: {len(verified)} receipts for {len(txs)} transactions",
                 check="RECEIPTS_ROOT_MISMATCH",
             )
-        for tx, receipt in zip(txs, verified, strict=True):
-            if tx.hash == transaction_hash:
-                return ReceiptAt(block=block_ref(header), receipt=_receipt(tx.hash, receipt))
-        return None
+        return [_receipt(tx.hash, r) for tx, r in zip(txs, verified, strict=True)]
+
+    async def logs(
+        self, from_block: int, to_block: int, address: bytes | None, topic0: bytes | None
+    ) -> list[BlockLog]:
+        """The logs of verified blocks from_block..to_block (at most MAX_LOG_BLOCKS),
+        from their verified receipts only, filtered by emitter and first topic."""
+        if not 0 < from_block <= to_block or to_block - from_block >= MAX_LOG_BLOCKS:
+            raise InvalidChainRequest(
+                f"blocks: from_block..to_block must be 1 to {MAX_LOG_BLOCKS} blocks, from > 0"
+            )
+        await self._headers.at_or_after_refresh(to_block)
+        found: list[BlockLog] = []
+        for number in range(from_block, to_block + 1):
+            header = self._headers.at(number)
+            for receipt in await self.block_receipts(header):
+                for log in receipt.logs:
+                    if address is not None and log.address != address:
+                        continue
+                    if topic0 is not None and (not log.topics or log.topics[0] != topic0):
+                        continue
+                    found.append(BlockLog(block_ref(header), receipt.transaction_hash, log))
+        return found
+
+    async def _proof_at(
+        self, address: bytes, slots: Sequence[int], block_number: int, *, fast: bool
+    ) -> tuple[BlockHeader, Any]:
+        """The verified header to read at and the node's proof for it.
+
+        At the head, the first try asks in one batch for the node's latest block number
+        and the proof at the verified head: when the node has nothing newer, that is
+        the read (one round trip instead of two). Otherwise, and on a retry (after a
+        proof failed, as a same-height reorg would make it), the headers are followed
+        first and the proof asked at the new head.
+        """
+        if block_number == 0 and fast:
+            head = self._headers.head
+            latest, response = await self._node.read_batch(
+                [("eth_blockNumber", []), _proof_call(address, slots, head.number)]
+            )
+            if latest == hex(head.number) and self._headers.is_current(head):
+                return head, response
+            header = await self._headers.refresh(force=True)
+        elif block_number == 0:
+            header = await self._headers.recheck_head()
+        else:
+            header = await self._headers.at_or_after_refresh(block_number)
+        return header, await self._proof(address, slots, header)
 
     async def _proof(self, address: bytes, slots: Sequence[int], header: BlockHeader) -> Any:
-        keys = ["0x" + s.to_bytes(32, "big").hex() for s in slots]
-        return await self._node.read("eth_getProof", [_addr(address), keys, hex(header.number)])
+        return await self._node.read(*_proof_call(address, slots, header.number))
+
+
+def _proof_call(address: bytes, slots: Sequence[int], number: int) -> tuple[str, list[Any]]:
+    keys = ["0x" + s.to_bytes(32, "big").hex() for s in slots]
+    return "eth_getProof", [_addr(address), keys, hex(number)]
 
 
 def _storage_values(

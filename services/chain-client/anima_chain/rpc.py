@@ -52,12 +52,41 @@ class RpcNode:
                 await asyncio.sleep(self._config.retry_backoff_s * 2**attempt)
         raise AssertionError("unreachable")
 
+    async def read_batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """Several reads in one JSON-RPC batch (one round trip), retried like `read`;
+        the results in call order, any error failing the whole batch."""
+        attempts = self._config.max_retries + 1
+        for attempt in range(attempts):
+            try:
+                return await self._batch(calls)
+            except NodeUnavailable:
+                if attempt + 1 == attempts:
+                    raise
+                await asyncio.sleep(self._config.retry_backoff_s * 2**attempt)
+        raise AssertionError("unreachable")
+
     async def send(self, method: str, params: Sequence[Any] = ()) -> Any:
         """A call with an effect (eth_sendRawTransaction): never retried here."""
         return await self._call(method, params)
 
+    async def _batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        ids = [next(self._ids) for _ in calls]
+        body = [
+            {"jsonrpc": "2.0", "id": i, "method": method, "params": list(params)}
+            for i, (method, params) in zip(ids, calls, strict=True)
+        ]
+        what = "+".join(method for method, _ in calls)
+        answers = await self._post(body, what)
+        if not isinstance(answers, list):
+            raise NodeError(f"the RPC node's answer to the batch {what} is not a list")
+        by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
+        return [_result(by_id.get(i), method) for i, (method, _) in zip(ids, calls, strict=True)]
+
     async def _call(self, method: str, params: Sequence[Any]) -> Any:
         body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
+        return _result(await self._post(body, method), method)
+
+    async def _post(self, body: object, method: str) -> Any:
         try:
             response = await self._client.post(self.url, content=json.dumps(body))
         except httpx.TimeoutException:
@@ -77,15 +106,18 @@ class RpcNode:
         if len(response.content) > _MAX_ANSWER_BYTES:
             raise NodeError(f"the RPC node's answer to {method} is too large")
         try:
-            answer = json.loads(response.content)
+            return json.loads(response.content)
         except ValueError:
             raise NodeError(f"the RPC node's answer to {method} is not JSON") from None
-        if not isinstance(answer, dict):
-            raise NodeError(f"the RPC node's answer to {method} is not a JSON-RPC response")
-        if "error" in answer:
-            error = answer["error"]
-            message = error.get("message", "") if isinstance(error, dict) else str(error)
-            raise NodeError(f"the RPC node refused {method}: {str(message)[:_SHOWN]}")
-        if "result" not in answer:
-            raise NodeError(f"the RPC node's answer to {method} has no result")
-        return answer["result"]
+
+
+def _result(answer: Any, method: str) -> Any:
+    if not isinstance(answer, dict):
+        raise NodeError(f"the RPC node's answer to {method} is not a JSON-RPC response")
+    if "error" in answer:
+        error = answer["error"]
+        message = error.get("message", "") if isinstance(error, dict) else str(error)
+        raise NodeError(f"the RPC node refused {method}: {str(message)[:_SHOWN]}")
+    if "result" not in answer:
+        raise NodeError(f"the RPC node's answer to {method} has no result")
+    return answer["result"]

@@ -1,6 +1,6 @@
 """A JSON-RPC proxy on a loopback port between the chain client and anvil that can lie.
 
-Every request goes to the real anvil; `tamper(method, params, result)` may rewrite
+Every request (single or batch) goes to the real anvil; `tamper(method, params, result)` may rewrite
 the answer before it reaches the client (or return it unchanged), and `delay_s`
 holds every answer back (a slow node). A minimal HTTP/1.1 server (keep-alive,
 Content-Length bodies: what httpx sends), so the client speaks to it exactly as it
@@ -67,7 +67,8 @@ class LyingNode:
 
     async def _answer(self, body: bytes) -> bytes:
         request = json.loads(body)
-        self.calls.append(request["method"])
+        batch = request if isinstance(request, list) else [request]
+        self.calls += [r["method"] for r in batch]
         response = (
             await self._client.post(
                 self.upstream, content=body, headers={"Content-Type": "application/json"}
@@ -75,8 +76,10 @@ class LyingNode:
         ).json()
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
-        if self.tamper is not None and "result" in response:
-            response["result"] = self.tamper(
-                request["method"], request["params"], response["result"]
-            )
+        answers = response if isinstance(response, list) else [response]
+        methods = {r["id"]: (r["method"], r["params"]) for r in batch}
+        for answer in answers:
+            if self.tamper is not None and "result" in answer:
+                method, params = methods[answer["id"]]
+                answer["result"] = self.tamper(method, params, answer["result"])
         return json.dumps(response).encode()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -16,6 +18,7 @@ from anima_core.channels import client_channel
 from tests.chain.client.conftest import AGENT, CHAIN_TOKEN, ETH, Stack
 
 RECIPIENT = bytes.fromhex("00000000000000000000000000000000000c0c00")
+SAME_HEIGHT = bytes.fromhex("00000000000000000000000000000000000c0c01")
 
 
 async def test_a_slow_node_is_unavailable_after_bounded_retries(stack: Stack) -> None:
@@ -131,3 +134,40 @@ def test_addresses_parse_strictly() -> None:
     ):
         with pytest.raises(InvalidChainRequest):
             parse_address(bad)
+
+
+async def test_a_reorg_at_the_same_height_is_noticed_by_the_next_read(stack: Stack) -> None:
+    """The node's head number stays the same but its block is another: the proof at the
+    old verified head fails, and the read follows the new chain instead of refusing."""
+    snapshot = stack.anvil.rpc("evm_snapshot")
+    stack.anvil.rpc("anvil_setBalance", ["0x" + SAME_HEIGHT.hex(), hex(9)])
+    stack.anvil.rpc("evm_mine")
+    seen = await stack.client.account(SAME_HEIGHT)
+    assert seen.balance == 9
+    stack.anvil.rpc("evm_revert", [snapshot])
+    stack.anvil.rpc("evm_mine")  # the same height, another block
+    again = await stack.client.account(SAME_HEIGHT)
+    assert again.block.number == seen.block.number
+    assert again.block.hash != seen.block.hash
+    assert again.balance == 0
+    assert (await stack.client.head()).reorgs_seen == 1
+
+
+async def test_a_node_down_at_start_fails_closed(stack: Stack, tmp_path: Path) -> None:
+    from anima_chain.app import start_chain
+    from tests.chain.client.conftest import chain_config, checkpoint_of
+
+    config = chain_config(tmp_path, "http://127.0.0.1:9", checkpoint_of(stack.anvil))
+    with pytest.raises(NodeUnavailable, match="cannot reach"):
+        await start_chain(config, signer=stack.signer)
+
+
+async def test_concurrent_sends_from_one_wallet_take_distinct_nonces(stack: Stack) -> None:
+    intents = [
+        TransactionIntent(agent_id=AGENT, to=RECIPIENT, value=n + 1, idempotency_key=f"par-{n}")
+        for n in range(3)
+    ]
+    outcomes = await asyncio.gather(*(stack.client.send_transaction(i) for i in intents))
+    assert sorted(o.nonce for o in outcomes) == [0, 1, 2]
+    assert all(o.receipt.success for o in outcomes)
+    assert stack.account_nonce() == 3

@@ -22,10 +22,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[3]
 ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
 
-#: anvil's first default dev account (funded on every anvil chain) and its public key
-#: material: anvil's documented test mnemonic, never a real key.
+#: anvil's first two default dev accounts, funded on every anvil chain, from its
+#: documented public test mnemonic (never a real key). The second one's key signs
+#: an EIP-7702 authorization in the tests.
 DEV_ACCOUNT = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
 DEV_ACCOUNT_2 = "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
+DEV_ACCOUNT_2_KEY = bytes.fromhex(
+    "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+)
 
 _RUNTIME = bytes.fromhex(
     "36600857"  # CALLDATASIZE PUSH1 8 JUMPI: call data present -> store and log
@@ -88,6 +92,17 @@ class DevChain:
                 raise RpcError(f"no receipt for {tx_hash}")
             time.sleep(0.01)
 
+    def send_in_one_block(self, *txs: dict[str, Any]) -> int:
+        """Several transactions mined together: the number of their block."""
+        self.call("evm_setAutomine", False)
+        try:
+            for tx in txs:
+                self.call("eth_sendTransaction", {"from": DEV_ACCOUNT, **tx})
+            self.call("evm_mine")
+        finally:
+            self.call("evm_setAutomine", True)
+        return int(self.call("eth_blockNumber"), 16)
+
     def block(self, number: int | str = "latest", *, full: bool = True) -> dict[str, Any]:
         tag = hex(number) if isinstance(number, int) else number
         block: dict[str, Any] = self.call("eth_getBlockByNumber", tag, full)
@@ -100,16 +115,14 @@ class DevChain:
 
 
 @contextmanager
-def anvil(*, hardfork: str = "prague", automine: bool = True) -> Iterator[DevChain]:
+def anvil(*, hardfork: str = "prague", args: tuple[str, ...] = ()) -> Iterator[DevChain]:
     """An anvil process for the duration of the block; the chain is empty but for the
     funded dev accounts."""
     if not ANVIL.exists():
         raise RuntimeError(f"{ANVIL} is missing: run `npm ci` (package.json pins anvil)")
     port = free_port()
-    args = [str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--hardfork", hardfork]
-    if not automine:
-        args.append("--no-mining")
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = [str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--hardfork", hardfork]
+    process = subprocess.Popen([*command, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     chain = DevChain(f"http://127.0.0.1:{port}")
     try:
         deadline = time.monotonic() + 30

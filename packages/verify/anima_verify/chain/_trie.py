@@ -23,7 +23,7 @@ from trie.exceptions import (
 )
 from trie.hexary import HexaryTrie
 
-from anima_verify.chain.errors import InvalidTrieProof, shown
+from anima_verify.chain.errors import InvalidTrieProof, MalformedChainData, shown
 
 #: keccak256(rlp(b"")): the root of a trie with no keys.
 EMPTY_TRIE_ROOT = keccak(rlp.encode(b""))
@@ -50,6 +50,8 @@ def proven_value(root: bytes, key: bytes, proof: Sequence[bytes]) -> bytes:
     Nodes are looked up by their keccak-256, so a node the proof altered is simply
     missing and the proof fails; extra nodes are ignored.
     """
+    if len(root) != 32:  # py-trie would read a short "root" as an inline node
+        raise MalformedChainData(f"a trie root is 32 bytes, got {len(root)}")
     nodes = {keccak(node): node for node in proof}
     try:
         value = HexaryTrie(nodes, root_hash=root).get(key)

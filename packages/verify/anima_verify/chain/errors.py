@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from anima_verify.errors import AnimaError, ErrorKind
 
-#: The longest value a message quotes in full; longer ones are shortened.
-_SHOWN = 40
+#: The longest value a message quotes in full (a 32-byte hash in hex); longer ones are cut.
+_SHOWN = 66
 
 
 def shown(value: object) -> str:

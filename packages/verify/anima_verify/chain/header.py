@@ -7,11 +7,17 @@ caller has one, the hash it trusts; then every field (state root, receipts root,
 base fee...) is as the chain has it. Headers from London (base fee, EIP-1559)
 through Shanghai (EIP-4895), Cancun (EIP-4844, EIP-4788) and Prague (EIP-7685)
 are supported; older and unknown shapes are refused, never guessed.
+
+Hashes prove ancestry, not succession: walking back from a trusted hash
+(verify_ancestry) proves each older header, but anyone can build a header whose
+parent is a trusted block, so a newer header linked forward with
+verify_chain_link is only as good as whoever vouches for it (the beacon light
+client, a newer checkpoint). Nothing here checks consensus.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,10 +36,11 @@ from anima_verify.chain.errors import (
 #: The fields each fork appends after London's base fee, in header order.
 _FORK_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("london", ()),
-    # anvil's London mode (1.x) appends the Cancun blob-gas fields without the rest;
-    # no public chain has this shape, but the hash binds it like any other.
-    ("london-anvil", ("blobGasUsed", "excessBlobGas")),
     ("shanghai", ("withdrawalsRoot",)),
+    # anvil (1.x) in its London and Shanghai modes appends Cancun's blob-gas fields
+    # too; no public chain has these shapes, but the hash binds them like any other.
+    ("london-anvil", ("blobGasUsed", "excessBlobGas")),
+    ("shanghai-anvil", ("withdrawalsRoot", "blobGasUsed", "excessBlobGas")),
     ("cancun", ("withdrawalsRoot", "blobGasUsed", "excessBlobGas", "parentBeaconBlockRoot")),
     (
         "prague",
@@ -201,3 +208,17 @@ def verify_chain_link(parent: BlockHeader, child: BlockHeader) -> None:
         raise BrokenChainLink(
             f"block {child.number} cannot follow block {parent.number}: numbers must step by one"
         )
+
+
+def verify_ancestry(trusted_hash: bytes, rpc_blocks: Sequence[Any]) -> list[BlockHeader]:
+    """Headers proven by a trusted hash: rpc_blocks[0] must hash to `trusted_hash`,
+    and each next block must be the previous one's parent (newest first, no gaps)."""
+    headers: list[BlockHeader] = []
+    expected = trusted_hash
+    for block in _fields.sequence(rpc_blocks, "blocks"):
+        header = verify_header(block, expected_hash=expected)
+        if headers:
+            verify_chain_link(header, headers[-1])
+        headers.append(header)
+        expected = header.parent_hash
+    return headers

@@ -5,33 +5,43 @@ envelope (legacy; 0x01 EIP-2930; 0x02 EIP-1559; 0x03 EIP-4844 blob; 0x04
 EIP-7702 set-code), its keccak-256 must equal the hash the node gave, and the
 list must rebuild the header's transactions root. So a caller that knows the
 hash of a transaction it sent proves its inclusion, and its index finds its
-receipt among verify_receipts' answer. The sender is not recovered here.
+receipt among verify_receipts' answer. The sender is recovered from the signature
+(anima_verify.eth: canonical, low-s signatures, as every fork since Homestead
+requires), never taken from the node.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import rlp
 from eth_utils.crypto import keccak
 
 from anima_verify.chain import _fields
 from anima_verify.chain._trie import ordered_trie_root
-from anima_verify.chain.errors import MalformedChainData, TransactionsRootMismatch, shown
+from anima_verify.chain.errors import (
+    MalformedChainData,
+    ProvenValueMismatch,
+    TransactionsRootMismatch,
+    shown,
+)
 from anima_verify.chain.header import BlockHeader
+from anima_verify.eth import InvalidEthereumSignature, recover_address
 
 _Field = bytes | int | list[Any]
 
 
 @dataclass(frozen=True, kw_only=True)
 class Transaction:
-    """A transaction included in a verified block. `to` is None for a contract creation."""
+    """A transaction included in a verified block. `to` is None for a contract creation;
+    `sender` is recovered from the signature."""
 
     index: int
     hash: bytes
     tx_type: int
+    sender: bytes
     nonce: int
     to: bytes | None
     value: int
@@ -176,39 +186,82 @@ _ENCODERS: dict[int, Callable[[_Reader], list[_Field]]] = {
 }
 
 
-def encode_transaction(rpc_tx: Mapping[str, Any], what: str = "transaction") -> bytes:
-    """The consensus (EIP-2718) encoding of a JSON-RPC transaction object."""
+def _typed_fields(rpc_tx: Mapping[str, Any], what: str) -> tuple[int, list[_Field]]:
+    """The transaction's type and its RLP fields, the signature (v or y parity, r, s)
+    last."""
     tx = _fields.mapping(rpc_tx, what)
     tx_type = _fields.quantity(tx.get("type", "0x0"), f"{what}.type", bits=8)
     encoder = _ENCODERS.get(tx_type)
     if encoder is None:
         raise MalformedChainData(f"{what} has type {tx_type}, not one of 0-4")
-    payload = bytes(rlp.encode(encoder(_Reader(tx, what))))
+    return tx_type, encoder(_Reader(tx, what))
+
+
+def _envelope(tx_type: int, fields: list[_Field]) -> bytes:
+    payload = bytes(rlp.encode(fields))
     return payload if tx_type == 0 else bytes([tx_type]) + payload
+
+
+def encode_transaction(rpc_tx: Mapping[str, Any], what: str = "transaction") -> bytes:
+    """The consensus (EIP-2718) encoding of a JSON-RPC transaction object."""
+    return _envelope(*_typed_fields(rpc_tx, what))
+
+
+def _sender(tx_type: int, fields: list[_Field], what: str) -> bytes:
+    """The address that signed the transaction: the signature over its signing
+    payload (EIP-155 for legacy transactions with a chain id, EIP-2718 otherwise)."""
+    v, r, s = (cast(int, value) for value in fields[-3:])  # _Reader.q made them ints
+    unsigned = fields[:-3]
+    if tx_type != 0:
+        parity = v
+    elif v in (27, 28):  # before EIP-155: no chain id
+        parity = v - 27
+    elif v >= 35:
+        parity = (v - 35) % 2
+        unsigned = [*unsigned, (v - 35) // 2, 0, 0]
+    else:
+        raise MalformedChainData(f"{what}.v is {v}: neither 27/28 nor EIP-155")
+    digest = keccak(_envelope(tx_type, unsigned))
+    signature = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([27 + parity])
+    try:
+        return bytes.fromhex(recover_address(digest, signature)[2:])
+    except InvalidEthereumSignature as bad:
+        raise MalformedChainData(f"{what}'s signature is invalid: {bad.message}") from None
 
 
 def verify_transactions(header: BlockHeader, rpc_txs: Sequence[Any]) -> list[Transaction]:
     """All of a verified block's transactions (full objects, as eth_getBlockByNumber(n,
     true) gives them), once each hashes to its claimed hash and together they rebuild
-    the header's transactions root."""
+    the header's transactions root. Each one's sender is recovered from its signature
+    and must equal the node's `from`, when given."""
     verified: list[Transaction] = []
     for index, item in enumerate(_fields.sequence(rpc_txs, "transactions")):
         what = f"transactions[{index}]"
         tx = _fields.mapping(item, what)
-        encoded = encode_transaction(tx, what)
+        tx_type, fields = _typed_fields(tx, what)
+        encoded = _envelope(tx_type, fields)
         tx_hash = keccak(encoded)
         claimed = _fields.data_field(tx, "hash", what, size=32)
         if claimed != tx_hash:
             raise TransactionsRootMismatch(
                 f"{what}'s fields hash to {shown(tx_hash)}, the node says {shown(claimed)}"
             )
+        sender = _sender(tx_type, fields, what)
+        if tx.get("from") is not None:
+            claimed_sender = _fields.data_field(tx, "from", what, size=20)
+            if claimed_sender != sender:
+                raise ProvenValueMismatch(
+                    f"{what} is signed by {shown(sender)}, the node says {shown(claimed_sender)}",
+                    field="from",
+                )
         reader = _Reader(tx, what)
         to = reader.to()
         verified.append(
             Transaction(
                 index=index,
                 hash=tx_hash,
-                tx_type=encoded[0] if encoded[0] < 0x80 else 0,
+                tx_type=tx_type,
+                sender=sender,
                 nonce=reader.q("nonce", 64),
                 to=to or None,
                 value=reader.q("value"),
