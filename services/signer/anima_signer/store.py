@@ -45,6 +45,7 @@ HIDDEN_KEY_TABLES = frozenset({_IDEMPOTENCY})
 _ONE = b""
 _SPAN = struct.Struct(">QQ")
 _LENGTH = struct.Struct(">I")
+_EPOCH = struct.Struct(">Q")
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,17 +189,17 @@ class SignerStore:
         """An agent restored from escrow: its root is not derivable here, so it is kept
         (sealed like every row) beside the record, with the recovery epoch it took over at."""
         self.add_agent(record)
-        self._state.put(record.agent_id, _AGENT_ROOT, _ONE, _INDEX.pack(epoch) + agent_root)
+        self._state.put(record.agent_id, _AGENT_ROOT, _ONE, _EPOCH.pack(epoch) + agent_root)
 
     def recovered_agent_root(self, agent_id: str) -> bytes | None:
         """The stored root of a recovered agent; None for agents created here."""
         row = self._state.get(agent_id, _AGENT_ROOT, _ONE)
-        return None if row is None else row[_INDEX.size :]
+        return None if row is None else row[_EPOCH.size :]
 
     def recovery_epoch(self, agent_id: str) -> int:
         """The recovery epoch this signer holds the agent at (0: created here)."""
         row = self._state.get(agent_id, _AGENT_ROOT, _ONE)
-        return 0 if row is None else _INDEX.unpack_from(row)[0]
+        return 0 if row is None else _EPOCH.unpack_from(row)[0]
 
     def agent(self, agent_id: str) -> StoredAgent | None:
         """The agent, None if unknown; AgentStateRefused if its state was refused."""
