@@ -5,6 +5,8 @@ restore) and the host's are the real DA backend and anvil; what is missing is
 the transport between them (no gRPC for sync and recovery yet), so the host
 here calls the enclave objects directly. Every check a restore makes is the
 enclave's or the verification library's; this module only carries bytes.
+Memories here are JSON records; a node with a memory service seals its export
+stream instead (anima_dasync.memories, tests/dasync/test_memories.py).
 """
 
 from __future__ import annotations
