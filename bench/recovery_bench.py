@@ -38,7 +38,6 @@ from anima_dev.recovery import (
     sync_life_data,
 )
 from anima_signer.core import Signer
-from anima_signer.escrow import Guardian, create_escrow
 from anima_signer.tee.sim import InsecureSimulatedTee
 from anima_signer_api.types import SigningPolicy
 from anima_verify.attestation.sim import SIM_MRTD
@@ -75,11 +74,10 @@ async def run(args: argparse.Namespace, root: Path, chain: LocalChain) -> None:
     )
     node_a, _ = await open_signer(root / "a")
     guardian_signers = [(await open_signer(root / f"g{i}"))[0] for i in range(3)]
-    guardians = [Guardian(keyring=g._keys) for g in guardian_signers]
+    guardians = [g.guardian() for g in guardian_signers]
     agent = node_a.create_agent(agent_id="bench-agent", wallet_count=1, policy=SIGNING)
-    shares = create_escrow(
-        node_a._keys,
-        agent_id="bench-agent",
+    shares = node_a.escrow_agent_root(
+        "bench-agent",
         guardians=[g.public_key() for g in guardians],
         threshold=2,
         policy_json=POLICY,

@@ -27,9 +27,7 @@ from anima_signer.lifedata import LifeDataSealer
 from anima_signer.recovery import SignerStateSnapshot
 from anima_signer.tee.base import TeeBackend
 from anima_signer_api.types import Agent
-from anima_verify.eth import eth_address
 from anima_verify.lifedata import AnchorState, ChunkRef, Manifest
-from anima_verify.lifedata.anchor import sign_update
 from anima_verify.tlog.checkpoint import parse_checkpoint
 from anima_verify.tlog.note import parse_note, parse_verifier_key
 
@@ -50,7 +48,7 @@ class SyncState:
 
 
 def anchor_address(signer: Signer, agent_id: str) -> bytes:
-    return bytes.fromhex(eth_address(signer._keys.anchor_key(agent_id).public_key)[2:])
+    return signer.anchor_address(agent_id)
 
 
 def sync_life_data(
@@ -65,7 +63,6 @@ def sync_life_data(
 ) -> Manifest:
     """Seal a delta (new memories, log entries since the last sync, the signer state),
     publish the next manifest (chunks first), then anchor it."""
-    sealer = LifeDataSealer(keyring=signer._keys)
     result = signer.append_log(agent_id, state.log_size, [])
     entries = [e.entry.hex() for e in result.entries]
     parts = [
@@ -76,7 +73,7 @@ def sync_life_data(
     refs: list[ChunkRef] = []
     sealed: dict[str, bytes] = {}
     for kind, plaintext, items in parts:
-        ref, data = sealer.seal_chunk(
+        ref, data = signer.seal_life_chunk(
             agent_id, kind=kind, plaintext=plaintext, items=items, epoch=epoch
         )
         refs.append(ref)
@@ -94,7 +91,7 @@ def sync_life_data(
         checkpoint=result.checkpoint.decode(),
         counts=counts,
     )
-    publish(backend, sealer.sign_manifest(manifest), new_chunks=sealed, previous=previous)
+    publish(backend, signer.sign_manifest(manifest), new_chunks=sealed, previous=previous)
     state.manifest, state.log_size = manifest, result.size
     if anchor is not None:
         checkpoint = parse_checkpoint(parse_note(result.checkpoint).text)
@@ -120,15 +117,10 @@ def anchor_state(
         checkpoint_size=size,
         epoch=epoch,
     )
-    agent = anchor_address(signer, agent_id)
-    signature = sign_update(
-        signer._keys.anchor_key(agent_id),
-        chain_id=target.chain.chain_id,
-        contract=target.contract,
-        agent=agent,
-        state=state,
+    signature = signer.sign_anchor_update(
+        agent_id, state=state, chain_id=target.chain.chain_id, contract=target.contract
     )
-    relay_update(target.chain, target.contract, agent, state, signature)
+    relay_update(target.chain, target.contract, signer.anchor_address(agent_id), state, signature)
     return state
 
 

@@ -23,7 +23,7 @@ from anima_dev.recovery import (
     sync_life_data,
 )
 from anima_signer.core import Signer
-from anima_signer.escrow import Guardian, create_escrow
+from anima_signer.escrow import Guardian
 from anima_signer.fencing import AnchorSource, proven_anchor
 from anima_signer.tee.sim import InsecureSimulatedTee
 from anima_signer_api.errors import AgentExists, AgentStateRefused, UnknownAgent
@@ -98,11 +98,10 @@ async def world(anvil: LocalChain, tmp_path: Path):  # type: ignore[no-untyped-d
     )
     node_a = await open_signer(tmp_path / "a")
     guardian_signers = [await open_signer(tmp_path / f"g{i}") for i in range(3)]
-    guardians = [Guardian(keyring=g._keys) for g in guardian_signers]
+    guardians = [g.guardian() for g in guardian_signers]
     agent = node_a.create_agent(agent_id="alice", wallet_count=1, policy=OPEN_POLICY)
-    shares = create_escrow(
-        node_a._keys,
-        agent_id="alice",
+    shares = node_a.escrow_agent_root(
+        "alice",
         guardians=[g.public_key() for g in guardians],
         threshold=2,
         policy_json=POLICY,
@@ -251,9 +250,8 @@ async def test_an_enclave_outside_the_policy_recovers_nothing(world: World) -> N
     try:
         node_a = await open_signer(world.node_a_dir)
         try:
-            shares = create_escrow(
-                node_a._keys,
-                agent_id="alice",
+            shares = node_a.escrow_agent_root(
+                "alice",
                 guardians=[g.public_key() for g, _ in world.guardians],
                 threshold=2,
                 policy_json=strict,
@@ -334,6 +332,20 @@ async def test_old_enclaves_and_old_disks_stop_signing(world: World) -> None:
         assert isinstance(refused, AgentStateRefused)
         with pytest.raises(AgentStateRefused):
             node_a.append_log("alice", 0, [_host_entry("split brain")])
+        # Nor does it seal, sign a manifest, move the anchor or escrow the root any more.
+        with pytest.raises(AgentStateRefused):
+            node_a.seal_life_chunk("alice", kind="memories", plaintext=b"[]", items=0, epoch=0)
+        with pytest.raises(AgentStateRefused):
+            node_a.sign_manifest(_manifest(world))
+        with pytest.raises(AgentStateRefused):
+            node_a.sign_anchor_update(
+                "alice",
+                state=_enclave_view(world),
+                chain_id=CHAIN_ID,
+                contract=world.target.contract,
+            )
+        with pytest.raises(AgentStateRefused):
+            node_a.escrow_agent_root("alice", guardians=[], threshold=1, policy_json=POLICY)
         assert node_a.list_agents() == []
     finally:
         node_a.close()

@@ -27,6 +27,7 @@ from anima_signer import log_payloads
 from anima_signer.idempotency import fingerprint, result_from_json, result_to_json
 from anima_signer.keys import KEY_DERIVATION_VERSION, KeyRing, validate_agent_id
 from anima_signer.recovery import SignerStateSnapshot, verified_frontier
+from anima_signer.recovery_api import RecoveryOperations
 from anima_signer.sequencer import EnclaveLogs, wall_clock_ms
 from anima_signer.signing import sign_payload
 from anima_signer.state_lock import StateDirLock
@@ -98,7 +99,7 @@ def _decided(outcome: SignResult | SignerError | None) -> SignResult | SignerErr
     return outcome
 
 
-class Signer:
+class Signer(RecoveryOperations):
     """Agents, their keys, the policy gate and attestation, inside the enclave."""
 
     def __init__(
