@@ -91,6 +91,17 @@ def test_only_the_agents_key_moves_its_anchor_and_only_forward(anvil: LocalChain
     )
     with pytest.raises(RuntimeError, match="failed"):
         relay_update(anvil, contract, agent, _state(3, 10), signature)
+    # Nor does a signature made for this contract move the same agent's slot in another.
+    second = deploy_agent_anchor(anvil)
+    signature = sign_update(
+        ring.anchor_key("alice"),
+        chain_id=CHAIN_ID,
+        contract=contract,
+        agent=agent,
+        state=_state(3, 10),
+    )
+    with pytest.raises(RuntimeError, match="failed"):
+        relay_update(anvil, second, agent, _state(3, 10), signature)
     assert _read(anvil, contract, agent) == _state(2, 9)
 
 
