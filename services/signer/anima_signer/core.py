@@ -21,14 +21,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from eth_utils.address import is_address
 
 from anima_signer import log_payloads
 from anima_signer.idempotency import fingerprint, result_from_json, result_to_json
 from anima_signer.keys import KEY_DERIVATION_VERSION, KeyRing, validate_agent_id
+from anima_signer.policy import windows
+from anima_signer.policy.engine import CompiledPolicy
+from anima_signer.policy.gate import OwnerGate, compile_signed
 from anima_signer.sequencer import EnclaveLogs, wall_clock_ms
-from anima_signer.signing import sign_payload
+from anima_signer.signing import minimal_gate_for, sign_payload
 from anima_signer.state_lock import StateDirLock
-from anima_signer.store import SignerStore, StoredAgent
+from anima_signer.store import SignerStore, StoredAgent, StoredPolicy
 from anima_signer.tee.base import TeeBackend
 from anima_signer_api.binding import bound_keys
 from anima_signer_api.errors import (
@@ -36,9 +40,12 @@ from anima_signer_api.errors import (
     InvalidRequest,
     LogTailFull,
     PolicyDenied,
+    PolicyNotOwnerSigned,
+    PolicyVersionStale,
     SignerError,
     UnknownAgent,
 )
+from anima_signer_api.policy_document import parse_document
 from anima_signer_api.types import (
     MAX_BATCH_ITEMS,
     MAX_IDEMPOTENCY_KEY_CHARS,
@@ -47,6 +54,9 @@ from anima_signer_api.types import (
     AttestationBundle,
     LogAppendResult,
     LogEntryInput,
+    Payload,
+    PolicyExplanation,
+    PolicyStatus,
     SigningPolicy,
     SignRequest,
     SignResult,
@@ -70,6 +80,10 @@ class _Attempt:
     log_payload: bytes
     outcome: SignResult | PolicyDenied
     idempotency: tuple[str, bytes] | None  # (key, request fingerprint) to record on success
+    # The owner's policy: the windows to charge in the log commit, and the version.
+    reservations: list[windows.Reservation] = dataclasses.field(default_factory=list)
+    policy: CompiledPolicy | None = None
+    request: SignRequest | None = None
 
 
 def _decided(outcome: SignResult | SignerError | None) -> SignResult | SignerError:
@@ -103,6 +117,10 @@ class Signer:
         self._log_origin_prefix = log_origin_prefix.rstrip("/")
         self._agents: dict[str, Agent] = {}
         self._idempotency_lock = threading.Lock()
+        # Compiled owner policies by agent (None: owned, none applied yet); replaced
+        # only after the commit that applies a new version.
+        self._owner_policies: dict[str, CompiledPolicy | None] = {}
+        self._clock_ms = clock_ms
         self._log = EnclaveLogs(store=store, keyring=keyring, clock_ms=clock_ms)
         # Logs from before origins were stored have been signed under this prefix.
         store.fill_log_origins(self._new_log_origin)
@@ -154,8 +172,27 @@ class Signer:
 
     # ------------------------------------------------------------ agents
 
-    def create_agent(self, *, agent_id: str, wallet_count: int, policy: SigningPolicy) -> Agent:
+    def create_agent(
+        self,
+        *,
+        agent_id: str,
+        wallet_count: int,
+        policy: SigningPolicy | None = None,
+        owner: str = "",
+    ) -> Agent:
+        """An owned agent (owner: an Ethereum address) signs nothing until its owner
+        applies a signed policy, and its creator cannot set one; an agent without an
+        owner keeps the minimal `policy` set here for its whole life."""
         validate_agent_id(agent_id)
+        if owner:
+            if not is_address(owner) or not owner.startswith("0x"):
+                raise InvalidRequest(f"owner {owner[:64]!r} is not a 0x-prefixed 20-byte address")
+            if policy is not None and policy != SigningPolicy():
+                raise InvalidRequest(
+                    "an owned agent's policy comes only from documents its owner signs; "
+                    "leave the creation policy empty"
+                )
+        policy = policy or SigningPolicy()
         if not 1 <= wallet_count <= MAX_WALLETS:
             raise InvalidRequest(f"wallet_count must be between 1 and {MAX_WALLETS}")
         if not 0 <= policy.max_value_wei < 2**256:
@@ -168,6 +205,7 @@ class Signer:
             policy=policy,
             created_at=datetime.now(UTC).replace(microsecond=0),
             key_derivation_version=KEY_DERIVATION_VERSION,
+            owner=owner.lower() if owner else None,
         )
         origin = self._new_log_origin(agent_id)
         # The agent and its log's first entry commit together.
@@ -216,6 +254,7 @@ class Signer:
             policy=record.policy,
             created_at=record.created_at,
             key_derivation_version=record.key_derivation_version,
+            owner=record.owner or "",
         )
 
     def list_agents(self) -> list[Agent]:
@@ -312,15 +351,41 @@ class Signer:
         idempotency: tuple[str, bytes] | None,
     ) -> _Attempt:
         """Sign, or record the refusal; malformed requests raise and are not logged."""
+        policy = self._owner_policy(agent) if agent.owner else None
+        gate = OwnerGate(policy) if agent.owner else None
         try:
-            result, chain_id = sign_payload(self._keys, agent, request)
+            result, chain_id = sign_payload(self._keys, agent, request, gate)
         except PolicyDenied as denied:
-            payload = log_payloads.denial(request.payload, rule=denied.rule, message=denied.message)
-            return _Attempt(
-                position, agent.agent_id, EntryKind.POLICY_DECISION, payload, denied, None
-            )
-        payload = log_payloads.signature(request.payload, result, chain_id=chain_id)
-        return _Attempt(position, agent.agent_id, EntryKind.SIGNATURE, payload, result, idempotency)
+            return self._denied_attempt(position, agent.agent_id, request, denied)
+        decided = None
+        if gate is not None and gate.decision is not None:
+            decided = (gate.decision.rule, gate.decision.policy_version)
+        payload = log_payloads.signature(
+            request.payload, result, chain_id=chain_id, decided_by=decided
+        )
+        return _Attempt(
+            position,
+            agent.agent_id,
+            EntryKind.SIGNATURE,
+            payload,
+            result,
+            idempotency,
+            reservations=gate.reservations if gate is not None else [],
+            policy=policy,
+            request=request,
+        )
+
+    @staticmethod
+    def _denied_attempt(
+        position: int, agent_id: str, request: SignRequest, denied: PolicyDenied
+    ) -> _Attempt:
+        payload = log_payloads.denial(
+            request.payload,
+            rule=denied.rule,
+            message=denied.message,
+            policy_version=int(denied.policy_version) if denied.policy_version else None,
+        )
+        return _Attempt(position, agent_id, EntryKind.POLICY_DECISION, payload, denied, None)
 
     def _log_attempts(
         self, attempts: list[_Attempt], outcomes: list[SignResult | SignerError | None]
@@ -328,6 +393,20 @@ class Signer:
         """One commit for every attempt's entry (and idempotency record), then the answers."""
         with self._log.batch() as batch:
             for attempt in attempts:
+                if attempt.reservations and attempt.policy is not None:
+                    try:  # in this commit, under the store's write lock: no race
+                        windows.reserve(
+                            self._store,
+                            attempt.agent_id,
+                            attempt.policy,
+                            attempt.reservations,
+                            self._clock_ms(),
+                        )
+                    except PolicyDenied as denied:
+                        assert attempt.request is not None
+                        attempt = self._denied_attempt(
+                            attempt.position, attempt.agent_id, attempt.request, denied
+                        )
                 try:
                     index = batch.append_enclave(
                         attempt.agent_id, attempt.kind, attempt.log_payload
@@ -345,6 +424,112 @@ class Signer:
                         attempt.agent_id, key, request_fingerprint, result_to_json(result)
                     )
                 outcomes[attempt.position] = result
+
+    # ------------------------------------------------------------ the owner's policy
+
+    def _owner_policy(self, agent: Agent) -> CompiledPolicy | None:
+        if agent.agent_id in self._owner_policies:
+            return self._owner_policies[agent.agent_id]
+        stored = self._store.active_policy(agent.agent_id)
+        compiled = None
+        if stored is not None:
+            # Accepted once already: its signature was checked when it was applied.
+            compiled = CompiledPolicy(parse_document(stored.document))
+        self._owner_policies[agent.agent_id] = compiled
+        return compiled
+
+    def apply_policy(self, agent_id: str, document: str, owner_signature: bytes) -> PolicyStatus:
+        """Make an owner-signed document the agent's policy, if its version is higher.
+
+        The change and its log entry commit together; the active policy stays as it
+        was on any refusal (PolicyRejected, PolicyNotOwnerSigned, PolicyVersionStale).
+        """
+        agent = self.get_agent(agent_id)
+        if not agent.owner:
+            raise PolicyNotOwnerSigned(
+                f"agent {agent_id!r} has no owner: its minimal policy was fixed at creation"
+            )
+        compiled = compile_signed(
+            document,
+            owner_signature,
+            agent_id=agent_id,
+            owner=agent.owner,
+            agent_address=agent.wallets[0].address,
+        )
+        now_ms = self._clock_ms()
+
+        def publish() -> None:
+            self._owner_policies[agent_id] = compiled
+
+        with self._log.batch() as batch:
+            active = self._store.active_policy(agent_id)
+            active_version = active.version if active is not None else 0
+            if compiled.version <= active_version:
+                raise PolicyVersionStale(compiled.version, active_version)
+            self._store.add_policy(
+                StoredPolicy(agent_id, compiled.version, document, owner_signature, now_ms)
+            )
+            batch.append_enclave(
+                agent_id,
+                EntryKind.LIFECYCLE,
+                log_payloads.policy_applied(
+                    agent_id=agent_id,
+                    owner=agent.owner,
+                    version=compiled.version,
+                    document=document,
+                    owner_signature=owner_signature,
+                ),
+            )
+            self._store.on_commit(publish)
+        return self.get_policy(agent_id)
+
+    def get_policy(self, agent_id: str) -> PolicyStatus:
+        agent = self.get_agent(agent_id)
+        stored = self._store.active_policy(agent_id) if agent.owner else None
+        if stored is None:
+            return PolicyStatus(agent_id, agent.owner, 0, "", b"")
+        return PolicyStatus(
+            agent_id, agent.owner, stored.version, stored.document, stored.owner_signature
+        )
+
+    def explain(self, request: SignRequest) -> PolicyExplanation:
+        """A dry run: the decision on `request` and the rule that makes it, without
+        signing, logging or charging; window limits are read as they stand now."""
+        agent = self.get_agent(request.agent_id)
+        policy = self._owner_policy(agent) if agent.owner else None
+        decision: PolicyDenied | OwnerGate | None = None
+
+        class _Stop(Exception):
+            pass
+
+        gate = OwnerGate(policy)
+
+        def dry(payload: Payload, chain_id: int | None) -> None:
+            if agent.owner:
+                gate(payload, chain_id)
+            else:
+                minimal_gate_for(agent)(payload, chain_id)
+            raise _Stop  # validated and judged: never sign
+
+        try:
+            sign_payload(self._keys, agent, request, dry)
+        except _Stop:
+            decision = gate
+        except PolicyDenied as denied:
+            version = int(denied.policy_version or 0)
+            return PolicyExplanation(False, denied.rule, version, denied.message)
+        assert decision is gate
+        if gate.decision is None:  # the minimal gate allowed it
+            return PolicyExplanation(True, "minimal_gate", 0, "the minimal gate allows it")
+        if policy is not None:
+            try:
+                windows.check(
+                    self._store, agent.agent_id, policy, gate.reservations, self._clock_ms()
+                )
+            except PolicyDenied as denied:
+                return PolicyExplanation(False, denied.rule, policy.version, denied.message)
+        found = gate.decision
+        return PolicyExplanation(True, found.rule, found.policy_version, found.reason)
 
     # ------------------------------------------------------------ the log
 

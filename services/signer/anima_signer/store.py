@@ -59,6 +59,23 @@ CREATE TABLE IF NOT EXISTS log_pending (
     payload BLOB,
     PRIMARY KEY (agent_id, idx)
 ) WITHOUT ROWID;
+-- The owner's signed policy documents (policy/), every version applied, and what
+-- each signature charged to a spend window (amounts decimal: wei overflows int64).
+CREATE TABLE IF NOT EXISTS policy_documents (
+    agent_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    document TEXT NOT NULL,
+    owner_signature BLOB NOT NULL,
+    applied_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, version)
+);
+CREATE TABLE IF NOT EXISTS policy_spend (
+    agent_id TEXT NOT NULL,
+    window_id TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    amount TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS policy_spend_by_window ON policy_spend (agent_id, window_id, time_ms);
 """
 
 
@@ -69,6 +86,16 @@ class StoredAgent:
     policy: SigningPolicy
     created_at: datetime
     key_derivation_version: int
+    owner: str | None = None  # the owner's address; None: the minimal gate governs
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPolicy:
+    agent_id: str
+    version: int
+    document: str
+    owner_signature: bytes
+    applied_at_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +134,17 @@ class SignerStore:
         self._lock = threading.RLock()
         self._after_commit: list[Callable[[], None]] | None = None  # set inside a transaction
         self._agents: dict[str, StoredAgent] = {}
-        for row in self._db.execute("SELECT * FROM agents"):
+        for row in self._db.execute(
+            "SELECT agent_id, wallet_count, policy_json, created_at, key_derivation_version, "
+            "owner FROM agents"
+        ):
             self._agents[row[0]] = StoredAgent(
                 agent_id=row[0],
                 wallet_count=row[1],
                 policy=_policy_from_json(row[2]),
                 created_at=datetime.fromisoformat(row[3]),
                 key_derivation_version=row[4],
+                owner=row[5],
             )
 
     def _migrate(self) -> None:
@@ -121,6 +152,8 @@ class SignerStore:
         if "origin" not in columns:
             # Stores from before origins were kept: fill_log_origins fills them on open.
             self._db.execute("ALTER TABLE log_state ADD COLUMN origin TEXT")
+        if "owner" not in {row[1] for row in self._db.execute("PRAGMA table_info(agents)")}:
+            self._db.execute("ALTER TABLE agents ADD COLUMN owner TEXT")  # before owners
 
     def close(self) -> None:
         self._db.close()
@@ -153,6 +186,10 @@ class SignerStore:
             if after_commit is not None:
                 after_commit()
 
+    def on_commit(self, hook: Callable[[], None]) -> None:
+        """Run `hook` once the current transaction commits (at once outside one)."""
+        self._on_commit(hook)
+
     def _on_commit(self, hook: Callable[[], None]) -> None:
         if self._after_commit is None:
             hook()
@@ -163,13 +200,15 @@ class SignerStore:
         with self._lock:
             try:
                 self._db.execute(
-                    "INSERT INTO agents VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO agents (agent_id, wallet_count, policy_json, created_at, "
+                    "key_derivation_version, owner) VALUES (?, ?, ?, ?, ?, ?)",
                     (
                         record.agent_id,
                         record.wallet_count,
                         _policy_to_json(record.policy),
                         record.created_at.isoformat(),
                         record.key_derivation_version,
+                        record.owner,
                     ),
                 )
             except sqlite3.IntegrityError as exc:
@@ -199,6 +238,56 @@ class SignerStore:
             self._db.execute(
                 "INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)",
                 (agent_id, key, fingerprint, response_json, datetime.now(UTC).isoformat()),
+            )
+
+    # ------------------------------------------------------------ owner policies
+
+    def active_policy(self, agent_id: str) -> StoredPolicy | None:
+        """The highest-version document applied for the agent."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT version, document, owner_signature, applied_at_ms FROM policy_documents "
+                "WHERE agent_id = ? ORDER BY version DESC LIMIT 1",
+                (agent_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return StoredPolicy(agent_id, int(row[0]), str(row[1]), bytes(row[2]), int(row[3]))
+
+    def add_policy(self, record: StoredPolicy) -> None:
+        """Inside the transaction that logs the change; a version is applied once."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO policy_documents VALUES (?, ?, ?, ?, ?)",
+                (
+                    record.agent_id,
+                    record.version,
+                    record.document,
+                    record.owner_signature,
+                    record.applied_at_ms,
+                ),
+            )
+
+    def window_usage(self, agent_id: str, window_id: str, since_ms: int) -> tuple[int, int]:
+        """(total amount, count) charged to a window at or after since_ms; older
+        charges can no longer count, so they are dropped (inside the caller's
+        transaction)."""
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM policy_spend WHERE agent_id = ? AND window_id = ? AND time_ms < ?",
+                (agent_id, window_id, since_ms),
+            )
+            rows = self._db.execute(
+                "SELECT amount FROM policy_spend WHERE agent_id = ? AND window_id = ?",
+                (agent_id, window_id),
+            ).fetchall()
+        return sum(int(r[0]) for r in rows), len(rows)
+
+    def reserve_spend(self, agent_id: str, window_id: str, time_ms: int, amount: int) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO policy_spend VALUES (?, ?, ?, ?)",
+                (agent_id, window_id, time_ms, str(amount)),
             )
 
     # ------------------------------------------------------------ logs
