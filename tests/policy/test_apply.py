@@ -14,6 +14,7 @@ from anima_signer_api.errors import (
     PolicyNotOwnerSigned,
     PolicyRejected,
     PolicyVersionStale,
+    SignerError,
 )
 from anima_signer_api.types import PersonalMessage, SigningPolicy, SignRequest
 from anima_verify.tlog.entry import EntryKind, decode_entry
@@ -79,7 +80,7 @@ async def test_a_policy_and_its_windows_survive_a_restart(owned: Owned) -> None:
     assert (caught.value.rule, caught.value.policy_version) == ("two", "3")
 
 
-def _refused(owned: Owned, error: type[Exception], text: str, signature: bytes) -> Exception:
+def _refused(owned: Owned, error: type[SignerError], text: str, signature: bytes) -> SignerError:
     before = owned.signer.get_policy(AGENT_ID)
     with pytest.raises(error) as caught:
         owned.signer.apply_policy(AGENT_ID, text, signature)

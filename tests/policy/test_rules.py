@@ -4,6 +4,7 @@ lists, EIP-712 domains, message patterns, raw payloads; deny wins, default deny.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from eth_utils.address import to_checksum_address
@@ -38,7 +39,7 @@ def tx(to: str | None = FRIEND, value: int = 0, data: bytes = b"", chain: int = 
     )
 
 
-RULES = [
+RULES: list[dict[str, Any]] = [
     {"id": "no-thieves", "effect": "deny", "when": "listed(eth.tx.to, 'blocked') || "
      "listed(eth.call.recipient, 'blocked')"},
     {"id": "big-payments", "effect": "allow", "payloads": ["transaction"],
@@ -143,8 +144,11 @@ def test_raw_payload_rule(ruled: Owned) -> None:
 def test_a_deny_rule_that_fails_to_evaluate_denies(owned: Owned) -> None:
     rules = [
         # Passes the apply-time sample run (gas differs there), errs on gas 50000.
-        {"id": "bad-deny", "effect": "deny",
-         "when": "eth.tx.gas == 50000 && wei_gt(eth.tx.value, eth.message.text)"},
+        {
+            "id": "bad-deny",
+            "effect": "deny",
+            "when": "eth.tx.gas == 50000 && wei_gt(eth.tx.value, eth.message.text)",
+        },
         {"id": "all", "effect": "allow"},
     ]
     owned.apply(document(1, rules))

@@ -124,7 +124,9 @@ def test_token_approvals_and_permits_share_the_tokens_window(owned: Owned) -> No
     rules = [{"id": "token", "effect": "allow", "to": [token]}]
     window = {"id": "token-day", "asset": token.lower(), "calendar": "day", "max_amount": "100"}
     owned.apply(document(1, rules, windows=[window]))
-    approve = bytes.fromhex("095ea7b3") + int(FRIEND, 16).to_bytes(32, "big") + (60).to_bytes(32, "big")
+    approve = (
+        bytes.fromhex("095ea7b3") + int(FRIEND, 16).to_bytes(32, "big") + (60).to_bytes(32, "big")
+    )
     request = SignRequest(
         AGENT_ID,
         Transaction(TxType.EIP1559, DEV_CHAIN, 0, 60000, token, 0, approve, None, 1, 1),
@@ -134,7 +136,8 @@ def test_token_approvals_and_permits_share_the_tokens_window(owned: Owned) -> No
         "types": {
             "EIP712Domain": [{"name": "chainId", "type": "uint256"},
                              {"name": "verifyingContract", "type": "address"}],
-            "Permit": [{"name": "spender", "type": "address"}, {"name": "value", "type": "uint256"}],
+            "Permit": [{"name": "spender", "type": "address"},
+                       {"name": "value", "type": "uint256"}],
         },
         "primaryType": "Permit",
         "domain": {"chainId": DEV_CHAIN, "verifyingContract": token},
