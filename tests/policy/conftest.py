@@ -16,6 +16,7 @@ from anima_signer.core import Signer
 from anima_signer_api.policy_document import SCHEMA, owner_typed_data, parse_document
 from anima_signer_api.types import Agent
 from tests.signer.conftest import open_signer
+from tests.signer.conftest import served as served  # the gRPC fixture, shared
 
 DEV_CHAIN = 31337
 OWNER_KEY = "0x" + "4f" * 32

@@ -26,6 +26,8 @@ from anima_signer_api.types import (
     LogEntryInput,
     Payload,
     PersonalMessage,
+    PolicyExplanation,
+    PolicyStatus,
     SequencedEntry,
     SignedTransaction,
     SigningPolicy,
@@ -96,6 +98,7 @@ def agent_to_proto(agent: Agent) -> pb.Agent:
         policy=policy_to_proto(agent.policy),
         created_at=created,
         key_derivation_version=agent.key_derivation_version,
+        owner=agent.owner,
     )
 
 
@@ -111,6 +114,45 @@ def agent_from_proto(msg: pb.Agent) -> Agent:
         policy=policy_from_proto(msg.policy),
         created_at=msg.created_at.ToDatetime(tzinfo=UTC),
         key_derivation_version=msg.key_derivation_version,
+        owner=msg.owner,
+    )
+
+
+def policy_status_to_proto(status: PolicyStatus) -> pb.PolicyStatus:
+    return pb.PolicyStatus(
+        agent_id=status.agent_id,
+        owner=status.owner,
+        version=status.version,
+        document=status.document,
+        owner_signature=status.owner_signature,
+    )
+
+
+def policy_status_from_proto(msg: pb.PolicyStatus) -> PolicyStatus:
+    return PolicyStatus(
+        agent_id=msg.agent_id,
+        owner=msg.owner,
+        version=msg.version,
+        document=msg.document,
+        owner_signature=msg.owner_signature,
+    )
+
+
+def explanation_to_proto(explained: PolicyExplanation) -> pb.ExplainSignResponse:
+    return pb.ExplainSignResponse(
+        allowed=explained.allowed,
+        rule=explained.rule,
+        policy_version=explained.policy_version,
+        reason=explained.reason,
+    )
+
+
+def explanation_from_proto(msg: pb.ExplainSignResponse) -> PolicyExplanation:
+    return PolicyExplanation(
+        allowed=msg.allowed,
+        rule=msg.rule,
+        policy_version=msg.policy_version,
+        reason=msg.reason,
     )
 
 
