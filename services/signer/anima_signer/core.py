@@ -523,9 +523,9 @@ class Signer:
             return PolicyExplanation(True, "minimal_gate", 0, "the minimal gate allows it")
         if policy is not None:
             try:
-                windows.check(
-                    self._store, agent.agent_id, policy, gate.reservations, self._clock_ms()
-                )
+                now_ms = self._clock_ms()
+                with self._store.transaction():  # expiring old charges writes
+                    windows.check(self._store, agent.agent_id, policy, gate.reservations, now_ms)
             except PolicyDenied as denied:
                 return PolicyExplanation(False, denied.rule, policy.version, denied.message)
         found = gate.decision

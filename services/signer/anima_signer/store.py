@@ -59,8 +59,9 @@ CREATE TABLE IF NOT EXISTS log_pending (
     payload BLOB,
     PRIMARY KEY (agent_id, idx)
 ) WITHOUT ROWID;
--- The owner's signed policy documents (policy/), every version applied, and what
--- each signature charged to a spend window (amounts decimal: wei overflows int64).
+-- The owner's signed policy documents (policy/), every version applied, what each
+-- signature charged to a spend window, and each window's running total over the
+-- charges still in it (amounts decimal: wei overflows int64).
 CREATE TABLE IF NOT EXISTS policy_documents (
     agent_id TEXT NOT NULL,
     version INTEGER NOT NULL,
@@ -76,6 +77,13 @@ CREATE TABLE IF NOT EXISTS policy_spend (
     amount TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS policy_spend_by_window ON policy_spend (agent_id, window_id, time_ms);
+CREATE TABLE IF NOT EXISTS policy_window (
+    agent_id TEXT NOT NULL,
+    window_id TEXT NOT NULL,
+    total TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, window_id)
+);
 """
 
 
@@ -269,25 +277,53 @@ class SignerStore:
             )
 
     def window_usage(self, agent_id: str, window_id: str, since_ms: int) -> tuple[int, int]:
-        """(total amount, count) charged to a window at or after since_ms; older
-        charges can no longer count, so they are dropped (inside the caller's
-        transaction)."""
+        """(total amount, count) charged to a window at or after since_ms.
+
+        Charges older than since_ms leave the running total as they expire, so a
+        check costs what expired since the last one, not the whole window. Call
+        inside a transaction (the expiry writes two tables)."""
         with self._lock:
-            self._db.execute(
-                "DELETE FROM policy_spend WHERE agent_id = ? AND window_id = ? AND time_ms < ?",
-                (agent_id, window_id, since_ms),
-            )
-            rows = self._db.execute(
-                "SELECT amount FROM policy_spend WHERE agent_id = ? AND window_id = ?",
-                (agent_id, window_id),
+            key = (agent_id, window_id)
+            row = self._db.execute(
+                "SELECT total, count FROM policy_window WHERE agent_id = ? AND window_id = ?", key
+            ).fetchone()
+            if row is None:
+                return 0, 0
+            total, count = int(row[0]), int(row[1])
+            expired = self._db.execute(
+                "SELECT amount FROM policy_spend WHERE agent_id = ? AND window_id = ? "
+                "AND time_ms < ?",
+                (*key, since_ms),
             ).fetchall()
-        return sum(int(r[0]) for r in rows), len(rows)
+            if expired:
+                total -= sum(int(r[0]) for r in expired)
+                count -= len(expired)
+                self._db.execute(
+                    "DELETE FROM policy_spend WHERE agent_id = ? AND window_id = ? AND time_ms < ?",
+                    (*key, since_ms),
+                )
+                self._db.execute(
+                    "UPDATE policy_window SET total = ?, count = ? "
+                    "WHERE agent_id = ? AND window_id = ?",
+                    (str(total), count, *key),
+                )
+        return total, count
 
     def reserve_spend(self, agent_id: str, window_id: str, time_ms: int, amount: int) -> None:
+        """Charge a window; inside the transaction that logs the signature."""
         with self._lock:
             self._db.execute(
                 "INSERT INTO policy_spend VALUES (?, ?, ?, ?)",
                 (agent_id, window_id, time_ms, str(amount)),
+            )
+            row = self._db.execute(
+                "SELECT total, count FROM policy_window WHERE agent_id = ? AND window_id = ?",
+                (agent_id, window_id),
+            ).fetchone()
+            total, count = (0, 0) if row is None else (int(row[0]), int(row[1]))
+            self._db.execute(
+                "INSERT OR REPLACE INTO policy_window VALUES (?, ?, ?, ?)",
+                (agent_id, window_id, str(total + amount), count + 1),
             )
 
     # ------------------------------------------------------------ logs

@@ -15,6 +15,7 @@ when some rule needs it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,9 @@ from anima_signer_api.types import (
 )
 
 DEFAULT_DENY = "default_deny"
+# Paths a condition reads, e.g. eth.tx.to or raw.size (see _project).
+_PATH = re.compile(r"\b(eth|raw)((?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*)")
+_SCALARS = ("kind", "chain_id", "wallet_index")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,15 @@ class CompiledPolicy:
             kind: (_KindIndex(), _KindIndex()) for kind in PAYLOAD_KINDS
         }
         self._cosign = document.cosign.rule_ids if document.cosign else frozenset()
+        # Handing CEL a value costs per field, so a request's context holds only the
+        # paths the conditions name (a map named whole, e.g. eth.eip_712.message, whole).
+        self._paths = sorted(
+            {
+                (m.group(1), *re.findall(r"[A-Za-z_][A-Za-z0-9_]*", m.group(2)))
+                for rule in document.rules
+                for m in _PATH.finditer(rule.when)
+            }
+        )
         for order, rule in enumerate(document.rules):
             compiled = _Compiled(order, rule, self._compile(rule), rule.chain_ids)
             for kind in rule.payloads or PAYLOAD_KINDS:
@@ -144,7 +157,8 @@ class CompiledPolicy:
         return str(address).lower() in members
 
     def _context(self, variables: dict[str, Any]) -> Any:
-        return cel.Context(variables=variables, functions=wei.FUNCTIONS | {"listed": self._listed})
+        projected = _project(variables, self._paths)
+        return cel.Context(variables=projected, functions=wei.FUNCTIONS | {"listed": self._listed})
 
     def evaluate(self, variables: dict[str, Any], *, target: str) -> Decision:
         """Judge one request (variables from facts.facts, target from facts.target)."""
@@ -180,6 +194,29 @@ class CompiledPolicy:
         return Decision(
             False, DEFAULT_DENY, self.version, f"no allow rule of policy v{self.version} holds"
         )
+
+
+def _project(variables: dict[str, Any], paths: list[tuple[str, ...]]) -> dict[str, Any]:
+    """The part of `variables` the paths reach: each path's value, whole where the path
+    stops at a map or list, and an empty map where a key is absent (so `has()` and
+    missing fields behave as on the full variables)."""
+    out: dict[str, Any] = {name: variables[name] for name in _SCALARS}
+    for path in paths:
+        source: Any = variables
+        target = out
+        for depth, key in enumerate(path):
+            if not isinstance(source, dict) or key not in source:
+                break
+            source = source[key]
+            last = depth == len(path) - 1
+            if last or not isinstance(source, dict):
+                target[key] = source  # the value named, or a leaf the path reads into
+                break
+            existing = target.get(key)
+            if existing is source:
+                break  # already there whole
+            target = target.setdefault(key, {})
+    return out
 
 
 def _run(program: Any, context: Any) -> tuple[bool, str]:
