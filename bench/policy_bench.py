@@ -119,7 +119,7 @@ async def _open(state: Path, gate: str) -> Signer:
         return signer
     owner = Account.from_key(OWNER_KEY).address
     agent = signer.create_agent(agent_id="bench", wallet_count=1, owner=owner)
-    windows = [
+    windows: list[dict[str, Any]] = [
         {"id": "day", "asset": "native", "calendar": "day", "max_amount": str(10**30)},
         {"id": "rate", "asset": "any", "rolling_seconds": 60, "max_count": 10**9},
     ]
