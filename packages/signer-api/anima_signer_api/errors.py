@@ -95,6 +95,35 @@ class PolicyVersionStale(SignerError):
         self.active_version = str(active_version)
 
 
+class CosignRequired(SignerError):
+    """The owner's policy allows this request only with the owner's approval: it waits
+    as `approval_id` (listed by ListApprovals) until the owner approves it or it expires."""
+
+    kind = ErrorKind.FAILED_PRECONDITION
+    reason = "COSIGN_REQUIRED"
+    metadata_fields = ("approval_id", "rule")
+
+    def __init__(self, approval_id: str, rule: str, expires_ms: int) -> None:
+        super().__init__(
+            f"policy rule {rule!r} needs the owner's approval; the request waits as "
+            f"approval {approval_id} until {expires_ms} ms (Unix time)"
+        )
+        self.approval_id = approval_id
+        self.rule = rule
+
+
+class ApprovalUnavailable(SignerError):
+    """An approval that is unknown, expired or already used (an approval signs once)."""
+
+    kind = ErrorKind.FAILED_PRECONDITION
+    reason = "APPROVAL_UNAVAILABLE"
+    metadata_fields = ("approval_id",)
+
+    def __init__(self, approval_id: str, detail: str) -> None:
+        super().__init__(f"approval {approval_id[:80]!r} {detail}")
+        self.approval_id = approval_id[:80]
+
+
 class IdempotencyConflict(SignerError):
     kind = ErrorKind.FAILED_PRECONDITION
     reason = "IDEMPOTENCY_CONFLICT"
@@ -214,6 +243,8 @@ SERVER_ERRORS: Final[tuple[type[SignerError], ...]] = (
     PolicyRejected,
     PolicyNotOwnerSigned,
     PolicyVersionStale,
+    CosignRequired,
+    ApprovalUnavailable,
     IdempotencyConflict,
     SignerMisconfigured,
     LogStateMismatch,

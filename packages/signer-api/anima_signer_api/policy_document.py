@@ -103,6 +103,35 @@ class PolicyDocument:
     text: str  # the exact document the owner signed
 
 
+_APPROVAL_TYPES: Final = {
+    "EIP712Domain": _TYPES["EIP712Domain"],
+    "AnimaApproval": [
+        {"name": "agentId", "type": "string"},
+        {"name": "agentAddress", "type": "address"},
+        {"name": "approvalId", "type": "bytes32"},
+        {"name": "requestHash", "type": "bytes32"},
+    ],
+}
+
+
+def approval_typed_data(
+    *, agent_id: str, agent_address: str, approval_id: str, request_hash: bytes
+) -> dict[str, Any]:
+    """The EIP-712 data the owner signs to co-sign one pending request: its approval id
+    and the hash of the exact request (so the approval fits no other payload)."""
+    return {
+        "types": _APPROVAL_TYPES,
+        "primaryType": "AnimaApproval",
+        "domain": dict(_DOMAIN),
+        "message": {
+            "agentId": agent_id,
+            "agentAddress": agent_address,
+            "approvalId": "0x" + approval_id,
+            "requestHash": "0x" + request_hash.hex(),
+        },
+    }
+
+
 def document_hash(text: str) -> bytes:
     """SHA-256 of the document's UTF-8 bytes, as the owner's signature binds it."""
     return hashlib.sha256(text.encode()).digest()

@@ -96,6 +96,22 @@ class PolicyExplanation:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingApproval:
+    """A request waiting for the owner's co-signature: the exact payload, the hash the
+    owner's approval signs (anima_signer_api.policy_document.approval_typed_data), and
+    the rule and policy version that asked for it."""
+
+    approval_id: str
+    agent_id: str
+    request_hash: bytes
+    payload: Payload
+    rule: str
+    policy_version: int
+    created_ms: int
+    expires_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class PersonalMessage:
     """EIP-191 version 0x45 ("Ethereum Signed Message")."""
 

@@ -27,15 +27,23 @@ from anima_signer import log_payloads
 from anima_signer.idempotency import fingerprint, result_from_json, result_to_json
 from anima_signer.keys import KEY_DERIVATION_VERSION, KeyRing, validate_agent_id
 from anima_signer.policy import windows
+from anima_signer.policy.approvals import (
+    approval_id,
+    check_owner_approval,
+    payload_from_json,
+    payload_to_json,
+)
 from anima_signer.policy.engine import CompiledPolicy
-from anima_signer.policy.gate import OwnerGate, compile_signed
+from anima_signer.policy.gate import CosignNeeded, OwnerGate, compile_signed
 from anima_signer.sequencer import EnclaveLogs, wall_clock_ms
 from anima_signer.signing import minimal_gate_for, sign_payload
 from anima_signer.state_lock import StateDirLock
-from anima_signer.store import SignerStore, StoredAgent, StoredPolicy
+from anima_signer.store import SignerStore, StoredAgent, StoredApproval, StoredPolicy
 from anima_signer.tee.base import TeeBackend
 from anima_signer_api.binding import bound_keys
 from anima_signer_api.errors import (
+    ApprovalUnavailable,
+    CosignRequired,
     IdempotencyConflict,
     InvalidRequest,
     LogTailFull,
@@ -55,6 +63,7 @@ from anima_signer_api.types import (
     LogAppendResult,
     LogEntryInput,
     Payload,
+    PendingApproval,
     PolicyExplanation,
     PolicyStatus,
     SigningPolicy,
@@ -78,12 +87,14 @@ class _Attempt:
     agent_id: str
     kind: EntryKind
     log_payload: bytes
-    outcome: SignResult | PolicyDenied
+    outcome: SignResult | SignerError
     idempotency: tuple[str, bytes] | None  # (key, request fingerprint) to record on success
     # The owner's policy: the windows to charge in the log commit, and the version.
     reservations: list[windows.Reservation] = dataclasses.field(default_factory=list)
     policy: CompiledPolicy | None = None
     request: SignRequest | None = None
+    new_approval: StoredApproval | None = None  # a request now waiting for the owner
+    use_approval: str = ""  # the owner's approval this signature uses up
 
 
 def _decided(outcome: SignResult | SignerError | None) -> SignResult | SignerError:
@@ -288,7 +299,9 @@ class Signer:
             raise InvalidRequest(f"a batch holds at most {MAX_BATCH_ITEMS} requests")
         return self._sign_and_log(requests)
 
-    def _sign_and_log(self, requests: Sequence[SignRequest]) -> list[SignResult | SignerError]:
+    def _sign_and_log(
+        self, requests: Sequence[SignRequest], *, approval: str = ""
+    ) -> list[SignResult | SignerError]:
         keyed = any(r.idempotency_key for r in requests)
         # One lock across check, sign and commit, so two concurrent retries cannot both sign.
         with self._idempotency_lock if keyed else nullcontext():
@@ -313,7 +326,7 @@ class Signer:
                         if replay is not None:
                             outcomes[position] = replay
                             continue
-                    attempt = self._attempt(position, agent, request, idempotency)
+                    attempt = self._attempt(position, agent, request, idempotency, approval)
                     if idempotency is not None and attempt.kind is EntryKind.SIGNATURE:
                         first_use[(agent.agent_id, idempotency[0])] = (position, idempotency[1])
                     attempts.append(attempt)
@@ -349,19 +362,24 @@ class Signer:
         agent: Agent,
         request: SignRequest,
         idempotency: tuple[str, bytes] | None,
+        approval: str = "",
     ) -> _Attempt:
-        """Sign, or record the refusal; malformed requests raise and are not logged."""
+        """Sign, or record the refusal; malformed requests raise and are not logged.
+
+        `approval`: the owner co-signed this request (approve)."""
         policy = self._owner_policy(agent) if agent.owner else None
-        gate = OwnerGate(policy) if agent.owner else None
+        gate = OwnerGate(policy, approved=bool(approval)) if agent.owner else None
         try:
             result, chain_id = sign_payload(self._keys, agent, request, gate)
         except PolicyDenied as denied:
             return self._denied_attempt(position, agent.agent_id, request, denied)
+        except CosignNeeded as needed:
+            return self._pending_attempt(position, agent.agent_id, request, needed, policy)
         decided = None
         if gate is not None and gate.decision is not None:
             decided = (gate.decision.rule, gate.decision.policy_version)
         payload = log_payloads.signature(
-            request.payload, result, chain_id=chain_id, decided_by=decided
+            request.payload, result, chain_id=chain_id, decided_by=decided, approval_id=approval
         )
         return _Attempt(
             position,
@@ -373,6 +391,46 @@ class Signer:
             reservations=gate.reservations if gate is not None else [],
             policy=policy,
             request=request,
+            use_approval=approval,
+        )
+
+    def _pending_attempt(
+        self,
+        position: int,
+        agent_id: str,
+        request: SignRequest,
+        needed: CosignNeeded,
+        policy: CompiledPolicy | None,
+    ) -> _Attempt:
+        """A request that waits for the owner: an open approval for it (a retry finds the
+        one already open), and its decision logged."""
+        assert policy is not None and policy.document.cosign is not None
+        now_ms = self._clock_ms()
+        request_hash = fingerprint(request.payload)
+        open_ = self._store.approvals(agent_id, request_hash=request_hash, open_at_ms=now_ms)
+        record = open_[0] if open_ else None
+        new = None
+        if record is None:
+            new = record = StoredApproval(
+                agent_id=agent_id,
+                approval_id=approval_id(agent_id, request_hash, now_ms),
+                request_hash=request_hash,
+                payload_json=payload_to_json(request.payload),
+                rule=needed.decision.rule,
+                policy_version=needed.decision.policy_version,
+                created_ms=now_ms,
+                expires_ms=now_ms + policy.document.cosign.ttl_seconds * 1000,
+            )
+        payload = log_payloads.cosign_pending(
+            request.payload,
+            rule=record.rule,
+            policy_version=record.policy_version,
+            approval_id=record.approval_id,
+            expires_ms=record.expires_ms,
+        )
+        error = CosignRequired(record.approval_id, record.rule, record.expires_ms)
+        return _Attempt(
+            position, agent_id, EntryKind.POLICY_DECISION, payload, error, None, new_approval=new
         )
 
     @staticmethod
@@ -393,6 +451,14 @@ class Signer:
         """One commit for every attempt's entry (and idempotency record), then the answers."""
         with self._log.batch() as batch:
             for attempt in attempts:
+                if attempt.use_approval and not self._approval_open(
+                    attempt.agent_id, attempt.use_approval
+                ):
+                    # Used or expired since it was checked: nothing is signed twice.
+                    outcomes[attempt.position] = ApprovalUnavailable(
+                        attempt.use_approval, "was used or expired meanwhile"
+                    )
+                    continue
                 if attempt.reservations and attempt.policy is not None:
                     try:  # in this commit, under the store's write lock: no race
                         windows.reserve(
@@ -414,9 +480,15 @@ class Signer:
                 except LogTailFull as exc:
                     outcomes[attempt.position] = exc  # the signature is dropped unseen
                     continue
+                if attempt.new_approval is not None:
+                    self._store.add_approval(attempt.new_approval)
                 if isinstance(attempt.outcome, SignerError):
                     outcomes[attempt.position] = attempt.outcome
                     continue
+                if attempt.use_approval and not self._store.use_approval(
+                    attempt.agent_id, attempt.use_approval, self._clock_ms()
+                ):  # pragma: no cover - checked open above, in this same transaction
+                    raise RuntimeError("an open approval could not be used")
                 result = dataclasses.replace(attempt.outcome, log_index=index)
                 if attempt.idempotency is not None:
                     key, request_fingerprint = attempt.idempotency
@@ -482,6 +554,55 @@ class Signer:
             )
             self._store.on_commit(publish)
         return self.get_policy(agent_id)
+
+    def _approval_open(self, agent_id: str, approval: str) -> bool:
+        open_ = self._store.approvals(agent_id, open_at_ms=self._clock_ms())
+        return any(a.approval_id == approval for a in open_)
+
+    def pending_approvals(self, agent_id: str) -> list[PendingApproval]:
+        """Requests waiting for the owner's co-signature (open: unused, unexpired)."""
+        self.get_agent(agent_id)
+        return [
+            PendingApproval(
+                approval_id=r.approval_id,
+                agent_id=r.agent_id,
+                request_hash=r.request_hash,
+                payload=payload_from_json(r.payload_json),
+                rule=r.rule,
+                policy_version=r.policy_version,
+                created_ms=r.created_ms,
+                expires_ms=r.expires_ms,
+            )
+            for r in self._store.approvals(agent_id, open_at_ms=self._clock_ms())
+        ]
+
+    def approve(self, agent_id: str, approval: str, owner_signature: bytes) -> SignResult:
+        """Sign a waiting request with the owner's co-signature (approval_typed_data).
+
+        The request is judged again under the active policy and its windows; the
+        approval is used up in the commit that logs the signature, so it signs once.
+        """
+        agent = self.get_agent(agent_id)
+        record = self._store.approval(agent_id, approval) if agent.owner else None
+        if record is None:
+            raise ApprovalUnavailable(approval, "does not exist")
+        if record.used_ms is not None:
+            raise ApprovalUnavailable(approval, "was used already: an approval signs once")
+        if record.expires_ms <= self._clock_ms():
+            raise ApprovalUnavailable(approval, "has expired")
+        check_owner_approval(
+            owner_signature,
+            owner=agent.owner,
+            agent_id=agent_id,
+            agent_address=agent.wallets[0].address,
+            approval=approval,
+            request_hash=record.request_hash,
+        )
+        request = SignRequest(agent_id, payload_from_json(record.payload_json))
+        outcome = self._sign_and_log([request], approval=approval)[0]
+        if isinstance(outcome, SignerError):
+            raise outcome
+        return outcome
 
     def get_policy(self, agent_id: str) -> PolicyStatus:
         agent = self.get_agent(agent_id)

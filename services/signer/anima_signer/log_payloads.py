@@ -67,6 +67,7 @@ def signature(
     *,
     chain_id: int | None,
     decided_by: tuple[str, int] | None = None,
+    approval_id: str = "",
 ) -> bytes:
     """What was signed, by which key, and the signature; for an owned agent also the
     allow decision: the rule and the owner's policy version that allowed it."""
@@ -89,6 +90,8 @@ def signature(
         document["chain_id"] = chain_id
     if decided_by is not None:
         document |= {"decision": "allow", "rule": decided_by[0], "policy_version": decided_by[1]}
+    if approval_id:
+        document["approval_id"] = approval_id  # co-signed by the owner
     return canonical_json(document)
 
 
@@ -106,6 +109,23 @@ def denial(
     if policy_version is not None:
         document["policy_version"] = policy_version
     return canonical_json(document)
+
+
+def cosign_pending(
+    payload: Payload, *, rule: str, policy_version: int, approval_id: str, expires_ms: int
+) -> bytes:
+    """A request the policy holds for the owner's co-signature."""
+    return canonical_json(
+        {
+            "v": PAYLOAD_VERSION,
+            "decision": "cosign_pending",
+            "request": REQUEST_TYPES[type(payload)],
+            "rule": rule,
+            "policy_version": policy_version,
+            "approval_id": approval_id,
+            "expires_ms": expires_ms,
+        }
+    )
 
 
 def policy_applied(

@@ -77,6 +77,20 @@ CREATE TABLE IF NOT EXISTS policy_spend (
     amount TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS policy_spend_by_window ON policy_spend (agent_id, window_id, time_ms);
+-- Requests waiting for the owner's co-signature; `used_ms` is set in the commit
+-- that logs the approved signature (an approval signs once).
+CREATE TABLE IF NOT EXISTS policy_approvals (
+    agent_id TEXT NOT NULL,
+    approval_id TEXT NOT NULL,
+    request_hash BLOB NOT NULL,
+    payload_json TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    policy_version INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    used_ms INTEGER,
+    PRIMARY KEY (agent_id, approval_id)
+);
 CREATE TABLE IF NOT EXISTS policy_window (
     agent_id TEXT NOT NULL,
     window_id TEXT NOT NULL,
@@ -104,6 +118,19 @@ class StoredPolicy:
     document: str
     owner_signature: bytes
     applied_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredApproval:
+    agent_id: str
+    approval_id: str
+    request_hash: bytes
+    payload_json: str
+    rule: str
+    policy_version: int
+    created_ms: int
+    expires_ms: int
+    used_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +352,68 @@ class SignerStore:
                 "INSERT OR REPLACE INTO policy_window VALUES (?, ?, ?, ?)",
                 (agent_id, window_id, str(total + amount), count + 1),
             )
+
+    def add_approval(self, record: StoredApproval) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO policy_approvals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.agent_id,
+                    record.approval_id,
+                    record.request_hash,
+                    record.payload_json,
+                    record.rule,
+                    record.policy_version,
+                    record.created_ms,
+                    record.expires_ms,
+                    record.used_ms,
+                ),
+            )
+
+    def approvals(
+        self, agent_id: str, *, request_hash: bytes | None = None, open_at_ms: int | None = None
+    ) -> list[StoredApproval]:
+        """The agent's approvals, oldest first; only unused and unexpired ones at
+        `open_at_ms` when given; only those for `request_hash` when given."""
+        query = "SELECT * FROM policy_approvals WHERE agent_id = ?"
+        args: list[object] = [agent_id]
+        if request_hash is not None:
+            query += " AND request_hash = ?"
+            args.append(request_hash)
+        if open_at_ms is not None:
+            query += " AND used_ms IS NULL AND expires_ms > ?"
+            args.append(open_at_ms)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY created_ms, approval_id", args).fetchall()
+        return [
+            StoredApproval(
+                str(r[0]),
+                str(r[1]),
+                bytes(r[2]),
+                str(r[3]),
+                str(r[4]),
+                int(r[5]),
+                int(r[6]),
+                int(r[7]),
+                None if r[8] is None else int(r[8]),
+            )
+            for r in rows
+        ]
+
+    def approval(self, agent_id: str, approval_id: str) -> StoredApproval | None:
+        found = [a for a in self.approvals(agent_id) if a.approval_id == approval_id]
+        return found[0] if found else None
+
+    def use_approval(self, agent_id: str, approval_id: str, now_ms: int) -> bool:
+        """Mark an open approval used (inside the signature's commit); False if it was
+        used already or has expired."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE policy_approvals SET used_ms = ? WHERE agent_id = ? AND approval_id = ? "
+                "AND used_ms IS NULL AND expires_ms > ?",
+                (now_ms, agent_id, approval_id, now_ms),
+            )
+        return cursor.rowcount == 1
 
     # ------------------------------------------------------------ logs
 

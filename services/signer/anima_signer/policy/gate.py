@@ -16,14 +16,23 @@ from anima_signer_api.policy_document import parse_document
 from anima_signer_api.types import Payload
 
 NO_POLICY = "no_policy"
-COSIGN_REQUIRED = "cosign_required"
+
+
+class CosignNeeded(Exception):
+    """The policy allows the request only with the owner's co-signature."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.reason)
+        self.decision = decision
 
 
 class OwnerGate:
-    """One request's judge; raises PolicyDenied, or records the allowing decision."""
+    """One request's judge; raises PolicyDenied or CosignNeeded, or records the allowing
+    decision. `approved`: the owner has co-signed this exact request."""
 
-    def __init__(self, policy: CompiledPolicy | None) -> None:
+    def __init__(self, policy: CompiledPolicy | None, *, approved: bool = False) -> None:
         self._policy = policy
+        self._approved = approved
         self.decision: Decision | None = None
         self.reservations: list[Reservation] = []
 
@@ -39,13 +48,8 @@ class OwnerGate:
 
     def __call__(self, payload: Payload, chain_id: int | None) -> None:
         decision = self.judge(payload, chain_id)
-        if decision.allowed and decision.cosign:
-            # Co-signed requests are not implemented yet: they fail closed.
-            raise PolicyDenied(
-                COSIGN_REQUIRED,
-                f"rule {decision.rule} needs the owner's co-signature",
-                policy_version=decision.policy_version,
-            )
+        if decision.allowed and decision.cosign and not self._approved:
+            raise CosignNeeded(decision)
         if not decision.allowed:
             raise PolicyDenied(
                 decision.rule, decision.reason, policy_version=decision.policy_version or None
