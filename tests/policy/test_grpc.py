@@ -70,3 +70,33 @@ async def test_the_runtime_cannot_create_agents_or_set_their_owner(served: Serve
     async with await served.client("runtime") as runtime:
         with pytest.raises(SignerRpcError):
             await runtime.create_agent("rogue-agent", owner=OWNER)
+
+
+async def test_a_cosigned_request_travels_over_grpc(served: Served) -> None:
+    from eth_account import Account
+
+    from anima_signer_api.errors import ApprovalUnavailable, CosignRequired
+    from anima_signer_api.policy_document import approval_typed_data
+    from tests.policy.conftest import OWNER_KEY
+
+    async with await served.client("admin") as admin:
+        agent = await admin.create_agent(AGENT_ID, owner=OWNER)
+    rules = [*RULES, {"id": "large", "effect": "allow", "payloads": ["transaction"]}]
+    text = document(1, rules, cosign={"rule_ids": ["large"], "ttl_seconds": 60})
+    async with await served.client("runtime") as runtime:
+        await runtime.apply_policy(AGENT_ID, text, sign_as_owner(agent, text))
+        with pytest.raises(CosignRequired) as caught:
+            await runtime.sign(payment(10**18))
+        [pending] = await runtime.list_approvals(AGENT_ID)
+        assert pending.approval_id == caught.value.approval_id
+        assert pending.payload == payment(10**18).payload
+        typed = approval_typed_data(
+            agent_id=AGENT_ID,
+            agent_address=agent.wallets[0].address,
+            approval_id=pending.approval_id,
+            request_hash=pending.request_hash,
+        )
+        signature = bytes(Account.sign_typed_data(OWNER_KEY, full_message=typed).signature)
+        assert (await runtime.approve(AGENT_ID, pending.approval_id, signature)).log_index > 0
+        with pytest.raises(ApprovalUnavailable):
+            await runtime.approve(AGENT_ID, pending.approval_id, signature)

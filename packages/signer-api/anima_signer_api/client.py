@@ -62,6 +62,7 @@ from anima_signer_api.types import (
     AttestationBundle,
     LogAppendResult,
     LogEntryInput,
+    PendingApproval,
     PolicyExplanation,
     PolicyStatus,
     SigningPolicy,
@@ -301,6 +302,29 @@ class SignerClient:
             repeatable=True,
         )
         return convert.explanation_from_proto(response)
+
+    async def list_approvals(self, agent_id: str) -> list[PendingApproval]:
+        """Requests waiting for the owner's co-signature."""
+        request = pb.ListApprovalsRequest(agent_id=agent_id)
+        response = await self._unary(
+            "ListApprovals",
+            lambda stub: stub.ListApprovals(request, **self._call_options()),
+            repeatable=True,
+        )
+        return [convert.pending_approval_from_proto(p) for p in response.approvals]
+
+    async def approve(self, agent_id: str, approval_id: str, owner_signature: bytes) -> SignResult:
+        """Sign a waiting request with the owner's approval; an approval signs once, so a
+        retry after a broken call answers APPROVAL_UNAVAILABLE (see the agent's log)."""
+        request = pb.ApproveRequest(
+            agent_id=agent_id, approval_id=approval_id, owner_signature=owner_signature
+        )
+        response = await self._unary(
+            "Approve",
+            lambda stub: stub.Approve(request, **self._call_options()),
+            repeatable=False,
+        )
+        return convert.result_from_proto(response.result)
 
     # ------------------------------------------------------------ signing
 

@@ -25,6 +25,7 @@ from anima_signer_api.types import (
     LogAppendResult,
     LogEntryInput,
     Payload,
+    PendingApproval,
     PersonalMessage,
     PolicyExplanation,
     PolicyStatus,
@@ -135,6 +136,32 @@ def policy_status_from_proto(msg: pb.PolicyStatus) -> PolicyStatus:
         version=msg.version,
         document=msg.document,
         owner_signature=msg.owner_signature,
+    )
+
+
+def pending_approval_to_proto(pending: PendingApproval) -> pb.PendingApproval:
+    return pb.PendingApproval(
+        approval_id=pending.approval_id,
+        agent_id=pending.agent_id,
+        request_hash=pending.request_hash,
+        request=sign_request_to_proto(SignRequest(pending.agent_id, pending.payload)),
+        rule=pending.rule,
+        policy_version=pending.policy_version,
+        created_ms=pending.created_ms,
+        expires_ms=pending.expires_ms,
+    )
+
+
+def pending_approval_from_proto(msg: pb.PendingApproval) -> PendingApproval:
+    return PendingApproval(
+        approval_id=msg.approval_id,
+        agent_id=msg.agent_id,
+        request_hash=msg.request_hash,
+        payload=sign_request_from_proto(msg.request).payload,
+        rule=msg.rule,
+        policy_version=msg.policy_version,
+        created_ms=msg.created_ms,
+        expires_ms=msg.expires_ms,
     )
 
 

@@ -45,6 +45,8 @@ ACCESS_LIST = {
     _method("ApplyPolicy"): frozenset({ROLE_ADMIN, ROLE_RUNTIME}),
     _method("GetPolicy"): frozenset({ROLE_ADMIN, ROLE_RUNTIME}),
     _method("ExplainSign"): frozenset({ROLE_ADMIN, ROLE_RUNTIME}),
+    _method("ListApprovals"): frozenset({ROLE_ADMIN, ROLE_RUNTIME}),
+    _method("Approve"): frozenset({ROLE_ADMIN, ROLE_RUNTIME}),
 }
 
 
@@ -120,6 +122,20 @@ class SignerServicer(pb_grpc.SignerServiceServicer):  # type: ignore[misc]
         parsed = convert.sign_request_from_proto(request.request)
         explained = await asyncio.to_thread(self._signer.explain, parsed)
         return convert.explanation_to_proto(explained)
+
+    async def ListApprovals(
+        self, request: pb.ListApprovalsRequest, context: Context
+    ) -> pb.ListApprovalsResponse:
+        pending = self._signer.pending_approvals(request.agent_id)
+        return pb.ListApprovalsResponse(
+            approvals=[convert.pending_approval_to_proto(p) for p in pending]
+        )
+
+    async def Approve(self, request: pb.ApproveRequest, context: Context) -> pb.ApproveResponse:
+        result = await asyncio.to_thread(
+            self._signer.approve, request.agent_id, request.approval_id, request.owner_signature
+        )
+        return pb.ApproveResponse(result=convert.result_to_proto(result))
 
     async def Sign(self, request: pb.SignRequest, context: Context) -> pb.SignResponse:
         parsed = convert.sign_request_from_proto(request)

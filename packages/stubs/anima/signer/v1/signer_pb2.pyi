@@ -166,6 +166,54 @@ class GetPolicyResponse(_message.Message):
     policy: PolicyStatus
     def __init__(self, policy: _Optional[_Union[PolicyStatus, _Mapping]] = ...) -> None: ...
 
+class PendingApproval(_message.Message):
+    __slots__ = ("approval_id", "agent_id", "request_hash", "request", "rule", "policy_version", "created_ms", "expires_ms")
+    APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_HASH_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_MS_FIELD_NUMBER: _ClassVar[int]
+    approval_id: str
+    agent_id: str
+    request_hash: bytes
+    request: SignRequest
+    rule: str
+    policy_version: int
+    created_ms: int
+    expires_ms: int
+    def __init__(self, approval_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., request_hash: _Optional[bytes] = ..., request: _Optional[_Union[SignRequest, _Mapping]] = ..., rule: _Optional[str] = ..., policy_version: _Optional[int] = ..., created_ms: _Optional[int] = ..., expires_ms: _Optional[int] = ...) -> None: ...
+
+class ListApprovalsRequest(_message.Message):
+    __slots__ = ("agent_id",)
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+
+class ListApprovalsResponse(_message.Message):
+    __slots__ = ("approvals",)
+    APPROVALS_FIELD_NUMBER: _ClassVar[int]
+    approvals: _containers.RepeatedCompositeFieldContainer[PendingApproval]
+    def __init__(self, approvals: _Optional[_Iterable[_Union[PendingApproval, _Mapping]]] = ...) -> None: ...
+
+class ApproveRequest(_message.Message):
+    __slots__ = ("agent_id", "approval_id", "owner_signature")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    approval_id: str
+    owner_signature: bytes
+    def __init__(self, agent_id: _Optional[str] = ..., approval_id: _Optional[str] = ..., owner_signature: _Optional[bytes] = ...) -> None: ...
+
+class ApproveResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: SignResponse
+    def __init__(self, result: _Optional[_Union[SignResponse, _Mapping]] = ...) -> None: ...
+
 class ExplainSignRequest(_message.Message):
     __slots__ = ("request",)
     REQUEST_FIELD_NUMBER: _ClassVar[int]

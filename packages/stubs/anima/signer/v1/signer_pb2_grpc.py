@@ -38,6 +38,8 @@ class SignerServiceStub:
     POLICY_REJECTED        INVALID_ARGUMENT     a policy document that cannot be applied
     POLICY_NOT_OWNER_SIGNED  PERMISSION_DENIED  not signed by the agent's owner
     POLICY_VERSION_STALE   FAILED_PRECONDITION  metadata: active_version; not above it
+    COSIGN_REQUIRED        FAILED_PRECONDITION  metadata: approval_id, rule; waits for the owner
+    APPROVAL_UNAVAILABLE   FAILED_PRECONDITION  metadata: approval_id; unknown, used or expired
     IDEMPOTENCY_CONFLICT   FAILED_PRECONDITION  the key was used for another payload
     SIGNER_MISCONFIGURED   FAILED_PRECONDITION  the signer refuses to serve (fail closed)
     LOG_STATE_MISMATCH     FAILED_PRECONDITION  the host's log disagrees with the enclave's
@@ -111,6 +113,16 @@ class SignerServiceStub:
                 request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ExplainSignRequest.SerializeToString,
                 response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ExplainSignResponse.FromString,
                 _registered_method=True)
+        self.ListApprovals = channel.unary_unary(
+                '/anima.signer.v1.SignerService/ListApprovals',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ListApprovalsRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ListApprovalsResponse.FromString,
+                _registered_method=True)
+        self.Approve = channel.unary_unary(
+                '/anima.signer.v1.SignerService/Approve',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ApproveRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ApproveResponse.FromString,
+                _registered_method=True)
 
 
 class SignerServiceServicer:
@@ -126,6 +138,8 @@ class SignerServiceServicer:
     POLICY_REJECTED        INVALID_ARGUMENT     a policy document that cannot be applied
     POLICY_NOT_OWNER_SIGNED  PERMISSION_DENIED  not signed by the agent's owner
     POLICY_VERSION_STALE   FAILED_PRECONDITION  metadata: active_version; not above it
+    COSIGN_REQUIRED        FAILED_PRECONDITION  metadata: approval_id, rule; waits for the owner
+    APPROVAL_UNAVAILABLE   FAILED_PRECONDITION  metadata: approval_id; unknown, used or expired
     IDEMPOTENCY_CONFLICT   FAILED_PRECONDITION  the key was used for another payload
     SIGNER_MISCONFIGURED   FAILED_PRECONDITION  the signer refuses to serve (fail closed)
     LOG_STATE_MISMATCH     FAILED_PRECONDITION  the host's log disagrees with the enclave's
@@ -222,6 +236,21 @@ class SignerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListApprovals(self, request, context):
+        """Requests waiting for the owner's co-signature (a Sign answered COSIGN_REQUIRED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Approve(self, request, context):
+        """Sign a waiting request with the owner's EIP-712 approval of exactly it; an
+        approval signs once, and the request is judged again under the active policy.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SignerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -280,6 +309,16 @@ def add_SignerServiceServicer_to_server(servicer, server):
                     request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ExplainSignRequest.FromString,
                     response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ExplainSignResponse.SerializeToString,
             ),
+            'ListApprovals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApprovals,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ListApprovalsRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ListApprovalsResponse.SerializeToString,
+            ),
+            'Approve': grpc.unary_unary_rpc_method_handler(
+                    servicer.Approve,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ApproveRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ApproveResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'anima.signer.v1.SignerService', rpc_method_handlers)
@@ -301,6 +340,8 @@ class SignerService:
     POLICY_REJECTED        INVALID_ARGUMENT     a policy document that cannot be applied
     POLICY_NOT_OWNER_SIGNED  PERMISSION_DENIED  not signed by the agent's owner
     POLICY_VERSION_STALE   FAILED_PRECONDITION  metadata: active_version; not above it
+    COSIGN_REQUIRED        FAILED_PRECONDITION  metadata: approval_id, rule; waits for the owner
+    APPROVAL_UNAVAILABLE   FAILED_PRECONDITION  metadata: approval_id; unknown, used or expired
     IDEMPOTENCY_CONFLICT   FAILED_PRECONDITION  the key was used for another payload
     SIGNER_MISCONFIGURED   FAILED_PRECONDITION  the signer refuses to serve (fail closed)
     LOG_STATE_MISMATCH     FAILED_PRECONDITION  the host's log disagrees with the enclave's
@@ -600,6 +641,60 @@ class SignerService:
             '/anima.signer.v1.SignerService/ExplainSign',
             anima_dot_signer_dot_v1_dot_signer__pb2.ExplainSignRequest.SerializeToString,
             anima_dot_signer_dot_v1_dot_signer__pb2.ExplainSignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApprovals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/ListApprovals',
+            anima_dot_signer_dot_v1_dot_signer__pb2.ListApprovalsRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.ListApprovalsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Approve(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/Approve',
+            anima_dot_signer_dot_v1_dot_signer__pb2.ApproveRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.ApproveResponse.FromString,
             options,
             channel_credentials,
             insecure,
