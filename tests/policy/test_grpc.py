@@ -3,6 +3,8 @@ GetPolicy, ExplainSign, and the typed errors a client gets back."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from eth_utils.address import to_checksum_address
 
@@ -19,7 +21,7 @@ from tests.policy.conftest import owner_signature as sign_as_owner
 from tests.signer.conftest import Served
 
 FRIEND = to_checksum_address("0x" + "f1" * 20)
-RULES = [
+RULES: list[dict[str, Any]] = [
     {"id": "small", "effect": "allow", "payloads": ["transaction"], "chain_ids": [DEV_CHAIN],
      "when": "wei_le(eth.tx.max_cost, '1000000')"},
 ]  # fmt: skip
