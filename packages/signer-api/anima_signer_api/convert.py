@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC
 
+from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from anima.signer.v1 import signer_pb2 as pb
@@ -137,6 +138,22 @@ def policy_status_from_proto(msg: pb.PolicyStatus) -> PolicyStatus:
         document=msg.document,
         owner_signature=msg.owner_signature,
     )
+
+
+def sign_request_from_json(text: str, *, agent_id: str) -> SignRequest:
+    """A SignRequest from its protobuf JSON form (for command-line tools)."""
+    message = pb.SignRequest()
+    try:
+        json_format.Parse(text, message)
+    except json_format.ParseError as exc:
+        raise InvalidRequest(f"not a SignRequest in protobuf JSON: {exc}") from exc
+    message.agent_id = agent_id
+    return sign_request_from_proto(message)
+
+
+def sign_request_to_json(agent_id: str, payload: Payload) -> dict[str, object]:
+    wire = sign_request_to_proto(SignRequest(agent_id, payload))
+    return dict(json_format.MessageToDict(wire))
 
 
 def pending_approval_to_proto(pending: PendingApproval) -> pb.PendingApproval:
