@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from eth_utils.address import to_checksum_address
 
 from anima_signer.core import Signer
-from anima_signer.policy.windows import window_start_ms
+from anima_signer.policy.windows import Ledger, Reservation, window_start_ms
+from anima_signer.store import SignerStore
 from anima_signer_api.errors import PolicyDenied, SignerError
 from anima_signer_api.policy_document import Window
 from anima_signer_api.types import SignRequest, SignResult, Transaction, TxType
@@ -148,3 +151,19 @@ def test_token_approvals_and_permits_share_the_tokens_window(owned: Owned) -> No
     with pytest.raises(PolicyDenied) as caught:
         owned.signer.sign(SignRequest(AGENT_ID, TypedData(json.dumps(permit))))
     assert caught.value.rule == "token-day"
+
+
+def test_a_dropped_signature_gives_its_charge_back(tmp_path: Path) -> None:
+    """A signature dropped after its charge (a full log tail) is not counted."""
+    store = SignerStore(path=tmp_path / "s.sqlite3")
+    window = Window("w", "native", None, 60, None, 100, 5)
+    policy = SimpleNamespace(version=1, windows=(window,))
+    with store.transaction():
+        ledger = Ledger(store, 1_000_000)
+        ledger.reserve("a", policy, [Reservation("w", 60)])
+        ledger.reserve("a", policy, [Reservation("w", 30)])
+        ledger.undo("a", [Reservation("w", 30)])
+        ledger.flush()
+    with store.transaction():
+        assert store.window_usage("a", "w", 0) == (60, 1)
+    store.close()

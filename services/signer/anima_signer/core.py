@@ -450,7 +450,9 @@ class Signer:
     ) -> None:
         """One commit for every attempt's entry (and idempotency record), then the answers."""
         with self._log.batch() as batch:
+            ledger = windows.Ledger(self._store, self._clock_ms())
             for attempt in attempts:
+                charged = False
                 if attempt.use_approval and not self._approval_open(
                     attempt.agent_id, attempt.use_approval
                 ):
@@ -461,13 +463,8 @@ class Signer:
                     continue
                 if attempt.reservations and attempt.policy is not None:
                     try:  # in this commit, under the store's write lock: no race
-                        windows.reserve(
-                            self._store,
-                            attempt.agent_id,
-                            attempt.policy,
-                            attempt.reservations,
-                            self._clock_ms(),
-                        )
+                        ledger.reserve(attempt.agent_id, attempt.policy, attempt.reservations)
+                        charged = True
                     except PolicyDenied as denied:
                         assert attempt.request is not None
                         attempt = self._denied_attempt(
@@ -479,6 +476,8 @@ class Signer:
                     )
                 except LogTailFull as exc:
                     outcomes[attempt.position] = exc  # the signature is dropped unseen
+                    if charged:
+                        ledger.undo(attempt.agent_id, attempt.reservations)
                     continue
                 if attempt.new_approval is not None:
                     self._store.add_approval(attempt.new_approval)
@@ -496,6 +495,7 @@ class Signer:
                         attempt.agent_id, key, request_fingerprint, result_to_json(result)
                     )
                 outcomes[attempt.position] = result
+            ledger.flush()  # the charges, in this same commit
 
     # ------------------------------------------------------------ the owner's policy
 
@@ -646,7 +646,8 @@ class Signer:
             try:
                 now_ms = self._clock_ms()
                 with self._store.transaction():  # expiring old charges writes
-                    windows.check(self._store, agent.agent_id, policy, gate.reservations, now_ms)
+                    ledger = windows.Ledger(self._store, now_ms)
+                    ledger.check(agent.agent_id, policy, gate.reservations)
             except PolicyDenied as denied:
                 return PolicyExplanation(False, denied.rule, policy.version, denied.message)
         found = gate.decision

@@ -336,21 +336,22 @@ class SignerStore:
                 )
         return total, count
 
-    def reserve_spend(self, agent_id: str, window_id: str, time_ms: int, amount: int) -> None:
-        """Charge a window; inside the transaction that logs the signature."""
+    def record_charges(
+        self,
+        time_ms: int,
+        charges: list[tuple[str, str, int]],
+        totals: dict[tuple[str, str], tuple[int, int]],
+    ) -> None:
+        """Window charges (agent, window, amount) and the windows' new running totals;
+        inside the transaction that logs the signatures charged."""
         with self._lock:
-            self._db.execute(
+            self._db.executemany(
                 "INSERT INTO policy_spend VALUES (?, ?, ?, ?)",
-                (agent_id, window_id, time_ms, str(amount)),
+                [(agent, window, time_ms, str(amount)) for agent, window, amount in charges],
             )
-            row = self._db.execute(
-                "SELECT total, count FROM policy_window WHERE agent_id = ? AND window_id = ?",
-                (agent_id, window_id),
-            ).fetchone()
-            total, count = (0, 0) if row is None else (int(row[0]), int(row[1]))
-            self._db.execute(
+            self._db.executemany(
                 "INSERT OR REPLACE INTO policy_window VALUES (?, ?, ?, ?)",
-                (agent_id, window_id, str(total + amount), count + 1),
+                [(agent, window, str(t[0]), t[1]) for (agent, window), t in totals.items()],
             )
 
     def add_approval(self, record: StoredApproval) -> None:

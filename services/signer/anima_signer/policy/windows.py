@@ -92,11 +92,16 @@ def charges(windows: tuple[Window, ...], found: list[Spend]) -> list[Reservation
 
 
 class WindowUsage(Protocol):
-    """Usage reads and reservation writes; SignerStore implements it."""
+    """Usage reads and charge writes; SignerStore implements it."""
 
     def window_usage(self, agent_id: str, window_id: str, since_ms: int) -> tuple[int, int]: ...
 
-    def reserve_spend(self, agent_id: str, window_id: str, time_ms: int, amount: int) -> None: ...
+    def record_charges(
+        self,
+        time_ms: int,
+        charges: list[tuple[str, str, int]],
+        totals: dict[tuple[str, str], tuple[int, int]],
+    ) -> None: ...
 
 
 class _Policy(Protocol):
@@ -106,45 +111,67 @@ class _Policy(Protocol):
     def windows(self) -> tuple[Window, ...]: ...
 
 
-def reserve(
-    usage: WindowUsage,
-    agent_id: str,
-    policy: _Policy,
-    reservations: list[Reservation],
-    now_ms: int,
-) -> None:
-    """Check every charged window, then record the charges; PolicyDenied names the
-    first window the request would overrun (nothing is recorded then).
+class Ledger:
+    """The windows' usage inside one store transaction (one signing batch): each window
+    read once, charged in memory request by request, written by `flush` before the
+    commit. Must live inside the transaction that logs the signatures it charges."""
 
-    Must run inside the store transaction that logs the signature."""
-    check(usage, agent_id, policy, reservations, now_ms)
-    for charge in reservations:
-        usage.reserve_spend(agent_id, charge.window_id, now_ms, charge.amount)
+    def __init__(self, usage: WindowUsage, now_ms: int) -> None:
+        self._usage = usage
+        self._now_ms = now_ms
+        self._totals: dict[tuple[str, str], list[int]] = {}  # [spent, count]
+        self._charges: list[tuple[str, str, int]] = []
 
+    def _current(self, agent_id: str, window: Window) -> list[int]:
+        key = (agent_id, window.id)
+        found = self._totals.get(key)
+        if found is None:
+            since = window_start_ms(window, self._now_ms)
+            found = list(self._usage.window_usage(agent_id, window.id, since))
+            self._totals[key] = found
+        return found
 
-def check(
-    usage: WindowUsage,
-    agent_id: str,
-    policy: _Policy,
-    reservations: list[Reservation],
-    now_ms: int,
-) -> None:
-    """PolicyDenied naming the first window these charges would overrun."""
-    by_id = {w.id: w for w in policy.windows}
-    version = policy.version
-    for charge in reservations:
-        window = by_id[charge.window_id]
-        spent, count = usage.window_usage(agent_id, window.id, window_start_ms(window, now_ms))
-        if window.max_count is not None and count + 1 > window.max_count:
-            raise PolicyDenied(
-                window.id,
-                f"window {window.id} allows {window.max_count} signatures; {count} used",
-                policy_version=version,
-            )
-        if window.max_amount is not None and spent + charge.amount > window.max_amount:
-            raise PolicyDenied(
-                window.id,
-                f"window {window.id} allows {window.max_amount} of {window.asset}; "
-                f"{spent} used, this request needs {charge.amount}",
-                policy_version=version,
-            )
+    def check(self, agent_id: str, policy: _Policy, reservations: list[Reservation]) -> None:
+        """PolicyDenied naming the first window these charges would overrun."""
+        by_id = {w.id: w for w in policy.windows}
+        for charge in reservations:
+            window = by_id[charge.window_id]
+            spent, count = self._current(agent_id, window)
+            if window.max_count is not None and count + 1 > window.max_count:
+                raise PolicyDenied(
+                    window.id,
+                    f"window {window.id} allows {window.max_count} signatures; {count} used",
+                    policy_version=policy.version,
+                )
+            if window.max_amount is not None and spent + charge.amount > window.max_amount:
+                raise PolicyDenied(
+                    window.id,
+                    f"window {window.id} allows {window.max_amount} of {window.asset}; "
+                    f"{spent} used, this request needs {charge.amount}",
+                    policy_version=policy.version,
+                )
+
+    def reserve(self, agent_id: str, policy: _Policy, reservations: list[Reservation]) -> None:
+        """Check every charged window, then charge them all; on PolicyDenied nothing
+        is charged."""
+        self.check(agent_id, policy, reservations)
+        for charge in reservations:
+            current = self._totals[(agent_id, charge.window_id)]
+            current[0] += charge.amount
+            current[1] += 1
+            self._charges.append((agent_id, charge.window_id, charge.amount))
+
+    def undo(self, agent_id: str, reservations: list[Reservation]) -> None:
+        """Take back the charges of a signature that was dropped after all."""
+        for charge in reservations:
+            current = self._totals[(agent_id, charge.window_id)]
+            current[0] -= charge.amount
+            current[1] -= 1
+            self._charges.remove((agent_id, charge.window_id, charge.amount))
+
+    def flush(self) -> None:
+        if self._charges:
+            touched = {(a, w) for a, w, _ in self._charges}
+            totals = {key: (self._totals[key][0], self._totals[key][1]) for key in touched}
+            self._usage.record_charges(self._now_ms, self._charges, totals)
+            self._charges = []
