@@ -4,6 +4,7 @@ lists, EIP-712 domains, message patterns, raw payloads; deny wins, default deny.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -197,3 +198,14 @@ def test_calldata_decoding(data: bytes, function: str, amount: str) -> None:
 def test_malformed_calldata_is_refused(data: bytes) -> None:
     with pytest.raises(calldata.MalformedCalldata):
         calldata.decode(data)
+
+
+def test_top_level_fields_reach_rules(owned: Owned) -> None:
+    when = f"kind == 'transaction' && chain_id == {DEV_CHAIN} && wallet_index == 1"
+    rules = [{"id": "tx-on-dev", "effect": "allow", "when": when}]
+    owned.apply(document(1, rules))
+    second = tx()
+    assert isinstance(second.payload, Transaction)
+    on_wallet_1 = SignRequest(AGENT_ID, replace(second.payload, wallet_index=1))
+    assert owned.signer.sign(on_wallet_1).log_index > 0
+    assert _denied_by(owned, tx()) == "default_deny"

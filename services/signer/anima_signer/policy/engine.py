@@ -37,7 +37,7 @@ from anima_signer_api.types import (
 DEFAULT_DENY = "default_deny"
 # Paths a condition reads, e.g. eth.tx.to or raw.size (see _project).
 _PATH = re.compile(r"\b(eth|raw)((?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*)")
-_SCALARS = ("kind", "chain_id", "wallet_index")
+_SCALAR = re.compile(r"(?<![.\w])(kind|chain_id|wallet_index)\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +108,7 @@ class CompiledPolicy:
                 for rule in document.rules
                 for m in _PATH.finditer(rule.when)
             }
+            | {(m.group(1),) for rule in document.rules for m in _SCALAR.finditer(rule.when)}
         )
         for order, rule in enumerate(document.rules):
             compiled = _Compiled(order, rule, self._compile(rule), rule.chain_ids)
@@ -200,7 +201,7 @@ def _project(variables: dict[str, Any], paths: list[tuple[str, ...]]) -> dict[st
     """The part of `variables` the paths reach: each path's value, whole where the path
     stops at a map or list, and an empty map where a key is absent (so `has()` and
     missing fields behave as on the full variables)."""
-    out: dict[str, Any] = {name: variables[name] for name in _SCALARS}
+    out: dict[str, Any] = {}
     for path in paths:
         source: Any = variables
         target = out
