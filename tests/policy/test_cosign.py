@@ -141,3 +141,10 @@ def test_above_the_upper_bound_no_approval_helps(cosigned: Owned) -> None:
     with pytest.raises(PolicyDenied):
         cosigned.signer.sign(payment(11 * THRESHOLD))
     assert cosigned.signer.pending_approvals(AGENT_ID) == []
+
+
+def test_the_dry_run_says_a_request_would_wait_for_the_owner(cosigned: Owned) -> None:
+    explained = cosigned.signer.explain(payment(2 * THRESHOLD))
+    assert (explained.allowed, explained.rule) == (False, "large")
+    assert "co-signature" in explained.reason
+    assert cosigned.signer.pending_approvals(AGENT_ID) == []  # nothing waits after a dry run

@@ -97,6 +97,10 @@ class _Attempt:
     use_approval: str = ""  # the owner's approval this signature uses up
 
 
+class _JudgedOnly(Exception):
+    """Raised by a dry run's gate once the request is judged, so nothing is signed."""
+
+
 def _decided(outcome: SignResult | SignerError | None) -> SignResult | SignerError:
     if outcome is None:  # pragma: no cover - every position is decided above
         raise RuntimeError("a sign request was left without an outcome")
@@ -618,38 +622,32 @@ class Signer:
         signing, logging or charging; window limits are read as they stand now."""
         agent = self.get_agent(request.agent_id)
         policy = self._owner_policy(agent) if agent.owner else None
-        decision: PolicyDenied | OwnerGate | None = None
-
-        class _Stop(Exception):
-            pass
-
         gate = OwnerGate(policy)
+        judge = gate if agent.owner else minimal_gate_for(agent)
 
         def dry(payload: Payload, chain_id: int | None) -> None:
-            if agent.owner:
-                gate(payload, chain_id)
-            else:
-                minimal_gate_for(agent)(payload, chain_id)
-            raise _Stop  # validated and judged: never sign
+            judge(payload, chain_id)
+            raise _JudgedOnly  # validated and judged: never signed
 
         try:
             sign_payload(self._keys, agent, request, dry)
-        except _Stop:
-            decision = gate
+        except _JudgedOnly:
+            pass
         except PolicyDenied as denied:
             version = int(denied.policy_version or 0)
             return PolicyExplanation(False, denied.rule, version, denied.message)
-        assert decision is gate
-        if gate.decision is None:  # the minimal gate allowed it
+        except CosignNeeded as needed:
+            found = needed.decision
+            reason = f"allow rule {found.rule} holds, with the owner's co-signature only"
+            return PolicyExplanation(False, found.rule, found.policy_version, reason)
+        if policy is None or gate.decision is None:  # the minimal gate allowed it
             return PolicyExplanation(True, "minimal_gate", 0, "the minimal gate allows it")
-        if policy is not None:
-            try:
-                now_ms = self._clock_ms()
-                with self._store.transaction():  # expiring old charges writes
-                    ledger = windows.Ledger(self._store, now_ms)
-                    ledger.check(agent.agent_id, policy, gate.reservations)
-            except PolicyDenied as denied:
-                return PolicyExplanation(False, denied.rule, policy.version, denied.message)
+        try:
+            now_ms = self._clock_ms()
+            with self._store.transaction():  # expiring old charges writes
+                windows.Ledger(self._store, now_ms).check(agent.agent_id, policy, gate.reservations)
+        except PolicyDenied as denied:
+            return PolicyExplanation(False, denied.rule, policy.version, denied.message)
         found = gate.decision
         return PolicyExplanation(True, found.rule, found.policy_version, found.reason)
 
