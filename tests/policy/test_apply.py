@@ -185,3 +185,22 @@ def test_a_bad_document_is_refused_and_the_active_policy_stays(active: Owned, na
     error = _refused(active, PolicyRejected, text, signature)
     assert expected in str(error)
     assert active.signer.sign(_hello(active)).log_index > 0  # v5 still rules
+
+
+def test_a_request_judged_under_a_replaced_policy_is_not_signed(owned: Owned) -> None:
+    """The owner applies v2 between a request's judgement and its commit: the
+    signature judged under v1 is dropped and the refusal logged."""
+    owned.apply(document(1, [ALLOW_HELLO]))
+    signer = owned.signer
+    agent = signer.get_agent(AGENT_ID)
+    attempt = signer._attempt(0, agent, _hello(owned), None)
+    assert attempt.kind is EntryKind.SIGNATURE
+    owned.apply(document(2, []))  # the owner revokes everything
+    outcomes: list[object] = [None]
+    signer._log_attempts([attempt], outcomes)  # type: ignore[arg-type]
+    assert isinstance(outcomes[0], PolicyDenied) and outcomes[0].rule == "policy_changed"
+
+
+def test_the_agents_first_log_entry_names_its_owner(owned: Owned) -> None:
+    first = owned.signer._store.pending(AGENT_ID, 0, 1)[0]
+    assert json.loads(first.payload or b"")["owner"] == OWNER.lower()

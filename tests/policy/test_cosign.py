@@ -148,3 +148,15 @@ def test_the_dry_run_says_a_request_would_wait_for_the_owner(cosigned: Owned) ->
     assert (explained.allowed, explained.rule) == (False, "large")
     assert "co-signature" in explained.reason
     assert cosigned.signer.pending_approvals(AGENT_ID) == []  # nothing waits after a dry run
+
+
+def test_a_runtime_cannot_flood_the_owners_queue(cosigned: Owned) -> None:
+    from anima_signer.core import MAX_OPEN_APPROVALS
+
+    for nonce in range(MAX_OPEN_APPROVALS):
+        with pytest.raises(CosignRequired):
+            cosigned.signer.sign(payment(2 * THRESHOLD, nonce=nonce))
+    with pytest.raises(PolicyDenied) as caught:
+        cosigned.signer.sign(payment(2 * THRESHOLD, nonce=MAX_OPEN_APPROVALS))
+    assert caught.value.rule == "cosign_queue_full"
+    assert len(cosigned.signer.pending_approvals(AGENT_ID)) == MAX_OPEN_APPROVALS

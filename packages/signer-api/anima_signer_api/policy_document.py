@@ -49,7 +49,9 @@ CALENDAR_PERIODS: Final = frozenset({"hour", "day", "month"})
 NATIVE: Final = "native"
 ANY: Final = "any"
 # Names the engine uses itself; a document may not take them.
-RESERVED_RULE_IDS: Final = frozenset({"default_deny", "no_policy", "cosign_required"})
+RESERVED_RULE_IDS: Final = frozenset(
+    {"default_deny", "no_policy", "cosign_required", "cosign_queue_full", "policy_changed"}
+)
 
 _ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")

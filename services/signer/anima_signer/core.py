@@ -71,6 +71,12 @@ from anima_verify.tlog.note import verifier_key
 _RAW = (Encoding.Raw, PublicFormat.Raw)
 
 
+# Requests waiting for the owner's co-signature, at most, per agent.
+MAX_OPEN_APPROVALS = 64
+COSIGN_QUEUE_FULL = "cosign_queue_full"
+POLICY_CHANGED = "policy_changed"
+
+
 @dataclass(slots=True)
 class _Attempt:
     """One sign request that reached the policy gate, waiting for its log entry."""
@@ -404,6 +410,16 @@ class Signer(OwnerPolicies):
         open_ = self._store.approvals(agent_id, request_hash=request_hash, open_at_ms=now_ms)
         record = open_[0] if open_ else None
         new = None
+        if record is None and len(self._store.approvals(agent_id, open_at_ms=now_ms)) >= (
+            MAX_OPEN_APPROVALS
+        ):
+            # A runtime flooding the owner's queue gets refusals, not storage.
+            full = PolicyDenied(
+                COSIGN_QUEUE_FULL,
+                f"{MAX_OPEN_APPROVALS} requests already wait for the owner's approval",
+                policy_version=policy.version,
+            )
+            return self._denied_attempt(position, agent_id, request, full)
         if record is None:
             new = record = StoredApproval(
                 agent_id=agent_id,
@@ -447,6 +463,22 @@ class Signer(OwnerPolicies):
             ledger = windows.Ledger(self._store, self._clock_ms())
             for attempt in attempts:
                 charged = False
+                if (
+                    attempt.policy is not None
+                    and attempt.request is not None
+                    and (self._owner_policies.get(attempt.agent_id) is not attempt.policy)
+                ):
+                    # The owner applied a new policy after this request was judged: its
+                    # signature is dropped, so nothing is signed under a replaced policy.
+                    changed = PolicyDenied(
+                        POLICY_CHANGED,
+                        "the owner's policy changed while this request was judged; send it "
+                        "again to have it judged under the new one",
+                        policy_version=attempt.policy.version,
+                    )
+                    attempt = self._denied_attempt(
+                        attempt.position, attempt.agent_id, attempt.request, changed
+                    )
                 if attempt.use_approval and not self._approval_open(
                     attempt.agent_id, attempt.use_approval
                 ):

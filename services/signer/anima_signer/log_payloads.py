@@ -47,18 +47,20 @@ def canonical_json(document: dict[str, object]) -> bytes:
 
 
 def agent_created(agent: Agent, *, event: str = "agent_created") -> bytes:
-    """The agent's first entry: its public keys, as attestation binds them."""
-    return canonical_json(
-        {
-            "v": PAYLOAD_VERSION,
-            "event": event,
-            "agent_id": agent.agent_id,
-            "wallets": [{"index": w.index, "address": w.address} for w in agent.wallets],
-            "log_verifier_key": agent.log_verifier_key,
-            "signing_public_key": agent.signing_public_key.hex(),
-            "key_derivation_version": agent.key_derivation_version,
-        }
-    )
+    """The agent's first entry: its public keys, as attestation binds them, and its
+    owner (whose signed policies alone govern it) when it has one."""
+    document: dict[str, object] = {
+        "v": PAYLOAD_VERSION,
+        "event": event,
+        "agent_id": agent.agent_id,
+        "wallets": [{"index": w.index, "address": w.address} for w in agent.wallets],
+        "log_verifier_key": agent.log_verifier_key,
+        "signing_public_key": agent.signing_public_key.hex(),
+        "key_derivation_version": agent.key_derivation_version,
+    }
+    if agent.owner:
+        document["owner"] = agent.owner
+    return canonical_json(document)
 
 
 def signature(
