@@ -1,9 +1,10 @@
 """What the fuzz tests feed and to which parser: each parser of untrusted log input
-(signed notes, checkpoints, verifier keys, hash tiles, entry bundles, entries) with the
-valid inputs that mutations start from.
+(signed notes, checkpoints, verifier keys, hash tiles, entry bundles, entries) and of
+untrusted chain data (chain_targets.py) with the valid inputs that mutations start from.
 
 The property is the same for all: on any bytes a parser returns or raises one of the
-library's own errors (the LogVerificationError family), never ValueError,
+library's own errors (the LogVerificationError family; ChainProofError for the chain
+parsers), never ValueError,
 UnicodeError, RecursionError or anything else that would escape a caller's
 `except LogVerificationError` (the `anima log` commands', the runtime's). Both the
 hypothesis tests (test_parsers.py) and the long run (run.py) use these targets.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from anima_verify.chain.errors import ChainProofError
 from anima_verify.tlog.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint
 from anima_verify.tlog.entry import EntryKind, LogEntry, decode_entry
 from anima_verify.tlog.errors import LogVerificationError
@@ -39,9 +41,10 @@ from anima_verify.tlog.tiles import (
     entries_path,
     tile_path,
 )
+from tests.fuzz.chain_targets import chain_targets
 
-#: The errors a parser may raise on bad input.
-ALLOWED = LogVerificationError
+#: The errors a parser may raise on bad input: each parser's own family.
+ALLOWED = (LogVerificationError, ChainProofError)
 
 ORIGIN = "fuzz.example/log"
 _KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
@@ -72,7 +75,7 @@ def _note(data: bytes) -> None:
 def _checkpoint(data: bytes) -> None:
     """The body alone (a mutated signature must not hide it), then the signed note."""
     text = _text(data)
-    with contextlib.suppress(ALLOWED):
+    with contextlib.suppress(*ALLOWED):
         parse_checkpoint(text[: text.rfind("\n\n") + 1] or text)
     open_checkpoint(data, [VERIFIER])
 
@@ -181,6 +184,7 @@ def targets() -> dict[str, Target]:
             ),
         ),
         Target("entry", _entry, tuple(entries)),
+        *(Target(name, parse, seeds) for name, parse, seeds in chain_targets()),
     ]
     return {t.name: t for t in found}
 
@@ -242,5 +246,5 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
 
 def check(target: Target, data: bytes) -> None:
     """Run the parser; the library's own errors are the expected way to refuse."""
-    with contextlib.suppress(ALLOWED):
+    with contextlib.suppress(*ALLOWED):
         target.parse(data)
