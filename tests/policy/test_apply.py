@@ -170,6 +170,9 @@ BAD_DOCUMENTS = {
     "cosign names a deny rule": (_raw(rules=[{"id": "d", "effect": "deny"}],
                                       cosign={"rule_ids": ["d"], "ttl_seconds": 60}), "cosign"),
     "NaN": ('{"version": NaN}', "not valid JSON"),
+    "unknown list": (_raw(rules=[{"id": "a", "effect": "deny",
+                                  "when": "eth.tx.gas == 7 && listed(eth.tx.to, 'nope')"}]),
+                     "names no list"),
     "too large": (_raw(lists={"x": ["0x" + "11" * 20] * 1024, "y": ["0x" + "22" * 20] * 1024}),
                   "larger than"),
 }  # fmt: skip

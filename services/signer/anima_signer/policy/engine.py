@@ -37,6 +37,8 @@ from anima_signer_api.types import (
 DEFAULT_DENY = "default_deny"
 # Paths a condition reads, e.g. eth.tx.to or raw.size (see _project).
 _PATH = re.compile(r"\b(eth|raw)((?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*)")
+# listed(<address>, '<list>'): the list names a rule uses, checked when it is applied.
+_LISTED = re.compile(r"""\blisted\s*\((?:[^()'"]|\([^()]*\))*,\s*['"]([^'"]*)['"]\s*\)""")
 _SCALAR = re.compile(r"(?<![.\w])(kind|chain_id|wallet_index)\b")
 
 
@@ -124,6 +126,9 @@ class CompiledPolicy:
     def _compile(self, rule: Rule) -> Any:
         if not rule.when.strip():
             return None
+        for name in _LISTED.findall(rule.when):
+            if name not in self._lists:
+                raise PolicyRejected(f"rule {rule.id!r} names no list of this document: {name!r}")
         try:
             return cel.compile(rule.when)
         except ValueError as exc:
