@@ -23,6 +23,7 @@ import cel
 
 from anima_signer.policy import wei
 from anima_signer.policy.facts import KINDS, facts
+from anima_signer.policy.flatten import flat_variables, flatten
 from anima_signer_api.errors import PolicyRejected
 from anima_signer_api.policy_document import PAYLOAD_KINDS, PolicyDocument, Rule
 from anima_signer_api.types import (
@@ -112,8 +113,22 @@ class CompiledPolicy:
             }
             | {(m.group(1),) for rule in document.rules for m in _SCALAR.finditer(rule.when)}
         )
+        # Flat contexts where every condition can be rewritten (flatten.py), else nested.
+        flat = [flatten(rule.when) if rule.when.strip() else ("", {}) for rule in document.rules]
+        self._flat: dict[str, tuple[str, ...]] | None = None
+        if all(f is not None for f in flat):
+            self._flat = {name: path for f in flat if f is not None for name, path in f[1].items()}
+        # Only the functions the conditions call are handed over (each costs per request).
+        functions = wei.FUNCTIONS | {"listed": self._listed}
+        self._functions = {
+            name: fn
+            for name, fn in functions.items()
+            if any(re.search(rf"\b{name}\s*\(", rule.when) for rule in document.rules)
+        }
         for order, rule in enumerate(document.rules):
-            compiled = _Compiled(order, rule, self._compile(rule), rule.chain_ids)
+            rewritten = flat[order]
+            source = rewritten[0] if self._flat is not None and rewritten is not None else None
+            compiled = _Compiled(order, rule, self._compile(rule, source), rule.chain_ids)
             for kind in rule.payloads or PAYLOAD_KINDS:
                 index = self._index[kind][0 if rule.effect == "deny" else 1]
                 if rule.to:
@@ -123,16 +138,19 @@ class CompiledPolicy:
                     index.any_target.append(compiled)
         self._check_against_samples()
 
-    def _compile(self, rule: Rule) -> Any:
+    def _compile(self, rule: Rule, flat_source: str | None) -> Any:
+        """The rule's program (over flat variables when `flat_source` is given); errors
+        name the owner's text, compiled first."""
         if not rule.when.strip():
             return None
         for name in _LISTED.findall(rule.when):
             if name not in self._lists:
                 raise PolicyRejected(f"rule {rule.id!r} names no list of this document: {name!r}")
         try:
-            return cel.compile(rule.when)
+            program = cel.compile(rule.when)
         except ValueError as exc:
             raise PolicyRejected(f"rule {rule.id!r} does not compile: {exc}") from exc
+        return program if flat_source is None else cel.compile(flat_source)
 
     def _check_against_samples(self) -> None:
         """Run each rule once on a sample of each kind it applies to: a misspelt
@@ -163,8 +181,11 @@ class CompiledPolicy:
         return str(address).lower() in members
 
     def _context(self, variables: dict[str, Any]) -> Any:
-        projected = _project(variables, self._paths)
-        return cel.Context(variables=projected, functions=wei.FUNCTIONS | {"listed": self._listed})
+        if self._flat is not None:
+            values = flat_variables(variables, self._flat)
+        else:
+            values = _project(variables, self._paths)
+        return cel.Context(variables=values, functions=self._functions)
 
     def evaluate(self, variables: dict[str, Any], *, target: str) -> Decision:
         """Judge one request (variables from facts.facts, target from facts.target)."""

@@ -44,6 +44,11 @@ def _empty_call() -> dict[str, Any]:
     }
 
 
+def empty_facts() -> dict[str, Any]:
+    """The `eth` facts of a request that has none: every field, empty."""
+    return _empty()
+
+
 def _empty() -> dict[str, Any]:
     return {
         "tx": {
