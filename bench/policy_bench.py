@@ -130,7 +130,7 @@ async def _open(state: Path, gate: str) -> Signer:
     return signer
 
 
-async def signing(seconds: float, batch: int, rounds: int = 5) -> dict[str, float]:
+async def signing(seconds: float, batch: int, rounds: int = 20) -> dict[str, float]:
     """Median rate per gate and mode over `rounds` rounds, the gates alternating so
     both see the same load on a shared machine."""
     rates: dict[str, list[float]] = {}
