@@ -32,7 +32,10 @@ def test_demo_runs_the_story() -> None:
     assert "match anvil" in out
     assert "sender recovered by eth-account: True" in out
     assert "EIP-191 signer recovered: True" in out
-    assert "POLICY_DENIED: denied by policy rule 'max_value_wei'" in out
+    # The owner's signed policy governs it: applied, explained, and refusing by its rule.
+    assert re.search(r"\[owner policy\] v1 signed by the owner 0x[0-9a-f]{40}, applied", out)
+    assert "[dry run] allowed=False rule=no-large-transfers" in out
+    assert "POLICY_DENIED rule=no-large-transfers v1" in out
     # Step 4: the log, verified offline by `anima log` in its own processes.
     assert "[anima log verify] origin=anima.local/agents/ada-" in out
     # 4 + 5 wallet turns; the transfer turns add the action's own reply.
