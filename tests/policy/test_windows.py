@@ -13,6 +13,7 @@ import pytest
 from eth_utils.address import to_checksum_address
 
 from anima_signer.core import Signer
+from anima_signer.keys import KeyRing
 from anima_signer.policy.windows import Ledger, Reservation, window_start_ms
 from anima_signer.store import SignerStore
 from anima_signer_api.errors import PolicyDenied, SignerError
@@ -155,15 +156,15 @@ def test_token_approvals_and_permits_share_the_tokens_window(owned: Owned) -> No
 
 def test_a_dropped_signature_gives_its_charge_back(tmp_path: Path) -> None:
     """A signature dropped after its charge (a full log tail) is not counted."""
-    store = SignerStore(path=tmp_path / "s.sqlite3")
+    store = SignerStore(path=tmp_path / "s.sqlite3", keyring=KeyRing(root_secret=bytes(32)))
     window = Window("w", "native", None, 60, None, 100, 5)
     policy = SimpleNamespace(version=1, windows=(window,))
     with store.transaction():
         ledger = Ledger(store, 1_000_000)
-        ledger.reserve("a", policy, [Reservation("w", 60)])
-        ledger.reserve("a", policy, [Reservation("w", 30)])
-        ledger.undo("a", [Reservation("w", 30)])
+        ledger.reserve("agent-a", policy, [Reservation("w", 60)])
+        ledger.reserve("agent-a", policy, [Reservation("w", 30)])
+        ledger.undo("agent-a", [Reservation("w", 30)])
         ledger.flush()
     with store.transaction():
-        assert store.window_usage("a", "w", 0) == (60, 1)
+        assert store.window_usage("agent-a", "w", 0) == (60, 1)
     store.close()
