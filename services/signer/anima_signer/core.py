@@ -21,24 +21,39 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from eth_utils.address import is_address
 
 from anima_signer import log_payloads
 from anima_signer.idempotency import fingerprint, result_from_json, result_to_json
 from anima_signer.keys import KEY_DERIVATION_VERSION, KeyRing, validate_agent_id
+from anima_signer.policy import windows
+from anima_signer.policy.approvals import (
+    approval_id,
+    check_owner_approval,
+    payload_from_json,
+    payload_to_json,
+)
+from anima_signer.policy.engine import CompiledPolicy
+from anima_signer.policy.gate import CosignNeeded, OwnerGate, compile_signed
 from anima_signer.sequencer import EnclaveLogs, wall_clock_ms
-from anima_signer.signing import sign_payload
+from anima_signer.signing import minimal_gate_for, sign_payload
 from anima_signer.state_lock import StateDirLock
-from anima_signer.store import SignerStore, StoredAgent
+from anima_signer.store import SignerStore, StoredAgent, StoredApproval, StoredPolicy
 from anima_signer.tee.base import TeeBackend
 from anima_signer_api.binding import bound_keys
 from anima_signer_api.errors import (
+    ApprovalUnavailable,
+    CosignRequired,
     IdempotencyConflict,
     InvalidRequest,
     LogTailFull,
     PolicyDenied,
+    PolicyNotOwnerSigned,
+    PolicyVersionStale,
     SignerError,
     UnknownAgent,
 )
+from anima_signer_api.policy_document import parse_document
 from anima_signer_api.types import (
     MAX_BATCH_ITEMS,
     MAX_IDEMPOTENCY_KEY_CHARS,
@@ -47,6 +62,10 @@ from anima_signer_api.types import (
     AttestationBundle,
     LogAppendResult,
     LogEntryInput,
+    Payload,
+    PendingApproval,
+    PolicyExplanation,
+    PolicyStatus,
     SigningPolicy,
     SignRequest,
     SignResult,
@@ -68,8 +87,14 @@ class _Attempt:
     agent_id: str
     kind: EntryKind
     log_payload: bytes
-    outcome: SignResult | PolicyDenied
+    outcome: SignResult | SignerError
     idempotency: tuple[str, bytes] | None  # (key, request fingerprint) to record on success
+    # The owner's policy: the windows to charge in the log commit, and the version.
+    reservations: list[windows.Reservation] = dataclasses.field(default_factory=list)
+    policy: CompiledPolicy | None = None
+    request: SignRequest | None = None
+    new_approval: StoredApproval | None = None  # a request now waiting for the owner
+    use_approval: str = ""  # the owner's approval this signature uses up
 
 
 def _decided(outcome: SignResult | SignerError | None) -> SignResult | SignerError:
@@ -103,6 +128,10 @@ class Signer:
         self._log_origin_prefix = log_origin_prefix.rstrip("/")
         self._agents: dict[str, Agent] = {}
         self._idempotency_lock = threading.Lock()
+        # Compiled owner policies by agent (None: owned, none applied yet); replaced
+        # only after the commit that applies a new version.
+        self._owner_policies: dict[str, CompiledPolicy | None] = {}
+        self._clock_ms = clock_ms
         self._log = EnclaveLogs(store=store, keyring=keyring, clock_ms=clock_ms)
         # Logs from before origins were stored have been signed under this prefix.
         store.fill_log_origins(self._new_log_origin)
@@ -154,8 +183,27 @@ class Signer:
 
     # ------------------------------------------------------------ agents
 
-    def create_agent(self, *, agent_id: str, wallet_count: int, policy: SigningPolicy) -> Agent:
+    def create_agent(
+        self,
+        *,
+        agent_id: str,
+        wallet_count: int,
+        policy: SigningPolicy | None = None,
+        owner: str = "",
+    ) -> Agent:
+        """An owned agent (owner: an Ethereum address) signs nothing until its owner
+        applies a signed policy, and its creator cannot set one; an agent without an
+        owner keeps the minimal `policy` set here for its whole life."""
         validate_agent_id(agent_id)
+        if owner:
+            if not is_address(owner) or not owner.startswith("0x"):
+                raise InvalidRequest(f"owner {owner[:64]!r} is not a 0x-prefixed 20-byte address")
+            if policy is not None and policy != SigningPolicy():
+                raise InvalidRequest(
+                    "an owned agent's policy comes only from documents its owner signs; "
+                    "leave the creation policy empty"
+                )
+        policy = policy or SigningPolicy()
         if not 1 <= wallet_count <= MAX_WALLETS:
             raise InvalidRequest(f"wallet_count must be between 1 and {MAX_WALLETS}")
         if not 0 <= policy.max_value_wei < 2**256:
@@ -168,6 +216,7 @@ class Signer:
             policy=policy,
             created_at=datetime.now(UTC).replace(microsecond=0),
             key_derivation_version=KEY_DERIVATION_VERSION,
+            owner=owner.lower() if owner else None,
         )
         origin = self._new_log_origin(agent_id)
         # The agent and its log's first entry commit together.
@@ -216,6 +265,7 @@ class Signer:
             policy=record.policy,
             created_at=record.created_at,
             key_derivation_version=record.key_derivation_version,
+            owner=record.owner or "",
         )
 
     def list_agents(self) -> list[Agent]:
@@ -249,7 +299,9 @@ class Signer:
             raise InvalidRequest(f"a batch holds at most {MAX_BATCH_ITEMS} requests")
         return self._sign_and_log(requests)
 
-    def _sign_and_log(self, requests: Sequence[SignRequest]) -> list[SignResult | SignerError]:
+    def _sign_and_log(
+        self, requests: Sequence[SignRequest], *, approval: str = ""
+    ) -> list[SignResult | SignerError]:
         keyed = any(r.idempotency_key for r in requests)
         # One lock across check, sign and commit, so two concurrent retries cannot both sign.
         with self._idempotency_lock if keyed else nullcontext():
@@ -274,7 +326,7 @@ class Signer:
                         if replay is not None:
                             outcomes[position] = replay
                             continue
-                    attempt = self._attempt(position, agent, request, idempotency)
+                    attempt = self._attempt(position, agent, request, idempotency, approval)
                     if idempotency is not None and attempt.kind is EntryKind.SIGNATURE:
                         first_use[(agent.agent_id, idempotency[0])] = (position, idempotency[1])
                     attempts.append(attempt)
@@ -310,17 +362,88 @@ class Signer:
         agent: Agent,
         request: SignRequest,
         idempotency: tuple[str, bytes] | None,
+        approval: str = "",
     ) -> _Attempt:
-        """Sign, or record the refusal; malformed requests raise and are not logged."""
+        """Sign, or record the refusal; malformed requests raise and are not logged.
+
+        `approval`: the owner co-signed this request (approve)."""
+        policy = self._owner_policy(agent) if agent.owner else None
+        gate = OwnerGate(policy, approved=bool(approval)) if agent.owner else None
         try:
-            result, chain_id = sign_payload(self._keys, agent, request)
+            result, chain_id = sign_payload(self._keys, agent, request, gate)
         except PolicyDenied as denied:
-            payload = log_payloads.denial(request.payload, rule=denied.rule, message=denied.message)
-            return _Attempt(
-                position, agent.agent_id, EntryKind.POLICY_DECISION, payload, denied, None
+            return self._denied_attempt(position, agent.agent_id, request, denied)
+        except CosignNeeded as needed:
+            return self._pending_attempt(position, agent.agent_id, request, needed, policy)
+        decided = None
+        if gate is not None and gate.decision is not None:
+            decided = (gate.decision.rule, gate.decision.policy_version)
+        payload = log_payloads.signature(
+            request.payload, result, chain_id=chain_id, decided_by=decided, approval_id=approval
+        )
+        return _Attempt(
+            position,
+            agent.agent_id,
+            EntryKind.SIGNATURE,
+            payload,
+            result,
+            idempotency,
+            reservations=gate.reservations if gate is not None else [],
+            policy=policy,
+            request=request,
+            use_approval=approval,
+        )
+
+    def _pending_attempt(
+        self,
+        position: int,
+        agent_id: str,
+        request: SignRequest,
+        needed: CosignNeeded,
+        policy: CompiledPolicy | None,
+    ) -> _Attempt:
+        """A request that waits for the owner: an open approval for it (a retry finds the
+        one already open), and its decision logged."""
+        assert policy is not None and policy.document.cosign is not None
+        now_ms = self._clock_ms()
+        request_hash = fingerprint(request.payload)
+        open_ = self._store.approvals(agent_id, request_hash=request_hash, open_at_ms=now_ms)
+        record = open_[0] if open_ else None
+        new = None
+        if record is None:
+            new = record = StoredApproval(
+                agent_id=agent_id,
+                approval_id=approval_id(agent_id, request_hash, now_ms),
+                request_hash=request_hash,
+                payload_json=payload_to_json(request.payload),
+                rule=needed.decision.rule,
+                policy_version=needed.decision.policy_version,
+                created_ms=now_ms,
+                expires_ms=now_ms + policy.document.cosign.ttl_seconds * 1000,
             )
-        payload = log_payloads.signature(request.payload, result, chain_id=chain_id)
-        return _Attempt(position, agent.agent_id, EntryKind.SIGNATURE, payload, result, idempotency)
+        payload = log_payloads.cosign_pending(
+            request.payload,
+            rule=record.rule,
+            policy_version=record.policy_version,
+            approval_id=record.approval_id,
+            expires_ms=record.expires_ms,
+        )
+        error = CosignRequired(record.approval_id, record.rule, record.expires_ms)
+        return _Attempt(
+            position, agent_id, EntryKind.POLICY_DECISION, payload, error, None, new_approval=new
+        )
+
+    @staticmethod
+    def _denied_attempt(
+        position: int, agent_id: str, request: SignRequest, denied: PolicyDenied
+    ) -> _Attempt:
+        payload = log_payloads.denial(
+            request.payload,
+            rule=denied.rule,
+            message=denied.message,
+            policy_version=int(denied.policy_version) if denied.policy_version else None,
+        )
+        return _Attempt(position, agent_id, EntryKind.POLICY_DECISION, payload, denied, None)
 
     def _log_attempts(
         self, attempts: list[_Attempt], outcomes: list[SignResult | SignerError | None]
@@ -328,6 +451,28 @@ class Signer:
         """One commit for every attempt's entry (and idempotency record), then the answers."""
         with self._log.batch() as batch:
             for attempt in attempts:
+                if attempt.use_approval and not self._approval_open(
+                    attempt.agent_id, attempt.use_approval
+                ):
+                    # Used or expired since it was checked: nothing is signed twice.
+                    outcomes[attempt.position] = ApprovalUnavailable(
+                        attempt.use_approval, "was used or expired meanwhile"
+                    )
+                    continue
+                if attempt.reservations and attempt.policy is not None:
+                    try:  # in this commit, under the store's write lock: no race
+                        windows.reserve(
+                            self._store,
+                            attempt.agent_id,
+                            attempt.policy,
+                            attempt.reservations,
+                            self._clock_ms(),
+                        )
+                    except PolicyDenied as denied:
+                        assert attempt.request is not None
+                        attempt = self._denied_attempt(
+                            attempt.position, attempt.agent_id, attempt.request, denied
+                        )
                 try:
                     index = batch.append_enclave(
                         attempt.agent_id, attempt.kind, attempt.log_payload
@@ -335,9 +480,15 @@ class Signer:
                 except LogTailFull as exc:
                     outcomes[attempt.position] = exc  # the signature is dropped unseen
                     continue
+                if attempt.new_approval is not None:
+                    self._store.add_approval(attempt.new_approval)
                 if isinstance(attempt.outcome, SignerError):
                     outcomes[attempt.position] = attempt.outcome
                     continue
+                if attempt.use_approval and not self._store.use_approval(
+                    attempt.agent_id, attempt.use_approval, self._clock_ms()
+                ):  # pragma: no cover - checked open above, in this same transaction
+                    raise RuntimeError("an open approval could not be used")
                 result = dataclasses.replace(attempt.outcome, log_index=index)
                 if attempt.idempotency is not None:
                     key, request_fingerprint = attempt.idempotency
@@ -345,6 +496,161 @@ class Signer:
                         attempt.agent_id, key, request_fingerprint, result_to_json(result)
                     )
                 outcomes[attempt.position] = result
+
+    # ------------------------------------------------------------ the owner's policy
+
+    def _owner_policy(self, agent: Agent) -> CompiledPolicy | None:
+        if agent.agent_id in self._owner_policies:
+            return self._owner_policies[agent.agent_id]
+        stored = self._store.active_policy(agent.agent_id)
+        compiled = None
+        if stored is not None:
+            # Accepted once already: its signature was checked when it was applied.
+            compiled = CompiledPolicy(parse_document(stored.document))
+        self._owner_policies[agent.agent_id] = compiled
+        return compiled
+
+    def apply_policy(self, agent_id: str, document: str, owner_signature: bytes) -> PolicyStatus:
+        """Make an owner-signed document the agent's policy, if its version is higher.
+
+        The change and its log entry commit together; the active policy stays as it
+        was on any refusal (PolicyRejected, PolicyNotOwnerSigned, PolicyVersionStale).
+        """
+        agent = self.get_agent(agent_id)
+        if not agent.owner:
+            raise PolicyNotOwnerSigned(
+                f"agent {agent_id!r} has no owner: its minimal policy was fixed at creation"
+            )
+        compiled = compile_signed(
+            document,
+            owner_signature,
+            agent_id=agent_id,
+            owner=agent.owner,
+            agent_address=agent.wallets[0].address,
+        )
+        now_ms = self._clock_ms()
+
+        def publish() -> None:
+            self._owner_policies[agent_id] = compiled
+
+        with self._log.batch() as batch:
+            active = self._store.active_policy(agent_id)
+            active_version = active.version if active is not None else 0
+            if compiled.version <= active_version:
+                raise PolicyVersionStale(compiled.version, active_version)
+            self._store.add_policy(
+                StoredPolicy(agent_id, compiled.version, document, owner_signature, now_ms)
+            )
+            batch.append_enclave(
+                agent_id,
+                EntryKind.LIFECYCLE,
+                log_payloads.policy_applied(
+                    agent_id=agent_id,
+                    owner=agent.owner,
+                    version=compiled.version,
+                    document=document,
+                    owner_signature=owner_signature,
+                ),
+            )
+            self._store.on_commit(publish)
+        return self.get_policy(agent_id)
+
+    def _approval_open(self, agent_id: str, approval: str) -> bool:
+        open_ = self._store.approvals(agent_id, open_at_ms=self._clock_ms())
+        return any(a.approval_id == approval for a in open_)
+
+    def pending_approvals(self, agent_id: str) -> list[PendingApproval]:
+        """Requests waiting for the owner's co-signature (open: unused, unexpired)."""
+        self.get_agent(agent_id)
+        return [
+            PendingApproval(
+                approval_id=r.approval_id,
+                agent_id=r.agent_id,
+                request_hash=r.request_hash,
+                payload=payload_from_json(r.payload_json),
+                rule=r.rule,
+                policy_version=r.policy_version,
+                created_ms=r.created_ms,
+                expires_ms=r.expires_ms,
+            )
+            for r in self._store.approvals(agent_id, open_at_ms=self._clock_ms())
+        ]
+
+    def approve(self, agent_id: str, approval: str, owner_signature: bytes) -> SignResult:
+        """Sign a waiting request with the owner's co-signature (approval_typed_data).
+
+        The request is judged again under the active policy and its windows; the
+        approval is used up in the commit that logs the signature, so it signs once.
+        """
+        agent = self.get_agent(agent_id)
+        record = self._store.approval(agent_id, approval) if agent.owner else None
+        if record is None:
+            raise ApprovalUnavailable(approval, "does not exist")
+        if record.used_ms is not None:
+            raise ApprovalUnavailable(approval, "was used already: an approval signs once")
+        if record.expires_ms <= self._clock_ms():
+            raise ApprovalUnavailable(approval, "has expired")
+        check_owner_approval(
+            owner_signature,
+            owner=agent.owner,
+            agent_id=agent_id,
+            agent_address=agent.wallets[0].address,
+            approval=approval,
+            request_hash=record.request_hash,
+        )
+        request = SignRequest(agent_id, payload_from_json(record.payload_json))
+        outcome = self._sign_and_log([request], approval=approval)[0]
+        if isinstance(outcome, SignerError):
+            raise outcome
+        return outcome
+
+    def get_policy(self, agent_id: str) -> PolicyStatus:
+        agent = self.get_agent(agent_id)
+        stored = self._store.active_policy(agent_id) if agent.owner else None
+        if stored is None:
+            return PolicyStatus(agent_id, agent.owner, 0, "", b"")
+        return PolicyStatus(
+            agent_id, agent.owner, stored.version, stored.document, stored.owner_signature
+        )
+
+    def explain(self, request: SignRequest) -> PolicyExplanation:
+        """A dry run: the decision on `request` and the rule that makes it, without
+        signing, logging or charging; window limits are read as they stand now."""
+        agent = self.get_agent(request.agent_id)
+        policy = self._owner_policy(agent) if agent.owner else None
+        decision: PolicyDenied | OwnerGate | None = None
+
+        class _Stop(Exception):
+            pass
+
+        gate = OwnerGate(policy)
+
+        def dry(payload: Payload, chain_id: int | None) -> None:
+            if agent.owner:
+                gate(payload, chain_id)
+            else:
+                minimal_gate_for(agent)(payload, chain_id)
+            raise _Stop  # validated and judged: never sign
+
+        try:
+            sign_payload(self._keys, agent, request, dry)
+        except _Stop:
+            decision = gate
+        except PolicyDenied as denied:
+            version = int(denied.policy_version or 0)
+            return PolicyExplanation(False, denied.rule, version, denied.message)
+        assert decision is gate
+        if gate.decision is None:  # the minimal gate allowed it
+            return PolicyExplanation(True, "minimal_gate", 0, "the minimal gate allows it")
+        if policy is not None:
+            try:
+                now_ms = self._clock_ms()
+                with self._store.transaction():  # expiring old charges writes
+                    windows.check(self._store, agent.agent_id, policy, gate.reservations, now_ms)
+            except PolicyDenied as denied:
+                return PolicyExplanation(False, denied.rule, policy.version, denied.message)
+        found = gate.decision
+        return PolicyExplanation(True, found.rule, found.policy_version, found.reason)
 
     # ------------------------------------------------------------ the log
 

@@ -59,6 +59,45 @@ CREATE TABLE IF NOT EXISTS log_pending (
     payload BLOB,
     PRIMARY KEY (agent_id, idx)
 ) WITHOUT ROWID;
+-- The owner's signed policy documents (policy/), every version applied, what each
+-- signature charged to a spend window, and each window's running total over the
+-- charges still in it (amounts decimal: wei overflows int64).
+CREATE TABLE IF NOT EXISTS policy_documents (
+    agent_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    document TEXT NOT NULL,
+    owner_signature BLOB NOT NULL,
+    applied_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, version)
+);
+CREATE TABLE IF NOT EXISTS policy_spend (
+    agent_id TEXT NOT NULL,
+    window_id TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    amount TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS policy_spend_by_window ON policy_spend (agent_id, window_id, time_ms);
+-- Requests waiting for the owner's co-signature; `used_ms` is set in the commit
+-- that logs the approved signature (an approval signs once).
+CREATE TABLE IF NOT EXISTS policy_approvals (
+    agent_id TEXT NOT NULL,
+    approval_id TEXT NOT NULL,
+    request_hash BLOB NOT NULL,
+    payload_json TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    policy_version INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    used_ms INTEGER,
+    PRIMARY KEY (agent_id, approval_id)
+);
+CREATE TABLE IF NOT EXISTS policy_window (
+    agent_id TEXT NOT NULL,
+    window_id TEXT NOT NULL,
+    total TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, window_id)
+);
 """
 
 
@@ -69,6 +108,29 @@ class StoredAgent:
     policy: SigningPolicy
     created_at: datetime
     key_derivation_version: int
+    owner: str | None = None  # the owner's address; None: the minimal gate governs
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPolicy:
+    agent_id: str
+    version: int
+    document: str
+    owner_signature: bytes
+    applied_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredApproval:
+    agent_id: str
+    approval_id: str
+    request_hash: bytes
+    payload_json: str
+    rule: str
+    policy_version: int
+    created_ms: int
+    expires_ms: int
+    used_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +169,17 @@ class SignerStore:
         self._lock = threading.RLock()
         self._after_commit: list[Callable[[], None]] | None = None  # set inside a transaction
         self._agents: dict[str, StoredAgent] = {}
-        for row in self._db.execute("SELECT * FROM agents"):
+        for row in self._db.execute(
+            "SELECT agent_id, wallet_count, policy_json, created_at, key_derivation_version, "
+            "owner FROM agents"
+        ):
             self._agents[row[0]] = StoredAgent(
                 agent_id=row[0],
                 wallet_count=row[1],
                 policy=_policy_from_json(row[2]),
                 created_at=datetime.fromisoformat(row[3]),
                 key_derivation_version=row[4],
+                owner=row[5],
             )
 
     def _migrate(self) -> None:
@@ -121,6 +187,8 @@ class SignerStore:
         if "origin" not in columns:
             # Stores from before origins were kept: fill_log_origins fills them on open.
             self._db.execute("ALTER TABLE log_state ADD COLUMN origin TEXT")
+        if "owner" not in {row[1] for row in self._db.execute("PRAGMA table_info(agents)")}:
+            self._db.execute("ALTER TABLE agents ADD COLUMN owner TEXT")  # before owners
 
     def close(self) -> None:
         self._db.close()
@@ -153,6 +221,10 @@ class SignerStore:
             if after_commit is not None:
                 after_commit()
 
+    def on_commit(self, hook: Callable[[], None]) -> None:
+        """Run `hook` once the current transaction commits (at once outside one)."""
+        self._on_commit(hook)
+
     def _on_commit(self, hook: Callable[[], None]) -> None:
         if self._after_commit is None:
             hook()
@@ -163,13 +235,15 @@ class SignerStore:
         with self._lock:
             try:
                 self._db.execute(
-                    "INSERT INTO agents VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO agents (agent_id, wallet_count, policy_json, created_at, "
+                    "key_derivation_version, owner) VALUES (?, ?, ?, ?, ?, ?)",
                     (
                         record.agent_id,
                         record.wallet_count,
                         _policy_to_json(record.policy),
                         record.created_at.isoformat(),
                         record.key_derivation_version,
+                        record.owner,
                     ),
                 )
             except sqlite3.IntegrityError as exc:
@@ -200,6 +274,146 @@ class SignerStore:
                 "INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)",
                 (agent_id, key, fingerprint, response_json, datetime.now(UTC).isoformat()),
             )
+
+    # ------------------------------------------------------------ owner policies
+
+    def active_policy(self, agent_id: str) -> StoredPolicy | None:
+        """The highest-version document applied for the agent."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT version, document, owner_signature, applied_at_ms FROM policy_documents "
+                "WHERE agent_id = ? ORDER BY version DESC LIMIT 1",
+                (agent_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return StoredPolicy(agent_id, int(row[0]), str(row[1]), bytes(row[2]), int(row[3]))
+
+    def add_policy(self, record: StoredPolicy) -> None:
+        """Inside the transaction that logs the change; a version is applied once."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO policy_documents VALUES (?, ?, ?, ?, ?)",
+                (
+                    record.agent_id,
+                    record.version,
+                    record.document,
+                    record.owner_signature,
+                    record.applied_at_ms,
+                ),
+            )
+
+    def window_usage(self, agent_id: str, window_id: str, since_ms: int) -> tuple[int, int]:
+        """(total amount, count) charged to a window at or after since_ms.
+
+        Charges older than since_ms leave the running total as they expire, so a
+        check costs what expired since the last one, not the whole window. Call
+        inside a transaction (the expiry writes two tables)."""
+        with self._lock:
+            key = (agent_id, window_id)
+            row = self._db.execute(
+                "SELECT total, count FROM policy_window WHERE agent_id = ? AND window_id = ?", key
+            ).fetchone()
+            if row is None:
+                return 0, 0
+            total, count = int(row[0]), int(row[1])
+            expired = self._db.execute(
+                "SELECT amount FROM policy_spend WHERE agent_id = ? AND window_id = ? "
+                "AND time_ms < ?",
+                (*key, since_ms),
+            ).fetchall()
+            if expired:
+                total -= sum(int(r[0]) for r in expired)
+                count -= len(expired)
+                self._db.execute(
+                    "DELETE FROM policy_spend WHERE agent_id = ? AND window_id = ? AND time_ms < ?",
+                    (*key, since_ms),
+                )
+                self._db.execute(
+                    "UPDATE policy_window SET total = ?, count = ? "
+                    "WHERE agent_id = ? AND window_id = ?",
+                    (str(total), count, *key),
+                )
+        return total, count
+
+    def reserve_spend(self, agent_id: str, window_id: str, time_ms: int, amount: int) -> None:
+        """Charge a window; inside the transaction that logs the signature."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO policy_spend VALUES (?, ?, ?, ?)",
+                (agent_id, window_id, time_ms, str(amount)),
+            )
+            row = self._db.execute(
+                "SELECT total, count FROM policy_window WHERE agent_id = ? AND window_id = ?",
+                (agent_id, window_id),
+            ).fetchone()
+            total, count = (0, 0) if row is None else (int(row[0]), int(row[1]))
+            self._db.execute(
+                "INSERT OR REPLACE INTO policy_window VALUES (?, ?, ?, ?)",
+                (agent_id, window_id, str(total + amount), count + 1),
+            )
+
+    def add_approval(self, record: StoredApproval) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO policy_approvals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.agent_id,
+                    record.approval_id,
+                    record.request_hash,
+                    record.payload_json,
+                    record.rule,
+                    record.policy_version,
+                    record.created_ms,
+                    record.expires_ms,
+                    record.used_ms,
+                ),
+            )
+
+    def approvals(
+        self, agent_id: str, *, request_hash: bytes | None = None, open_at_ms: int | None = None
+    ) -> list[StoredApproval]:
+        """The agent's approvals, oldest first; only unused and unexpired ones at
+        `open_at_ms` when given; only those for `request_hash` when given."""
+        query = "SELECT * FROM policy_approvals WHERE agent_id = ?"
+        args: list[object] = [agent_id]
+        if request_hash is not None:
+            query += " AND request_hash = ?"
+            args.append(request_hash)
+        if open_at_ms is not None:
+            query += " AND used_ms IS NULL AND expires_ms > ?"
+            args.append(open_at_ms)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY created_ms, approval_id", args).fetchall()
+        return [
+            StoredApproval(
+                str(r[0]),
+                str(r[1]),
+                bytes(r[2]),
+                str(r[3]),
+                str(r[4]),
+                int(r[5]),
+                int(r[6]),
+                int(r[7]),
+                None if r[8] is None else int(r[8]),
+            )
+            for r in rows
+        ]
+
+    def approval(self, agent_id: str, approval_id: str) -> StoredApproval | None:
+        found = [a for a in self.approvals(agent_id) if a.approval_id == approval_id]
+        return found[0] if found else None
+
+    def use_approval(self, agent_id: str, approval_id: str, now_ms: int) -> bool:
+        """Mark an open approval used (inside the signature's commit); False if it was
+        used already or has expired."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE policy_approvals SET used_ms = ? WHERE agent_id = ? AND approval_id = ? "
+                "AND used_ms IS NULL AND expires_ms > ?",
+                (now_ms, agent_id, approval_id, now_ms),
+            )
+        return cursor.rowcount == 1
 
     # ------------------------------------------------------------ logs
 
