@@ -51,3 +51,9 @@ class ValidationRejected(EconomyError):
     """A validation that does not hold: attestation, keys, or the agent it names."""
 
     reason = "VALIDATION_REJECTED"
+
+
+class SigningRefused(EconomyError):
+    """The enclave refused to sign an ERC-8004 action (its policy or its state)."""
+
+    reason = "SIGNING_REFUSED"

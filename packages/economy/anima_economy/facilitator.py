@@ -45,7 +45,7 @@ class JsonRpc:
     def __init__(self, http: httpx.AsyncClient, url: str) -> None:
         self._http, self._url = http, url
 
-    async def __call__(self, method: str, params: list[Any]) -> Any:  # noqa: ANN401 (JSON)
+    async def __call__(self, method: str, params: list[Any]) -> Any:
         body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
         answer: dict[str, Any] = (await self._http.post(self._url, json=body)).json()
         if "error" in answer:
