@@ -51,7 +51,12 @@ contract ValidationRegistry {
         require(identityRegistry.ownerOf(agentId) == msg.sender, "not the agent's owner");
         require(validatorAddress != address(0), "no validator");
         require(statuses[requestHash].validator == address(0), "request exists");
-        statuses[requestHash] = Status(validatorAddress, agentId, 0, bytes32(0), bytes32(0), 0);
+        // Only the non-zero fields are written: anvil keeps an explicit zero written to
+        // an empty slot in its trie, which a proof checker rightly refuses (a zero value
+        // is an absent leaf in Ethereum's state).
+        Status storage status = statuses[requestHash];
+        status.validator = validatorAddress;
+        status.agentId = agentId;
         emit ValidationRequest(validatorAddress, agentId, requestUri, requestHash);
     }
 
@@ -66,9 +71,12 @@ contract ValidationRegistry {
         require(status.validator != address(0), "no such request");
         require(status.validator == msg.sender, "not the requested validator");
         require(response <= 100, "response above 100");
-        status.response = response;
-        status.responseHash = responseHash;
-        status.tag = tag;
+        // One answer per request (the ERC lets a validator update it; Anima's validator
+        // answers once), so every field is written only from zero, never back to zero.
+        require(status.lastUpdate == 0, "already answered");
+        if (response != 0) status.response = response;
+        if (responseHash != bytes32(0)) status.responseHash = responseHash;
+        if (tag != bytes32(0)) status.tag = tag;
         status.lastUpdate = block.timestamp;
         emit ValidationResponse(msg.sender, status.agentId, requestHash, response, responseUri, responseHash, tag);
     }

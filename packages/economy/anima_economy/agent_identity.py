@@ -29,12 +29,13 @@ class Registered:
 async def register(
     chain: ChainClient, *, signer_agent_id: str, identity: bytes, uri: str, file: bytes
 ) -> Registered:
+    data = register_call(uri, keccak(file))
     outcome = await chain.send_transaction(
         TransactionIntent(
             agent_id=signer_agent_id,
             to=identity,
-            data=register_call(uri, keccak(file)),
-            idempotency_key="erc8004-register:" + keccak(file).hex(),
+            data=data,
+            idempotency_key="erc8004-register:" + keccak(data).hex(),  # a retry: the same
         )
     )
     if not outcome.receipt.success:

@@ -100,7 +100,7 @@ class TeeValidator:
                 agent_id=self._agent_id,
                 to=self._registry,
                 data=validation_response_call(request_hash, response, uri, digest, tag),
-                idempotency_key=f"validation:{request_hash.hex()}:{digest.hex()}",
+                idempotency_key=f"validation:{request_hash.hex()}:{digest.hex()[:32]}",
             )
         )
         if not sent.receipt.success:
