@@ -75,7 +75,8 @@ class AgentCard:
     def from_bytes(cls, raw: bytes) -> AgentCard:
         try:
             document = json.loads(raw)
-            assert isinstance(document, dict) and document.get("type") == REGISTRATION_TYPE
+            if not isinstance(document, dict) or document.get("type") != REGISTRATION_TYPE:
+                raise TypeError("not a registration-v1 document")
             by_name: dict[str, dict[str, Any]] = {}
             extra: list[tuple[str, str]] = []
             for item in document["endpoints"]:
@@ -93,7 +94,7 @@ class AgentCard:
                 attestation_url=str(by_name[ATTESTATION_ENDPOINT]["endpoint"]),
                 endpoints=tuple(extra),
             )
-        except (ValueError, KeyError, TypeError, AssertionError):
+        except (ValueError, KeyError, TypeError):
             raise RegistrationMismatch(
                 "the registration file is not an ERC-8004 registration naming the agent's "
                 "wallet, log (with verifier key) and attestation endpoint"
