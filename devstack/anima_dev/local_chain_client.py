@@ -9,7 +9,7 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -33,11 +33,18 @@ class LocalChainClient(NamedTuple):
 
 @contextlib.contextmanager
 def local_chain_client(
-    state_dir: Path, *, chain: LocalChain, signer: LocalSigner, checkpoint_number: int = 0
+    state_dir: Path,
+    *,
+    chain: LocalChain,
+    signer: LocalSigner,
+    checkpoint_number: int = 0,
+    program: Sequence[str] | None = None,
 ) -> Iterator[LocalChainClient]:
     """Start `anima chain serve` on a free loopback port, trusting block
     `checkpoint_number` of `chain` (read from anvil here, as an operator would take it
-    from a source they trust), signing through `signer` (INSECURE simulated TEE)."""
+    from a source they trust), signing through `signer` (INSECURE simulated TEE).
+    `program` runs the service's commands instead of `anima chain` in this interpreter
+    (another environment's `anima-chain`, say)."""
     block = chain.rpc("eth_getBlockByNumber", [hex(checkpoint_number), False])
     assert isinstance(block, dict)
     checkpoint = str(block["hash"])
@@ -47,7 +54,7 @@ def local_chain_client(
     environ = {k: v for k, v in os.environ.items() if not k.startswith(f"{ENV_PREFIX}_")}
     environ[f"{ENV_PREFIX}_CALLERS"] = json.dumps({ROLE_RUNTIME: token_digest(token)})
     environ["ANIMA_SIGNER_TOKEN"] = signer.tokens["runtime"]
-    command = [sys.executable, "-m", "anima_dev.cli", "chain", "serve"]
+    command = [*(program or (sys.executable, "-m", "anima_dev.cli", "chain")), "serve"]
     command += ["--listen", "127.0.0.1:0", "--data-dir", str(config.data_dir)]
     command += ["--rpc-url", chain.url, "--chain-id", str(chain.chain_id)]
     command += ["--checkpoint", checkpoint]

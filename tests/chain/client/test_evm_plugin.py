@@ -140,3 +140,18 @@ async def test_with_a_chain_client_only_plugin_evm_is_known(stack: Stack) -> Non
     (action,) = plugins[1].actions
     assert action.name == "EVM_TRANSFER_TOKENS"
     assert plugins[1].providers[0].name == "EVMWalletProvider"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "send " + "9" * 81 + f" ETH to {BURN}",  # too long: never its last 80 digits
+        "send 1." + "0" * 41 + f"1 ETH to {BURN}",
+        f"send 1.2.3 ETH to {BURN}",
+    ],
+)
+def test_an_amount_is_read_whole_or_not_at_all(text: str) -> None:
+    from anima_runtime.plugins.evm.amounts import read_transfer
+
+    with pytest.raises(TransferNotUnderstood):
+        read_transfer(text)

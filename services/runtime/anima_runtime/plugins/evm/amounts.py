@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 from anima_chain_api.errors import InvalidChainRequest
 from anima_chain_api.types import UINT256_MAX, parse_address
 
 _REQUEST = re.compile(
-    r"(?P<amount>\d+(?:\.\d+)?)\s*(?P<symbol>[A-Za-z][A-Za-z0-9]{0,11})\s+to\s+(?P<to>0x\w+)",
+    r"(?<![\w.])(?P<amount>\d{1,80}(?:\.\d{1,40})?)\s*(?P<symbol>[A-Za-z][A-Za-z0-9]{0,11})\s+to\s+(?P<to>0x\w+)",
     re.IGNORECASE,
 )
 
@@ -47,11 +47,15 @@ def read_transfer(text: str) -> TransferRequest:
 def to_base_units(amount_text: str, decimals: int) -> int:
     """'0.01' with 18 decimals -> 10**16; more fractional digits than decimals, zero, or a
     value past uint256 is refused."""
-    try:
-        amount = Decimal(amount_text)
-    except InvalidOperation:
-        raise TransferNotUnderstood(f"{amount_text!r} is not an amount") from None
-    units = amount.scaleb(decimals)
+    # Decimal's default context keeps 28 digits: a uint256 has 78, so exact arithmetic
+    # needs a wider one (found by tests/fuzz/test_chain_inputs.py).
+    with localcontext() as exact:
+        exact.prec = 200
+        try:
+            amount = Decimal(amount_text)
+        except InvalidOperation:
+            raise TransferNotUnderstood(f"{amount_text!r} is not an amount") from None
+        units = amount.scaleb(decimals)
     if units != units.to_integral_value():
         raise TransferNotUnderstood(f"{amount_text} has more than {decimals} decimal places")
     value = int(units)
