@@ -87,6 +87,9 @@ def policy_document(version: int, contracts: Contracts, payees: list[str]) -> st
         "schema": SCHEMA, "agent_id": AGENT, "version": version,
         "lists": {"payees": payees},
         "rules": [
+            {"id": "x402-over-per-request-limit", "effect": "deny", "payloads": ["typed_data"],
+             "when": "eth.eip_712.primary_type == 'TransferWithAuthorization' && "
+                     f"wei_gt(eth.eip_712.message.value, '{PER_REQUEST}')"},
             {"id": "x402-payments", "effect": "allow", "payloads": ["typed_data"],
              "chain_ids": [CHAIN_ID], "to": [contracts.token],
              "when": "eth.eip_712.primary_type == 'TransferWithAuthorization' && "

@@ -36,7 +36,7 @@ async def test_a_payment_over_the_per_request_limit_is_refused_in_the_enclave(
 ) -> None:
     economy, http = market
     before = economy.balance(economy.wallet)
-    with pytest.raises(PaymentRefused, match=r"enclave refused.*default_deny"):
+    with pytest.raises(PaymentRefused, match=r"enclave refused.*x402-over-per-request-limit"):
         await economy.payer(http).request("GET", "/oracle")  # 3 units > 2 per request
     assert economy.balance(economy.wallet) == before
     [refusal] = refusals(economy)
