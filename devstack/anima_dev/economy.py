@@ -24,15 +24,6 @@ from typing import Any
 
 import httpx
 import uvicorn
-from anima_economy.agent_identity import register, request_validation
-from anima_economy.discovery import discover
-from anima_economy.eip3009 import TokenDomain
-from anima_economy.erc8004 import AgentCard
-from anima_economy.errors import PaymentRefused
-from anima_economy.facilitator import DevFacilitator, DevFacilitatorConfig, JsonRpc, facilitator_app
-from anima_economy.payer import X402Payer
-from anima_economy.seller import Price, X402Middleware
-from anima_economy.validator import TeeValidator
 from eth_abi.abi import encode
 from eth_account import Account
 from eth_utils.address import to_checksum_address
@@ -43,6 +34,15 @@ from anima_dev.contracts import compile_contracts, dev_account, send_from_dev_ac
 from anima_dev.local_chain import LocalChain, local_chain
 from anima_dev.local_chain_client import LocalChainClient, local_chain_client
 from anima_dev.local_signer import LocalSigner, local_signer
+from anima_economy.agent_identity import register, request_validation
+from anima_economy.discovery import discover
+from anima_economy.eip3009 import TokenDomain
+from anima_economy.erc8004 import AgentCard
+from anima_economy.errors import PaymentRefused
+from anima_economy.facilitator import DevFacilitator, DevFacilitatorConfig, JsonRpc, facilitator_app
+from anima_economy.payer import X402Payer
+from anima_economy.seller import Price, X402Middleware
+from anima_economy.validator import TeeValidator
 from anima_runtime.log import queries
 from anima_runtime.log.http import create_log_app
 from anima_runtime.log.items import LogItem
@@ -99,7 +99,12 @@ def token_balance(chain: LocalChain, token: str, holder: str) -> int:
 
 
 def payment_policy(
-    agent_id: str, contracts: EconomyContracts, payees: list[str], chain_id: int
+    agent_id: str,
+    contracts: EconomyContracts,
+    payees: list[str],
+    chain_id: int,
+    *,
+    per_day: int = PER_DAY,
 ) -> str:
     """The owner's rules: x402 authorizations in this token on this chain to listed payees,
     at most PER_REQUEST each and PER_DAY a day; the agent's registry calls."""
@@ -120,7 +125,7 @@ def payment_policy(
              "when": "eth.tx.value == '0'"},
         ],
         "windows": [{"id": "x402-daily", "asset": contracts.token.lower(), "chain_id": chain_id,
-                     "calendar": "day", "max_amount": str(PER_DAY)}],
+                     "calendar": "day", "max_amount": str(per_day)}],
     })  # fmt: skip
 
 

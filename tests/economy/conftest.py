@@ -14,10 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from anima_economy.eip3009 import TokenDomain
-from anima_economy.facilitator import DevFacilitator, DevFacilitatorConfig, JsonRpc, facilitator_app
-from anima_economy.payer import X402Payer
-from anima_economy.seller import Price, X402Middleware
 from eth_abi.abi import encode
 from eth_account import Account
 from eth_utils.address import to_checksum_address
@@ -28,6 +24,10 @@ from anima_chain_api.client import ChainClient
 from anima_core.auth import token_digest
 from anima_dev.contracts import compile_contracts, dev_account, send_from_dev_account, set_balance
 from anima_dev.local_chain import LocalChain, local_chain
+from anima_economy.eip3009 import TokenDomain
+from anima_economy.facilitator import DevFacilitator, DevFacilitatorConfig, JsonRpc, facilitator_app
+from anima_economy.payer import X402Payer
+from anima_economy.seller import Price, X402Middleware
 from anima_signer.app import start_signer
 from anima_signer.config import SignerConfig
 from anima_signer_api.client import SignerClient

@@ -15,17 +15,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from anima_economy.agent_identity import authorize_feedback, register, request_validation
-from anima_economy.discovery import discover
-from anima_economy.erc8004 import AgentCard, read_identity, read_validation
-from anima_economy.errors import RegistrationMismatch, ValidationRejected
-from anima_economy.validator import TAG_INSECURE, TeeValidator
 from eth_abi.abi import encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from fastapi import Response
 
 from anima_dev.contracts import dev_account, send_from_dev_account, set_balance
+from anima_economy.agent_identity import authorize_feedback, register, request_validation
+from anima_economy.discovery import discover
+from anima_economy.erc8004 import AgentCard, read_identity, read_validation
+from anima_economy.errors import RegistrationMismatch, ValidationRejected
+from anima_economy.validator import TAG_INSECURE, TeeValidator
 from anima_runtime.log.http import create_log_app
 from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.sequencer import signer_attestation

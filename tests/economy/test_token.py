@@ -8,12 +8,12 @@ import os
 import time
 
 import pytest
-from anima_economy.eip3009 import Authorization, TokenDomain, settle_calldata, typed_data
 from eth_account import Account
 from eth_utils.address import to_checksum_address
 
 from anima_dev.contracts import send_from_dev_account
 from anima_dev.local_chain import LocalChain
+from anima_economy.eip3009 import Authorization, TokenDomain, settle_calldata, typed_data
 from tests.economy.conftest import CHAIN_ID, TOKEN_NAME, UNIT, Contracts
 
 HOLDER_KEY = "0x" + "a1" * 32

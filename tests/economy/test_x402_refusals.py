@@ -9,13 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from anima_economy.errors import MalformedPaymentMessage, PaymentRefused, SettlementNotProven
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from x402.http.constants import PAYMENT_RESPONSE_HEADER, PAYMENT_SIGNATURE_HEADER
 from x402.http.utils import encode_payment_required_header, encode_payment_response_header
 from x402.schemas import PaymentRequired, PaymentRequirements, SettleResponse
 
+from anima_economy.errors import MalformedPaymentMessage, PaymentRefused, SettlementNotProven
 from tests.economy.conftest import (
     CHAIN_ID,
     PER_WINDOW,

@@ -13,12 +13,13 @@ import json
 from typing import Any
 
 import httpx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from anima_economy.eip3009 import Authorization
 from anima_economy.erc8004 import AgentCard
 from anima_economy.errors import EconomyError
 from anima_economy.payer import parse_payment_required
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 FAST = settings(
     max_examples=300,
