@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from eth_utils.address import to_checksum_address
@@ -30,8 +30,7 @@ from x402.http.constants import (
 from x402.http.utils import encode_payment_signature_header
 from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements, SettleResponse
 
-from anima_chain_api.client import ChainClient
-from anima_chain_api.types import VerifiedReceipt
+from anima_chain_api.types import ReceiptAt, VerifiedReceipt
 from anima_economy.eip3009 import (
     AUTHORIZATION_USED_TOPIC,
     TRANSFER_TOPIC,
@@ -40,14 +39,25 @@ from anima_economy.eip3009 import (
     typed_data,
 )
 from anima_economy.errors import MalformedPaymentMessage, PaymentRefused, SettlementNotProven
-from anima_signer_api.client import SignerClient
 from anima_signer_api.errors import SignerError
-from anima_signer_api.types import EthSignature, SignRequest, TypedData
+from anima_signer_api.types import EthSignature, SignRequest, SignResult, TypedData
 from anima_verify.errors import AnimaError
 
 SCHEME = "exact"
 MAX_TIMEOUT_S = 300  # an authorization outlives its request by at most this
 Journal = Callable[[dict[str, Any]], None]
+
+
+class Signs(Protocol):
+    """What the payer needs of the enclave (anima_signer_api.client.SignerClient)."""
+
+    async def sign(self, request: SignRequest) -> SignResult: ...
+
+
+class ProvesReceipts(Protocol):
+    """What the payer needs of the verifying chain client (ChainClient)."""
+
+    async def receipt(self, transaction_hash: bytes) -> ReceiptAt: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +111,8 @@ class X402Payer:
         self,
         *,
         http: httpx.AsyncClient,
-        signer: SignerClient,
-        chain: ChainClient,
+        signer: Signs,
+        chain: ProvesReceipts,
         agent_id: str,
         wallet: str,
         chain_id: int,
