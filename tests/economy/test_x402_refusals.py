@@ -4,22 +4,29 @@ Each one: a clear error, nothing paid, and the refusal in the journal."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import httpx
 import pytest
+from eth_utils.address import to_checksum_address
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from x402.http.constants import PAYMENT_RESPONSE_HEADER, PAYMENT_SIGNATURE_HEADER
 from x402.http.utils import encode_payment_required_header, encode_payment_response_header
 from x402.schemas import PaymentRequired, PaymentRequirements, SettleResponse
 
+from anima_economy.eip3009 import Authorization, TokenDomain, typed_data
 from anima_economy.errors import MalformedPaymentMessage, PaymentRefused, SettlementNotProven
+from anima_signer_api.errors import PolicyDenied
+from anima_signer_api.types import SignRequest, TypedData
 from tests.economy.conftest import (
+    AGENT,
     CHAIN_ID,
     PER_WINDOW,
     PRICE,
+    TOKEN_NAME,
     Economy,
     facilitator_for,
 )
@@ -203,3 +210,28 @@ async def test_the_facilitator_refuses_requirements_it_does_not_serve(economy: E
         assert answer["isValid"] is False and answer["invalidReason"] == "AUTHORIZATION_INVALID"
         settled = (await client.post("/settle", json=bogus)).json()
         assert settled["success"] is False
+
+
+@pytest.mark.parametrize(
+    ("chain_id", "token", "payee", "value", "rule"),
+    [
+        (1, None, None, PRICE, "default_deny"),  # another network
+        (CHAIN_ID, "0x" + "ab" * 20, None, PRICE, "default_deny"),  # another asset
+        (CHAIN_ID, None, "0x" + "cd" * 20, PRICE, "default_deny"),  # an unlisted payee
+        (CHAIN_ID, None, None, 3 * PRICE, "x402-over-per-request-limit"),
+    ],
+)
+async def test_a_hostile_host_asking_the_enclave_directly_is_refused(
+    economy: Economy, chain_id: int, token: str | None, payee: str | None, value: int, rule: str
+) -> None:
+    """The payer's own checks are a courtesy: the enclave's policy is the limit, whatever
+    typed data a compromised runtime hands it."""
+    domain = TokenDomain(
+        TOKEN_NAME, "1", chain_id, to_checksum_address(token or economy.contracts.token)
+    )
+    auth = Authorization.new(economy.wallet, to_checksum_address(payee or economy.seller), value,
+                             now=int(time.time()), timeout_s=60)  # fmt: skip
+    request = SignRequest(AGENT, TypedData(json.dumps(typed_data(auth, domain))))
+    with pytest.raises(PolicyDenied) as refused:
+        await economy.signer.sign(request)
+    assert refused.value.rule == rule
