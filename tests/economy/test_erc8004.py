@@ -231,3 +231,10 @@ async def test_feedback_needs_the_agents_authorization(erc8004: Registry8004) ->
         give(auth, 4)
     with pytest.raises(RuntimeError, match="failed"):  # the authorization names account 4
         give(auth, 6)
+    expired = await authorize_feedback(
+        economy.signer, signer_agent_id=AGENT, wallet=economy.wallet, agent_id=agent_id,
+        client=dev_account(economy.anvil, 6), index_limit=5, expiry=int(time.time()) - 1,
+        chain_id=CHAIN_ID, registry=reputation,
+    )  # fmt: skip
+    with pytest.raises(RuntimeError, match="failed"):  # past its expiry
+        give(expired, 6)
