@@ -238,3 +238,13 @@ async def test_feedback_needs_the_agents_authorization(erc8004: Registry8004) ->
     )  # fmt: skip
     with pytest.raises(RuntimeError, match="failed"):  # past its expiry
         give(expired, 6)
+
+
+async def test_an_oversized_registration_file_is_refused(erc8004: Registry8004) -> None:
+    agent_id = await erc8004.register()
+    erc8004.files[CARD_PATH] = b" " * (64 * 1024 + 1)
+    with pytest.raises(RegistrationMismatch, match="over 65536 bytes"):
+        await discover(
+            erc8004.economy.chain, erc8004.http, identity_registry=erc8004.identity,
+            validation_registry=erc8004.validations, agent_id=agent_id, policy=SIM_TRUST,
+        )  # fmt: skip

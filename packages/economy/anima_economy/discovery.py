@@ -77,12 +77,16 @@ class DiscoveryReport:
 
 
 async def fetch_registration(http: httpx.AsyncClient, identity: OnChainIdentity) -> AgentCard:
-    response = await http.get(identity.uri)
-    if response.status_code != 200:
-        raise RegistrationMismatch(f"{identity.uri} answered HTTP {response.status_code}")
-    raw = response.content
-    if len(raw) > MAX_FILE_BYTES:
-        raise RegistrationMismatch(f"the registration file is over {MAX_FILE_BYTES} bytes")
+    if not identity.uri.startswith(("https://", "http://")):
+        raise RegistrationMismatch(f"the registration URI {identity.uri!r} is not http(s)")
+    async with http.stream("GET", identity.uri) as response:
+        if response.status_code != 200:
+            raise RegistrationMismatch(f"{identity.uri} answered HTTP {response.status_code}")
+        raw = b""
+        async for chunk in response.aiter_bytes():  # read no more than the limit allows
+            raw += chunk
+            if len(raw) > MAX_FILE_BYTES:
+                raise RegistrationMismatch(f"the registration file is over {MAX_FILE_BYTES} bytes")
     found = keccak(raw)
     if found != identity.registration_hash:
         raise RegistrationMismatch(
