@@ -16,6 +16,7 @@ from anima_chain_api import convert
 from anima_chain_api.endpoint import TLS_SERVER_NAME
 from anima_chain_api.errors import ERROR_DOMAIN, SERVER_ERRORS, ChainRpcError, ChainUnreachable
 from anima_chain_api.types import (
+    BlockLog,
     ProvenAccount,
     ProvenCode,
     ProvenStorage,
@@ -151,6 +152,28 @@ class ChainClient:
                 timeout=self._timeout,
             )
         return convert.receipt_at_from_pb(wire)
+
+    async def logs(
+        self,
+        from_block: int,
+        to_block: int,
+        *,
+        address: bytes | None = None,
+        topic0: bytes | None = None,
+    ) -> list[BlockLog]:
+        """Logs of verified blocks from their verified receipts (at most 256 blocks)."""
+        with ERRORS:
+            wire = await self._stub.GetLogs(
+                pb.GetLogsRequest(
+                    from_block=from_block,
+                    to_block=to_block,
+                    address=address or b"",
+                    topic0=topic0 or b"",
+                ),
+                metadata=self._metadata,
+                timeout=self._timeout,
+            )
+        return convert.logs_from_pb(wire)
 
     async def send_transaction(
         self, intent: TransactionIntent, *, timeout_s: float = DEFAULT_SEND_TIMEOUT_S

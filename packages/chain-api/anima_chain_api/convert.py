@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from anima.chain.v1 import chain_pb2 as pb
 from anima_chain_api.types import (
+    BlockLog,
     BlockRef,
     LogRecord,
     ProvenAccount,
@@ -113,6 +114,41 @@ def value_from_pb(wire: pb.CallResponse) -> ProvenValue:
     return ProvenValue(block=block_from_pb(wire.block), value=parse_wei(wire.value, "value"))
 
 
+def log_to_pb(log: LogRecord) -> pb.Log:
+    return pb.Log(
+        address=log.address, topics=list(log.topics), data=log.data, log_index=log.log_index
+    )
+
+
+def log_from_pb(wire: pb.Log) -> LogRecord:
+    return LogRecord(
+        address=bytes(wire.address),
+        topics=tuple(bytes(t) for t in wire.topics),
+        data=bytes(wire.data),
+        log_index=wire.log_index,
+    )
+
+
+def logs_to_pb(logs: list[BlockLog]) -> pb.GetLogsResponse:
+    return pb.GetLogsResponse(
+        logs=[
+            pb.BlockLog(
+                block=block_to_pb(x.block),
+                transaction_hash=x.transaction_hash,
+                log=log_to_pb(x.log),
+            )
+            for x in logs
+        ]
+    )
+
+
+def logs_from_pb(wire: pb.GetLogsResponse) -> list[BlockLog]:
+    return [
+        BlockLog(block_from_pb(x.block), bytes(x.transaction_hash), log_from_pb(x.log))
+        for x in wire.logs
+    ]
+
+
 def receipt_to_pb(receipt: VerifiedReceipt) -> pb.Receipt:
     return pb.Receipt(
         transaction_hash=receipt.transaction_hash,
@@ -136,15 +172,7 @@ def receipt_from_pb(wire: pb.Receipt) -> VerifiedReceipt:
         success=wire.success,
         gas_used=wire.gas_used,
         cumulative_gas_used=wire.cumulative_gas_used,
-        logs=tuple(
-            LogRecord(
-                address=bytes(log.address),
-                topics=tuple(bytes(t) for t in log.topics),
-                data=bytes(log.data),
-                log_index=log.log_index,
-            )
-            for log in wire.logs
-        ),
+        logs=tuple(log_from_pb(log) for log in wire.logs),
     )
 
 

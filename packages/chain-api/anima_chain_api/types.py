@@ -17,6 +17,7 @@ UINT256_MAX = 2**256 - 1
 _HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _DECIMAL = re.compile(r"[0-9]{1,78}")
 MAX_SLOTS = 64
+MAX_LOG_BLOCKS = 256
 
 
 def parse_address(text: str, field: str = "address") -> bytes:
@@ -115,6 +116,15 @@ class LogRecord:
     topics: tuple[bytes, ...]
     data: bytes
     log_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlockLog:
+    """A log from a verified receipt, with the block and transaction it came from."""
+
+    block: BlockRef
+    transaction_hash: bytes
+    log: LogRecord
 
 
 @dataclass(frozen=True, slots=True)

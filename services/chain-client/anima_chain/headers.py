@@ -32,6 +32,8 @@ from anima_verify.chain.errors import ChainProofError
 from anima_verify.chain.header import BlockHeader, verify_chain_link, verify_header
 
 log = logging.getLogger(__name__)
+#: Headers asked for in one JSON-RPC batch while catching up (one round trip each).
+_HEADERS_PER_BATCH = 32
 #: A refresh that keeps finding new reorgs gives up after this many restarts.
 _MAX_REORG_RESTARTS = 4
 
@@ -150,20 +152,26 @@ class HeaderStore:
             # The node's chain is shorter than ours: ours above `latest` may be gone.
             await self._rewind(latest)
             return latest >= self.head.number
-        for number in range(head.number + 1, latest + 1):
-            block = await self._block(number)
-            try:
-                child = _verified(block, None)
-                verified_link(self.head, child)
-            except UnverifiableHeader as exc:
-                if exc.check != "BROKEN_CHAIN_LINK":
-                    raise
-                # A reorg replaced our head, or the node answered a block that is not
-                # on its own chain (a foreign or forged header): only the first drops.
-                if not await self._rewind(self.head.number):
-                    raise
-                return False
-            self._accept(child)
+        for first in range(head.number + 1, latest + 1, _HEADERS_PER_BATCH):
+            numbers = range(first, min(first + _HEADERS_PER_BATCH, latest + 1))
+            blocks = await self._node.read_batch(
+                [("eth_getBlockByNumber", [hex(n), False]) for n in numbers]
+            )
+            for number, block in zip(numbers, blocks, strict=True):
+                if block is None:
+                    raise NodeError(f"the RPC node has no block {number} though it reported it")
+                try:
+                    child = _verified(block, None)
+                    verified_link(self.head, child)
+                except UnverifiableHeader as exc:
+                    if exc.check != "BROKEN_CHAIN_LINK":
+                        raise
+                    # A reorg replaced our head, or the node answered a block that is not
+                    # on its own chain (a foreign or forged header): only the first drops.
+                    if not await self._rewind(self.head.number):
+                        raise
+                    return False
+                self._accept(child)
         return True
 
     async def _rewind(self, start: int) -> bool:

@@ -19,7 +19,9 @@ from anima_chain.headers import HeaderStore, block_ref
 from anima_chain.rpc import RpcNode
 from anima_chain_api.errors import InvalidChainRequest, ProofRejected, ReceiptNotFound
 from anima_chain_api.types import (
+    MAX_LOG_BLOCKS,
     MAX_SLOTS,
+    BlockLog,
     LogRecord,
     ProvenAccount,
     ProvenCode,
@@ -134,8 +136,18 @@ class ProvenReads:
     async def receipt_in_block(
         self, header: BlockHeader, transaction_hash: bytes
     ) -> ReceiptAt | None:
-        block = await self._node.read("eth_getBlockByHash", ["0x" + header.hash.hex(), True])
-        receipts = await self._node.read("eth_getBlockReceipts", ["0x" + header.hash.hex()])
+        for receipt in await self.block_receipts(header):
+            if receipt.transaction_hash == transaction_hash:
+                return ReceiptAt(block=block_ref(header), receipt=receipt)
+        return None
+
+    async def block_receipts(self, header: BlockHeader) -> list[VerifiedReceipt]:
+        """Every receipt of a verified block, once the block's transactions and receipts
+        rebuild its header's roots (one batch: the full block and its receipts)."""
+        block_hash = "0x" + header.hash.hex()
+        block, receipts = await self._node.read_batch(
+            [("eth_getBlockByHash", [block_hash, True]), ("eth_getBlockReceipts", [block_hash])]
+        )
         what = f"block {header.number}"
         if not isinstance(block, dict):
             raise ProofRejected(f"{what}: the node has no such block", check="BLOCK_MISSING")
@@ -147,10 +159,29 @@ class ProvenReads:
                 f"{what}: {len(verified)} receipts for {len(txs)} transactions",
                 check="RECEIPTS_ROOT_MISMATCH",
             )
-        for tx, receipt in zip(txs, verified, strict=True):
-            if tx.hash == transaction_hash:
-                return ReceiptAt(block=block_ref(header), receipt=_receipt(tx.hash, receipt))
-        return None
+        return [_receipt(tx.hash, r) for tx, r in zip(txs, verified, strict=True)]
+
+    async def logs(
+        self, from_block: int, to_block: int, address: bytes | None, topic0: bytes | None
+    ) -> list[BlockLog]:
+        """The logs of verified blocks from_block..to_block (at most MAX_LOG_BLOCKS),
+        from their verified receipts only, filtered by emitter and first topic."""
+        if not 0 < from_block <= to_block or to_block - from_block >= MAX_LOG_BLOCKS:
+            raise InvalidChainRequest(
+                f"blocks: from_block..to_block must be 1 to {MAX_LOG_BLOCKS} blocks, from > 0"
+            )
+        await self._headers.at_or_after_refresh(to_block)
+        found: list[BlockLog] = []
+        for number in range(from_block, to_block + 1):
+            header = self._headers.at(number)
+            for receipt in await self.block_receipts(header):
+                for log in receipt.logs:
+                    if address is not None and log.address != address:
+                        continue
+                    if topic0 is not None and (not log.topics or log.topics[0] != topic0):
+                        continue
+                    found.append(BlockLog(block_ref(header), receipt.transaction_hash, log))
+        return found
 
     async def _proof_at(
         self, address: bytes, slots: Sequence[int], block_number: int, *, fast: bool

@@ -26,6 +26,7 @@ class LyingNode:
         self.tamper: Tamper | None = None
         self.delay_s = 0.0
         self.calls: list[str] = []  # methods asked, in order
+        self.requests = 0  # HTTP requests (a batch is one)
         self._server: asyncio.Server | None = None
         self._client = httpx.AsyncClient(timeout=30)
         self.url = ""
@@ -68,6 +69,7 @@ class LyingNode:
     async def _answer(self, body: bytes) -> bytes:
         request = json.loads(body)
         batch = request if isinstance(request, list) else [request]
+        self.requests += 1
         self.calls += [r["method"] for r in batch]
         response = (
             await self._client.post(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -149,3 +151,36 @@ async def test_a_reorg_at_the_same_height_is_noticed_by_the_next_read(stack: Sta
     assert again.block.hash != seen.block.hash
     assert again.balance == 0
     assert (await stack.client.head()).reorgs_seen == 1
+
+
+async def test_a_node_down_at_start_fails_closed(stack: Stack, tmp_path: Path) -> None:
+    from anima_chain.app import start_chain
+    from tests.chain.client.conftest import chain_config, checkpoint_of
+
+    config = chain_config(tmp_path, "http://127.0.0.1:9", checkpoint_of(stack.anvil))
+    with pytest.raises(NodeUnavailable, match="cannot reach"):
+        await start_chain(config, signer=stack.signer)
+
+
+async def test_concurrent_sends_from_one_wallet_take_distinct_nonces(stack: Stack) -> None:
+    intents = [
+        TransactionIntent(agent_id=AGENT, to=RECIPIENT, value=n + 1, idempotency_key=f"par-{n}")
+        for n in range(3)
+    ]
+    outcomes = await asyncio.gather(*(stack.client.send_transaction(i) for i in intents))
+    assert sorted(o.nonce for o in outcomes) == [0, 1, 2]
+    assert all(o.receipt.success for o in outcomes)
+    assert stack.account_nonce() == 3
+
+
+async def test_catching_up_many_blocks_verifies_each_link(stack: Stack) -> None:
+    before = (await stack.client.head()).block.number
+    stack.anvil.rpc("anvil_mine", [hex(100)])
+    requests = stack.node.requests
+    head = await stack.client.head()
+    assert head.block.number == before + 100
+    node = stack.anvil.rpc("eth_getBlockByNumber", [hex(head.block.number), False])
+    assert isinstance(node, dict) and node["hash"][2:] == head.block.hash.hex()
+    # 100 headers fetched (and each link checked) in batches of 32: 4 requests, plus
+    # the block number.
+    assert stack.node.requests - requests <= 6

@@ -29,7 +29,15 @@ _SENDS = frozenset({ROLE_RUNTIME, ROLE_ADMIN})
 ACCESS_LIST: Final = {
     **{
         f"/{SERVICE_NAME}/{name}": _READS
-        for name in ("GetVerifiedHead", "GetAccount", "GetStorage", "GetCode", "Call", "GetReceipt")
+        for name in (
+            "GetVerifiedHead",
+            "GetAccount",
+            "GetStorage",
+            "GetCode",
+            "Call",
+            "GetReceipt",
+            "GetLogs",
+        )
     },
     f"/{SERVICE_NAME}/SendTransaction": _SENDS,
 }
@@ -89,6 +97,14 @@ class ChainServicer(pb_grpc.ChainServiceServicer):  # type: ignore[misc]
             raise InvalidChainRequest("transaction_hash must be 32 bytes")
         found = await self.service.reads.receipt(bytes(request.transaction_hash))
         return convert.receipt_at_to_pb(found)
+
+    async def GetLogs(self, request: pb.GetLogsRequest, context: Context) -> pb.GetLogsResponse:
+        address = address_bytes(request.address) if request.address else None
+        if request.topic0 and len(request.topic0) != 32:
+            raise InvalidChainRequest("topic0 must be 32 bytes (or empty)")
+        topic0 = bytes(request.topic0) or None
+        logs = await self.service.reads.logs(request.from_block, request.to_block, address, topic0)
+        return convert.logs_to_pb(logs)
 
     async def SendTransaction(
         self, request: pb.SendTransactionRequest, context: Context

@@ -162,6 +162,34 @@ class GetReceiptResponse(_message.Message):
     receipt: Receipt
     def __init__(self, block: _Optional[_Union[BlockRef, _Mapping]] = ..., receipt: _Optional[_Union[Receipt, _Mapping]] = ...) -> None: ...
 
+class GetLogsRequest(_message.Message):
+    __slots__ = ("from_block", "to_block", "address", "topic0")
+    FROM_BLOCK_FIELD_NUMBER: _ClassVar[int]
+    TO_BLOCK_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    TOPIC0_FIELD_NUMBER: _ClassVar[int]
+    from_block: int
+    to_block: int
+    address: bytes
+    topic0: bytes
+    def __init__(self, from_block: _Optional[int] = ..., to_block: _Optional[int] = ..., address: _Optional[bytes] = ..., topic0: _Optional[bytes] = ...) -> None: ...
+
+class BlockLog(_message.Message):
+    __slots__ = ("block", "transaction_hash", "log")
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTION_HASH_FIELD_NUMBER: _ClassVar[int]
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    block: BlockRef
+    transaction_hash: bytes
+    log: Log
+    def __init__(self, block: _Optional[_Union[BlockRef, _Mapping]] = ..., transaction_hash: _Optional[bytes] = ..., log: _Optional[_Union[Log, _Mapping]] = ...) -> None: ...
+
+class GetLogsResponse(_message.Message):
+    __slots__ = ("logs",)
+    LOGS_FIELD_NUMBER: _ClassVar[int]
+    logs: _containers.RepeatedCompositeFieldContainer[BlockLog]
+    def __init__(self, logs: _Optional[_Iterable[_Union[BlockLog, _Mapping]]] = ...) -> None: ...
+
 class SendTransactionRequest(_message.Message):
     __slots__ = ("agent_id", "wallet_index", "to", "value", "data", "gas_limit", "idempotency_key", "receipt_timeout_ms")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]

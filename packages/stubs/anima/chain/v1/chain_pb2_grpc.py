@@ -84,6 +84,11 @@ class ChainServiceStub:
                 request_serializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetReceiptRequest.SerializeToString,
                 response_deserializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetReceiptResponse.FromString,
                 _registered_method=True)
+        self.GetLogs = channel.unary_unary(
+                '/anima.chain.v1.ChainService/GetLogs',
+                request_serializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetLogsRequest.SerializeToString,
+                response_deserializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetLogsResponse.FromString,
+                _registered_method=True)
         self.SendTransaction = channel.unary_unary(
                 '/anima.chain.v1.ChainService/SendTransaction',
                 request_serializer=anima_dot_chain_dot_v1_dot_chain__pb2.SendTransactionRequest.SerializeToString,
@@ -158,6 +163,14 @@ class ChainServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetLogs(self, request, context):
+        """The logs of a range of verified blocks (at most 256), from their verified
+        receipts only (a node that omits or alters a log fails the receipts root).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SendTransaction(self, request, context):
         """Build, sign (through the enclave, under its policy), send and confirm an
         EIP-1559 transaction. Idempotent by idempotency_key: a retry sends the same
@@ -199,6 +212,11 @@ def add_ChainServiceServicer_to_server(servicer, server):
                     servicer.GetReceipt,
                     request_deserializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetReceiptRequest.FromString,
                     response_serializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetReceiptResponse.SerializeToString,
+            ),
+            'GetLogs': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLogs,
+                    request_deserializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetLogsRequest.FromString,
+                    response_serializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetLogsResponse.SerializeToString,
             ),
             'SendTransaction': grpc.unary_unary_rpc_method_handler(
                     servicer.SendTransaction,
@@ -388,6 +406,33 @@ class ChainService:
             '/anima.chain.v1.ChainService/GetReceipt',
             anima_dot_chain_dot_v1_dot_chain__pb2.GetReceiptRequest.SerializeToString,
             anima_dot_chain_dot_v1_dot_chain__pb2.GetReceiptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.chain.v1.ChainService/GetLogs',
+            anima_dot_chain_dot_v1_dot_chain__pb2.GetLogsRequest.SerializeToString,
+            anima_dot_chain_dot_v1_dot_chain__pb2.GetLogsResponse.FromString,
             options,
             channel_credentials,
             insecure,
