@@ -16,6 +16,8 @@ COPY packages/core/ packages/core/
 COPY packages/signer-api/ packages/signer-api/
 COPY packages/memory-api/ packages/memory-api/
 COPY packages/runtime-api/ packages/runtime-api/
+COPY packages/chain-api/ packages/chain-api/
+COPY packages/economy/ packages/economy/
 # The log explorer's static files, which the runtime serves at /explorer/.
 COPY web/ web/
 COPY services/runtime/ services/runtime/
@@ -29,6 +31,8 @@ RUN python -m pip wheel --no-cache-dir --no-deps -w /wheels \
       packages/signer-api \
       packages/memory-api \
       packages/runtime-api \
+      packages/chain-api \
+      packages/economy \
       web \
       services/runtime \
  && python -m venv /opt/anima \
