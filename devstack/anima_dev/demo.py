@@ -17,6 +17,9 @@
    API: `anima log verify` and `anima log audit` in their own processes against
    the log key the attestation binds, and inclusion proofs for the turn that
    taught the fact and for the transaction.
+5. The agent economy (anima_dev.economy): an agent registers its ERC-8004 identity,
+   a TEE validator records its validation, it buys from a local x402-priced service
+   within its owner's policy, and a payment over the limit is refused.
 Later issues grow it into the whole story (recovery on another node).
 """
 
@@ -43,6 +46,7 @@ from eth_account.messages import encode_defunct
 
 from anima_core.auth import token_digest
 from anima_dev.contracts import deploy_test_token, give_tokens, set_balance
+from anima_dev.economy import economy_story
 from anima_dev.local_chain import LocalChain, local_chain
 from anima_dev.local_chain_client import local_chain_client
 from anima_dev.local_memory import local_memory
@@ -502,5 +506,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         _say("runtime", f"{runtime.url}: HTTP API (bearer token), public log routes, offline model")
         asyncio.run(_story(signer, runtime, read_token, state_dir, chain, token, owner.key.hex()))
+        asyncio.run(economy_story(chain=chain, signer=signer, verifier=verifier,
+                                  state_dir=state_dir, say=_say))  # fmt: skip
     _say("done", "every check above passed")
     return 0

@@ -93,6 +93,7 @@ EXPECTED = {
                 "anima_runtime_api",
                 "anima_chain_api",  # the EVM plugin's client (runtime serve --chain)
                 "anima_web",  # the log explorer's static files, which it serves
+                "anima_economy",  # the x402 plugin's payer (runtime serve --x402-asset)
             }
         ),
         forbidden={**MODEL, **VECTORS},
