@@ -18,6 +18,7 @@ from anima_runtime.log import cli as log_cli
 from anima_signer import cli as signer_cli
 from anima_signer_api import cli as agent_cli
 from anima_verify.cli import attest, log
+from anima_witness import cli as witness_cli
 
 if TYPE_CHECKING:
     from anima_core.cli import SubParsers
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         [
             attest.register,
             signer_cli.register,
+            witness_cli.register,
             agent_cli.register,
             memory_cli.register,
             character_cli.register,

@@ -51,6 +51,14 @@ CREATE TABLE IF NOT EXISTS log_state (
     released INTEGER NOT NULL,
     origin TEXT NOT NULL
 );
+-- Per agent: the latest checkpoint a quorum of witnesses cosigned (the note with
+-- their cosignatures) and the Merkle frontier at its size, from which the next
+-- consistency proof to the witnesses starts (anima_signer.witnessing).
+CREATE TABLE IF NOT EXISTS log_witnessed (
+    agent_id TEXT PRIMARY KEY,
+    frontier BLOB NOT NULL,
+    note BLOB NOT NULL
+);
 -- Entries [released, size) and the payloads the enclave wrote for them.
 CREATE TABLE IF NOT EXISTS log_pending (
     agent_id TEXT NOT NULL,
@@ -287,6 +295,33 @@ class SignerStore:
                 (agent_id, start, end),
             ).fetchall()
         return [SequencedEntry(bytes(r[0]), None if r[1] is None else bytes(r[1])) for r in rows]
+
+    # ------------------------------------------------------------ witnessing
+
+    def witnessed(self, agent_id: str) -> tuple[bytes, bytes] | None:
+        """(frontier, cosigned note) of the agent's latest witnessed checkpoint."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT frontier, note FROM log_witnessed WHERE agent_id = ?", (agent_id,)
+            ).fetchone()
+        return None if row is None else (bytes(row[0]), bytes(row[1]))
+
+    def put_witnessed(self, agent_id: str, frontier: bytes, note: bytes) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO log_witnessed VALUES (?, ?, ?) ON CONFLICT (agent_id) DO UPDATE "
+                "SET frontier = excluded.frontier, note = excluded.note",
+                (agent_id, frontier, note),
+            )
+
+    def log_since(self, agent_id: str, start: int) -> tuple[bytes, int, list[SequencedEntry]]:
+        """(latest signed checkpoint, size, entries [start, size)), read at one moment."""
+        with self._lock:
+            record = self.log_state(agent_id)
+            if record is None:
+                raise RuntimeError(f"agent {agent_id!r} has no log")
+            size = int.from_bytes(record.frontier[:8], "big")
+            return record.checkpoint, size, self.pending(agent_id, start, size)
 
 
 def _stored_origin(agent_id: str, value: object) -> str:
