@@ -541,6 +541,7 @@ async def test_a_real_server_is_a_tiled_log_for_any_client(served: Served) -> No
             url,
             "--vkey",
             str(served.verifier),
+            "--insecure-unwitnessed",
             "--json",
             stdout=asyncio.subprocess.PIPE,
         )

@@ -223,7 +223,7 @@ def test_the_verification_library_verifies_alone(
     assert verified.returncode == 0, verified.stderr
     assert verified.stdout.startswith("verified   yes")
     # A URL needs the HTTP extra; without it the command says which, and reads nothing.
-    remote = [command, "log", "verify", "http://127.0.0.1:9/log", *vkey]
+    remote = [command, "log", "verify", "http://127.0.0.1:9/log", *vkey, "--insecure-unwitnessed"]
     refused = subprocess.run(remote, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2
     assert "anima-verify[http]" in refused.stderr
