@@ -31,6 +31,7 @@ def test_demo_runs_the_story() -> None:
     assert re.search(r"'message_in': 4, 'response': 4, 'action': 4, 'evaluator': 4", out)
     assert "'signature': 2, 'policy_decision': 1" in out
     assert "consistent: True" in out
+    assert "signature and witness cosignature checked" in out
     assert "the message that taught the fact: entry 1 (message_in, actor sam) proven" in out
     assert "payload hash matches and names the transaction" in out
     assert out.rstrip().endswith("every check above passed")
