@@ -314,14 +314,14 @@ class SignerStore:
                 (agent_id, frontier, note),
             )
 
-    def log_since(self, agent_id: str, start: int) -> tuple[bytes, int, list[SequencedEntry]]:
-        """(latest signed checkpoint, size, entries [start, size)), read at one moment."""
+    def log_since(self, agent_id: str, start: int) -> tuple[bytes, bytes, list[SequencedEntry]]:
+        """(latest signed checkpoint, its frontier, entries [start, size)), read at one moment."""
         with self._lock:
             record = self.log_state(agent_id)
             if record is None:
                 raise RuntimeError(f"agent {agent_id!r} has no log")
             size = int.from_bytes(record.frontier[:8], "big")
-            return record.checkpoint, size, self.pending(agent_id, start, size)
+            return record.checkpoint, record.frontier, self.pending(agent_id, start, size)
 
 
 def _stored_origin(agent_id: str, value: object) -> str:

@@ -136,7 +136,9 @@ class LogWitnessing:
         return state
 
     def _round(self, agent_id: str, state: _Witnessed, log_vkey: str) -> _Witnessed:
-        checkpoint, size, entries = self._store.log_since(agent_id, state.size)
+        checkpoint, frontier_bytes, entries = self._store.log_since(agent_id, state.size)
+        frontier = CompactRange.from_bytes(frontier_bytes)  # the checkpoint's own frontier
+        size = frontier.size
         if len(entries) != size - state.size:
             raise LogNotWitnessed(
                 agent_id,
@@ -168,8 +170,6 @@ class LogWitnessing:
                 f"{len(cosignatures)} of {len(self._endpoints)} witnesses cosigned size {size}, "
                 f"{self._policy.quorum} needed ({detail})",
             ) from None
-        frontier = state.frontier.copy()
-        frontier.extend(leaves)
         note_bytes = cosigned.to_bytes()
         self._store.put_witnessed(agent_id, frontier.to_bytes(), note_bytes)
         fresh = _Witnessed(frontier, note_bytes)
