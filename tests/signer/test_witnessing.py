@@ -157,8 +157,8 @@ async def test_without_a_quorum_nothing_is_released_and_a_lagging_witness_catche
             signer.sign(request(1, key="k1"))
         with pytest.raises(LogNotWitnessed):
             signer.append_log(AGENT, 0, [])
-        # The host cannot claim entries it was never given.
-        with pytest.raises(LogStateMismatch, match="witnessed size"):
+        # Nor can the host confirm entries no quorum witnessed.
+        with pytest.raises(LogNotWitnessed):
             signer.append_log(AGENT, 3, [])
         second.down = False
         # The first witness is now ahead of the signer's witnessed size: it answers 409
@@ -214,5 +214,29 @@ async def test_a_signature_waiting_for_witnesses_is_replayed_once_they_answer(
         result = signer.sign(request(0, key="retry-me"))
         assert result.log_index == 1
         assert signer.append_log(AGENT, 0, []).size == 2
+    finally:
+        signer.close()
+
+
+async def test_a_log_from_before_witnesses_is_witnessed_when_the_host_confirms_it(
+    tmp_path: Path, two: list[tuple[FlakyWitness, WitnessEndpoint]]
+) -> None:
+    """Witnesses configured on an existing signer: the host's stored size, above the
+    (empty) witnessed size, is accepted once its entries are witnessed."""
+    signer = await open_signer(tmp_path / "s", [], 0)
+    try:
+        signer.create_agent(agent_id=AGENT, wallet_count=1, policy=OPEN_POLICY)
+        signer.sign_many([request(i) for i in range(5)])
+        host = signer.append_log(AGENT, 0, []).size
+    finally:
+        signer.close()
+    signer = await open_signer(tmp_path / "s", [e for _, e in two], 2)
+    try:
+        tail = signer.append_log(AGENT, host, [])
+        assert tail.size == host == 6 and tail.entries == ()
+        policy = WitnessPolicy(tuple(e.key for _, e in two), 2)
+        assert policy.check(parse_note(tail.checkpoint))
+        with pytest.raises(LogStateMismatch):
+            signer.append_log(AGENT, host + 1, [])
     finally:
         signer.close()

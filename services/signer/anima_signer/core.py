@@ -420,6 +420,11 @@ class Signer:
             return self._log.append(agent_id, host_size, inputs)
         witnessed = self._witnessing.witnessed_size(agent_id)
         if host_size > witnessed:
+            # Entries committed but never witnessed (a log started before witnesses were
+            # configured): witness them first; a rolled-back log is refused here.
+            vkey = self.get_agent(agent_id).log_verifier_key
+            witnessed = self._witnessing.catch_up(agent_id, log_verifier_key=vkey)
+        if host_size > witnessed:
             # The host got entries only with witnessed checkpoints; the enclave keeps
             # the ones after the witnessed size to prove the next checkpoint from it.
             raise LogStateMismatch(

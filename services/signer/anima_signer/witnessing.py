@@ -109,6 +109,17 @@ class LogWitnessing:
         with self._lock(agent_id):
             return self._state(agent_id).size
 
+    def catch_up(self, agent_id: str, *, log_verifier_key: str) -> int:
+        """The witnessed size after a round for whatever was committed and is not yet
+        witnessed (a log from before witnesses were configured, say)."""
+        with self._lock(agent_id):
+            state = self._state(agent_id)
+            record = self._store.log_state(agent_id)
+            committed = 0 if record is None else CompactRange.from_bytes(record.frontier).size
+            if committed > state.size or state.note is None:
+                state = self._round(agent_id, state, log_verifier_key)
+            return state.size
+
     def ensure(self, agent_id: str, size: int, *, log_verifier_key: str) -> tuple[int, bytes]:
         """(size, cosigned checkpoint) of a witnessed checkpoint of at least `size`
         entries; LogNotWitnessed when no quorum cosigns the latest one."""
