@@ -307,12 +307,23 @@ class SignerStore:
         return None if row is None else (bytes(row[0]), bytes(row[1]))
 
     def put_witnessed(self, agent_id: str, frontier: bytes, note: bytes) -> None:
-        with self.transaction():
-            self._db.execute(
-                "INSERT INTO log_witnessed VALUES (?, ?, ?) ON CONFLICT (agent_id) DO UPDATE "
-                "SET frontier = excluded.frontier, note = excluded.note",
-                (agent_id, frontier, note),
-            )
+        """Committed without its own fsync (synchronous=NORMAL for this commit): the
+        next ordinary commit fsyncs the WAL, this frame included, and the host can
+        confirm entries (release them here) only in such a later commit, so a power
+        loss never leaves the released size above the durable witnessed size. Lost,
+        the row only sends the next round from the older size (the witnesses answer
+        409 with theirs, and the entries to prove from are still held)."""
+        with self._lock:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with self.transaction():
+                    self._db.execute(
+                        "INSERT INTO log_witnessed VALUES (?, ?, ?) ON CONFLICT (agent_id) "
+                        "DO UPDATE SET frontier = excluded.frontier, note = excluded.note",
+                        (agent_id, frontier, note),
+                    )
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
 
     def log_since(self, agent_id: str, start: int) -> tuple[bytes, bytes, list[SequencedEntry]]:
         """(latest signed checkpoint, its frontier, entries [start, size)), read at one moment."""
