@@ -40,6 +40,7 @@ class SignerServiceStub:
     LOG_TAIL_FULL          RESOURCE_EXHAUSTED   metadata: agent_id; store the tail first
     STATE_DIR_IN_USE       FAILED_PRECONDITION  another signer holds the state directory
     LOG_CHANGED_ELSEWHERE  FAILED_PRECONDITION  metadata: agent_id; another signer wrote it
+    LOG_NOT_WITNESSED      FAILED_PRECONDITION  metadata: agent_id; no witness quorum, nothing released
     TEE_UNAVAILABLE        UNAVAILABLE          the TEE backend cannot be reached
     TEE_PROTOCOL_ERROR     INTERNAL             the TEE backend answered out of protocol
     Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
@@ -109,6 +110,7 @@ class SignerServiceServicer:
     LOG_TAIL_FULL          RESOURCE_EXHAUSTED   metadata: agent_id; store the tail first
     STATE_DIR_IN_USE       FAILED_PRECONDITION  another signer holds the state directory
     LOG_CHANGED_ELSEWHERE  FAILED_PRECONDITION  metadata: agent_id; another signer wrote it
+    LOG_NOT_WITNESSED      FAILED_PRECONDITION  metadata: agent_id; no witness quorum, nothing released
     TEE_UNAVAILABLE        UNAVAILABLE          the TEE backend cannot be reached
     TEE_PROTOCOL_ERROR     INTERNAL             the TEE backend answered out of protocol
     Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
@@ -239,6 +241,7 @@ class SignerService:
     LOG_TAIL_FULL          RESOURCE_EXHAUSTED   metadata: agent_id; store the tail first
     STATE_DIR_IN_USE       FAILED_PRECONDITION  another signer holds the state directory
     LOG_CHANGED_ELSEWHERE  FAILED_PRECONDITION  metadata: agent_id; another signer wrote it
+    LOG_NOT_WITNESSED      FAILED_PRECONDITION  metadata: agent_id; no witness quorum, nothing released
     TEE_UNAVAILABLE        UNAVAILABLE          the TEE backend cannot be reached
     TEE_PROTOCOL_ERROR     INTERNAL             the TEE backend answered out of protocol
     Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
