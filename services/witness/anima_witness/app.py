@@ -27,30 +27,36 @@ STORE_FILE = "witness.sqlite3"
 class OpenWitness:
     witness: Witness
     store: WitnessStore
-    lock_fd: int
+    lock_fd: int | None  # held by a serving witness only
 
     def close(self) -> None:
         self.store.close()
-        os.close(self.lock_fd)
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)
 
 
-def open_witness(config: WitnessConfig) -> OpenWitness:
-    """Lock the state directory (one witness per state: two could each cosign a
-    different checkpoint for one size), load or make the key, add configured logs."""
+def open_witness(config: WitnessConfig, *, serving: bool = True) -> OpenWitness:
+    """Load or make the key, open the store, add the configured logs. A serving
+    witness locks the state directory (two serving one state could each cosign a
+    different checkpoint for one size); the operator's commands (key, add-log,
+    evidence) work beside it, through SQLite's own locking."""
     config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = lock_exclusive(config.state_dir / LOCK_FILE)
-    except LockHeld as held:
-        raise WitnessStateError(
-            f"another witness{held.holder} uses {config.state_dir}: one witness per state"
-        ) from None
+    fd: int | None = None
+    if serving:
+        try:
+            fd = lock_exclusive(config.state_dir / LOCK_FILE)
+        except LockHeld as held:
+            raise WitnessStateError(
+                f"another witness{held.holder} serves {config.state_dir}: one per state"
+            ) from None
     try:
         key = load_or_create_key(config.state_dir)
         store = WitnessStore(path=config.state_dir / STORE_FILE)
         for vkey in config.logs:
             store.add_log(vkey)
     except BaseException:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
         raise
     return OpenWitness(Witness(name=config.name, key=key, store=store), store, fd)
 

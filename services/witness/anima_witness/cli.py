@@ -108,7 +108,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _key(args: argparse.Namespace) -> int:
     try:
-        opened = open_witness(load_witness_config(args))
+        opened = open_witness(load_witness_config(args), serving=False)
     except AnimaError as exc:
         return _fail(exc)
     print(opened.witness.verifier_key)
@@ -118,7 +118,7 @@ def _key(args: argparse.Namespace) -> int:
 
 def _add_log(args: argparse.Namespace) -> int:
     try:
-        opened = open_witness(load_witness_config(args))
+        opened = open_witness(load_witness_config(args), serving=False)
     except AnimaError as exc:
         return _fail(exc)
     try:
@@ -133,7 +133,7 @@ def _add_log(args: argparse.Namespace) -> int:
 
 def _evidence(args: argparse.Namespace) -> int:
     try:
-        opened = open_witness(load_witness_config(args))
+        opened = open_witness(load_witness_config(args), serving=False)
     except AnimaError as exc:
         return _fail(exc)
     try:
