@@ -46,6 +46,7 @@ from anima_signer.tee.sim import InsecureSimulatedTee
 from anima_signer_api.client import SignerClient
 from anima_signer_api.types import SigningPolicy
 from anima_verify.attestation import MeasurementPolicy
+from anima_verify.tlog.cosignature import WitnessPolicy
 from anima_verify.tlog.entry import EntryKind
 from anima_verify.tlog.note import parse_verifier_key
 from anima_verify.tlog.reader import DirectorySource, HttpSource
@@ -259,11 +260,17 @@ def big_log_figures(state: Path, vkey: str, requests: int) -> None:
             )
         verifiers = [parse_verifier_key(vkey)]
         t0 = time.perf_counter()
-        report = verify_tiled_log(DirectorySource(state / "logs" / AGENT / TILES_DIR), verifiers)
+        report = verify_tiled_log(
+            DirectorySource(state / "logs" / AGENT / TILES_DIR),
+            verifiers,
+            witnesses=WitnessPolicy.insecure_unwitnessed(),
+        )
         local = time.perf_counter() - t0
         t0 = time.perf_counter()
         with HttpSource(base) as source:
-            over_http = verify_tiled_log(source, verifiers)
+            over_http = verify_tiled_log(
+                source, verifiers, witnesses=WitnessPolicy.insecure_unwitnessed()
+            )
         remote = time.perf_counter() - t0
         assert report.root_hash == over_http.root_hash
         print(

@@ -98,7 +98,7 @@ def verify_tiled_log(
     *,
     on_progress: Callable[[int, int], None] | None = None,
     read_ahead: int | None = None,
-    witnesses: WitnessPolicy | None = None,
+    witnesses: WitnessPolicy,
 ) -> LogReport:
     """Verify a whole tiled log against its signed checkpoint; raises the first
     LogVerificationError found (LogSourceError when the source cannot be read).
@@ -107,8 +107,9 @@ def verify_tiled_log(
     `read_ahead` bundles (and their level-0 tiles) are fetched in background
     threads to hide network latency; 0 reads everything in this thread. The
     default is 8 for an HttpSource and 0 otherwise (a local disk gains nothing).
-    `witnesses`: the checkpoint must carry their quorum's cosignatures (see
-    open_checkpoint for None).
+    `witnesses`: the checkpoint must carry their quorum's cosignatures
+    (WitnessQuorumNotMet); required: WitnessPolicy.insecure_unwitnessed() names
+    the choice to accept an unwitnessed log.
     """
     if read_ahead is None:
         read_ahead = _HTTP_READ_AHEAD if isinstance(source, HttpSource) else 0
@@ -261,7 +262,7 @@ def audit_checkpoints(
     verifiers: Sequence[Verifier],
     *,
     source: TileSource | None = None,
-    witnesses: WitnessPolicy | None = None,
+    witnesses: WitnessPolicy,
 ) -> AuditReport:
     """Check that the signed checkpoint `new_note` extends `old_note`, one seen before:
     same log, size at least as large, and a consistency proof from old to new.
@@ -271,8 +272,8 @@ def audit_checkpoints(
     two roots, LogSourceNeeded for a larger size without `source`, and the
     note/checkpoint errors for bad signatures. A size-0 old checkpoint (with the
     empty tree's root, else RootMismatch) is extended by any checkpoint of the
-    same log: the report's proof is empty and `source` is not read. With `witnesses`,
-    both checkpoints must carry their quorum's cosignatures (WitnessQuorumNotMet).
+    same log: the report's proof is empty and `source` is not read. Both checkpoints
+    must carry the quorum's cosignatures of `witnesses` (WitnessQuorumNotMet).
     """
     one = open_checkpoint(old_note, verifiers, witnesses=witnesses)
     two = open_checkpoint(new_note, verifiers, witnesses=witnesses)
