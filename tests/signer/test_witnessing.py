@@ -240,3 +240,37 @@ async def test_a_log_from_before_witnesses_is_witnessed_when_the_host_confirms_i
             signer.append_log(AGENT, host + 1, [])
     finally:
         signer.close()
+
+
+def test_the_configuration_names_an_unwitnessed_log_and_checks_the_quorum(
+    tmp_path: Path,
+) -> None:
+    from pydantic import ValidationError
+
+    from anima_signer.config import SignerConfig
+    from anima_signer_api.errors import SignerMisconfigured
+    from tests.signer.conftest import signer_config
+
+    production = signer_config(tmp_path, production=True, tee="dstack")
+    with pytest.raises(SignerMisconfigured, match="unwitnessed log"):
+        production.check_startable()
+    signer_config(
+        tmp_path, production=True, tee="dstack", insecure_unwitnessed_log=True
+    ).check_startable()
+    key = "w1.test+" + "00000000" + "+" + "BA" + "A" * 42 + "="
+    witness = {"url": "http://127.0.0.1:1", "verifier_key": key}
+    with pytest.raises(ValidationError, match="witness key id"):
+        SignerConfig.model_validate({"witnesses": [witness], "witness_quorum": 1})
+    from anima_verify.tlog.cosignature import cosigner_verifier_key
+
+    good = {**witness, "verifier_key": cosigner_verifier_key("w1.test", bytes(32))}
+    with pytest.raises(ValidationError, match="between 1 and the 1 witnesses"):
+        SignerConfig.model_validate({"witnesses": [good], "witness_quorum": 2})
+    with pytest.raises(ValidationError, match="no witnesses"):
+        SignerConfig.model_validate({"witness_quorum": 1})
+    with pytest.raises(ValidationError, match="configured once"):
+        SignerConfig.model_validate({"witnesses": [good, good], "witness_quorum": 1})
+    production = signer_config(
+        tmp_path, production=True, tee="dstack", witnesses=[good], witness_quorum=1
+    )
+    production.check_startable()
