@@ -188,11 +188,11 @@ async def serve(state: Path, ready: Path) -> None:
     from anima_runtime.log.http import create_log_app
 
     signer = await open_core(state)
-    registry = LogRegistry(
-        root=state / "logs", sequencer=InProcessSequencer(signer), sync_interval_s=None
-    )
+    sequencer = InProcessSequencer(signer)
+    registry = LogRegistry(root=state / "logs", sequencer=sequencer, sync_interval_s=None)
     await registry.open_existing()
-    app = create_log_app(registry)
+    # Attestation too, for the explorer's bench (bench/explorer_bench.py) that reuses this.
+    app = create_log_app(registry, attestation=sequencer.attestation)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False)
     )

@@ -17,7 +17,7 @@ from anima_runtime.character import cli as character_cli
 from anima_runtime.log import cli as log_cli
 from anima_signer import cli as signer_cli
 from anima_signer_api import cli as agent_cli
-from anima_verify.cli import attest, log
+from anima_verify.cli import attest, lightclient, log
 from anima_witness import cli as witness_cli
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Keep an autonomous agent alive and honest.",
         [
             attest.register,
+            lightclient.register,
             signer_cli.register,
             witness_cli.register,
             agent_cli.register,

@@ -1,10 +1,11 @@
 """What the fuzz tests feed and to which parser: each parser of untrusted log input
 (signed notes, checkpoints, verifier keys, hash tiles, entry bundles, entries,
-cosignatures, witness keys, witness requests and answers) with the valid inputs that
-mutations start from.
+cosignatures, witness keys, witness requests and answers) and of untrusted chain
+data (chain_targets.py) with the valid inputs that mutations start from.
 
 The property is the same for all: on any bytes a parser returns or raises one of the
-library's own errors (the LogVerificationError family), never ValueError,
+library's own errors (the LogVerificationError family; ChainProofError for the chain
+parsers), never ValueError,
 UnicodeError, RecursionError or anything else that would escape a caller's
 `except LogVerificationError` (the `anima log` commands', the runtime's). Both the
 hypothesis tests (test_parsers.py) and the long run (run.py) use these targets.
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from anima_verify.chain.errors import ChainProofError
 from anima_verify.tlog.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint
 from anima_verify.tlog.cosignature import (
     WitnessPolicy,
@@ -52,9 +54,10 @@ from anima_verify.tlog.witness_protocol import (
     parse_add_checkpoint_request,
     parse_size_body,
 )
+from tests.fuzz.chain_targets import chain_targets
 
-#: The errors a parser may raise on bad input.
-ALLOWED = LogVerificationError
+#: The errors a parser may raise on bad input: each parser's own family.
+ALLOWED = (LogVerificationError, ChainProofError)
 
 ORIGIN = "fuzz.example/log"
 _KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
@@ -91,7 +94,7 @@ def _note(data: bytes) -> None:
 def _checkpoint(data: bytes) -> None:
     """The body alone (a mutated signature must not hide it), then the signed note."""
     text = _text(data)
-    with contextlib.suppress(ALLOWED):
+    with contextlib.suppress(*ALLOWED):
         parse_checkpoint(text[: text.rfind("\n\n") + 1] or text)
     open_checkpoint(data, [VERIFIER])
 
@@ -247,6 +250,7 @@ def targets() -> dict[str, Target]:
             _witness_request,
             (_request(0, 5), _request(3, 12345), _request(1 << 40, 1 << 41)),
         ),
+        *(Target(name, parse, seeds) for name, parse, seeds in chain_targets()),
     ]
     return {t.name: t for t in found}
 
@@ -308,5 +312,5 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
 
 def check(target: Target, data: bytes) -> None:
     """Run the parser; the library's own errors are the expected way to refuse."""
-    with contextlib.suppress(ALLOWED):
+    with contextlib.suppress(*ALLOWED):
         target.parse(data)

@@ -81,7 +81,14 @@ EXPECTED = {
         distribution="anima-runtime",
         entry_point="anima_runtime.main:main",
         anima_packages=frozenset(
-            {*SHARED, "anima_runtime", "anima_signer_api", "anima_memory_api", "anima_runtime_api"}
+            {
+                *SHARED,
+                "anima_runtime",
+                "anima_signer_api",
+                "anima_memory_api",
+                "anima_runtime_api",
+                "anima_web",  # the log explorer's static files, which it serves
+            }
         ),
         forbidden={**MODEL, **VECTORS},
     ),

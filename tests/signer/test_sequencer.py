@@ -15,7 +15,7 @@ import pytest
 
 from anima_signer.core import Signer
 from anima_signer.keys import KeyRing
-from anima_signer.store import SignerStore
+from anima_signer.store import STATE_FILE, SignerStore
 from anima_signer.tee.sim import InsecureSimulatedTee
 from anima_signer_api.binding import bound_keys
 from anima_signer_api.errors import (
@@ -306,6 +306,8 @@ BAD_INPUTS = {
     "SIGNER": (host_input(actor="SIGNER"), "imitates 'signer'"),
     "fullwidth signer": (host_input(actor="\uff53\uff49\uff47\uff4e\uff45\uff52"), "imitates"),
     "long-s signer": (host_input(actor="\u017figner"), "imitates 'signer'"),
+    "Cyrillic signer": (host_input(actor="\u0455\u0456gn\u0435r"), "look-alike letters"),
+    "Greek SIGNER": (host_input(actor="S\u0399G\u039d\u0395R"), "look-alike letters"),
     "signer and a space": (host_input(actor="signer "), "imitates 'signer'"),
     "zero-width space": (host_input(actor="signer\u200b"), "U\\+200B \\(ZERO WIDTH SPACE\\)"),
     "zero-width joiner": (host_input(actor="sig\u200dner"), "U\\+200D"),
@@ -417,9 +419,10 @@ async def test_the_log_survives_a_restart(tmp_path: Path) -> None:
 async def test_agents_from_before_the_log_get_one_on_open(tmp_path: Path) -> None:
     first = await open_signer(tmp_path)
     first.create_agent(agent_id="alice", wallet_count=1, policy=SigningPolicy())
-    with first._store.transaction():  # as a signer without the log left it
-        first._store._db.execute("DELETE FROM log_state")
-        first._store._db.execute("DELETE FROM log_pending")
+    state = first._store._state
+    with state.transaction():  # as a signer without the log left it (a sealed write)
+        state.delete("alice", "log", b"")
+        state.delete_many("alice", "log_entries", state.keys("alice", "log_entries"))
     first.close()
     second = await open_signer(tmp_path)
     try:
@@ -447,10 +450,11 @@ def test_logs_of_two_agents_are_independent(signer: Signer, host: HostLog) -> No
 async def unlocked_signer(state_dir: Path, prefix: str = "test.anima/agents") -> Signer:
     """A second signer on a state directory, past the lock Signer.open takes."""
     tee = InsecureSimulatedTee(state_dir=state_dir)
+    keyring = KeyRing(root_secret=await tee.root_secret())
     return Signer(
         tee=tee,
-        keyring=KeyRing(root_secret=await tee.root_secret()),
-        store=SignerStore(path=state_dir / "signer.sqlite3"),
+        keyring=keyring,
+        store=SignerStore(path=state_dir / STATE_FILE, keyring=keyring),
         log_origin_prefix=prefix,
     )
 
@@ -531,26 +535,3 @@ async def test_a_new_origin_prefix_renames_no_existing_log(tmp_path: Path) -> No
         )
     finally:
         second.close()
-
-
-async def test_logs_stored_before_origins_keep_the_one_they_were_signed_with(
-    tmp_path: Path,
-) -> None:
-    first = await open_with_prefix(tmp_path, "one.test/agents")
-    alice = first.create_agent(agent_id="alice", wallet_count=1, policy=OPEN_POLICY)
-    host = HostLog(first, alice)
-    host.append(messages(1))
-    with first._store.transaction():  # the schema of a signer that did not store origins
-        first._store._db.execute("ALTER TABLE log_state DROP COLUMN origin")
-    first.close()
-
-    upgraded = await open_with_prefix(tmp_path, "one.test/agents")  # fills from this prefix
-    upgraded.close()
-    later = await open_with_prefix(tmp_path, "two.test/agents")
-    try:
-        assert later.get_agent("alice") == alice
-        host.signer = later
-        assert host.append(messages(1)).size == 3
-        assert host.checkpoints[-1].origin == "one.test/agents/alice"
-    finally:
-        later.close()

@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from anima_core.telemetry import tracing_client_interceptors
 from anima_core.tls import new_channel_identity
 
 logger = logging.getLogger(__name__)
@@ -37,9 +38,13 @@ def client_channel(
     if certificate_pem is not None:
         credentials = grpc.ssl_channel_credentials(root_certificates=certificate_pem)
         options.append(("grpc.ssl_target_name_override", server_name))
-        return grpc.aio.secure_channel(address, credentials, options=options)
+        return grpc.aio.secure_channel(
+            address, credentials, options=options, interceptors=tracing_client_interceptors()
+        )
     if insecure_plaintext:
-        return grpc.aio.insecure_channel(address, options=options)
+        return grpc.aio.insecure_channel(
+            address, options=options, interceptors=tracing_client_interceptors()
+        )
     raise ValueError(f"give the {service}'s certificate, or insecure_plaintext=True")
 
 

@@ -56,6 +56,11 @@ class GrpcServer:
 
     `max_message_bytes` bounds requests and responses alike; a service whose answers
     may be larger than anything it accepts sets `max_send_message_bytes` apart.
+
+    `health_address` adds a second, plaintext listener that serves grpc.health.v1
+    and nothing else, from the same health state: the kubelet's native gRPC probe
+    cannot speak TLS, and every Anima API listener does. It reveals only
+    SERVING or NOT_SERVING, so it needs neither TLS nor a token.
     """
 
     def __init__(
@@ -70,6 +75,7 @@ class GrpcServer:
         service_names: Sequence[str] = (),
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         max_send_message_bytes: int | None = None,
+        health_address: str | None = None,
     ) -> None:
         if credentials is None and not insecure_plaintext:
             raise ConfigError(
@@ -99,6 +105,9 @@ class GrpcServer:
         self._health = health_aio.HealthServicer()
         self._ready = False
         self._port: int | None = None
+        self._health_address = health_address
+        self._health_server: grpc.aio.Server | None = None
+        self._health_port: int | None = None
 
     @property
     def port(self) -> int:
@@ -106,6 +115,11 @@ class GrpcServer:
         if self._port is None:
             raise RuntimeError("server not started")
         return self._port
+
+    @property
+    def health_port(self) -> int | None:
+        """The health-only listener's bound port (None without one)."""
+        return self._health_port
 
     @property
     def service_names(self) -> tuple[str, ...]:
@@ -150,6 +164,12 @@ class GrpcServer:
             raise ConfigError(f"could not bind {self._address}")
         await server.start()
         self._server, self._port = server, port
+        if self._health_address is not None:
+            try:
+                await self._start_health_listener(self._health_address)
+            except BaseException:
+                await server.stop(0)
+                raise
         logger.info(
             "gRPC server listening on port %d (%s, reflection %s)",
             port,
@@ -157,6 +177,19 @@ class GrpcServer:
             "off" if self._production else "on",
         )
         return port
+
+    async def _start_health_listener(self, address: str) -> None:
+        server = grpc.aio.server(options=[("grpc.max_receive_message_length", 4096)])
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        try:
+            port = server.add_insecure_port(address)
+        except RuntimeError:  # grpc.aio raises where the sync server returns 0
+            port = 0
+        if port == 0:
+            raise ConfigError(f"could not bind the health listener {address}")
+        await server.start()
+        self._health_server, self._health_port = server, port
+        logger.info("gRPC health (only) listening in plaintext on port %d", port)
 
     async def set_ready(self, ready: bool) -> None:
         """Flip health for "" and every service between SERVING and NOT_SERVING.
@@ -181,6 +214,8 @@ class GrpcServer:
         await self._health.enter_graceful_shutdown()
         if self._server is not None:
             await self._server.stop(grace)
+        if self._health_server is not None:
+            await self._health_server.stop(0)
 
     async def run_until_signal(self, *, grace: float = 10.0) -> None:
         """Serve until SIGTERM or SIGINT, then drain and stop gracefully.

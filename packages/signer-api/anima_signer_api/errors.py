@@ -124,6 +124,24 @@ class LogChangedElsewhere(SignerError):
         self.agent_id = agent_id
 
 
+class AgentStateRefused(SignerError):
+    """The agent's sealed state on the host's disk failed its check (altered, rows
+    dropped, replaced or moved, rolled back while running, or missing): the enclave
+    refuses to act for that agent and leaves its stored state as it found it, as
+    evidence. Other agents are not affected."""
+
+    kind = ErrorKind.FAILED_PRECONDITION
+    reason = "AGENT_STATE_REFUSED"
+    metadata_fields = ("agent_id",)
+
+    def __init__(self, agent_id: str, detail: str) -> None:
+        super().__init__(
+            f"the sealed state of agent {agent_id!r} was refused: {detail}. The signer "
+            "does not act for this agent; its stored state is left as found"
+        )
+        self.agent_id = agent_id
+
+
 class LogNotWitnessed(SignerError):
     """The checkpoint that holds the answer did not get cosignatures from the configured
     quorum of witnesses, so nothing was released: the witnesses were unreachable, or
@@ -198,4 +216,5 @@ SERVER_ERRORS: Final[tuple[type[SignerError], ...]] = (
     StateDirInUse,
     LogChangedElsewhere,
     LogNotWitnessed,
+    AgentStateRefused,
 )

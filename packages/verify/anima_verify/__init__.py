@@ -5,7 +5,9 @@
   `http` extra);
 - `anima_verify.attestation`: TDX quote verification (dcap-qvl) and measurement
   policies, with simulated evidence refused unless explicitly allowed;
-- `anima_verify.eth`: canonical Ethereum signature recovery.
+- `anima_verify.eth`: canonical Ethereum signature recovery;
+- `anima_verify.chain`: Ethereum block headers, EIP-1186 account and storage
+  proofs, receipts and transactions checked against a trusted block hash.
 
 No gRPC and no server code; the checks take bytes and return verified facts.
 """

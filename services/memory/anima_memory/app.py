@@ -143,6 +143,7 @@ async def start_memory(
         interceptors=[TracingServerInterceptor(), auth],
         service_names=[SERVICE_NAME],
         max_message_bytes=config.max_message_bytes,
+        health_address=config.health_listen,
     )
     servicer = MemoryServicer(max_message_bytes=config.max_message_bytes)
     server.add_servicer(pb_grpc.add_MemoryServiceServicer_to_server, servicer, SERVICE_NAME)

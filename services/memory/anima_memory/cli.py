@@ -20,6 +20,7 @@ from anima.memory.v1 import memory_pb2 as pb
 from anima_core.auth import token_digest
 from anima_core.config import load_config
 from anima_core.files import replace_file
+from anima_core.otel import exported_telemetry
 from anima_memory.config import ENV_PREFIX, MemoryConfig
 from anima_memory_api.endpoint import DEFAULT_ADDRESS
 from anima_memory_api.shards import Shard
@@ -131,7 +132,8 @@ async def _serve_async(config: MemoryConfig, ready_file: Path | None) -> None:
 def _serve(args: argparse.Namespace) -> int:
     try:
         config = load_memory_config(args)
-        asyncio.run(_serve_async(config, args.ready_file))
+        with exported_telemetry("anima-memory", os.environ):
+            asyncio.run(_serve_async(config, args.ready_file))
     except AnimaError as exc:
         print(f"anima memory: {exc.message}", file=sys.stderr)
         return 1

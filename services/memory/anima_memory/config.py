@@ -91,6 +91,9 @@ class ShardConfig(FrozenConfig):
 
 class MemoryConfig(FrozenConfig):
     listen: str = "127.0.0.1:7450"
+    # A plaintext listener that answers gRPC health only (Kubernetes' native
+    # probes cannot speak TLS); off unless set, e.g. "0.0.0.0:7451".
+    health_listen: str | None = None
     data_dir: Path = Path(".anima/memory")
     # Production turns off reflection and refuses insecure_plaintext.
     production: bool = False

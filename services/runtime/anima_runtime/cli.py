@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, TypeVar
 from anima_core.auth import token_digest
 from anima_core.config import ConfigError, load_config
 from anima_core.files import replace_file
+from anima_core.otel import exported_telemetry
 from anima_core.shutdown import stop_on_signals
 from anima_memory_api.client import MemoryClient
 from anima_memory_api.endpoint import DEFAULT_ADDRESS as DEFAULT_MEMORY
@@ -54,6 +55,8 @@ from anima_runtime.http_serve import base_url, bind, serve_app
 from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.sequencer import signer_attestation
 from anima_runtime.manager import AgentManager
+from anima_runtime.metrics import observe_logs
+from anima_runtime.telemetry import instrument_http
 from anima_signer_api.cli import add_signer_arguments, measurement_policy
 from anima_signer_api.client import SignerClient
 from anima_signer_api.errors import SignerError, UnknownAgent
@@ -171,7 +174,8 @@ def serve_command(args: argparse.Namespace) -> int:
     try:
         config = load_runtime_config(args)
         config.check_startable()
-        return asyncio.run(_serve(args, config))
+        with exported_telemetry("anima-runtime", os.environ):
+            return asyncio.run(_serve(args, config))
     except EnvironmentProblem as exc:
         return _fail(str(exc), EXIT_ENVIRONMENT)
     except (SignerError, MemoryServiceError) as exc:  # a service the runtime needs refused
@@ -218,19 +222,23 @@ async def _serve(args: argparse.Namespace, config: RuntimeConfig) -> int:
                 memory = await stack.enter_async_context(memory_replicas(args, memory_token))
                 registry = LogRegistry.from_config(config.log, signer)
                 stack.push_async_callback(registry.close)
+                observe_logs(registry)
                 manager = await AgentManager.open(
                     config=config, memory=memory, logs=registry, signer=signer, admin=admin
                 )
                 stack.push_async_callback(manager.close)
                 handler = RuntimeHandler.of(manager, config)
                 app = create_runtime_app(handler, config, attestation=signer_attestation(signer))
+                instrument_http(app)
                 try:
-                    await api.attach(handler)
+                    # Health turns SERVING only once the HTTP API serves too.
+                    await api.attach(handler, ready=False)
                     if not stopping.is_set():
                         await serve_app(
                             app,
                             sock,
                             stopping,
+                            when_serving=api.set_ready,
                             on_ready=lambda: _announce(sock, api, config, manager, args.ready_file),
                         )
                 finally:

@@ -88,6 +88,9 @@ class RuntimeConfig(FrozenConfig):
     listen: str = DEFAULT_LISTEN
     # The gRPC API (RuntimeService): its own listener beside the HTTP API.
     grpc_listen: str = DEFAULT_GRPC_LISTEN
+    # A plaintext listener that answers gRPC health only (Kubernetes' native
+    # probes cannot speak TLS); off unless set, e.g. "0.0.0.0:7461".
+    health_listen: str | None = None
     # gRPC TLS: a certificate and key from files, else a fresh self-signed key per
     # start whose certificate is written to <data_dir>/tls/runtime.pem.
     tls_cert_file: Path | None = None

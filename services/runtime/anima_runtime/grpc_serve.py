@@ -43,9 +43,15 @@ class RuntimeGrpc:
     certificate_pem: bytes | None  # None only in insecure plaintext mode
     _stopped: bool = field(default=False, repr=False)
 
-    async def attach(self, handler: RuntimeHandler) -> None:
-        """Answer with `handler` from now on, and say so in health."""
+    async def attach(self, handler: RuntimeHandler, *, ready: bool = True) -> None:
+        """Answer with `handler` from now on, and (unless `ready` is False, when the
+        caller calls `set_ready` once everything else serves too) say so in health."""
         self.servicer.attach(handler)
+        if ready:
+            await self.set_ready()
+
+    async def set_ready(self) -> None:
+        """SERVING in health: the probes the manifests point at route traffic here."""
         await self.server.set_ready(True)
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_S) -> None:
@@ -85,6 +91,7 @@ async def start_grpc(config: RuntimeConfig, *, address: str | None = None) -> Ru
         service_names=[SERVICE_NAME],
         max_message_bytes=config.limits.max_body_bytes,
         max_send_message_bytes=MAX_RESPONSE_BYTES,
+        health_address=config.health_listen,
     )
     servicer = RuntimeServicer()
     server.add_servicer(pb_grpc.add_RuntimeServiceServicer_to_server, servicer, SERVICE_NAME)

@@ -28,6 +28,7 @@ from anima_runtime.config import RuntimeConfig
 from anima_runtime.errors import BACKING_SERVICE_ERRORS, backing_service_error
 from anima_runtime.log.reads import LogReads
 from anima_runtime.manager import AgentManager
+from anima_runtime.metrics import timed_turn
 from anima_runtime_api.errors import InvalidRuntimeRequest
 from anima_runtime_api.types import AgentView, RoomMemory, TurnResult
 
@@ -114,7 +115,7 @@ class RuntimeHandler:
         user_name: str | None = None,
     ) -> TurnResult:
         """One turn (the agent's loop checks the message and names the bad field)."""
-        with _backing_services("send_message"):
+        with _backing_services("send_message"), timed_turn():
             return await self._manager.send_message(
                 _check_agent_id(agent_id),
                 room_id=room_id,

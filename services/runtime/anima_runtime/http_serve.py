@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
 from fastapi import FastAPI
@@ -62,9 +62,11 @@ async def serve_app(
     stopping: asyncio.Event,
     *,
     on_ready: Callable[[], None],
+    when_serving: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Serve `app` on `sock` until `stopping` is set (or the server fails);
-    `on_ready` runs once the server accepts connections (announce, ready file)."""
+    `when_serving` is awaited, then `on_ready` runs, once the server accepts connections
+    (health turned SERVING; announce, ready file)."""
     server = _Server(
         uvicorn.Config(
             app,
@@ -81,6 +83,8 @@ async def serve_app(
             await serving
             raise RuntimeError("the HTTP server stopped while starting")
         await asyncio.sleep(0.02)
+    if when_serving is not None:
+        await when_serving()
     on_ready()
     stop = asyncio.create_task(stopping.wait())
     try:

@@ -20,13 +20,17 @@ def _log(commands: SubParsers) -> None:
     log_cli.register_serve(log.add_subparsers(dest="log_command", required=True, metavar="COMMAND"))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser: argparse.ArgumentParser = build_parser(
+def command_line() -> argparse.ArgumentParser:
+    """The command line (tests/deploy parses the manifests' arguments with it)."""
+    return build_parser(
         "anima-runtime",
         "Anima's agent runtime.",
         [cli.add_commands, character_cli.register, _log],
     )
-    return run(parser, argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(command_line(), argv)
 
 
 if __name__ == "__main__":

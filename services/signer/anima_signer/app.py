@@ -88,6 +88,7 @@ async def start_signer(config: SignerConfig, *, tee: TeeBackend | None = None) -
         interceptors=[TracingServerInterceptor(), auth],
         service_names=[SERVICE_NAME],
         max_message_bytes=config.max_message_bytes,
+        health_address=config.health_listen,
     )
     servicer = SignerServicer(
         signer=signer, tls_public_key=identity.public_key_der if identity else b""

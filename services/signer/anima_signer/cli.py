@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 from anima_core.auth import token_digest
 from anima_core.config import load_config
 from anima_core.files import replace_file
+from anima_core.otel import exported_telemetry
 from anima_signer.app import start_signer
 from anima_signer.config import ENV_PREFIX, SignerConfig
 from anima_signer_api.cli import TOKEN_ENV
@@ -86,7 +88,8 @@ async def _serve_async(config: SignerConfig, ready_file: Path | None) -> None:
 def _serve(args: argparse.Namespace) -> int:
     try:
         config = load_signer_config(args)
-        asyncio.run(_serve_async(config, args.ready_file))
+        with exported_telemetry("anima-signer", os.environ):
+            asyncio.run(_serve_async(config, args.ready_file))
     except AnimaError as exc:
         print(f"anima signer: {exc.message}", file=sys.stderr)
         return 1

@@ -44,6 +44,9 @@ class SignerConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     listen: str = "127.0.0.1:7443"
+    # A plaintext listener that answers gRPC health only (Kubernetes' native
+    # probes cannot speak TLS); off unless set, e.g. "0.0.0.0:7444".
+    health_listen: str | None = None
     state_dir: Path = Path(".anima/signer")
     # "sim" is the INSECURE software TEE; production refuses it.
     tee: Literal["sim", "dstack"] = "sim"

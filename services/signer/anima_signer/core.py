@@ -13,6 +13,7 @@ entry. A batch shares one commit and one checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack, nullcontext
@@ -28,7 +29,7 @@ from anima_signer.keys import KEY_DERIVATION_VERSION, KeyRing, validate_agent_id
 from anima_signer.sequencer import EnclaveLogs, wall_clock_ms
 from anima_signer.signing import sign_payload
 from anima_signer.state_lock import StateDirLock
-from anima_signer.store import SignerStore, StoredAgent
+from anima_signer.store import STATE_FILE, SignerStore, StoredAgent
 from anima_signer.tee.base import TeeBackend
 from anima_signer.witnessing import LogWitnessing, WitnessEndpoint
 from anima_signer_api.binding import bound_keys
@@ -40,6 +41,7 @@ from anima_signer_api.errors import (
     LogTailFull,
     PolicyDenied,
     SignerError,
+    SignerMisconfigured,
     UnknownAgent,
 )
 from anima_signer_api.types import (
@@ -61,6 +63,19 @@ from anima_verify.tlog.entry import EntryKind
 from anima_verify.tlog.note import verifier_key
 
 _RAW = (Encoding.Raw, PublicFormat.Raw)
+_logger = logging.getLogger(__name__)
+#: The unsealed store of signers before sealed state (readable and editable by the host).
+PLAIN_STATE_FILE = "signer.sqlite3"
+
+
+def _refuse_plain_state(state_dir: Path) -> None:
+    """Fail closed on a state directory from before sealing, rather than start empty."""
+    if (state_dir / PLAIN_STATE_FILE).exists():
+        raise SignerMisconfigured(
+            f"{state_dir / PLAIN_STATE_FILE} is an unsealed signer state from an older "
+            "version; this signer keeps its state sealed and neither reads nor converts it. "
+            "Move it out of the state directory to start anew"
+        )
 
 
 @dataclass(slots=True)
@@ -111,8 +126,8 @@ class Signer:
         self._agents: dict[str, Agent] = {}
         self._idempotency_lock = threading.Lock()
         self._log = EnclaveLogs(store=store, keyring=keyring, clock_ms=clock_ms)
-        # Logs from before origins were stored have been signed under this prefix.
-        store.fill_log_origins(self._new_log_origin)
+        for agent_id, refused in sorted(store.refused().items()):
+            _logger.error("agent %s is refused: %s", agent_id, refused.message)
         for agent_id in store.agents_without_log():
             # Agents from before the log existed: their log starts now.
             record = store.agent(agent_id)
@@ -142,7 +157,8 @@ class Signer:
             lock = StateDirLock.acquire(state_dir)
             on_failure.callback(lock.release)
             keyring = KeyRing(root_secret=await tee.root_secret())
-            store = SignerStore(path=state_dir / "signer.sqlite3")
+            _refuse_plain_state(state_dir)
+            store = SignerStore(path=state_dir / STATE_FILE, keyring=keyring)
             on_failure.callback(store.close)
             witnessing = None
             if witnesses:

@@ -25,6 +25,10 @@ _SALT = b"anima/key-derivation/v1"
 PURPOSE_WALLET = "wallet/secp256k1"
 PURPOSE_LOG = "log/ed25519"
 PURPOSE_SIGNING = "signing/ed25519"
+#: Key-encryption keys of the vault: `vault/<purpose>`, the index is the key epoch.
+PURPOSE_VAULT = "vault"
+#: The MAC key that binds an agent's sealed state rows into one unit; index = epoch.
+PURPOSE_STATE_MAC = "state/hmac-sha256"
 
 
 def validate_agent_id(agent_id: str) -> str:
@@ -47,6 +51,9 @@ class KeyRing:
         self._root = root_secret
         self._wallets: dict[tuple[str, int], coincurve.PrivateKey] = {}
         self._ed25519: dict[tuple[str, str], Ed25519PrivateKey] = {}
+        self._secrets: dict[bytes, bytes] = {}
+        # The same secrets by (purpose, agent, detail, index): no label to build per row.
+        self._by_use: dict[tuple[str, str, str, int], bytes] = {}
         self._lock = threading.Lock()
 
     def _derive(self, label: bytes) -> bytes:
@@ -77,6 +84,41 @@ class KeyRing:
             with self._lock:
                 self._ed25519[cache_key] = key
         return key
+
+    def _secret(self, label: bytes) -> bytes:
+        secret = self._secrets.get(label)
+        if secret is None:
+            secret = self._derive(label)
+            with self._lock:
+                self._secrets[label] = secret
+        return secret
+
+    def vault_kek(self, agent_id: str, purpose: str, epoch: int) -> bytes:
+        """The vault's key-encryption key for an agent, purpose and key epoch; it stays
+        in the enclave (anima_signer.vault wraps data keys with it)."""
+        cache_key = (PURPOSE_VAULT, agent_id, purpose, epoch)
+        secret = self._by_use.get(cache_key)
+        if secret is None:
+            if "/" in purpose or not purpose:
+                raise ValueError("a vault purpose is one label segment")
+            label = derivation_label(agent_id, f"{PURPOSE_VAULT}/{purpose}", epoch)
+            secret = self._by_use[cache_key] = self._secret(label)
+        return secret
+
+    def state_mac_key(self, agent_id: str, epoch: int) -> bytes:
+        """HMAC key that binds the agent's sealed state rows (anima_signer.sealed_state)."""
+        cache_key = (PURPOSE_STATE_MAC, agent_id, "", epoch)
+        secret = self._by_use.get(cache_key)
+        if secret is None:
+            label = derivation_label(agent_id, PURPOSE_STATE_MAC, epoch)
+            secret = self._by_use[cache_key] = self._secret(label)
+        return secret
+
+    def store_mac_key(self, label: bytes) -> bytes:
+        """A MAC key of the signer's own (not an agent's): labels outside `anima/v<N>/agent/`."""
+        if label.startswith(b"anima/v1/agent/"):
+            raise ValueError("agent keys are derived per agent and purpose")
+        return self._secret(label)
 
     def log_key(self, agent_id: str) -> Ed25519PrivateKey:
         """Signs the agent's log checkpoints only; never used for caller payloads."""

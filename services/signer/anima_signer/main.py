@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 
 from anima_core.cli import build_parser, run
 from anima_signer import cli
 
 
+def command_line() -> argparse.ArgumentParser:
+    """The command line (tests/deploy parses the manifests' arguments with it)."""
+    return build_parser("anima-signer", "Anima's enclave signer.", [cli.add_commands])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser("anima-signer", "Anima's enclave signer.", [cli.add_commands])
-    return run(parser, argv)
+    return run(command_line(), argv)
 
 
 if __name__ == "__main__":

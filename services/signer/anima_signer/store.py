@@ -1,73 +1,52 @@
-"""The signer's durable state: agents, idempotency records and logs, in SQLite.
+"""The signer's durable state: agents, idempotency records and logs, sealed.
 
-SQLite gives atomic commits and survives kill -9; WAL keeps writes cheap, and
-synchronous=FULL makes every commit durable before anything is answered. Only
-public data and answers already given are stored: no key material.
+Every row is sealed inside the enclave and bound into its agent's sealed head
+(anima_signer.sealed_state): the host's disk holds only ciphertext, and an edit,
+a dropped or replayed row, or a row moved between agents refuses that agent
+(AgentStateRefused) while the others keep working. SQLite underneath gives atomic
+commits and survives kill -9; WAL keeps writes cheap, and synchronous=FULL makes
+every commit durable before anything is answered.
 
 One connection, one lock: writes that belong together (a log append, the
 checkpoint it signs, the idempotency record of the signature it logs) run in
-one `transaction()`.
+one `transaction()`. A table added here is a name and an encoding: it is sealed
+like the others (hidden keys: HIDDEN_KEY_TABLES).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
+import struct
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from anima_signer_api.errors import AgentExists
+from anima_signer.keys import KeyRing
+from anima_signer.sealed_state import SealedState
+from anima_signer_api.errors import AgentExists, AgentStateRefused
 from anima_signer_api.types import SequencedEntry, SigningPolicy, policy_as_dict
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS agents (
-    agent_id TEXT PRIMARY KEY,
-    wallet_count INTEGER NOT NULL,
-    policy_json TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    key_derivation_version INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS idempotency (
-    agent_id TEXT NOT NULL,
-    key TEXT NOT NULL,
-    request_fingerprint BLOB NOT NULL,
-    response_json TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (agent_id, key)
-);
--- Per agent: the Merkle frontier (anima_verify.tlog.merkle.CompactRange.to_bytes),
--- the last entry time, the latest signed checkpoint note, `released`, the
--- host's confirmed size: entries below it are no longer kept here, and the
--- log's origin (its identity, and its note key's name), fixed when it started.
-CREATE TABLE IF NOT EXISTS log_state (
-    agent_id TEXT PRIMARY KEY,
-    frontier BLOB NOT NULL,
-    last_time_ms INTEGER NOT NULL,
-    checkpoint BLOB NOT NULL,
-    released INTEGER NOT NULL,
-    origin TEXT NOT NULL
-);
--- Per agent: the latest checkpoint a quorum of witnesses cosigned (the note with
--- their cosignatures) and the Merkle frontier at its size, from which the next
--- consistency proof to the witnesses starts (anima_signer.witnessing).
-CREATE TABLE IF NOT EXISTS log_witnessed (
-    agent_id TEXT PRIMARY KEY,
-    frontier BLOB NOT NULL,
-    note BLOB NOT NULL
-);
--- Entries [released, size) and the payloads the enclave wrote for them.
-CREATE TABLE IF NOT EXISTS log_pending (
-    agent_id TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    entry BLOB NOT NULL,
-    payload BLOB,
-    PRIMARY KEY (agent_id, idx)
-) WITHOUT ROWID;
-"""
+#: The file of the sealed state in the signer's state directory.
+STATE_FILE = "signer-state.sqlite3"
+
+_AGENT = "agent"  # one row per agent (key b""): StoredAgent as JSON
+_IDEMPOTENCY = "idempotency"  # key: the caller's idempotency key (hidden)
+_LOG = "log"  # one row per agent (key b""): LogStateRecord as JSON
+# Entries [released, size) and the payloads the enclave wrote for them, one row per
+# append (so sealing costs per batch, not per entry); key: first and last index.
+_LOG_ENTRIES = "log_entries"
+# The latest checkpoint a quorum of witnesses cosigned (the note with their
+# cosignatures) and the Merkle frontier at its size, from which the next
+# consistency proof to the witnesses starts (anima_signer.witnessing). Key b"".
+_LOG_WITNESSED = "log_witnessed"
+#: Tables whose keys the host must not read (idempotency keys are the caller's words).
+HIDDEN_KEY_TABLES = frozenset({_IDEMPOTENCY})
+_ONE = b""
+_SPAN = struct.Struct(">QQ")
+_LENGTH = struct.Struct(">I")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +68,7 @@ class LogStateRecord:
     released: int
 
 
-def _policy_to_json(policy: SigningPolicy) -> str:
-    return json.dumps(policy_as_dict(policy), sort_keys=True)
-
-
-def _policy_from_json(text: str) -> SigningPolicy:
-    raw = json.loads(text)
+def _policy_from_dict(raw: dict[str, Any]) -> SigningPolicy:
     return SigningPolicy(
         allowed_chain_ids=frozenset(int(c) for c in raw["allowed_chain_ids"]),
         max_value_wei=int(raw["max_value_wei"]),
@@ -104,34 +78,93 @@ def _policy_from_json(text: str) -> SigningPolicy:
     )
 
 
-class SignerStore:
-    def __init__(self, *, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        self._migrate()
-        self._lock = threading.RLock()
-        self._after_commit: list[Callable[[], None]] | None = None  # set inside a transaction
-        self._agents: dict[str, StoredAgent] = {}
-        for row in self._db.execute("SELECT * FROM agents"):
-            self._agents[row[0]] = StoredAgent(
-                agent_id=row[0],
-                wallet_count=row[1],
-                policy=_policy_from_json(row[2]),
-                created_at=datetime.fromisoformat(row[3]),
-                key_derivation_version=row[4],
-            )
+def _agent_to_json(record: StoredAgent) -> bytes:
+    return json.dumps(
+        {
+            "agent_id": record.agent_id,
+            "wallet_count": record.wallet_count,
+            "policy": policy_as_dict(record.policy),
+            "created_at": record.created_at.isoformat(),
+            "key_derivation_version": record.key_derivation_version,
+        },
+        sort_keys=True,
+    ).encode()
 
-    def _migrate(self) -> None:
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(log_state)")}
-        if "origin" not in columns:
-            # Stores from before origins were kept: fill_log_origins fills them on open.
-            self._db.execute("ALTER TABLE log_state ADD COLUMN origin TEXT")
+
+def _agent_from_json(data: bytes) -> StoredAgent:
+    raw = json.loads(data)
+    return StoredAgent(
+        agent_id=raw["agent_id"],
+        wallet_count=int(raw["wallet_count"]),
+        policy=_policy_from_dict(raw["policy"]),
+        created_at=datetime.fromisoformat(raw["created_at"]),
+        key_derivation_version=int(raw["key_derivation_version"]),
+    )
+
+
+def _log_to_json(record: LogStateRecord) -> bytes:
+    return json.dumps(
+        {
+            "origin": record.origin,
+            "frontier": record.frontier.hex(),
+            "last_time_ms": record.last_time_ms,
+            "checkpoint": record.checkpoint.hex(),
+            "released": record.released,
+        },
+        sort_keys=True,
+    ).encode()
+
+
+def _log_from_json(agent_id: str, data: bytes) -> LogStateRecord:
+    raw = json.loads(data)
+    return LogStateRecord(
+        agent_id=agent_id,
+        origin=str(raw["origin"]),
+        frontier=bytes.fromhex(raw["frontier"]),
+        last_time_ms=int(raw["last_time_ms"]),
+        checkpoint=bytes.fromhex(raw["checkpoint"]),
+        released=int(raw["released"]),
+    )
+
+
+def _entries_row(rows: list[tuple[int, bytes, bytes | None]]) -> bytes:
+    """Entries as one value: per entry its length and bytes, then its payload's
+    length + 1 (0: none) and bytes."""
+    parts = []
+    for _, entry, payload in rows:
+        parts += [_LENGTH.pack(len(entry)), entry]
+        parts += [_LENGTH.pack(0)] if payload is None else [_LENGTH.pack(len(payload) + 1), payload]
+    return b"".join(parts)
+
+
+def _entries_from_row(row: bytes) -> list[SequencedEntry]:
+    entries, at = [], 0
+    while at < len(row):
+        (length,) = _LENGTH.unpack_from(row, at)
+        entry = row[at + _LENGTH.size : at + _LENGTH.size + length]
+        at += _LENGTH.size + length
+        (marker,) = _LENGTH.unpack_from(row, at)
+        at += _LENGTH.size
+        payload = None if marker == 0 else row[at : at + marker - 1]
+        at += max(marker - 1, 0)
+        entries.append(SequencedEntry(entry, payload))
+    return entries
+
+
+class SignerStore:
+    def __init__(self, *, path: Path, keyring: KeyRing) -> None:
+        self._state = SealedState(path=path, keyring=keyring, hidden_key_tables=HIDDEN_KEY_TABLES)
+        self._agents: dict[str, StoredAgent] = {}
+        for agent_id in self._state.agents():
+            try:
+                data = self._state.get(agent_id, _AGENT, _ONE)
+            except AgentStateRefused:
+                continue  # refused() says why
+            if data is not None:
+                self._agents[agent_id] = _agent_from_json(data)
 
     def close(self) -> None:
-        self._db.close()
+        self._state.close()
 
     @contextmanager
     def transaction(self, after_commit: Callable[[], None] | None = None) -> Iterator[None]:
@@ -140,202 +173,134 @@ class SignerStore:
         `after_commit` (and what store methods register) runs once the commit is
         durable, still under the lock, so caches never show uncommitted state.
         """
-        with self._lock:
-            if self._after_commit is not None:
-                raise RuntimeError("SignerStore transactions do not nest")
-            hooks: list[Callable[[], None]] = []
-            self._after_commit = hooks
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
-                    raise
-            finally:
-                self._after_commit = None
-            for hook in hooks:
-                hook()
-            if after_commit is not None:
-                after_commit()
+        with self._state.transaction(after_commit):
+            yield
 
-    def _on_commit(self, hook: Callable[[], None]) -> None:
-        if self._after_commit is None:
-            hook()
-        else:
-            self._after_commit.append(hook)
+    def refused(self) -> dict[str, AgentStateRefused]:
+        """Agents whose sealed state was refused, with why (they are left out of agents())."""
+        return self._state.refused()
 
     def add_agent(self, record: StoredAgent) -> None:
-        with self._lock:
-            try:
-                self._db.execute(
-                    "INSERT INTO agents VALUES (?, ?, ?, ?, ?)",
-                    (
-                        record.agent_id,
-                        record.wallet_count,
-                        _policy_to_json(record.policy),
-                        record.created_at.isoformat(),
-                        record.key_derivation_version,
-                    ),
-                )
-            except sqlite3.IntegrityError as exc:
-                raise AgentExists(record.agent_id) from exc
-            self._on_commit(lambda: self._agents.__setitem__(record.agent_id, record))
+        if self._state.get(record.agent_id, _AGENT, _ONE) is not None:
+            raise AgentExists(record.agent_id)
+        self._state.put(record.agent_id, _AGENT, _ONE, _agent_to_json(record))
+        self._state.on_commit(lambda: self._agents.__setitem__(record.agent_id, record))
 
     def agent(self, agent_id: str) -> StoredAgent | None:
-        return self._agents.get(agent_id)
+        """The agent, None if unknown; AgentStateRefused if its state was refused."""
+        record = self._agents.get(agent_id)
+        if record is None:
+            self._state.check_agent(agent_id)
+        return record
 
     def agents(self) -> list[StoredAgent]:
-        return sorted(self._agents.values(), key=lambda r: r.agent_id)
+        refused = self._state.refused()
+        return sorted(
+            (r for r in self._agents.values() if r.agent_id not in refused),
+            key=lambda r: r.agent_id,
+        )
 
     def idempotent_response(self, agent_id: str, key: str) -> tuple[bytes, str] | None:
         """(request fingerprint, stored response JSON) for a key already used."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT request_fingerprint, response_json FROM idempotency "
-                "WHERE agent_id = ? AND key = ?",
-                (agent_id, key),
-            ).fetchone()
-        return None if row is None else (bytes(row[0]), str(row[1]))
+        data = self._state.get(agent_id, _IDEMPOTENCY, key.encode())
+        if data is None:
+            return None
+        raw = json.loads(data)
+        return bytes.fromhex(raw["fingerprint"]), str(raw["response"])
 
     def save_idempotent_response(
         self, agent_id: str, key: str, fingerprint: bytes, response_json: str
     ) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO idempotency VALUES (?, ?, ?, ?, ?)",
-                (agent_id, key, fingerprint, response_json, datetime.now(UTC).isoformat()),
-            )
+        record = {
+            "fingerprint": fingerprint.hex(),
+            "response": response_json,
+            "created_at": datetime.now(UTC).isoformat(),
+        }
+        self._state.put(agent_id, _IDEMPOTENCY, key.encode(), json.dumps(record).encode())
 
     # ------------------------------------------------------------ logs
 
     def log_state(self, agent_id: str) -> LogStateRecord | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT origin, frontier, last_time_ms, checkpoint, released FROM log_state "
-                "WHERE agent_id = ?",
-                (agent_id,),
-            ).fetchone()
-        if row is None:
-            return None
-        return LogStateRecord(
-            agent_id=agent_id,
-            origin=_stored_origin(agent_id, row[0]),
-            frontier=bytes(row[1]),
-            last_time_ms=int(row[2]),
-            checkpoint=bytes(row[3]),
-            released=int(row[4]),
-        )
+        data = self._state.get(agent_id, _LOG, _ONE)
+        return None if data is None else _log_from_json(agent_id, data)
 
     def log_origin(self, agent_id: str) -> str | None:
         """The origin the agent's log started with; None for an agent without a log."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT origin FROM log_state WHERE agent_id = ?", (agent_id,)
-            ).fetchone()
-        return None if row is None else _stored_origin(agent_id, row[0])
-
-    def fill_log_origins(self, origin_for: Callable[[str], str]) -> None:
-        """Give logs stored before origins were kept the origin they have been signed with."""
-        with self.transaction():
-            rows = self._db.execute(
-                "SELECT agent_id FROM log_state WHERE origin IS NULL"
-            ).fetchall()
-            self._db.executemany(
-                "UPDATE log_state SET origin = ? WHERE agent_id = ?",
-                [(origin_for(str(r[0])), str(r[0])) for r in rows],
-            )
+        record = self.log_state(agent_id)
+        return None if record is None else record.origin
 
     def agents_without_log(self) -> list[str]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT agent_id FROM agents WHERE agent_id NOT IN (SELECT agent_id FROM log_state)"
-            ).fetchall()
-        return sorted(str(r[0]) for r in rows)
+        return [r.agent_id for r in self.agents() if self.log_state(r.agent_id) is None]
 
     def put_log_state(self, record: LogStateRecord) -> None:
         """Insert or update; an existing log keeps its origin."""
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO log_state (agent_id, origin, frontier, last_time_ms, checkpoint, "
-                "released) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET "
-                "frontier = excluded.frontier, last_time_ms = excluded.last_time_ms, "
-                "checkpoint = excluded.checkpoint, released = excluded.released",
-                (
-                    record.agent_id,
-                    record.origin,
-                    record.frontier,
-                    record.last_time_ms,
-                    record.checkpoint,
-                    record.released,
-                ),
+        existing = self.log_state(record.agent_id)
+        if existing is not None and existing.origin != record.origin:
+            record = LogStateRecord(
+                agent_id=record.agent_id,
+                origin=existing.origin,
+                frontier=record.frontier,
+                last_time_ms=record.last_time_ms,
+                checkpoint=record.checkpoint,
+                released=record.released,
             )
+        self._state.put(record.agent_id, _LOG, _ONE, _log_to_json(record))
 
     def add_pending(self, agent_id: str, rows: list[tuple[int, bytes, bytes | None]]) -> None:
-        with self._lock:
-            self._db.executemany(
-                "INSERT INTO log_pending VALUES (?, ?, ?, ?)",
-                [(agent_id, index, entry, payload) for index, entry, payload in rows],
-            )
+        """Entries with consecutive indices, as the sequencer appends them."""
+        if [index for index, _, _ in rows] != list(range(rows[0][0], rows[0][0] + len(rows))):
+            raise ValueError("pending entries must have consecutive indices")
+        span = _SPAN.pack(rows[0][0], rows[-1][0])
+        self._state.put(agent_id, _LOG_ENTRIES, span, _entries_row(rows))
+
+    def _spans(self, agent_id: str) -> list[tuple[int, int, bytes]]:
+        spans = [(*_SPAN.unpack(k), k) for k in self._state.keys(agent_id, _LOG_ENTRIES)]
+        return sorted(spans)
 
     def release_pending(self, agent_id: str, below: int) -> None:
-        with self._lock:
-            self._db.execute(
-                "DELETE FROM log_pending WHERE agent_id = ? AND idx < ?", (agent_id, below)
-            )
+        """Forget entries below `below` (a row goes once all its entries are below)."""
+        done = [key for _, last, key in self._spans(agent_id) if last < below]
+        self._state.delete_many(agent_id, _LOG_ENTRIES, done)
 
     def pending(self, agent_id: str, start: int, end: int) -> list[SequencedEntry]:
         """Stored entries [start, end) in order."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT entry, payload FROM log_pending WHERE agent_id = ? AND idx >= ? "
-                "AND idx < ? ORDER BY idx",
-                (agent_id, start, end),
-            ).fetchall()
-        return [SequencedEntry(bytes(r[0]), None if r[1] is None else bytes(r[1])) for r in rows]
+        found: list[SequencedEntry] = []
+        for first, last, key in self._spans(agent_id):
+            if last < start or first >= end:
+                continue
+            row = self._state.get(agent_id, _LOG_ENTRIES, key)
+            entries = [] if row is None else _entries_from_row(row)
+            if len(entries) != last - first + 1:
+                raise RuntimeError(f"the stored log tail of agent {agent_id!r} is inconsistent")
+            found += entries[max(start - first, 0) : end - first]
+        return found
 
     # ------------------------------------------------------------ witnessing
 
     def witnessed(self, agent_id: str) -> tuple[bytes, bytes] | None:
         """(frontier, cosigned note) of the agent's latest witnessed checkpoint."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT frontier, note FROM log_witnessed WHERE agent_id = ?", (agent_id,)
-            ).fetchone()
-        return None if row is None else (bytes(row[0]), bytes(row[1]))
+        data = self._state.get(agent_id, _LOG_WITNESSED, _ONE)
+        if data is None:
+            return None
+        (length,) = _LENGTH.unpack_from(data)
+        return data[_LENGTH.size : _LENGTH.size + length], data[_LENGTH.size + length :]
 
     def put_witnessed(self, agent_id: str, frontier: bytes, note: bytes) -> None:
-        """Committed without its own fsync (synchronous=NORMAL for this commit): the
-        next ordinary commit fsyncs the WAL, this frame included, and the host can
-        confirm entries (release them here) only in such a later commit, so a power
-        loss never leaves the released size above the durable witnessed size. Lost,
-        the row only sends the next round from the older size (the witnesses answer
-        409 with theirs, and the entries to prove from are still held)."""
-        with self._lock:
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            try:
-                with self.transaction():
-                    self._db.execute(
-                        "INSERT INTO log_witnessed VALUES (?, ?, ?) ON CONFLICT (agent_id) "
-                        "DO UPDATE SET frontier = excluded.frontier, note = excluded.note",
-                        (agent_id, frontier, note),
-                    )
-            finally:
-                self._db.execute("PRAGMA synchronous=FULL")
+        """Committed without its own fsync: the next ordinary commit makes it durable,
+        and the host can confirm entries (release them here) only in such a later
+        commit, so a power cut never leaves the released size above the durable
+        witnessed size. Lost, the row only sends the next round from the older size
+        (the witnesses answer 409 with theirs, and the entries to prove from are held)."""
+        with self._state.transaction(durable=False):
+            value = _LENGTH.pack(len(frontier)) + frontier + note
+            self._state.put(agent_id, _LOG_WITNESSED, _ONE, value)
 
     def log_since(self, agent_id: str, start: int) -> tuple[bytes, bytes, list[SequencedEntry]]:
-        """(latest signed checkpoint, its frontier, entries [start, size)), read at one moment."""
-        with self._lock:
+        """(latest signed checkpoint, its frontier, entries [start, size)), read at one
+        moment (under the store's lock, between transactions)."""
+        with self._state.transaction():
             record = self.log_state(agent_id)
             if record is None:
                 raise RuntimeError(f"agent {agent_id!r} has no log")
             size = int.from_bytes(record.frontier[:8], "big")
             return record.checkpoint, record.frontier, self.pending(agent_id, start, size)
-
-
-def _stored_origin(agent_id: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise RuntimeError(f"the log of agent {agent_id!r} has no stored origin")
-    return value

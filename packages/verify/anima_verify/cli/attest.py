@@ -20,6 +20,7 @@ from pathlib import Path
 
 from anima_verify.attestation.errors import AttestationError, MalformedCollateral
 from anima_verify.attestation.tdx import MEASUREMENT_REGISTERS, VerifiedQuote, verify_tdx_quote
+from anima_verify.cli import attest_policy
 
 EXIT_VERIFIED = 0
 EXIT_REJECTED = 1
@@ -27,7 +28,7 @@ EXIT_UNREADABLE = 2
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `attest verify` to the `anima` command line."""
+    """Add `attest verify` and `attest policy` to the `anima` command line."""
     attest = subparsers.add_parser("attest", help="verify attestation evidence")
     commands = attest.add_subparsers(dest="attest_command", required=True, metavar="COMMAND")
     verify = commands.add_parser(
@@ -53,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     verify.add_argument("--json", action="store_true", help="print one JSON object")
     verify.set_defaults(func=verify_command)
+    attest_policy.add_command(commands)
 
 
 def verify_command(args: argparse.Namespace) -> int:

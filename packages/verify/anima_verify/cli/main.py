@@ -1,7 +1,7 @@
 """`anima-verify`: check an Anima agent's log and attestation with nothing else installed.
 
-The same commands are `anima log verify|audit|verify-note` and `anima attest verify`
-in the dev stack's umbrella command.
+The same commands are `anima log verify|audit|verify-note`, `anima attest verify` and
+`anima lightclient check-vectors` in the dev stack's umbrella command.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from anima_verify.cli import attest, log
+from anima_verify.cli import attest, lightclient, log
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     log.register(commands)
     attest.register(commands)
+    lightclient.register(commands)
     return parser
 
 

@@ -15,13 +15,13 @@ mouth for anyone reading by eye. So labels from the host:
 - must be in NFKC form (the runtime normalizes what it sends; the enclave refuses
   anything else, so no two spellings of one name reach the log);
 - may not be a reserved name once NFKC-casefolded and stripped of surrounding
-  whitespace (actors only: `signer`).
+  whitespace (actors only: `signer`), nor read as one: diacritics dropped and
+  look-alike letters from other scripts folded (Cyrillic dze, i, ie; Greek capital
+  iota, nu, epsilon; Cherokee, Lisu, small capitals: confusables.py).
 
 Both the runtime (early, for a clear error) and the enclave (the AppendLog check:
 the host is not trusted) apply these rules. Entries already in a log are not
-re-checked: a verifier decodes them as they were written. Look-alikes from other
-scripts (Cyrillic U+0455 for "s") are not folded by NFKC; telling them apart needs
-the confusables data of Unicode TS #39, which Python does not ship.
+re-checked: a verifier decodes them as they were written.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Final
 
+from anima_verify.tlog.confusables import skeleton
 from anima_verify.tlog.errors import MalformedEntry
 
 #: The actor of the enclave's own entries (see ENCLAVE_ONLY_KINDS in entry.py).
@@ -95,6 +96,13 @@ def check_host_label(value: object, what: str, reserved: frozenset[str] = frozen
         if value == key:
             raise MalformedEntry(f"{what} {value!r} is reserved for the signer's own entries")
         raise MalformedEntry(f"{what} {value!r} imitates {key!r}, which is reserved for the signer")
+    if reserved:
+        imitated = skeleton(key)
+        if imitated in reserved:
+            raise MalformedEntry(
+                f"{what} {value!r} imitates {imitated!r} with look-alike letters; "
+                f"{imitated!r} is reserved for the signer"
+            )
     if not value.isascii() and not unicodedata.is_normalized("NFKC", value):
         raise MalformedEntry(
             f"{what} {value!r} is not in NFKC form; send {normalize_label(value)!r}"

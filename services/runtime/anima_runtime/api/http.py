@@ -69,6 +69,7 @@ from anima_runtime.handler import (
     MAX_ROOM_ID_CHARS,
     RuntimeHandler,
 )
+from anima_runtime.log.explorer import mount_explorer
 from anima_runtime.log.http import log_router
 from anima_runtime.log.http_errors import ApiError, ErrorResponse, domain_error_body, error_body
 from anima_runtime.log.sequencer import AttestationFetcher
@@ -321,6 +322,8 @@ def create_runtime_app(
     )
     app.include_router(agents_router(handler, config))
     app.include_router(log_router(handler.logs, config=config.log.api, attestation=attestation))
+    if config.log.api.explorer:
+        mount_explorer(app)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

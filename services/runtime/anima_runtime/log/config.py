@@ -52,6 +52,9 @@ class LogApiConfig(FrozenConfig):
     attestation_burst: int = Field(default=5, ge=1)
     # Browser origins allowed to read the API; never "*".
     cors_origins: tuple[str, ...] = ()
+    # Serve the browser log explorer (static files that verify the log in the
+    # visitor's browser from the routes above) at /explorer/.
+    explorer: bool = True
 
     @field_validator("read_token_sha256", "redaction_token_sha256")
     @classmethod

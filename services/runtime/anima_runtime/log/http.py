@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from anima_runtime.log import queries
 from anima_runtime.log.config import LogApiConfig
 from anima_runtime.log.errors import PayloadRedacted, TileNotFound
+from anima_runtime.log.explorer import mount_explorer
 from anima_runtime.log.http_auth import payload_auth, reader_auth, redaction_auth
 from anima_runtime.log.http_errors import ApiError, ErrorResponse, LogApiRoute, error_body
 from anima_runtime.log.ratelimit import TokenBucket
@@ -370,6 +371,8 @@ def create_log_app(
     )
     reads = LogReads(registry, max_page=config.max_page_entries)
     app.include_router(log_router(reads, config=config, attestation=attestation))
+    if config.explorer:
+        mount_explorer(app)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from anima.signer.v1 import signer_pb2 as pb
 from anima.signer.v1 import signer_pb2_grpc as pb_grpc
 from anima_core.error_mapping import status_for_exception
+from anima_signer.api.metrics import count_outcome
 from anima_signer.core import Signer
 from anima_signer_api import convert
 from anima_signer_api.errors import SignerError
@@ -45,6 +46,7 @@ ACCESS_LIST = {
 
 
 def _batch_item(outcome: SignResult | SignerError) -> pb.SignBatchItem:
+    count_outcome(outcome)
     if isinstance(outcome, SignerError):
         error = pb.SignError(
             code=status_for_exception(outcome).value[0],
@@ -94,7 +96,12 @@ class SignerServicer(pb_grpc.SignerServiceServicer):  # type: ignore[misc]
     async def Sign(self, request: pb.SignRequest, context: Context) -> pb.SignResponse:
         parsed = convert.sign_request_from_proto(request)
         # Signing commits the log entry durably (an fsync): not on the event loop.
-        result = await asyncio.to_thread(self._signer.sign, parsed)
+        try:
+            result = await asyncio.to_thread(self._signer.sign, parsed)
+        except SignerError as exc:
+            count_outcome(exc)
+            raise
+        count_outcome(result)
         return convert.result_to_proto(result)
 
     async def SignBatch(

@@ -40,6 +40,10 @@ class SignerServiceStub:
     LOG_TAIL_FULL          RESOURCE_EXHAUSTED   metadata: agent_id; store the tail first
     STATE_DIR_IN_USE       FAILED_PRECONDITION  another signer holds the state directory
     LOG_CHANGED_ELSEWHERE  FAILED_PRECONDITION  metadata: agent_id; another signer wrote it
+    AGENT_STATE_REFUSED    FAILED_PRECONDITION  metadata: agent_id; its sealed state failed its check
+    STATE_MANIFEST_REFUSED FAILED_PRECONDITION  the sealed state store's agent list failed its check
+    SEALED_BLOB_MALFORMED  INVALID_ARGUMENT     not a sealed blob of a known version
+    SEALED_BLOB_REFUSED    FAILED_PRECONDITION  a sealed blob this enclave will not open
     LOG_NOT_WITNESSED      FAILED_PRECONDITION  metadata: agent_id; no witness quorum, nothing released
     TEE_UNAVAILABLE        UNAVAILABLE          the TEE backend cannot be reached
     TEE_PROTOCOL_ERROR     INTERNAL             the TEE backend answered out of protocol
@@ -110,6 +114,10 @@ class SignerServiceServicer:
     LOG_TAIL_FULL          RESOURCE_EXHAUSTED   metadata: agent_id; store the tail first
     STATE_DIR_IN_USE       FAILED_PRECONDITION  another signer holds the state directory
     LOG_CHANGED_ELSEWHERE  FAILED_PRECONDITION  metadata: agent_id; another signer wrote it
+    AGENT_STATE_REFUSED    FAILED_PRECONDITION  metadata: agent_id; its sealed state failed its check
+    STATE_MANIFEST_REFUSED FAILED_PRECONDITION  the sealed state store's agent list failed its check
+    SEALED_BLOB_MALFORMED  INVALID_ARGUMENT     not a sealed blob of a known version
+    SEALED_BLOB_REFUSED    FAILED_PRECONDITION  a sealed blob this enclave will not open
     LOG_NOT_WITNESSED      FAILED_PRECONDITION  metadata: agent_id; no witness quorum, nothing released
     TEE_UNAVAILABLE        UNAVAILABLE          the TEE backend cannot be reached
     TEE_PROTOCOL_ERROR     INTERNAL             the TEE backend answered out of protocol
@@ -241,6 +249,10 @@ class SignerService:
     LOG_TAIL_FULL          RESOURCE_EXHAUSTED   metadata: agent_id; store the tail first
     STATE_DIR_IN_USE       FAILED_PRECONDITION  another signer holds the state directory
     LOG_CHANGED_ELSEWHERE  FAILED_PRECONDITION  metadata: agent_id; another signer wrote it
+    AGENT_STATE_REFUSED    FAILED_PRECONDITION  metadata: agent_id; its sealed state failed its check
+    STATE_MANIFEST_REFUSED FAILED_PRECONDITION  the sealed state store's agent list failed its check
+    SEALED_BLOB_MALFORMED  INVALID_ARGUMENT     not a sealed blob of a known version
+    SEALED_BLOB_REFUSED    FAILED_PRECONDITION  a sealed blob this enclave will not open
     LOG_NOT_WITNESSED      FAILED_PRECONDITION  metadata: agent_id; no witness quorum, nothing released
     TEE_UNAVAILABLE        UNAVAILABLE          the TEE backend cannot be reached
     TEE_PROTOCOL_ERROR     INTERNAL             the TEE backend answered out of protocol
