@@ -13,6 +13,8 @@ from types import ModuleType
 
 import pytest
 
+from anima_chain_api import client as chain_client
+from anima_chain_api import errors as chain_errors
 from anima_core.errors import ERROR_TABLE, REASON_PATTERN, ErrorCatalog
 from anima_core.interceptors import MalformedRequest
 from anima_memory_api import client as memory_client
@@ -32,9 +34,11 @@ PACKAGES = (
     "anima_signer_api",
     "anima_memory_api",
     "anima_runtime_api",
+    "anima_chain_api",
     "anima_signer",
     "anima_memory",
     "anima_runtime",
+    "anima_chain",
 )
 #: Each service's error families; errors outside every family (anima_verify's,
 #: anima_core's) are shared: any service may send them.
@@ -42,6 +46,7 @@ FAMILIES: dict[str, tuple[type[AnimaError], ...]] = {
     "signer": (signer_errors.SignerError,),
     "memory": (memory_errors.MemoryServiceError,),
     "runtime": (AgentRuntimeError, LogError),
+    "chain": (chain_errors.ChainServiceError,),
 }
 
 
@@ -180,10 +185,18 @@ SERVICES = [
         "proto/anima/runtime/v1/runtime.proto",
         "RuntimeService",
     ),
+    Service(
+        chain_errors,
+        (chain_errors.ChainServiceError,),
+        (chain_errors.ChainRpcError,),
+        chain_client.ERRORS,
+        "proto/anima/chain/v1/chain.proto",
+        "ChainService",
+    ),
 ]
 
 
-@pytest.mark.parametrize("api", SERVICES, ids=["signer", "memory", "runtime"])
+@pytest.mark.parametrize("api", SERVICES, ids=["signer", "memory", "runtime", "chain"])
 def test_every_reason_a_service_sends_is_in_its_proto_and_its_client(api: Service) -> None:
     sent = api.sent()
     domain = api.errors.ERROR_DOMAIN

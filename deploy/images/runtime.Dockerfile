@@ -16,6 +16,8 @@ COPY packages/core/ packages/core/
 COPY packages/signer-api/ packages/signer-api/
 COPY packages/memory-api/ packages/memory-api/
 COPY packages/runtime-api/ packages/runtime-api/
+# The chain client's API package (the EVM plugin talks to it).
+COPY packages/chain-api/ packages/chain-api/
 # The log explorer's static files, which the runtime serves at /explorer/.
 COPY web/ web/
 COPY services/runtime/ services/runtime/
@@ -29,6 +31,7 @@ RUN python -m pip wheel --no-cache-dir --no-deps -w /wheels \
       packages/signer-api \
       packages/memory-api \
       packages/runtime-api \
+      packages/chain-api \
       web \
       services/runtime \
  && python -m venv /opt/anima \

@@ -8,6 +8,7 @@ import argparse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from anima_chain import cli as chain_cli
 from anima_core.cli import build_parser as build_command
 from anima_core.cli import run
 from anima_dev import chat, demo
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
             _log,
             runtime_cli.register,
             chat.register,
+            chain_cli.register,
         ],
     )
 

@@ -9,7 +9,10 @@
    derives its keys, and the owner verifies fresh evidence that binds them.
 3. Chat with it: it stores what it hears, extracts a fact in one turn and uses it
    in a later one; every step's log index comes back with the answer. Sign within
-   the owner's policy, and be refused beyond it.
+   the owner's policy, and be refused beyond it. On a real dev chain (anvil) behind
+   the verifying chain client, it reports its verified balance, sends a transfer
+   that lands on the chain with a verified receipt, reports the new balance, and a
+   transfer beyond the policy is refused and never reaches the chain.
 4. Verify the agent's log as a third party would, from the runtime's public log
    API: `anima log verify` and `anima log audit` in their own processes against
    the log key the attestation binds and the witness policy (the witness's key,
@@ -40,6 +43,9 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from anima_core.auth import token_digest
+from anima_dev.contracts import deploy_test_token, give_tokens, set_balance
+from anima_dev.local_chain import LocalChain, local_chain
+from anima_dev.local_chain_client import local_chain_client
 from anima_dev.local_memory import local_memory
 from anima_dev.local_runtime import local_runtime
 from anima_dev.local_signer import local_signer
@@ -72,6 +78,17 @@ CONVERSATION = (
     "Where do I live?",
 )
 REMEMBERED = "Lisbon"
+# The wallet part: funded on the dev chain, asked for its balance, asked to pay.
+BURN = "0x000000000000000000000000000000000000dEaD"
+WALLET_FUNDS = 2 * 10**18
+TOKEN_FUNDS = 100 * 10**18
+WALLET_TURNS = (
+    "What is your wallet balance?",
+    f"Send 0.01 ETH to {BURN}",
+    f"Send 5 ETH to {BURN}",
+    f"Send 3 ATT to {BURN}",
+    "What is your wallet balance now?",
+)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -132,6 +149,8 @@ class _Api:
 async def _create_agent(api: _Api, address: str, admin_token: str) -> dict[str, Any]:
     _say("2. create an agent from a character file; the enclave derives its keys and attests them")
     character = json.loads(CHARACTER.read_text())
+    # The demo's agent holds a wallet on the dev chain: ElizaOS's EVM plugin, by name.
+    character["plugins"] = [*character.get("plugins", []), "@elizaos/plugin-evm"]
     agent: dict[str, Any] = await api.call("POST", "/v1/agents", json={"character": character})
     _say(
         "agent",
@@ -184,8 +203,72 @@ async def _converse(api: _Api, agent_id: str) -> list[dict[str, Any]]:
     return turns
 
 
+def _wei(chain: LocalChain, address: str) -> int:
+    """A balance as the dev chain says it: the demo's own check, outside the agent."""
+    return int(str(chain.rpc("eth_getBalance", [address, "latest"])), 16)
+
+
+def _nonce(chain: LocalChain, address: str) -> int:
+    return int(str(chain.rpc("eth_getTransactionCount", [address, "latest"])), 16)
+
+
+async def _wallet(api: _Api, agent: dict[str, Any], chain: LocalChain, token: bytes) -> None:
+    _say("3b. its wallet on the dev chain, read only through proofs; a real transfer")
+    wallet = agent["wallets"][0]
+    set_balance(chain, bytes.fromhex(wallet[2:]), WALLET_FUNDS)
+    give_tokens(chain, token, bytes.fromhex(wallet[2:]), TOKEN_FUNDS)
+    _say("funded", f"{wallet}: 2 ETH and 100 ATT on anvil (chain {chain.chain_id})")
+    burned_before = _wei(chain, BURN)
+    said = []
+    for text in WALLET_TURNS:
+        nonce_before = _nonce(chain, wallet)
+        turn = await api.call(
+            "POST",
+            f"/v1/agents/{agent['agent_id']}/messages",
+            json={"room_id": "wallet-room", "entity_id": USER, "user_name": "Sam", "text": text},
+        )
+        _say("you", text)
+        for response in turn["responses"]:
+            _say("agent", f"{response['text']}  (log #{response['log_index']})")
+        said.append(" ".join(r["text"] for r in turn["responses"]))
+        transfers = [a for a in turn["actions"] if a["name"] == "EVM_TRANSFER_TOKENS"]
+        if text.startswith("Send") and len(transfers) != 1:
+            raise RuntimeError(f"the transfer action did not run for {text!r}")
+        for action in transfers:
+            data = action["data"]
+            if "5 ETH" in text:  # beyond the owner's 1 ETH limit
+                if action["ok"] or data.get("refused") != "SIGNING_REFUSED":
+                    raise RuntimeError(f"a transfer above the policy was not refused: {data}")
+                if _nonce(chain, wallet) != nonce_before:
+                    raise RuntimeError("the refused transfer reached the chain")
+                _say(
+                    "refused",
+                    f"policy rule {data.get('rule')}; the wallet's nonce on anvil is still "
+                    f"{nonce_before}: nothing reached the chain (log #{action['log_index']})",
+                )
+                continue
+            if not action["ok"]:
+                raise RuntimeError(f"the transfer failed: {action['text']}")
+            mined = chain.rpc("eth_getTransactionReceipt", [data["transaction_hash"]])
+            if not isinstance(mined, dict) or mined["blockHash"] != data["receipt"]["block_hash"]:
+                raise RuntimeError("the logged transaction is not on the dev chain as reported")
+            _say(
+                "on chain",
+                f"{data['transaction_hash']} in block {data['receipt']['block_number']}; "
+                f"the action's log entry #{action['log_index']} names it and its verified receipt",
+            )
+    if _wei(chain, BURN) - burned_before != ONE_ETH // 100:
+        raise RuntimeError("the recipient did not receive exactly 0.01 ETH")
+    before, after = said[0], said[-1]
+    if "2 ETH" not in before or "verified against block" not in before:
+        raise RuntimeError(f"the first balance answer is not the verified one: {before!r}")
+    if "1.98" not in after or "97 ATT" not in after:
+        raise RuntimeError(f"the last balance answer is not the verified one: {after!r}")
+    _say("balances", "before and after came from proofs against verified blocks, and match anvil")
+
+
 async def _sign(address: str, runtime_token: str, agent: dict[str, Any]) -> SignedTransaction:
-    _say("3b. sign within the owner's policy, and be refused beyond it")
+    _say("3c. sign within the owner's policy, and be refused beyond it")
     trust = MeasurementPolicy.insecure_simulated_for_development()
     async with await SignerClient.connect_attested(
         address=address, token=runtime_token, policy=trust
@@ -324,13 +407,20 @@ async def _prove(
 
 
 async def _story(
-    signer: Any, runtime: Any, read_token: str, state_dir: Path, witness: LocalWitness
+    signer: Any,
+    runtime: Any,
+    read_token: str,
+    state_dir: Path,
+    chain: LocalChain,
+    token: bytes,
+    witness: LocalWitness,
 ) -> None:
     api = _Api(runtime.url, runtime.api_token, read_token)
     try:
         agent = await _create_agent(api, signer.address, signer.tokens["admin"])
         first = await _checkpoint(api, agent["agent_id"], 1)
         turns = await _converse(api, agent["agent_id"])
+        await _wallet(api, agent, chain, token)
         tx = await _sign(signer.address, signer.tokens["runtime"], agent)
         await _verify(api, agent, first, turns, tx, state_dir, witness)
     finally:
@@ -341,7 +431,10 @@ def _run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         state_dir = args.state_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         state_dir.mkdir(parents=True, exist_ok=True)
-        _say("1. start the stack: four processes (INSECURE simulated TEE, embedded defaults)")
+        _say("1. start the stack: a dev chain and five processes (INSECURE simulated TEE)")
+        chain = stack.enter_context(local_chain(state_dir / "anvil", chain_id=DEV_CHAIN_ID))
+        token = deploy_test_token(chain, supply=10**24)
+        _say("dev chain", f"anvil at {chain.url}; TestToken (ATT, contracts/) at 0x{token.hex()}")
         witness = stack.enter_context(local_witness(state_dir / "witness"))
         _say(
             "witness",
@@ -356,6 +449,12 @@ def _run(args: argparse.Namespace) -> int:
             f"{signer.address}: attested gRPC over TLS (the enclave); releases nothing "
             "before the witness cosigned it",
         )
+        verifier = stack.enter_context(local_chain_client(state_dir, chain=chain, signer=signer))
+        _say(
+            "chain client",
+            f"{verifier.address}: trusts only block 0 {verifier.checkpoint[:18]}..., "
+            "verifies every header, proof and receipt the node sends",
+        )
         memory = stack.enter_context(local_memory(state_dir))
         _say("memory", f"{memory.address}: gRPC over TLS, embedded Qdrant Edge, MiniLM embeddings")
         read_token = secrets.token_urlsafe(32)
@@ -365,10 +464,17 @@ def _run(args: argparse.Namespace) -> int:
             "ANIMA_RUNTIME_SIGNING__ALLOW_PERSONAL_MESSAGES": "true",
             "ANIMA_RUNTIME_LOG__API__READ_TOKEN_SHA256": token_digest(read_token),
         }
+        policy["ANIMA_CHAIN_TOKEN"] = verifier.token
+        chain_args = (
+            *("--chain", verifier.address, "--chain-cert", str(verifier.certificate_path)),
+            *("--evm-token", f"ATT=0x{token.hex()}"),
+        )
         runtime = stack.enter_context(
-            local_runtime(state_dir, signer=signer, memory=memory, env=policy)
+            local_runtime(
+                state_dir, signer=signer, memory=memory, env=policy, extra_args=chain_args
+            )
         )
         _say("runtime", f"{runtime.url}: HTTP API (bearer token), public log routes, offline model")
-        asyncio.run(_story(signer, runtime, read_token, state_dir, witness))
+        asyncio.run(_story(signer, runtime, read_token, state_dir, chain, token, witness))
     _say("done", "every check above passed")
     return 0

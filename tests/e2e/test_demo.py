@@ -23,13 +23,21 @@ def test_demo_runs_the_story() -> None:
     # Step 3: it learned a fact in the first turn and used it in the last.
     assert "[agent] You told me you live in Lisbon." in out
     assert "FACT_EXTRACTION: added 2" in out
+    # Step 3b: a real dev chain behind the verifying chain client.
+    assert re.search(r"holds 2 ETH and 100 ATT \(verified against block \d+\)", out)
+    assert re.search(r"\[on chain\] 0x[0-9a-f]{64} in block \d+", out)
+    assert "the owner's policy refused to sign it (rule max_value_wei)" in out
+    assert "nothing reached the chain" in out
+    assert re.search(r"holds 1\.98\d* ETH and 97 ATT \(verified against block \d+\)", out)
+    assert "match anvil" in out
     assert "sender recovered by eth-account: True" in out
     assert "EIP-191 signer recovered: True" in out
     assert "POLICY_DENIED: denied by policy rule 'max_value_wei'" in out
     # Step 4: the log, verified offline by `anima log` in its own processes.
     assert "[anima log verify] origin=anima.local/agents/ada-" in out
-    assert re.search(r"'message_in': 4, 'response': 4, 'action': 4, 'evaluator': 4", out)
-    assert "'signature': 2, 'policy_decision': 1" in out
+    # 4 + 5 wallet turns; the transfer turns add the action's own reply.
+    assert re.search(r"'message_in': 9, 'response': 12, 'action': 9, 'evaluator': 9", out)
+    assert "'signature': 4, 'policy_decision': 2" in out
     assert "consistent: True" in out
     assert "signature and witness cosignature checked" in out
     assert "the message that taught the fact: entry 1 (message_in, actor sam) proven" in out

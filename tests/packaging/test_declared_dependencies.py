@@ -30,8 +30,6 @@ UNIMPORTED = {
     # httpcore looks for sniffio on every lock; absent, each look is a failed import.
     ("anima-core", "sniffio"),
     ("anima-verify", "sniffio"),
-    # eth-hash's keccak backend: eth-utils needs one and names none.
-    ("anima-verify", "pycryptodome"),
 }
 TOOL_EXTRAS = {("anima-dev", "dev")}
 # Namespace packages shared by several distributions: the second level decides.

@@ -1,11 +1,12 @@
 """Each service runs from an environment of its own distribution and what it declares.
 
-For the signer, the memory service and the runtime, a fresh virtual environment
-gets that service's wheel and the workspace wheels its pyproject.toml names
-(directly or through them), the rest from the package index (uv, cached). The
-three run together from their own environments, each started by its own entry
-point, and serve one conversation (an agent created, a message answered: keys,
-signatures, log, memories). At exit each process lists the modules it loaded.
+For the signer, the memory service, the runtime and the chain client, a fresh
+virtual environment gets that service's wheel and the workspace wheels its
+pyproject.toml names (directly or through them), the rest from the package index
+(uv, cached). The four run together from their own environments, each started by
+its own entry point, and serve one conversation (an agent created, a message
+answered: keys, signatures, log, memories) and one proven read (the chain client,
+on anvil). At exit each process lists the modules it loaded.
 
 Asserted: what each environment holds (`pip list`) and what each process loaded
 leave out the other services and what only they need; the signer, inside the
@@ -15,6 +16,7 @@ verification library installs and verifies alone, without gRPC or httpx.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 from collections.abc import Callable, Iterator
@@ -24,6 +26,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from anima_chain_api.client import ChainClient
+from anima_dev.local_chain import local_chain
+from anima_dev.local_chain_client import LocalChainClient, local_chain_client
 from anima_dev.local_memory import local_memory
 from anima_dev.local_process import ready_process
 from anima_dev.local_runtime import local_runtime
@@ -87,13 +92,27 @@ EXPECTED = {
                 "anima_signer_api",
                 "anima_memory_api",
                 "anima_runtime_api",
+                "anima_chain_api",  # the EVM plugin's client (runtime serve --chain)
                 "anima_web",  # the log explorer's static files, which it serves
             }
         ),
         forbidden={**MODEL, **VECTORS},
     ),
+    "chain": Expectation(
+        distribution="anima-chain",
+        entry_point="anima_chain.main:main",
+        anima_packages=frozenset({*SHARED, "anima_chain", "anima_chain_api", "anima_signer_api"}),
+        forbidden={**WEB, **MODEL, **VECTORS, **NUMPY},
+    ),
 }
-OTHER_SERVICES = {"anima-signer", "anima-memory", "anima-runtime", "anima-witness", "anima-dev"}
+OTHER_SERVICES = {
+    "anima-signer",
+    "anima-memory",
+    "anima-runtime",
+    "anima-chain",
+    "anima-witness",
+    "anima-dev",
+}
 
 
 @dataclass(frozen=True)
@@ -134,6 +153,7 @@ def runs(
         "signer": make_env("anima-signer"),
         "memory": make_env("anima-memory", without_dependencies=(MODEL_PACKAGE,)),
         "runtime": make_env("anima-runtime"),
+        "chain": make_env("anima-chain"),
     }
     state = tmp_path_factory.mktemp("stack")
     dumps = {name: state / f"{name}.modules" for name in pythons}
@@ -142,12 +162,15 @@ def runs(
         return module_dump_program(pythons[name], EXPECTED[name].entry_point, dumps[name])
 
     with (
+        local_chain(state / "anvil") as chain,
         local_signer(state, program=program("signer")) as signer,
         local_memory(state, program=program("memory")) as memory,
         local_runtime(state, signer=signer, memory=memory, program=program("runtime")) as runtime,
+        local_chain_client(state, chain=chain, signer=signer, program=program("chain")) as verifier,
     ):
         _converse(runtime.url, runtime.api_token)
-    for process in (signer.process, memory.process, runtime.process):
+        asyncio.run(_read_balance(verifier))
+    for process in (signer.process, memory.process, runtime.process, verifier.process):
         assert process.returncode == 0  # SIGTERM: a clean shutdown, which wrote the list
     yield {
         name: ServiceRun(
@@ -157,6 +180,15 @@ def runs(
         )
         for name, python in pythons.items()
     }
+
+
+async def _read_balance(verifier: LocalChainClient) -> None:
+    """One proven read, so the chain client has loaded its verification code."""
+    async with ChainClient.connect(
+        verifier.address, verifier.token, certificate_pem=verifier.certificate_pem
+    ) as client:
+        account = await client.account(b"\x01" * 20)
+    assert account.balance == 0
 
 
 def _converse(url: str, api_token: str) -> None:

@@ -48,6 +48,7 @@ from anima_memory_api.router import ShardedMemoryClient, check_replicas
 from anima_memory_api.shards import Shard
 from anima_memory_api.types import MemoryFilter
 from anima_runtime.api.http import create_runtime_app
+from anima_runtime.chain_wiring import ChainSetupProblem, add_chain_arguments, chain_plugins
 from anima_runtime.config import ENV_PREFIX, RuntimeConfig, listen_address
 from anima_runtime.grpc_serve import RuntimeGrpc, start_grpc
 from anima_runtime.handler import RuntimeHandler
@@ -113,6 +114,7 @@ def _register_serve(sub: SubParsers) -> None:
     serve.add_argument("--listen", help="HTTP host:port (port 0 picks a free one)")
     serve.add_argument("--grpc-listen", help="gRPC host:port (port 0 picks a free one)")
     add_signer_arguments(serve)
+    add_chain_arguments(serve)
     serve.add_argument(
         "--memory",
         action="append",
@@ -176,7 +178,7 @@ def serve_command(args: argparse.Namespace) -> int:
         config.check_startable()
         with exported_telemetry("anima-runtime", os.environ):
             return asyncio.run(_serve(args, config))
-    except EnvironmentProblem as exc:
+    except (EnvironmentProblem, ChainSetupProblem) as exc:
         return _fail(str(exc), EXIT_ENVIRONMENT)
     except (SignerError, MemoryServiceError) as exc:  # a service the runtime needs refused
         return _fail(exc.message, EXIT_ENVIRONMENT)
@@ -223,8 +225,14 @@ async def _serve(args: argparse.Namespace, config: RuntimeConfig) -> int:
                 registry = LogRegistry.from_config(config.log, signer)
                 stack.push_async_callback(registry.close)
                 observe_logs(registry)
+                plugins = await stack.enter_async_context(chain_plugins(args, signer))
                 manager = await AgentManager.open(
-                    config=config, memory=memory, logs=registry, signer=signer, admin=admin
+                    config=config,
+                    memory=memory,
+                    logs=registry,
+                    signer=signer,
+                    admin=admin,
+                    plugins=plugins,
                 )
                 stack.push_async_callback(manager.close)
                 handler = RuntimeHandler.of(manager, config)

@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from anima_signer import log_payloads
 from anima_signer.idempotency import fingerprint, result_from_json, result_to_json
 from anima_signer.keys import KEY_DERIVATION_VERSION, KeyRing, validate_agent_id
+from anima_signer.recovery import SignerStateSnapshot, verified_frontier
+from anima_signer.recovery_api import RecoveryOperations
 from anima_signer.sequencer import EnclaveLogs, wall_clock_ms
 from anima_signer.signing import sign_payload
 from anima_signer.state_lock import StateDirLock
@@ -34,6 +36,8 @@ from anima_signer.tee.base import TeeBackend
 from anima_signer.witnessing import LogWitnessing, WitnessEndpoint
 from anima_signer_api.binding import bound_keys
 from anima_signer_api.errors import (
+    AgentExists,
+    AgentStateRefused,
     IdempotencyConflict,
     InvalidRequest,
     LogNotWitnessed,
@@ -59,7 +63,9 @@ from anima_signer_api.types import (
 )
 from anima_verify.attestation.evidence import MAX_NONCE_SIZE, MIN_NONCE_SIZE, bind_report_data
 from anima_verify.eth import eth_address
+from anima_verify.lifedata import AgentFenced, AnchorState, SignerStateStale, check_fencing
 from anima_verify.tlog.entry import EntryKind
+from anima_verify.tlog.merkle import CompactRange
 from anima_verify.tlog.note import verifier_key
 
 _RAW = (Encoding.Raw, PublicFormat.Raw)
@@ -96,7 +102,7 @@ def _decided(outcome: SignResult | SignerError | None) -> SignResult | SignerErr
     return outcome
 
 
-class Signer:
+class Signer(RecoveryOperations):
     """Agents, their keys, the policy gate and attestation, inside the enclave."""
 
     def __init__(
@@ -124,7 +130,13 @@ class Signer:
         self._state_lock = state_lock
         self._log_origin_prefix = log_origin_prefix.rstrip("/")
         self._agents: dict[str, Agent] = {}
+        # Agents this enclave stopped acting for after seeing their anchor (fencing).
+        self._fenced: dict[str, AgentStateRefused] = {}
         self._idempotency_lock = threading.Lock()
+        for stored in store.agents():
+            # Version-2 agents derive their keys from an agent root (anima_signer.keys).
+            if stored.key_derivation_version >= 2:
+                keyring.use_agent_root(stored.agent_id, store.recovered_agent_root(stored.agent_id))
         self._log = EnclaveLogs(store=store, keyring=keyring, clock_ms=clock_ms)
         for agent_id, refused in sorted(store.refused().items()):
             _logger.error("agent %s is refused: %s", agent_id, refused.message)
@@ -213,6 +225,8 @@ class Signer:
         # The agent and its log's first entry commit together.
         with self._log.batch() as batch:
             self._store.add_agent(record)
+            if record.key_derivation_version >= 2:
+                self._keys.use_agent_root(agent_id)
             agent = self._agent_from(record, log_origin=origin)
             batch.create(agent_id, origin=origin)
             batch.append_enclave(agent_id, EntryKind.LIFECYCLE, log_payloads.agent_created(agent))
@@ -227,6 +241,9 @@ class Signer:
             batch.append_enclave(agent.agent_id, EntryKind.LIFECYCLE, payload)
 
     def get_agent(self, agent_id: str) -> Agent:
+        fenced = self._fenced.get(agent_id)
+        if fenced is not None:
+            raise fenced
         agent = self._agents.get(agent_id)
         if agent is not None:
             return agent
@@ -259,7 +276,8 @@ class Signer:
         )
 
     def list_agents(self) -> list[Agent]:
-        return [self.get_agent(r.agent_id) for r in self._store.agents()]
+        stored = self._store.agents()
+        return [self.get_agent(r.agent_id) for r in stored if r.agent_id not in self._fenced]
 
     def log_origin(self, agent_id: str) -> str:
         """The agent's log origin, which is also the name of its note verifier key.
@@ -420,6 +438,72 @@ class Signer:
                         attempt.agent_id, key, request_fingerprint, result_to_json(result)
                     )
                 outcomes[attempt.position] = result
+
+    # ------------------------------------------------------------ recovery
+
+    def signer_state_snapshot(self, agent_id: str) -> SignerStateSnapshot:
+        """The per-agent state a `signer-state` life-data chunk carries."""
+        record = self._store.agent(agent_id)
+        if record is None:
+            raise UnknownAgent(agent_id)
+        return SignerStateSnapshot(record=record, log_origin=self.log_origin(agent_id))
+
+    def restore_agent(
+        self,
+        *,
+        agent_root: bytes,
+        snapshot: SignerStateSnapshot,
+        log_entries: Sequence[bytes],
+        checkpoint: bytes,
+        anchor: AnchorState | None,
+    ) -> Agent:
+        """Take over a recovered agent: everything is verified first (anima_signer.recovery),
+        then the agent, its root and its log are written in one transaction with the
+        handover entry (`agent_recovered`); a failure leaves this signer as it was."""
+        record = snapshot.record
+        agent_id = validate_agent_id(record.agent_id)
+        if record.key_derivation_version < 2:
+            raise InvalidRequest("only agents with an agent root (version 2) can be restored")
+        if self._store.agent(agent_id) is not None:
+            raise AgentExists(agent_id)
+        frontier = verified_frontier(
+            agent_id=agent_id,
+            agent_root=agent_root,
+            origin=snapshot.log_origin,
+            entries=log_entries,
+            checkpoint=checkpoint,
+            anchor=anchor,
+        )
+        self._keys.use_agent_root(agent_id, agent_root)
+        with self._log.batch() as batch:
+            epoch = (anchor.epoch if anchor is not None else 0) + 1  # the handover's epoch
+            self._store.add_recovered_agent(record, agent_root, epoch)
+            batch.restore(
+                agent_id, origin=snapshot.log_origin, frontier=frontier, checkpoint=checkpoint
+            )
+            agent = self._agent_from(record, log_origin=snapshot.log_origin)
+            payload = log_payloads.agent_created(agent, event="agent_recovered")
+            batch.append_enclave(agent_id, EntryKind.LIFECYCLE, payload)
+        return self.get_agent(agent_id)
+
+    def apply_anchor(self, agent_id: str, anchored: AnchorState) -> None:
+        """Check a proven anchor (anima_signer.fencing) against this enclave's epoch and log:
+        recovered elsewhere (a newer epoch) or older than the anchored checkpoint (a
+        rolled-back disk), the agent is refused here from now on (AgentStateRefused)."""
+        record = self._store.agent(agent_id)
+        if record is None:
+            raise UnknownAgent(agent_id)
+        log = self._store.log_state(agent_id)
+        size = 0 if log is None else CompactRange.from_bytes(log.frontier).size
+        try:
+            check_fencing(
+                anchored, local_epoch=self._store.recovery_epoch(agent_id), local_log_size=size
+            )
+        except (AgentFenced, SignerStateStale) as refused:
+            _logger.error("agent %s is fenced: %s", agent_id, refused.message)
+            self._fenced[agent_id] = AgentStateRefused(agent_id, refused.message)
+            self._agents.pop(agent_id, None)
+            raise self._fenced[agent_id] from None
 
     # ------------------------------------------------------------ the log
 

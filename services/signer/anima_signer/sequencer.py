@@ -124,6 +124,15 @@ class LogBatch:
             raise LogChangedElsewhere(agent_id, "another process started its log")
         self._logs[agent_id] = _AgentLog(origin, CompactRange(), 0, b"", 0, changed=True)
 
+    def restore(
+        self, agent_id: str, *, origin: str, frontier: CompactRange, checkpoint: bytes
+    ) -> None:
+        """Continue a recovered agent's log: the verified tree, which the host already holds."""
+        if self._sequencer._store.log_origin(agent_id) is not None:
+            raise LogChangedElsewhere(agent_id, "another process started its log")
+        size = frontier.size
+        self._logs[agent_id] = _AgentLog(origin, frontier, 0, checkpoint, size, changed=True)
+
     def confirm(self, agent_id: str, host_size: int) -> None:
         """Record that the host stored [0, host_size) durably; release what it holds."""
         log = self.log(agent_id)

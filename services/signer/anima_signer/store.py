@@ -42,11 +42,14 @@ _LOG_ENTRIES = "log_entries"
 # cosignatures) and the Merkle frontier at its size, from which the next
 # consistency proof to the witnesses starts (anima_signer.witnessing). Key b"".
 _LOG_WITNESSED = "log_witnessed"
+#: One row per recovered agent (key b""): recovery epoch (8 bytes) and its agent root.
+_AGENT_ROOT = "agent_root"
 #: Tables whose keys the host must not read (idempotency keys are the caller's words).
 HIDDEN_KEY_TABLES = frozenset({_IDEMPOTENCY})
 _ONE = b""
 _SPAN = struct.Struct(">QQ")
 _LENGTH = struct.Struct(">I")
+_EPOCH = struct.Struct(">Q")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +81,7 @@ def _policy_from_dict(raw: dict[str, Any]) -> SigningPolicy:
     )
 
 
-def _agent_to_json(record: StoredAgent) -> bytes:
+def agent_to_json(record: StoredAgent) -> bytes:
     return json.dumps(
         {
             "agent_id": record.agent_id,
@@ -91,7 +94,7 @@ def _agent_to_json(record: StoredAgent) -> bytes:
     ).encode()
 
 
-def _agent_from_json(data: bytes) -> StoredAgent:
+def agent_from_json(data: bytes) -> StoredAgent:
     raw = json.loads(data)
     return StoredAgent(
         agent_id=raw["agent_id"],
@@ -161,7 +164,7 @@ class SignerStore:
             except AgentStateRefused:
                 continue  # refused() says why
             if data is not None:
-                self._agents[agent_id] = _agent_from_json(data)
+                self._agents[agent_id] = agent_from_json(data)
 
     def close(self) -> None:
         self._state.close()
@@ -183,8 +186,24 @@ class SignerStore:
     def add_agent(self, record: StoredAgent) -> None:
         if self._state.get(record.agent_id, _AGENT, _ONE) is not None:
             raise AgentExists(record.agent_id)
-        self._state.put(record.agent_id, _AGENT, _ONE, _agent_to_json(record))
+        self._state.put(record.agent_id, _AGENT, _ONE, agent_to_json(record))
         self._state.on_commit(lambda: self._agents.__setitem__(record.agent_id, record))
+
+    def add_recovered_agent(self, record: StoredAgent, agent_root: bytes, epoch: int) -> None:
+        """An agent restored from escrow: its root is not derivable here, so it is kept
+        (sealed like every row) beside the record, with the recovery epoch it took over at."""
+        self.add_agent(record)
+        self._state.put(record.agent_id, _AGENT_ROOT, _ONE, _EPOCH.pack(epoch) + agent_root)
+
+    def recovered_agent_root(self, agent_id: str) -> bytes | None:
+        """The stored root of a recovered agent; None for agents created here."""
+        row = self._state.get(agent_id, _AGENT_ROOT, _ONE)
+        return None if row is None else row[_EPOCH.size :]
+
+    def recovery_epoch(self, agent_id: str) -> int:
+        """The recovery epoch this signer holds the agent at (0: created here)."""
+        row = self._state.get(agent_id, _AGENT_ROOT, _ONE)
+        return 0 if row is None else _EPOCH.unpack_from(row)[0]
 
     def agent(self, agent_id: str) -> StoredAgent | None:
         """The agent, None if unknown; AgentStateRefused if its state was refused."""

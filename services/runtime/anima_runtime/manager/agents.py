@@ -9,7 +9,7 @@ import asyncio
 import builtins
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,7 +55,7 @@ from anima_runtime.manager.records import (
     write_new_agent,
     write_private,
 )
-from anima_runtime.plugins.registry import resolve_plugins
+from anima_runtime.plugins.registry import BUILTIN_PLUGINS, resolve_plugins
 from anima_runtime.plugins.types import Plugin
 from anima_runtime_api.types import AgentView
 from anima_signer_api.errors import UnknownAgent
@@ -99,6 +99,7 @@ class AgentManager:
         limits: RuntimeLimits | None = None,
         model_factory: ModelFactory | None = None,
         runtime_factory: RuntimeFactory = AgentRuntime,
+        plugins: Mapping[str, Callable[[], Plugin]] | None = None,
     ) -> None:
         self._data_dir = data_dir
         self._agents_dir = data_dir / "agents"
@@ -108,6 +109,9 @@ class AgentManager:
         self._limits = limits or RuntimeLimits()
         self._model_factory = model_factory or configured_models(ModelConfig(), memory)
         self._runtime_factory = runtime_factory
+        # Built-in plugins plus the ones this runtime was wired for (the EVM plugin
+        # when it has a chain client); a character naming another is told so.
+        self._plugins = {**BUILTIN_PLUGINS, **(plugins or {})}
         self._agents: dict[str, _Hosted] = {}
         self._creating = asyncio.Lock()
         self._lock_fd: int | None = None
@@ -123,6 +127,7 @@ class AgentManager:
         admin: AgentCreator | None = None,
         model_factory: ModelFactory | None = None,
         runtime_factory: RuntimeFactory = AgentRuntime,
+        plugins: Mapping[str, Callable[[], Plugin]] | None = None,
     ) -> AgentManager:
         """A manager over config.data_dir with every persisted agent back in the state
         it was left in. One runtime per data directory (ConfigError if another holds it)."""
@@ -137,6 +142,7 @@ class AgentManager:
             model_factory=model_factory
             or configured_models(config.model, memory, production=config.production),
             runtime_factory=runtime_factory,
+            plugins=plugins,
         )
         try:
             await manager._load()
@@ -185,7 +191,7 @@ class AgentManager:
         async with self._creating:
             keys, agent_id = await self._keys.for_new_agent(parsed, agent_id, taken=self._taken)
             log = await self._logs.open(agent_id)
-            plugins, unknown = resolve_plugins(parsed.plugins)
+            plugins, unknown = resolve_plugins(parsed.plugins, builtins=self._plugins)
             record = AgentRecord(
                 agent_id=agent_id,
                 name=parsed.name,
@@ -406,7 +412,7 @@ class AgentManager:
         except (ConfigError, InvalidCharacter, LogError, OSError) as exc:
             logger.warning("skipping agent %s: %s", directory.name, describe(exc))
             return None
-        plugins, unknown = resolve_plugins(character.plugins)
+        plugins, unknown = resolve_plugins(character.plugins, builtins=self._plugins)
         hosted = _Hosted(record, character, log, tuple(plugins), tuple(unknown))
         self._agents[record.agent_id] = hosted
         return hosted

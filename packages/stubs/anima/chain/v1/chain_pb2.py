@@ -24,17 +24,53 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61nima/chain/v1/chain.proto\x12\x0e\x61nima.chain.v1\"*\n\x16GetVerifiedHeadRequest\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\x04\"K\n\x17GetVerifiedHeadResponse\x12\x0e\n\x06number\x18\x01 \x01(\x04\x12\x0c\n\x04hash\x18\x02 \x01(\x0c\x12\x12\n\nstate_root\x18\x03 \x01(\x0c\x32r\n\x0c\x43hainService\x12\x62\n\x0fGetVerifiedHead\x12&.anima.chain.v1.GetVerifiedHeadRequest\x1a\'.anima.chain.v1.GetVerifiedHeadResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61nima/chain/v1/chain.proto\x12\x0e\x61nima.chain.v1\"<\n\x08\x42lockRef\x12\x0e\n\x06number\x18\x01 \x01(\x04\x12\x0c\n\x04hash\x18\x02 \x01(\x0c\x12\x12\n\nstate_root\x18\x03 \x01(\x0c\"*\n\x16GetVerifiedHeadRequest\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\x04\"\xb8\x01\n\x17GetVerifiedHeadResponse\x12\x0e\n\x06number\x18\x01 \x01(\x04\x12\x0c\n\x04hash\x18\x02 \x01(\x0c\x12\x12\n\nstate_root\x18\x03 \x01(\x0c\x12\x10\n\x08\x63hain_id\x18\x04 \x01(\x04\x12\x11\n\ttimestamp\x18\x05 \x01(\x04\x12\x18\n\x10\x62\x61se_fee_per_gas\x18\x06 \x01(\t\x12\x17\n\x0f\x63heckpoint_hash\x18\x07 \x01(\x0c\x12\x13\n\x0breorgs_seen\x18\x08 \x01(\x04\":\n\x11GetAccountRequest\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\x0c\x12\x14\n\x0c\x62lock_number\x18\x02 \x01(\x04\"\x86\x01\n\x12GetAccountResponse\x12\'\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x18.anima.chain.v1.BlockRef\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\t\x12\r\n\x05nonce\x18\x03 \x01(\x04\x12\x14\n\x0cstorage_root\x18\x04 \x01(\x0c\x12\x11\n\tcode_hash\x18\x05 \x01(\x0c\"I\n\x11GetStorageRequest\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\x0c\x12\r\n\x05slots\x18\x02 \x03(\x0c\x12\x14\n\x0c\x62lock_number\x18\x03 \x01(\x04\"M\n\x12GetStorageResponse\x12\'\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x18.anima.chain.v1.BlockRef\x12\x0e\n\x06values\x18\x02 \x03(\x0c\"7\n\x0eGetCodeRequest\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\x0c\x12\x14\n\x0c\x62lock_number\x18\x02 \x01(\x04\"[\n\x0fGetCodeResponse\x12\'\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x18.anima.chain.v1.BlockRef\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x0c\x12\x11\n\tcode_hash\x18\x03 \x01(\x0c\"Y\n\x0b\x43\x61llRequest\x12\r\n\x05token\x18\x01 \x01(\x0c\x12\x0e\n\x06holder\x18\x02 \x01(\x0c\x12\x15\n\rbalances_slot\x18\x03 \x01(\x04\x12\x14\n\x0c\x62lock_number\x18\x04 \x01(\x04\"F\n\x0c\x43\x61llResponse\x12\'\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x18.anima.chain.v1.BlockRef\x12\r\n\x05value\x18\x02 \x01(\t\"-\n\x11GetReceiptRequest\x12\x18\n\x10transaction_hash\x18\x01 \x01(\x0c\"G\n\x03Log\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\x0c\x12\x0e\n\x06topics\x18\x02 \x03(\x0c\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x11\n\tlog_index\x18\x04 \x01(\r\"\xa1\x01\n\x07Receipt\x12\x18\n\x10transaction_hash\x18\x01 \x01(\x0c\x12\x19\n\x11transaction_index\x18\x02 \x01(\r\x12\x0f\n\x07success\x18\x03 \x01(\x08\x12\x10\n\x08gas_used\x18\x04 \x01(\x04\x12\x1b\n\x13\x63umulative_gas_used\x18\x05 \x01(\x04\x12!\n\x04logs\x18\x06 \x03(\x0b\x32\x13.anima.chain.v1.Log\"g\n\x12GetReceiptResponse\x12\'\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x18.anima.chain.v1.BlockRef\x12(\n\x07receipt\x18\x02 \x01(\x0b\x32\x17.anima.chain.v1.Receipt\"W\n\x0eGetLogsRequest\x12\x12\n\nfrom_block\x18\x01 \x01(\x04\x12\x10\n\x08to_block\x18\x02 \x01(\x04\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\x0c\x12\x0e\n\x06topic0\x18\x04 \x01(\x0c\"o\n\x08\x42lockLog\x12\'\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x18.anima.chain.v1.BlockRef\x12\x18\n\x10transaction_hash\x18\x02 \x01(\x0c\x12 \n\x03log\x18\x03 \x01(\x0b\x32\x13.anima.chain.v1.Log\"9\n\x0fGetLogsResponse\x12&\n\x04logs\x18\x01 \x03(\x0b\x32\x18.anima.chain.v1.BlockLog\"\xb1\x01\n\x16SendTransactionRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x14\n\x0cwallet_index\x18\x02 \x01(\r\x12\n\n\x02to\x18\x03 \x01(\x0c\x12\r\n\x05value\x18\x04 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\x12\x11\n\tgas_limit\x18\x06 \x01(\x04\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\x12\x1a\n\x12receipt_timeout_ms\x18\x08 \x01(\x04\"\xf3\x01\n\x17SendTransactionResponse\x12\'\n\x05\x62lock\x18\x01 \x01(\x0b\x32\x18.anima.chain.v1.BlockRef\x12(\n\x07receipt\x18\x02 \x01(\x0b\x32\x17.anima.chain.v1.Receipt\x12\x0c\n\x04\x66rom\x18\x03 \x01(\x0c\x12\r\n\x05nonce\x18\x04 \x01(\x04\x12\x17\n\x0fmax_fee_per_gas\x18\x05 \x01(\t\x12 \n\x18max_priority_fee_per_gas\x18\x06 \x01(\t\x12\x1b\n\x13signature_log_index\x18\x07 \x01(\x04\x12\x10\n\x08replayed\x18\x08 \x01(\x08\x32\xb0\x05\n\x0c\x43hainService\x12\x62\n\x0fGetVerifiedHead\x12&.anima.chain.v1.GetVerifiedHeadRequest\x1a\'.anima.chain.v1.GetVerifiedHeadResponse\x12S\n\nGetAccount\x12!.anima.chain.v1.GetAccountRequest\x1a\".anima.chain.v1.GetAccountResponse\x12S\n\nGetStorage\x12!.anima.chain.v1.GetStorageRequest\x1a\".anima.chain.v1.GetStorageResponse\x12J\n\x07GetCode\x12\x1e.anima.chain.v1.GetCodeRequest\x1a\x1f.anima.chain.v1.GetCodeResponse\x12\x41\n\x04\x43\x61ll\x12\x1b.anima.chain.v1.CallRequest\x1a\x1c.anima.chain.v1.CallResponse\x12S\n\nGetReceipt\x12!.anima.chain.v1.GetReceiptRequest\x1a\".anima.chain.v1.GetReceiptResponse\x12J\n\x07GetLogs\x12\x1e.anima.chain.v1.GetLogsRequest\x1a\x1f.anima.chain.v1.GetLogsResponse\x12\x62\n\x0fSendTransaction\x12&.anima.chain.v1.SendTransactionRequest\x1a\'.anima.chain.v1.SendTransactionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'anima.chain.v1.chain_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETVERIFIEDHEADREQUEST']._serialized_start=46
-  _globals['_GETVERIFIEDHEADREQUEST']._serialized_end=88
-  _globals['_GETVERIFIEDHEADRESPONSE']._serialized_start=90
-  _globals['_GETVERIFIEDHEADRESPONSE']._serialized_end=165
-  _globals['_CHAINSERVICE']._serialized_start=167
-  _globals['_CHAINSERVICE']._serialized_end=281
+  _globals['_BLOCKREF']._serialized_start=46
+  _globals['_BLOCKREF']._serialized_end=106
+  _globals['_GETVERIFIEDHEADREQUEST']._serialized_start=108
+  _globals['_GETVERIFIEDHEADREQUEST']._serialized_end=150
+  _globals['_GETVERIFIEDHEADRESPONSE']._serialized_start=153
+  _globals['_GETVERIFIEDHEADRESPONSE']._serialized_end=337
+  _globals['_GETACCOUNTREQUEST']._serialized_start=339
+  _globals['_GETACCOUNTREQUEST']._serialized_end=397
+  _globals['_GETACCOUNTRESPONSE']._serialized_start=400
+  _globals['_GETACCOUNTRESPONSE']._serialized_end=534
+  _globals['_GETSTORAGEREQUEST']._serialized_start=536
+  _globals['_GETSTORAGEREQUEST']._serialized_end=609
+  _globals['_GETSTORAGERESPONSE']._serialized_start=611
+  _globals['_GETSTORAGERESPONSE']._serialized_end=688
+  _globals['_GETCODEREQUEST']._serialized_start=690
+  _globals['_GETCODEREQUEST']._serialized_end=745
+  _globals['_GETCODERESPONSE']._serialized_start=747
+  _globals['_GETCODERESPONSE']._serialized_end=838
+  _globals['_CALLREQUEST']._serialized_start=840
+  _globals['_CALLREQUEST']._serialized_end=929
+  _globals['_CALLRESPONSE']._serialized_start=931
+  _globals['_CALLRESPONSE']._serialized_end=1001
+  _globals['_GETRECEIPTREQUEST']._serialized_start=1003
+  _globals['_GETRECEIPTREQUEST']._serialized_end=1048
+  _globals['_LOG']._serialized_start=1050
+  _globals['_LOG']._serialized_end=1121
+  _globals['_RECEIPT']._serialized_start=1124
+  _globals['_RECEIPT']._serialized_end=1285
+  _globals['_GETRECEIPTRESPONSE']._serialized_start=1287
+  _globals['_GETRECEIPTRESPONSE']._serialized_end=1390
+  _globals['_GETLOGSREQUEST']._serialized_start=1392
+  _globals['_GETLOGSREQUEST']._serialized_end=1479
+  _globals['_BLOCKLOG']._serialized_start=1481
+  _globals['_BLOCKLOG']._serialized_end=1592
+  _globals['_GETLOGSRESPONSE']._serialized_start=1594
+  _globals['_GETLOGSRESPONSE']._serialized_end=1651
+  _globals['_SENDTRANSACTIONREQUEST']._serialized_start=1654
+  _globals['_SENDTRANSACTIONREQUEST']._serialized_end=1831
+  _globals['_SENDTRANSACTIONRESPONSE']._serialized_start=1834
+  _globals['_SENDTRANSACTIONRESPONSE']._serialized_end=2077
+  _globals['_CHAINSERVICE']._serialized_start=2080
+  _globals['_CHAINSERVICE']._serialized_end=2768
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,27 @@ if _version_not_supported:
 
 
 class ChainServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Errors: a failed call's status carries a google.rpc.ErrorInfo (in
+    grpc-status-details-bin) with domain "chain.anima" and one of these reasons
+    (stable; a client maps each to its typed error, any other status by its code):
+    INVALID_ARGUMENT          INVALID_ARGUMENT     a field is malformed; the message names it
+    MALFORMED_REQUEST         INVALID_ARGUMENT     the bytes are not the request message
+    WRONG_CHAIN               FAILED_PRECONDITION  the request or the node names another chain
+    UNVERIFIABLE_HEADER       FAILED_PRECONDITION  the node's headers do not link to the checkpoint
+    PROOF_REJECTED            FAILED_PRECONDITION  the node's answer failed its proof (a lying node)
+    BLOCK_NOT_VERIFIED        NOT_FOUND            the block asked for is not (yet) verified
+    RECEIPT_NOT_FOUND         NOT_FOUND            no receipt for that transaction (yet)
+    NODE_UNAVAILABLE          UNAVAILABLE          the RPC node is down or slow (after retries)
+    NODE_ERROR                FAILED_PRECONDITION  the RPC node refused the request
+    TRANSACTION_REVERTED      FAILED_PRECONDITION  the transaction was mined and reverted
+    TRANSACTION_NOT_MINED     UNAVAILABLE          no receipt before the deadline (retry: same key)
+    IDEMPOTENCY_CONFLICT      ALREADY_EXISTS       the key was used for another intent
+    SIGNING_REFUSED           PERMISSION_DENIED    the enclave's policy refused the transaction
+    SIGNER_UNAVAILABLE        UNAVAILABLE          the signer did not answer
+    CHAIN_NOT_READY           UNAVAILABLE          the service is still verifying its first header
+    Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
+    carry no ErrorInfo; unexpected failures are INTERNAL "internal error".
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -39,13 +59,122 @@ class ChainServiceStub:
                 request_serializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetVerifiedHeadRequest.SerializeToString,
                 response_deserializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetVerifiedHeadResponse.FromString,
                 _registered_method=True)
+        self.GetAccount = channel.unary_unary(
+                '/anima.chain.v1.ChainService/GetAccount',
+                request_serializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetAccountRequest.SerializeToString,
+                response_deserializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetAccountResponse.FromString,
+                _registered_method=True)
+        self.GetStorage = channel.unary_unary(
+                '/anima.chain.v1.ChainService/GetStorage',
+                request_serializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetStorageRequest.SerializeToString,
+                response_deserializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetStorageResponse.FromString,
+                _registered_method=True)
+        self.GetCode = channel.unary_unary(
+                '/anima.chain.v1.ChainService/GetCode',
+                request_serializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetCodeRequest.SerializeToString,
+                response_deserializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetCodeResponse.FromString,
+                _registered_method=True)
+        self.Call = channel.unary_unary(
+                '/anima.chain.v1.ChainService/Call',
+                request_serializer=anima_dot_chain_dot_v1_dot_chain__pb2.CallRequest.SerializeToString,
+                response_deserializer=anima_dot_chain_dot_v1_dot_chain__pb2.CallResponse.FromString,
+                _registered_method=True)
+        self.GetReceipt = channel.unary_unary(
+                '/anima.chain.v1.ChainService/GetReceipt',
+                request_serializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetReceiptRequest.SerializeToString,
+                response_deserializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetReceiptResponse.FromString,
+                _registered_method=True)
+        self.GetLogs = channel.unary_unary(
+                '/anima.chain.v1.ChainService/GetLogs',
+                request_serializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetLogsRequest.SerializeToString,
+                response_deserializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetLogsResponse.FromString,
+                _registered_method=True)
+        self.SendTransaction = channel.unary_unary(
+                '/anima.chain.v1.ChainService/SendTransaction',
+                request_serializer=anima_dot_chain_dot_v1_dot_chain__pb2.SendTransactionRequest.SerializeToString,
+                response_deserializer=anima_dot_chain_dot_v1_dot_chain__pb2.SendTransactionResponse.FromString,
+                _registered_method=True)
 
 
 class ChainServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Errors: a failed call's status carries a google.rpc.ErrorInfo (in
+    grpc-status-details-bin) with domain "chain.anima" and one of these reasons
+    (stable; a client maps each to its typed error, any other status by its code):
+    INVALID_ARGUMENT          INVALID_ARGUMENT     a field is malformed; the message names it
+    MALFORMED_REQUEST         INVALID_ARGUMENT     the bytes are not the request message
+    WRONG_CHAIN               FAILED_PRECONDITION  the request or the node names another chain
+    UNVERIFIABLE_HEADER       FAILED_PRECONDITION  the node's headers do not link to the checkpoint
+    PROOF_REJECTED            FAILED_PRECONDITION  the node's answer failed its proof (a lying node)
+    BLOCK_NOT_VERIFIED        NOT_FOUND            the block asked for is not (yet) verified
+    RECEIPT_NOT_FOUND         NOT_FOUND            no receipt for that transaction (yet)
+    NODE_UNAVAILABLE          UNAVAILABLE          the RPC node is down or slow (after retries)
+    NODE_ERROR                FAILED_PRECONDITION  the RPC node refused the request
+    TRANSACTION_REVERTED      FAILED_PRECONDITION  the transaction was mined and reverted
+    TRANSACTION_NOT_MINED     UNAVAILABLE          no receipt before the deadline (retry: same key)
+    IDEMPOTENCY_CONFLICT      ALREADY_EXISTS       the key was used for another intent
+    SIGNING_REFUSED           PERMISSION_DENIED    the enclave's policy refused the transaction
+    SIGNER_UNAVAILABLE        UNAVAILABLE          the signer did not answer
+    CHAIN_NOT_READY           UNAVAILABLE          the service is still verifying its first header
+    Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
+    carry no ErrorInfo; unexpected failures are INTERNAL "internal error".
+    """
 
     def GetVerifiedHead(self, request, context):
         """The newest block header this client has verified.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAccount(self, request, context):
+        """An account's balance and nonce, proven against a verified header.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStorage(self, request, context):
+        """Storage slots of an account, each proven against the account's storage root.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCode(self, request, context):
+        """An account's code, checked against its proven code hash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Call(self, request, context):
+        """A contract read. Only ERC-20 balanceOf is answered, from a proven storage
+        slot (the token's balances mapping slot is given); general eth_call over
+        proven state is not offered (see the README's chain section).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReceipt(self, request, context):
+        """A transaction's receipt and logs, from the verified receipts of its block.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLogs(self, request, context):
+        """The logs of a range of verified blocks (at most 256), from their verified
+        receipts only (a node that omits or alters a log fails the receipts root).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendTransaction(self, request, context):
+        """Build, sign (through the enclave, under its policy), send and confirm an
+        EIP-1559 transaction. Idempotent by idempotency_key: a retry sends the same
+        signed transaction again and never a second one.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -59,6 +188,41 @@ def add_ChainServiceServicer_to_server(servicer, server):
                     request_deserializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetVerifiedHeadRequest.FromString,
                     response_serializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetVerifiedHeadResponse.SerializeToString,
             ),
+            'GetAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAccount,
+                    request_deserializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetAccountRequest.FromString,
+                    response_serializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetAccountResponse.SerializeToString,
+            ),
+            'GetStorage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStorage,
+                    request_deserializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetStorageRequest.FromString,
+                    response_serializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetStorageResponse.SerializeToString,
+            ),
+            'GetCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCode,
+                    request_deserializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetCodeRequest.FromString,
+                    response_serializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetCodeResponse.SerializeToString,
+            ),
+            'Call': grpc.unary_unary_rpc_method_handler(
+                    servicer.Call,
+                    request_deserializer=anima_dot_chain_dot_v1_dot_chain__pb2.CallRequest.FromString,
+                    response_serializer=anima_dot_chain_dot_v1_dot_chain__pb2.CallResponse.SerializeToString,
+            ),
+            'GetReceipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReceipt,
+                    request_deserializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetReceiptRequest.FromString,
+                    response_serializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetReceiptResponse.SerializeToString,
+            ),
+            'GetLogs': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLogs,
+                    request_deserializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetLogsRequest.FromString,
+                    response_serializer=anima_dot_chain_dot_v1_dot_chain__pb2.GetLogsResponse.SerializeToString,
+            ),
+            'SendTransaction': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendTransaction,
+                    request_deserializer=anima_dot_chain_dot_v1_dot_chain__pb2.SendTransactionRequest.FromString,
+                    response_serializer=anima_dot_chain_dot_v1_dot_chain__pb2.SendTransactionResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'anima.chain.v1.ChainService', rpc_method_handlers)
@@ -68,7 +232,27 @@ def add_ChainServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ChainService:
-    """Missing associated documentation comment in .proto file."""
+    """Errors: a failed call's status carries a google.rpc.ErrorInfo (in
+    grpc-status-details-bin) with domain "chain.anima" and one of these reasons
+    (stable; a client maps each to its typed error, any other status by its code):
+    INVALID_ARGUMENT          INVALID_ARGUMENT     a field is malformed; the message names it
+    MALFORMED_REQUEST         INVALID_ARGUMENT     the bytes are not the request message
+    WRONG_CHAIN               FAILED_PRECONDITION  the request or the node names another chain
+    UNVERIFIABLE_HEADER       FAILED_PRECONDITION  the node's headers do not link to the checkpoint
+    PROOF_REJECTED            FAILED_PRECONDITION  the node's answer failed its proof (a lying node)
+    BLOCK_NOT_VERIFIED        NOT_FOUND            the block asked for is not (yet) verified
+    RECEIPT_NOT_FOUND         NOT_FOUND            no receipt for that transaction (yet)
+    NODE_UNAVAILABLE          UNAVAILABLE          the RPC node is down or slow (after retries)
+    NODE_ERROR                FAILED_PRECONDITION  the RPC node refused the request
+    TRANSACTION_REVERTED      FAILED_PRECONDITION  the transaction was mined and reverted
+    TRANSACTION_NOT_MINED     UNAVAILABLE          no receipt before the deadline (retry: same key)
+    IDEMPOTENCY_CONFLICT      ALREADY_EXISTS       the key was used for another intent
+    SIGNING_REFUSED           PERMISSION_DENIED    the enclave's policy refused the transaction
+    SIGNER_UNAVAILABLE        UNAVAILABLE          the signer did not answer
+    CHAIN_NOT_READY           UNAVAILABLE          the service is still verifying its first header
+    Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
+    carry no ErrorInfo; unexpected failures are INTERNAL "internal error".
+    """
 
     @staticmethod
     def GetVerifiedHead(request,
@@ -87,6 +271,195 @@ class ChainService:
             '/anima.chain.v1.ChainService/GetVerifiedHead',
             anima_dot_chain_dot_v1_dot_chain__pb2.GetVerifiedHeadRequest.SerializeToString,
             anima_dot_chain_dot_v1_dot_chain__pb2.GetVerifiedHeadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.chain.v1.ChainService/GetAccount',
+            anima_dot_chain_dot_v1_dot_chain__pb2.GetAccountRequest.SerializeToString,
+            anima_dot_chain_dot_v1_dot_chain__pb2.GetAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStorage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.chain.v1.ChainService/GetStorage',
+            anima_dot_chain_dot_v1_dot_chain__pb2.GetStorageRequest.SerializeToString,
+            anima_dot_chain_dot_v1_dot_chain__pb2.GetStorageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.chain.v1.ChainService/GetCode',
+            anima_dot_chain_dot_v1_dot_chain__pb2.GetCodeRequest.SerializeToString,
+            anima_dot_chain_dot_v1_dot_chain__pb2.GetCodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Call(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.chain.v1.ChainService/Call',
+            anima_dot_chain_dot_v1_dot_chain__pb2.CallRequest.SerializeToString,
+            anima_dot_chain_dot_v1_dot_chain__pb2.CallResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReceipt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.chain.v1.ChainService/GetReceipt',
+            anima_dot_chain_dot_v1_dot_chain__pb2.GetReceiptRequest.SerializeToString,
+            anima_dot_chain_dot_v1_dot_chain__pb2.GetReceiptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.chain.v1.ChainService/GetLogs',
+            anima_dot_chain_dot_v1_dot_chain__pb2.GetLogsRequest.SerializeToString,
+            anima_dot_chain_dot_v1_dot_chain__pb2.GetLogsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendTransaction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.chain.v1.ChainService/SendTransaction',
+            anima_dot_chain_dot_v1_dot_chain__pb2.SendTransactionRequest.SerializeToString,
+            anima_dot_chain_dot_v1_dot_chain__pb2.SendTransactionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -16,6 +16,7 @@ from anima_runtime.agent.state import State
 from anima_runtime.character.model import Character
 from anima_runtime.errors import ModelFailed
 from anima_runtime.llm.base import ModelRequest, Purpose
+from anima_runtime.llm.offline.claims_guard import makes_unverified_claims, verified_answer
 from anima_runtime.llm.offline.examples import example_pairs, fill, pieces, triggers
 from anima_runtime.llm.offline.facts import fact_ops
 from anima_runtime.llm.offline.index import Index, Lru, checked_rows, unit_vector
@@ -131,6 +132,9 @@ class OfflineModel:
         text = state.message.content.text
         question = is_question(text)
         if question:
+            verified = verified_answer(text, state.providers)
+            if verified is not None:
+                return _Pick(verified, "a verified provider")
             found = recall(state, vector)
             if found is not None:
                 return _Pick(found.text, found.source, found.score, found.matched)
@@ -159,6 +163,8 @@ class OfflineModel:
             if scores[i] < EXAMPLE_MIN:
                 break
             reply = fill(examples.replies[i], speaker_name(state), state.character.name)
+            if makes_unverified_claims(reply):
+                continue  # an example's made-up figure is never said as the agent's own
             if reply and reply != last_said[0]:
                 return _Pick(reply, "message example", float(scores[i]), examples.lines[i])
         return None

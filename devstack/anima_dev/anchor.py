@@ -1,0 +1,69 @@
+"""The agent anchor on a dev chain: deploy contracts/AgentAnchor.sol, relay signed updates,
+and read an anchor the way a restoring enclave does (headers from a trusted checkpoint,
+then a storage proof), so the host's word is never taken for it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_abi.abi import encode
+
+from anima_dev.contracts import compile_contracts, selector, send_from_dev_account
+from anima_dev.local_chain import LocalChain
+from anima_verify.chain.header import BlockHeader, verify_chain_link, verify_header
+from anima_verify.lifedata.anchor import AnchorState, anchor_slots, verify_anchor
+
+_UPDATE = "update(address,(bytes32,bytes32,uint64,uint64,uint64),uint8,bytes32,bytes32)"
+
+
+def deploy_agent_anchor(chain: LocalChain) -> bytes:
+    anchor = compile_contracts()["AgentAnchor"]
+    receipt = send_from_dev_account(
+        chain, {"data": "0x" + anchor.bytecode.hex(), "gas": hex(3_000_000)}
+    )
+    return bytes.fromhex(str(receipt["contractAddress"])[2:])
+
+
+def update_call_data(agent: bytes, state: AnchorState, v: int, r: bytes, s: bytes) -> bytes:
+    args = encode(
+        ["address", "(bytes32,bytes32,uint64,uint64,uint64)", "uint8", "bytes32", "bytes32"],
+        ["0x" + agent.hex(), state.abi_tuple(), v, r, s],
+    )
+    return selector(_UPDATE) + args
+
+
+def relay_update(
+    chain: LocalChain,
+    contract: bytes,
+    agent: bytes,
+    state: AnchorState,
+    signature: tuple[int, bytes, bytes],
+) -> dict[str, Any]:
+    """Send the enclave-signed update from a dev account (any relayer will do: the
+    contract checks the agent's signature, not the sender); raises if it reverts."""
+    data = update_call_data(agent, state, *signature)
+    return send_from_dev_account(
+        chain, {"to": "0x" + contract.hex(), "data": "0x" + data.hex(), "gas": hex(300_000)}
+    )
+
+
+def verified_head(chain: LocalChain, checkpoint: bytes) -> BlockHeader:
+    """Walk from the trusted checkpoint block (by hash) to the head, checking each link."""
+    first = chain.rpc("eth_getBlockByHash", ["0x" + checkpoint.hex(), False])
+    assert isinstance(first, dict)
+    header = verify_header(first, expected_hash=checkpoint)
+    head = int(str(chain.rpc("eth_blockNumber")), 16)
+    for number in range(header.number + 1, head + 1):
+        block = chain.rpc("eth_getBlockByNumber", [hex(number), False])
+        assert isinstance(block, dict)
+        child = verify_header(block)
+        verify_chain_link(header, child)
+        header = child
+    return header
+
+
+def read_anchor(chain: LocalChain, contract: bytes, agent: bytes, head: BlockHeader) -> AnchorState:
+    slots = ["0x" + slot.to_bytes(32, "big").hex() for slot in anchor_slots(agent)]
+    proof = chain.rpc("eth_getProof", ["0x" + contract.hex(), slots, hex(head.number)])
+    assert isinstance(proof, dict)
+    return verify_anchor(head.state_root, contract=contract, agent=agent, eip1186_response=proof)

@@ -1,0 +1,1 @@
+"""Anima's verifying chain client (host): proven reads, transactions through the enclave."""

@@ -1,0 +1,102 @@
+"""Wiring the verifying chain client into `anima runtime serve`: its arguments, the client,
+and the EVM plugin it enables (`@elizaos/plugin-evm`).
+
+Without --chain the runtime has no chain: characters naming plugin-evm are told it is
+unknown here, as with any plugin this runtime lacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from anima_chain_api.client import ChainClient
+from anima_chain_api.errors import ChainServiceError
+from anima_chain_api.types import parse_address
+from anima_runtime.manager.ports import AgentDirectory
+from anima_runtime.plugins.evm import EvmToken, evm_plugin_factory
+from anima_runtime.plugins.types import Plugin
+from anima_verify.errors import AnimaError
+
+CHAIN_TOKEN_ENV = "ANIMA_CHAIN_TOKEN"  # noqa: S105 (a variable name, not a token)
+EVM_PLUGIN_NAMES = ("@elizaos/plugin-evm", "@ai16z/plugin-evm")
+
+
+class ChainSetupProblem(Exception):
+    """The chain client cannot be used as configured (an environment problem: exit 3)."""
+
+
+def add_chain_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--chain",
+        metavar="HOST:PORT",
+        help=f"the verifying chain client (enables @elizaos/plugin-evm; token: {CHAIN_TOKEN_ENV})",
+    )
+    trust = parser.add_mutually_exclusive_group()
+    trust.add_argument("--chain-cert", type=Path, help="the chain client's certificate (PEM)")
+    trust.add_argument(
+        "--chain-insecure-plaintext",
+        action="store_true",
+        help="INSECURE: talk to the chain client without TLS (development only)",
+    )
+    parser.add_argument(
+        "--evm-token",
+        action="append",
+        default=[],
+        type=_token,
+        metavar="SYMBOL=0xADDRESS[:DECIMALS[:BALANCES_SLOT]]",
+        help="an ERC-20 the EVM plugin may send and report (repeat for several)",
+    )
+
+
+def _token(text: str) -> EvmToken:
+    symbol, _, rest = text.partition("=")
+    address, *numbers = rest.split(":")
+    try:
+        decimals = int(numbers[0]) if numbers else 18
+        slot = int(numbers[1]) if len(numbers) > 1 else 0
+        if not symbol.isalnum() or not 0 <= decimals <= 36 or slot < 0 or len(numbers) > 2:
+            raise ValueError
+        return EvmToken(symbol.upper(), parse_address(address, "token"), decimals, slot)
+    except (ValueError, AnimaError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected SYMBOL=0xADDRESS[:DECIMALS[:BALANCES_SLOT]]"
+        ) from None
+
+
+@asynccontextmanager
+async def chain_plugins(
+    args: argparse.Namespace, directory: AgentDirectory
+) -> AsyncIterator[Mapping[str, Callable[[], Plugin]]]:
+    """The EVM plugin by its names when --chain is given (its client checked at once by
+    asking for the verified head), else nothing."""
+    if not args.chain:
+        yield {}
+        return
+    token = os.environ.get(CHAIN_TOKEN_ENV, "")
+    if not token:
+        raise ChainSetupProblem(f"--chain needs {CHAIN_TOKEN_ENV} (a chain client token)")
+    if not args.chain_cert and not args.chain_insecure_plaintext:
+        raise ChainSetupProblem("--chain needs --chain-cert (or --chain-insecure-plaintext)")
+    client = ChainClient.connect(
+        args.chain,
+        token,
+        certificate_pem=args.chain_cert.read_bytes() if args.chain_cert else None,
+        insecure_plaintext=args.chain_insecure_plaintext,
+    )
+    try:
+        try:
+            await client.head()
+        except ChainServiceError as exc:
+            raise ChainSetupProblem(
+                f"the chain client at {args.chain} did not answer: {exc.message}"
+            ) from None
+        factory = evm_plugin_factory(
+            chain=client, directory=directory, tokens={t.symbol: t for t in args.evm_token}
+        )
+        yield dict.fromkeys(EVM_PLUGIN_NAMES, factory)
+    finally:
+        await client.close()
