@@ -22,7 +22,8 @@ import { parseNote } from '../../web/anima_web/static/js/note.js';
 import { checkMeasurements, parseBoundKeys, verifyTdxQuote } from '../../web/anima_web/static/js/attestation.js';
 import { initSync as initDcap, js_verify as dcapVerify } from '../../web/anima_web/static/vendor/dcap-qvl-web.js';
 import { formatTlogProof, parseTlogProof } from '../../web/anima_web/static/js/tlogproof.js';
-import { verifyEntries } from '../../web/anima_web/static/js/verifier.js';
+import { openLog, verifyEntries } from '../../web/anima_web/static/js/verifier.js';
+import { checkWitnesses, cosignedMessage, parseCosignature, parseWitnessKey, witnessPolicy } from '../../web/anima_web/static/js/witness.js';
 
 const VECTORS = process.env.ANIMA_VECTORS_DIR ?? new URL('../../../shared/vectors', import.meta.url).pathname;
 const fixture = JSON.parse(readFileSync(process.env.ANIMA_EXPLORER_FIXTURE, 'utf8'));
@@ -288,6 +289,100 @@ describe("the agent's creation entry", () => {
   });
 });
 
+describe('witness cosignatures (cosigned by anima_verify.tlog.cosignature)', () => {
+  const w = fixture.witnessed;
+  const cosigned = fromBase64(w.note);
+  const text = new TextDecoder().decode(cosigned);
+  const body = text.slice(0, text.lastIndexOf('\n\n') + 1);
+  const lines = text.slice(body.length + 1, -1).split('\n'); // [log key, witness 0, 1, 2]
+  const withLines = (chosen) => utf8.encode(`${body}\n${chosen.join('\n')}\n`);
+  const check = (bytes, keys, quorum = null) => checkWitnesses(parseNote(bytes), witnessPolicy(keys, quorum));
+  /** A witness line with its bytes changed by `edit` (key id 0-3, timestamp 4-11, signature 12-75). */
+  const edited = (line, edit) => {
+    const [dash, name, encoded] = line.split(' ');
+    const raw = fromBase64(encoded);
+    edit(raw);
+    return `${dash} ${name} ${toBase64(raw)}`;
+  };
+
+  test('the cosigned message is byte for byte what Python signs', () => {
+    assert.equal(toBase64(cosignedMessage(body, BigInt(w.times[0]))), w.message);
+  });
+
+  test('all three cosignatures verify, with their timestamps, up to 2^63-1', async () => {
+    const by = await check(cosigned, w.vkeys);
+    assert.deepEqual(by.map((c) => c.name), w.names);
+    assert.deepEqual(by.map((c) => String(c.timestamp)), w.times.slice(0, 3));
+  });
+
+  test('quorum 2 of 3: two cosignatures meet it, one does not', async () => {
+    const two = withLines([lines[0], lines[1], lines[3]]);
+    assert.deepEqual((await check(two, w.vkeys, 2)).map((c) => c.name), [w.names[0], w.names[2]]);
+    await rejectsAsync(check(withLines([lines[0], lines[2]]), w.vkeys, 2), Reason.WITNESS_QUORUM_NOT_MET, /from 1 of the 3 witnesses you trust \(witness-1\.test\); your policy needs 2/);
+    // Without &quorum, every pinned witness must have cosigned.
+    await rejectsAsync(check(two, w.vkeys), Reason.WITNESS_QUORUM_NOT_MET, /your policy needs 3/);
+  });
+
+  test('a stripped checkpoint (the log key alone) does not meet any quorum', async () => {
+    await rejectsAsync(check(withLines([lines[0]]), w.vkeys, 1), Reason.WITNESS_QUORUM_NOT_MET, /from 0 of the 3 .*\(none of them\)/);
+  });
+
+  test('a forged cosignature, or one whose timestamp was changed, is INVALID_SIGNATURE', async () => {
+    const forged = edited(lines[1], (raw) => { raw[40] ^= 1; });
+    await rejectsAsync(check(withLines([lines[0], forged, lines[2], lines[3]]), w.vkeys, 1), Reason.INVALID_SIGNATURE, /witness witness-0\.test does not verify/);
+    const redated = edited(lines[2], (raw) => { raw[11] ^= 1; }); // the time is part of what is signed
+    await rejectsAsync(check(withLines([lines[0], redated]), [w.vkeys[1]]), Reason.INVALID_SIGNATURE);
+  });
+
+  test('the same cosignatures over another checkpoint body do not verify', async () => {
+    const otherBody = body.replace(/\n\d+\n/, (m) => `\n${Number(m) + 1}\n`);
+    const moved = utf8.encode(`${otherBody}\n${lines.slice(1).join('\n')}\n`);
+    await rejectsAsync(check(moved, w.vkeys, 1), Reason.INVALID_SIGNATURE);
+  });
+
+  test('a cosignature by a key you did not pin is ignored; a wrong key does not count', async () => {
+    await rejectsAsync(check(cosigned, [w.unused]), Reason.WITNESS_QUORUM_NOT_MET, /from 0 of the 1/);
+    // Another key under a pinned witness's name has another key id: ignored, not trusted.
+    const impostor = edited(lines[1], (raw) => { raw[0] ^= 1; });
+    await rejectsAsync(check(withLines([lines[0], impostor]), [w.vkeys[0]]), Reason.WITNESS_QUORUM_NOT_MET);
+  });
+
+  test('malformed cosignatures by a pinned witness are refused: length, timestamp above 2^63-1', async () => {
+    const [dash, name, encoded] = lines[1].split(' ');
+    const short = `${dash} ${name} ${toBase64(fromBase64(encoded).slice(0, 70))}`;
+    await rejectsAsync(check(withLines([lines[0], short]), [w.vkeys[0]]), Reason.MALFORMED_COSIGNATURE, /is 70 bytes, want 76/);
+    const future = edited(lines[1], (raw) => { raw[4] |= 0x80; });
+    await rejectsAsync(check(withLines([lines[0], future]), [w.vkeys[0]]), Reason.MALFORMED_COSIGNATURE, /above 2\^63-1/);
+  });
+
+  test('witness keys: algorithm 0x04 only (a log key is refused), checked key id, a sane quorum', () => {
+    assert.equal(parseWitnessKey(w.vkeys[0]).name, w.names[0]);
+    rejects(() => parseWitnessKey(fixture.vkey), Reason.MALFORMED_WITNESS_KEY);
+    const [name, id, key] = [w.vkeys[0].slice(0, w.vkeys[0].indexOf('+')), ...w.vkeys[0].slice(w.vkeys[0].indexOf('+') + 1).split(/\+(.*)/s)];
+    rejects(() => parseWitnessKey(`${name}+${id.replace(/^./, (c) => (c === '0' ? '1' : '0'))}+${key}`), Reason.MALFORMED_WITNESS_KEY);
+    rejects(() => parseWitnessKey('name+only'), Reason.MALFORMED_WITNESS_KEY);
+    rejects(() => witnessPolicy(w.vkeys, 4), Reason.MALFORMED_WITNESS_KEY);
+    rejects(() => witnessPolicy(w.vkeys, 0), Reason.MALFORMED_WITNESS_KEY);
+    rejects(() => witnessPolicy(w.vkeys, 'two'), Reason.MALFORMED_WITNESS_KEY);
+    rejects(() => witnessPolicy([w.vkeys[0], w.vkeys[0]]), Reason.MALFORMED_WITNESS_KEY);
+    rejects(() => witnessPolicy([], '1'), Reason.MALFORMED_WITNESS_KEY);
+    assert.equal(witnessPolicy([]), null);
+  });
+
+  test('openLog: witnessed with a policy, null (UNWITNESSED) without, refused below the quorum', async () => {
+    const serving = (note) => directorySource(fixture.dir, { mutate: (path, data) => (path === 'checkpoint' ? note : data) });
+    const logKey = parseVerifierKey(fixture.vkey);
+    const policy = witnessPolicy(w.vkeys, 2);
+    const opened = await openLog(serving(cosigned), { logKey, witnessPolicy: policy });
+    assert.deepEqual(opened.witnessed.map((c) => c.name), w.names);
+    assert.deepEqual(opened.cosignatures, []);
+    const unwitnessed = await openLog(serving(cosigned), { logKey });
+    assert.equal(unwitnessed.witnessed, null);
+    assert.deepEqual(unwitnessed.cosignatures.map((s) => s.name), w.names); // shown, not trusted
+    await rejectsAsync(openLog(serving(withLines([lines[0], lines[1]])), { logKey, witnessPolicy: policy }), Reason.WITNESS_QUORUM_NOT_MET);
+  });
+});
+
 describe('parsers refuse mutated input with their own errors, nothing else (fuzz)', () => {
   // A seeded generator, so a failure reproduces; ANIMA_FUZZ_EXAMPLES for a longer run.
   const EXAMPLES = Number(process.env.ANIMA_FUZZ_EXAMPLES ?? 2000);
@@ -337,6 +432,11 @@ describe('parsers refuse mutated input with their own errors, nothing else (fuzz
     onlyOurErrors('parseNote', parseNote, note);
     onlyOurErrors('parseCheckpoint', (b) => parseCheckpoint(decoder.decode(b)), utf8.encode(parseNote(note).text));
     onlyOurErrors('parseVerifierKey', (b) => parseVerifierKey(decoder.decode(b)), utf8.encode(fixture.vkey));
+  });
+
+  test('witness keys and cosignature lines', () => {
+    onlyOurErrors('parseWitnessKey', (b) => parseWitnessKey(decoder.decode(b)), utf8.encode(fixture.witnessed.vkeys[0]));
+    onlyOurErrors('parseCosignature', (b) => parseNote(b).signatures.forEach(parseCosignature), fromBase64(fixture.witnessed.note));
   });
 
   test('entries, entry bundles and hash tiles', () => {

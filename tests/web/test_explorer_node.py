@@ -19,8 +19,15 @@ from eth_account import Account
 
 from anima_verify.attestation.tdx import MEASUREMENT_REGISTERS, verify_tdx_quote
 from anima_verify.eth import SECP256K1_ORDER
+from anima_verify.tlog.cosignature import (
+    WitnessPolicy,
+    add_cosignatures,
+    cosign,
+    cosigned_message,
+    cosigner_verifier_key,
+)
 from anima_verify.tlog.merkle import inclusion_proof
-from anima_verify.tlog.note import verifier_key
+from anima_verify.tlog.note import parse_note, verifier_key
 from tests.contracts.test_node_client import run_node_tests
 from tests.core.attestation.conftest import FIXED_NOW
 from tests.vectors import require_vectors, vectors_dir
@@ -79,6 +86,37 @@ def _tdx_fixture() -> dict[str, object]:
     }
 
 
+WITNESS_TIMES = (1_760_000_000, 1_760_000_001, (1 << 63) - 1)  # the last: the largest allowed
+
+
+def _witness_fixture(checkpoint: bytes) -> dict[str, object]:
+    """The checkpoint cosigned by three witnesses with anima_verify (the witness's
+    own code), their keys, and a fourth key that cosigned nothing."""
+    keys = [Ed25519PrivateKey.generate() for _ in range(4)]
+    names = [f"witness-{i}.test" for i in range(4)]
+
+    def public(key: Ed25519PrivateKey) -> bytes:
+        return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    vkeys = [cosigner_verifier_key(n, public(k)) for n, k in zip(names, keys, strict=True)]
+    note = parse_note(checkpoint)
+    cosignatures = [
+        cosign(note.text, name=names[i], private_key=keys[i], timestamp=WITNESS_TIMES[i])
+        for i in range(3)
+    ]
+    cosigned = add_cosignatures(note, cosignatures)
+    # The Python verifier's verdict, which the browser's must match.
+    assert WitnessPolicy.of(vkeys[:3], 3).check(cosigned) == tuple(names[:3])
+    return {
+        "note": b64(cosigned.to_bytes()),
+        "vkeys": vkeys[:3],
+        "unused": vkeys[3],
+        "names": names[:3],
+        "times": [str(t) for t in WITNESS_TIMES],
+        "message": b64(cosigned_message(note.text, WITNESS_TIMES[0])),
+    }
+
+
 def _fixture(tmp_path: Path) -> Path:
     main = write_anima_log(tmp_path / "log", SIZE, agent=AGENT)
     fork = write_anima_log(tmp_path / "fork", SIZE, agent="fork-agent")
@@ -102,6 +140,7 @@ def _fixture(tmp_path: Path) -> Path:
         "eth": _eth_fixture(),
         "boundKeys": _bound_keys(),
         "tdx": _tdx_fixture(),
+        "witnessed": _witness_fixture(main.log.checkpoint()),
     }
     path = tmp_path / "fixture.json"
     path.write_text(json.dumps(document))

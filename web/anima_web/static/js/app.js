@@ -1,5 +1,5 @@
 // The explorer page: drives verifier.js and shows what it found. The page
-// state (body[data-state]: verifying, verified, failed) and the reason
+// state (body[data-state]: verifying, verified, unwitnessed, failed) and the reason
 // (body[data-reason]) are what a visitor sees as the banner's colour and text.
 import { VerificationError } from './errors.js';
 import { CheckpointHistory } from './history.js';
@@ -7,6 +7,7 @@ import { checkLifecyclePayload, checkPayload, checkSignaturePayload } from './pa
 import { LogApi } from './source.js';
 import { formatTlogProof } from './tlogproof.js';
 import { openLog, rememberCheckpoint, trustedLogKey, verifyEntries } from './verifier.js';
+import { witnessPolicy } from './witness.js';
 
 export const PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 256; // one entry bundle
@@ -72,9 +73,16 @@ function showLog(opened) {
     extends: `extends (consistency proof verified) the checkpoint of size ${seen.previous?.size} you saw on ${seen.previous?.seenAt}`,
   };
   text($('history'), history[seen.state]);
+  const when = (t) => new Date(Number(t) * 1000).toISOString().replace('.000Z', 'Z');
+  text(
+    $('witnesses'),
+    opened.witnessed
+      ? `cosigned by ${opened.witnessed.map((c) => `${c.name} at ${when(c.timestamp)}`).join(', ')} (quorum ${opened.witnessPolicy.quorum} of the ${opened.witnessPolicy.witnesses.length} witnesses you pinned)`
+      : 'UNWITNESSED: no witness keys pinned (&witness=name+keyid+base64key), so a host that rolled the signer back could show you a forked log',
+  );
   text(
     $('cosignatures'),
-    cosignatures.length ? `${cosignatures.length} by other keys (${cosignatures.map((s) => s.name).join(', ')}), not checked: no witness policy is configured` : 'none',
+    cosignatures.length ? `${cosignatures.length} by keys you did not pin (${cosignatures.map((s) => s.name).join(', ')}), not trusted` : 'none',
   );
 }
 
@@ -198,11 +206,19 @@ function summarize(opened) {
     return;
   }
   const shown = state.entries.length;
-  setBanner(
-    'verified',
-    'Verified',
-    `checkpoint of size ${opened.checkpoint.size} signed by the agent's log key; ${shown} entr${shown === 1 ? 'y' : 'ies'} shown, each included in it`,
-  );
+  const entries = `${shown} entr${shown === 1 ? 'y' : 'ies'} shown, each included in it`;
+  if (!opened.witnessed) {
+    // Never green without witnesses: a rolled-back signer's fork would look the same.
+    setBanner(
+      'unwitnessed',
+      'UNWITNESSED checkpoint (INSECURE)',
+      `checkpoint of size ${opened.checkpoint.size} signed by the agent's log key, but no witness you trust cosigned it: pin witness keys with &witness=; ${entries}`,
+      'UNWITNESSED',
+    );
+    return;
+  }
+  const names = opened.witnessed.map((c) => c.name).join(', ');
+  setBanner('verified', 'Verified', `checkpoint of size ${opened.checkpoint.size} signed by the agent's log key and cosigned by ${names}; ${entries}`);
 }
 
 /**
@@ -218,7 +234,7 @@ function logBase(agentId, server) {
   return new URL(`/${path}`, origin);
 }
 
-export async function explore(agentId, { pinnedKey = null, server = null, measurements = {} } = {}) {
+export async function explore(agentId, { pinnedKey = null, server = null, measurements = {}, witnessKeys = [], quorum = null } = {}) {
   const t0 = performance.now();
   setBanner('verifying', 'Verifying…', agentId);
   Object.assign(state, { entries: [], next: 0, failures: [] });
@@ -241,7 +257,8 @@ export async function explore(agentId, { pinnedKey = null, server = null, measur
     const trust = await trustedLogKey(api, agentId, { pinnedKey, measurements });
     showIdentity(agentId, trust);
     timings.keyMs = performance.now() - t0;
-    const opened = await openLog(api, { logKey: trust.logKey, history, historyKey });
+    const policy = witnessPolicy(witnessKeys, quorum);
+    const opened = { ...(await openLog(api, { logKey: trust.logKey, witnessPolicy: policy, history, historyKey })), witnessPolicy: policy };
     timings.checkpointMs = performance.now() - t0;
     globalThis.explorer.opened = opened;
     showLog(opened);
@@ -282,7 +299,8 @@ function main() {
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const next = new URLSearchParams({ agent: $('agent-input').value.trim() });
-    if (params.get('server')) next.set('server', params.get('server'));
+    for (const name of ['server', 'quorum']) if (params.get(name)) next.set(name, params.get(name));
+    for (const w of params.getAll('witness')) next.append('witness', w);
     location.search = next.toString();
   });
   for (const id of ['filter-kind', 'filter-actor', 'filter-room', 'filter-since', 'filter-until']) {
@@ -305,7 +323,8 @@ function main() {
     $('agent-input').value = agents[0];
     // Measurements the visitor expects of a TDX enclave: &mrtd=<hex>&rtmr0=<hex>...
     const measurements = Object.fromEntries(['mrtd', 'rtmr0', 'rtmr1', 'rtmr2', 'rtmr3'].map((r) => [r, params.getAll(r).map((v) => v.toLowerCase())]));
-    explore(agents[0], { pinnedKey: params.get('key'), server: params.get('server'), measurements });
+    // Witnesses the visitor trusts: &witness=<vkey> (repeatable), &quorum=N (default: all).
+    explore(agents[0], { pinnedKey: params.get('key'), server: params.get('server'), measurements, witnessKeys: params.getAll('witness'), quorum: params.get('quorum') });
   }
 }
 

@@ -33,6 +33,9 @@ export const Reason = Object.freeze({
   ATTESTATION_FAILED: 'ATTESTATION_FAILED',
   NO_TRUSTED_KEY: 'NO_TRUSTED_KEY',
   FETCH_FAILED: 'FETCH_FAILED',
+  MALFORMED_WITNESS_KEY: 'MALFORMED_WITNESS_KEY', // a bad &witness= or &quorum=
+  MALFORMED_COSIGNATURE: 'MALFORMED_COSIGNATURE',
+  WITNESS_QUORUM_NOT_MET: 'WITNESS_QUORUM_NOT_MET', // fewer pinned witnesses cosigned than the quorum
 });
 
 export function fail(reason, message) {

@@ -11,6 +11,7 @@ import { checkAgainstHistory } from './history.js';
 import { inclusionProof, leafHash, verifyInclusion } from './merkle.js';
 import { parseVerifierKey } from './note.js';
 import { TILE_WIDTH, TileStore } from './tiles.js';
+import { checkWitnesses } from './witness.js';
 
 /**
  * Which key the checkpoint must be signed by. The attestation's bound key,
@@ -36,17 +37,24 @@ export async function trustedLogKey(api, agentId, { pinnedKey = null, measuremen
   return { logKey, attestation };
 }
 
-/** The signed checkpoint, checked against `logKey` and the history of earlier visits. */
-export async function openLog(api, { logKey, history, historyKey }) {
+/**
+ * The signed checkpoint, checked against `logKey`, the visitor's witness policy
+ * (null: UNWITNESSED, which the page must name as insecure) and the history of
+ * earlier visits. `witnessed` is the pinned witnesses that cosigned, or null.
+ */
+export async function openLog(api, { logKey, witnessPolicy = null, history, historyKey }) {
   const note = await api.read('checkpoint');
   if (note === null) fail(Reason.FETCH_FAILED, 'the log serves no checkpoint');
   const signed = await openCheckpoint(note, [logKey]);
   const { checkpoint } = signed;
+  const witnessed = witnessPolicy ? await checkWitnesses(signed.note, witnessPolicy) : null;
   const tiles = new TileStore(api, checkpoint.size);
   const previous = history?.load(historyKey) ?? null;
   const seen = await checkAgainstHistory(previous, { logKey: logKey.text, checkpoint, tiles });
-  const cosignatures = signed.note.signatures.filter((s) => !(s.name === logKey.name && equalBytes(s.keyId, logKey.keyId)));
-  return { ...signed, tiles, seen, cosignatures };
+  // Lines by keys neither the log's nor a pinned witness's: shown, never counted.
+  const known = [logKey, ...(witnessPolicy?.witnesses ?? [])];
+  const cosignatures = signed.note.signatures.filter((s) => !known.some((k) => s.name === k.name && equalBytes(s.keyId, k.keyId)));
+  return { ...signed, tiles, seen, witnessed, cosignatures };
 }
 
 /** Remember the checkpoint as verified (only after openLog accepted it). */
