@@ -35,6 +35,8 @@ try {
       attestation: document.getElementById('attestation-badge').textContent,
       attestationDetail: document.getElementById('attestation-detail').textContent,
       history: document.getElementById('history').textContent,
+      witnesses: document.getElementById('witnesses').textContent,
+      cosignatures: document.getElementById('cosignatures').textContent,
       olderHidden: document.getElementById('older').hidden,
       rows: [...document.querySelectorAll('#entries tr')].map((tr) => ({
         index: Number(tr.dataset.index),

@@ -10,7 +10,13 @@ tampers with what the log routes return, as a hostile host could:
                     the log's key name (a key substitution);
 - `tdx-evidence`:   the attestation's evidence replaced by a genuine Intel TDX
                     quote and its collateral (`Tamper.tdx`), made for another
-                    enclave and another nonce.
+                    enclave and another nonce;
+- `strip-cosignature`: the checkpoint with only the log's signature, its witness
+                    cosignatures removed (an unwitnessed, perhaps forked, log);
+- `other-witness`:  each cosignature replaced by one from another key under the
+                    witness's name (its own key id: a witness nobody pinned);
+- `forged-cosignature`: each cosignature re-signed by another key but keeping
+                    the witness's key id (a cosignature claiming the witness).
 
 Everything else (the page itself, attestation, payloads) passes unchanged.
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import json
 import re
 import threading
@@ -28,9 +35,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from anima_verify.tlog.note import parse_note, sign_note
+from anima_verify.tlog.cosignature import cosign, parse_cosignature
+from anima_verify.tlog.note import Note, parse_note, sign_note
 
-MODES = ("flip-tile", "drop-entry", "old-checkpoint", "other-key", "tdx-evidence")
+MODES = (
+    "flip-tile",
+    "drop-entry",
+    "old-checkpoint",
+    "other-key",
+    "tdx-evidence",
+    "strip-cosignature",
+    "other-witness",
+    "forged-cosignature",
+)
 _PREFIX = re.compile(r"^/m/([a-z-]+)(/.*)$")
 _PASSED_HEADERS = (
     "content-type",
@@ -75,7 +92,24 @@ class Tamper:
                 note = parse_note(body)
                 name = note.signatures[0].name
                 return sign_note(note.text, name=name, private_key=self.impostor).to_bytes()
+            if mode in ("strip-cosignature", "other-witness", "forged-cosignature"):
+                return self._recosign(mode, parse_note(body)).to_bytes()
         return body
+
+    def _recosign(self, mode: str, note: Note) -> Note:
+        """The log's signature line kept; the witnesses' dropped or replaced."""
+        log_line, *witness_lines = note.signatures
+        kept = [log_line]
+        if mode != "strip-cosignature":
+            for line in witness_lines:
+                real = parse_cosignature(line)
+                fake = cosign(
+                    note.text, name=line.name, private_key=self.impostor, timestamp=real.timestamp
+                )
+                if mode == "forged-cosignature":
+                    fake = dataclasses.replace(fake, key_id=real.key_id)
+                kept.append(fake.note_signature())
+        return Note(text=note.text, signatures=tuple(kept))
 
 
 @contextlib.contextmanager

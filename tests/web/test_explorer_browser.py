@@ -3,8 +3,11 @@ against a real runtime on loopback, with a real signer (simulated TEE) and
 memory service: an agent chats and signs, and its log is explored directly
 (green) and through a hostile proxy (tests/web/tamper_proxy.py) that flips a
 bit in a hash tile, drops an entry, serves an older checkpoint after a newer
-one was seen, or serves a checkpoint signed by another key: each turns the page
-red with its reason. Screenshots of every state go to tests/web/artifacts/."""
+one was seen, serves a checkpoint signed by another key, or strips, replaces or
+forges the witness's cosignatures: each turns the page red with its reason.
+The signer has a real local witness (anima_dev.local_witness), whose key the
+visits pin with &witness=; a visit that pins none is UNWITNESSED (amber, not
+green). Screenshots of every state go to tests/web/artifacts/."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,7 @@ import pytest
 from anima_dev.local_memory import local_memory
 from anima_dev.local_runtime import local_runtime
 from anima_dev.local_signer import LocalSigner, local_signer
+from anima_dev.local_witness import local_witness, signer_witness_env
 from anima_signer_api.client import SignerClient
 from anima_signer_api.types import PersonalMessage, SignRequest
 from anima_verify.attestation import MeasurementPolicy
@@ -112,7 +117,8 @@ def explored(
     with (
         # A copy of the page on another origin, which the runtime allows by CORS.
         serve_directory(assets_dir()) as elsewhere,
-        local_signer(tmp) as signer,
+        local_witness(tmp / "witness", name="witness.explorer.test") as witness,
+        local_signer(tmp, env=signer_witness_env([witness], quorum=1)) as signer,
         local_memory(tmp) as memory,
         local_runtime(
             tmp, signer=signer, memory=memory, env={**RUNTIME_ENV, **_cors(elsewhere)}
@@ -141,7 +147,10 @@ def explored(
         _sign_message(signer, agent_id)
         final = _settled_checkpoint(api, agent_id)
         assert _size(final) > old_size
-        page = f"explorer/?agent={agent_id}"
+        # The visitor pins the witness's key (its '+' and '/' encoded, as a link would).
+        pinned = f"&witness={urllib.parse.quote(witness.verifier_key, safe='')}"
+        unpinned_page = f"explorer/?agent={agent_id}"
+        page = unpinned_page + pinned
         # One browser visits twice (the second time the server rolls back); fresh
         # browsers, with no earlier visits, for the others.
         visits: list[dict[str, Any]] = [
@@ -149,7 +158,7 @@ def explored(
             # The page served from elsewhere, reading the runtime's log across origins.
             {
                 "name": "elsewhere",
-                "url": f"{elsewhere}index.html?agent={agent_id}&server={runtime.url}",
+                "url": f"{elsewhere}index.html?agent={agent_id}&server={runtime.url}{pinned}",
                 "context": "elsewhere",
             },
             # Pages of 4: the newest four, then two clicks on "Older entries"; then a filter.
@@ -168,18 +177,25 @@ def explored(
                     ("drop-entry", "drop"),
                     ("other-key", "key"),
                     ("tdx-evidence", "tdx"),
+                    ("strip-cosignature", "strip"),
+                    ("other-witness", "other-witness"),
+                    ("forged-cosignature", "forged-cosignature"),
                 ]
             ),
+            # No witness pinned: the same genuine log, but never green.
+            {"name": "unwitnessed", "url": f"{proxy}/{unpinned_page}", "context": "unwitnessed"},
         ]
         results = _run_browser(node, chromium, visits)
         results["_agent"] = agent
         results["_checkpoint"] = final.decode()
         results["_old_size"] = old_size
+        results["_witness"] = witness.verifier_key
         yield results
 
 
 GREEN = "rgb(230, 244, 234)"
 RED = "rgb(252, 232, 230)"
+AMBER = "rgb(253, 235, 208)"
 
 
 def _failed(result: dict[str, Any], reason: str) -> None:
@@ -296,3 +312,49 @@ def test_tdx_evidence_is_checked_in_the_browser_by_dcap_qvl(explored: dict[str, 
     _failed(result, "ATTESTATION_FAILED")
     assert result["detail"].startswith("the TDX quote does not verify:"), result["detail"]
     assert "expired" in result["detail"]
+
+
+def test_the_pinned_witness_cosigned_the_genuine_checkpoint(explored: dict[str, Any]) -> None:
+    genuine = explored["genuine"]
+    assert genuine["witnesses"].startswith("cosigned by witness.explorer.test at 20"), genuine
+    assert "quorum 1 of the 1 witnesses you pinned" in genuine["witnesses"]
+    assert "cosigned by witness.explorer.test" in genuine["detail"]
+    assert genuine["cosignatures"] == "none"
+    # The checkpoint the runtime serves carries the witness's cosignature line.
+    assert "\n\u2014 witness.explorer.test " in explored["_checkpoint"]
+
+
+def test_a_stripped_cosignature_turns_the_page_red(explored: dict[str, Any]) -> None:
+    result = explored["strip-cosignature"]
+    _failed(result, "WITNESS_QUORUM_NOT_MET")
+    assert "from 0 of the 1 witnesses you trust (none of them)" in result["detail"]
+    assert result["rows"] == []  # no entry is shown as verified under an unwitnessed checkpoint
+
+
+def test_a_cosignature_from_another_key_does_not_count(explored: dict[str, Any]) -> None:
+    result = explored["other-witness"]
+    _failed(result, "WITNESS_QUORUM_NOT_MET")
+    assert "your policy needs 1" in result["detail"]
+
+
+def test_a_forged_cosignature_claiming_the_witness_turns_the_page_red(
+    explored: dict[str, Any],
+) -> None:
+    result = explored["forged-cosignature"]
+    _failed(result, "INVALID_SIGNATURE")
+    assert "the cosignature by witness witness.explorer.test does not verify" in result["detail"]
+
+
+def test_without_a_pinned_witness_the_page_says_unwitnessed_not_verified(
+    explored: dict[str, Any],
+) -> None:
+    result = explored["unwitnessed"]
+    assert result["errors"] == []
+    assert result["state"] == "unwitnessed", result
+    assert result["reason"] == "UNWITNESSED"
+    assert result["title"] == "UNWITNESSED checkpoint (INSECURE)"
+    assert result["bannerColor"] == AMBER
+    assert result["witnesses"].startswith("UNWITNESSED: no witness keys pinned")
+    # The server's cosignature is shown, but as a key the visitor did not pin.
+    shown = "1 by keys you did not pin (witness.explorer.test), not trusted"
+    assert result["cosignatures"] == shown

@@ -324,7 +324,8 @@ function main() {
     // Measurements the visitor expects of a TDX enclave: &mrtd=<hex>&rtmr0=<hex>...
     const measurements = Object.fromEntries(['mrtd', 'rtmr0', 'rtmr1', 'rtmr2', 'rtmr3'].map((r) => [r, params.getAll(r).map((v) => v.toLowerCase())]));
     // Witnesses the visitor trusts: &witness=<vkey> (repeatable), &quorum=N (default: all).
-    explore(agents[0], { pinnedKey: params.get('key'), server: params.get('server'), measurements, witnessKeys: params.getAll('witness'), quorum: params.get('quorum') });
+    // A key pasted unencoded has its '+' read as spaces; keys hold no spaces, so undo that.
+    explore(agents[0], { pinnedKey: params.get('key'), server: params.get('server'), measurements, witnessKeys: params.getAll('witness').map((w) => w.replaceAll(' ', '+')), quorum: params.get('quorum') });
   }
 }
 
