@@ -38,10 +38,14 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests package
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from log_bench import AGENT as RUNTIME_AGENT  # bench/log_bench.py: its builder and server
 from log_bench import build_big_log
 from machine import machine  # bench/machine.py, beside this script
 
+from anima_verify.tlog.cosignature import add_cosignatures, cosign, cosigner_verifier_key
+from anima_verify.tlog.note import parse_note
 from anima_web import assets_dir
 from tests.tlog.http_server import serve_directory
 from tests.web.conftest import CHROMIUM_CANDIDATES, write_anima_log
@@ -83,12 +87,13 @@ def open_pages(page: str, runs: int) -> dict[str, Any]:
     return results
 
 
-def report(label: str, size: int, results: dict[str, Any]) -> None:
+def report(label: str, size: int, results: dict[str, Any], *, state: str = "verified") -> None:
+    """`state`: what the page must end in (`unwitnessed` where no witness cosigned)."""
     figures = []
     rows: list[dict[str, Any]] = []
     for name, result in results.items():
         rows = result["rows"]
-        if result["state"] != "verified" or rows[0]["index"] != size - 1:
+        if result["state"] != state or rows[0]["index"] != size - 1:
             raise SystemExit(f"{label} {name}: not verified: {result['title']} {result['detail']}")
         since_nav = result["lastVisibleVerifiedSinceNavigationMs"]
         t = result["timings"]
@@ -134,7 +139,8 @@ def bench_runtime(entries: int, runs: int) -> None:
         print(f"runtime: built in {time.perf_counter() - start:.1f} s")
         with runtime_log_server(state) as base:
             results = open_pages(f"{base}explorer/?agent={RUNTIME_AGENT}", runs)
-    report("runtime (log app + attestation)", entries, results)
+    # The in-process signer has no witnesses: the page ends amber, every entry verified.
+    report("runtime (log app + attestation, unwitnessed)", entries, results, state="unwitnessed")
 
 
 def bench_static(entries: int, runs: int) -> None:
@@ -143,10 +149,23 @@ def bench_static(entries: int, runs: int) -> None:
         start = time.perf_counter()
         log = write_anima_log(site / "v1" / "logs" / AGENT, entries, agent=AGENT).log
         print(f"static: built a {entries:,}-entry log in {time.perf_counter() - start:.1f} s")
+        witness = cosign_checkpoint(site / "v1" / "logs" / AGENT / "checkpoint")
         shutil.copytree(assets_dir(), site / "explorer")
         with serve_directory(site) as base:
-            results = open_pages(f"{base}explorer/?agent={AGENT}&key={quote(log.vkey)}", runs)
-    report("static files (key pinned)", entries, results)
+            page = f"{base}explorer/?agent={AGENT}&key={quote(log.vkey)}&witness={quote(witness)}"
+            results = open_pages(page, runs)
+    report("static files (key and witness pinned)", entries, results)
+
+
+def cosign_checkpoint(path: Path) -> str:
+    """Cosign the checkpoint file as a witness would; the witness's verifier key."""
+    key = Ed25519PrivateKey.generate()
+    name = "bench-witness.local"
+    note = parse_note(path.read_bytes())
+    cosignature = cosign(note.text, name=name, private_key=key, timestamp=int(time.time()))
+    path.write_bytes(add_cosignatures(note, [cosignature]).to_bytes())
+    public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return cosigner_verifier_key(name, public)
 
 
 def main() -> None:
