@@ -93,6 +93,8 @@ class BeaconStack:
     running: RunningChain
     client: ChainClient
     verified: int  # the anvil block number of the optimistic (followed) head
+    config: ChainConfig
+    signer: SignerClient
 
     @property
     def heads(self) -> BeaconHeads:
@@ -172,7 +174,7 @@ async def beacon_stack(tmp_path: Path, anvil: LocalChain) -> AsyncIterator[Beaco
             f"127.0.0.1:{running.port}", CHAIN_TOKEN, certificate_pem=running.certificate_pem
         )
         try:
-            yield BeaconStack(anvil, beacon, data, node, running, client, verified)
+            yield BeaconStack(anvil, beacon, data, node, running, client, verified, config, signer)
         finally:
             await client.close()
             await running.stop(grace=0.2)
@@ -319,3 +321,17 @@ def invented_child(parent: dict[str, str]) -> dict[str, str]:
     }
     child["hash"] = "0x" + parse_header(child).hash.hex()
     return child
+
+
+async def test_a_restart_resumes_from_the_state_file(beacon_stack: BeaconStack) -> None:
+    stack = beacon_stack
+    assert (stack.config.data_dir / "beacon-light-client.json").is_file()
+    bootstraps = [p for p in stack.data.requests if "/bootstrap/" in p]
+    assert len(bootstraps) == 1
+    stack.data.bootstraps.clear()  # the checkpoint is no longer served: only the file helps
+    again = await start_chain(stack.config, signer=stack.signer)
+    try:
+        assert again.service.headers.head.number == stack.verified
+    finally:
+        await again.stop(grace=0.2)
+    assert [p for p in stack.data.requests if "/bootstrap/" in p] == bootstraps
