@@ -11,7 +11,7 @@ cases). Used by the tests and by bench/beacon_bench.py.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -95,6 +95,10 @@ class SyntheticChain:
 
     config: ChainConfig
     participation: float = 1.0
+    #: Slot -> the execution block its header carries (eth_getBlockByNumber fields of a
+    #: real chain: hash, parentHash, stateRoot, receiptsRoot, number, timestamp);
+    #: other slots carry made-up ones.
+    execution_blocks: dict[int, dict[str, str]] = field(default_factory=dict)
 
     @property
     def preset(self) -> Preset:
@@ -146,13 +150,25 @@ class SyntheticChain:
         execution_type = (
             CapellaExecutionPayloadHeader if fork == "capella" else ExecutionPayloadHeader
         )
-        execution = execution_type(
-            parent_hash=hashlib.sha256(b"parent" + slot.to_bytes(8, "little")).digest(),
-            state_root=hashlib.sha256(b"el-state" + slot.to_bytes(8, "little")).digest(),
-            receipts_root=hashlib.sha256(b"receipts" + slot.to_bytes(8, "little")).digest(),
-            block_number=1000 + slot,
-            timestamp=self.config.genesis_time + slot * self.config.seconds_per_slot,
-            block_hash=hashlib.sha256(b"el-block" + slot.to_bytes(8, "little")).digest(),
+        real = self.execution_blocks.get(slot)
+        execution = (
+            execution_type(
+                parent_hash=bytes.fromhex(real["parentHash"][2:]),
+                state_root=bytes.fromhex(real["stateRoot"][2:]),
+                receipts_root=bytes.fromhex(real["receiptsRoot"][2:]),
+                block_number=int(real["number"], 16),
+                timestamp=int(real["timestamp"], 16),
+                block_hash=bytes.fromhex(real["hash"][2:]),
+            )
+            if real is not None
+            else execution_type(
+                parent_hash=hashlib.sha256(b"parent" + slot.to_bytes(8, "little")).digest(),
+                state_root=hashlib.sha256(b"el-state" + slot.to_bytes(8, "little")).digest(),
+                receipts_root=hashlib.sha256(b"receipts" + slot.to_bytes(8, "little")).digest(),
+                block_number=1000 + slot,
+                timestamp=self.config.genesis_time + slot * self.config.seconds_per_slot,
+                block_hash=hashlib.sha256(b"el-block" + slot.to_bytes(8, "little")).digest(),
+            )
         )
         body_root, body_branches = sparse_tree(
             {EXECUTION_PAYLOAD_GINDEX: bytes(execution.hash_tree_root())}

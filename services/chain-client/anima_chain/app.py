@@ -14,6 +14,7 @@ from pathlib import Path
 
 from anima.chain.v1 import chain_pb2_grpc as pb_grpc
 from anima_chain.api.servicer import ACCESS_LIST, SERVICE_NAME, ChainServicer
+from anima_chain.beacon import BeaconHeads
 from anima_chain.config import ChainConfig
 from anima_chain.headers import HeaderStore
 from anima_chain.intents import IntentStore
@@ -41,6 +42,7 @@ class RunningChain:
     certificate_pem: bytes | None
     node: RpcNode
     store: IntentStore
+    beacon: BeaconHeads | None = None
     _closed: bool = field(default=False, repr=False)
 
     async def stop(self, grace: float = 2.0) -> None:
@@ -49,6 +51,8 @@ class RunningChain:
         self._closed = True
         await self.server.stop(grace)
         await self.node.aclose()
+        if self.beacon is not None:
+            self.beacon.close()
         await asyncio.to_thread(self.store.close)
 
 
@@ -84,11 +88,17 @@ async def start_chain(config: ChainConfig, *, signer: SignerClient) -> RunningCh
     port = await server.start()
     node = RpcNode(config.rpc)
     store = await asyncio.to_thread(IntentStore, config.data_dir / "sent.sqlite3")
+    beacon = (
+        BeaconHeads.from_config(config.beacon, data_dir=config.data_dir)
+        if config.beacon.enabled
+        else None
+    )
     try:
         headers = HeaderStore(
             node,
             chain_id=config.chain_id,
-            checkpoint=config.checkpoint,
+            checkpoint=b"" if beacon else config.checkpoint,
+            heads=beacon,
             keep=config.keep_headers,
             max_age_s=config.head_max_age_s,
         )
@@ -108,15 +118,18 @@ async def start_chain(config: ChainConfig, *, signer: SignerClient) -> RunningCh
     except BaseException:
         await server.stop(0)
         await node.aclose()
+        if beacon is not None:
+            beacon.close()
         store.close()
         raise
     servicer.attach(service)
     await server.set_ready(True)
     log.info(
-        "chain client ready on port %d: chain %d, verified head %d",
+        "chain client ready on port %d: chain %d, verified head %d (trusted from %s)",
         port,
         config.chain_id,
         head.number,
+        "the beacon light client" if beacon else "the configured checkpoint",
     )
     return RunningChain(
         server=server,
@@ -125,6 +138,7 @@ async def start_chain(config: ChainConfig, *, signer: SignerClient) -> RunningCh
         certificate_pem=certificate,
         node=node,
         store=store,
+        beacon=beacon,
     )
 
 

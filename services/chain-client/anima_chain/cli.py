@@ -13,9 +13,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from anima_chain.config import ENV_PREFIX, ChainConfig
+from pydantic import ValidationError
+
+from anima_chain.config import ENV_PREFIX, BeaconSourceConfig, ChainConfig
 from anima_chain_api.cli import add_client_commands
-from anima_core.config import load_config
+from anima_core.config import ConfigError, load_config
 from anima_core.files import replace_file
 from anima_signer_api.cli import add_signer_arguments, measurement_policy, signer_token
 from anima_verify.errors import AnimaError
@@ -46,6 +48,15 @@ def add_commands(sub: SubParsers) -> None:
     serve.add_argument("--chain-id", type=int, help="the chain to follow")
     serve.add_argument("--checkpoint", help="the trusted block hash (0x + 64 hex digits)")
     serve.add_argument(
+        "--beacon-url",
+        help="a beacon node's REST API: trusted heads come from its verified light-client"
+        " data instead of --checkpoint (networks with a beacon chain)",
+    )
+    serve.add_argument(
+        "--beacon-checkpoint",
+        help="the weak-subjectivity beacon block root the light client starts from",
+    )
+    serve.add_argument(
         "--insecure-plaintext",
         action="store_true",
         default=None,
@@ -67,7 +78,16 @@ def load_chain_config(args: argparse.Namespace) -> ChainConfig:
     }
     if args.rpc_url is not None:
         overrides["rpc"] = {"url": args.rpc_url}
-    return load_config(ChainConfig, env_prefix=ENV_PREFIX, file=args.config, overrides=overrides)
+    config = load_config(ChainConfig, env_prefix=ENV_PREFIX, file=args.config, overrides=overrides)
+    beacon = {"url": args.beacon_url, "checkpoint": args.beacon_checkpoint}
+    if any(value is not None for value in beacon.values()):
+        # Flags override single keys of the file's [beacon] table, not the whole table.
+        merged = config.beacon.model_dump() | {k: v for k, v in beacon.items() if v is not None}
+        try:
+            config = config.model_copy(update={"beacon": BeaconSourceConfig.model_validate(merged)})
+        except ValidationError as exc:
+            raise ConfigError(f"--beacon-url/--beacon-checkpoint: {exc}") from None
+    return config
 
 
 async def _serve_async(args: argparse.Namespace, config: ChainConfig) -> None:
@@ -90,12 +110,18 @@ async def _serve_async(args: argparse.Namespace, config: ChainConfig) -> None:
             )
         print(
             f"chain client serving on port {running.port}: chain {config.chain_id},"
-            f" checkpoint {config.checkpoint_hash}, verified head {head.number}",
+            f" {_trust(config)}, verified head {head.number}",
             flush=True,
         )
         await serve_until_signal(running)
     finally:
         await signer.close()
+
+
+def _trust(config: ChainConfig) -> str:
+    if config.beacon.enabled:
+        return f"heads from the beacon light client at {config.beacon.url}"
+    return f"checkpoint {config.checkpoint_hash}"
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -7,9 +7,13 @@ longer contains a verified header (a reorg), the headers above the fork point ar
 dropped and the chain is followed again from there; a reorg that reaches below the
 checkpoint is refused, since nothing below it is trusted.
 
-What this cannot catch until the beacon light client supplies verified headers: a
-node that invents a whole hash-linked branch on top of the checkpoint (no
-proof-of-stake check here); the checkpoint alone pins only history up to it.
+With a configured checkpoint alone (dev chains), what this cannot catch: a node
+that invents a whole hash-linked branch on top of the checkpoint (no proof-of-stake
+check); the checkpoint pins only history up to it. With `heads` (the beacon light
+client, anima_chain.beacon) every trusted head is a block hash the sync committee
+signed: the store follows only those, accepts the node's headers only as that
+block or its ancestors by parent links (verify_ancestry), and trusts nothing the
+node serves above the verified head.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from anima_chain.rpc import RpcNode
 from anima_chain_api.errors import (
@@ -28,8 +32,14 @@ from anima_chain_api.errors import (
     WrongChain,
 )
 from anima_chain_api.types import BlockRef
+from anima_verify.beacon.client import ExecutionHead
 from anima_verify.chain.errors import ChainProofError
-from anima_verify.chain.header import BlockHeader, verify_chain_link, verify_header
+from anima_verify.chain.header import (
+    BlockHeader,
+    verify_ancestry,
+    verify_chain_link,
+    verify_header,
+)
 
 log = logging.getLogger(__name__)
 #: Headers asked for in one JSON-RPC batch while catching up (one round trip each).
@@ -42,19 +52,32 @@ def block_ref(header: BlockHeader) -> BlockRef:
     return BlockRef(number=header.number, hash=header.hash, state_root=header.state_root)
 
 
+class VerifiedHeads(Protocol):
+    """Where trusted heads come from when not from a configured checkpoint."""
+
+    async def verified_head(self) -> ExecutionHead: ...
+
+
 class HeaderStore:
+    """`checkpoint` (a trusted block hash), or `heads` (each trusted head verified by
+    the beacon light client; `checkpoint` is then the first one)."""
+
     def __init__(
         self,
         node: RpcNode,
         *,
         chain_id: int,
-        checkpoint: bytes,
+        checkpoint: bytes = b"",
+        heads: VerifiedHeads | None = None,
         keep: int = 256,
         max_age_s: float = 0.0,
     ) -> None:
+        if not checkpoint and heads is None:
+            raise ValueError("a header store needs a checkpoint or a verified-head source")
         self._node = node
         self.chain_id = chain_id
         self.checkpoint = checkpoint
+        self._heads = heads
         self._keep = keep
         self._max_age_s = max_age_s
         self._headers: dict[int, BlockHeader] = {}
@@ -71,12 +94,22 @@ class HeaderStore:
         return self._head
 
     async def start(self) -> BlockHeader:
-        """Check the node's chain id, then verify the checkpoint header by its hash."""
+        """Check the node's chain id, then verify the checkpoint header by its hash (or
+        the light client's first verified head)."""
         answered = await self._node.read("eth_chainId")
         if _quantity(answered, "eth_chainId") != self.chain_id:
             raise WrongChain(
                 f"the RPC node serves chain {answered!s:.20}, this client chain {self.chain_id}"
             )
+        if self._heads is not None:
+            async with self._lock:
+                chain = await self._verified_chain(await self._heads.verified_head())
+                self.checkpoint = chain[0].hash
+                self._headers = {h.number: h for h in chain}
+                self._head = chain[0]
+                self._floor = chain[-1].number
+                self._checked_at = time.monotonic()
+                return chain[0]
         block = await self._node.read("eth_getBlockByHash", ["0x" + self.checkpoint.hex(), False])
         if block is None:
             raise UnverifiableHeader(
@@ -101,6 +134,10 @@ class HeaderStore:
             fresh = time.monotonic() - self._checked_at < self._max_age_s
             if not force and fresh and head.number >= at_least:
                 return head
+            if self._heads is not None:
+                await self._follow_verified_head()
+                self._checked_at = time.monotonic()
+                return self.head
             for _ in range(_MAX_REORG_RESTARTS):
                 if await self._follow():
                     self._checked_at = time.monotonic()
@@ -112,7 +149,10 @@ class HeaderStore:
 
     async def recheck_head(self) -> BlockHeader:
         """Whether the node still has our head (a reorg at the same height changes no
-        block number, so following forward cannot see it); drop it if not, then follow."""
+        block number, so following forward cannot see it); drop it if not, then follow.
+        With verified heads, the head is the light client's whatever the node says."""
+        if self._heads is not None:
+            return await self.refresh(force=True)
         async with self._lock:
             head = self.head
             theirs = _verified(await self._block(head.number), None)
@@ -142,6 +182,70 @@ class HeaderStore:
     def is_current(self, header: BlockHeader) -> bool:
         """Whether `header` is still on the verified chain (a reorg may have dropped it)."""
         return self._headers.get(header.number) == header
+
+    async def _follow_verified_head(self) -> None:
+        """Move to the light client's newest verified head, with the node's headers
+        between it and ours proven as its ancestors (a reorg replaces ours)."""
+        verified = await self._heads.verified_head() if self._heads else None
+        if verified is None or verified.block_hash == self.head.hash:
+            return
+        chain = await self._verified_chain(verified, down_to=self.head)
+        connected = chain[-1].number - 1 in self._headers and (
+            self._headers[chain[-1].number - 1].hash == chain[-1].parent_hash
+        )
+        if not connected:
+            if self._headers:
+                self.reorgs_seen += 1
+                log.warning(
+                    "verified head %d does not extend ours: headers replaced",
+                    verified.block_number,
+                )
+            self._headers = {}
+            self._floor = chain[-1].number
+        else:
+            for n in [n for n in self._headers if n >= chain[-1].number]:
+                del self._headers[n]
+        for header in reversed(chain):
+            self._accept(header)
+
+    async def _verified_chain(
+        self, verified: ExecutionHead, *, down_to: BlockHeader | None = None
+    ) -> list[BlockHeader]:
+        """The node's header of the verified head and its ancestors down to just above
+        `down_to` (at most `keep` headers), newest first, each proven by the verified
+        hash through parent links. A node that cannot produce the verified block, or
+        answers blocks off its ancestry, is refused."""
+        tip = await self._node.read("eth_getBlockByHash", ["0x" + verified.block_hash.hex(), False])
+        if tip is None:
+            raise UnverifiableHeader(
+                f"the RPC node does not have block 0x{verified.block_hash.hex()}"
+                f" ({verified.block_number}), which the beacon light client verified",
+                check="VERIFIED_HEAD_UNAVAILABLE",
+            )
+        lowest = verified.block_number
+        if down_to is not None and down_to.number < verified.block_number:
+            lowest = max(down_to.number + 1, verified.block_number - self._keep + 1)
+        numbers = list(range(verified.block_number - 1, lowest - 1, -1))
+        blocks = [tip]
+        for first in range(0, len(numbers), _HEADERS_PER_BATCH):
+            batch = numbers[first : first + _HEADERS_PER_BATCH]
+            blocks += await self._node.read_batch(
+                [("eth_getBlockByNumber", [hex(n), False]) for n in batch]
+            )
+        try:
+            chain = verify_ancestry(verified.block_hash, blocks)
+        except ChainProofError as exc:
+            raise UnverifiableHeader(
+                f"the RPC node's headers are not the verified head's ancestry: {exc.message}",
+                check=exc.reason,
+            ) from None
+        if chain[0].number != verified.block_number or chain[0].state_root != verified.state_root:
+            raise UnverifiableHeader(
+                "the verified block hash names a header whose number or state root differs"
+                " from the beacon chain's execution payload header",
+                check="VERIFIED_HEAD_MISMATCH",
+            )
+        return chain
 
     async def _follow(self) -> bool:
         """Extend the verified chain to the node's latest block; False after a reorg was
