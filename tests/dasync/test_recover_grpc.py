@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -199,7 +200,7 @@ async def test_a_guardian_refuses_forged_or_replayed_evidence(world: World) -> N
         for attack in (forge_quote, "another nonce", "another recipient"):
             nonce = await hold.client.guardian_challenge(AGENT)
             recipient, [evidence] = await new.begin_recovery(AGENT, nonces=[nonce])
-            asked = {"evidence": evidence, "nonce": nonce, "recipient": recipient}
+            asked: dict[str, Any] = {"evidence": evidence, "nonce": nonce, "recipient": recipient}
             if attack == forge_quote:
                 asked["evidence"] = Evidence(tee=evidence.tee, quote=evidence.quote[:-1] + b"\0")
             elif attack == "another nonce":  # evidence made for a challenge of its own
