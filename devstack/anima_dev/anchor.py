@@ -4,7 +4,8 @@ then a storage proof), so the host's word is never taken for it."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from eth_abi.abi import encode
 
@@ -12,6 +13,13 @@ from anima_dev.contracts import compile_contracts, selector, send_from_dev_accou
 from anima_dev.local_chain import LocalChain
 from anima_verify.chain.header import BlockHeader, verify_chain_link, verify_header
 from anima_verify.lifedata.anchor import AnchorState, anchor_slots, verify_anchor
+
+
+class JsonRpcChain(Protocol):
+    """Any JSON-RPC endpoint (anvil here, an operator's node in `anima agent recover`)."""
+
+    def rpc(self, method: str, params: Sequence[object] = ...) -> object: ...
+
 
 _UPDATE = "update(address,(bytes32,bytes32,uint64,uint64,uint64),uint8,bytes32,bytes32)"
 
@@ -47,7 +55,7 @@ def relay_update(
     )
 
 
-def verified_head(chain: LocalChain, checkpoint: bytes) -> BlockHeader:
+def verified_head(chain: JsonRpcChain, checkpoint: bytes) -> BlockHeader:
     """Walk from the trusted checkpoint block (by hash) to the head, checking each link."""
     first = chain.rpc("eth_getBlockByHash", ["0x" + checkpoint.hex(), False])
     assert isinstance(first, dict)
@@ -62,7 +70,9 @@ def verified_head(chain: LocalChain, checkpoint: bytes) -> BlockHeader:
     return header
 
 
-def read_anchor(chain: LocalChain, contract: bytes, agent: bytes, head: BlockHeader) -> AnchorState:
+def read_anchor(
+    chain: JsonRpcChain, contract: bytes, agent: bytes, head: BlockHeader
+) -> AnchorState:
     slots = ["0x" + slot.to_bytes(32, "big").hex() for slot in anchor_slots(agent)]
     proof = chain.rpc("eth_getProof", ["0x" + contract.hex(), slots, hex(head.number)])
     assert isinstance(proof, dict)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from anima_chain import cli as chain_cli
 from anima_core.cli import build_parser as build_command
 from anima_core.cli import run
-from anima_dev import chat, demo
+from anima_dev import chat, demo, recover_cli
 from anima_memory import cli as memory_cli
 from anima_runtime import cli as runtime_cli
 from anima_runtime.character import cli as character_cli
@@ -28,6 +28,10 @@ def _log(commands: SubParsers) -> None:
     log_cli.register_serve(log.register(commands))
 
 
+def _agent(commands: SubParsers) -> None:
+    recover_cli.register(agent_cli.register(commands))
+
+
 def build_parser() -> argparse.ArgumentParser:
     return build_command(
         "anima",
@@ -36,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
             attest.register,
             lightclient.register,
             signer_cli.register,
-            agent_cli.register,
+            _agent,
             memory_cli.register,
             character_cli.register,
             demo.register,
