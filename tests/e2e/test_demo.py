@@ -41,4 +41,13 @@ def test_demo_runs_the_story() -> None:
     assert "consistent: True" in out
     assert "the message that taught the fact: entry 1 (message_in, actor sam) proven" in out
     assert "payload hash matches and names the transaction" in out
+    # Step 5: escrowed at creation, synced and anchored, node A killed, node B recovered.
+    assert "the agent root split 2-of-2 to two guardian enclaves" in out
+    assert re.search(r"\[sync\] manifest v1: .* anchored in AgentAnchor 0x[0-9a-f]+", out)
+    assert "[kill -9] node A's signer, memory and runtime are gone" in out
+    assert re.search(r"wallet (0x[0-9a-fA-F]{40}) same as node A's: True", out)
+    wallet = re.search(r"\[wallet\] (0x[0-9a-fA-F]{40})", out)
+    assert wallet is not None and f"wallet {wallet.group(1)} same as node A's" in out
+    assert re.search(r"anchored checkpoint (\d+) -> node B's \d+ .* consistent: True", out)
+    assert re.search(r"\[restored memories\] \d+ opened .* [1-9]\d* hold 'Lisbon'", out)
     assert out.rstrip().endswith("every check above passed")
