@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from anima_chain import cli as chain_cli
 from anima_core.cli import build_parser as build_command
 from anima_core.cli import run
+from anima_dasync import cli as dasync_cli
 from anima_dev import chat, demo, recover_cli
 from anima_memory import cli as memory_cli
 from anima_runtime import cli as runtime_cli
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
             runtime_cli.register,
             chat.register,
             chain_cli.register,
+            dasync_cli.register,
         ],
     )
 
