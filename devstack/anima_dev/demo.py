@@ -414,7 +414,7 @@ async def _survive(
         state_dir=state_dir,
     )
     demo_recovery.kill_node(node_a.signer.process, node_a.memory.process, node_a.runtime.process)
-    node_b = demo_recovery.start_node_b(step5["stack"], state_dir)
+    node_b = demo_recovery.start_node_b(step5["stack"], state_dir, synced, chain)
     guardians = step5["guardians"]
     await asyncio.to_thread(
         demo_recovery.recover, node_b, guardians, shares, agent, synced, chain, state_dir

@@ -156,10 +156,30 @@ def kill_node(*processes: subprocess.Popen[bytes]) -> None:
     )
 
 
-def start_node_b(stack: contextlib.ExitStack, state_dir: Path) -> LocalSigner:
-    node_b = stack.enter_context(local_signer(state_dir / "node-b", callers=RECOVERY_CALLERS))
-    _say("node B", f"{node_b.address}: a fresh signer with its own root and state")
+def start_node_b(
+    stack: contextlib.ExitStack, state_dir: Path, synced: Synced, chain: LocalChain
+) -> LocalSigner:
+    """A fresh signer that reads the agent's anchor itself: blocks from genesis, a proof."""
+    trusted = _genesis_hash(chain)
+    anchor_args = (
+        *("--anchor-contract", "0x" + synced.contract.hex()),
+        *("--anchor-trusted-block", trusted),
+    )
+    node_b = stack.enter_context(
+        local_signer(state_dir / "node-b", callers=RECOVERY_CALLERS, extra_args=anchor_args)
+    )
+    _say(
+        "node B",
+        f"{node_b.address}: a fresh signer with its own root and state; it trusts only "
+        f"block 0 {trusted[:18]}... for the anchor",
+    )
     return node_b
+
+
+def _genesis_hash(chain: LocalChain) -> str:
+    genesis = chain.rpc("eth_getBlockByNumber", ["0x0", False])
+    assert isinstance(genesis, dict)
+    return str(genesis["hash"])
 
 
 def recover(
@@ -171,8 +191,6 @@ def recover(
     chain: LocalChain,
     state_dir: Path,
 ) -> dict[str, Any]:
-    genesis = chain.rpc("eth_getBlockByNumber", ["0x0", False])
-    assert isinstance(genesis, dict)
     command = [
         *(sys.executable, "-m", "anima_dev.cli", "agent", "recover", agent["agent_id"]),
         *("--da", str(synced.da_dir), "--rpc", chain.url),
@@ -182,7 +200,7 @@ def recover(
             "--anchor-agent",
             "0x" + synced.anchor_agent.hex(),
         ),
-        *("--trusted-block", str(genesis["hash"]), "--log-key", agent["log_verifier_key"]),
+        *("--trusted-block", _genesis_hash(chain), "--log-key", agent["log_verifier_key"]),
         *(
             a
             for g, s in zip(guardians, shares, strict=True)
@@ -204,8 +222,9 @@ def recover(
     _say(
         "anima agent recover",
         f"anchor v{summary['anchor']['version']} proven from genesis at block "
-        f"{summary['anchor']['verified_block']}; 2 guardians released their shares to B's "
-        f"attested enclave; wallet {wallet} same as node A's: {wallet == agent['wallets'][0]}",
+        f"{summary['anchor']['verified_block']} (by B's enclave too); 2 guardians released "
+        f"their shares to B's attested enclave; wallet {wallet} same as node A's: "
+        f"{wallet == agent['wallets'][0]}",
     )
     if wallet != agent["wallets"][0]:
         raise RuntimeError("the recovered agent has another wallet")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from anima_dasync.backends.local import LocalDirectoryBackend
 from anima_dasync.recover import GuardianHold, recover_agent
-from anima_dev.anchor import read_anchor, verified_head
+from anima_dev.anchor import read_anchor_proof, verified_blocks
 from anima_signer_api.cli import add_signer_arguments, agent_summary, measurement_policy
 from anima_signer_api.client import SignerClient
 from anima_verify.errors import AnimaError
@@ -116,12 +116,13 @@ async def _restore(
     policy = measurement_policy(args)
     chain = JsonRpc(args.rpc)
     contract = _hex(args.anchor, 20, "--anchor")
-    head = await asyncio.to_thread(
-        verified_head, chain, _hex(args.trusted_block, 32, "--trusted-block")
+    # Checked here first, then again by the enclave when it has an anchor configured.
+    head, blocks = await asyncio.to_thread(
+        verified_blocks, chain, _hex(args.trusted_block, 32, "--trusted-block")
     )
-    anchored = await asyncio.to_thread(
-        read_anchor, chain, contract, _hex(args.anchor_agent, 20, "--anchor-agent"), head
-    )
+    slot = _hex(args.anchor_agent, 20, "--anchor-agent")
+    anchored, proof = await asyncio.to_thread(read_anchor_proof, chain, contract, slot, head)
+    anchor_proof = (slot, [json.dumps(b).encode() for b in blocks], json.dumps(proof).encode())
     guardian_token = _token(GUARDIAN_TOKEN_ENV)
     holds = []
     for address, sealed_share in guardians:
@@ -140,6 +141,7 @@ async def _restore(
                 log_verifier_key=args.log_key,
                 backend=LocalDirectoryBackend(root=args.da),
                 anchored=anchored,
+                anchor_proof=anchor_proof,
             )
     finally:
         for hold in holds:

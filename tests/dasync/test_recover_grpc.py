@@ -21,7 +21,12 @@ from anima_dasync.sync import SyncState, sync_agent
 from anima_signer.app import RunningSigner, start_signer
 from anima_signer.config import SignerConfig
 from anima_signer_api.client import SignerClient
-from anima_signer_api.errors import InvalidRequest, SignerRpcError, UnknownAgent
+from anima_signer_api.errors import (
+    InvalidRequest,
+    SignerMisconfigured,
+    SignerRpcError,
+    UnknownAgent,
+)
 from anima_signer_api.types import LogEntryInput
 from anima_verify.attestation.evidence import Evidence
 from anima_verify.attestation.sim import SIM_MRTD
@@ -50,7 +55,7 @@ class Node:
         )
 
 
-async def _start(state_dir: Path) -> Node:
+async def _start(state_dir: Path, **overrides: object) -> Node:
     config = SignerConfig.model_validate(
         {
             "listen": "127.0.0.1:0",
@@ -58,6 +63,7 @@ async def _start(state_dir: Path) -> Node:
             "tee": "sim",
             "callers": {name: token_digest(t) for name, t in TOKENS.items()},
             "log_origin_prefix": "test.anima/agents",
+            **overrides,
         }
     )
     running = await start_signer(config)
@@ -284,3 +290,15 @@ async def test_a_corrupt_chunk_or_unanchored_manifest_restores_nothing(world: Wo
     assert restored.agent.wallets[0].address == w.wallet
     for h in holds:
         await h.client.close()
+
+
+def test_the_anchor_source_is_both_settings_or_neither(tmp_path: Path) -> None:
+    base = {"state_dir": tmp_path, "callers": {"admin": token_digest("x")}}
+    assert SignerConfig.model_validate(base).anchor_source() is None
+    for half in ({"anchor_contract": "0x" + "11" * 20}, {"anchor_trusted_block": "0x" + "22" * 32}):
+        with pytest.raises(SignerMisconfigured, match="go together"):
+            SignerConfig.model_validate({**base, **half}).check_startable()
+    source = SignerConfig.model_validate(
+        {**base, "anchor_contract": "0x" + "11" * 20, "anchor_trusted_block": "0x" + "22" * 32}
+    ).anchor_source()
+    assert source is not None and source.contract == bytes([0x11]) * 20

@@ -173,7 +173,10 @@ class RecoveryCalls:
         chunks: Iterable[tuple[ChunkRef, bytes]],
         released_shares: Sequence[bytes],
         anchor: AnchorState,
+        anchor_proof: tuple[bytes, Sequence[bytes], bytes] | None = None,
     ) -> RestoredAgent:
+        """`anchor_proof`: (anchor slot, blocks JSON from the signer's trusted block on,
+        eth_getProof JSON), for a signer that reads its anchor itself."""
         request = pb.RestoreAgentRequest(
             agent_id=agent_id,
             log_verifier_key=log_verifier_key,
@@ -182,6 +185,11 @@ class RecoveryCalls:
             released_shares=list(released_shares),
             anchor=anchor_to_proto(anchor),
         )
+        if anchor_proof is not None:
+            agent, blocks, proof = anchor_proof
+            request.anchor_proof.CopyFrom(
+                pb.AnchorProof(agent_address=agent, blocks_json=list(blocks), proof_json=proof)
+            )
         response = await self._unary(
             "RestoreAgent",
             lambda stub: stub.RestoreAgent(request, **self._call_options()),

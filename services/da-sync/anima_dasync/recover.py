@@ -33,6 +33,7 @@ async def recover_agent(
     log_verifier_key: str,
     backend: DABackend,
     anchored: AnchorState,
+    anchor_proof: tuple[bytes, Sequence[bytes], bytes] | None = None,
 ) -> RestoredAgent:
     """Restore `agent_id` into the signer `new` from `backend`, as `anchored` (proven by
     the caller from the chain) says; k = len(guardians) shares are asked for."""
@@ -60,4 +61,5 @@ async def recover_agent(
         chunks=fetched.chunks,
         released_shares=released,
         anchor=anchored,
+        anchor_proof=anchor_proof,
     )

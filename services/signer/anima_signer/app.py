@@ -50,6 +50,7 @@ async def start_signer(config: SignerConfig, *, tee: TeeBackend | None = None) -
     signer = await Signer.open(
         tee=backend, state_dir=config.state_dir, log_origin_prefix=config.log_origin_prefix
     )
+    signer.use_anchor_source(config.anchor_source())
     identity: ChannelIdentity | None = None
     credentials: grpc.ServerCredentials | None = None
     if config.insecure_plaintext:

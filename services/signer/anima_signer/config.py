@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from anima_core.tokens import is_token_digest
+from anima_signer.fencing import AnchorSource
 from anima_signer_api.errors import SignerMisconfigured
 from anima_signer_api.types import MAX_APPEND_RESPONSE_BYTES
 
@@ -37,6 +38,10 @@ class SignerConfig(BaseModel):
     # Both directions: a full AppendLog answer (the whole unconfirmed log tail)
     # must fit, or a host that fell behind could never catch up.
     max_message_bytes: int = 64 * 1024 * 1024
+    # AgentAnchor (0x address) and a block hash the enclave trusts on its chain:
+    # with both, RestoreAgent reads the anchor itself from blocks and a storage proof.
+    anchor_contract: str | None = None
+    anchor_trusted_block: str | None = None
 
     @field_validator("callers")
     @classmethod
@@ -56,6 +61,20 @@ class SignerConfig(BaseModel):
             )
         return value
 
+    def anchor_source(self) -> AnchorSource | None:
+        if self.anchor_contract is None and self.anchor_trusted_block is None:
+            return None
+        try:
+            contract = bytes.fromhex((self.anchor_contract or "").removeprefix("0x"))
+            block = bytes.fromhex((self.anchor_trusted_block or "").removeprefix("0x"))
+        except ValueError:
+            raise SignerMisconfigured("anchor_contract and anchor_trusted_block are hex") from None
+        if len(contract) != 20 or len(block) != 32:
+            raise SignerMisconfigured(
+                "anchor_contract (20 bytes) and anchor_trusted_block (32 bytes) go together"
+            )
+        return AnchorSource(contract=contract, trusted_checkpoint=block)
+
     def check_startable(self) -> None:
         """Fail closed on configurations that would run without protection."""
         if not self.callers:
@@ -67,3 +86,4 @@ class SignerConfig(BaseModel):
             raise SignerMisconfigured("production refuses the insecure simulated TEE")
         if self.production and self.insecure_plaintext:
             raise SignerMisconfigured("production refuses insecure_plaintext")
+        self.anchor_source()

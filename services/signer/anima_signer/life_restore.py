@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from anima_signer.keys import KeyRing
 from anima_signer.lifedata import LifeDataSealer
 from anima_signer.recovery import SignerStateSnapshot
 from anima_signer_api.errors import InvalidRequest
+from anima_verify.eth import eth_address
 from anima_verify.lifedata import (
     AnchorState,
     ChunkMissing,
@@ -29,6 +31,22 @@ from anima_verify.tlog.note import Verifier
 
 #: Chunk kinds the enclave consumes itself; the others go back to the host to import.
 ENCLAVE_KINDS = frozenset({"signer-state", "log"})
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorEvidence:
+    """What the host hands the enclave to read an anchor itself (anima_signer.fencing)."""
+
+    agent: bytes  # the anchor slot: the agent's anchor key address
+    blocks: list[dict[str, Any]]
+    proof: dict[str, Any]
+
+
+def anchor_address_of(agent_id: str, agent_root: bytes) -> bytes:
+    """The anchor slot a root derives (a throwaway key ring, as in open_life_data)."""
+    ring = KeyRing(root_secret=bytes(32))
+    ring.use_agent_root(agent_id, agent_root)
+    return bytes.fromhex(eth_address(ring.anchor_key(agent_id).public_key)[2:])
 
 
 @dataclass(frozen=True, slots=True)

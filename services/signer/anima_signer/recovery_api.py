@@ -14,8 +14,11 @@ import coincurve
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from anima_signer.escrow import Guardian, RecoveringEnclave, create_escrow
+from anima_signer.fencing import AnchorSource, proven_anchor
 from anima_signer.life_restore import (
+    AnchorEvidence,
     OpenedPart,
+    anchor_address_of,
     encode_log_entries,
     open_life_data,
     verified_chunks,
@@ -138,6 +141,29 @@ class RecoveryOperations:
             held = self.__dict__.setdefault("_guardian", Guardian(keyring=self._keys))
         return held
 
+    def use_anchor_source(self, source: AnchorSource | None) -> None:
+        """Where this enclave reads anchors from (None: it takes the caller's word)."""
+        self.__dict__["_anchor_source"] = source
+
+    def _restore_anchor(
+        self, anchor: AnchorState | None, proof: AnchorEvidence | None
+    ) -> tuple[AnchorState, bytes | None]:
+        """The anchored state to restore to, and the anchor slot it was proven at."""
+        source: AnchorSource | None = self.__dict__.get("_anchor_source")
+        if source is None:
+            if anchor is None:
+                raise InvalidRequest(
+                    "give the anchored state (this signer has no anchor configured)"
+                )
+            return anchor, None
+        if proof is None:
+            raise InvalidRequest(
+                "this signer restores only from a proven anchor: send the blocks from its "
+                "trusted block and the storage proof (anchor_proof)"
+            )
+        proven = proven_anchor(source, agent=proof.agent, blocks=proof.blocks, proof=proof.proof)
+        return proven, proof.agent
+
     async def begin_recovery(
         self, agent_id: str, *, nonces: Sequence[bytes]
     ) -> tuple[bytes, list[Evidence]]:
@@ -159,18 +185,22 @@ class RecoveryOperations:
         signed_manifest: bytes,
         chunks: Mapping[str, bytes],
         released_shares: Sequence[bytes],
-        anchor: AnchorState,
+        anchor: AnchorState | None,
+        anchor_proof: AnchorEvidence | None = None,
     ) -> tuple[Agent, list[OpenedPart]]:
         """Verify the anchored life data and the shares, then restore (all or nothing).
         The recipient key of BeginRecovery is dropped only once the restore succeeded."""
         recovering = self.__dict__.get("_recoveries", {}).get(agent_id)
         if recovering is None:
             raise InvalidRequest(f"no recovery begun for agent {agent_id!r}: BeginRecovery first")
+        anchor, slot = self._restore_anchor(anchor, anchor_proof)
         verifier = parse_verifier_key(log_verifier_key)
         verified, checked = verified_chunks(
             signed_manifest, chunks, agent_id=agent_id, log_verifier=verifier, anchor=anchor
         )
         root = recovering.agent_root(released_shares, expected_identity=verifier.public_key)
+        if slot is not None and slot != anchor_address_of(agent_id, root):
+            raise InvalidRequest("the proven anchor slot is not this agent's anchor key")
         opened = open_life_data(
             checked, agent_id=agent_id, agent_root=root, epoch=verified.manifest.epoch
         )

@@ -8,12 +8,14 @@ durably, so they run off the event loop.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from anima.signer.v1 import signer_pb2 as pb
 from anima_signer.core import Signer
+from anima_signer.life_restore import AnchorEvidence
 from anima_signer_api import convert
 from anima_signer_api.errors import InvalidRequest
 from anima_signer_api.recovery_convert import (
@@ -50,6 +52,19 @@ def recovery_access(*, admin: str) -> dict[str, frozenset[str]]:
         "BeginRecovery": recovery,
         "RestoreAgent": recovery,
     }
+
+
+def anchor_evidence_from_proto(msg: pb.AnchorProof) -> AnchorEvidence:
+    if len(msg.agent_address) != _ADDRESS_SIZE:
+        raise InvalidRequest("anchor_proof.agent_address is a 20-byte address")
+    try:
+        blocks = [json.loads(b) for b in msg.blocks_json]
+        proof = json.loads(msg.proof_json)
+    except (ValueError, RecursionError):
+        raise InvalidRequest("anchor_proof blocks and proof are JSON") from None
+    if not all(isinstance(b, dict) for b in blocks) or not isinstance(proof, dict):
+        raise InvalidRequest("anchor_proof blocks and proof are JSON objects")
+    return AnchorEvidence(agent=msg.agent_address, blocks=blocks, proof=proof)
 
 
 class RecoveryServicer:
@@ -147,6 +162,12 @@ class RecoveryServicer:
         self, request: pb.RestoreAgentRequest, context: Context
     ) -> pb.RestoreAgentResponse:
         chunks: dict[str, bytes] = {c.chunk_id: c.data for c in request.chunks}
+        proof = (
+            anchor_evidence_from_proto(request.anchor_proof)
+            if request.HasField("anchor_proof")
+            else None
+        )
+        anchor = anchor_from_proto(request.anchor) if request.HasField("anchor") else None
         agent, parts = await asyncio.to_thread(
             self._signer.restore_from_life_data,
             request.agent_id,
@@ -154,7 +175,8 @@ class RecoveryServicer:
             signed_manifest=request.signed_manifest,
             chunks=chunks,
             released_shares=list(request.released_shares),
-            anchor=anchor_from_proto(request.anchor),
+            anchor=anchor,
+            anchor_proof=proof,
         )
         return pb.RestoreAgentResponse(
             agent=convert.agent_to_proto(agent),

@@ -528,20 +528,32 @@ class BeginRecoveryResponse(_message.Message):
     def __init__(self, recipient: _Optional[bytes] = ..., evidence: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ...) -> None: ...
 
 class RestoreAgentRequest(_message.Message):
-    __slots__ = ("agent_id", "log_verifier_key", "signed_manifest", "chunks", "released_shares", "anchor")
+    __slots__ = ("agent_id", "log_verifier_key", "signed_manifest", "chunks", "released_shares", "anchor", "anchor_proof")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     LOG_VERIFIER_KEY_FIELD_NUMBER: _ClassVar[int]
     SIGNED_MANIFEST_FIELD_NUMBER: _ClassVar[int]
     CHUNKS_FIELD_NUMBER: _ClassVar[int]
     RELEASED_SHARES_FIELD_NUMBER: _ClassVar[int]
     ANCHOR_FIELD_NUMBER: _ClassVar[int]
+    ANCHOR_PROOF_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     log_verifier_key: str
     signed_manifest: bytes
     chunks: _containers.RepeatedCompositeFieldContainer[SealedChunk]
     released_shares: _containers.RepeatedScalarFieldContainer[bytes]
     anchor: AnchorState
-    def __init__(self, agent_id: _Optional[str] = ..., log_verifier_key: _Optional[str] = ..., signed_manifest: _Optional[bytes] = ..., chunks: _Optional[_Iterable[_Union[SealedChunk, _Mapping]]] = ..., released_shares: _Optional[_Iterable[bytes]] = ..., anchor: _Optional[_Union[AnchorState, _Mapping]] = ...) -> None: ...
+    anchor_proof: AnchorProof
+    def __init__(self, agent_id: _Optional[str] = ..., log_verifier_key: _Optional[str] = ..., signed_manifest: _Optional[bytes] = ..., chunks: _Optional[_Iterable[_Union[SealedChunk, _Mapping]]] = ..., released_shares: _Optional[_Iterable[bytes]] = ..., anchor: _Optional[_Union[AnchorState, _Mapping]] = ..., anchor_proof: _Optional[_Union[AnchorProof, _Mapping]] = ...) -> None: ...
+
+class AnchorProof(_message.Message):
+    __slots__ = ("agent_address", "blocks_json", "proof_json")
+    AGENT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_JSON_FIELD_NUMBER: _ClassVar[int]
+    PROOF_JSON_FIELD_NUMBER: _ClassVar[int]
+    agent_address: bytes
+    blocks_json: _containers.RepeatedScalarFieldContainer[bytes]
+    proof_json: bytes
+    def __init__(self, agent_address: _Optional[bytes] = ..., blocks_json: _Optional[_Iterable[bytes]] = ..., proof_json: _Optional[bytes] = ...) -> None: ...
 
 class RestoreAgentResponse(_message.Message):
     __slots__ = ("agent", "parts")
