@@ -12,7 +12,7 @@ from anima_chain import cli as chain_cli
 from anima_core.cli import build_parser as build_command
 from anima_core.cli import run
 from anima_dasync import cli as dasync_cli
-from anima_dev import chat, demo, recover_cli
+from anima_dev import chat, demo, policy_cli, recover_cli
 from anima_memory import cli as memory_cli
 from anima_runtime import cli as runtime_cli
 from anima_runtime.character import cli as character_cli
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
             lightclient.register,
             signer_cli.register,
             _agent,
+            policy_cli.register,
             memory_cli.register,
             character_cli.register,
             demo.register,
