@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from anima.signer.v1 import signer_pb2 as pb
 from anima_core.auth import token_digest
 from anima_dasync.backends.local import LocalDirectoryBackend
 from anima_dasync.recover import GuardianHold, recover_agent
@@ -302,3 +303,54 @@ def test_the_anchor_source_is_both_settings_or_neither(tmp_path: Path) -> None:
         {**base, "anchor_contract": "0x" + "11" * 20, "anchor_trusted_block": "0x" + "22" * 32}
     ).anchor_source()
     assert source is not None and source.contract == bytes([0x11]) * 20
+
+
+async def test_each_rpc_names_what_is_wrong_with_its_input(world: World) -> None:
+    w = world
+    async with await w.a.client("dasync") as dasync:
+        manifest = parse_signed_manifest(w.backend.get_manifest(AGENT, 1)).manifest
+        with pytest.raises(SignerRpcError, match="not in canonical form") as info:
+            await dasync._unary(  # bytes that are not a canonical manifest
+                "SignLifeManifest",
+                lambda stub: stub.SignLifeManifest(
+                    pb.SignLifeManifestRequest(manifest=manifest.to_bytes() + b" "),
+                    **dasync._call_options(),
+                ),
+                repeatable=True,
+            )
+        assert info.value.code == "INVALID_ARGUMENT"
+        with pytest.raises(InvalidRequest, match="20-byte"):
+            await dasync.sign_anchor_update(AGENT, state=w.anchored, chain_id=1, contract=b"x")
+        with pytest.raises(UnknownAgent):
+            await dasync.seal_life_data("nobody", epoch=0)
+    async with await w.a.client("admin") as admin:
+        with pytest.raises(InvalidRequest, match="32-byte"):
+            await admin.escrow_agent_root(
+                AGENT, guardian_keys=[b"short"], threshold=1, policy_json=SIM_POLICY
+            )
+        async with await w.guardians[0].client("recovery") as g:
+            key = await g.guardian_key()
+        with pytest.raises(InvalidRequest, match="threshold"):
+            await admin.escrow_agent_root(
+                AGENT, guardian_keys=[key], threshold=2, policy_json=SIM_POLICY
+            )
+    async with await w.guardians[0].client("recovery") as g:
+        with pytest.raises(InvalidRequest, match="agent_id"):
+            await g.guardian_challenge("")
+    async with await w.b.client("recovery") as new:
+        with pytest.raises(InvalidRequest, match="BeginRecovery first"):
+            await new.restore_agent(
+                AGENT,
+                log_verifier_key=w.log_verifier_key,
+                signed_manifest=b"{}",
+                chunks=[],
+                released_shares=[],
+                anchor=w.anchored,
+            )
+    stranger = await SignerClient.connect_attested(
+        address=w.b.address, token="not-a-known-token", policy=SIM_TRUST
+    )
+    async with stranger:
+        with pytest.raises(SignerRpcError) as info:
+            await stranger.begin_recovery(AGENT, nonces=[bytes(32)])
+        assert info.value.code == "UNAUTHENTICATED"
