@@ -4,7 +4,8 @@ then a storage proof), so the host's word is never taken for it."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from eth_abi.abi import encode
 
@@ -12,6 +13,13 @@ from anima_dev.contracts import compile_contracts, selector, send_from_dev_accou
 from anima_dev.local_chain import LocalChain
 from anima_verify.chain.header import BlockHeader, verify_chain_link, verify_header
 from anima_verify.lifedata.anchor import AnchorState, anchor_slots, verify_anchor
+
+
+class JsonRpcChain(Protocol):
+    """Any JSON-RPC endpoint (anvil here, an operator's node in `anima agent recover`)."""
+
+    def rpc(self, method: str, params: Sequence[object] = ...) -> object: ...
+
 
 _UPDATE = "update(address,(bytes32,bytes32,uint64,uint64,uint64),uint8,bytes32,bytes32)"
 
@@ -47,11 +55,19 @@ def relay_update(
     )
 
 
-def verified_head(chain: LocalChain, checkpoint: bytes) -> BlockHeader:
+def verified_head(chain: JsonRpcChain, checkpoint: bytes) -> BlockHeader:
     """Walk from the trusted checkpoint block (by hash) to the head, checking each link."""
+    return verified_blocks(chain, checkpoint)[0]
+
+
+def verified_blocks(
+    chain: JsonRpcChain, checkpoint: bytes
+) -> tuple[BlockHeader, list[dict[str, Any]]]:
+    """The head, and the blocks from the trusted one to it (for an enclave to check again)."""
     first = chain.rpc("eth_getBlockByHash", ["0x" + checkpoint.hex(), False])
     assert isinstance(first, dict)
     header = verify_header(first, expected_hash=checkpoint)
+    blocks = [first]
     head = int(str(chain.rpc("eth_blockNumber")), 16)
     for number in range(header.number + 1, head + 1):
         block = chain.rpc("eth_getBlockByNumber", [hex(number), False])
@@ -59,11 +75,22 @@ def verified_head(chain: LocalChain, checkpoint: bytes) -> BlockHeader:
         child = verify_header(block)
         verify_chain_link(header, child)
         header = child
-    return header
+        blocks.append(block)
+    return header, blocks
 
 
-def read_anchor(chain: LocalChain, contract: bytes, agent: bytes, head: BlockHeader) -> AnchorState:
+def read_anchor(
+    chain: JsonRpcChain, contract: bytes, agent: bytes, head: BlockHeader
+) -> AnchorState:
+    return read_anchor_proof(chain, contract, agent, head)[0]
+
+
+def read_anchor_proof(
+    chain: JsonRpcChain, contract: bytes, agent: bytes, head: BlockHeader
+) -> tuple[AnchorState, dict[str, Any]]:
+    """The anchor at `head`, verified, and the storage proof it was read from."""
     slots = ["0x" + slot.to_bytes(32, "big").hex() for slot in anchor_slots(agent)]
     proof = chain.rpc("eth_getProof", ["0x" + contract.hex(), slots, hex(head.number)])
     assert isinstance(proof, dict)
-    return verify_anchor(head.state_root, contract=contract, agent=agent, eip1186_response=proof)
+    state = verify_anchor(head.state_root, contract=contract, agent=agent, eip1186_response=proof)
+    return state, proof

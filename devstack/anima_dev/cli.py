@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from anima_chain import cli as chain_cli
 from anima_core.cli import build_parser as build_command
 from anima_core.cli import run
-from anima_dev import chat, demo, policy_cli
+from anima_dasync import cli as dasync_cli
+from anima_dev import chat, demo, policy_cli, recover_cli
 from anima_memory import cli as memory_cli
 from anima_runtime import cli as runtime_cli
 from anima_runtime.character import cli as character_cli
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
 
 def _log(commands: SubParsers) -> None:
     log_cli.register_serve(log.register(commands))
+
+
+def _agent(commands: SubParsers) -> None:
+    recover_cli.register(agent_cli.register(commands))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
             runtime_cli.register,
             chat.register,
             chain_cli.register,
+            dasync_cli.register,
         ],
     )
 

@@ -1,4 +1,4 @@
-"""`anima demo`: the main job, on embedded defaults (DESIGN.md §3 steps 1-4).
+"""`anima demo`: the main job, on embedded defaults (DESIGN.md §3 steps 1-5).
 
 1. Start the stack as separate processes: one local witness (the single-node
    default: production needs independent witnesses and a quorum, see
@@ -14,16 +14,19 @@
    verified balance, sends a transfer that lands on the chain with a verified
    receipt, reports the new balance, and a transfer beyond the owner's policy is
    refused by a named rule and never reaches the chain. Sign within the policy,
-   ask for a dry run, and be refused beyond it.
+   ask for a dry run, and be refused beyond it. Then the agent economy
+   (anima_dev.economy): an agent registers its ERC-8004 identity, a TEE validator
+   records its validation, it buys from a local x402-priced service within its
+   owner's policy, and a payment over the limit is refused.
 4. Verify the agent's log as a third party would, from the runtime's public log
    API: `anima log verify` and `anima log audit` in their own processes against
    the log key the attestation binds and the witness policy (the witness's key,
    quorum 1), and inclusion proofs for the turn that taught the fact and for the
    transaction.
-5. The agent economy (anima_dev.economy): an agent registers its ERC-8004 identity,
-   a TEE validator records its validation, it buys from a local x402-priced service
-   within its owner's policy, and a payment over the limit is refused.
-Later issues grow it into the whole story (recovery on another node).
+5. The agent survives its machine (anima_dev.demo_recovery): escrowed to two
+   guardian enclaves at creation, its life data synced to DA and anchored on the
+   dev chain, node A killed with SIGKILL, and node B's fresh signer restored by
+   `anima agent recover`: the same wallet, its log an extension of the anchored one.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import tempfile
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -48,6 +52,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from anima_core.auth import token_digest
+from anima_dev import demo_recovery
 from anima_dev.contracts import deploy_test_token, give_tokens, set_balance
 from anima_dev.economy import economy_story
 from anima_dev.local_chain import LocalChain, local_chain
@@ -462,25 +467,60 @@ async def _prove(
     )
 
 
+async def _survive(
+    api: _Api, agent: dict[str, Any], node_a: Any, shares: list[Path], step5: dict[str, Any]
+) -> None:
+    _say("5. the agent survives its machine: sync, anchor, kill -9, recover on node B")
+    agent_id, state_dir, chain = agent["agent_id"], step5["state_dir"], step5["chain"]
+    note = (await api.public(f"/v1/logs/{agent_id}/checkpoint")).content
+    entries = (await api.public(f"/v1/logs/{agent_id}/entries", start=0, end=_size(note))).json()
+    memories = await api.call("GET", f"/v1/agents/{agent_id}/rooms/{ROOM}/memories")
+    synced = await demo_recovery.sync_and_anchor(
+        node_a.signer,
+        agent_id,
+        entries=demo_recovery.entries_from(entries),
+        checkpoint=note,
+        memories=memories["memories"],
+        character=CHARACTER.read_bytes(),
+        chain=chain,
+        state_dir=state_dir,
+    )
+    demo_recovery.kill_node(node_a.signer.process, node_a.memory.process, node_a.runtime.process)
+    node_b = demo_recovery.start_node_b(step5["stack"], state_dir, synced, chain)
+    guardians = step5["guardians"]
+    await asyncio.to_thread(
+        demo_recovery.recover, node_b, guardians, shares, agent, synced, chain, state_dir
+    )
+    await demo_recovery.verify_restored_log(node_b, agent, synced, state_dir)
+    demo_recovery.show_restored_memories(state_dir, REMEMBERED)
+
+
 async def _story(
-    signer: Any,
-    runtime: Any,
+    node_a: Any,
     read_token: str,
-    state_dir: Path,
     chain: LocalChain,
     token: bytes,
+    step5: dict[str, Any],
     owner_key: str,
     witness: LocalWitness,
 ) -> None:
+    signer, runtime, state_dir = node_a.signer, node_a.runtime, step5["state_dir"]
     api = _Api(runtime.url, runtime.api_token, read_token)
     try:
         agent = await _create_agent(api, signer.address, signer.tokens["admin"])
+        shares = await demo_recovery.escrow(
+            signer, agent["agent_id"], step5["guardians"], state_dir / "escrow"
+        )
         first = await _checkpoint(api, agent["agent_id"], 1)
         turns = await _converse(api, agent["agent_id"])
         await _owner_policy(signer.address, signer.tokens["runtime"], agent, owner_key)
         await _wallet(api, agent, chain, token)
         tx = await _sign(signer.address, signer.tokens["runtime"], agent)
+        await economy_story(
+            chain=chain, signer=signer, verifier=step5["verifier"], state_dir=state_dir, say=_say
+        )
         await _verify(api, agent, first, turns, tx, state_dir, witness)
+        await _survive(api, agent, node_a, shares, step5)
     finally:
         await api.aclose()
 
@@ -507,6 +547,8 @@ def _run(args: argparse.Namespace) -> int:
             f"{signer.address}: attested gRPC over TLS (the enclave); releases nothing "
             "before the witness cosigned it",
         )
+        guardians = demo_recovery.start_guardians(stack, state_dir)
+        _say("guardians", f"{', '.join(g.address for g in guardians)}: two more enclaves")
         verifier = stack.enter_context(local_chain_client(state_dir, chain=chain, signer=signer))
         _say(
             "chain client",
@@ -534,10 +576,14 @@ def _run(args: argparse.Namespace) -> int:
             )
         )
         _say("runtime", f"{runtime.url}: HTTP API (bearer token), public log routes, offline model")
-        asyncio.run(
-            _story(signer, runtime, read_token, state_dir, chain, token, owner.key.hex(), witness)
-        )
-        asyncio.run(economy_story(chain=chain, signer=signer, verifier=verifier,
-                                  state_dir=state_dir, say=_say))  # fmt: skip
+        node_a = SimpleNamespace(signer=signer, memory=memory, runtime=runtime)
+        step5 = {
+            "stack": stack,
+            "state_dir": state_dir,
+            "chain": chain,
+            "guardians": guardians,
+            "verifier": verifier,
+        }
+        asyncio.run(_story(node_a, read_token, chain, token, step5, owner.key.hex(), witness))
     _say("done", "every check above passed")
     return 0

@@ -201,7 +201,7 @@ async def economy_story(
     state_dir: Path,
     say: Say,
 ) -> None:
-    say("5. the agent economy", "ERC-8004 identity with TEE validation, x402 payments")
+    say("3e. the agent economy", "ERC-8004 identity with TEE validation, x402 payments")
     contracts = deploy_economy(chain)
     say("contracts", f"AuthorizedToken (EIP-3009) {contracts.token}, IdentityRegistry "
         f"{contracts.identity}, ValidationRegistry {contracts.validation}")  # fmt: skip

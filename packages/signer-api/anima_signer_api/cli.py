@@ -26,14 +26,15 @@ if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
-def register(commands: SubParsers) -> None:
-    _register_agent(commands)
+def register(commands: SubParsers) -> SubParsers:
+    """Register `anima agent`; its subcommands, for others to add to (`agent recover`)."""
+    return _register_agent(commands)
 
 
 # ---------------------------------------------------------------- anima agent
 
 
-def _register_agent(commands: SubParsers) -> None:
+def _register_agent(commands: SubParsers) -> SubParsers:
     agent = commands.add_parser("agent", help="create and inspect agents in a signer")
     sub = agent.add_subparsers(dest="agent_command", required=True, metavar="COMMAND")
 
@@ -62,6 +63,7 @@ def _register_agent(commands: SubParsers) -> None:
     show.add_argument("agent_id")
     common(show)
     show.set_defaults(func=_agent_show)
+    return sub
 
 
 # ---------------------------------------------------------------- signer callers

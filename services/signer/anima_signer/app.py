@@ -69,6 +69,7 @@ async def start_signer(config: SignerConfig, *, tee: TeeBackend | None = None) -
         witness_quorum=config.witness_quorum,
         witness_timeout_s=config.witness_timeout_s,
     )
+    signer.use_anchor_source(config.anchor_source())
     identity: ChannelIdentity | None = None
     credentials: grpc.ServerCredentials | None = None
     if config.insecure_plaintext:

@@ -55,6 +55,8 @@ def add_commands(sub: SubParsers) -> None:
         default=None,
         help="INSECURE: no TLS and no attested channel (development only)",
     )
+    serve.add_argument("--anchor-contract", help="AgentAnchor address (0x...) restores read")
+    serve.add_argument("--anchor-trusted-block", help="a block hash (0x...) the anchor reads from")
     serve.add_argument("--ready-file", type=Path, help="write {'port': N} here once serving")
     serve.set_defaults(func=_serve)
 
@@ -69,6 +71,8 @@ def load_signer_config(args: argparse.Namespace) -> SignerConfig:
         "state_dir": args.state_dir,
         "tee": args.tee,
         "insecure_plaintext": args.insecure_plaintext,
+        "anchor_contract": getattr(args, "anchor_contract", None),
+        "anchor_trusted_block": getattr(args, "anchor_trusted_block", None),
     }
     return load_config(SignerConfig, env_prefix=ENV_PREFIX, file=args.config, overrides=overrides)
 

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from anima_core.tokens import is_token_digest
+from anima_signer.fencing import AnchorSource
 from anima_signer_api.errors import SignerMisconfigured
 from anima_signer_api.types import MAX_APPEND_RESPONSE_BYTES
 from anima_verify.tlog.cosignature import parse_cosigner_key
@@ -71,6 +72,10 @@ class SignerConfig(BaseModel):
     witness_quorum: int = 0
     witness_timeout_s: float = 5.0
     insecure_unwitnessed_log: bool = False
+    # AgentAnchor (0x address) and a block hash the enclave trusts on its chain:
+    # with both, RestoreAgent reads the anchor itself from blocks and a storage proof.
+    anchor_contract: str | None = None
+    anchor_trusted_block: str | None = None
 
     @field_validator("callers")
     @classmethod
@@ -102,6 +107,20 @@ class SignerConfig(BaseModel):
             raise ValueError("each witness (key name) is configured once")
         return self
 
+    def anchor_source(self) -> AnchorSource | None:
+        if self.anchor_contract is None and self.anchor_trusted_block is None:
+            return None
+        try:
+            contract = bytes.fromhex((self.anchor_contract or "").removeprefix("0x"))
+            block = bytes.fromhex((self.anchor_trusted_block or "").removeprefix("0x"))
+        except ValueError:
+            raise SignerMisconfigured("anchor_contract and anchor_trusted_block are hex") from None
+        if len(contract) != 20 or len(block) != 32:
+            raise SignerMisconfigured(
+                "anchor_contract (20 bytes) and anchor_trusted_block (32 bytes) go together"
+            )
+        return AnchorSource(contract=contract, trusted_checkpoint=block)
+
     def check_startable(self) -> None:
         """Fail closed on configurations that would run without protection."""
         if not self.callers:
@@ -118,3 +137,4 @@ class SignerConfig(BaseModel):
                 "production refuses an unwitnessed log: configure witnesses and "
                 "witness_quorum (or set insecure_unwitnessed_log)"
             )
+        self.anchor_source()

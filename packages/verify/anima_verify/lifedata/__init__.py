@@ -26,6 +26,7 @@ from anima_verify.lifedata.manifest import (
     check_successor,
     chunk_id,
     new_chunks,
+    parse_manifest,
     parse_signed_manifest,
     verify_manifest,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "check_successor",
     "chunk_id",
     "new_chunks",
+    "parse_manifest",
     "parse_signed_manifest",
     "verify_anchor",
     "verify_manifest",

@@ -122,6 +122,16 @@ def parse_signed_manifest(data: bytes) -> SignedManifest:
     return SignedManifest(manifest=manifest, signature=sig)
 
 
+def parse_manifest(data: bytes) -> Manifest:
+    """Parse an unsigned manifest strictly (canonical form only): what an enclave signs."""
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise MalformedManifest(f"manifest is {len(data)} bytes, over {MAX_MANIFEST_BYTES}")
+    manifest = _manifest(_json(data, "manifest"))
+    if manifest.to_bytes() != data:
+        raise MalformedManifest("manifest is not in canonical form")
+    return manifest
+
+
 def _json(data: bytes, what: str) -> object:
     try:
         return json.loads(data)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61nima/dasync/v1/dasync.proto\x12\x0f\x61nima.dasync.v1\",\n\x18GetLatestManifestRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"C\n\x19GetLatestManifestResponse\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x15\n\rmanifest_hash\x18\x02 \x01(\x0c\x32{\n\rDaSyncService\x12j\n\x11GetLatestManifest\x12).anima.dasync.v1.GetLatestManifestRequest\x1a*.anima.dasync.v1.GetLatestManifestResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61nima/dasync/v1/dasync.proto\x12\x0f\x61nima.dasync.v1\",\n\x18GetLatestManifestRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"C\n\x19GetLatestManifestResponse\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x15\n\rmanifest_hash\x18\x02 \x01(\x0c\"$\n\x10SyncAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"j\n\x0c\x41nchorUpdate\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\x04\x12\x10\n\x08\x63ontract\x18\x02 \x01(\x0c\x12\x15\n\ragent_address\x18\x03 \x01(\x0c\x12\t\n\x01v\x18\x04 \x01(\r\x12\t\n\x01r\x18\x05 \x01(\x0c\x12\t\n\x01s\x18\x06 \x01(\x0c\"\xaf\x01\n\x11SyncAgentResponse\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x15\n\rmanifest_hash\x18\x02 \x01(\x0c\x12\x10\n\x08log_size\x18\x03 \x01(\x04\x12\x17\n\x0f\x63heckpoint_root\x18\x04 \x01(\x0c\x12\x11\n\tpublished\x18\x05 \x01(\x08\x12\x34\n\ranchor_update\x18\x06 \x01(\x0b\x32\x1d.anima.dasync.v1.AnchorUpdate2\xcf\x01\n\rDaSyncService\x12j\n\x11GetLatestManifest\x12).anima.dasync.v1.GetLatestManifestRequest\x1a*.anima.dasync.v1.GetLatestManifestResponse\x12R\n\tSyncAgent\x12!.anima.dasync.v1.SyncAgentRequest\x1a\".anima.dasync.v1.SyncAgentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,6 +35,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETLATESTMANIFESTREQUEST']._serialized_end=93
   _globals['_GETLATESTMANIFESTRESPONSE']._serialized_start=95
   _globals['_GETLATESTMANIFESTRESPONSE']._serialized_end=162
-  _globals['_DASYNCSERVICE']._serialized_start=164
-  _globals['_DASYNCSERVICE']._serialized_end=287
+  _globals['_SYNCAGENTREQUEST']._serialized_start=164
+  _globals['_SYNCAGENTREQUEST']._serialized_end=200
+  _globals['_ANCHORUPDATE']._serialized_start=202
+  _globals['_ANCHORUPDATE']._serialized_end=308
+  _globals['_SYNCAGENTRESPONSE']._serialized_start=311
+  _globals['_SYNCAGENTRESPONSE']._serialized_end=486
+  _globals['_DASYNCSERVICE']._serialized_start=489
+  _globals['_DASYNCSERVICE']._serialized_end=696
 # @@protoc_insertion_point(module_scope)

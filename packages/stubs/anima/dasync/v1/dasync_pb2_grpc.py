@@ -26,7 +26,12 @@ if _version_not_supported:
 
 
 class DaSyncServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Errors: a failed call's status carries a google.rpc.ErrorInfo (domain
+    "dasync.anima") with the shared checks' reasons: e.g. LOG_SOURCE_UNREADABLE
+    (UNAVAILABLE: the agent's log cannot be read), or a life-data check
+    (anima_verify.lifedata: a manifest that would drop history); the signer's
+    refusals arrive by their status codes. Unexpected failures are INTERNAL.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -39,13 +44,31 @@ class DaSyncServiceStub:
                 request_serializer=anima_dot_dasync_dot_v1_dot_dasync__pb2.GetLatestManifestRequest.SerializeToString,
                 response_deserializer=anima_dot_dasync_dot_v1_dot_dasync__pb2.GetLatestManifestResponse.FromString,
                 _registered_method=True)
+        self.SyncAgent = channel.unary_unary(
+                '/anima.dasync.v1.DaSyncService/SyncAgent',
+                request_serializer=anima_dot_dasync_dot_v1_dot_dasync__pb2.SyncAgentRequest.SerializeToString,
+                response_deserializer=anima_dot_dasync_dot_v1_dot_dasync__pb2.SyncAgentResponse.FromString,
+                _registered_method=True)
 
 
 class DaSyncServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Errors: a failed call's status carries a google.rpc.ErrorInfo (domain
+    "dasync.anima") with the shared checks' reasons: e.g. LOG_SOURCE_UNREADABLE
+    (UNAVAILABLE: the agent's log cannot be read), or a life-data check
+    (anima_verify.lifedata: a manifest that would drop history); the signer's
+    refusals arrive by their status codes. Unexpected failures are INTERNAL.
+    """
 
     def GetLatestManifest(self, request, context):
         """The latest manifest this node has published for an agent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SyncAgent(self, request, context):
+        """Sync an agent now: the log since the last manifest and the signer's state,
+        sealed by the enclave, published (chunks first), and the anchor update signed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -59,6 +82,11 @@ def add_DaSyncServiceServicer_to_server(servicer, server):
                     request_deserializer=anima_dot_dasync_dot_v1_dot_dasync__pb2.GetLatestManifestRequest.FromString,
                     response_serializer=anima_dot_dasync_dot_v1_dot_dasync__pb2.GetLatestManifestResponse.SerializeToString,
             ),
+            'SyncAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.SyncAgent,
+                    request_deserializer=anima_dot_dasync_dot_v1_dot_dasync__pb2.SyncAgentRequest.FromString,
+                    response_serializer=anima_dot_dasync_dot_v1_dot_dasync__pb2.SyncAgentResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'anima.dasync.v1.DaSyncService', rpc_method_handlers)
@@ -68,7 +96,12 @@ def add_DaSyncServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class DaSyncService:
-    """Missing associated documentation comment in .proto file."""
+    """Errors: a failed call's status carries a google.rpc.ErrorInfo (domain
+    "dasync.anima") with the shared checks' reasons: e.g. LOG_SOURCE_UNREADABLE
+    (UNAVAILABLE: the agent's log cannot be read), or a life-data check
+    (anima_verify.lifedata: a manifest that would drop history); the signer's
+    refusals arrive by their status codes. Unexpected failures are INTERNAL.
+    """
 
     @staticmethod
     def GetLatestManifest(request,
@@ -87,6 +120,33 @@ class DaSyncService:
             '/anima.dasync.v1.DaSyncService/GetLatestManifest',
             anima_dot_dasync_dot_v1_dot_dasync__pb2.GetLatestManifestRequest.SerializeToString,
             anima_dot_dasync_dot_v1_dot_dasync__pb2.GetLatestManifestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SyncAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.dasync.v1.DaSyncService/SyncAgent',
+            anima_dot_dasync_dot_v1_dot_dasync__pb2.SyncAgentRequest.SerializeToString,
+            anima_dot_dasync_dot_v1_dot_dasync__pb2.SyncAgentResponse.FromString,
             options,
             channel_credentials,
             insecure,

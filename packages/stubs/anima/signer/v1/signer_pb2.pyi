@@ -470,3 +470,207 @@ class AppendLogResponse(_message.Message):
     entries: _containers.RepeatedCompositeFieldContainer[SequencedEntry]
     checkpoint: bytes
     def __init__(self, first_index: _Optional[int] = ..., size: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[SequencedEntry, _Mapping]]] = ..., checkpoint: _Optional[bytes] = ...) -> None: ...
+
+class LifeDataPart(_message.Message):
+    __slots__ = ("kind", "plaintext", "items")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PLAINTEXT_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    plaintext: bytes
+    items: int
+    def __init__(self, kind: _Optional[str] = ..., plaintext: _Optional[bytes] = ..., items: _Optional[int] = ...) -> None: ...
+
+class SealedChunk(_message.Message):
+    __slots__ = ("chunk_id", "kind", "size", "items", "data")
+    CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    chunk_id: str
+    kind: str
+    size: int
+    items: int
+    data: bytes
+    def __init__(self, chunk_id: _Optional[str] = ..., kind: _Optional[str] = ..., size: _Optional[int] = ..., items: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class SealLifeDataRequest(_message.Message):
+    __slots__ = ("agent_id", "epoch", "parts", "include_signer_state")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_SIGNER_STATE_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    epoch: int
+    parts: _containers.RepeatedCompositeFieldContainer[LifeDataPart]
+    include_signer_state: bool
+    def __init__(self, agent_id: _Optional[str] = ..., epoch: _Optional[int] = ..., parts: _Optional[_Iterable[_Union[LifeDataPart, _Mapping]]] = ..., include_signer_state: _Optional[bool] = ...) -> None: ...
+
+class SealLifeDataResponse(_message.Message):
+    __slots__ = ("chunks",)
+    CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    chunks: _containers.RepeatedCompositeFieldContainer[SealedChunk]
+    def __init__(self, chunks: _Optional[_Iterable[_Union[SealedChunk, _Mapping]]] = ...) -> None: ...
+
+class SignLifeManifestRequest(_message.Message):
+    __slots__ = ("manifest",)
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    manifest: bytes
+    def __init__(self, manifest: _Optional[bytes] = ...) -> None: ...
+
+class SignLifeManifestResponse(_message.Message):
+    __slots__ = ("signed_manifest",)
+    SIGNED_MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    signed_manifest: bytes
+    def __init__(self, signed_manifest: _Optional[bytes] = ...) -> None: ...
+
+class AnchorState(_message.Message):
+    __slots__ = ("manifest_hash", "checkpoint_root", "version", "checkpoint_size", "epoch")
+    MANIFEST_HASH_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_ROOT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    manifest_hash: bytes
+    checkpoint_root: bytes
+    version: int
+    checkpoint_size: int
+    epoch: int
+    def __init__(self, manifest_hash: _Optional[bytes] = ..., checkpoint_root: _Optional[bytes] = ..., version: _Optional[int] = ..., checkpoint_size: _Optional[int] = ..., epoch: _Optional[int] = ...) -> None: ...
+
+class SignAnchorUpdateRequest(_message.Message):
+    __slots__ = ("agent_id", "chain_id", "contract", "state")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTRACT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    chain_id: int
+    contract: bytes
+    state: AnchorState
+    def __init__(self, agent_id: _Optional[str] = ..., chain_id: _Optional[int] = ..., contract: _Optional[bytes] = ..., state: _Optional[_Union[AnchorState, _Mapping]] = ...) -> None: ...
+
+class SignAnchorUpdateResponse(_message.Message):
+    __slots__ = ("agent_address", "v", "r", "s")
+    AGENT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    V_FIELD_NUMBER: _ClassVar[int]
+    R_FIELD_NUMBER: _ClassVar[int]
+    S_FIELD_NUMBER: _ClassVar[int]
+    agent_address: bytes
+    v: int
+    r: bytes
+    s: bytes
+    def __init__(self, agent_address: _Optional[bytes] = ..., v: _Optional[int] = ..., r: _Optional[bytes] = ..., s: _Optional[bytes] = ...) -> None: ...
+
+class EscrowAgentRootRequest(_message.Message):
+    __slots__ = ("agent_id", "guardian_keys", "threshold", "policy_json")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    GUARDIAN_KEYS_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    POLICY_JSON_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    guardian_keys: _containers.RepeatedScalarFieldContainer[bytes]
+    threshold: int
+    policy_json: str
+    def __init__(self, agent_id: _Optional[str] = ..., guardian_keys: _Optional[_Iterable[bytes]] = ..., threshold: _Optional[int] = ..., policy_json: _Optional[str] = ...) -> None: ...
+
+class EscrowAgentRootResponse(_message.Message):
+    __slots__ = ("sealed_shares",)
+    SEALED_SHARES_FIELD_NUMBER: _ClassVar[int]
+    sealed_shares: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, sealed_shares: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class GetGuardianKeyRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetGuardianKeyResponse(_message.Message):
+    __slots__ = ("public_key",)
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    public_key: bytes
+    def __init__(self, public_key: _Optional[bytes] = ...) -> None: ...
+
+class GuardianChallengeRequest(_message.Message):
+    __slots__ = ("agent_id",)
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+
+class GuardianChallengeResponse(_message.Message):
+    __slots__ = ("challenge",)
+    CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    challenge: bytes
+    def __init__(self, challenge: _Optional[bytes] = ...) -> None: ...
+
+class ReleaseShareRequest(_message.Message):
+    __slots__ = ("agent_id", "sealed_share", "recipient", "evidence", "nonce")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SEALED_SHARE_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    sealed_share: bytes
+    recipient: bytes
+    evidence: Evidence
+    nonce: bytes
+    def __init__(self, agent_id: _Optional[str] = ..., sealed_share: _Optional[bytes] = ..., recipient: _Optional[bytes] = ..., evidence: _Optional[_Union[Evidence, _Mapping]] = ..., nonce: _Optional[bytes] = ...) -> None: ...
+
+class ReleaseShareResponse(_message.Message):
+    __slots__ = ("released_share",)
+    RELEASED_SHARE_FIELD_NUMBER: _ClassVar[int]
+    released_share: bytes
+    def __init__(self, released_share: _Optional[bytes] = ...) -> None: ...
+
+class BeginRecoveryRequest(_message.Message):
+    __slots__ = ("agent_id", "nonces")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    NONCES_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    nonces: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, agent_id: _Optional[str] = ..., nonces: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class BeginRecoveryResponse(_message.Message):
+    __slots__ = ("recipient", "evidence")
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    recipient: bytes
+    evidence: _containers.RepeatedCompositeFieldContainer[Evidence]
+    def __init__(self, recipient: _Optional[bytes] = ..., evidence: _Optional[_Iterable[_Union[Evidence, _Mapping]]] = ...) -> None: ...
+
+class RestoreAgentRequest(_message.Message):
+    __slots__ = ("agent_id", "log_verifier_key", "signed_manifest", "chunks", "released_shares", "anchor", "anchor_proof")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    LOG_VERIFIER_KEY_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    RELEASED_SHARES_FIELD_NUMBER: _ClassVar[int]
+    ANCHOR_FIELD_NUMBER: _ClassVar[int]
+    ANCHOR_PROOF_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    log_verifier_key: str
+    signed_manifest: bytes
+    chunks: _containers.RepeatedCompositeFieldContainer[SealedChunk]
+    released_shares: _containers.RepeatedScalarFieldContainer[bytes]
+    anchor: AnchorState
+    anchor_proof: AnchorProof
+    def __init__(self, agent_id: _Optional[str] = ..., log_verifier_key: _Optional[str] = ..., signed_manifest: _Optional[bytes] = ..., chunks: _Optional[_Iterable[_Union[SealedChunk, _Mapping]]] = ..., released_shares: _Optional[_Iterable[bytes]] = ..., anchor: _Optional[_Union[AnchorState, _Mapping]] = ..., anchor_proof: _Optional[_Union[AnchorProof, _Mapping]] = ...) -> None: ...
+
+class AnchorProof(_message.Message):
+    __slots__ = ("agent_address", "blocks_json", "proof_json")
+    AGENT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_JSON_FIELD_NUMBER: _ClassVar[int]
+    PROOF_JSON_FIELD_NUMBER: _ClassVar[int]
+    agent_address: bytes
+    blocks_json: _containers.RepeatedScalarFieldContainer[bytes]
+    proof_json: bytes
+    def __init__(self, agent_address: _Optional[bytes] = ..., blocks_json: _Optional[_Iterable[bytes]] = ..., proof_json: _Optional[bytes] = ...) -> None: ...
+
+class RestoreAgentResponse(_message.Message):
+    __slots__ = ("agent", "parts")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    agent: Agent
+    parts: _containers.RepeatedCompositeFieldContainer[LifeDataPart]
+    def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ..., parts: _Optional[_Iterable[_Union[LifeDataPart, _Mapping]]] = ...) -> None: ...

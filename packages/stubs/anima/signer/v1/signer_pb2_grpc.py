@@ -53,6 +53,9 @@ class SignerServiceStub:
     LOG_NOT_WITNESSED      FAILED_PRECONDITION  metadata: agent_id; no witness quorum, nothing released
     TEE_UNAVAILABLE        UNAVAILABLE          the TEE backend cannot be reached
     TEE_PROTOCOL_ERROR     INTERNAL             the TEE backend answered out of protocol
+    The life-data, escrow and restore RPCs also send the shared checks' errors with
+    their own reasons (anima_verify.lifedata, .escrow, .tlog: e.g. a manifest not
+    signed by the agent, a corrupt chunk, a refused share), by their status codes.
     Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
     carry no ErrorInfo; unexpected failures are INTERNAL "internal error".
     """
@@ -128,6 +131,51 @@ class SignerServiceStub:
                 request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ApproveRequest.SerializeToString,
                 response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ApproveResponse.FromString,
                 _registered_method=True)
+        self.SealLifeData = channel.unary_unary(
+                '/anima.signer.v1.SignerService/SealLifeData',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.SealLifeDataRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.SealLifeDataResponse.FromString,
+                _registered_method=True)
+        self.SignLifeManifest = channel.unary_unary(
+                '/anima.signer.v1.SignerService/SignLifeManifest',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.SignLifeManifestRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.SignLifeManifestResponse.FromString,
+                _registered_method=True)
+        self.SignAnchorUpdate = channel.unary_unary(
+                '/anima.signer.v1.SignerService/SignAnchorUpdate',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.SignAnchorUpdateRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.SignAnchorUpdateResponse.FromString,
+                _registered_method=True)
+        self.EscrowAgentRoot = channel.unary_unary(
+                '/anima.signer.v1.SignerService/EscrowAgentRoot',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.EscrowAgentRootRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.EscrowAgentRootResponse.FromString,
+                _registered_method=True)
+        self.GetGuardianKey = channel.unary_unary(
+                '/anima.signer.v1.SignerService/GetGuardianKey',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.GetGuardianKeyRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.GetGuardianKeyResponse.FromString,
+                _registered_method=True)
+        self.GuardianChallenge = channel.unary_unary(
+                '/anima.signer.v1.SignerService/GuardianChallenge',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.GuardianChallengeRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.GuardianChallengeResponse.FromString,
+                _registered_method=True)
+        self.ReleaseShare = channel.unary_unary(
+                '/anima.signer.v1.SignerService/ReleaseShare',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ReleaseShareRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ReleaseShareResponse.FromString,
+                _registered_method=True)
+        self.BeginRecovery = channel.unary_unary(
+                '/anima.signer.v1.SignerService/BeginRecovery',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.BeginRecoveryRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.BeginRecoveryResponse.FromString,
+                _registered_method=True)
+        self.RestoreAgent = channel.unary_unary(
+                '/anima.signer.v1.SignerService/RestoreAgent',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.RestoreAgentRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.RestoreAgentResponse.FromString,
+                _registered_method=True)
 
 
 class SignerServiceServicer:
@@ -158,6 +206,9 @@ class SignerServiceServicer:
     LOG_NOT_WITNESSED      FAILED_PRECONDITION  metadata: agent_id; no witness quorum, nothing released
     TEE_UNAVAILABLE        UNAVAILABLE          the TEE backend cannot be reached
     TEE_PROTOCOL_ERROR     INTERNAL             the TEE backend answered out of protocol
+    The life-data, escrow and restore RPCs also send the shared checks' errors with
+    their own reasons (anima_verify.lifedata, .escrow, .tlog: e.g. a manifest not
+    signed by the agent, a corrupt chunk, a refused share), by their status codes.
     Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
     carry no ErrorInfo; unexpected failures are INTERNAL "internal error".
     """
@@ -261,6 +312,71 @@ class SignerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SealLifeData(self, request, context):
+        """DA sync (admin, dasync): seal life-data chunks under the agent's life-data
+        key; the signer-state chunk is always the enclave's own, never the host's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignLifeManifest(self, request, context):
+        """DA sync: sign a life-data manifest with the agent's log key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignAnchorUpdate(self, request, context):
+        """DA sync: sign an AgentAnchor.update with the agent's anchor key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EscrowAgentRoot(self, request, context):
+        """Admin: split the agent root k-of-n, one share sealed to each guardian key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetGuardianKey(self, request, context):
+        """Guardian role (admin, recovery): this signer's guardian key, a one-time
+        challenge, and a held share released to an enclave whose evidence binds the
+        challenge and satisfies the policy sealed in the share.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GuardianChallenge(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseShare(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BeginRecovery(self, request, context):
+        """Recovering enclave (admin, recovery; never runtime): a fresh recipient key
+        and evidence binding each guardian's challenge, then the restore: manifest,
+        chunks and released shares verified here, written in one transaction.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreAgent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SignerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -329,6 +445,51 @@ def add_SignerServiceServicer_to_server(servicer, server):
                     request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ApproveRequest.FromString,
                     response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ApproveResponse.SerializeToString,
             ),
+            'SealLifeData': grpc.unary_unary_rpc_method_handler(
+                    servicer.SealLifeData,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.SealLifeDataRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.SealLifeDataResponse.SerializeToString,
+            ),
+            'SignLifeManifest': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignLifeManifest,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.SignLifeManifestRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.SignLifeManifestResponse.SerializeToString,
+            ),
+            'SignAnchorUpdate': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignAnchorUpdate,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.SignAnchorUpdateRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.SignAnchorUpdateResponse.SerializeToString,
+            ),
+            'EscrowAgentRoot': grpc.unary_unary_rpc_method_handler(
+                    servicer.EscrowAgentRoot,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.EscrowAgentRootRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.EscrowAgentRootResponse.SerializeToString,
+            ),
+            'GetGuardianKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGuardianKey,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.GetGuardianKeyRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.GetGuardianKeyResponse.SerializeToString,
+            ),
+            'GuardianChallenge': grpc.unary_unary_rpc_method_handler(
+                    servicer.GuardianChallenge,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.GuardianChallengeRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.GuardianChallengeResponse.SerializeToString,
+            ),
+            'ReleaseShare': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseShare,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ReleaseShareRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ReleaseShareResponse.SerializeToString,
+            ),
+            'BeginRecovery': grpc.unary_unary_rpc_method_handler(
+                    servicer.BeginRecovery,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.BeginRecoveryRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.BeginRecoveryResponse.SerializeToString,
+            ),
+            'RestoreAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreAgent,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.RestoreAgentRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.RestoreAgentResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'anima.signer.v1.SignerService', rpc_method_handlers)
@@ -365,6 +526,9 @@ class SignerService:
     LOG_NOT_WITNESSED      FAILED_PRECONDITION  metadata: agent_id; no witness quorum, nothing released
     TEE_UNAVAILABLE        UNAVAILABLE          the TEE backend cannot be reached
     TEE_PROTOCOL_ERROR     INTERNAL             the TEE backend answered out of protocol
+    The life-data, escrow and restore RPCs also send the shared checks' errors with
+    their own reasons (anima_verify.lifedata, .escrow, .tlog: e.g. a manifest not
+    signed by the agent, a corrupt chunk, a refused share), by their status codes.
     Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
     carry no ErrorInfo; unexpected failures are INTERNAL "internal error".
     """
@@ -710,6 +874,249 @@ class SignerService:
             '/anima.signer.v1.SignerService/Approve',
             anima_dot_signer_dot_v1_dot_signer__pb2.ApproveRequest.SerializeToString,
             anima_dot_signer_dot_v1_dot_signer__pb2.ApproveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SealLifeData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/SealLifeData',
+            anima_dot_signer_dot_v1_dot_signer__pb2.SealLifeDataRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.SealLifeDataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignLifeManifest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/SignLifeManifest',
+            anima_dot_signer_dot_v1_dot_signer__pb2.SignLifeManifestRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.SignLifeManifestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignAnchorUpdate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/SignAnchorUpdate',
+            anima_dot_signer_dot_v1_dot_signer__pb2.SignAnchorUpdateRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.SignAnchorUpdateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EscrowAgentRoot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/EscrowAgentRoot',
+            anima_dot_signer_dot_v1_dot_signer__pb2.EscrowAgentRootRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.EscrowAgentRootResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGuardianKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/GetGuardianKey',
+            anima_dot_signer_dot_v1_dot_signer__pb2.GetGuardianKeyRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.GetGuardianKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GuardianChallenge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/GuardianChallenge',
+            anima_dot_signer_dot_v1_dot_signer__pb2.GuardianChallengeRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.GuardianChallengeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseShare(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/ReleaseShare',
+            anima_dot_signer_dot_v1_dot_signer__pb2.ReleaseShareRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.ReleaseShareResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BeginRecovery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/BeginRecovery',
+            anima_dot_signer_dot_v1_dot_signer__pb2.BeginRecoveryRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.BeginRecoveryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/RestoreAgent',
+            anima_dot_signer_dot_v1_dot_signer__pb2.RestoreAgentRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.RestoreAgentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,179 @@
+"""`anima agent recover`: bring an agent back to life in this node's signer.
+
+Reads the agent's anchor from the chain the way a restoring enclave must (headers
+walked from a block hash the operator trusts, then a storage proof: never the RPC
+node's word), fetches the anchored manifest and its chunks from the DA directory,
+asks k guardians for their shares (each checks this signer's fresh evidence), and
+restores. The opened memories, character and runtime record are written to --out
+for the node's services to import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from anima_dasync.backends.local import LocalDirectoryBackend
+from anima_dasync.recover import GuardianHold, recover_agent
+from anima_dev.anchor import read_anchor_proof, verified_blocks
+from anima_signer_api.cli import add_signer_arguments, agent_summary, measurement_policy
+from anima_signer_api.client import SignerClient
+from anima_verify.errors import AnimaError
+
+if TYPE_CHECKING:
+    from anima_signer_api.cli import SubParsers
+
+TOKEN_ENV = "ANIMA_SIGNER_TOKEN"  # noqa: S105 (a variable name): the recovery caller's token
+GUARDIAN_TOKEN_ENV = "ANIMA_GUARDIAN_TOKEN"  # noqa: S105 (a variable name)
+
+
+def register(agent: SubParsers) -> None:
+    recover = agent.add_parser(
+        "recover", help="restore an agent into this signer from DA, its anchor and guardians"
+    )
+    recover.add_argument("agent_id")
+    recover.add_argument("--da", type=Path, required=True, help="the DA directory (local backend)")
+    recover.add_argument("--rpc", required=True, help="the chain's JSON-RPC URL (not trusted)")
+    recover.add_argument("--anchor", required=True, help="AgentAnchor contract address (0x...)")
+    recover.add_argument(
+        "--anchor-agent", required=True, help="the agent's slot in the anchor (0x address)"
+    )
+    recover.add_argument(
+        "--trusted-block", required=True, help="a block hash you trust (0x...): proofs start there"
+    )
+    recover.add_argument(
+        "--log-key", required=True, help="the agent's log verifier key: the identity to restore"
+    )
+    recover.add_argument(
+        "--guardian",
+        action="append",
+        required=True,
+        metavar="HOST:PORT=SHARE_FILE",
+        help="a guardian signer and the sealed share it holds (k of them)",
+    )
+    recover.add_argument("--out", type=Path, help="write the opened memories etc. here")
+    add_signer_arguments(recover)
+    recover.add_argument("--json", action="store_true", help="print JSON")
+    recover.set_defaults(func=_recover)
+
+
+@dataclass(frozen=True)
+class JsonRpc:
+    """The chain's JSON-RPC, untrusted: every answer used is checked (anima_dev.anchor)."""
+
+    url: str
+
+    def rpc(self, method: str, params: Sequence[object] = ()) -> object:
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
+        request = urllib.request.Request(  # noqa: S310 (the operator's URL)
+            self.url, data=body.encode(), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            answer = json.loads(response.read())
+        if "error" in answer:
+            raise RuntimeError(f"{method}: {answer['error']}")
+        return answer["result"]
+
+
+def _hex(value: str, size: int, what: str) -> bytes:
+    try:
+        raw = bytes.fromhex(value.removeprefix("0x"))
+    except ValueError:
+        raise SystemExit(f"anima agent recover: {what} is not hex") from None
+    if len(raw) != size:
+        raise SystemExit(f"anima agent recover: {what} is {size} bytes")
+    return raw
+
+
+def _token(env: str) -> str:
+    token = os.environ.get(env, "")
+    if not token:
+        raise SystemExit(f"anima agent recover: set {env} to a caller token")
+    return token
+
+
+def _guardians(specs: Sequence[str]) -> list[tuple[str, bytes]]:
+    out = []
+    for spec in specs:
+        address, sep, share_file = spec.partition("=")
+        if not sep:
+            raise SystemExit("anima agent recover: --guardian is HOST:PORT=SHARE_FILE")
+        out.append((address, Path(share_file).read_bytes()))
+    return out
+
+
+async def _restore(
+    args: argparse.Namespace, guardians: Sequence[tuple[str, bytes]]
+) -> tuple[dict[str, Any], list[tuple[str, bytes, int]]]:
+    policy = measurement_policy(args)
+    chain = JsonRpc(args.rpc)
+    contract = _hex(args.anchor, 20, "--anchor")
+    # Checked here first, then again by the enclave when it has an anchor configured.
+    head, blocks = await asyncio.to_thread(
+        verified_blocks, chain, _hex(args.trusted_block, 32, "--trusted-block")
+    )
+    slot = _hex(args.anchor_agent, 20, "--anchor-agent")
+    anchored, proof = await asyncio.to_thread(read_anchor_proof, chain, contract, slot, head)
+    anchor_proof = (slot, [json.dumps(b).encode() for b in blocks], json.dumps(proof).encode())
+    guardian_token = _token(GUARDIAN_TOKEN_ENV)
+    holds = []
+    for address, sealed_share in guardians:
+        client = await SignerClient.connect_attested(
+            address=address, token=guardian_token, policy=policy
+        )
+        holds.append(GuardianHold(client=client, sealed_share=sealed_share))
+    try:
+        async with await SignerClient.connect_attested(
+            address=args.signer, token=_token(TOKEN_ENV), policy=policy
+        ) as new:
+            restored = await recover_agent(
+                new,
+                holds,
+                agent_id=args.agent_id,
+                log_verifier_key=args.log_key,
+                backend=LocalDirectoryBackend(root=args.da),
+                anchored=anchored,
+                anchor_proof=anchor_proof,
+            )
+    finally:
+        for hold in holds:
+            await hold.client.close()
+    summary = agent_summary(restored.agent)
+    summary["anchor"] = {
+        "version": anchored.version,
+        "epoch": anchored.epoch,
+        "checkpoint_size": anchored.checkpoint_size,
+        "checkpoint_root": anchored.checkpoint_root.hex(),
+        "verified_block": head.number,
+    }
+    summary["restored_parts"] = [{"kind": k, "items": n} for k, _, n in restored.parts]
+    return summary, restored.parts
+
+
+def _recover(args: argparse.Namespace) -> int:
+    try:
+        summary, parts = asyncio.run(_restore(args, _guardians(args.guardian)))
+    except AnimaError as exc:
+        print(f"anima agent recover: {exc.message}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"anima agent recover: {exc}", file=sys.stderr)
+        return 2
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for n, (kind, plaintext, _) in enumerate(parts):
+            (args.out / f"{n:04d}.{kind}").write_bytes(plaintext)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        for key, value in summary.items():
+            print(f"{key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+    return 0

@@ -1,0 +1,1 @@
+"""The da-sync service's gRPC face."""

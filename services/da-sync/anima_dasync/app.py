@@ -1,0 +1,106 @@
+"""Assemble and run da-sync: an attested signer client, the DA backend, the log source,
+the gRPC server (TLS, caller tokens) and the periodic loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+from anima.dasync.v1 import dasync_pb2_grpc as pb_grpc
+from anima_core import channels
+from anima_core.auth import TokenAuthInterceptor
+from anima_core.files import replace_file
+from anima_core.server import GrpcServer
+from anima_core.telemetry import TracingServerInterceptor
+from anima_dasync.api.servicer import ACCESS_LIST, ERROR_DOMAIN, SERVICE_NAME, DaSyncServicer
+from anima_dasync.backends.local import LocalDirectoryBackend
+from anima_dasync.config import DaSyncConfig
+from anima_dasync.log_source import HttpLogs
+from anima_dasync.syncer import AnchorTarget, LogReader, Syncer
+from anima_signer_api.client import SignerClient
+from anima_verify.attestation import MeasurementPolicy
+
+TLS_SERVER_NAME = "dasync.anima.local"
+
+
+@dataclass
+class RunningDaSync:
+    server: GrpcServer
+    port: int
+    syncer: Syncer
+    signer: SignerClient
+    certificate_pem: bytes | None
+    loop: asyncio.Task[None] | None
+
+    async def stop(self, grace: float = 2.0) -> None:
+        if self.loop is not None:
+            self.loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.loop
+        await self.server.stop(grace)
+        await self.signer.close()
+
+
+async def start_dasync(config: DaSyncConfig, *, logs: LogReader | None = None) -> RunningDaSync:
+    config.check_startable()
+    policy = (
+        MeasurementPolicy.insecure_simulated_for_development()
+        if config.insecure_allow_simulated_signer
+        else MeasurementPolicy.from_file(config.signer_measurement_policy)  # type: ignore[arg-type]
+    )
+    signer = await SignerClient.connect_attested(
+        address=config.signer, token=config.signer_token.get_secret_value(), policy=policy
+    )
+    contract = config.anchor_contract_bytes()
+    anchor = (
+        AnchorTarget(chain_id=config.anchor_chain_id, contract=contract)
+        if contract is not None and config.anchor_chain_id is not None
+        else None
+    )
+    syncer = Syncer(
+        signer=signer,
+        backend=LocalDirectoryBackend(root=config.da_dir),
+        logs=logs or HttpLogs(config.log_url),
+        anchor=anchor,
+    )
+
+    def publish(cert: bytes) -> None:
+        config.certificate_path.parent.mkdir(parents=True, exist_ok=True)
+        replace_file(config.certificate_path, cert)
+
+    credentials, certificate = channels.server_credentials(
+        insecure_plaintext=config.insecure_plaintext,
+        cert_file=None,
+        key_file=None,
+        server_name=TLS_SERVER_NAME,
+        publish=publish,
+    )
+    server = GrpcServer(
+        address=config.listen,
+        credentials=credentials,
+        insecure_plaintext=config.insecure_plaintext,
+        production=config.production,
+        error_domain=ERROR_DOMAIN,
+        interceptors=[
+            TracingServerInterceptor(),
+            TokenAuthInterceptor.for_roles(config.callers, ACCESS_LIST),
+        ],
+        service_names=[SERVICE_NAME],
+    )
+    server.add_servicer(
+        pb_grpc.add_DaSyncServiceServicer_to_server, DaSyncServicer(syncer=syncer), SERVICE_NAME
+    )
+    port = await server.start()
+    await server.set_ready(True)
+    loop = None
+    if config.agents and config.interval_s > 0:
+        loop = asyncio.create_task(syncer.run_every(config.interval_s, config.agents))
+    return RunningDaSync(
+        server=server,
+        port=port,
+        syncer=syncer,
+        signer=signer,
+        certificate_pem=certificate,
+        loop=loop,
+    )

@@ -1,0 +1,84 @@
+"""One sync of an agent's life data through its signer (over gRPC): the enclave seals
+the delta and its own state and signs the next manifest; the host publishes it
+(chunks first, anima_dasync.publish) and hands back the state to anchor.
+
+The log entries and checkpoint come from the runtime's log store: the enclave
+checks them again on restore (every entry must be the checkpoint's tree), so a
+host that drops or alters one makes the restore fail, never succeed wrongly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from anima_dasync.backends.base import DABackend
+from anima_dasync.publish import publish
+from anima_signer_api.client import SignerClient
+from anima_verify.lifedata import AnchorState, Manifest
+from anima_verify.tlog.checkpoint import parse_checkpoint
+from anima_verify.tlog.note import parse_note
+
+
+@dataclass
+class SyncState:
+    """What this node already published for one agent."""
+
+    manifest: Manifest | None = None
+    log_size: int = 0
+
+
+async def sync_agent(
+    signer: SignerClient,
+    agent_id: str,
+    *,
+    backend: DABackend,
+    state: SyncState,
+    epoch: int,
+    log_entries: Sequence[bytes],
+    checkpoint: bytes,
+    parts: Sequence[tuple[str, bytes, int]] = (),
+) -> AnchorState:
+    """Publish the next manifest (`log_entries` are those after state.log_size, up to
+    `checkpoint`); the anchor state to record on chain for it."""
+    signed_checkpoint = parse_checkpoint(parse_note(checkpoint).text)
+    if signed_checkpoint.size != state.log_size + len(log_entries):
+        raise ValueError(
+            f"the checkpoint covers {signed_checkpoint.size} entries, the last sync "
+            f"{state.log_size} plus {len(log_entries)} new ones"
+        )
+    log_part = ("log", json.dumps([e.hex() for e in log_entries]).encode(), len(log_entries))
+    sealed = await signer.seal_life_data(
+        agent_id, epoch=epoch, parts=[*parts, log_part], include_signer_state=True
+    )
+    previous = state.manifest
+    counts = dict(previous.counts) if previous else {}
+    for ref, _ in sealed:
+        if ref.kind not in ("log", "signer-state"):
+            counts[ref.kind] = counts.get(ref.kind, 0) + ref.items
+    counts["log_entries"] = signed_checkpoint.size
+    manifest = Manifest(
+        agent_id=agent_id,
+        version=previous.version + 1 if previous else 1,
+        previous=previous.digest().hex() if previous else "",
+        epoch=epoch,
+        chunks=(*(previous.chunks if previous else ()), *(ref for ref, _ in sealed)),
+        checkpoint=checkpoint.decode(),
+        counts=counts,
+    )
+    signed = await signer.sign_life_manifest(manifest)
+    publish(
+        backend,
+        signed,
+        new_chunks={ref.chunk_id: data for ref, data in sealed},
+        previous=previous,
+    )
+    state.manifest, state.log_size = manifest, signed_checkpoint.size
+    return AnchorState(
+        manifest_hash=manifest.digest(),
+        checkpoint_root=signed_checkpoint.root_hash,
+        version=manifest.version,
+        checkpoint_size=signed_checkpoint.size,
+        epoch=epoch,
+    )
