@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
             lightclient.register,
             signer_cli.register,
             witness_cli.register,
-            agent_cli.register,
+            _agent,
             policy_cli.register,
             memory_cli.register,
             character_cli.register,
