@@ -76,9 +76,7 @@ async def test_the_probe_port_says_ready_only_once_the_checkpoint_is_verified(
 ) -> None:
     node = await HeldNode(anvil.url).start()
     probe_address = f"127.0.0.1:{_free_port()}"
-    config = chain_config(
-        tmp_path, node.url, checkpoint_of(anvil), health_listen=probe_address
-    )
+    config = chain_config(tmp_path, node.url, checkpoint_of(anvil), health_listen=probe_address)
     starting = asyncio.ensure_future(start_chain(config, signer=signer))
     try:
         async with grpc.aio.insecure_channel(probe_address) as channel:

@@ -29,6 +29,8 @@ from tests.deploy.manifests import (
     hardening,
     literal_env,
     of_kind,
+    own_env,
+    pod_calls,
     port_drift,
     render,
     runtime_arguments,
@@ -81,7 +83,7 @@ def test_the_manifests_match_what_the_services_read(
     rendered: dict[str, Docs], overlay: str
 ) -> None:
     docs = rendered[overlay]
-    assert set(workloads(docs)) == {"anima-signer", "anima-memory", "anima-runtime"}
+    assert set(workloads(docs)) == {"anima-signer", "anima-memory", "anima-runtime", "anima-chain"}
     _, argument_problems = runtime_arguments(docs)
     assert env_drift(docs) + port_drift(docs) + argument_problems == []
 
@@ -161,6 +163,8 @@ def test_dev_runs_the_simulated_tee_and_embedded_store(rendered: dict[str, Docs]
     assert literal_env(loads["anima-memory"])[f"{MEMORY_PREFIX}_STORE"] == "embedded"
     args, _ = runtime_arguments(rendered["dev"])
     assert args.insecure_allow_simulated
+    chain = container(loads["anima-chain"])["args"]
+    assert "--insecure-allow-simulated" in chain
 
 
 @pytest.mark.parametrize("overlay", ["production", "confidential"])
@@ -192,18 +196,35 @@ def test_the_confidential_signer_runs_in_a_confidential_vm(rendered: dict[str, D
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_default_deny_and_nobody_but_the_runtime_reaches_the_signer(
+def test_default_deny_and_nobody_but_the_runtime_and_chain_client_reach_the_signer(
     rendered: dict[str, Docs], overlay: str
 ) -> None:
+    # Exactly the calls the design has, allowed at both ends: runtime -> signer,
+    # memory, chain client; chain client -> signer (it signs sends there).
+    assert pod_calls(rendered[overlay]) == {
+        ("anima-runtime", "anima-signer"),
+        ("anima-runtime", "anima-memory"),
+        ("anima-runtime", "anima-chain"),
+        ("anima-chain", "anima-signer"),
+    }
     policies = of_kind(rendered[overlay], "NetworkPolicy")
     deny = policies["anima-default-deny"]["spec"]
     assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
     assert "ingress" not in deny and "egress" not in deny
-    runtime_only = [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "anima-runtime"}}}]
-    for callee in ("anima-signer", "anima-memory"):
+
+    def pods(*names: str) -> list[dict[str, Any]]:
+        return [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": n}}} for n in names]
+
+    callers = {
+        "anima-signer": pods("anima-runtime", "anima-chain"),
+        "anima-memory": pods("anima-runtime"),
+        "anima-chain": pods("anima-runtime"),
+    }
+    for callee, allowed in callers.items():
         spec = policies[callee]["spec"]
-        assert [peer for rule in spec["ingress"] for peer in rule["from"]] == runtime_only
-        assert spec["egress"] == []
+        assert [peer for rule in spec["ingress"] for peer in rule["from"]] == allowed
+    assert policies["anima-signer"]["spec"]["egress"] == []
+    assert policies["anima-memory"]["spec"]["egress"] == []
     # The runtime's APIs are public (tokens, public log reads); its health port is not.
     (public,) = policies["anima-runtime"]["spec"]["ingress"]
     assert {p["port"] for p in public["ports"]} == {"http", "grpc"}
@@ -228,3 +249,52 @@ def test_the_shipped_policy_refuses_every_enclave_until_pinned(
     ]
     with pytest.raises(MeasurementMismatch, match="mrtd"):
         MeasurementPolicy.from_json(policy["data"]["policy.json"]).check_measurements(verified)
+
+
+def test_a_policy_letting_memory_reach_the_signer_is_caught(rendered: dict[str, Docs]) -> None:
+    docs = copy.deepcopy(rendered["production"])
+    policies = of_kind(docs, "NetworkPolicy")
+    memory_pods = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "anima-memory"}}}
+    policies["anima-signer"]["spec"]["ingress"][0]["from"].append(memory_pods)
+    signer_pods = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "anima-signer"}}}
+    policies["anima-memory"]["spec"]["egress"] = [{"to": [signer_pods]}]
+    assert ("anima-memory", "anima-signer") in pod_calls(docs)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_chain_client_trusts_nothing_until_its_checkpoint_is_pinned(
+    rendered: dict[str, Docs], overlay: str
+) -> None:
+    # The shipped trust is fail-closed: the configuration loads, but the service
+    # refuses to start until the operator pins a block hash (ConfigMap anima-chain-trust).
+    from anima_chain.config import ENV_PREFIX as CHAIN_PREFIX
+    from anima_chain.config import ChainConfig
+    from anima_core.auth import token_digest
+    from anima_core.config import ConfigError, load_config
+
+    env = own_env(rendered[overlay], "anima-chain")
+    assert env[f"{CHAIN_PREFIX}_CHAIN_ID"] == ("31337" if overlay == "dev" else "1")
+    env[f"{CHAIN_PREFIX}_CALLERS"] = f'{{"runtime": "{token_digest("t")}"}}'  # the Secret
+    config = load_config(ChainConfig, env_prefix=CHAIN_PREFIX, environ=env)
+    with pytest.raises(ConfigError, match="no checkpoint_hash"):
+        config.check_startable()
+    env[f"{CHAIN_PREFIX}_CHECKPOINT_HASH"] = "0x" + "ab" * 32
+    load_config(ChainConfig, env_prefix=CHAIN_PREFIX, environ=env).check_startable()
+
+
+def test_a_chain_client_off_its_service_or_signer_is_drift(rendered: dict[str, Docs]) -> None:
+    docs = copy.deepcopy(rendered["production"])
+    runtime_args = container(workloads(docs)["anima-runtime"])["args"]
+    runtime_args[runtime_args.index("--chain=anima-chain:7470")] = "--chain=anima-chain:7460"
+    chain_args = container(workloads(docs)["anima-chain"])["args"]
+    chain_args[chain_args.index("--signer=anima-signer:7443")] = "--signer=anima-signer:7444"
+    _, problems = runtime_arguments(docs)
+    assert any("is not the chain client's Service" in p for p in problems)
+    assert any("chain client's --signer" in p for p in problems)
+
+
+def test_a_checkpoint_key_missing_from_its_config_map_is_drift(rendered: dict[str, Docs]) -> None:
+    docs = copy.deepcopy(rendered["dev"])
+    (trust,) = [c for n, c in of_kind(docs, "ConfigMap").items() if n.startswith("anima-chain-t")]
+    del trust["data"]["checkpoint-hash"]
+    assert any("CHECKPOINT_HASH names no key" in p for p in env_drift(docs))
