@@ -74,7 +74,8 @@ async def signer(tmp_path: Path) -> AsyncIterator[SignerClient]:
 async def test_the_probe_port_says_ready_only_once_the_checkpoint_is_verified(
     tmp_path: Path, anvil: LocalChain, signer: SignerClient
 ) -> None:
-    node = await HeldNode(anvil.url).start()
+    node = HeldNode(anvil.url)
+    await node.start()
     probe_address = f"127.0.0.1:{_free_port()}"
     config = chain_config(tmp_path, node.url, checkpoint_of(anvil), health_listen=probe_address)
     starting = asyncio.ensure_future(start_chain(config, signer=signer))
