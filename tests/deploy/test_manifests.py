@@ -78,6 +78,31 @@ def test_strict_validation_refuses_an_unknown_field(
     assert "readOnlyRootFilesytem" in result.stdout + result.stderr
 
 
+def _service_commands() -> set[str]:
+    """Every service's entry point (services/* with [project.scripts]): one per process."""
+    from anima_dev.service_env import workspace_members
+
+    return {
+        command
+        for member in workspace_members().values()
+        if member.path.parent.name == "services"
+        for command in member.scripts
+    }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_process_is_deployed_under_its_entry_points_name(
+    rendered: dict[str, Docs], overlay: str
+) -> None:
+    # A service that gains an entry point (da-sync is a library today) fails here
+    # until it has a workload; the workload, its image and command share the name.
+    loads = workloads(rendered[overlay])
+    assert set(loads) == _service_commands() >= {"anima-signer", "anima-chain"}
+    for name, workload in loads.items():
+        image = container(workload)["image"]
+        assert image.rsplit("/", 1)[-1].split(":")[0].split("@")[0] == name, image
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_manifests_match_what_the_services_read(
     rendered: dict[str, Docs], overlay: str
