@@ -79,7 +79,8 @@ LISTENERS = {
 OTEL_VARIABLES = frozenset(n for n in dir(otel_sdk_variables) if n.startswith("OTEL_"))
 # Variables whose value is a secret or a token digest: always from a Secret (a
 # *_FILE variable holds a path to a mounted Secret, not the secret).
-SECRET_WORDS = ("TOKEN", "KEY", "CALLERS", "SHA256S", "PASSWORD", "HEADERS")
+# A JSON-RPC node's URL too: hosted nodes carry their API key in it.
+SECRET_WORDS = ("TOKEN", "KEY", "CALLERS", "SHA256S", "PASSWORD", "HEADERS", "RPC__URL")
 
 
 def is_secret(variable: str) -> bool:

@@ -152,6 +152,14 @@ def test_an_inlined_secret_is_refused(rendered: dict[str, Docs]) -> None:
     assert any("inlined" in p for p in env_drift(docs))
 
 
+def test_an_inlined_rpc_url_is_refused(rendered: dict[str, Docs]) -> None:
+    docs = copy.deepcopy(rendered["production"])
+    env = container(workloads(docs)["anima-chain"])["env"]
+    env[:] = [e for e in env if e["name"] != "ANIMA_CHAIN_RPC__URL"]
+    env.append({"name": "ANIMA_CHAIN_RPC__URL", "value": "https://node.example/v3/apikey"})
+    assert any("ANIMA_CHAIN_RPC__URL is inlined" in p for p in env_drift(docs))
+
+
 def test_a_probe_or_port_off_the_listener_is_drift(rendered: dict[str, Docs]) -> None:
     docs = copy.deepcopy(rendered["dev"])
     memory = container(workloads(docs)["anima-memory"])
