@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from anima_chain import cli as chain_cli
 from anima_core.cli import build_parser as build_command
 from anima_core.cli import run
-from anima_dev import chat, demo
+from anima_dev import chat, demo, policy_cli
 from anima_memory import cli as memory_cli
 from anima_runtime import cli as runtime_cli
 from anima_runtime.character import cli as character_cli
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
             lightclient.register,
             signer_cli.register,
             agent_cli.register,
+            policy_cli.register,
             memory_cli.register,
             character_cli.register,
             demo.register,

@@ -6,11 +6,13 @@
 2. Create an agent from a character file through the runtime's API; the enclave
    derives its keys, and the owner verifies fresh evidence that binds them.
 3. Chat with it: it stores what it hears, extracts a fact in one turn and uses it
-   in a later one; every step's log index comes back with the answer. Sign within
-   the owner's policy, and be refused beyond it. On a real dev chain (anvil) behind
-   the verifying chain client, it reports its verified balance, sends a transfer
-   that lands on the chain with a verified receipt, reports the new balance, and a
-   transfer beyond the policy is refused and never reaches the chain.
+   in a later one; every step's log index comes back with the answer. The owner
+   (a key the demo makes) signs a policy document and the enclave applies it. On a
+   real dev chain (anvil) behind the verifying chain client, the agent reports its
+   verified balance, sends a transfer that lands on the chain with a verified
+   receipt, reports the new balance, and a transfer beyond the owner's policy is
+   refused by a named rule and never reaches the chain. Sign within the policy,
+   ask for a dry run, and be refused beyond it.
 4. Verify the agent's log as a third party would, from the runtime's public log
    API: `anima log verify` and `anima log audit` in their own processes against
    the log key the attestation binds, and inclusion proofs for the turn that
@@ -46,8 +48,10 @@ from anima_dev.local_chain_client import local_chain_client
 from anima_dev.local_memory import local_memory
 from anima_dev.local_runtime import local_runtime
 from anima_dev.local_signer import local_signer
+from anima_dev.policy_cli import sign_document
 from anima_signer_api.client import SignerClient
 from anima_signer_api.errors import PolicyDenied
+from anima_signer_api.policy_document import SCHEMA
 from anima_signer_api.types import (
     PersonalMessage,
     SignedTransaction,
@@ -84,6 +88,22 @@ WALLET_TURNS = (
     f"Send 3 ATT to {BURN}",
     "What is your wallet balance now?",
 )
+# The owner's policy: transfers up to 1 ETH (fee included) on the dev chain, 2 ETH a
+# day; "gm" messages; anything larger refused by a named rule.
+OWNER_RULES = [
+    {"id": "no-large-transfers", "effect": "deny", "payloads": ["transaction"],
+     "when": f"wei_gt(eth.tx.max_cost, '{ONE_ETH}')"},
+    {"id": "small-transfers", "effect": "allow", "payloads": ["transaction"],
+     "chain_ids": [DEV_CHAIN_ID], "when": "eth.tx.data == '0x'"},
+    {"id": "token-transfers", "effect": "allow", "payloads": ["transaction"],
+     "chain_ids": [DEV_CHAIN_ID], "when": "eth.call.function == 'transfer'"},
+    {"id": "gm", "effect": "allow", "payloads": ["personal_message"],
+     "when": "eth.message.text.matches('^gm ')"},
+]  # fmt: skip
+OWNER_WINDOWS = [
+    {"id": "daily-eth", "asset": "native", "chain_id": DEV_CHAIN_ID, "calendar": "day",
+     "max_amount": str(2 * ONE_ETH)},
+]  # fmt: skip
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -208,7 +228,7 @@ def _nonce(chain: LocalChain, address: str) -> int:
 
 
 async def _wallet(api: _Api, agent: dict[str, Any], chain: LocalChain, token: bytes) -> None:
-    _say("3b. its wallet on the dev chain, read only through proofs; a real transfer")
+    _say("3c. its wallet on the dev chain, read only through proofs; a real transfer")
     wallet = agent["wallets"][0]
     set_balance(chain, bytes.fromhex(wallet[2:]), WALLET_FUNDS)
     give_tokens(chain, token, bytes.fromhex(wallet[2:]), TOKEN_FUNDS)
@@ -262,8 +282,35 @@ async def _wallet(api: _Api, agent: dict[str, Any], chain: LocalChain, token: by
     _say("balances", "before and after came from proofs against verified blocks, and match anvil")
 
 
+async def _owner_policy(
+    address: str, runtime_token: str, agent: dict[str, Any], owner_key: str
+) -> None:
+    _say("3b. the owner signs the agent's policy; until then it signs nothing")
+    trust = MeasurementPolicy.insecure_simulated_for_development()
+    async with await SignerClient.connect_attested(
+        address=address, token=runtime_token, policy=trust
+    ) as runtime:
+        await _apply_owner_policy(runtime, agent, owner_key)
+
+
+async def _apply_owner_policy(runtime: SignerClient, agent: dict[str, Any], owner_key: str) -> None:
+    """The owner signs a policy document (EIP-712) and the enclave takes it; the host
+    only relays it: it cannot change a byte of it."""
+    document = json.dumps(
+        {"schema": SCHEMA, "agent_id": agent["agent_id"], "version": 1,
+         "rules": OWNER_RULES, "windows": OWNER_WINDOWS}, indent=1
+    )  # fmt: skip
+    signature = sign_document(document, agent_address=agent["wallets"][0], key=owner_key)
+    status = await runtime.apply_policy(agent["agent_id"], document, signature)
+    _say(
+        "owner policy",
+        f"v{status.version} signed by the owner {status.owner}, applied by the enclave "
+        f"({len(OWNER_RULES)} rules, a daily window; the change is a log entry)",
+    )
+
+
 async def _sign(address: str, runtime_token: str, agent: dict[str, Any]) -> SignedTransaction:
-    _say("3c. sign within the owner's policy, and be refused beyond it")
+    _say("3d. sign within the owner's signed policy, and be refused beyond it")
     trust = MeasurementPolicy.insecure_simulated_for_development()
     async with await SignerClient.connect_attested(
         address=address, token=runtime_token, policy=trust
@@ -293,10 +340,15 @@ async def _sign(address: str, runtime_token: str, agent: dict[str, Any]) -> Sign
         assert not isinstance(signature, SignedTransaction)
         recovered = Account.recover_message(encode_defunct(text), signature=signature.signature)
         _say("message", f"EIP-191 signer recovered: {recovered == agent['wallets'][0]}")
+        large = SignRequest(agent["agent_id"], replace(transfer, value=5 * ONE_ETH))
+        explained = await runtime.explain_sign(large)
+        _say("dry run", f"allowed={explained.allowed} rule={explained.rule}: {explained.reason}")
         try:
-            await runtime.sign(SignRequest(agent["agent_id"], replace(transfer, value=5 * ONE_ETH)))
+            await runtime.sign(large)
         except PolicyDenied as exc:
-            _say("refused", f"{exc.reason}: {exc.message}")
+            _say("refused", f"{exc.reason} rule={exc.rule} v{exc.policy_version}: {exc.message}")
+            if exc.rule != "no-large-transfers":
+                raise RuntimeError(f"refused by {exc.rule!r}, not the owner's rule") from exc
         else:
             raise RuntimeError("a transfer above the policy limit was signed")
     return signed
@@ -391,13 +443,20 @@ async def _prove(
 
 
 async def _story(
-    signer: Any, runtime: Any, read_token: str, state_dir: Path, chain: LocalChain, token: bytes
+    signer: Any,
+    runtime: Any,
+    read_token: str,
+    state_dir: Path,
+    chain: LocalChain,
+    token: bytes,
+    owner_key: str,
 ) -> None:
     api = _Api(runtime.url, runtime.api_token, read_token)
     try:
         agent = await _create_agent(api, signer.address, signer.tokens["admin"])
         first = await _checkpoint(api, agent["agent_id"], 1)
         turns = await _converse(api, agent["agent_id"])
+        await _owner_policy(signer.address, signer.tokens["runtime"], agent, owner_key)
         await _wallet(api, agent, chain, token)
         tx = await _sign(signer.address, signer.tokens["runtime"], agent)
         await _verify(api, agent, first, turns, tx, state_dir)
@@ -424,10 +483,11 @@ def _run(args: argparse.Namespace) -> int:
         memory = stack.enter_context(local_memory(state_dir))
         _say("memory", f"{memory.address}: gRPC over TLS, embedded Qdrant Edge, MiniLM embeddings")
         read_token = secrets.token_urlsafe(32)
+        # The owner: a fresh key (a real owner's wallet never shares it with the host).
+        owner = Account.create()
+        _say("owner", f"{owner.address}: the agent's owner; its signed policies alone govern it")
         policy = {
-            "ANIMA_RUNTIME_SIGNING__ALLOWED_CHAIN_IDS": json.dumps([DEV_CHAIN_ID]),
-            "ANIMA_RUNTIME_SIGNING__MAX_VALUE_WEI": str(ONE_ETH),
-            "ANIMA_RUNTIME_SIGNING__ALLOW_PERSONAL_MESSAGES": "true",
+            "ANIMA_RUNTIME_SIGNING__OWNER": owner.address,
             "ANIMA_RUNTIME_LOG__API__READ_TOKEN_SHA256": token_digest(read_token),
         }
         policy["ANIMA_CHAIN_TOKEN"] = verifier.token
@@ -441,6 +501,6 @@ def _run(args: argparse.Namespace) -> int:
             )
         )
         _say("runtime", f"{runtime.url}: HTTP API (bearer token), public log routes, offline model")
-        asyncio.run(_story(signer, runtime, read_token, state_dir, chain, token))
+        asyncio.run(_story(signer, runtime, read_token, state_dir, chain, token, owner.key.hex()))
     _say("done", "every check above passed")
     return 0

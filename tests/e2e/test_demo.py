@@ -23,16 +23,19 @@ def test_demo_runs_the_story() -> None:
     # Step 3: it learned a fact in the first turn and used it in the last.
     assert "[agent] You told me you live in Lisbon." in out
     assert "FACT_EXTRACTION: added 2" in out
-    # Step 3b: a real dev chain behind the verifying chain client.
+    # Step 3c: a real dev chain behind the verifying chain client, under the owner's policy.
     assert re.search(r"holds 2 ETH and 100 ATT \(verified against block \d+\)", out)
     assert re.search(r"\[on chain\] 0x[0-9a-f]{64} in block \d+", out)
-    assert "the owner's policy refused to sign it (rule max_value_wei)" in out
+    assert "the owner's policy refused to sign it (rule no-large-transfers)" in out
     assert "nothing reached the chain" in out
     assert re.search(r"holds 1\.98\d* ETH and 97 ATT \(verified against block \d+\)", out)
     assert "match anvil" in out
     assert "sender recovered by eth-account: True" in out
     assert "EIP-191 signer recovered: True" in out
-    assert "POLICY_DENIED: denied by policy rule 'max_value_wei'" in out
+    # The owner's signed policy governs it: applied, explained, and refusing by its rule.
+    assert re.search(r"\[owner policy\] v1 signed by the owner 0x[0-9a-f]{40}, applied", out)
+    assert "[dry run] allowed=False rule=no-large-transfers" in out
+    assert "POLICY_DENIED rule=no-large-transfers v1" in out
     # Step 4: the log, verified offline by `anima log` in its own processes.
     assert "[anima log verify] origin=anima.local/agents/ada-" in out
     # 4 + 5 wallet turns; the transfer turns add the action's own reply.

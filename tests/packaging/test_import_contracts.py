@@ -104,7 +104,7 @@ def test_an_unchanged_copy_keeps_the_contracts(pristine_sources: Path) -> None:
         ("anima_verify/jsonsafe.py", "import anima_core.server", "The verification library"),
         ("anima_memory_api/types.py", "import anima_memory.service", "API packages import"),
         ("anima_signer/keys.py", "import numpy", "The enclave's package"),
-        ("anima_signer/policy.py", "import anima_signer.api.servicer", "Signer core logic"),
+        ("anima_signer/policy/engine.py", "import anima_signer.api.servicer", "Signer core logic"),
         ("anima_memory/store/base.py", "import grpc", "Memory core logic"),
         ("anima_runtime/agent/loop.py", "import fastapi", "Runtime core logic"),
     ],

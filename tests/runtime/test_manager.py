@@ -71,10 +71,14 @@ class InProcessAdmin:
         self._core = core
 
     async def create_agent(
-        self, agent_id: str, *, policy: SigningPolicy, wallet_count: int = 1
+        self, agent_id: str, *, policy: SigningPolicy, wallet_count: int = 1, owner: str = ""
     ) -> Agent:
         return await asyncio.to_thread(
-            self._core.create_agent, agent_id=agent_id, wallet_count=wallet_count, policy=policy
+            self._core.create_agent,
+            agent_id=agent_id,
+            wallet_count=wallet_count,
+            policy=policy,
+            owner=owner,
         )
 
     async def get_agent(self, agent_id: str) -> Agent:
@@ -238,7 +242,7 @@ class UnreachableSigner:
     """A signer client whose every call fails as SignerClient reports a signer that is gone."""
 
     async def create_agent(
-        self, agent_id: str, *, policy: SigningPolicy, wallet_count: int = 1
+        self, agent_id: str, *, policy: SigningPolicy, wallet_count: int = 1, owner: str = ""
     ) -> Agent:
         raise SignerUnreachable("UNAVAILABLE", "failed to connect to all addresses")
 

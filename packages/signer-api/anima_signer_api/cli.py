@@ -49,6 +49,12 @@ def _register_agent(commands: SubParsers) -> None:
     create.add_argument("--allow-personal-messages", action="store_true")
     create.add_argument("--allow-typed-data", action="store_true")
     create.add_argument("--allow-raw-ed25519", action="store_true")
+    create.add_argument(
+        "--owner",
+        default="",
+        help="the owner's Ethereum address: only policies it signs govern the agent "
+        "(`anima policy`); the flags above are then refused",
+    )
     common(create)
     create.set_defaults(func=_agent_create)
 
@@ -102,7 +108,10 @@ def agent_summary(agent: Agent) -> dict[str, Any]:
         "wallets": [{"index": w.index, "address": w.address} for w in agent.wallets],
         "log_verifier_key": agent.log_verifier_key,
         "signing_public_key": agent.signing_public_key.hex(),
-        "policy": policy_as_dict(agent.policy),
+        "owner": agent.owner,
+        "policy": "owner-signed (anima policy show)"
+        if agent.owner
+        else policy_as_dict(agent.policy),
         "created_at": agent.created_at.isoformat(),
     }
 
@@ -114,6 +123,7 @@ async def _with_client(args: argparse.Namespace, create: bool) -> dict[str, Any]
             await client.create_agent(
                 args.agent_id,
                 wallet_count=args.wallets,
+                owner=args.owner,
                 policy=SigningPolicy(
                     allowed_chain_ids=frozenset(args.chain_ids),
                     max_value_wei=args.max_value_wei,

@@ -62,6 +62,9 @@ from anima_signer_api.types import (
     AttestationBundle,
     LogAppendResult,
     LogEntryInput,
+    PendingApproval,
+    PolicyExplanation,
+    PolicyStatus,
     SigningPolicy,
     SignRequest,
     SignResult,
@@ -200,12 +203,20 @@ class SignerClient:
     # ------------------------------------------------------------ agents
 
     async def create_agent(
-        self, agent_id: str, *, policy: SigningPolicy, wallet_count: int = 1
+        self,
+        agent_id: str,
+        *,
+        policy: SigningPolicy | None = None,
+        wallet_count: int = 1,
+        owner: str = "",
     ) -> Agent:
+        """With `owner`, only documents the owner signs govern the agent (apply_policy);
+        without, `policy` is its minimal policy for life."""
         request = pb.CreateAgentRequest(
             agent_id=agent_id,
             wallet_count=wallet_count,
-            policy=convert.policy_to_proto(policy),
+            policy=convert.policy_to_proto(policy or SigningPolicy()),
+            owner=owner,
         )
         response = await self._unary(
             "CreateAgent",
@@ -255,6 +266,65 @@ class SignerClient:
             repeatable=True,
         )
         return bundle
+
+    # ------------------------------------------------------------ owner policies
+
+    async def apply_policy(
+        self, agent_id: str, document: str, owner_signature: bytes
+    ) -> PolicyStatus:
+        """Hand the enclave a document the agent's owner signed; applying one twice is
+        refused (PolicyVersionStale), so a retry after a broken call is safe."""
+        request = pb.ApplyPolicyRequest(
+            agent_id=agent_id, document=document, owner_signature=owner_signature
+        )
+        response = await self._unary(
+            "ApplyPolicy",
+            lambda stub: stub.ApplyPolicy(request, **self._call_options()),
+            repeatable=True,
+        )
+        return convert.policy_status_from_proto(response.policy)
+
+    async def get_policy(self, agent_id: str) -> PolicyStatus:
+        request = pb.GetPolicyRequest(agent_id=agent_id)
+        response = await self._unary(
+            "GetPolicy",
+            lambda stub: stub.GetPolicy(request, **self._call_options()),
+            repeatable=True,
+        )
+        return convert.policy_status_from_proto(response.policy)
+
+    async def explain_sign(self, request: SignRequest) -> PolicyExplanation:
+        """A dry run: the decision and its rule; nothing is signed, logged or charged."""
+        wire = pb.ExplainSignRequest(request=convert.sign_request_to_proto(request))
+        response = await self._unary(
+            "ExplainSign",
+            lambda stub: stub.ExplainSign(wire, **self._call_options()),
+            repeatable=True,
+        )
+        return convert.explanation_from_proto(response)
+
+    async def list_approvals(self, agent_id: str) -> list[PendingApproval]:
+        """Requests waiting for the owner's co-signature."""
+        request = pb.ListApprovalsRequest(agent_id=agent_id)
+        response = await self._unary(
+            "ListApprovals",
+            lambda stub: stub.ListApprovals(request, **self._call_options()),
+            repeatable=True,
+        )
+        return [convert.pending_approval_from_proto(p) for p in response.approvals]
+
+    async def approve(self, agent_id: str, approval_id: str, owner_signature: bytes) -> SignResult:
+        """Sign a waiting request with the owner's approval; an approval signs once, so a
+        retry after a broken call answers APPROVAL_UNAVAILABLE (see the agent's log)."""
+        request = pb.ApproveRequest(
+            agent_id=agent_id, approval_id=approval_id, owner_signature=owner_signature
+        )
+        response = await self._unary(
+            "Approve",
+            lambda stub: stub.Approve(request, **self._call_options()),
+            repeatable=False,
+        )
+        return convert.result_from_proto(response.result)
 
     # ------------------------------------------------------------ signing
 

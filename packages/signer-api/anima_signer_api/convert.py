@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC
 
+from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from anima.signer.v1 import signer_pb2 as pb
@@ -25,7 +26,10 @@ from anima_signer_api.types import (
     LogAppendResult,
     LogEntryInput,
     Payload,
+    PendingApproval,
     PersonalMessage,
+    PolicyExplanation,
+    PolicyStatus,
     SequencedEntry,
     SignedTransaction,
     SigningPolicy,
@@ -96,6 +100,7 @@ def agent_to_proto(agent: Agent) -> pb.Agent:
         policy=policy_to_proto(agent.policy),
         created_at=created,
         key_derivation_version=agent.key_derivation_version,
+        owner=agent.owner,
     )
 
 
@@ -111,6 +116,87 @@ def agent_from_proto(msg: pb.Agent) -> Agent:
         policy=policy_from_proto(msg.policy),
         created_at=msg.created_at.ToDatetime(tzinfo=UTC),
         key_derivation_version=msg.key_derivation_version,
+        owner=msg.owner,
+    )
+
+
+def policy_status_to_proto(status: PolicyStatus) -> pb.PolicyStatus:
+    return pb.PolicyStatus(
+        agent_id=status.agent_id,
+        owner=status.owner,
+        version=status.version,
+        document=status.document,
+        owner_signature=status.owner_signature,
+    )
+
+
+def policy_status_from_proto(msg: pb.PolicyStatus) -> PolicyStatus:
+    return PolicyStatus(
+        agent_id=msg.agent_id,
+        owner=msg.owner,
+        version=msg.version,
+        document=msg.document,
+        owner_signature=msg.owner_signature,
+    )
+
+
+def sign_request_from_json(text: str, *, agent_id: str) -> SignRequest:
+    """A SignRequest from its protobuf JSON form (for command-line tools)."""
+    message = pb.SignRequest()
+    try:
+        json_format.Parse(text, message)
+    except json_format.ParseError as exc:
+        raise InvalidRequest(f"not a SignRequest in protobuf JSON: {exc}") from exc
+    message.agent_id = agent_id
+    return sign_request_from_proto(message)
+
+
+def sign_request_to_json(agent_id: str, payload: Payload) -> dict[str, object]:
+    wire = sign_request_to_proto(SignRequest(agent_id, payload))
+    return dict(json_format.MessageToDict(wire))
+
+
+def pending_approval_to_proto(pending: PendingApproval) -> pb.PendingApproval:
+    return pb.PendingApproval(
+        approval_id=pending.approval_id,
+        agent_id=pending.agent_id,
+        request_hash=pending.request_hash,
+        request=sign_request_to_proto(SignRequest(pending.agent_id, pending.payload)),
+        rule=pending.rule,
+        policy_version=pending.policy_version,
+        created_ms=pending.created_ms,
+        expires_ms=pending.expires_ms,
+    )
+
+
+def pending_approval_from_proto(msg: pb.PendingApproval) -> PendingApproval:
+    return PendingApproval(
+        approval_id=msg.approval_id,
+        agent_id=msg.agent_id,
+        request_hash=msg.request_hash,
+        payload=sign_request_from_proto(msg.request).payload,
+        rule=msg.rule,
+        policy_version=msg.policy_version,
+        created_ms=msg.created_ms,
+        expires_ms=msg.expires_ms,
+    )
+
+
+def explanation_to_proto(explained: PolicyExplanation) -> pb.ExplainSignResponse:
+    return pb.ExplainSignResponse(
+        allowed=explained.allowed,
+        rule=explained.rule,
+        policy_version=explained.policy_version,
+        reason=explained.reason,
+    )
+
+
+def explanation_from_proto(msg: pb.ExplainSignResponse) -> PolicyExplanation:
+    return PolicyExplanation(
+        allowed=msg.allowed,
+        rule=msg.rule,
+        policy_version=msg.policy_version,
+        reason=msg.reason,
     )
 
 

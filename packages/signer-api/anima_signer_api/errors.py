@@ -46,15 +46,82 @@ class AgentExists(SignerError):
 
 
 class PolicyDenied(SignerError):
-    """The owner's policy refused the request; `rule` names the rule that did."""
+    """The owner's policy refused the request; `rule` names the rule that did, and
+    `policy_version` the owner's document it belongs to ("" under the minimal gate)."""
 
     kind = ErrorKind.PERMISSION_DENIED
     reason = "POLICY_DENIED"
-    metadata_fields = ("rule",)
+    metadata_fields = ("rule", "policy_version")
 
-    def __init__(self, rule: str, detail: str) -> None:
-        super().__init__(f"denied by policy rule {rule!r}: {detail}")
+    def __init__(self, rule: str, detail: str, *, policy_version: int | None = None) -> None:
+        where = "" if policy_version is None else f" (policy v{policy_version})"
+        super().__init__(f"denied by policy rule {rule!r}{where}: {detail}")
         self.rule = rule
+        self.policy_version = "" if policy_version is None else str(policy_version)
+
+    def metadata(self) -> dict[str, str]:
+        found = super().metadata()
+        if not found["policy_version"]:
+            del found["policy_version"]  # the minimal gate has no versions
+        return found
+
+
+class PolicyRejected(SignerError):
+    """A policy document that cannot be applied as written (malformed, unknown fields, a
+    rule that does not compile, values out of range); the active policy is unchanged."""
+
+    kind = ErrorKind.INVALID_ARGUMENT
+    reason = "POLICY_REJECTED"
+
+
+class PolicyNotOwnerSigned(SignerError):
+    """A policy document without a valid signature by the agent's owner."""
+
+    kind = ErrorKind.PERMISSION_DENIED
+    reason = "POLICY_NOT_OWNER_SIGNED"
+
+
+class PolicyVersionStale(SignerError):
+    """A policy document whose version is not above the active one (a replay or a race)."""
+
+    kind = ErrorKind.FAILED_PRECONDITION
+    reason = "POLICY_VERSION_STALE"
+    metadata_fields = ("active_version",)
+
+    def __init__(self, version: int, active_version: int) -> None:
+        super().__init__(
+            f"policy version {version} is not above the active version {active_version}"
+        )
+        self.active_version = str(active_version)
+
+
+class CosignRequired(SignerError):
+    """The owner's policy allows this request only with the owner's approval: it waits
+    as `approval_id` (listed by ListApprovals) until the owner approves it or it expires."""
+
+    kind = ErrorKind.FAILED_PRECONDITION
+    reason = "COSIGN_REQUIRED"
+    metadata_fields = ("approval_id", "rule")
+
+    def __init__(self, approval_id: str, rule: str, expires_ms: int) -> None:
+        super().__init__(
+            f"policy rule {rule!r} needs the owner's approval; the request waits as "
+            f"approval {approval_id} until {expires_ms} ms (Unix time)"
+        )
+        self.approval_id = approval_id
+        self.rule = rule
+
+
+class ApprovalUnavailable(SignerError):
+    """An approval that is unknown, expired or already used (an approval signs once)."""
+
+    kind = ErrorKind.FAILED_PRECONDITION
+    reason = "APPROVAL_UNAVAILABLE"
+    metadata_fields = ("approval_id",)
+
+    def __init__(self, approval_id: str, detail: str) -> None:
+        super().__init__(f"approval {approval_id[:80]!r} {detail}")
+        self.approval_id = approval_id[:80]
 
 
 class IdempotencyConflict(SignerError):
@@ -191,6 +258,11 @@ SERVER_ERRORS: Final[tuple[type[SignerError], ...]] = (
     UnknownAgent,
     AgentExists,
     PolicyDenied,
+    PolicyRejected,
+    PolicyNotOwnerSigned,
+    PolicyVersionStale,
+    CosignRequired,
+    ApprovalUnavailable,
     IdempotencyConflict,
     SignerMisconfigured,
     LogStateMismatch,

@@ -69,6 +69,46 @@ class Agent:
     policy: SigningPolicy
     created_at: datetime
     key_derivation_version: int
+    # The owner's Ethereum address; set, only documents it signs govern the agent
+    # (and `policy` is unused); "" for agents under the minimal gate.
+    owner: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyStatus:
+    """An owned agent's active policy: the signed document and its version (0: none yet)."""
+
+    agent_id: str
+    owner: str
+    version: int
+    document: str
+    owner_signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyExplanation:
+    """A dry run: what the policy would decide, by which rule, and why; nothing signed."""
+
+    allowed: bool
+    rule: str
+    policy_version: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingApproval:
+    """A request waiting for the owner's co-signature: the exact payload, the hash the
+    owner's approval signs (anima_signer_api.policy_document.approval_typed_data), and
+    the rule and policy version that asked for it."""
+
+    approval_id: str
+    agent_id: str
+    request_hash: bytes
+    payload: Payload
+    rule: str
+    policy_version: int
+    created_ms: int
+    expires_ms: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,8 +47,11 @@ def listen_address(text: str) -> tuple[str, int]:
 
 
 class SigningDefaults(FrozenConfig):
-    """The owner policy the signer gets for an agent this runtime creates (deny by
-    default: no chains, no value, no message signing unless configured)."""
+    """What the signer gets for an agent this runtime creates: an owner, whose signed
+    policy documents alone then govern the agent (`anima policy`), or else a minimal
+    policy (deny by default: no chains, no value, no message signing unless configured)."""
+
+    owner: str = Field(default="", pattern=r"^(0x[0-9a-fA-F]{40})?$")
 
     allowed_chain_ids: tuple[int, ...] = ()
     max_value_wei: int = Field(default=0, ge=0, le=UINT256_MAX)
@@ -62,6 +65,20 @@ class SigningDefaults(FrozenConfig):
         if any(not 0 < chain_id < 2**64 for chain_id in ids):
             raise ValueError("chain ids are positive 64-bit integers")
         return ids
+
+    @model_validator(mode="after")
+    def _owner_sets_the_policy(self) -> SigningDefaults:
+        if self.owner and (
+            self.allowed_chain_ids
+            or self.max_value_wei
+            or self.allow_personal_messages
+            or self.allow_typed_data
+        ):
+            raise ValueError(
+                "with an owner, only policies the owner signs govern the agent: "
+                "leave the minimal policy settings empty"
+            )
+        return self
 
     def policy(self) -> SigningPolicy:
         return SigningPolicy(

@@ -22,21 +22,32 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from eth_utils.address import is_address
 
 from anima_signer import log_payloads
 from anima_signer.idempotency import fingerprint, result_from_json, result_to_json
 from anima_signer.keys import KEY_DERIVATION_VERSION, KeyRing, validate_agent_id
+from anima_signer.owner_policies import OwnerPolicies
+from anima_signer.policy import windows
+from anima_signer.policy.approvals import (
+    approval_id,
+    payload_to_json,
+)
+from anima_signer.policy.engine import CompiledPolicy
+from anima_signer.policy.gate import CosignNeeded, OwnerGate
 from anima_signer.recovery import SignerStateSnapshot, verified_frontier
 from anima_signer.recovery_api import RecoveryOperations
 from anima_signer.sequencer import EnclaveLogs, wall_clock_ms
 from anima_signer.signing import sign_payload
 from anima_signer.state_lock import StateDirLock
-from anima_signer.store import STATE_FILE, SignerStore, StoredAgent
+from anima_signer.store import STATE_FILE, SignerStore, StoredAgent, StoredApproval
 from anima_signer.tee.base import TeeBackend
 from anima_signer_api.binding import bound_keys
 from anima_signer_api.errors import (
     AgentExists,
     AgentStateRefused,
+    ApprovalUnavailable,
+    CosignRequired,
     IdempotencyConflict,
     InvalidRequest,
     LogTailFull,
@@ -81,6 +92,12 @@ def _refuse_plain_state(state_dir: Path) -> None:
         )
 
 
+# Requests waiting for the owner's co-signature, at most, per agent.
+MAX_OPEN_APPROVALS = 64
+COSIGN_QUEUE_FULL = "cosign_queue_full"
+POLICY_CHANGED = "policy_changed"
+
+
 @dataclass(slots=True)
 class _Attempt:
     """One sign request that reached the policy gate, waiting for its log entry."""
@@ -89,8 +106,14 @@ class _Attempt:
     agent_id: str
     kind: EntryKind
     log_payload: bytes
-    outcome: SignResult | PolicyDenied
+    outcome: SignResult | SignerError
     idempotency: tuple[str, bytes] | None  # (key, request fingerprint) to record on success
+    # The owner's policy: the windows to charge in the log commit, and the version.
+    reservations: list[windows.Reservation] = dataclasses.field(default_factory=list)
+    policy: CompiledPolicy | None = None
+    request: SignRequest | None = None
+    new_approval: StoredApproval | None = None  # a request now waiting for the owner
+    use_approval: str = ""  # the owner's approval this signature uses up
 
 
 def _decided(outcome: SignResult | SignerError | None) -> SignResult | SignerError:
@@ -99,8 +122,11 @@ def _decided(outcome: SignResult | SignerError | None) -> SignResult | SignerErr
     return outcome
 
 
-class Signer(RecoveryOperations):
-    """Agents, their keys, the policy gate and attestation, inside the enclave."""
+class Signer(RecoveryOperations, OwnerPolicies):
+    """Agents, their keys, the policy gate and attestation, inside the enclave.
+
+    The owner's side (apply, show, dry run, co-signature) is in owner_policies.py;
+    export, escrow and restore in recovery_api.py."""
 
     def __init__(
         self,
@@ -126,6 +152,10 @@ class Signer(RecoveryOperations):
         # Agents this enclave stopped acting for after seeing their anchor (fencing).
         self._fenced: dict[str, AgentStateRefused] = {}
         self._idempotency_lock = threading.Lock()
+        # Compiled owner policies by agent (None: owned, none applied yet); replaced
+        # only after the commit that applies a new version.
+        self._owner_policies: dict[str, CompiledPolicy | None] = {}
+        self._clock_ms = clock_ms
         for stored in store.agents():
             # Version-2 agents derive their keys from an agent root (anima_signer.keys).
             if stored.key_derivation_version >= 2:
@@ -182,8 +212,27 @@ class Signer(RecoveryOperations):
 
     # ------------------------------------------------------------ agents
 
-    def create_agent(self, *, agent_id: str, wallet_count: int, policy: SigningPolicy) -> Agent:
+    def create_agent(
+        self,
+        *,
+        agent_id: str,
+        wallet_count: int,
+        policy: SigningPolicy | None = None,
+        owner: str = "",
+    ) -> Agent:
+        """An owned agent (owner: an Ethereum address) signs nothing until its owner
+        applies a signed policy, and its creator cannot set one; an agent without an
+        owner keeps the minimal `policy` set here for its whole life."""
         validate_agent_id(agent_id)
+        if owner:
+            if not is_address(owner) or not owner.startswith("0x"):
+                raise InvalidRequest(f"owner {owner[:64]!r} is not a 0x-prefixed 20-byte address")
+            if policy is not None and policy != SigningPolicy():
+                raise InvalidRequest(
+                    "an owned agent's policy comes only from documents its owner signs; "
+                    "leave the creation policy empty"
+                )
+        policy = policy or SigningPolicy()
         if not 1 <= wallet_count <= MAX_WALLETS:
             raise InvalidRequest(f"wallet_count must be between 1 and {MAX_WALLETS}")
         if not 0 <= policy.max_value_wei < 2**256:
@@ -196,6 +245,7 @@ class Signer(RecoveryOperations):
             policy=policy,
             created_at=datetime.now(UTC).replace(microsecond=0),
             key_derivation_version=KEY_DERIVATION_VERSION,
+            owner=owner.lower() if owner else None,
         )
         origin = self._new_log_origin(agent_id)
         # The agent and its log's first entry commit together.
@@ -249,6 +299,7 @@ class Signer(RecoveryOperations):
             policy=record.policy,
             created_at=record.created_at,
             key_derivation_version=record.key_derivation_version,
+            owner=record.owner or "",
         )
 
     def list_agents(self) -> list[Agent]:
@@ -283,7 +334,9 @@ class Signer(RecoveryOperations):
             raise InvalidRequest(f"a batch holds at most {MAX_BATCH_ITEMS} requests")
         return self._sign_and_log(requests)
 
-    def _sign_and_log(self, requests: Sequence[SignRequest]) -> list[SignResult | SignerError]:
+    def _sign_and_log(
+        self, requests: Sequence[SignRequest], *, approval: str = ""
+    ) -> list[SignResult | SignerError]:
         keyed = any(r.idempotency_key for r in requests)
         # One lock across check, sign and commit, so two concurrent retries cannot both sign.
         with self._idempotency_lock if keyed else nullcontext():
@@ -308,7 +361,7 @@ class Signer(RecoveryOperations):
                         if replay is not None:
                             outcomes[position] = replay
                             continue
-                    attempt = self._attempt(position, agent, request, idempotency)
+                    attempt = self._attempt(position, agent, request, idempotency, approval)
                     if idempotency is not None and attempt.kind is EntryKind.SIGNATURE:
                         first_use[(agent.agent_id, idempotency[0])] = (position, idempotency[1])
                     attempts.append(attempt)
@@ -344,34 +397,158 @@ class Signer(RecoveryOperations):
         agent: Agent,
         request: SignRequest,
         idempotency: tuple[str, bytes] | None,
+        approval: str = "",
     ) -> _Attempt:
-        """Sign, or record the refusal; malformed requests raise and are not logged."""
+        """Sign, or record the refusal; malformed requests raise and are not logged.
+
+        `approval`: the owner co-signed this request (approve)."""
+        policy = self._owner_policy(agent) if agent.owner else None
+        gate = OwnerGate(policy, approved=bool(approval)) if agent.owner else None
         try:
-            result, chain_id = sign_payload(self._keys, agent, request)
+            result, chain_id = sign_payload(self._keys, agent, request, gate)
         except PolicyDenied as denied:
-            payload = log_payloads.denial(request.payload, rule=denied.rule, message=denied.message)
-            return _Attempt(
-                position, agent.agent_id, EntryKind.POLICY_DECISION, payload, denied, None
+            return self._denied_attempt(position, agent.agent_id, request, denied)
+        except CosignNeeded as needed:
+            return self._pending_attempt(position, agent.agent_id, request, needed, policy)
+        decided = None
+        if gate is not None and gate.decision is not None:
+            decided = (gate.decision.rule, gate.decision.policy_version)
+        payload = log_payloads.signature(
+            request.payload, result, chain_id=chain_id, decided_by=decided, approval_id=approval
+        )
+        return _Attempt(
+            position,
+            agent.agent_id,
+            EntryKind.SIGNATURE,
+            payload,
+            result,
+            idempotency,
+            reservations=gate.reservations if gate is not None else [],
+            policy=policy,
+            request=request,
+            use_approval=approval,
+        )
+
+    def _pending_attempt(
+        self,
+        position: int,
+        agent_id: str,
+        request: SignRequest,
+        needed: CosignNeeded,
+        policy: CompiledPolicy | None,
+    ) -> _Attempt:
+        """A request that waits for the owner: an open approval for it (a retry finds the
+        one already open), and its decision logged."""
+        assert policy is not None and policy.document.cosign is not None
+        now_ms = self._clock_ms()
+        request_hash = fingerprint(request.payload)
+        open_ = self._store.approvals(agent_id, request_hash=request_hash, open_at_ms=now_ms)
+        record = open_[0] if open_ else None
+        new = None
+        if record is None and len(self._store.approvals(agent_id, open_at_ms=now_ms)) >= (
+            MAX_OPEN_APPROVALS
+        ):
+            # A runtime flooding the owner's queue gets refusals, not storage.
+            full = PolicyDenied(
+                COSIGN_QUEUE_FULL,
+                f"{MAX_OPEN_APPROVALS} requests already wait for the owner's approval",
+                policy_version=policy.version,
             )
-        payload = log_payloads.signature(request.payload, result, chain_id=chain_id)
-        return _Attempt(position, agent.agent_id, EntryKind.SIGNATURE, payload, result, idempotency)
+            return self._denied_attempt(position, agent_id, request, full)
+        if record is None:
+            new = record = StoredApproval(
+                agent_id=agent_id,
+                approval_id=approval_id(agent_id, request_hash, now_ms),
+                request_hash=request_hash,
+                payload_json=payload_to_json(request.payload),
+                rule=needed.decision.rule,
+                policy_version=needed.decision.policy_version,
+                created_ms=now_ms,
+                expires_ms=now_ms + policy.document.cosign.ttl_seconds * 1000,
+            )
+        payload = log_payloads.cosign_pending(
+            request.payload,
+            rule=record.rule,
+            policy_version=record.policy_version,
+            approval_id=record.approval_id,
+            expires_ms=record.expires_ms,
+        )
+        error = CosignRequired(record.approval_id, record.rule, record.expires_ms)
+        return _Attempt(
+            position, agent_id, EntryKind.POLICY_DECISION, payload, error, None, new_approval=new
+        )
+
+    @staticmethod
+    def _denied_attempt(
+        position: int, agent_id: str, request: SignRequest, denied: PolicyDenied
+    ) -> _Attempt:
+        payload = log_payloads.denial(
+            request.payload,
+            rule=denied.rule,
+            message=denied.message,
+            policy_version=int(denied.policy_version) if denied.policy_version else None,
+        )
+        return _Attempt(position, agent_id, EntryKind.POLICY_DECISION, payload, denied, None)
 
     def _log_attempts(
         self, attempts: list[_Attempt], outcomes: list[SignResult | SignerError | None]
     ) -> None:
         """One commit for every attempt's entry (and idempotency record), then the answers."""
         with self._log.batch() as batch:
+            ledger = windows.Ledger(self._store, self._clock_ms())
             for attempt in attempts:
+                charged = False
+                if (
+                    attempt.policy is not None
+                    and attempt.request is not None
+                    and (self._owner_policies.get(attempt.agent_id) is not attempt.policy)
+                ):
+                    # The owner applied a new policy after this request was judged: its
+                    # signature is dropped, so nothing is signed under a replaced policy.
+                    changed = PolicyDenied(
+                        POLICY_CHANGED,
+                        "the owner's policy changed while this request was judged; send it "
+                        "again to have it judged under the new one",
+                        policy_version=attempt.policy.version,
+                    )
+                    attempt = self._denied_attempt(
+                        attempt.position, attempt.agent_id, attempt.request, changed
+                    )
+                if attempt.use_approval and not self._approval_open(
+                    attempt.agent_id, attempt.use_approval
+                ):
+                    # Used or expired since it was checked: nothing is signed twice.
+                    outcomes[attempt.position] = ApprovalUnavailable(
+                        attempt.use_approval, "was used or expired meanwhile"
+                    )
+                    continue
+                if attempt.reservations and attempt.policy is not None:
+                    try:  # in this commit, under the store's write lock: no race
+                        ledger.reserve(attempt.agent_id, attempt.policy, attempt.reservations)
+                        charged = True
+                    except PolicyDenied as denied:
+                        assert attempt.request is not None
+                        attempt = self._denied_attempt(
+                            attempt.position, attempt.agent_id, attempt.request, denied
+                        )
                 try:
                     index = batch.append_enclave(
                         attempt.agent_id, attempt.kind, attempt.log_payload
                     )
                 except LogTailFull as exc:
                     outcomes[attempt.position] = exc  # the signature is dropped unseen
+                    if charged:
+                        ledger.undo(attempt.agent_id, attempt.reservations)
                     continue
+                if attempt.new_approval is not None:
+                    self._store.add_approval(attempt.new_approval)
                 if isinstance(attempt.outcome, SignerError):
                     outcomes[attempt.position] = attempt.outcome
                     continue
+                if attempt.use_approval and not self._store.use_approval(
+                    attempt.agent_id, attempt.use_approval, self._clock_ms()
+                ):  # pragma: no cover - checked open above, in this same transaction
+                    raise RuntimeError("an open approval could not be used")
                 result = dataclasses.replace(attempt.outcome, log_index=index)
                 if attempt.idempotency is not None:
                     key, request_fingerprint = attempt.idempotency
@@ -379,6 +556,7 @@ class Signer(RecoveryOperations):
                         attempt.agent_id, key, request_fingerprint, result_to_json(result)
                     )
                 outcomes[attempt.position] = result
+            ledger.flush()  # the charges, in this same commit
 
     # ------------------------------------------------------------ recovery
 

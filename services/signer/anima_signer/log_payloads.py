@@ -47,22 +47,32 @@ def canonical_json(document: dict[str, object]) -> bytes:
 
 
 def agent_created(agent: Agent, *, event: str = "agent_created") -> bytes:
-    """The agent's first entry: its public keys, as attestation binds them."""
-    return canonical_json(
-        {
-            "v": PAYLOAD_VERSION,
-            "event": event,
-            "agent_id": agent.agent_id,
-            "wallets": [{"index": w.index, "address": w.address} for w in agent.wallets],
-            "log_verifier_key": agent.log_verifier_key,
-            "signing_public_key": agent.signing_public_key.hex(),
-            "key_derivation_version": agent.key_derivation_version,
-        }
-    )
+    """The agent's first entry: its public keys, as attestation binds them, and its
+    owner (whose signed policies alone govern it) when it has one."""
+    document: dict[str, object] = {
+        "v": PAYLOAD_VERSION,
+        "event": event,
+        "agent_id": agent.agent_id,
+        "wallets": [{"index": w.index, "address": w.address} for w in agent.wallets],
+        "log_verifier_key": agent.log_verifier_key,
+        "signing_public_key": agent.signing_public_key.hex(),
+        "key_derivation_version": agent.key_derivation_version,
+    }
+    if agent.owner:
+        document["owner"] = agent.owner
+    return canonical_json(document)
 
 
-def signature(payload: Payload, result: SignResult, *, chain_id: int | None) -> bytes:
-    """What was signed, by which key, and the signature."""
+def signature(
+    payload: Payload,
+    result: SignResult,
+    *,
+    chain_id: int | None,
+    decided_by: tuple[str, int] | None = None,
+    approval_id: str = "",
+) -> bytes:
+    """What was signed, by which key, and the signature; for an owned agent also the
+    allow decision: the rule and the owner's policy version that allowed it."""
     document: dict[str, object] = {
         "v": PAYLOAD_VERSION,
         "request": REQUEST_TYPES[type(payload)],
@@ -80,17 +90,59 @@ def signature(payload: Payload, result: SignResult, *, chain_id: int | None) -> 
         }
     if chain_id is not None:
         document["chain_id"] = chain_id
+    if decided_by is not None:
+        document |= {"decision": "allow", "rule": decided_by[0], "policy_version": decided_by[1]}
+    if approval_id:
+        document["approval_id"] = approval_id  # co-signed by the owner
     return canonical_json(document)
 
 
-def denial(payload: Payload, *, rule: str, message: str) -> bytes:
-    """A request the owner's policy refused, and the rule that did."""
+def denial(
+    payload: Payload, *, rule: str, message: str, policy_version: int | None = None
+) -> bytes:
+    """A request the owner's policy refused, and the rule (and policy version) that did."""
+    document: dict[str, object] = {
+        "v": PAYLOAD_VERSION,
+        "decision": "deny",
+        "request": REQUEST_TYPES[type(payload)],
+        "rule": rule,
+        "reason": message[:MAX_REASON_CHARS],
+    }
+    if policy_version is not None:
+        document["policy_version"] = policy_version
+    return canonical_json(document)
+
+
+def cosign_pending(
+    payload: Payload, *, rule: str, policy_version: int, approval_id: str, expires_ms: int
+) -> bytes:
+    """A request the policy holds for the owner's co-signature."""
     return canonical_json(
         {
             "v": PAYLOAD_VERSION,
-            "decision": "deny",
+            "decision": "cosign_pending",
             "request": REQUEST_TYPES[type(payload)],
             "rule": rule,
-            "reason": message[:MAX_REASON_CHARS],
+            "policy_version": policy_version,
+            "approval_id": approval_id,
+            "expires_ms": expires_ms,
+        }
+    )
+
+
+def policy_applied(
+    *, agent_id: str, owner: str, version: int, document: str, owner_signature: bytes
+) -> bytes:
+    """A new owner policy took effect: which version, the document's hash and the
+    owner's signature (so anyone holding the document can check it was the owner's)."""
+    return canonical_json(
+        {
+            "v": PAYLOAD_VERSION,
+            "event": "policy_applied",
+            "agent_id": agent_id,
+            "owner": owner,
+            "policy_version": version,
+            "document_sha256": hashlib.sha256(document.encode()).hexdigest(),
+            "owner_signature": owner_signature.hex(),
         }
     )

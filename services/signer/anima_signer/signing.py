@@ -4,8 +4,11 @@ agent's policy, with the agent's key for it. No state and no log: the Signer
 
 from __future__ import annotations
 
-from anima_signer import eth, policy
+from collections.abc import Callable
+
+from anima_signer import eth
 from anima_signer.keys import KeyRing
+from anima_signer.policy import minimal_gate
 from anima_signer_api.errors import InvalidRequest
 from anima_signer_api.types import (
     MAX_MESSAGE_BYTES,
@@ -13,6 +16,7 @@ from anima_signer_api.types import (
     Ed25519Message,
     Ed25519Signature,
     EthSignature,
+    Payload,
     PersonalMessage,
     SignedTransaction,
     SignRequest,
@@ -35,27 +39,40 @@ def _sign_eth_digest(keys: KeyRing, agent: Agent, index: int, digest: bytes) -> 
     return EthSignature(agent.wallets[index].address, digest, eth.sign_digest(key, digest))
 
 
+#: Judges a validated payload for the chain it is for; raises PolicyDenied to refuse.
+Gate = Callable[[Payload, "int | None"], None]
+
+
+def minimal_gate_for(agent: Agent) -> Gate:
+    def check(payload: Payload, chain_id: int | None) -> None:
+        minimal_gate.check(agent.policy, payload, typed_data_chain_id=chain_id)
+
+    return check
+
+
 def sign_payload(
-    keys: KeyRing, agent: Agent, request: SignRequest
+    keys: KeyRing, agent: Agent, request: SignRequest, gate: Gate | None = None
 ) -> tuple[SignResult, int | None]:
     """The signature and the chain it is for (None when chain-less); PolicyDenied where
-    the agent's policy refuses it, InvalidRequest for a malformed request."""
+    the gate (by default the agent's minimal gate) refuses it, InvalidRequest for a
+    malformed request. The gate sees only payloads that passed validation."""
+    check = gate or minimal_gate_for(agent)
     payload = request.payload
     agent_id = agent.agent_id
     if isinstance(payload, PersonalMessage):
         index = _wallet_index(agent, payload.wallet_index)
         digest = eth.personal_message_digest(payload.message)
-        policy.check(agent.policy, payload)
+        check(payload, None)
         return _sign_eth_digest(keys, agent, index, digest), None
     if isinstance(payload, TypedData):
         index = _wallet_index(agent, payload.wallet_index)
         digest, chain_id = eth.typed_data_digest(payload.typed_data_json)
-        policy.check(agent.policy, payload, typed_data_chain_id=chain_id)
+        check(payload, chain_id)
         return _sign_eth_digest(keys, agent, index, digest), chain_id
     if isinstance(payload, Transaction):
         index = _wallet_index(agent, payload.wallet_index)
         fields = eth.transaction_dict(payload)  # validate before policy: precise errors
-        policy.check(agent.policy, payload)
+        check(payload, payload.chain_id)
         raw, tx_hash, signature = eth.sign_transaction(
             keys.wallet_key(agent_id, index), payload, fields
         )
@@ -64,7 +81,7 @@ def sign_payload(
     if isinstance(payload, Ed25519Message):
         if len(payload.message) > MAX_MESSAGE_BYTES:
             raise InvalidRequest(f"message is larger than {MAX_MESSAGE_BYTES} bytes")
-        policy.check(agent.policy, payload)
+        check(payload, None)
         key = keys.signing_key(agent_id)
         return Ed25519Signature(agent.signing_public_key, key.sign(payload.message)), None
     raise InvalidRequest("the request carries no payload to sign")

@@ -40,6 +40,12 @@ _LOG = "log"  # one row per agent (key b""): LogStateRecord as JSON
 _LOG_ENTRIES = "log_entries"
 #: One row per recovered agent (key b""): recovery epoch (8 bytes) and its agent root.
 _AGENT_ROOT = "agent_root"
+# The owner's signed policy documents (key: version, 8 bytes), each spend window's
+# charges still in it (key: window id; amounts decimal, wei overflows int64), and
+# requests waiting for the owner's co-signature (key: approval id).
+_POLICY_DOCUMENTS = "policy_documents"
+_POLICY_WINDOW = "policy_window"
+_POLICY_APPROVALS = "policy_approvals"
 #: Tables whose keys the host must not read (idempotency keys are the caller's words).
 HIDDEN_KEY_TABLES = frozenset({_IDEMPOTENCY})
 _ONE = b""
@@ -55,6 +61,29 @@ class StoredAgent:
     policy: SigningPolicy
     created_at: datetime
     key_derivation_version: int
+    owner: str | None = None  # the owner's address; None: the minimal gate governs
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPolicy:
+    agent_id: str
+    version: int
+    document: str
+    owner_signature: bytes
+    applied_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredApproval:
+    agent_id: str
+    approval_id: str
+    request_hash: bytes
+    payload_json: str
+    rule: str
+    policy_version: int
+    created_ms: int
+    expires_ms: int
+    used_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +114,7 @@ def agent_to_json(record: StoredAgent) -> bytes:
             "policy": policy_as_dict(record.policy),
             "created_at": record.created_at.isoformat(),
             "key_derivation_version": record.key_derivation_version,
+            "owner": record.owner,
         },
         sort_keys=True,
     ).encode()
@@ -98,6 +128,7 @@ def agent_from_json(data: bytes) -> StoredAgent:
         policy=_policy_from_dict(raw["policy"]),
         created_at=datetime.fromisoformat(raw["created_at"]),
         key_derivation_version=int(raw["key_derivation_version"]),
+        owner=raw.get("owner"),
     )
 
 
@@ -232,6 +263,150 @@ class SignerStore:
             "created_at": datetime.now(UTC).isoformat(),
         }
         self._state.put(agent_id, _IDEMPOTENCY, key.encode(), json.dumps(record).encode())
+
+    # ------------------------------------------------------------ owner policies
+
+    def on_commit(self, hook: Callable[[], None]) -> None:
+        """Run `hook` once the current transaction commits (at once outside one)."""
+        self._state.on_commit(hook)
+
+    def active_policy(self, agent_id: str) -> StoredPolicy | None:
+        """The highest-version document applied for the agent."""
+        versions = self._state.keys(agent_id, _POLICY_DOCUMENTS)
+        if not versions:
+            return None
+        latest = max(versions, key=lambda k: _EPOCH.unpack(k)[0])
+        data = self._state.get(agent_id, _POLICY_DOCUMENTS, latest)
+        if data is None:
+            return None
+        raw = json.loads(data)
+        return StoredPolicy(
+            agent_id,
+            _EPOCH.unpack(latest)[0],
+            str(raw["document"]),
+            bytes.fromhex(raw["owner_signature"]),
+            int(raw["applied_at_ms"]),
+        )
+
+    def add_policy(self, record: StoredPolicy) -> None:
+        """Inside the transaction that logs the change; a version is applied once."""
+        key = _EPOCH.pack(record.version)
+        if self._state.get(record.agent_id, _POLICY_DOCUMENTS, key) is not None:
+            raise ValueError(f"policy version {record.version} is already applied")
+        value = {
+            "document": record.document,
+            "owner_signature": record.owner_signature.hex(),
+            "applied_at_ms": record.applied_at_ms,
+        }
+        self._state.put(record.agent_id, _POLICY_DOCUMENTS, key, json.dumps(value).encode())
+
+    def _window_charges(self, agent_id: str, window_id: str) -> list[tuple[int, int]]:
+        data = self._state.get(agent_id, _POLICY_WINDOW, window_id.encode())
+        return [] if data is None else [(int(t), int(a)) for t, a in json.loads(data)]
+
+    def _put_window(self, agent_id: str, window_id: str, charges: list[tuple[int, int]]) -> None:
+        value = json.dumps([[t, str(a)] for t, a in charges]).encode()
+        self._state.put(agent_id, _POLICY_WINDOW, window_id.encode(), value)
+
+    def window_usage(self, agent_id: str, window_id: str, since_ms: int) -> tuple[int, int]:
+        """(total amount, count) charged to a window at or after since_ms.
+
+        Charges older than since_ms leave the window as they expire. Call inside a
+        transaction (the expiry rewrites the window's sealed row)."""
+        charges = self._window_charges(agent_id, window_id)
+        live = [(t, a) for t, a in charges if t >= since_ms]
+        if len(live) != len(charges):
+            self._put_window(agent_id, window_id, live)
+        return sum(a for _, a in live), len(live)
+
+    def record_charges(
+        self,
+        time_ms: int,
+        charges: list[tuple[str, str, int]],
+        totals: dict[tuple[str, str], tuple[int, int]],
+    ) -> None:
+        """Window charges (agent, window, amount); inside the transaction that logs the
+        signatures charged. (`totals`, the windows' new running totals, follow from the
+        charges kept in each window's row.)"""
+        del totals
+        by_window: dict[tuple[str, str], list[int]] = {}
+        for agent, window, amount in charges:
+            by_window.setdefault((agent, window), []).append(amount)
+        for (agent, window), amounts in by_window.items():
+            kept = self._window_charges(agent, window)
+            self._put_window(agent, window, kept + [(time_ms, a) for a in amounts])
+
+    def add_approval(self, record: StoredApproval) -> None:
+        self._put_approval(record)
+
+    def _put_approval(self, record: StoredApproval) -> None:
+        value = {
+            "request_hash": record.request_hash.hex(),
+            "payload_json": record.payload_json,
+            "rule": record.rule,
+            "policy_version": record.policy_version,
+            "created_ms": record.created_ms,
+            "expires_ms": record.expires_ms,
+            "used_ms": record.used_ms,
+        }
+        key = record.approval_id.encode()
+        self._state.put(record.agent_id, _POLICY_APPROVALS, key, json.dumps(value).encode())
+
+    def approvals(
+        self, agent_id: str, *, request_hash: bytes | None = None, open_at_ms: int | None = None
+    ) -> list[StoredApproval]:
+        """The agent's approvals, oldest first; only unused and unexpired ones at
+        `open_at_ms` when given; only those for `request_hash` when given."""
+        found = []
+        for key in self._state.keys(agent_id, _POLICY_APPROVALS):
+            data = self._state.get(agent_id, _POLICY_APPROVALS, key)
+            if data is None:
+                continue
+            raw = json.loads(data)
+            approval = StoredApproval(
+                agent_id,
+                key.decode(),
+                bytes.fromhex(raw["request_hash"]),
+                str(raw["payload_json"]),
+                str(raw["rule"]),
+                int(raw["policy_version"]),
+                int(raw["created_ms"]),
+                int(raw["expires_ms"]),
+                None if raw["used_ms"] is None else int(raw["used_ms"]),
+            )
+            if request_hash is not None and approval.request_hash != request_hash:
+                continue
+            if open_at_ms is not None and (
+                approval.used_ms is not None or approval.expires_ms <= open_at_ms
+            ):
+                continue
+            found.append(approval)
+        return sorted(found, key=lambda a: (a.created_ms, a.approval_id))
+
+    def approval(self, agent_id: str, approval_id: str) -> StoredApproval | None:
+        found = [a for a in self.approvals(agent_id) if a.approval_id == approval_id]
+        return found[0] if found else None
+
+    def use_approval(self, agent_id: str, approval_id: str, now_ms: int) -> bool:
+        """Mark an open approval used (inside the signature's commit); False if it was
+        used already or has expired."""
+        approval = self.approval(agent_id, approval_id)
+        if approval is None or approval.used_ms is not None or approval.expires_ms <= now_ms:
+            return False
+        self._put_approval(
+            StoredApproval(
+                approval.agent_id,
+                approval.approval_id,
+                approval.request_hash,
+                approval.payload_json,
+                approval.rule,
+                approval.policy_version,
+                approval.created_ms,
+                approval.expires_ms,
+                now_ms,
+            )
+        )
+        return True
 
     # ------------------------------------------------------------ logs
 

@@ -80,6 +80,7 @@ class AgentKeys:
                     agent_id,
                     policy=self._signing.policy(),
                     wallet_count=self._signing.wallet_count,
+                    owner=self._signing.owner,
                 )
             except AgentExists:
                 if not adopt:

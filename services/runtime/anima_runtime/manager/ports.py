@@ -25,7 +25,7 @@ class AgentCreator(AgentDirectory, Protocol):
     """Creates agents in the signer (CreateAgent; admin role): SignerClient as it is."""
 
     async def create_agent(
-        self, agent_id: str, *, policy: SigningPolicy, wallet_count: int = 1
+        self, agent_id: str, *, policy: SigningPolicy, wallet_count: int = 1, owner: str = ""
     ) -> Agent: ...
 
 

@@ -42,6 +42,12 @@ ACCESS_LIST = {
     _method("SignBatch"): frozenset({ROLE_RUNTIME}),
     _method("SignStream"): frozenset({ROLE_RUNTIME}),
     _method("AppendLog"): frozenset({ROLE_RUNTIME}),
+    # The owner's signature authorises a policy, not the caller: either may relay it.
+    _method("ApplyPolicy"): frozenset({ROLE_ADMIN, ROLE_RUNTIME}),
+    _method("GetPolicy"): frozenset({ROLE_ADMIN, ROLE_RUNTIME}),
+    _method("ExplainSign"): frozenset({ROLE_ADMIN, ROLE_RUNTIME}),
+    _method("ListApprovals"): frozenset({ROLE_ADMIN, ROLE_RUNTIME}),
+    _method("Approve"): frozenset({ROLE_ADMIN, ROLE_RUNTIME}),
 }
 
 
@@ -78,6 +84,7 @@ class SignerServicer(pb_grpc.SignerServiceServicer):  # type: ignore[misc]
             agent_id=request.agent_id,
             wallet_count=request.wallet_count or 1,
             policy=convert.policy_from_proto(request.policy),
+            owner=request.owner,
         )
         return pb.CreateAgentResponse(agent=convert.agent_to_proto(agent))
 
@@ -92,6 +99,45 @@ class SignerServicer(pb_grpc.SignerServiceServicer):  # type: ignore[misc]
         return pb.ListAgentsResponse(
             agents=[convert.agent_to_proto(a) for a in self._signer.list_agents()]
         )
+
+    async def ApplyPolicy(
+        self, request: pb.ApplyPolicyRequest, context: Context
+    ) -> pb.ApplyPolicyResponse:
+        # Recovering the owner and compiling CEL is CPU work, and the commit an fsync.
+        status = await asyncio.to_thread(
+            self._signer.apply_policy,
+            request.agent_id,
+            request.document,
+            request.owner_signature,
+        )
+        return pb.ApplyPolicyResponse(policy=convert.policy_status_to_proto(status))
+
+    async def GetPolicy(
+        self, request: pb.GetPolicyRequest, context: Context
+    ) -> pb.GetPolicyResponse:
+        status = self._signer.get_policy(request.agent_id)
+        return pb.GetPolicyResponse(policy=convert.policy_status_to_proto(status))
+
+    async def ExplainSign(
+        self, request: pb.ExplainSignRequest, context: Context
+    ) -> pb.ExplainSignResponse:
+        parsed = convert.sign_request_from_proto(request.request)
+        explained = await asyncio.to_thread(self._signer.explain, parsed)
+        return convert.explanation_to_proto(explained)
+
+    async def ListApprovals(
+        self, request: pb.ListApprovalsRequest, context: Context
+    ) -> pb.ListApprovalsResponse:
+        pending = self._signer.pending_approvals(request.agent_id)
+        return pb.ListApprovalsResponse(
+            approvals=[convert.pending_approval_to_proto(p) for p in pending]
+        )
+
+    async def Approve(self, request: pb.ApproveRequest, context: Context) -> pb.ApproveResponse:
+        result = await asyncio.to_thread(
+            self._signer.approve, request.agent_id, request.approval_id, request.owner_signature
+        )
+        return pb.ApproveResponse(result=convert.result_to_proto(result))
 
     async def Sign(self, request: pb.SignRequest, context: Context) -> pb.SignResponse:
         parsed = convert.sign_request_from_proto(request)

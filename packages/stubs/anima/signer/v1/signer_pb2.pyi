@@ -53,14 +53,16 @@ class SigningPolicy(_message.Message):
     def __init__(self, allowed_chain_ids: _Optional[_Iterable[int]] = ..., max_value_wei: _Optional[str] = ..., allow_personal_messages: _Optional[bool] = ..., allow_typed_data: _Optional[bool] = ..., allow_raw_ed25519: _Optional[bool] = ...) -> None: ...
 
 class CreateAgentRequest(_message.Message):
-    __slots__ = ("agent_id", "wallet_count", "policy")
+    __slots__ = ("agent_id", "wallet_count", "policy", "owner")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     WALLET_COUNT_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     wallet_count: int
     policy: SigningPolicy
-    def __init__(self, agent_id: _Optional[str] = ..., wallet_count: _Optional[int] = ..., policy: _Optional[_Union[SigningPolicy, _Mapping]] = ...) -> None: ...
+    owner: str
+    def __init__(self, agent_id: _Optional[str] = ..., wallet_count: _Optional[int] = ..., policy: _Optional[_Union[SigningPolicy, _Mapping]] = ..., owner: _Optional[str] = ...) -> None: ...
 
 class CreateAgentResponse(_message.Message):
     __slots__ = ("agent",)
@@ -101,7 +103,7 @@ class Wallet(_message.Message):
     def __init__(self, index: _Optional[int] = ..., address: _Optional[str] = ..., public_key: _Optional[bytes] = ...) -> None: ...
 
 class Agent(_message.Message):
-    __slots__ = ("agent_id", "wallets", "log_verifier_key", "log_public_key", "signing_public_key", "policy", "created_at", "key_derivation_version")
+    __slots__ = ("agent_id", "wallets", "log_verifier_key", "log_public_key", "signing_public_key", "policy", "created_at", "key_derivation_version", "owner")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     WALLETS_FIELD_NUMBER: _ClassVar[int]
     LOG_VERIFIER_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -110,6 +112,7 @@ class Agent(_message.Message):
     POLICY_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     KEY_DERIVATION_VERSION_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     wallets: _containers.RepeatedCompositeFieldContainer[Wallet]
     log_verifier_key: str
@@ -118,7 +121,116 @@ class Agent(_message.Message):
     policy: SigningPolicy
     created_at: _timestamp_pb2.Timestamp
     key_derivation_version: int
-    def __init__(self, agent_id: _Optional[str] = ..., wallets: _Optional[_Iterable[_Union[Wallet, _Mapping]]] = ..., log_verifier_key: _Optional[str] = ..., log_public_key: _Optional[bytes] = ..., signing_public_key: _Optional[bytes] = ..., policy: _Optional[_Union[SigningPolicy, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., key_derivation_version: _Optional[int] = ...) -> None: ...
+    owner: str
+    def __init__(self, agent_id: _Optional[str] = ..., wallets: _Optional[_Iterable[_Union[Wallet, _Mapping]]] = ..., log_verifier_key: _Optional[str] = ..., log_public_key: _Optional[bytes] = ..., signing_public_key: _Optional[bytes] = ..., policy: _Optional[_Union[SigningPolicy, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., key_derivation_version: _Optional[int] = ..., owner: _Optional[str] = ...) -> None: ...
+
+class ApplyPolicyRequest(_message.Message):
+    __slots__ = ("agent_id", "document", "owner_signature")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    OWNER_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    document: str
+    owner_signature: bytes
+    def __init__(self, agent_id: _Optional[str] = ..., document: _Optional[str] = ..., owner_signature: _Optional[bytes] = ...) -> None: ...
+
+class PolicyStatus(_message.Message):
+    __slots__ = ("agent_id", "owner", "version", "document", "owner_signature")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    OWNER_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    owner: str
+    version: int
+    document: str
+    owner_signature: bytes
+    def __init__(self, agent_id: _Optional[str] = ..., owner: _Optional[str] = ..., version: _Optional[int] = ..., document: _Optional[str] = ..., owner_signature: _Optional[bytes] = ...) -> None: ...
+
+class ApplyPolicyResponse(_message.Message):
+    __slots__ = ("policy",)
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    policy: PolicyStatus
+    def __init__(self, policy: _Optional[_Union[PolicyStatus, _Mapping]] = ...) -> None: ...
+
+class GetPolicyRequest(_message.Message):
+    __slots__ = ("agent_id",)
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+
+class GetPolicyResponse(_message.Message):
+    __slots__ = ("policy",)
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    policy: PolicyStatus
+    def __init__(self, policy: _Optional[_Union[PolicyStatus, _Mapping]] = ...) -> None: ...
+
+class PendingApproval(_message.Message):
+    __slots__ = ("approval_id", "agent_id", "request_hash", "request", "rule", "policy_version", "created_ms", "expires_ms")
+    APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_HASH_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_MS_FIELD_NUMBER: _ClassVar[int]
+    approval_id: str
+    agent_id: str
+    request_hash: bytes
+    request: SignRequest
+    rule: str
+    policy_version: int
+    created_ms: int
+    expires_ms: int
+    def __init__(self, approval_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., request_hash: _Optional[bytes] = ..., request: _Optional[_Union[SignRequest, _Mapping]] = ..., rule: _Optional[str] = ..., policy_version: _Optional[int] = ..., created_ms: _Optional[int] = ..., expires_ms: _Optional[int] = ...) -> None: ...
+
+class ListApprovalsRequest(_message.Message):
+    __slots__ = ("agent_id",)
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+
+class ListApprovalsResponse(_message.Message):
+    __slots__ = ("approvals",)
+    APPROVALS_FIELD_NUMBER: _ClassVar[int]
+    approvals: _containers.RepeatedCompositeFieldContainer[PendingApproval]
+    def __init__(self, approvals: _Optional[_Iterable[_Union[PendingApproval, _Mapping]]] = ...) -> None: ...
+
+class ApproveRequest(_message.Message):
+    __slots__ = ("agent_id", "approval_id", "owner_signature")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    approval_id: str
+    owner_signature: bytes
+    def __init__(self, agent_id: _Optional[str] = ..., approval_id: _Optional[str] = ..., owner_signature: _Optional[bytes] = ...) -> None: ...
+
+class ApproveResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: SignResponse
+    def __init__(self, result: _Optional[_Union[SignResponse, _Mapping]] = ...) -> None: ...
+
+class ExplainSignRequest(_message.Message):
+    __slots__ = ("request",)
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: SignRequest
+    def __init__(self, request: _Optional[_Union[SignRequest, _Mapping]] = ...) -> None: ...
+
+class ExplainSignResponse(_message.Message):
+    __slots__ = ("allowed", "rule", "policy_version", "reason")
+    ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    allowed: bool
+    rule: str
+    policy_version: int
+    reason: str
+    def __init__(self, allowed: _Optional[bool] = ..., rule: _Optional[str] = ..., policy_version: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class GetAttestationRequest(_message.Message):
     __slots__ = ("nonce", "agent_id")

@@ -33,7 +33,13 @@ class SignerServiceStub:
     MALFORMED_REQUEST      INVALID_ARGUMENT     the bytes are not the request message
     UNKNOWN_AGENT          NOT_FOUND            metadata: agent_id
     AGENT_EXISTS           ALREADY_EXISTS       metadata: agent_id
-    POLICY_DENIED          PERMISSION_DENIED    metadata: rule (the rule that refused)
+    POLICY_DENIED          PERMISSION_DENIED    metadata: rule (the rule that refused),
+    policy_version (owned agents only)
+    POLICY_REJECTED        INVALID_ARGUMENT     a policy document that cannot be applied
+    POLICY_NOT_OWNER_SIGNED  PERMISSION_DENIED  not signed by the agent's owner
+    POLICY_VERSION_STALE   FAILED_PRECONDITION  metadata: active_version; not above it
+    COSIGN_REQUIRED        FAILED_PRECONDITION  metadata: approval_id, rule; waits for the owner
+    APPROVAL_UNAVAILABLE   FAILED_PRECONDITION  metadata: approval_id; unknown, used or expired
     IDEMPOTENCY_CONFLICT   FAILED_PRECONDITION  the key was used for another payload
     SIGNER_MISCONFIGURED   FAILED_PRECONDITION  the signer refuses to serve (fail closed)
     LOG_STATE_MISMATCH     FAILED_PRECONDITION  the host's log disagrees with the enclave's
@@ -96,6 +102,31 @@ class SignerServiceStub:
                 request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.AppendLogRequest.SerializeToString,
                 response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.AppendLogResponse.FromString,
                 _registered_method=True)
+        self.ApplyPolicy = channel.unary_unary(
+                '/anima.signer.v1.SignerService/ApplyPolicy',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ApplyPolicyRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ApplyPolicyResponse.FromString,
+                _registered_method=True)
+        self.GetPolicy = channel.unary_unary(
+                '/anima.signer.v1.SignerService/GetPolicy',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.GetPolicyRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.GetPolicyResponse.FromString,
+                _registered_method=True)
+        self.ExplainSign = channel.unary_unary(
+                '/anima.signer.v1.SignerService/ExplainSign',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ExplainSignRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ExplainSignResponse.FromString,
+                _registered_method=True)
+        self.ListApprovals = channel.unary_unary(
+                '/anima.signer.v1.SignerService/ListApprovals',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ListApprovalsRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ListApprovalsResponse.FromString,
+                _registered_method=True)
+        self.Approve = channel.unary_unary(
+                '/anima.signer.v1.SignerService/Approve',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ApproveRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ApproveResponse.FromString,
+                _registered_method=True)
 
 
 class SignerServiceServicer:
@@ -106,7 +137,13 @@ class SignerServiceServicer:
     MALFORMED_REQUEST      INVALID_ARGUMENT     the bytes are not the request message
     UNKNOWN_AGENT          NOT_FOUND            metadata: agent_id
     AGENT_EXISTS           ALREADY_EXISTS       metadata: agent_id
-    POLICY_DENIED          PERMISSION_DENIED    metadata: rule (the rule that refused)
+    POLICY_DENIED          PERMISSION_DENIED    metadata: rule (the rule that refused),
+    policy_version (owned agents only)
+    POLICY_REJECTED        INVALID_ARGUMENT     a policy document that cannot be applied
+    POLICY_NOT_OWNER_SIGNED  PERMISSION_DENIED  not signed by the agent's owner
+    POLICY_VERSION_STALE   FAILED_PRECONDITION  metadata: active_version; not above it
+    COSIGN_REQUIRED        FAILED_PRECONDITION  metadata: approval_id, rule; waits for the owner
+    APPROVAL_UNAVAILABLE   FAILED_PRECONDITION  metadata: approval_id; unknown, used or expired
     IDEMPOTENCY_CONFLICT   FAILED_PRECONDITION  the key was used for another payload
     SIGNER_MISCONFIGURED   FAILED_PRECONDITION  the signer refuses to serve (fail closed)
     LOG_STATE_MISMATCH     FAILED_PRECONDITION  the host's log disagrees with the enclave's
@@ -132,7 +169,8 @@ class SignerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateAgent(self, request, context):
-        """Owner/admin: create an agent; the enclave derives its keys.
+        """Admin: create an agent; the enclave derives its keys. With an owner, what the
+        agent may sign is set only by documents that owner signs (ApplyPolicy).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -181,6 +219,46 @@ class SignerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApplyPolicy(self, request, context):
+        """Apply a policy document the agent's owner signed (EIP-712, see
+        anima_signer_api.policy_document): accepted only with the owner's signature
+        and a version above the active one; the change is a log entry. Whoever relays
+        it (admin or runtime) cannot alter it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPolicy(self, request, context):
+        """The agent's active owner policy (version 0: none applied yet).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExplainSign(self, request, context):
+        """A dry run: what the policy would decide on this request, by which rule, and
+        why. Nothing is signed, logged or charged to a spend window.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApprovals(self, request, context):
+        """Requests waiting for the owner's co-signature (a Sign answered COSIGN_REQUIRED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Approve(self, request, context):
+        """Sign a waiting request with the owner's EIP-712 approval of exactly it; an
+        approval signs once, and the request is judged again under the active policy.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SignerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -224,6 +302,31 @@ def add_SignerServiceServicer_to_server(servicer, server):
                     request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.AppendLogRequest.FromString,
                     response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.AppendLogResponse.SerializeToString,
             ),
+            'ApplyPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyPolicy,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ApplyPolicyRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ApplyPolicyResponse.SerializeToString,
+            ),
+            'GetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPolicy,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.GetPolicyRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.GetPolicyResponse.SerializeToString,
+            ),
+            'ExplainSign': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExplainSign,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ExplainSignRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ExplainSignResponse.SerializeToString,
+            ),
+            'ListApprovals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApprovals,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ListApprovalsRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ListApprovalsResponse.SerializeToString,
+            ),
+            'Approve': grpc.unary_unary_rpc_method_handler(
+                    servicer.Approve,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ApproveRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ApproveResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'anima.signer.v1.SignerService', rpc_method_handlers)
@@ -240,7 +343,13 @@ class SignerService:
     MALFORMED_REQUEST      INVALID_ARGUMENT     the bytes are not the request message
     UNKNOWN_AGENT          NOT_FOUND            metadata: agent_id
     AGENT_EXISTS           ALREADY_EXISTS       metadata: agent_id
-    POLICY_DENIED          PERMISSION_DENIED    metadata: rule (the rule that refused)
+    POLICY_DENIED          PERMISSION_DENIED    metadata: rule (the rule that refused),
+    policy_version (owned agents only)
+    POLICY_REJECTED        INVALID_ARGUMENT     a policy document that cannot be applied
+    POLICY_NOT_OWNER_SIGNED  PERMISSION_DENIED  not signed by the agent's owner
+    POLICY_VERSION_STALE   FAILED_PRECONDITION  metadata: active_version; not above it
+    COSIGN_REQUIRED        FAILED_PRECONDITION  metadata: approval_id, rule; waits for the owner
+    APPROVAL_UNAVAILABLE   FAILED_PRECONDITION  metadata: approval_id; unknown, used or expired
     IDEMPOTENCY_CONFLICT   FAILED_PRECONDITION  the key was used for another payload
     SIGNER_MISCONFIGURED   FAILED_PRECONDITION  the signer refuses to serve (fail closed)
     LOG_STATE_MISMATCH     FAILED_PRECONDITION  the host's log disagrees with the enclave's
@@ -463,6 +572,141 @@ class SignerService:
             '/anima.signer.v1.SignerService/AppendLog',
             anima_dot_signer_dot_v1_dot_signer__pb2.AppendLogRequest.SerializeToString,
             anima_dot_signer_dot_v1_dot_signer__pb2.AppendLogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/ApplyPolicy',
+            anima_dot_signer_dot_v1_dot_signer__pb2.ApplyPolicyRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.ApplyPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/GetPolicy',
+            anima_dot_signer_dot_v1_dot_signer__pb2.GetPolicyRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.GetPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExplainSign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/ExplainSign',
+            anima_dot_signer_dot_v1_dot_signer__pb2.ExplainSignRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.ExplainSignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApprovals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/ListApprovals',
+            anima_dot_signer_dot_v1_dot_signer__pb2.ListApprovalsRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.ListApprovalsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Approve(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/Approve',
+            anima_dot_signer_dot_v1_dot_signer__pb2.ApproveRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.ApproveResponse.FromString,
             options,
             channel_credentials,
             insecure,
