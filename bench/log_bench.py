@@ -7,14 +7,19 @@
     by uvicorn in another process: p50/p99 latency seen by a keep-alive client;
 (c) verify_tiled_log over that log (directory, and over HTTP).
 
+With --witnesses N (1, or 3 with quorum 2), (a) runs with N local witness
+processes: every checkpoint the host receives is cosigned first.
+
 Prints figures and the machine they ran on; not a pass/fail test.
 Usage: python bench/log_bench.py [--seconds N] [--producers N] [--entries N] [--skip-append]
+       [--witnesses N]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import random
@@ -31,6 +36,7 @@ from machine import machine  # bench/machine.py, beside this script
 
 from anima_dev.inprocess_log import InProcessSequencer
 from anima_dev.local_signer import local_signer
+from anima_dev.local_witness import local_witness, signer_witness_env
 from anima_runtime.log.items import LogItem
 from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.service import TILES_DIR, AgentLog
@@ -40,6 +46,7 @@ from anima_signer.tee.sim import InsecureSimulatedTee
 from anima_signer_api.client import SignerClient
 from anima_signer_api.types import SigningPolicy
 from anima_verify.attestation import MeasurementPolicy
+from anima_verify.tlog.cosignature import WitnessPolicy
 from anima_verify.tlog.entry import EntryKind
 from anima_verify.tlog.note import parse_verifier_key
 from anima_verify.tlog.reader import DirectorySource, HttpSource
@@ -61,9 +68,18 @@ def message(i: int) -> LogItem:
 # ---------------------------------------------------------------- (a) appends over gRPC
 
 
-async def appends_over_grpc(state: Path, seconds: float, producers: int, per_call: int) -> None:
+async def appends_over_grpc(
+    state: Path, seconds: float, producers: int, per_call: int, witness_count: int = 0
+) -> None:
     trust = MeasurementPolicy.insecure_simulated_for_development()
-    with local_signer(state) as signer:
+    with contextlib.ExitStack() as stack:
+        witnesses = [
+            stack.enter_context(local_witness(state / f"w{i}", name=f"bench-w{i}.local"))
+            for i in range(witness_count)
+        ]
+        quorum = witness_count // 2 + 1 if witness_count else 0
+        env = signer_witness_env(witnesses, quorum) if witnesses else None
+        signer = stack.enter_context(local_signer(state, env=env))
         async with await SignerClient.connect_attested(
             address=signer.address, token=signer.tokens["admin"], policy=trust
         ) as admin:
@@ -105,9 +121,15 @@ async def appends_over_grpc(state: Path, seconds: float, producers: int, per_cal
         await log.close()
         await client.close()
     rate = (size1 - size0) / (t1 - t0)
+    witnessed = (
+        f"witnessed by {witness_count} local witness(es), quorum {witness_count // 2 + 1}"
+        if witness_count
+        else "unwitnessed"
+    )
     print(
         f"(a) appends, signer in its own process over attested gRPC (TLS, token, tracing), "
-        f"{producers} producers x {per_call} entr{'y' if per_call == 1 else 'ies'} per append:"
+        f"{producers} producers x {per_call} entr{'y' if per_call == 1 else 'ies'} per append, "
+        f"{witnessed}:"
     )
     print(f"    {rate:,.0f} entries/s sustained over {t1 - t0:.1f} s ({size1 - size0:,} entries)")
     print(
@@ -238,11 +260,17 @@ def big_log_figures(state: Path, vkey: str, requests: int) -> None:
             )
         verifiers = [parse_verifier_key(vkey)]
         t0 = time.perf_counter()
-        report = verify_tiled_log(DirectorySource(state / "logs" / AGENT / TILES_DIR), verifiers)
+        report = verify_tiled_log(
+            DirectorySource(state / "logs" / AGENT / TILES_DIR),
+            verifiers,
+            witnesses=WitnessPolicy.insecure_unwitnessed(),
+        )
         local = time.perf_counter() - t0
         t0 = time.perf_counter()
         with HttpSource(base) as source:
-            over_http = verify_tiled_log(source, verifiers)
+            over_http = verify_tiled_log(
+                source, verifiers, witnesses=WitnessPolicy.insecure_unwitnessed()
+            )
         remote = time.perf_counter() - t0
         assert report.root_hash == over_http.root_hash
         print(
@@ -263,6 +291,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="(b) proofs of each kind")
     parser.add_argument("--skip-append", action="store_true", help="skip (a)")
     parser.add_argument("--skip-big", action="store_true", help="skip (b) and (c)")
+    parser.add_argument("--witnesses", type=int, default=0, help="(a) local witness processes")
     parser.add_argument("--serve", nargs=2, metavar=("STATE", "READY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -272,7 +301,11 @@ def main() -> None:
     print(f"machine: {machine()}")
     if not args.skip_append:
         with tempfile.TemporaryDirectory() as tmp:
-            asyncio.run(appends_over_grpc(Path(tmp), args.seconds, args.producers, args.per_call))
+            asyncio.run(
+                appends_over_grpc(
+                    Path(tmp), args.seconds, args.producers, args.per_call, args.witnesses
+                )
+            )
     if not args.skip_big:
         tmp = Path(tempfile.mkdtemp())
         try:

@@ -2,14 +2,18 @@
 sequencer's AppendLog (in-process and over gRPC, batches of 1, 256 and 4096 entries).
 
 Every signature now includes its durable log entry (one SQLite commit per call,
-one per batch). Prints figures and the machine they ran on; not a pass/fail test.
-Usage: python bench/signer_bench.py [--seconds N] [--batch N]
+one per batch). With --witnesses N (1, or 3 with quorum 2), N local witness
+processes cosign every checkpoint before the signer releases anything (one round
+of witness calls per call or batch). Prints figures and the machine they ran on;
+not a pass/fail test.
+Usage: python bench/signer_bench.py [--seconds N] [--batch N] [--witnesses N]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import os
 import statistics
@@ -23,8 +27,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from machine import machine  # bench/machine.py, beside this script
 
 from anima_dev.local_signer import local_signer
+from anima_dev.local_witness import LocalWitness, local_witness, signer_witness_env
 from anima_signer.core import Signer
 from anima_signer.tee.sim import InsecureSimulatedTee
+from anima_signer.witnessing import WitnessEndpoint
 from anima_signer_api.client import SignerClient
 from anima_signer_api.failures import SignFailure
 from anima_signer_api.types import (
@@ -35,6 +41,7 @@ from anima_signer_api.types import (
     SignRequest,
 )
 from anima_verify.attestation import MeasurementPolicy
+from anima_verify.tlog.cosignature import parse_cosigner_key
 from anima_verify.tlog.entry import EntryKind
 
 LOG_BATCHES = (1, 256, 4096)
@@ -74,13 +81,28 @@ def log_inputs(count: int) -> list[LogEntryInput]:
     ]
 
 
-async def in_process_figures(seconds: float, batch: int) -> dict[str, float]:
+def quorum_of(count: int) -> int:
+    """A majority: 1 of 1, 2 of 3."""
+    return count // 2 + 1 if count else 0
+
+
+async def in_process_figures(
+    seconds: float, batch: int, witnesses: list[LocalWitness]
+) -> dict[str, float]:
     """The signer core alone: AppendLog per batch size, and sign_many (with its log entries)."""
     out: dict[str, float] = {}
+    endpoints = [
+        WitnessEndpoint(parse_cosigner_key(w.verifier_key), w.url, w.registration_token)
+        for w in witnesses
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
         signer = await Signer.open(
-            tee=InsecureSimulatedTee(state_dir=state), state_dir=state, log_origin_prefix="bench"
+            tee=InsecureSimulatedTee(state_dir=state),
+            state_dir=state,
+            log_origin_prefix="bench",
+            witnesses=endpoints,
+            witness_quorum=quorum_of(len(endpoints)),
         )
         try:
             policy = SigningPolicy(allow_personal_messages=True, allow_raw_ed25519=True)
@@ -237,12 +259,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0, help="duration of each measurement")
     parser.add_argument("--batch", type=int, default=256, help="requests per SignBatch call")
+    parser.add_argument(
+        "--witnesses", type=int, default=0, help="local witness processes (quorum: a majority)"
+    )
     args = parser.parse_args()
 
     print(f"machine: {machine()}")
     raw = raw_rates(args.seconds)
-    core = asyncio.run(in_process_figures(args.seconds, args.batch))
-    with tempfile.TemporaryDirectory() as tmp, local_signer(Path(tmp)) as signer:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        witnesses = [
+            stack.enter_context(local_witness(Path(tmp) / f"w{i}", name=f"bench-w{i}.local"))
+            for i in range(args.witnesses)
+        ]
+        quorum = quorum_of(len(witnesses))
+        env = signer_witness_env(witnesses, quorum) if witnesses else None
+        core = asyncio.run(in_process_figures(args.seconds, args.batch, witnesses))
+        signer = stack.enter_context(local_signer(Path(tmp), env=env))
         over_grpc = asyncio.run(
             grpc_figures(signer.address, signer.tokens, args.seconds, args.batch)
         )
@@ -250,6 +282,13 @@ def main() -> None:
     print(
         "signer process: separate, INSECURE simulated TEE, TLS on loopback; client in this process"
     )
+    if witnesses:
+        print(
+            f"witnessed: {len(witnesses)} local witness process(es), quorum {quorum}; nothing "
+            "is released before the quorum cosigned the checkpoint that holds it"
+        )
+    else:
+        print("unwitnessed (INSECURE against a restored signer state)")
     print("every signature is appended to the agent's log (durable commit) before it is returned")
     print(
         f"{'algorithm':<10} {'raw/s':>9} {'core batch/s':>13} {'unary p50':>10} "

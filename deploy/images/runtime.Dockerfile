@@ -18,6 +18,7 @@ COPY packages/memory-api/ packages/memory-api/
 COPY packages/runtime-api/ packages/runtime-api/
 # The chain client's API package (the EVM plugin talks to it).
 COPY packages/chain-api/ packages/chain-api/
+COPY packages/economy/ packages/economy/
 # The log explorer's static files, which the runtime serves at /explorer/.
 COPY web/ web/
 COPY services/runtime/ services/runtime/
@@ -32,6 +33,7 @@ RUN python -m pip wheel --no-cache-dir --no-deps -w /wheels \
       packages/memory-api \
       packages/runtime-api \
       packages/chain-api \
+      packages/economy \
       web \
       services/runtime \
  && python -m venv /opt/anima \

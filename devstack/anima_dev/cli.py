@@ -19,6 +19,7 @@ from anima_runtime.log import cli as log_cli
 from anima_signer import cli as signer_cli
 from anima_signer_api import cli as agent_cli
 from anima_verify.cli import attest, lightclient, log
+from anima_witness import cli as witness_cli
 
 if TYPE_CHECKING:
     from anima_core.cli import SubParsers
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
             attest.register,
             lightclient.register,
             signer_cli.register,
+            witness_cli.register,
             agent_cli.register,
             policy_cli.register,
             memory_cli.register,

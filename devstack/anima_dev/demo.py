@@ -1,8 +1,10 @@
 """`anima demo`: the main job, on embedded defaults (DESIGN.md §3 steps 1-4).
 
-1. Start the stack as separate processes: the signer (INSECURE simulated TEE),
-   the memory service (embedded Qdrant Edge, MiniLM) and the agent runtime
-   (HTTP API, offline model).
+1. Start the stack as separate processes: one local witness (the single-node
+   default: production needs independent witnesses and a quorum, see
+   docs/witnesses.md), the signer (INSECURE simulated TEE; it releases nothing
+   before the witness cosigned the checkpoint that holds it), the memory service
+   (embedded Qdrant Edge, MiniLM) and the agent runtime (HTTP API, offline model).
 2. Create an agent from a character file through the runtime's API; the enclave
    derives its keys, and the owner verifies fresh evidence that binds them.
 3. Chat with it: it stores what it hears, extracts a fact in one turn and uses it
@@ -15,8 +17,12 @@
    ask for a dry run, and be refused beyond it.
 4. Verify the agent's log as a third party would, from the runtime's public log
    API: `anima log verify` and `anima log audit` in their own processes against
-   the log key the attestation binds, and inclusion proofs for the turn that
-   taught the fact and for the transaction.
+   the log key the attestation binds and the witness policy (the witness's key,
+   quorum 1), and inclusion proofs for the turn that taught the fact and for the
+   transaction.
+5. The agent economy (anima_dev.economy): an agent registers its ERC-8004 identity,
+   a TEE validator records its validation, it buys from a local x402-priced service
+   within its owner's policy, and a payment over the limit is refused.
 Later issues grow it into the whole story (recovery on another node).
 """
 
@@ -43,11 +49,13 @@ from eth_account.messages import encode_defunct
 
 from anima_core.auth import token_digest
 from anima_dev.contracts import deploy_test_token, give_tokens, set_balance
+from anima_dev.economy import economy_story
 from anima_dev.local_chain import LocalChain, local_chain
 from anima_dev.local_chain_client import local_chain_client
 from anima_dev.local_memory import local_memory
 from anima_dev.local_runtime import local_runtime
 from anima_dev.local_signer import local_signer
+from anima_dev.local_witness import LocalWitness, local_witness, signer_witness_env
 from anima_dev.policy_cli import sign_document
 from anima_signer_api.client import SignerClient
 from anima_signer_api.errors import PolicyDenied
@@ -61,6 +69,7 @@ from anima_signer_api.types import (
 )
 from anima_verify.attestation import MeasurementPolicy
 from anima_verify.tlog.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint
+from anima_verify.tlog.cosignature import WitnessPolicy
 from anima_verify.tlog.merkle import leaf_hash, verify_inclusion
 from anima_verify.tlog.note import parse_verifier_key
 
@@ -376,24 +385,35 @@ async def _verify(
     turns: list[dict[str, Any]],
     tx: SignedTransaction,
     state_dir: Path,
+    witness: LocalWitness,
 ) -> None:
     agent_id, vkey = agent["agent_id"], agent["log_verifier_key"]
+    witnessed = ("--witness", witness.verifier_key, "--quorum", "1")
     latest = await _checkpoint(api, agent_id, tx.log_index + 3)  # tx, message, refusal
     log_url = f"{api.url}/v1/logs/{agent_id}"
     _say("4. anyone verifies the log offline, with the key the attestation binds")
-    report = _anima("log", "verify", log_url, "--vkey", vkey)["log"]
+    report = _anima("log", "verify", log_url, "--vkey", vkey, *witnessed)["log"]
     _say(
         "anima log verify",
         f"origin={report['origin']} size={report['size']} root={report['root_hex']} "
-        "(every entry and tile recomputed, signature checked)",
+        "(every entry and tile recomputed, signature and witness cosignature checked)",
     )
     first_file, latest_file = state_dir / "checkpoint.first", state_dir / "checkpoint.latest"
     first_file.write_bytes(first)
     latest_file.write_bytes(latest)
     audit = _anima(
-        "log", "audit", str(first_file), str(latest_file), "--vkey", vkey, "--log", log_url
+        "log",
+        "audit",
+        str(first_file),
+        str(latest_file),
+        "--vkey",
+        vkey,
+        *witnessed,
+        "--log",
+        log_url,
     )
-    checkpoint = open_checkpoint(latest, [parse_verifier_key(vkey)]).checkpoint
+    policy = WitnessPolicy.of([witness.verifier_key], 1)
+    checkpoint = open_checkpoint(latest, [parse_verifier_key(vkey)], witnesses=policy).checkpoint
     _say(
         "anima log audit",
         f"checkpoint {_size(first)} -> {checkpoint.size} "
@@ -450,6 +470,7 @@ async def _story(
     chain: LocalChain,
     token: bytes,
     owner_key: str,
+    witness: LocalWitness,
 ) -> None:
     api = _Api(runtime.url, runtime.api_token, read_token)
     try:
@@ -459,7 +480,7 @@ async def _story(
         await _owner_policy(signer.address, signer.tokens["runtime"], agent, owner_key)
         await _wallet(api, agent, chain, token)
         tx = await _sign(signer.address, signer.tokens["runtime"], agent)
-        await _verify(api, agent, first, turns, tx, state_dir)
+        await _verify(api, agent, first, turns, tx, state_dir, witness)
     finally:
         await api.aclose()
 
@@ -468,12 +489,24 @@ def _run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         state_dir = args.state_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         state_dir.mkdir(parents=True, exist_ok=True)
-        _say("1. start the stack: a dev chain and four processes (INSECURE simulated TEE)")
+        _say("1. start the stack: a dev chain and five processes (INSECURE simulated TEE)")
         chain = stack.enter_context(local_chain(state_dir / "anvil", chain_id=DEV_CHAIN_ID))
         token = deploy_test_token(chain, supply=10**24)
         _say("dev chain", f"anvil at {chain.url}; TestToken (ATT, contracts/) at 0x{token.hex()}")
-        signer = stack.enter_context(local_signer(state_dir))
-        _say("signer", f"{signer.address}: attested gRPC over TLS (the enclave)")
+        witness = stack.enter_context(local_witness(state_dir / "witness"))
+        _say(
+            "witness",
+            f"{witness.url}: C2SP tlog-witness, key {witness.verifier_key} "
+            "(one local witness: production needs independent ones and a quorum)",
+        )
+        signer = stack.enter_context(
+            local_signer(state_dir, env=signer_witness_env([witness], quorum=1))
+        )
+        _say(
+            "signer",
+            f"{signer.address}: attested gRPC over TLS (the enclave); releases nothing "
+            "before the witness cosigned it",
+        )
         verifier = stack.enter_context(local_chain_client(state_dir, chain=chain, signer=signer))
         _say(
             "chain client",
@@ -501,6 +534,10 @@ def _run(args: argparse.Namespace) -> int:
             )
         )
         _say("runtime", f"{runtime.url}: HTTP API (bearer token), public log routes, offline model")
-        asyncio.run(_story(signer, runtime, read_token, state_dir, chain, token, owner.key.hex()))
+        asyncio.run(
+            _story(signer, runtime, read_token, state_dir, chain, token, owner.key.hex(), witness)
+        )
+        asyncio.run(economy_story(chain=chain, signer=signer, verifier=verifier,
+                                  state_dir=state_dir, say=_say))  # fmt: skip
     _say("done", "every check above passed")
     return 0

@@ -38,6 +38,7 @@ def local_signer(
     program: Sequence[str] | None = None,
     port: int = 0,
     tokens: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[LocalSigner]:
     """Start `anima signer serve` (INSECURE simulated TEE) on a loopback port (`port`,
     or a free one), with its state under state_dir/signer.
@@ -46,13 +47,14 @@ def local_signer(
     given; only their digests reach the signer. To restart a signer as it was, give
     the same state_dir, port and tokens (its TLS key is new on every start).
     `program` runs the signer's commands instead of `anima signer` in this
-    interpreter (another environment's `anima-signer`, say).
+    interpreter (another environment's `anima-signer`, say). `env` adds settings
+    (local_witness.signer_witness_env: its witnesses and quorum).
     """
     if tokens is None:
         tokens = {name: secrets.token_urlsafe(32) for name in callers}
     tokens = dict(tokens)
     digests = {name: token_digest(t) for name, t in tokens.items()}
-    env = {**os.environ, "ANIMA_SIGNER_CALLERS": json.dumps(digests)}
+    env = {**os.environ, **(env or {}), "ANIMA_SIGNER_CALLERS": json.dumps(digests)}
     ready = state_dir / "signer.ready"
     command = [*(program or (sys.executable, "-m", "anima_dev.cli", "signer")), "serve"]
     command += ["--listen", f"127.0.0.1:{port}", "--tee", "sim"]

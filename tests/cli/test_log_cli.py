@@ -19,8 +19,14 @@ from tests.tlog.http_server import serve_directory
 from tests.tlog.tiled_log import TiledLog, write_tiled_log
 from tests.vectors import require_vectors
 
+#: The commands that take a witness policy. These tests' logs are unwitnessed, so they
+#: name the insecure policy unless they give one (tests/cli/test_log_witness_policy.py).
+WITNESSED_COMMANDS = ("verify", "audit", "monitor")
+
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    if args[0] in WITNESSED_COMMANDS and not {"--witness", "--insecure-unwitnessed"} & set(args):
+        args = (*args, "--insecure-unwitnessed")
     code = main(["log", *args])
     out, err = capsys.readouterr()
     return code, out, err

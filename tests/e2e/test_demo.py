@@ -42,6 +42,10 @@ def test_demo_runs_the_story() -> None:
     assert re.search(r"'message_in': 9, 'response': 12, 'action': 9, 'evaluator': 9", out)
     assert "'signature': 4, 'policy_decision': 2" in out
     assert "consistent: True" in out
+    assert "signature and witness cosignature checked" in out
     assert "the message that taught the fact: entry 1 (message_in, actor sam) proven" in out
     assert "payload hash matches and names the transaction" in out
+    # Step 5: the agent economy (anima_dev.economy; its own checks raise if they fail).
+    assert "posted 100/100 (tag tee-insecure-simulated)" in out
+    assert "denied by policy rule 'x402-over-per-request-limit'" in out
     assert out.rstrip().endswith("every check above passed")

@@ -1,6 +1,7 @@
 """What the fuzz tests feed and to which parser: each parser of untrusted log input
-(signed notes, checkpoints, verifier keys, hash tiles, entry bundles, entries) and of
-untrusted chain data (chain_targets.py) with the valid inputs that mutations start from.
+(signed notes, checkpoints, verifier keys, hash tiles, entry bundles, entries,
+cosignatures, witness keys, witness requests and answers) and of untrusted chain
+data (chain_targets.py) with the valid inputs that mutations start from.
 
 The property is the same for all: on any bytes a parser returns or raises one of the
 library's own errors (the LogVerificationError family; ChainProofError for the chain
@@ -22,6 +23,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from anima_verify.chain.errors import ChainProofError
 from anima_verify.tlog.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint
+from anima_verify.tlog.cosignature import (
+    WitnessPolicy,
+    cosign,
+    cosigner_verifier_key,
+    parse_cosignature_lines,
+    parse_cosigner_key,
+)
 from anima_verify.tlog.entry import EntryKind, LogEntry, decode_entry
 from anima_verify.tlog.errors import LogVerificationError
 from anima_verify.tlog.merkle import leaf_hash
@@ -41,6 +49,11 @@ from anima_verify.tlog.tiles import (
     entries_path,
     tile_path,
 )
+from anima_verify.tlog.witness_protocol import (
+    AddCheckpointRequest,
+    parse_add_checkpoint_request,
+    parse_size_body,
+)
 from tests.fuzz.chain_targets import chain_targets
 
 #: The errors a parser may raise on bad input: each parser's own family.
@@ -50,6 +63,12 @@ ORIGIN = "fuzz.example/log"
 _KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 VKEY = verifier_key(ORIGIN, _KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
 VERIFIER = parse_verifier_key(VKEY)
+_WITNESS_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+WITNESS = "witness.example/w1"
+WITNESS_VKEY = cosigner_verifier_key(
+    WITNESS, _WITNESS_KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+)
+POLICY = WitnessPolicy.of([WITNESS_VKEY], 1)
 
 
 def _text(data: bytes) -> str:
@@ -103,6 +122,37 @@ def _entry_bundle(data: bytes) -> None:
 
 def _entry(data: bytes) -> None:
     decode_entry(data)
+
+
+def _cosignature(data: bytes) -> None:
+    """A witness's answer, then the same lines judged as a cosigned note's by a policy."""
+    with contextlib.suppress(ALLOWED):
+        parse_cosignature_lines(data)
+    note = parse_note(_signed(_checkpoint_text(5)) + data)
+    POLICY.check(note)
+
+
+def _witness_key(data: bytes) -> None:
+    parse_cosigner_key(_text(data))
+
+
+def _witness_request(data: bytes) -> None:
+    """An add-checkpoint body (a witness's input), and a 409 size body (a log's)."""
+    with contextlib.suppress(ALLOWED):
+        parse_size_body(data)
+    request = parse_add_checkpoint_request(data)
+    open_checkpoint(request.checkpoint, [VERIFIER])
+
+
+def _cosigned(size: int) -> bytes:
+    text = _checkpoint_text(size)
+    line = cosign(text, name=WITNESS, private_key=_WITNESS_KEY, timestamp=1_700_000_000)
+    return line.line().encode()
+
+
+def _request(old: int, size: int) -> bytes:
+    proof = tuple(leaf_hash(b"%d" % i) for i in range(old.bit_length()))
+    return AddCheckpointRequest(old, proof, _signed(_checkpoint_text(size))).to_bytes()
 
 
 class _Source:
@@ -184,6 +234,22 @@ def targets() -> dict[str, Target]:
             ),
         ),
         Target("entry", _entry, tuple(entries)),
+        Target(
+            "cosignature",
+            _cosignature,
+            (
+                _cosigned(5),
+                _cosigned(5) + "\u2014 other.example/w2 ".encode() + b"QUFB" * 25 + b"\n",
+            ),
+        ),
+        Target(
+            "witness_key", _witness_key, (WITNESS_VKEY.encode(), (WITNESS_VKEY + "\n").encode())
+        ),
+        Target(
+            "witness_request",
+            _witness_request,
+            (_request(0, 5), _request(3, 12345), _request(1 << 40, 1 << 41)),
+        ),
         *(Target(name, parse, seeds) for name, parse, seeds in chain_targets()),
     ]
     return {t.name: t for t in found}

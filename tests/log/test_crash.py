@@ -24,6 +24,7 @@ from anima_runtime.log.items import LogItem
 from anima_runtime.log.service import TILES_DIR, AgentLog
 from anima_runtime.log.tiles_store import TileStore
 from anima_signer.core import Signer
+from anima_verify.tlog.cosignature import WitnessPolicy
 from anima_verify.tlog.entry import EntryKind
 from anima_verify.tlog.merkle import leaf_hash, root_from_leaf_hashes
 from anima_verify.tlog.note import Verifier
@@ -88,12 +89,21 @@ def test_a_batch_stopped_after_any_file_operation_leaves_a_valid_log(
         store.close()  # the process died: its lock goes with it
 
         reopened = TileStore.open(work, verifier=notes.verifier)
-        size = verify_tiled_log(DirectorySource(work), [notes.verifier]).size
+        size = verify_tiled_log(
+            DirectorySource(work), [notes.verifier], witnesses=WitnessPolicy.insecure_unwitnessed()
+        ).size
         assert reopened.size == size
         outcomes.add(size)
         if size == 300:
             reopened.append(entries(300, 600), note)
-        assert verify_tiled_log(DirectorySource(work), [notes.verifier]).size == 600
+        assert (
+            verify_tiled_log(
+                DirectorySource(work),
+                [notes.verifier],
+                witnesses=WitnessPolicy.insecure_unwitnessed(),
+            ).size
+            == 600
+        )
         assert reopened.read_entries(0, 600) == entries(0, 600)
         reopened.close()
     assert outcomes == {300, 600}  # the last steps publish the checkpoint
@@ -119,7 +129,11 @@ async def test_agent_log_recovers_the_tail_after_a_storage_crash(
         log = await AgentLog.open(
             agent_id=AGENT, directory=directory, sequencer=sequencer, sync_interval_s=None
         )
-        report = verify_tiled_log(DirectorySource(log.store.directory), [agent_verifier(signer)])
+        report = verify_tiled_log(
+            DirectorySource(log.store.directory),
+            [agent_verifier(signer)],
+            witnesses=WitnessPolicy.insecure_unwitnessed(),
+        )
         # The enclave sequenced the crashed batch: the tail came back on open.
         assert report.size == log.size == signer.append_log(AGENT, log.size, []).size
         assert log.index.payload(acked[0]) == b"ok %d" % k
@@ -165,7 +179,9 @@ async def test_kill_9_loses_no_acknowledged_entry(tmp_path: Path, run: int) -> N
     try:
         # Before anything syncs: the stored checkpoint verifies and covers every ack.
         report = verify_tiled_log(
-            DirectorySource(tmp_path / "log" / TILES_DIR), [agent_verifier(signer)]
+            DirectorySource(tmp_path / "log" / TILES_DIR),
+            [agent_verifier(signer)],
+            witnesses=WitnessPolicy.insecure_unwitnessed(),
         )
         assert max(index for *_, index in acked) < report.size
         log = await AgentLog.open(
@@ -182,7 +198,9 @@ async def test_kill_9_loses_no_acknowledged_entry(tmp_path: Path, run: int) -> N
         assert more == [log.size - 1]
         await log.close()
         assert verify_tiled_log(
-            DirectorySource(tmp_path / "log" / TILES_DIR), [agent_verifier(signer)]
+            DirectorySource(tmp_path / "log" / TILES_DIR),
+            [agent_verifier(signer)],
+            witnesses=WitnessPolicy.insecure_unwitnessed(),
         )
     finally:
         signer.close()

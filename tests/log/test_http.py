@@ -30,6 +30,7 @@ from anima_runtime.log.service import AgentLog
 from anima_signer.core import Signer
 from anima_verify.attestation import Evidence, MeasurementPolicy, bind_report_data, verify_evidence
 from anima_verify.tlog.checkpoint import open_checkpoint
+from anima_verify.tlog.cosignature import WitnessPolicy
 from anima_verify.tlog.entry import EntryKind, decode_entry
 from anima_verify.tlog.merkle import leaf_hash, verify_consistency, verify_inclusion
 from anima_verify.tlog.note import Verifier
@@ -351,7 +352,12 @@ async def test_redaction_needs_the_token_and_keeps_proofs_valid(served: Served) 
             response = await client.delete(f"{BASE}/entries/{index}/payload", headers=auth)
             assert response.status_code == status
     directory = DirectorySource(served.log.store.directory)
-    assert verify_tiled_log(directory, [served.verifier]).size == 1000
+    assert (
+        verify_tiled_log(
+            directory, [served.verifier], witnesses=WitnessPolicy.insecure_unwitnessed()
+        ).size
+        == 1000
+    )
     async with served.client(LogApiConfig()) as client:  # no token configured: disabled
         response = await client.delete(f"{BASE}/entries/8/payload", headers=auth)
         assert response.status_code == 403 and "disabled" in error_of(response)
@@ -530,7 +536,12 @@ async def test_a_real_server_is_a_tiled_log_for_any_client(served: Served) -> No
     url = f"http://127.0.0.1:{port}{BASE}"
     try:
         with HttpSource(url) as source:
-            report = await asyncio.to_thread(verify_tiled_log, source, [served.verifier])
+            report = await asyncio.to_thread(
+                verify_tiled_log,
+                source,
+                [served.verifier],
+                witnesses=WitnessPolicy.insecure_unwitnessed(),
+            )
         assert report.size == 1000
         cli = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -541,6 +552,7 @@ async def test_a_real_server_is_a_tiled_log_for_any_client(served: Served) -> No
             url,
             "--vkey",
             str(served.verifier),
+            "--insecure-unwitnessed",
             "--json",
             stdout=asyncio.subprocess.PIPE,
         )

@@ -36,6 +36,7 @@ from anima_signer_api.types import (
     Transaction,
     TxType,
 )
+from anima_verify.tlog.cosignature import WitnessPolicy
 from anima_verify.tlog.entry import EntryKind, decode_entry
 from anima_verify.tlog.reader import DirectorySource
 from anima_verify.tlog.verify import verify_tiled_log
@@ -73,7 +74,11 @@ async def test_concurrent_appends_share_flushes(
     assert len(checkpoints) < 30  # group commit: far fewer flushes than callers
     assert [c.size for c in checkpoints] == sorted({c.size for c in checkpoints})
     assert (
-        verify_tiled_log(DirectorySource(log.store.directory), [agent_verifier(signer)]).size
+        verify_tiled_log(
+            DirectorySource(log.store.directory),
+            [agent_verifier(signer)],
+            witnesses=WitnessPolicy.insecure_unwitnessed(),
+        ).size
         == log.size
     )
     assert await log.append([]) == []
@@ -197,7 +202,12 @@ async def test_a_root_the_host_cannot_recompute_is_never_published(
         await log.append([item("a"), item("b"), item("c")])
     assert log.size == 1
     assert (
-        verify_tiled_log(DirectorySource(log.store.directory), [agent_verifier(signer)]).size == 1
+        verify_tiled_log(
+            DirectorySource(log.store.directory),
+            [agent_verifier(signer)],
+            witnesses=WitnessPolicy.insecure_unwitnessed(),
+        ).size
+        == 1
     )
     await log.close()
     # With an honest channel the same log recovers the entries the enclave sequenced.

@@ -13,6 +13,7 @@ from anima_runtime.log.errors import CheckpointRejected, CorruptLog, LogLocked
 from anima_runtime.log.source import StoreTileSource
 from anima_runtime.log.tile_paths import parse_tile_path
 from anima_runtime.log.tiles_store import TileStore
+from anima_verify.tlog.cosignature import WitnessPolicy
 from anima_verify.tlog.merkle import (
     consistency_proof,
     inclusion_proof,
@@ -70,7 +71,12 @@ def test_round_trip_verifies_at_tile_boundaries(
         published = store.append(batch, notes.extend(batch))
         size += count
         assert published.size == store.size == size
-    report = verify_tiled_log(DirectorySource(tmp_path), [notes.verifier], read_ahead=0)
+    report = verify_tiled_log(
+        DirectorySource(tmp_path),
+        [notes.verifier],
+        read_ahead=0,
+        witnesses=WitnessPolicy.insecure_unwitnessed(),
+    )
     assert report.size == size
     # Partial tiles remain only beside tiles that are not full yet.
     for path in partial_files(tmp_path):
@@ -119,7 +125,14 @@ def test_root_mismatch_is_refused_and_nothing_is_published(
     assert (tmp_path / "checkpoint").read_bytes() == before
     # The store is unchanged: the right entries still go in.
     store.append(signed_for, notes.note(20, notes.frontier.root()))
-    assert verify_tiled_log(DirectorySource(tmp_path), [notes.verifier]).size == 20
+    assert (
+        verify_tiled_log(
+            DirectorySource(tmp_path),
+            [notes.verifier],
+            witnesses=WitnessPolicy.insecure_unwitnessed(),
+        ).size
+        == 20
+    )
 
 
 def test_checkpoint_for_the_wrong_size_origin_or_key_is_refused(
@@ -175,7 +188,14 @@ def test_a_refused_second_open_leaves_the_writers_staged_files_alone(
     monkeypatch.undo()
     assert refused
     store.append(entries(3, 5), notes.extend(entries(3, 5)))
-    assert verify_tiled_log(DirectorySource(tmp_path), [notes.verifier]).size == 5
+    assert (
+        verify_tiled_log(
+            DirectorySource(tmp_path),
+            [notes.verifier],
+            witnesses=WitnessPolicy.insecure_unwitnessed(),
+        ).size
+        == 5
+    )
     store.close()
 
 
@@ -202,11 +222,30 @@ def test_partial_tiles_stay_until_the_full_tile_exists(tmp_path: Path, notes: No
         store.append(entries(size, new), signed[new])
         size = new
     directory = DirectorySource(tmp_path)
-    report = audit_checkpoints(signed[3], signed[5], [notes.verifier], source=directory)
+    report = audit_checkpoints(
+        signed[3],
+        signed[5],
+        [notes.verifier],
+        source=directory,
+        witnesses=WitnessPolicy.insecure_unwitnessed(),
+    )
     assert (report.old.size, report.new.size) == (3, 5)
-    audit_checkpoints(signed[5], signed[8], [notes.verifier], source=directory)
+    audit_checkpoints(
+        signed[5],
+        signed[8],
+        [notes.verifier],
+        source=directory,
+        witnesses=WitnessPolicy.insecure_unwitnessed(),
+    )
     for old in (3, 5):
-        assert verify_tiled_log(AtCheckpoint(directory, signed[old]), [notes.verifier]).size == old
+        assert (
+            verify_tiled_log(
+                AtCheckpoint(directory, signed[old]),
+                [notes.verifier],
+                witnesses=WitnessPolicy.insecure_unwitnessed(),
+            ).size
+            == old
+        )
     widths = (3, 5, 8)
     expected = sorted(
         [*(tile_path(0, 0, w) for w in widths), *(entries_path(0, w) for w in widths)]
@@ -220,8 +259,21 @@ def test_partial_tiles_stay_until_the_full_tile_exists(tmp_path: Path, notes: No
     store.append(entries(8, 256), signed[256])
     assert partial_files(tmp_path) == [tile_path(1, 0, 1)]
     for old in (3, 5, 8):  # served from the full tile
-        assert verify_tiled_log(AtCheckpoint(directory, signed[old]), [notes.verifier]).size == old
-        audit_checkpoints(signed[old], signed[256], [notes.verifier], source=directory)
+        assert (
+            verify_tiled_log(
+                AtCheckpoint(directory, signed[old]),
+                [notes.verifier],
+                witnesses=WitnessPolicy.insecure_unwitnessed(),
+            ).size
+            == old
+        )
+        audit_checkpoints(
+            signed[old],
+            signed[256],
+            [notes.verifier],
+            source=directory,
+            witnesses=WitnessPolicy.insecure_unwitnessed(),
+        )
     store.close()
 
 
@@ -296,7 +348,14 @@ def test_debris_beyond_the_checkpoint_is_cleaned_on_open(tmp_path: Path, notes: 
     )
     assert os.listdir(tmp_path / ".tmp") == []
     store.append(entries(300, 301), notes.extend(entries(300, 301)))
-    assert verify_tiled_log(DirectorySource(tmp_path), [notes.verifier]).size == 301
+    assert (
+        verify_tiled_log(
+            DirectorySource(tmp_path),
+            [notes.verifier],
+            witnesses=WitnessPolicy.insecure_unwitnessed(),
+        ).size
+        == 301
+    )
 
 
 def test_older_trees_are_served_from_superseded_tiles(tmp_path: Path, notes: NoteSigner) -> None:

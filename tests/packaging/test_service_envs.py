@@ -30,6 +30,7 @@ from anima_chain_api.client import ChainClient
 from anima_dev.local_chain import local_chain
 from anima_dev.local_chain_client import LocalChainClient, local_chain_client
 from anima_dev.local_memory import local_memory
+from anima_dev.local_process import ready_process
 from anima_dev.local_runtime import local_runtime
 from anima_dev.local_signer import local_signer
 from anima_dev.service_env import (
@@ -93,6 +94,7 @@ EXPECTED = {
                 "anima_runtime_api",
                 "anima_chain_api",  # the EVM plugin's client (runtime serve --chain)
                 "anima_web",  # the log explorer's static files, which it serves
+                "anima_economy",  # the x402 plugin's payer (runtime serve --x402-asset)
             }
         ),
         forbidden={**MODEL, **VECTORS},
@@ -104,7 +106,14 @@ EXPECTED = {
         forbidden={**WEB, **MODEL, **VECTORS, **NUMPY},
     ),
 }
-OTHER_SERVICES = {"anima-signer", "anima-memory", "anima-runtime", "anima-chain", "anima-dev"}
+OTHER_SERVICES = {
+    "anima-signer",
+    "anima-memory",
+    "anima-runtime",
+    "anima-chain",
+    "anima-witness",
+    "anima-dev",
+}
 
 
 @dataclass(frozen=True)
@@ -241,6 +250,38 @@ def test_the_signer_loads_no_model_runtime_web_server_or_vector_store(
     assert not host_only & loaded
 
 
+def test_the_witness_runs_alone(make_env: Callable[..., Path], tmp_path: Path) -> None:
+    """A third party installs anima-witness and nothing of the other services, and
+    it serves the C2SP protocol (a log it does not know: 404)."""
+    python = make_env("anima-witness")
+    installed = installed_distributions(python)
+    present = (OTHER_SERVICES - {"anima-witness"}) | set(MODEL) | set(VECTORS) | set(NUMPY)
+    assert "anima-witness" in installed
+    assert not present & set(installed), sorted(present & set(installed))
+    command = python.parent / "anima-witness"
+    key = subprocess.run(
+        [command, "key", "--state-dir", str(tmp_path), "--name", "w.example"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert key.returncode == 0, key.stderr
+    assert key.stdout.startswith("w.example+")
+    ready = tmp_path / "ready"
+    serve = [command, "serve", "--state-dir", str(tmp_path), "--name", "w.example"]
+    serve += ["--listen", "127.0.0.1:0", "--ready-file", str(ready)]
+    with ready_process(serve, ready_file=ready, name="witness") as (_process, found):
+        assert found["verifier_key"] == key.stdout.strip()
+        answer = httpx.post(
+            f"http://127.0.0.1:{found['port']}/add-checkpoint",
+            content=b"old 0\n\nunknown.example/log\n0\n"
+            b"47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n\n\xe2\x80\x94 unknown.example/log "
+            b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==\n",
+            timeout=TIMEOUT_S,
+        )
+        assert answer.status_code == 404, answer.text
+
+
 def test_the_verification_library_verifies_alone(
     make_env: Callable[..., Path], tmp_path: Path
 ) -> None:
@@ -255,7 +296,7 @@ def test_the_verification_library_verifies_alone(
     assert verified.returncode == 0, verified.stderr
     assert verified.stdout.startswith("verified   yes")
     # A URL needs the HTTP extra; without it the command says which, and reads nothing.
-    remote = [command, "log", "verify", "http://127.0.0.1:9/log", *vkey]
+    remote = [command, "log", "verify", "http://127.0.0.1:9/log", *vkey, "--insecure-unwitnessed"]
     refused = subprocess.run(remote, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2
     assert "anima-verify[http]" in refused.stderr

@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from anima_verify.tlog.cosignature import WitnessPolicy
 from anima_verify.tlog.errors import (
     Equivocation,
     InconsistentLog,
@@ -46,7 +47,11 @@ def test_checkpoints_of_one_growing_log_are_consistent(log: TiledLog, old: int, 
     # The log is at SIZE now, so a checkpoint at `new` < SIZE reads full tiles where its partials
     # would be (they were never written): the audit works on a log that has moved on.
     report = audit_checkpoints(
-        log.checkpoint(old), log.checkpoint(new), _keys(log), source=DirectorySource(log.root)
+        log.checkpoint(old),
+        log.checkpoint(new),
+        _keys(log),
+        source=DirectorySource(log.root),
+        witnesses=WitnessPolicy.insecure_unwitnessed(),
     )
     assert (report.old.size, report.new.size, report.origin) == (old, new, log.origin)
     assert report.old.root_hash == log.root_hash(old)
@@ -67,7 +72,12 @@ def test_an_empty_checkpoint_is_consistent_with_any_later_one_without_tiles(
 ) -> None:
     """A monitor's first checkpoint is often size 0: auditing it against the next
     needs no proof (RFC 9162 has none from the empty tree) and no log source."""
-    report = audit_checkpoints(log.checkpoint(0), log.checkpoint(SIZE), _keys(log))
+    report = audit_checkpoints(
+        log.checkpoint(0),
+        log.checkpoint(SIZE),
+        _keys(log),
+        witnesses=WitnessPolicy.insecure_unwitnessed(),
+    )
     assert (report.old.size, report.new.size, report.proof) == (0, SIZE, ())
     assert report.old.root_hash == EMPTY_ROOT
 
@@ -80,9 +90,17 @@ def test_a_smaller_newer_checkpoint_is_a_rollback_with_both_notes(
     SERVED` said "consistent" when the host served an older or truncated log."""
     seen, served = log.checkpoint(old), log.checkpoint(new)
     with pytest.raises(Rollback, match=f"seen at size {old} .* newer checkpoint has size {new}"):
-        audit_checkpoints(seen, served, _keys(log), source=DirectorySource(log.root))
+        audit_checkpoints(
+            seen,
+            served,
+            _keys(log),
+            source=DirectorySource(log.root),
+            witnesses=WitnessPolicy.insecure_unwitnessed(),
+        )
     with pytest.raises(Rollback) as caught:
-        audit_checkpoints(seen, served, _keys(log))  # no tiles needed to see it
+        audit_checkpoints(
+            seen, served, _keys(log), witnesses=WitnessPolicy.insecure_unwitnessed()
+        )  # no tiles needed to see it
     assert (caught.value.old_note, caught.value.new_note) == (seen, served)
     assert caught.value.reason == "LOG_ROLLBACK"
     assert isinstance(caught.value, LogVerificationError)
@@ -91,7 +109,9 @@ def test_a_smaller_newer_checkpoint_is_a_rollback_with_both_notes(
 
 def test_equal_checkpoints_need_no_log_source(log: TiledLog) -> None:
     note = log.checkpoint(500)
-    report = audit_checkpoints(note, note, _keys(log))
+    report = audit_checkpoints(
+        note, note, _keys(log), witnesses=WitnessPolicy.insecure_unwitnessed()
+    )
     assert report.proof == () and report.old == report.new
 
 
@@ -101,7 +121,9 @@ def test_one_size_with_two_roots_is_equivocation_with_both_notes_as_evidence(
     honest = log.checkpoint(500)
     forged = log.checkpoint(500, root=log.root_hash(499))
     with pytest.raises(Equivocation, match="at size 500 with different roots") as caught:
-        audit_checkpoints(honest, forged, _keys(log))
+        audit_checkpoints(
+            honest, forged, _keys(log), witnesses=WitnessPolicy.insecure_unwitnessed()
+        )
     assert caught.value.first_note == honest
     assert caught.value.second_note == forged
 
@@ -119,7 +141,11 @@ def test_a_fork_is_named_with_both_sizes(log: TiledLog, tmp_path: Path) -> None:
         InconsistentLog, match=r"fork: the log's tree of size 1000 .* size 300"
     ) as e:
         audit_checkpoints(
-            log.checkpoint(300), fork.checkpoint(1000), _keys(log), source=DirectorySource(tmp_path)
+            log.checkpoint(300),
+            fork.checkpoint(1000),
+            _keys(log),
+            source=DirectorySource(tmp_path),
+            witnesses=WitnessPolicy.insecure_unwitnessed(),
         )
     assert not isinstance(e.value, Equivocation)
 
@@ -132,6 +158,7 @@ def test_a_log_source_that_is_not_the_signed_log(log: TiledLog, tmp_path: Path) 
             log.checkpoint(1000),
             _keys(log),
             source=DirectorySource(other.root),
+            witnesses=WitnessPolicy.insecure_unwitnessed(),
         )
 
 
@@ -143,6 +170,7 @@ def test_a_log_source_too_short_for_the_newer_checkpoint(log: TiledLog, tmp_path
             log.checkpoint(1000),
             _keys(log),
             source=DirectorySource(short.root),
+            witnesses=WitnessPolicy.insecure_unwitnessed(),
         )
 
 
@@ -150,31 +178,51 @@ def test_checkpoints_of_different_logs(log: TiledLog) -> None:
     other = log.checkpoint(10, origin="example.com/other-log")
     verifiers = [*_keys(log), parse_verifier_key(_vkey(log.key, "example.com/other-log"))]
     with pytest.raises(InconsistentLog, match=r"different logs: 'example\.com/test-log' and"):
-        audit_checkpoints(log.checkpoint(10), other, verifiers)
+        audit_checkpoints(
+            log.checkpoint(10), other, verifiers, witnesses=WitnessPolicy.insecure_unwitnessed()
+        )
 
 
 def test_a_checkpoint_by_another_key(log: TiledLog) -> None:
     stranger = log.checkpoint(10, key=Ed25519PrivateKey.generate())
     with pytest.raises(UnknownKey):
-        audit_checkpoints(log.checkpoint(10), stranger, _keys(log))
+        audit_checkpoints(
+            log.checkpoint(10), stranger, _keys(log), witnesses=WitnessPolicy.insecure_unwitnessed()
+        )
 
 
 def test_a_checkpoint_with_a_bad_signature(log: TiledLog) -> None:
     note = bytearray(log.checkpoint(10))
     note[0] ^= 0x20  # the origin's first letter changes case: the signature no longer covers it
     with pytest.raises((InvalidSignature, UnknownKey)):
-        audit_checkpoints(log.checkpoint(10), bytes(note), _keys(log))
+        audit_checkpoints(
+            log.checkpoint(10),
+            bytes(note),
+            _keys(log),
+            witnesses=WitnessPolicy.insecure_unwitnessed(),
+        )
 
 
 def test_different_sizes_without_a_log_source(log: TiledLog) -> None:
     with pytest.raises(LogSourceNeeded, match="sizes 10 and 20 need the log's tiles"):
-        audit_checkpoints(log.checkpoint(10), log.checkpoint(20), _keys(log))
+        audit_checkpoints(
+            log.checkpoint(10),
+            log.checkpoint(20),
+            _keys(log),
+            witnesses=WitnessPolicy.insecure_unwitnessed(),
+        )
 
 
 def test_a_size_zero_checkpoint_must_carry_the_empty_root(log: TiledLog) -> None:
     bad = log.checkpoint(0, root=log.root_hash(1))
     with pytest.raises(RootMismatch, match=f"size 0 has root .* tree's root is {EMPTY_ROOT.hex()}"):
-        audit_checkpoints(bad, log.checkpoint(5), _keys(log), source=DirectorySource(log.root))
+        audit_checkpoints(
+            bad,
+            log.checkpoint(5),
+            _keys(log),
+            source=DirectorySource(log.root),
+            witnesses=WitnessPolicy.insecure_unwitnessed(),
+        )
 
 
 def _vkey(key: Ed25519PrivateKey, name: str) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from anima_verify.tlog.cosignature import WitnessPolicy
 from anima_verify.tlog.errors import (
     Equivocation,
     InconsistentLog,
@@ -46,7 +47,12 @@ def _keys(log: TiledLog) -> list[Verifier]:
 
 
 def _run(log: TiledLog, state: Path, root: Path | None = None) -> MonitorReport:
-    return monitor_log(DirectorySource(root or log.root), _keys(log), state)
+    return monitor_log(
+        DirectorySource(root or log.root),
+        _keys(log),
+        state,
+        witnesses=WitnessPolicy.insecure_unwitnessed(),
+    )
 
 
 def _stored(state: Path) -> dict[str, str]:
@@ -155,7 +161,12 @@ def test_one_state_file_keeps_each_log_by_origin(
     state.parent.mkdir()
     other = write_tiled_log(tmp_path / "other", 10, origin="example.com/other-log")
     _run(log, state)
-    monitor_log(DirectorySource(other.root), [parse_verifier_key(other.vkey)], state)
+    monitor_log(
+        DirectorySource(other.root),
+        [parse_verifier_key(other.vkey)],
+        state,
+        witnesses=WitnessPolicy.insecure_unwitnessed(),
+    )
     assert _stored(state) == {
         log.origin: log.checkpoint().decode(),
         other.origin: other.checkpoint().decode(),
@@ -217,7 +228,9 @@ def test_a_state_directory_that_cannot_be_written_is_a_state_error(
 
 def test_check_log_alone_needs_no_state_file(log: TiledLog) -> None:
     source = DirectorySource(log.root)
-    report, note = check_log(source, _keys(log), log.checkpoint(300))
+    report, note = check_log(
+        source, _keys(log), log.checkpoint(300), witnesses=WitnessPolicy.insecure_unwitnessed()
+    )
     assert (report.outcome, report.current.size, note) == (
         MonitorOutcome.EXTENDED,
         1000,

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from anima_verify.tlog.cosignature import WitnessPolicy
 from anima_verify.tlog.errors import (
     MalformedNote,
     MalformedTile,
@@ -40,7 +41,9 @@ def _verifiers(log: TiledLog) -> list[Verifier]:
 
 
 def verify(log: TiledLog) -> LogReport:
-    return verify_tiled_log(DirectorySource(log.root), _verifiers(log))
+    return verify_tiled_log(
+        DirectorySource(log.root), _verifiers(log), witnesses=WitnessPolicy.insecure_unwitnessed()
+    )
 
 
 def _expected_tiles(size: int) -> int:
@@ -112,7 +115,10 @@ def test_verifies_over_http_and_reports_progress(tmp_path: Path) -> None:
     progress: list[tuple[int, int]] = []
     with serve_directory(tmp_path) as url, HttpSource(url) as source:
         report = verify_tiled_log(
-            source, _verifiers(log), on_progress=lambda n, size: progress.append((n, size))
+            source,
+            _verifiers(log),
+            on_progress=lambda n, size: progress.append((n, size)),
+            witnesses=WitnessPolicy.insecure_unwitnessed(),
         )
     assert report == verify(log)
     assert progress[0] == (256, 70000) and progress[-1] == (70000, 70000)
@@ -289,7 +295,11 @@ def test_a_consistently_rewritten_log_fails_on_the_signed_root(
     )
     shutil.copy(pristine.path("checkpoint"), forged.path("checkpoint"))
     with pytest.raises(RootMismatch, match="but the checkpoint says") as caught:
-        verify_tiled_log(DirectorySource(tmp_path), _verifiers(pristine))
+        verify_tiled_log(
+            DirectorySource(tmp_path),
+            _verifiers(pristine),
+            witnesses=WitnessPolicy.insecure_unwitnessed(),
+        )
     assert not isinstance(caught.value, TileMismatch)
 
 

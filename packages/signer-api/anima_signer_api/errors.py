@@ -209,6 +209,24 @@ class AgentStateRefused(SignerError):
         self.agent_id = agent_id
 
 
+class LogNotWitnessed(SignerError):
+    """The checkpoint that holds the answer did not get cosignatures from the configured
+    quorum of witnesses, so nothing was released: the witnesses were unreachable, or
+    refused it (a checkpoint that does not extend what they cosigned: the signer's
+    state was rolled back, and the refusal is evidence). The entries stay sequenced."""
+
+    kind = ErrorKind.FAILED_PRECONDITION
+    reason = "LOG_NOT_WITNESSED"
+    metadata_fields = ("agent_id",)
+
+    def __init__(self, agent_id: str, detail: str) -> None:
+        super().__init__(
+            f"the log of agent {agent_id!r} was not witnessed by a quorum, so nothing is "
+            f"released: {detail}"
+        )
+        self.agent_id = agent_id
+
+
 # ---------------------------------------------------------------- client side
 
 
@@ -269,5 +287,6 @@ SERVER_ERRORS: Final[tuple[type[SignerError], ...]] = (
     LogTailFull,
     StateDirInUse,
     LogChangedElsewhere,
+    LogNotWitnessed,
     AgentStateRefused,
 )

@@ -13,12 +13,15 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from eth_utils.address import to_checksum_address
+
 from anima_chain_api.client import ChainClient
 from anima_chain_api.errors import ChainServiceError
 from anima_chain_api.types import parse_address
-from anima_runtime.manager.ports import AgentDirectory
 from anima_runtime.plugins.evm import EvmToken, evm_plugin_factory
 from anima_runtime.plugins.types import Plugin
+from anima_runtime.plugins.x402 import X402_PLUGIN_NAME, X402Asset, x402_plugin_factory
+from anima_runtime.plugins.x402.plugin import SignerPort
 from anima_verify.errors import AnimaError
 
 CHAIN_TOKEN_ENV = "ANIMA_CHAIN_TOKEN"  # noqa: S105 (a variable name, not a token)
@@ -50,6 +53,15 @@ def add_chain_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SYMBOL=0xADDRESS[:DECIMALS[:BALANCES_SLOT]]",
         help="an ERC-20 the EVM plugin may send and report (repeat for several)",
     )
+    parser.add_argument(
+        "--x402-asset",
+        action="append",
+        default=[],
+        type=_x402_asset,
+        metavar="0xADDRESS:NAME:VERSION",
+        help=f"an EIP-3009 token {X402_PLUGIN_NAME} may pay x402 sellers with (its EIP-712 "
+        "name and version; repeat for several); the owner's policy still decides",
+    )
 
 
 def _token(text: str) -> EvmToken:
@@ -80,12 +92,24 @@ def chain_token(args: argparse.Namespace) -> str | None:
     return token
 
 
+def _x402_asset(text: str) -> X402Asset:
+    address, _, rest = text.partition(":")
+    name, _, version = rest.partition(":")
+    try:
+        checked = "0x" + parse_address(address, "x402 asset").hex()
+    except AnimaError:
+        checked = ""
+    if not checked or not name or not version:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 0xADDRESS:NAME:VERSION")
+    return X402Asset(to_checksum_address(checked), name, version)
+
+
 @asynccontextmanager
 async def chain_plugins(
-    args: argparse.Namespace, directory: AgentDirectory
+    args: argparse.Namespace, directory: SignerPort
 ) -> AsyncIterator[Mapping[str, Callable[[], Plugin]]]:
     """The EVM plugin by its names when --chain is given (its client checked at once by
-    asking for the verified head), else nothing."""
+    asking for the verified head), and the x402 plugin when --x402-asset is; else nothing."""
     token = chain_token(args)
     if token is None:
         yield {}
@@ -98,7 +122,7 @@ async def chain_plugins(
     )
     try:
         try:
-            await client.head()
+            head = await client.head()
         except ChainServiceError as exc:
             raise ChainSetupProblem(
                 f"the chain client at {args.chain} did not answer: {exc.message}"
@@ -106,6 +130,12 @@ async def chain_plugins(
         factory = evm_plugin_factory(
             chain=client, directory=directory, tokens={t.symbol: t for t in args.evm_token}
         )
-        yield dict.fromkeys(EVM_PLUGIN_NAMES, factory)
+        plugins = dict.fromkeys(EVM_PLUGIN_NAMES, factory)
+        if args.x402_asset:
+            assets = {a.address.lower(): a for a in args.x402_asset}
+            plugins[X402_PLUGIN_NAME] = x402_plugin_factory(
+                chain=client, signer=directory, chain_id=head.chain_id, assets=assets
+            )
+        yield plugins
     finally:
         await client.close()

@@ -16,7 +16,9 @@ from anima_signer.api.servicer import ACCESS_LIST, PUBLIC_METHODS, SERVICE_NAME,
 from anima_signer.config import SignerConfig
 from anima_signer.core import Signer
 from anima_signer.tee.base import TeeBackend
+from anima_signer.witnessing import WitnessEndpoint
 from anima_signer_api.errors import ERROR_DOMAIN
+from anima_verify.tlog.cosignature import parse_cosigner_key
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +49,25 @@ async def start_signer(config: SignerConfig, *, tee: TeeBackend | None = None) -
     """Start serving; health turns SERVING only once keys and state are loaded."""
     config.check_startable()
     backend = tee if tee is not None else make_tee(config)
+    if not config.witnesses:
+        log.warning("INSECURE unwitnessed log: a restored older state directory can fork it")
+    witnesses = [
+        WitnessEndpoint(
+            key=parse_cosigner_key(w.verifier_key),
+            url=w.url,
+            registration_token=(
+                w.registration_token.get_secret_value() if w.registration_token else None
+            ),
+        )
+        for w in config.witnesses
+    ]
     signer = await Signer.open(
-        tee=backend, state_dir=config.state_dir, log_origin_prefix=config.log_origin_prefix
+        tee=backend,
+        state_dir=config.state_dir,
+        log_origin_prefix=config.log_origin_prefix,
+        witnesses=witnesses,
+        witness_quorum=config.witness_quorum,
+        witness_timeout_s=config.witness_timeout_s,
     )
     identity: ChannelIdentity | None = None
     credentials: grpc.ServerCredentials | None = None

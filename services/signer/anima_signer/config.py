@@ -5,13 +5,39 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from anima_core.tokens import is_token_digest
 from anima_signer_api.errors import SignerMisconfigured
 from anima_signer_api.types import MAX_APPEND_RESPONSE_BYTES
+from anima_verify.tlog.cosignature import parse_cosigner_key
+from anima_verify.tlog.errors import MalformedCosignature
 
 ENV_PREFIX = "ANIMA_SIGNER"
+
+
+class WitnessSettings(BaseModel):
+    """One witness (C2SP tlog-witness) the signer asks to cosign its checkpoints."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # The witness's submission prefix: POST <url>/add-checkpoint.
+    url: str
+    # Its cosigner verifier key (name+keyid+base64(0x04 || key)): cosignatures are
+    # checked against it here, in the enclave, whoever carried them.
+    verifier_key: str
+    # Bearer token for registering new logs with an Anima witness (POST
+    # <url>/anima/v1/logs); without it the witness's operator adds each log.
+    registration_token: SecretStr | None = None
+
+    @field_validator("verifier_key")
+    @classmethod
+    def _cosigner_key(cls, value: str) -> str:
+        try:
+            parse_cosigner_key(value)
+        except MalformedCosignature as exc:
+            raise ValueError(exc.message) from exc
+        return value
 
 
 class SignerConfig(BaseModel):
@@ -37,6 +63,14 @@ class SignerConfig(BaseModel):
     # Both directions: a full AppendLog answer (the whole unconfirmed log tail)
     # must fit, or a host that fell behind could never catch up.
     max_message_bytes: int = 64 * 1024 * 1024
+    # Witnesses, and how many of them must cosign a checkpoint before any signature
+    # or checkpoint in it is released. Without witnesses a host that restores an
+    # older state directory can fork the log: production refuses that unless
+    # insecure_unwitnessed_log names the choice.
+    witnesses: list[WitnessSettings] = Field(default_factory=list)
+    witness_quorum: int = 0
+    witness_timeout_s: float = 5.0
+    insecure_unwitnessed_log: bool = False
 
     @field_validator("callers")
     @classmethod
@@ -56,6 +90,18 @@ class SignerConfig(BaseModel):
             )
         return value
 
+    @model_validator(mode="after")
+    def _quorum_fits(self) -> SignerConfig:
+        count = len(self.witnesses)
+        if count and not 1 <= self.witness_quorum <= count:
+            raise ValueError(f"witness_quorum must be between 1 and the {count} witnesses")
+        if not count and self.witness_quorum:
+            raise ValueError("witness_quorum is set but no witnesses are configured")
+        names = [parse_cosigner_key(w.verifier_key).name for w in self.witnesses]
+        if len(set(names)) != len(names):
+            raise ValueError("each witness (key name) is configured once")
+        return self
+
     def check_startable(self) -> None:
         """Fail closed on configurations that would run without protection."""
         if not self.callers:
@@ -67,3 +113,8 @@ class SignerConfig(BaseModel):
             raise SignerMisconfigured("production refuses the insecure simulated TEE")
         if self.production and self.insecure_plaintext:
             raise SignerMisconfigured("production refuses insecure_plaintext")
+        if self.production and not self.witnesses and not self.insecure_unwitnessed_log:
+            raise SignerMisconfigured(
+                "production refuses an unwitnessed log: configure witnesses and "
+                "witness_quorum (or set insecure_unwitnessed_log)"
+            )

@@ -42,6 +42,7 @@ from anima_signer.signing import sign_payload
 from anima_signer.state_lock import StateDirLock
 from anima_signer.store import STATE_FILE, SignerStore, StoredAgent, StoredApproval
 from anima_signer.tee.base import TeeBackend
+from anima_signer.witnessing import LogWitnessing, WitnessEndpoint
 from anima_signer_api.binding import bound_keys
 from anima_signer_api.errors import (
     AgentExists,
@@ -50,6 +51,8 @@ from anima_signer_api.errors import (
     CosignRequired,
     IdempotencyConflict,
     InvalidRequest,
+    LogNotWitnessed,
+    LogStateMismatch,
     LogTailFull,
     PolicyDenied,
     SignerError,
@@ -137,13 +140,17 @@ class Signer(RecoveryOperations, OwnerPolicies):
         log_origin_prefix: str,
         clock_ms: Callable[[], int] = wall_clock_ms,
         state_lock: StateDirLock | None = None,
+        witnessing: LogWitnessing | None = None,
     ) -> None:
         """Prefer `open`, which also locks the state directory against a second signer.
 
         log_origin_prefix names the logs started from now on; a log keeps the
         origin it started with, since its checkpoints and key id depend on it.
+        With `witnessing`, no signature and no checkpoint is answered before a
+        quorum of witnesses cosigned a checkpoint that holds it (witnessing.py).
         """
         self._tee = tee
+        self._witnessing = witnessing
         self._keys = keyring
         self._store = store
         self._state_lock = state_lock
@@ -178,10 +185,15 @@ class Signer(RecoveryOperations, OwnerPolicies):
         state_dir: Path,
         log_origin_prefix: str,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        witnesses: Sequence[WitnessEndpoint] = (),
+        witness_quorum: int = 0,
+        witness_timeout_s: float = 5.0,
     ) -> Signer:
         """Load durable state from state_dir and the root secret from the TEE.
 
         Holds state_dir until `close`: StateDirInUse while another signer holds it.
+        Without `witnesses` the log is unwitnessed: INSECURE against a host that
+        restores an older state directory (see witnessing.py).
         """
         with ExitStack() as on_failure:
             lock = StateDirLock.acquire(state_dir)
@@ -190,6 +202,15 @@ class Signer(RecoveryOperations, OwnerPolicies):
             _refuse_plain_state(state_dir)
             store = SignerStore(path=state_dir / STATE_FILE, keyring=keyring)
             on_failure.callback(store.close)
+            witnessing = None
+            if witnesses:
+                witnessing = LogWitnessing(
+                    store=store,
+                    endpoints=witnesses,
+                    quorum=witness_quorum,
+                    timeout_s=witness_timeout_s,
+                )
+                on_failure.callback(witnessing.close)
             signer = cls(
                 tee=tee,
                 keyring=keyring,
@@ -197,11 +218,14 @@ class Signer(RecoveryOperations, OwnerPolicies):
                 log_origin_prefix=log_origin_prefix,
                 clock_ms=clock_ms,
                 state_lock=lock,
+                witnessing=witnessing,
             )
             on_failure.pop_all()
         return signer
 
     def close(self) -> None:
+        if self._witnessing is not None:
+            self._witnessing.close()
         self._store.close()
         if self._state_lock is not None:
             self._state_lock.release()
@@ -323,7 +347,7 @@ class Signer(RecoveryOperations, OwnerPolicies):
 
     def sign(self, request: SignRequest) -> SignResult:
         """Sign under the agent's policy; the answer comes after its log entry is durable."""
-        outcome = self._sign_and_log([request])[0]
+        outcome = self._witnessed([request], self._sign_and_log([request]))[0]
         if isinstance(outcome, SignerError):
             raise outcome
         return outcome
@@ -332,7 +356,42 @@ class Signer(RecoveryOperations, OwnerPolicies):
         """Each request succeeds or fails on its own; order is kept; one commit for all."""
         if len(requests) > MAX_BATCH_ITEMS:
             raise InvalidRequest(f"a batch holds at most {MAX_BATCH_ITEMS} requests")
-        return self._sign_and_log(requests)
+        return self._witnessed(requests, self._sign_and_log(requests))
+
+    def _witnessed(
+        self, requests: Sequence[SignRequest], outcomes: list[SignResult | SignerError]
+    ) -> list[SignResult | SignerError]:
+        """Each signature released only once a witnessed checkpoint holds its log entry
+        (one round per agent for the whole batch); else LogNotWitnessed in its place.
+        A replayed answer (idempotency key) waits for the same: its entry may have been
+        committed by a run that never got its checkpoint witnessed."""
+        if self._witnessing is None:
+            return outcomes
+        needed: dict[str, int] = {}
+        for request, outcome in zip(requests, outcomes, strict=True):
+            if not isinstance(outcome, SignerError):
+                agent_id = request.agent_id
+                needed[agent_id] = max(needed.get(agent_id, 0), outcome.log_index + 1)
+        refused: dict[str, LogNotWitnessed] = {}
+        for agent_id, size in needed.items():
+            try:
+                self._witness(agent_id, size)
+            except LogNotWitnessed as exc:
+                refused[agent_id] = exc
+        if not refused:
+            return outcomes
+        return [
+            refused.get(request.agent_id, outcome)
+            if not isinstance(outcome, SignerError)
+            else outcome
+            for request, outcome in zip(requests, outcomes, strict=True)
+        ]
+
+    def _witness(self, agent_id: str, size: int) -> tuple[int, bytes]:
+        if self._witnessing is None:  # pragma: no cover - callers check
+            raise RuntimeError("no witnesses configured")
+        vkey = self.get_agent(agent_id).log_verifier_key
+        return self._witnessing.ensure(agent_id, size, log_verifier_key=vkey)
 
     def _sign_and_log(
         self, requests: Sequence[SignRequest], *, approval: str = ""
@@ -635,7 +694,27 @@ class Signer(RecoveryOperations, OwnerPolicies):
         AppendLog comments in signer.proto for the whole contract.
         """
         self.get_agent(agent_id)
-        return self._log.append(agent_id, host_size, inputs)
+        if self._witnessing is None:
+            return self._log.append(agent_id, host_size, inputs)
+        witnessed = self._witnessing.witnessed_size(agent_id)
+        if host_size > witnessed:
+            # Entries committed but never witnessed (a log started before witnesses were
+            # configured): witness them first; a rolled-back log is refused here.
+            vkey = self.get_agent(agent_id).log_verifier_key
+            witnessed = self._witnessing.catch_up(agent_id, log_verifier_key=vkey)
+        if host_size > witnessed:
+            # The host got entries only with witnessed checkpoints; the enclave keeps
+            # the ones after the witnessed size to prove the next checkpoint from it.
+            raise LogStateMismatch(
+                f"host_size {host_size} is above {witnessed}, the witnessed size of the log "
+                f"of agent {agent_id!r}: the host's log is not this enclave's"
+            )
+        result = self._log.append(agent_id, host_size, inputs)
+        size, checkpoint = self._witness(agent_id, result.size)
+        entries = self._store.pending(agent_id, host_size, size)
+        if len(entries) != size - host_size:  # pragma: no cover - confirm kept them
+            raise RuntimeError(f"the log tail of agent {agent_id!r} has gaps")
+        return dataclasses.replace(result, size=size, entries=tuple(entries), checkpoint=checkpoint)
 
     # ------------------------------------------------------------ attestation
 

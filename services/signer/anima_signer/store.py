@@ -38,6 +38,10 @@ _LOG = "log"  # one row per agent (key b""): LogStateRecord as JSON
 # Entries [released, size) and the payloads the enclave wrote for them, one row per
 # append (so sealing costs per batch, not per entry); key: first and last index.
 _LOG_ENTRIES = "log_entries"
+# The latest checkpoint a quorum of witnesses cosigned (the note with their
+# cosignatures) and the Merkle frontier at its size, from which the next
+# consistency proof to the witnesses starts (anima_signer.witnessing). Key b"".
+_LOG_WITNESSED = "log_witnessed"
 #: One row per recovered agent (key b""): recovery epoch (8 bytes) and its agent root.
 _AGENT_ROOT = "agent_root"
 # The owner's signed policy documents (key: version, 8 bytes), each spend window's
@@ -464,3 +468,33 @@ class SignerStore:
                 raise RuntimeError(f"the stored log tail of agent {agent_id!r} is inconsistent")
             found += entries[max(start - first, 0) : end - first]
         return found
+
+    # ------------------------------------------------------------ witnessing
+
+    def witnessed(self, agent_id: str) -> tuple[bytes, bytes] | None:
+        """(frontier, cosigned note) of the agent's latest witnessed checkpoint."""
+        data = self._state.get(agent_id, _LOG_WITNESSED, _ONE)
+        if data is None:
+            return None
+        (length,) = _LENGTH.unpack_from(data)
+        return data[_LENGTH.size : _LENGTH.size + length], data[_LENGTH.size + length :]
+
+    def put_witnessed(self, agent_id: str, frontier: bytes, note: bytes) -> None:
+        """Committed without its own fsync: the next ordinary commit makes it durable,
+        and the host can confirm entries (release them here) only in such a later
+        commit, so a power cut never leaves the released size above the durable
+        witnessed size. Lost, the row only sends the next round from the older size
+        (the witnesses answer 409 with theirs, and the entries to prove from are held)."""
+        with self._state.transaction(durable=False):
+            value = _LENGTH.pack(len(frontier)) + frontier + note
+            self._state.put(agent_id, _LOG_WITNESSED, _ONE, value)
+
+    def log_since(self, agent_id: str, start: int) -> tuple[bytes, bytes, list[SequencedEntry]]:
+        """(latest signed checkpoint, its frontier, entries [start, size)), read at one
+        moment (under the store's lock, between transactions)."""
+        with self._state.transaction():
+            record = self.log_state(agent_id)
+            if record is None:
+                raise RuntimeError(f"agent {agent_id!r} has no log")
+            size = int.from_bytes(record.frontier[:8], "big")
+            return record.checkpoint, record.frontier, self.pending(agent_id, start, size)

@@ -11,6 +11,10 @@ missing --log, a monitor state file that cannot be used); 3 (audit, monitor)
 equivocation, with both notes as evidence; 4 (audit, monitor) rollback: the
 newer checkpoint is smaller than the older one, both notes as evidence.
 
+`verify`, `audit` and `monitor` take a witness policy (cli/witness_policy.py):
+checkpoints without the quorum's cosignatures are rejected (1, WitnessQuorumNotMet)
+unless --insecure-unwitnessed is given.
+
 Other packages add subcommands under `anima log` (e.g. the runtime's
 `anima log serve`) through the sub-parsers action register() returns.
 """
@@ -24,6 +28,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from anima_verify.cli.witness_policy import add_witness_policy, witness_policy
 from anima_verify.errors import AnimaError
 from anima_verify.tlog.checkpoint import Checkpoint
 from anima_verify.tlog.errors import (
@@ -80,6 +85,7 @@ def register(subparsers: SubParsers) -> SubParsers:
     )
     verify.add_argument("log", metavar="DIR|URL", help="the log's directory or base URL")
     _add_vkey(verify)
+    add_witness_policy(verify)
     verify.add_argument("--json", action="store_true", help="print one JSON object")
     verify.set_defaults(func=verify_log_command)
 
@@ -99,6 +105,7 @@ def register(subparsers: SubParsers) -> SubParsers:
         "new", metavar="NEW_CHECKPOINT", type=Path, help="the checkpoint that must extend it"
     )
     _add_vkey(audit)
+    add_witness_policy(audit)
     audit.add_argument(
         "--log",
         metavar="DIR|URL",
@@ -121,6 +128,7 @@ def register(subparsers: SubParsers) -> SubParsers:
     )
     monitor.add_argument("log", metavar="DIR|URL", help="the log's directory or base URL")
     _add_vkey(monitor)
+    add_witness_policy(monitor)
     monitor.add_argument(
         "--state",
         metavar="FILE",
@@ -207,9 +215,13 @@ def verify_log_command(args: argparse.Namespace) -> int:
     """Handler of `anima log verify`; returns the exit code."""
     as_json: bool = args.json
     try:
+        witnesses = witness_policy(args)
+    except ValueError as exc:
+        return _fail(EXIT_UNREADABLE, str(exc), None, as_json)
+    try:
         source = open_source(args.log)
         try:
-            report = verify_tiled_log(source, args.vkey)
+            report = verify_tiled_log(source, args.vkey, witnesses=witnesses)
         finally:
             if isinstance(source, HttpSource):
                 source.close()
@@ -254,11 +266,15 @@ def audit_command(args: argparse.Namespace) -> int:
         first, second = Path(args.old).read_bytes(), Path(args.new).read_bytes()
     except OSError as exc:
         return _audit_fail(EXIT_UNREADABLE, f"cannot read {exc.filename}: {exc.strerror}", as_json)
+    try:
+        witnesses = witness_policy(args)
+    except ValueError as exc:
+        return _audit_fail(EXIT_UNREADABLE, str(exc), as_json)
     source: TileSource | None = None
     try:
         if args.log is not None:
             source = open_source(args.log)
-        report = audit_checkpoints(first, second, args.vkey, source=source)
+        report = audit_checkpoints(first, second, args.vkey, source=source, witnesses=witnesses)
     except (Equivocation, Rollback) as exc:
         code, evidence = _alarm(exc, as_json)
         return _audit_fail(code, exc.message, as_json, exc, evidence)
@@ -354,9 +370,13 @@ def monitor_command(args: argparse.Namespace) -> int:
     """Handler of `anima log monitor`; returns the exit code."""
     as_json: bool = args.json
     try:
+        witnesses = witness_policy(args)
+    except ValueError as exc:
+        return _fail(EXIT_UNREADABLE, str(exc), None, as_json)
+    try:
         source = open_source(args.log)
         try:
-            report = monitor_log(source, args.vkey, args.state)
+            report = monitor_log(source, args.vkey, args.state, witnesses=witnesses)
         finally:
             if isinstance(source, HttpSource):
                 source.close()

@@ -10,6 +10,7 @@ import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from anima_verify.tlog.cosignature import WitnessPolicy
 from anima_verify.tlog.errors import MalformedCheckpoint
 from anima_verify.tlog.merkle import HASH_SIZE
 from anima_verify.tlog.note import Note, Verifier, open_note
@@ -67,7 +68,17 @@ class SignedCheckpoint:
         return self.note.to_bytes()
 
 
-def open_checkpoint(data: bytes, verifiers: Sequence[Verifier]) -> SignedCheckpoint:
-    """Verify the note signature by one of `verifiers`, then parse the body."""
+def open_checkpoint(
+    data: bytes, verifiers: Sequence[Verifier], *, witnesses: WitnessPolicy | None = None
+) -> SignedCheckpoint:
+    """Verify the note signature by one of `verifiers`, then parse the body; with
+    `witnesses`, also require their quorum's cosignatures (WitnessQuorumNotMet).
+
+    None checks no cosignature: only for callers that check witnesses elsewhere or
+    that chose WitnessPolicy.insecure_unwitnessed (the `anima log` commands ask for one).
+    """
     note = open_note(data, verifiers)
-    return SignedCheckpoint(checkpoint=parse_checkpoint(note.text), note=note)
+    signed = SignedCheckpoint(checkpoint=parse_checkpoint(note.text), note=note)
+    if witnesses is not None:
+        witnesses.check(note)
+    return signed

@@ -132,3 +132,30 @@ class Rollback(LogVerificationError):
         super().__init__(message)
         self.old_note = old_note
         self.new_note = new_note
+
+
+class MalformedCosignature(LogVerificationError):
+    """A signature line by a configured witness key that is not a C2SP cosignature/v1
+    (key id, 8-byte timestamp, 64-byte Ed25519 signature), or a witness key string
+    that is not a cosigner verifier key."""
+
+    reason = "MALFORMED_COSIGNATURE"
+
+
+class MalformedWitnessRequest(LogVerificationError):
+    """An add-checkpoint request or response (C2SP tlog-witness) outside the grammar."""
+
+    reason = "MALFORMED_WITNESS_REQUEST"
+
+
+class WitnessQuorumNotMet(LogVerificationError):
+    """A checkpoint without valid cosignatures from the witness policy's quorum.
+
+    `cosigned_by` names the policy's witnesses whose cosignatures did verify.
+    """
+
+    reason = "WITNESS_QUORUM_NOT_MET"
+
+    def __init__(self, message: str, *, cosigned_by: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.cosigned_by = cosigned_by

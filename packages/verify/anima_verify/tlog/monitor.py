@@ -34,6 +34,7 @@ from pathlib import Path
 
 from anima_verify.errors import AnimaError, ErrorKind
 from anima_verify.tlog.checkpoint import Checkpoint, open_checkpoint
+from anima_verify.tlog.cosignature import WitnessPolicy
 from anima_verify.tlog.errors import LogVerificationError, MissingTile, RootMismatch
 from anima_verify.tlog.merkle import EMPTY_ROOT
 from anima_verify.tlog.note import Verifier
@@ -155,7 +156,11 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def check_log(
-    source: TileSource, verifiers: Sequence[Verifier], last_seen: bytes | None
+    source: TileSource,
+    verifiers: Sequence[Verifier],
+    last_seen: bytes | None,
+    *,
+    witnesses: WitnessPolicy,
 ) -> tuple[MonitorReport, bytes]:
     """Fetch the log's checkpoint from `source` and check it against `last_seen` (the
     signed note stored for its origin, or None); the report and the note fetched.
@@ -168,7 +173,7 @@ def check_log(
     note = source.read(CHECKPOINT_PATH)
     if note is None:
         raise MissingTile(f"the log has no checkpoint (nothing at {CHECKPOINT_PATH!r})")
-    current = open_checkpoint(note, verifiers).checkpoint
+    current = open_checkpoint(note, verifiers, witnesses=witnesses).checkpoint
     if last_seen is None:
         if current.size == 0 and current.root_hash != EMPTY_ROOT:
             raise RootMismatch(
@@ -176,7 +181,11 @@ def check_log(
                 f"but the empty tree's root is {EMPTY_ROOT.hex()}"
             )
         return MonitorReport(current.origin, MonitorOutcome.FIRST, None, current, ()), note
-    audit = audit_checkpoints(last_seen, note, verifiers, source=source)
+    # The stored checkpoint passed the policy it was stored under; the new one must
+    # pass this one.
+    audit = audit_checkpoints(
+        last_seen, note, verifiers, source=source, witnesses=WitnessPolicy.insecure_unwitnessed()
+    )
     outcome = (
         MonitorOutcome.UNCHANGED if audit.old.size == audit.new.size else MonitorOutcome.EXTENDED
     )
@@ -185,7 +194,11 @@ def check_log(
 
 
 def monitor_log(
-    source: TileSource, verifiers: Sequence[Verifier], state_path: Path
+    source: TileSource,
+    verifiers: Sequence[Verifier],
+    state_path: Path,
+    *,
+    witnesses: WitnessPolicy,
 ) -> MonitorReport:
     """One monitor run: check the log against the checkpoint `state_path` holds for its
     origin, and store the new checkpoint only when it extends that one (see check_log
@@ -199,7 +212,7 @@ def monitor_log(
     stored = state.checkpoints.get(origin)
     if stored is not None:
         _check_stored(stored, origin, verifiers, state_path)
-    report, fetched = check_log(_Pinned(source, note), verifiers, stored)
+    report, fetched = check_log(_Pinned(source, note), verifiers, stored, witnesses=witnesses)
     if report.outcome is not MonitorOutcome.UNCHANGED:
         state.checkpoints[origin] = fetched
         state.save(state_path)

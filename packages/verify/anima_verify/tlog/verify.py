@@ -26,6 +26,7 @@ from contextlib import closing
 from dataclasses import dataclass
 
 from anima_verify.tlog.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
+from anima_verify.tlog.cosignature import WitnessPolicy
 from anima_verify.tlog.errors import (
     Equivocation,
     InconsistentLog,
@@ -97,6 +98,7 @@ def verify_tiled_log(
     *,
     on_progress: Callable[[int, int], None] | None = None,
     read_ahead: int | None = None,
+    witnesses: WitnessPolicy,
 ) -> LogReport:
     """Verify a whole tiled log against its signed checkpoint; raises the first
     LogVerificationError found (LogSourceError when the source cannot be read).
@@ -105,13 +107,16 @@ def verify_tiled_log(
     `read_ahead` bundles (and their level-0 tiles) are fetched in background
     threads to hide network latency; 0 reads everything in this thread. The
     default is 8 for an HttpSource and 0 otherwise (a local disk gains nothing).
+    `witnesses`: the checkpoint must carry their quorum's cosignatures
+    (WitnessQuorumNotMet); required: WitnessPolicy.insecure_unwitnessed() names
+    the choice to accept an unwitnessed log.
     """
     if read_ahead is None:
         read_ahead = _HTTP_READ_AHEAD if isinstance(source, HttpSource) else 0
     note = source.read(CHECKPOINT_PATH)
     if note is None:
         raise MissingTile(f"the log has no checkpoint (nothing at {CHECKPOINT_PATH!r})")
-    signed = open_checkpoint(note, verifiers)
+    signed = open_checkpoint(note, verifiers, witnesses=witnesses)
     size = signed.checkpoint.size
     tree = _TileChecker(source, size)
     checked = 0
@@ -257,6 +262,7 @@ def audit_checkpoints(
     verifiers: Sequence[Verifier],
     *,
     source: TileSource | None = None,
+    witnesses: WitnessPolicy,
 ) -> AuditReport:
     """Check that the signed checkpoint `new_note` extends `old_note`, one seen before:
     same log, size at least as large, and a consistency proof from old to new.
@@ -266,9 +272,11 @@ def audit_checkpoints(
     two roots, LogSourceNeeded for a larger size without `source`, and the
     note/checkpoint errors for bad signatures. A size-0 old checkpoint (with the
     empty tree's root, else RootMismatch) is extended by any checkpoint of the
-    same log: the report's proof is empty and `source` is not read.
+    same log: the report's proof is empty and `source` is not read. Both checkpoints
+    must carry the quorum's cosignatures of `witnesses` (WitnessQuorumNotMet).
     """
-    one, two = open_checkpoint(old_note, verifiers), open_checkpoint(new_note, verifiers)
+    one = open_checkpoint(old_note, verifiers, witnesses=witnesses)
+    two = open_checkpoint(new_note, verifiers, witnesses=witnesses)
     old, new = one.checkpoint, two.checkpoint
     if old.origin != new.origin:
         raise InconsistentLog(

@@ -10,8 +10,9 @@ dropped unseen and its refusal logged instead.
 
 What counts: for "native", the value plus the worst-case fee; for a token
 address, the amount of an ERC-20 transfer, approve or transferFrom sent to that
-contract, and the value of an EIP-2612 Permit whose verifying contract it is (an
-approval or a permit is money the agent lets go); for "any", every signature.
+contract, and the value of an EIP-2612 Permit whose verifying contract it is, and of an EIP-3009
+transfer/receive authorization (an approval, a permit or an authorization is money
+the agent lets go); for "any", every signature.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from anima_signer_api.policy_document import ANY, NATIVE, Window
 from anima_signer_api.types import UINT256_MAX, Transaction
 
 _TOKEN_SPENDS = frozenset({"transfer", "approve", "transferFrom"})
+# Typed data whose signature lets `value` of the verifying contract's token go: an
+# EIP-2612 permit, and EIP-3009 authorizations (what x402 payments sign).
+_SIGNED_SPENDS = frozenset({"Permit", "TransferWithAuthorization", "ReceiveWithAuthorization"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +48,7 @@ def spends(payload: object, variables: dict[str, Any]) -> list[Spend]:
         call = eth["call"]
         if call["function"] in _TOKEN_SPENDS:
             found.append(Spend(eth["tx"]["to"], chain_id, int(call["amount"])))
-    elif variables["kind"] == "typed_data" and eth["eip_712"]["primary_type"] == "Permit":
+    elif variables["kind"] == "typed_data" and eth["eip_712"]["primary_type"] in _SIGNED_SPENDS:
         value = eth["eip_712"]["message"].get("value", "0")
         amount = int(value) if isinstance(value, str) and value.isdigit() else UINT256_MAX
         found.append(Spend(eth["eip_712"]["domain"]["verifying_contract"], chain_id, amount))

@@ -223,16 +223,22 @@ class SealedState:
     # ------------------------------------------------------------ transactions
 
     @contextmanager
-    def transaction(self, after_commit: Callable[[], None] | None = None) -> Iterator[None]:
+    def transaction(
+        self, after_commit: Callable[[], None] | None = None, *, durable: bool = True
+    ) -> Iterator[None]:
         """All writes inside commit together, each touched agent's head with them, or
         none does. `after_commit` (and on_commit hooks) run once the commit is durable,
-        still under the lock."""
+        still under the lock. `durable=False` skips this commit's fsync: WAL frames are
+        written in order, so the next durable commit makes it durable too (for writes
+        that may be lost in a power cut as long as nothing durable depends on them)."""
         with self._lock:
             if self._undo is not None:
                 raise RuntimeError("SealedState transactions do not nest")
             self._undo, self._checked = {}, set()
             hooks: list[Callable[[], None]] = []
             self._after_commit = hooks
+            if not durable:
+                self._db.execute("PRAGMA synchronous=NORMAL")
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
@@ -247,6 +253,8 @@ class SealedState:
             finally:
                 self._undo, self._after_commit = None, None
                 self._checked, self._staged = set(), []
+                if not durable:
+                    self._db.execute("PRAGMA synchronous=FULL")
             for hook in hooks:
                 hook()
             if after_commit is not None:

@@ -50,6 +50,7 @@ class SignerServiceStub:
     STATE_MANIFEST_REFUSED FAILED_PRECONDITION  the sealed state store's agent list failed its check
     SEALED_BLOB_MALFORMED  INVALID_ARGUMENT     not a sealed blob of a known version
     SEALED_BLOB_REFUSED    FAILED_PRECONDITION  a sealed blob this enclave will not open
+    LOG_NOT_WITNESSED      FAILED_PRECONDITION  metadata: agent_id; no witness quorum, nothing released
     TEE_UNAVAILABLE        UNAVAILABLE          the TEE backend cannot be reached
     TEE_PROTOCOL_ERROR     INTERNAL             the TEE backend answered out of protocol
     Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
@@ -154,6 +155,7 @@ class SignerServiceServicer:
     STATE_MANIFEST_REFUSED FAILED_PRECONDITION  the sealed state store's agent list failed its check
     SEALED_BLOB_MALFORMED  INVALID_ARGUMENT     not a sealed blob of a known version
     SEALED_BLOB_REFUSED    FAILED_PRECONDITION  a sealed blob this enclave will not open
+    LOG_NOT_WITNESSED      FAILED_PRECONDITION  metadata: agent_id; no witness quorum, nothing released
     TEE_UNAVAILABLE        UNAVAILABLE          the TEE backend cannot be reached
     TEE_PROTOCOL_ERROR     INTERNAL             the TEE backend answered out of protocol
     Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
@@ -360,6 +362,7 @@ class SignerService:
     STATE_MANIFEST_REFUSED FAILED_PRECONDITION  the sealed state store's agent list failed its check
     SEALED_BLOB_MALFORMED  INVALID_ARGUMENT     not a sealed blob of a known version
     SEALED_BLOB_REFUSED    FAILED_PRECONDITION  a sealed blob this enclave will not open
+    LOG_NOT_WITNESSED      FAILED_PRECONDITION  metadata: agent_id; no witness quorum, nothing released
     TEE_UNAVAILABLE        UNAVAILABLE          the TEE backend cannot be reached
     TEE_PROTOCOL_ERROR     INTERNAL             the TEE backend answered out of protocol
     Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
