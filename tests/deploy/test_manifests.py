@@ -78,6 +78,11 @@ def test_strict_validation_refuses_an_unknown_field(
     assert "readOnlyRootFilesytem" in result.stdout + result.stderr
 
 
+# Run by third parties, not in Anima's namespace: a witness the operator of this
+# cluster ran would not check that operator. The signer is given their URLs and keys.
+THIRD_PARTY = frozenset({"anima-witness"})
+
+
 def _service_commands() -> set[str]:
     """Every service's entry point (services/* with [project.scripts]): one per process."""
     from anima_dev.service_env import workspace_members
@@ -97,7 +102,7 @@ def test_every_service_process_is_deployed_under_its_entry_points_name(
     # A service that gains an entry point (da-sync is a library today) fails here
     # until it has a workload; the workload, its image and command share the name.
     loads = workloads(rendered[overlay])
-    assert set(loads) == _service_commands() >= {"anima-signer", "anima-chain"}
+    assert set(loads) == _service_commands() - THIRD_PARTY >= {"anima-signer", "anima-chain"}
     for name, workload in loads.items():
         image = container(workload)["image"]
         assert image.rsplit("/", 1)[-1].split(":")[0].split("@")[0] == name, image
@@ -331,3 +336,21 @@ def test_a_checkpoint_key_missing_from_its_config_map_is_drift(rendered: dict[st
     (trust,) = [c for n, c in of_kind(docs, "ConfigMap").items() if n.startswith("anima-chain-t")]
     del trust["data"]["checkpoint-hash"]
     assert any("CHECKPOINT_HASH names no key" in p for p in env_drift(docs))
+
+
+@pytest.mark.parametrize("overlay", ["production", "confidential"])
+def test_the_production_signer_refuses_to_start_until_its_witnesses_are_named(
+    rendered: dict[str, Docs], overlay: str
+) -> None:
+    from anima_core.auth import token_digest
+    from anima_core.config import load_config
+    from anima_signer.config import ENV_PREFIX as SIGNER_PREFIX
+    from anima_signer.config import SignerConfig
+    from anima_signer_api.errors import SignerMisconfigured
+
+    env = own_env(rendered[overlay], "anima-signer")
+    env[f"{SIGNER_PREFIX}_CALLERS"] = f'{{"runtime": "{token_digest("t")}"}}'  # the Secret
+    config = load_config(SignerConfig, env_prefix=SIGNER_PREFIX, environ=env)
+    with pytest.raises(SignerMisconfigured, match="unwitnessed"):
+        config.check_startable()
+    assert not config.insecure_unwitnessed_log  # not waved through either
