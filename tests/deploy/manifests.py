@@ -22,13 +22,17 @@ import opentelemetry.sdk.environment_variables as otel_sdk_variables
 import yaml
 from pydantic import BaseModel
 
+import anima_chain.main
 import anima_memory.main
 import anima_runtime.main
 import anima_signer.main
+from anima_chain.config import ENV_PREFIX as CHAIN_PREFIX
+from anima_chain.config import ChainConfig
 from anima_core.config import load_config
 from anima_dev.service_env import REPO_ROOT
 from anima_memory.config import ENV_PREFIX as MEMORY_PREFIX
 from anima_memory.config import MemoryConfig
+from anima_runtime.chain_wiring import CHAIN_TOKEN_ENV
 from anima_runtime.cli import MEMORY_TOKEN_ENV, SIGNER_ADMIN_TOKEN_ENV, SIGNER_TOKEN_ENV
 from anima_runtime.config import ENV_PREFIX as RUNTIME_PREFIX
 from anima_runtime.config import RuntimeConfig
@@ -56,13 +60,27 @@ SERVICES = {
         RuntimeConfig,
         RUNTIME_PREFIX,
         anima_runtime.main.command_line,
-        frozenset({SIGNER_TOKEN_ENV, SIGNER_ADMIN_TOKEN_ENV, MEMORY_TOKEN_ENV}),
+        frozenset({SIGNER_TOKEN_ENV, SIGNER_ADMIN_TOKEN_ENV, MEMORY_TOKEN_ENV, CHAIN_TOKEN_ENV}),
     ),
+    "anima-chain": Service(
+        ChainConfig,
+        CHAIN_PREFIX,
+        anima_chain.main.command_line,
+        frozenset({SIGNER_TOKEN_ENV}),
+    ),
+}
+# Where each service listens: port name -> its config field (under its prefix).
+LISTENERS = {
+    "anima-signer": {"grpc": "LISTEN", "health": "HEALTH_LISTEN"},
+    "anima-memory": {"grpc": "LISTEN", "health": "HEALTH_LISTEN"},
+    "anima-runtime": {"http": "LISTEN", "grpc": "GRPC_LISTEN", "health": "HEALTH_LISTEN"},
+    "anima-chain": {"grpc": "LISTEN", "health": "HEALTH_LISTEN"},
 }
 OTEL_VARIABLES = frozenset(n for n in dir(otel_sdk_variables) if n.startswith("OTEL_"))
 # Variables whose value is a secret or a token digest: always from a Secret (a
 # *_FILE variable holds a path to a mounted Secret, not the secret).
-SECRET_WORDS = ("TOKEN", "KEY", "CALLERS", "SHA256S", "PASSWORD", "HEADERS")
+# A JSON-RPC node's URL too: hosted nodes carry their API key in it.
+SECRET_WORDS = ("TOKEN", "KEY", "CALLERS", "SHA256S", "PASSWORD", "HEADERS", "RPC__URL")
 
 
 def is_secret(variable: str) -> bool:
@@ -109,6 +127,26 @@ def literal_env(workload: dict[str, Any]) -> dict[str, str]:
     return {e["name"]: e["value"] for e in container(workload).get("env", ()) if "value" in e}
 
 
+def config_map_env(docs: list[dict[str, Any]], workload: dict[str, Any]) -> dict[str, str]:
+    """Variables taken from a key of a rendered ConfigMap, with that key's value."""
+    maps = of_kind(docs, "ConfigMap")
+    found = {}
+    for e in container(workload).get("env", ()):
+        ref = e.get("valueFrom", {}).get("configMapKeyRef")
+        if ref is not None and ref["key"] in maps.get(ref["name"], {}).get("data", {}):
+            found[e["name"]] = str(maps[ref["name"]]["data"][ref["key"]])
+    return found
+
+
+def own_env(docs: list[dict[str, Any]], name: str) -> dict[str, str]:
+    """A workload's own-prefix variables as its process sees them (literals and
+    ConfigMap keys; Secrets are not in the manifests)."""
+    workload = workloads(docs)[name]
+    prefix = SERVICES[name].prefix
+    values = {**literal_env(workload), **config_map_env(docs, workload)}
+    return {k: v for k, v in values.items() if k.startswith(f"{prefix}_")}
+
+
 def env_names(workload: dict[str, Any]) -> list[str]:
     return [e["name"] for e in container(workload).get("env", ())]
 
@@ -143,7 +181,14 @@ def env_drift(docs: list[dict[str, Any]]) -> list[str]:
         for variable in literals:
             if is_secret(variable):
                 problems.append(f"{name}: {variable} is inlined; it must come from a Secret")
-        own = {k: v for k, v in literals.items() if k.startswith(f"{service.prefix}_")}
+        for variable in config_map_env(docs, workload):
+            if is_secret(variable):
+                problems.append(f"{name}: {variable} is in a ConfigMap; it must be a Secret")
+        for e in container(workload).get("env", ()):
+            ref = e.get("valueFrom", {}).get("configMapKeyRef")
+            if ref is not None and e["name"] not in config_map_env(docs, workload):
+                problems.append(f"{name}: {e['name']} names no key of a rendered ConfigMap")
+        own = own_env(docs, name)
         try:
             load_config(service.config, env_prefix=service.prefix, environ=own)
         except Exception as exc:
@@ -163,14 +208,9 @@ def port_drift(docs: list[dict[str, Any]]) -> list[str]:
     """Container ports, probes, Services and policies that disagree with the listeners."""
     problems = []
     loads = {n: w for n, w in workloads(docs).items()}
-    listeners = {
-        "anima-signer": {"grpc": "LISTEN", "health": "HEALTH_LISTEN"},
-        "anima-memory": {"grpc": "LISTEN", "health": "HEALTH_LISTEN"},
-        "anima-runtime": {"http": "LISTEN", "grpc": "GRPC_LISTEN", "health": "HEALTH_LISTEN"},
-    }
     for name, workload in loads.items():
         service, declared, env = SERVICES[name], ports(workload), literal_env(workload)
-        for port_name, field in listeners[name].items():
+        for port_name, field in LISTENERS[name].items():
             address = env.get(f"{service.prefix}_{field}")
             if address is None:
                 problems.append(f"{name}: {service.prefix}_{field} is not set")
@@ -208,7 +248,7 @@ def port_drift(docs: list[dict[str, Any]]) -> list[str]:
 
 def runtime_arguments(docs: list[dict[str, Any]]) -> tuple[argparse.Namespace, list[str]]:
     """The runtime's arguments, parsed by its own parser, and their disagreements with
-    the signer's Service and the memory shards."""
+    the signer's and chain client's Services and the memory shards."""
     problems = []
     loads = workloads(docs)
     runtime = loads["anima-runtime"]
@@ -226,9 +266,42 @@ def runtime_arguments(docs: list[dict[str, Any]]) -> tuple[argparse.Namespace, l
     count = literal_env(memory).get(f"{MEMORY_PREFIX}_SHARD__COUNT")
     if count != str(replicas):
         problems.append(f"memory has {replicas} replicas but SHARD__COUNT {count}")
+    chain_ports = {p["port"] for p in of_kind(docs, "Service")["anima-chain"]["spec"]["ports"]}
+    host, _, port = (args.chain or "").rpartition(":")
+    if host != "anima-chain" or int(port or 0) not in chain_ports:
+        problems.append(f"--chain={args.chain} is not the chain client's Service")
+    chain_args = (
+        SERVICES["anima-chain"].command_line().parse_args(container(loads["anima-chain"])["args"])
+    )
+    if chain_args.signer != args.signer:
+        problems.append(f"the chain client's --signer={chain_args.signer} is not the runtime's")
     for name in ("anima-signer", "anima-memory"):
         SERVICES[name].command_line().parse_args(container(loads[name])["args"])
     return args, problems
+
+
+def pod_calls(docs: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """(caller, callee) pairs between Anima workloads that the NetworkPolicies allow both
+    ways: the caller's egress and the callee's ingress each name the other."""
+    names = set(workloads(docs))
+
+    def peers(rules: Any, direction: str) -> set[str]:
+        found = set()
+        for rule in rules or ():
+            for peer in rule.get(direction, ()):
+                label = peer.get("podSelector", {}).get("matchLabels", {})
+                found.add(label.get("app.kubernetes.io/name"))
+        return found & names
+
+    egress: dict[str, set[str]] = {n: set() for n in names}
+    ingress: dict[str, set[str]] = {n: set() for n in names}
+    for policy in of_kind(docs, "NetworkPolicy").values():
+        spec = policy["spec"]
+        selected = spec["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
+        if selected in names:
+            egress[selected] |= peers(spec.get("egress"), "to")
+            ingress[selected] |= peers(spec.get("ingress"), "from")
+    return {(a, b) for a in names for b in egress[a] if a in ingress[b]}
 
 
 def hardening(docs: list[dict[str, Any]]) -> list[str]:

@@ -29,6 +29,8 @@ from tests.deploy.manifests import (
     hardening,
     literal_env,
     of_kind,
+    own_env,
+    pod_calls,
     port_drift,
     render,
     runtime_arguments,
@@ -76,12 +78,42 @@ def test_strict_validation_refuses_an_unknown_field(
     assert "readOnlyRootFilesytem" in result.stdout + result.stderr
 
 
+# Run by third parties, not in Anima's namespace: a witness the operator of this
+# cluster ran would not check that operator. The signer is given their URLs and keys.
+THIRD_PARTY = frozenset({"anima-witness"})
+
+
+def _service_commands() -> set[str]:
+    """Every service's entry point (services/* with [project.scripts]): one per process."""
+    from anima_dev.service_env import workspace_members
+
+    return {
+        command
+        for member in workspace_members().values()
+        if member.path.parent.name == "services"
+        for command in member.scripts
+    }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_process_is_deployed_under_its_entry_points_name(
+    rendered: dict[str, Docs], overlay: str
+) -> None:
+    # A service that gains an entry point (da-sync is a library today) fails here
+    # until it has a workload; the workload, its image and command share the name.
+    loads = workloads(rendered[overlay])
+    assert set(loads) == _service_commands() - THIRD_PARTY >= {"anima-signer", "anima-chain"}
+    for name, workload in loads.items():
+        image = container(workload)["image"]
+        assert image.rsplit("/", 1)[-1].split(":")[0].split("@")[0] == name, image
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_manifests_match_what_the_services_read(
     rendered: dict[str, Docs], overlay: str
 ) -> None:
     docs = rendered[overlay]
-    assert set(workloads(docs)) == {"anima-signer", "anima-memory", "anima-runtime"}
+    assert set(workloads(docs)) == {"anima-signer", "anima-memory", "anima-runtime", "anima-chain"}
     _, argument_problems = runtime_arguments(docs)
     assert env_drift(docs) + port_drift(docs) + argument_problems == []
 
@@ -125,6 +157,14 @@ def test_an_inlined_secret_is_refused(rendered: dict[str, Docs]) -> None:
     assert any("inlined" in p for p in env_drift(docs))
 
 
+def test_an_inlined_rpc_url_is_refused(rendered: dict[str, Docs]) -> None:
+    docs = copy.deepcopy(rendered["production"])
+    env = container(workloads(docs)["anima-chain"])["env"]
+    env[:] = [e for e in env if e["name"] != "ANIMA_CHAIN_RPC__URL"]
+    env.append({"name": "ANIMA_CHAIN_RPC__URL", "value": "https://node.example/v3/apikey"})
+    assert any("ANIMA_CHAIN_RPC__URL is inlined" in p for p in env_drift(docs))
+
+
 def test_a_probe_or_port_off_the_listener_is_drift(rendered: dict[str, Docs]) -> None:
     docs = copy.deepcopy(rendered["dev"])
     memory = container(workloads(docs)["anima-memory"])
@@ -161,6 +201,8 @@ def test_dev_runs_the_simulated_tee_and_embedded_store(rendered: dict[str, Docs]
     assert literal_env(loads["anima-memory"])[f"{MEMORY_PREFIX}_STORE"] == "embedded"
     args, _ = runtime_arguments(rendered["dev"])
     assert args.insecure_allow_simulated
+    chain = container(loads["anima-chain"])["args"]
+    assert "--insecure-allow-simulated" in chain
 
 
 @pytest.mark.parametrize("overlay", ["production", "confidential"])
@@ -192,18 +234,35 @@ def test_the_confidential_signer_runs_in_a_confidential_vm(rendered: dict[str, D
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_default_deny_and_nobody_but_the_runtime_reaches_the_signer(
+def test_default_deny_and_nobody_but_the_runtime_and_chain_client_reach_the_signer(
     rendered: dict[str, Docs], overlay: str
 ) -> None:
+    # Exactly the calls the design has, allowed at both ends: runtime -> signer,
+    # memory, chain client; chain client -> signer (it signs sends there).
+    assert pod_calls(rendered[overlay]) == {
+        ("anima-runtime", "anima-signer"),
+        ("anima-runtime", "anima-memory"),
+        ("anima-runtime", "anima-chain"),
+        ("anima-chain", "anima-signer"),
+    }
     policies = of_kind(rendered[overlay], "NetworkPolicy")
     deny = policies["anima-default-deny"]["spec"]
     assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
     assert "ingress" not in deny and "egress" not in deny
-    runtime_only = [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "anima-runtime"}}}]
-    for callee in ("anima-signer", "anima-memory"):
+
+    def pods(*names: str) -> list[dict[str, Any]]:
+        return [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": n}}} for n in names]
+
+    callers = {
+        "anima-signer": pods("anima-runtime", "anima-chain"),
+        "anima-memory": pods("anima-runtime"),
+        "anima-chain": pods("anima-runtime"),
+    }
+    for callee, allowed in callers.items():
         spec = policies[callee]["spec"]
-        assert [peer for rule in spec["ingress"] for peer in rule["from"]] == runtime_only
-        assert spec["egress"] == []
+        assert [peer for rule in spec["ingress"] for peer in rule["from"]] == allowed
+    assert policies["anima-signer"]["spec"]["egress"] == []
+    assert policies["anima-memory"]["spec"]["egress"] == []
     # The runtime's APIs are public (tokens, public log reads); its health port is not.
     (public,) = policies["anima-runtime"]["spec"]["ingress"]
     assert {p["port"] for p in public["ports"]} == {"http", "grpc"}
@@ -228,3 +287,70 @@ def test_the_shipped_policy_refuses_every_enclave_until_pinned(
     ]
     with pytest.raises(MeasurementMismatch, match="mrtd"):
         MeasurementPolicy.from_json(policy["data"]["policy.json"]).check_measurements(verified)
+
+
+def test_a_policy_letting_memory_reach_the_signer_is_caught(rendered: dict[str, Docs]) -> None:
+    docs = copy.deepcopy(rendered["production"])
+    policies = of_kind(docs, "NetworkPolicy")
+    memory_pods = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "anima-memory"}}}
+    policies["anima-signer"]["spec"]["ingress"][0]["from"].append(memory_pods)
+    signer_pods = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "anima-signer"}}}
+    policies["anima-memory"]["spec"]["egress"] = [{"to": [signer_pods]}]
+    assert ("anima-memory", "anima-signer") in pod_calls(docs)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_chain_client_trusts_nothing_until_its_checkpoint_is_pinned(
+    rendered: dict[str, Docs], overlay: str
+) -> None:
+    # The shipped trust is fail-closed: the configuration loads, but the service
+    # refuses to start until the operator pins a block hash (ConfigMap anima-chain-trust).
+    from anima_chain.config import ENV_PREFIX as CHAIN_PREFIX
+    from anima_chain.config import ChainConfig
+    from anima_core.auth import token_digest
+    from anima_core.config import ConfigError, load_config
+
+    env = own_env(rendered[overlay], "anima-chain")
+    assert env[f"{CHAIN_PREFIX}_CHAIN_ID"] == ("31337" if overlay == "dev" else "1")
+    env[f"{CHAIN_PREFIX}_CALLERS"] = f'{{"runtime": "{token_digest("t")}"}}'  # the Secret
+    config = load_config(ChainConfig, env_prefix=CHAIN_PREFIX, environ=env)
+    with pytest.raises(ConfigError, match="no checkpoint_hash"):
+        config.check_startable()
+    env[f"{CHAIN_PREFIX}_CHECKPOINT_HASH"] = "0x" + "ab" * 32
+    load_config(ChainConfig, env_prefix=CHAIN_PREFIX, environ=env).check_startable()
+
+
+def test_a_chain_client_off_its_service_or_signer_is_drift(rendered: dict[str, Docs]) -> None:
+    docs = copy.deepcopy(rendered["production"])
+    runtime_args = container(workloads(docs)["anima-runtime"])["args"]
+    runtime_args[runtime_args.index("--chain=anima-chain:7470")] = "--chain=anima-chain:7460"
+    chain_args = container(workloads(docs)["anima-chain"])["args"]
+    chain_args[chain_args.index("--signer=anima-signer:7443")] = "--signer=anima-signer:7444"
+    _, problems = runtime_arguments(docs)
+    assert any("is not the chain client's Service" in p for p in problems)
+    assert any("chain client's --signer" in p for p in problems)
+
+
+def test_a_checkpoint_key_missing_from_its_config_map_is_drift(rendered: dict[str, Docs]) -> None:
+    docs = copy.deepcopy(rendered["dev"])
+    (trust,) = [c for n, c in of_kind(docs, "ConfigMap").items() if n.startswith("anima-chain-t")]
+    del trust["data"]["checkpoint-hash"]
+    assert any("CHECKPOINT_HASH names no key" in p for p in env_drift(docs))
+
+
+@pytest.mark.parametrize("overlay", ["production", "confidential"])
+def test_the_production_signer_refuses_to_start_until_its_witnesses_are_named(
+    rendered: dict[str, Docs], overlay: str
+) -> None:
+    from anima_core.auth import token_digest
+    from anima_core.config import load_config
+    from anima_signer.config import ENV_PREFIX as SIGNER_PREFIX
+    from anima_signer.config import SignerConfig
+    from anima_signer_api.errors import SignerMisconfigured
+
+    env = own_env(rendered[overlay], "anima-signer")
+    env[f"{SIGNER_PREFIX}_CALLERS"] = f'{{"runtime": "{token_digest("t")}"}}'  # the Secret
+    config = load_config(SignerConfig, env_prefix=SIGNER_PREFIX, environ=env)
+    with pytest.raises(SignerMisconfigured, match="unwitnessed"):
+        config.check_startable()
+    assert not config.insecure_unwitnessed_log  # not waved through either

@@ -90,3 +90,51 @@ def test_the_runtime_without_one_of_its_secrets(tmp_path: Path, missing: str, na
     # Nothing listens on port 9: had it got past its secrets, it would fail differently.
     args = ("--signer=127.0.0.1:9", "--insecure-allow-simulated", "--memory=127.0.0.1:9")
     _refused(_serve("runtime", env, *args, "--memory-insecure-plaintext"), named)
+
+
+def test_the_runtime_with_a_chain_but_without_its_token(tmp_path: Path) -> None:
+    env = {
+        "ANIMA_RUNTIME_DATA_DIR": str(tmp_path),
+        "ANIMA_RUNTIME_API_TOKEN_SHA256S": json.dumps([token_digest(SECRET_LOOKING)]),
+        "ANIMA_SIGNER_TOKEN": SECRET_LOOKING,
+        "ANIMA_MEMORY_TOKEN": SECRET_LOOKING,
+    }
+    # Refused before connecting: nothing listens on port 9, yet the chain token is named.
+    args = ("--signer=127.0.0.1:9", "--insecure-allow-simulated", "--memory=127.0.0.1:9")
+    chain = ("--chain=127.0.0.1:9", "--chain-insecure-plaintext")
+    _refused(
+        _serve("runtime", env, *args, "--memory-insecure-plaintext", *chain), "ANIMA_CHAIN_TOKEN"
+    )
+
+
+def _chain_env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "ANIMA_CHAIN_DATA_DIR": str(tmp_path),
+        "ANIMA_CHAIN_LISTEN": "127.0.0.1:0",
+        "ANIMA_CHAIN_CHAIN_ID": "31337",
+        "ANIMA_CHAIN_CHECKPOINT_HASH": "0x" + "ab" * 32,
+        "ANIMA_CHAIN_CALLERS": json.dumps({"runtime": token_digest("t")}),
+        "ANIMA_SIGNER_TOKEN": SECRET_LOOKING,
+    }
+
+
+def test_the_chain_client_without_its_callers_secret(tmp_path: Path) -> None:
+    env = _chain_env(tmp_path)
+    del env["ANIMA_CHAIN_CALLERS"]
+    _refused(_serve("chain", env, "--insecure-allow-simulated"), "no callers configured")
+
+
+def test_the_chain_client_with_a_malformed_callers_secret(tmp_path: Path) -> None:
+    env = {**_chain_env(tmp_path), "ANIMA_CHAIN_CALLERS": json.dumps({"runtime": SECRET_LOOKING})}
+    _refused(_serve("chain", env, "--insecure-allow-simulated"), "ANIMA_CHAIN_CALLERS")
+
+
+def test_the_chain_client_without_its_signer_token(tmp_path: Path) -> None:
+    env = _chain_env(tmp_path)
+    del env["ANIMA_SIGNER_TOKEN"]
+    _refused(_serve("chain", env, "--insecure-allow-simulated"), "ANIMA_SIGNER_TOKEN")
+
+
+def test_the_chain_client_without_a_pinned_checkpoint(tmp_path: Path) -> None:
+    env = {**_chain_env(tmp_path), "ANIMA_CHAIN_CHECKPOINT_HASH": ""}  # as the overlays ship
+    _refused(_serve("chain", env, "--insecure-allow-simulated"), "no checkpoint_hash")

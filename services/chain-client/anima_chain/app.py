@@ -82,6 +82,7 @@ async def start_chain(config: ChainConfig, *, signer: SignerClient) -> RunningCh
             TokenAuthInterceptor.for_roles(config.callers, ACCESS_LIST),
         ],
         service_names=[SERVICE_NAME],
+        health_address=config.health_listen,
     )
     servicer = ChainServicer()
     server.add_servicer(pb_grpc.add_ChainServiceServicer_to_server, servicer, SERVICE_NAME)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from anima_chain.config import ENV_PREFIX, BeaconSourceConfig, ChainConfig
 from anima_chain_api.cli import add_client_commands
 from anima_core.config import ConfigError, load_config
 from anima_core.files import replace_file
+from anima_core.otel import exported_telemetry
 from anima_signer_api.cli import add_signer_arguments, measurement_policy, signer_token
 from anima_verify.errors import AnimaError
 
@@ -127,7 +129,8 @@ def _trust(config: ChainConfig) -> str:
 def _serve(args: argparse.Namespace) -> int:
     try:
         config = load_chain_config(args)
-        asyncio.run(_serve_async(args, config))
+        with exported_telemetry("anima-chain", os.environ):
+            asyncio.run(_serve_async(args, config))
     except (AnimaError, OSError) as exc:
         print(f"anima chain: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 1

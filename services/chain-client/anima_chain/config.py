@@ -118,6 +118,9 @@ class BeaconSourceConfig(FrozenConfig):
 
 class ChainConfig(FrozenConfig):
     listen: str = "127.0.0.1:7460"
+    # A plaintext listener serving gRPC health only (Kubernetes' native probe
+    # speaks no TLS); None: health is on the API listener alone.
+    health_listen: str | None = None
     data_dir: Path = Path(".anima/chain")
     production: bool = False
     tls_cert_file: Path | None = None

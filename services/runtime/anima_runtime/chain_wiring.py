@@ -79,6 +79,19 @@ def _token(text: str) -> EvmToken:
         ) from None
 
 
+def chain_token(args: argparse.Namespace) -> str | None:
+    """The chain client's token when --chain is given (None without it); checked before
+    the runtime connects anywhere, so a missing Secret fails the start at once."""
+    if not args.chain:
+        return None
+    token = os.environ.get(CHAIN_TOKEN_ENV, "")
+    if not token:
+        raise ChainSetupProblem(f"--chain needs {CHAIN_TOKEN_ENV} (a chain client token)")
+    if not args.chain_cert and not args.chain_insecure_plaintext:
+        raise ChainSetupProblem("--chain needs --chain-cert (or --chain-insecure-plaintext)")
+    return token
+
+
 def _x402_asset(text: str) -> X402Asset:
     address, _, rest = text.partition(":")
     name, _, version = rest.partition(":")
@@ -97,14 +110,10 @@ async def chain_plugins(
 ) -> AsyncIterator[Mapping[str, Callable[[], Plugin]]]:
     """The EVM plugin by its names when --chain is given (its client checked at once by
     asking for the verified head), and the x402 plugin when --x402-asset is; else nothing."""
-    if not args.chain:
+    token = chain_token(args)
+    if token is None:
         yield {}
         return
-    token = os.environ.get(CHAIN_TOKEN_ENV, "")
-    if not token:
-        raise ChainSetupProblem(f"--chain needs {CHAIN_TOKEN_ENV} (a chain client token)")
-    if not args.chain_cert and not args.chain_insecure_plaintext:
-        raise ChainSetupProblem("--chain needs --chain-cert (or --chain-insecure-plaintext)")
     client = ChainClient.connect(
         args.chain,
         token,

@@ -48,7 +48,12 @@ from anima_memory_api.router import ShardedMemoryClient, check_replicas
 from anima_memory_api.shards import Shard
 from anima_memory_api.types import MemoryFilter
 from anima_runtime.api.http import create_runtime_app
-from anima_runtime.chain_wiring import ChainSetupProblem, add_chain_arguments, chain_plugins
+from anima_runtime.chain_wiring import (
+    ChainSetupProblem,
+    add_chain_arguments,
+    chain_plugins,
+    chain_token,
+)
 from anima_runtime.config import ENV_PREFIX, RuntimeConfig, listen_address
 from anima_runtime.grpc_serve import RuntimeGrpc, start_grpc
 from anima_runtime.handler import RuntimeHandler
@@ -206,6 +211,7 @@ async def _serve(args: argparse.Namespace, config: RuntimeConfig) -> int:
     signer_token = required_token(SIGNER_TOKEN_ENV)
     admin_token = os.environ.get(SIGNER_ADMIN_TOKEN_ENV) or None
     memory_token = required_token(MEMORY_TOKEN_ENV)
+    chain_token(args)  # its Secret too, before connecting anywhere
     with stop_on_signals() as stopping:
         host, port = config.listen_address
         with bind(host, port) as sock:
