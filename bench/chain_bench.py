@@ -14,33 +14,23 @@ Usage: python bench/chain_bench.py [--reads N] [--sends N]
 from __future__ import annotations
 
 import argparse
-import asyncio
-import statistics
-import tempfile
 import time
-from pathlib import Path
 
-from machine import machine  # bench/machine.py, beside this script
+from chain_stack import percentiles, run_on_local_chain  # bench/, beside this script
+from machine import machine
 
 from anima_chain_api.client import ChainClient
 from anima_chain_api.types import TransactionIntent
 from anima_dev.contracts import set_balance
-from anima_dev.local_chain import LocalChain, local_chain
-from anima_dev.local_chain_client import LocalChainClient, local_chain_client
-from anima_dev.local_signer import LocalSigner, local_signer
+from anima_dev.local_chain import LocalChain
+from anima_dev.local_chain_client import LocalChainClient
+from anima_dev.local_signer import LocalSigner
 from anima_signer_api.client import SignerClient
 from anima_signer_api.types import SigningPolicy
 from anima_verify.attestation import MeasurementPolicy
 
 ETH = 10**18
 AGENT = "bench-wallet"
-
-
-def _percentiles(samples: list[float]) -> str:
-    ordered = sorted(samples)
-    p50 = statistics.median(ordered)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, n={len(ordered)}"
 
 
 async def _run(
@@ -67,7 +57,7 @@ async def _run(
             started = time.perf_counter()
             await client.account(wallet)
             samples.append(time.perf_counter() - started)
-        print(f"verified balance over gRPC (GetAccount at the head): {_percentiles(samples)}")
+        print(f"verified balance over gRPC (GetAccount at the head): {percentiles(samples)}")
         samples = []
         to = bytes.fromhex("00000000000000000000000000000000000b0b00")
         for n in range(sends):
@@ -78,7 +68,7 @@ async def _run(
             outcome = await client.send_transaction(intent)
             samples.append(time.perf_counter() - started)
             assert outcome.receipt.success
-        print(f"transaction, request -> verified receipt (anvil automine): {_percentiles(samples)}")
+        print(f"transaction, request -> verified receipt (anvil automine): {percentiles(samples)}")
 
 
 def main() -> None:
@@ -87,14 +77,7 @@ def main() -> None:
     parser.add_argument("--sends", type=int, default=100)
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        state = Path(tmp)
-        with (
-            local_chain(state / "anvil") as chain,
-            local_signer(state) as signer,
-            local_chain_client(state, chain=chain, signer=signer) as verifier,
-        ):
-            asyncio.run(_run(chain, signer, verifier, args.reads, args.sends))
+    run_on_local_chain(lambda *stack: _run(*stack, args.reads, args.sends))
 
 
 if __name__ == "__main__":

@@ -13,16 +13,13 @@ Usage: python bench/economy_bench.py [--payments N] [--reads N]
 from __future__ import annotations
 
 import argparse
-import asyncio
-import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
+from chain_stack import percentiles, run_on_local_chain  # bench/, beside this script
 from eth_account import Account
 from eth_utils.address import to_checksum_address
-from machine import machine  # bench/machine.py, beside this script
+from machine import machine
 
 from anima_chain_api.client import ChainClient
 from anima_dev.contracts import set_balance
@@ -35,9 +32,9 @@ from anima_dev.economy import (
     market,
     payment_policy,
 )
-from anima_dev.local_chain import LocalChain, local_chain
-from anima_dev.local_chain_client import LocalChainClient, local_chain_client
-from anima_dev.local_signer import LocalSigner, local_signer
+from anima_dev.local_chain import LocalChain
+from anima_dev.local_chain_client import LocalChainClient
+from anima_dev.local_signer import LocalSigner
 from anima_economy.agent_identity import register
 from anima_economy.eip3009 import TokenDomain
 from anima_economy.erc8004 import AgentCard, read_identity
@@ -47,13 +44,6 @@ from anima_signer_api.policy_document import owner_typed_data, parse_document
 
 AGENT = "bench-buyer"
 OWNER_KEY = "0x" + "4f" * 32
-
-
-def _percentiles(samples: list[float]) -> str:
-    ordered = sorted(samples)
-    p50 = statistics.median(ordered)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, n={len(ordered)}"
 
 
 async def _run(
@@ -98,7 +88,7 @@ async def _run(
                 samples.append(time.perf_counter() - started)
                 assert paid.payment is not None
             print(f"x402 round trip (402, enclave signature, paid + settled + proven): "
-                  f"{_percentiles(samples)}")  # fmt: skip
+                  f"{percentiles(samples)}")  # fmt: skip
 
             card = AgentCard("bench", "", f"eip155:{chain.chain_id}:{wallet}",
                              "http://127.0.0.1/v1/logs/x", agent.log_verifier_key,
@@ -116,7 +106,7 @@ async def _run(
                 samples.append(time.perf_counter() - started)
                 assert found.uri == uri
             print(f"ERC-8004 identity read (owner, URI of {len(uri)} bytes, hash; proven "
-                  f"storage, 2 round trips): {_percentiles(samples)}")  # fmt: skip
+                  f"storage, 2 round trips): {percentiles(samples)}")  # fmt: skip
 
 
 def main() -> None:
@@ -125,14 +115,7 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=200)
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        state = Path(tmp)
-        with (
-            local_chain(state / "anvil") as chain,
-            local_signer(state) as signer,
-            local_chain_client(state, chain=chain, signer=signer) as verifier,
-        ):
-            asyncio.run(_run(chain, signer, verifier, args.payments, args.reads))
+    run_on_local_chain(lambda *stack: _run(*stack, args.payments, args.reads))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import contextlib
 import json
 import secrets
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,11 +105,14 @@ def payment_policy(
     chain_id: int,
     *,
     per_day: int = PER_DAY,
+    version: int = 1,
+    extra_rules: Sequence[dict[str, Any]] = (),
 ) -> str:
     """The owner's rules: x402 authorizations in this token on this chain to listed payees,
-    at most PER_REQUEST each and PER_DAY a day; the agent's registry calls."""
+    at most PER_REQUEST each and PER_DAY a day; the agent's registry calls; then
+    `extra_rules` (the tests' feedback signatures, say)."""
     return json.dumps({
-        "schema": SCHEMA, "agent_id": agent_id, "version": 1,
+        "schema": SCHEMA, "agent_id": agent_id, "version": version,
         "lists": {"payees": payees},
         "rules": [
             {"id": "x402-over-per-request-limit", "effect": "deny", "payloads": ["typed_data"],
@@ -123,6 +126,7 @@ def payment_policy(
             {"id": "erc8004-registries", "effect": "allow", "payloads": ["transaction"],
              "chain_ids": [chain_id], "to": [contracts.identity, contracts.validation],
              "when": "eth.tx.value == '0'"},
+            *extra_rules,
         ],
         "windows": [{"id": "x402-daily", "asset": contracts.token.lower(), "chain_id": chain_id,
                      "calendar": "day", "max_amount": str(per_day)}],

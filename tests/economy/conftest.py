@@ -6,7 +6,6 @@ facilitator, both in process over httpx's ASGI transport."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,54 +13,49 @@ from typing import Any
 
 import httpx
 import pytest
-from eth_abi.abi import encode
 from eth_account import Account
 from eth_utils.address import to_checksum_address
 from fastapi import FastAPI
 
 from anima_chain.app import RunningChain, start_chain
 from anima_chain_api.client import ChainClient
-from anima_core.auth import token_digest
-from anima_dev.contracts import compile_contracts, dev_account, send_from_dev_account, set_balance
+from anima_dev.contracts import dev_account, set_balance
+from anima_dev.economy import (
+    DEAR_PRICE,
+    PRICE,
+    TOKEN_NAME,
+    UNIT,
+    EconomyContracts,
+    deploy_economy,
+    give_token,
+    payment_policy,
+    token_balance,
+)
 from anima_dev.local_chain import LocalChain, local_chain
 from anima_economy.eip3009 import TokenDomain
 from anima_economy.facilitator import DevFacilitator, DevFacilitatorConfig, JsonRpc, facilitator_app
 from anima_economy.payer import X402Payer
 from anima_economy.seller import Price, X402Middleware
-from anima_signer.app import start_signer
-from anima_signer.config import SignerConfig
 from anima_signer_api.client import SignerClient
-from anima_signer_api.policy_document import SCHEMA, owner_typed_data, parse_document
-from anima_verify.attestation import MeasurementPolicy
-from tests.chain.client.conftest import CHAIN_TOKEN, chain_config, checkpoint_of
+from anima_signer_api.policy_document import owner_typed_data, parse_document
+from tests.chain.client.conftest import (
+    CHAIN_TOKEN,
+    chain_config,
+    checkpoint_of,
+    signer_client,
+    start_test_signer,
+)
 
+# The contracts, prices and the owner's limits are the demo's (anima_dev.economy):
+# PER_REQUEST for one payment, PER_DAY a day; the seller asks PRICE for /weather and
+# DEAR_PRICE (above PER_REQUEST) for /oracle.
 CHAIN_ID = 31337
-UNIT = 10**6  # the token has 6 decimals, as USDC
-TOKEN_NAME = "Anima Dollar"
 AGENT = "economy-agent"
 OWNER_KEY = "0x" + "4f" * 32
 OWNER = Account.from_key(OWNER_KEY).address
-SIGNER_TOKENS = {"admin": "signer-admin-token", "runtime": "signer-runtime-token"}
-SIM_TRUST = MeasurementPolicy.insecure_simulated_for_development()
-PER_REQUEST = 2 * UNIT  # the owner's limit for one payment
-PER_WINDOW = 5 * UNIT  # and for a day
-PRICE = UNIT  # what the seller asks for /weather
-DEAR_PRICE = 3 * UNIT  # above PER_REQUEST: /oracle
-
-
-def deploy(chain: LocalChain, name: str, types: list[str], args: list[Any]) -> str:
-    compiled = compile_contracts()[name]
-    data = compiled.bytecode + encode(types, args)
-    receipt = send_from_dev_account(chain, {"data": "0x" + data.hex(), "gas": hex(5_000_000)})
-    return to_checksum_address(str(receipt["contractAddress"]))
-
-
-@dataclass(frozen=True)
-class Contracts:
-    token: str
-    identity: str
-    validation: str
-    reputation: str
+#: Beyond the demo's rules: the agent may sign 32-byte messages (ERC-8004 feedback).
+FEEDBACK_RULE = {"id": "feedback-authorizations", "effect": "allow",
+                 "payloads": ["personal_message"], "when": "eth.message.size == 32"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -71,45 +65,14 @@ def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalChain]:
 
 
 @pytest.fixture(scope="module")
-def contracts(anvil: LocalChain) -> Contracts:
-    token = deploy(anvil, "AuthorizedToken", ["string", "string", "uint256"],
-                   [TOKEN_NAME, "ADOL", 10**9 * UNIT])  # fmt: skip
-    identity = deploy(anvil, "IdentityRegistry", [], [])
-    validation = deploy(anvil, "ValidationRegistry", ["address"], [identity])
-    reputation = deploy(anvil, "ReputationRegistry", ["address"], [identity])
-    return Contracts(token, identity, validation, reputation)
-
-
-def policy_document(version: int, contracts: Contracts, payees: list[str]) -> str:
-    """The owner's payment rules: EIP-3009 authorizations for this token on this chain, to
-    listed payees, at most PER_REQUEST each and PER_WINDOW a day; registry calls."""
-    return json.dumps({
-        "schema": SCHEMA, "agent_id": AGENT, "version": version,
-        "lists": {"payees": payees},
-        "rules": [
-            {"id": "x402-over-per-request-limit", "effect": "deny", "payloads": ["typed_data"],
-             "when": "eth.eip_712.primary_type == 'TransferWithAuthorization' && "
-                     f"wei_gt(eth.eip_712.message.value, '{PER_REQUEST}')"},
-            {"id": "x402-payments", "effect": "allow", "payloads": ["typed_data"],
-             "chain_ids": [CHAIN_ID], "to": [contracts.token],
-             "when": "eth.eip_712.primary_type == 'TransferWithAuthorization' && "
-                     "listed(eth.eip_712.message.to, 'payees') && "
-                     f"wei_le(eth.eip_712.message.value, '{PER_REQUEST}')"},
-            {"id": "registries", "effect": "allow", "payloads": ["transaction"],
-             "chain_ids": [CHAIN_ID], "to": [contracts.identity, contracts.validation],
-             "when": "eth.tx.value == '0'"},
-            {"id": "feedback-authorizations", "effect": "allow",
-             "payloads": ["personal_message"], "when": "eth.message.size == 32"},
-        ],
-        "windows": [{"id": "x402-daily", "asset": contracts.token.lower(), "chain_id": CHAIN_ID,
-                     "calendar": "day", "max_amount": str(PER_WINDOW)}],
-    })  # fmt: skip
+def contracts(anvil: LocalChain) -> EconomyContracts:
+    return deploy_economy(anvil)
 
 
 @dataclass
 class Economy:
     anvil: LocalChain
-    contracts: Contracts
+    contracts: EconomyContracts
     signer: SignerClient
     admin: SignerClient
     chain: ChainClient
@@ -129,12 +92,11 @@ class Economy:
         return X402Payer(**options)
 
     def balance(self, holder: str) -> int:
-        data = "0x70a08231" + bytes(12).hex() + holder[2:].lower()
-        result = self.anvil.rpc("eth_call", [{"to": self.contracts.token, "data": data}, "latest"])
-        return int(str(result), 16)
+        return token_balance(self.anvil, self.contracts.token, holder)
 
     async def apply(self, version: int, payees: list[str]) -> None:
-        text = policy_document(version, self.contracts, payees)
+        text = payment_policy(AGENT, self.contracts, payees, CHAIN_ID, version=version,
+                              extra_rules=[FEEDBACK_RULE])  # fmt: skip
         typed = owner_typed_data(parse_document(text), agent_address=self.wallet)
         signature = bytes(Account.sign_typed_data(OWNER_KEY, full_message=typed).signature)
         await self.admin.apply_policy(AGENT, text, signature)
@@ -142,33 +104,17 @@ class Economy:
 
 @pytest.fixture
 async def economy(
-    tmp_path: Path, anvil: LocalChain, contracts: Contracts
+    tmp_path: Path, anvil: LocalChain, contracts: EconomyContracts
 ) -> AsyncIterator[Economy]:
-    signer_running = await start_signer(
-        SignerConfig.model_validate(
-            {
-                "listen": "127.0.0.1:0",
-                "state_dir": tmp_path / "signer",
-                "tee": "sim",
-                "callers": {n: token_digest(t) for n, t in SIGNER_TOKENS.items()},
-                "log_origin_prefix": "test.anima/agents",
-            }
-        )
-    )
-    address = f"127.0.0.1:{signer_running.port}"
-    admin = await SignerClient.connect_attested(
-        address=address, token=SIGNER_TOKENS["admin"], policy=SIM_TRUST
-    )
+    signer_running = await start_test_signer(tmp_path)
+    admin = await signer_client(signer_running, "admin")
     agent = await admin.create_agent(AGENT, owner=OWNER)
     wallet = to_checksum_address(agent.wallets[0].address)
     set_balance(anvil, bytes.fromhex(wallet[2:]), 10**18)
     token = contracts.token
-    send_from_dev_account(anvil, {"to": token, "data": "0xa9059cbb" + encode(
-        ["address", "uint256"], [wallet, 100 * UNIT]).hex()})  # fmt: skip
+    give_token(anvil, token, wallet, 100 * UNIT)
     seller = dev_account(anvil, 3)
-    signer = await SignerClient.connect_attested(
-        address=address, token=SIGNER_TOKENS["runtime"], policy=SIM_TRUST
-    )
+    signer = await signer_client(signer_running, "runtime")
     running = await start_chain(
         chain_config(tmp_path, anvil.url, checkpoint_of(anvil)), signer=signer
     )

@@ -21,6 +21,7 @@ from eth_utils.crypto import keccak
 from fastapi import Response
 
 from anima_dev.contracts import dev_account, send_from_dev_account, set_balance
+from anima_dev.economy import SIM_TRUST
 from anima_economy.agent_identity import authorize_feedback, register, request_validation
 from anima_economy.discovery import discover
 from anima_economy.erc8004 import AgentCard, read_identity, read_validation
@@ -31,7 +32,7 @@ from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.sequencer import signer_attestation
 from anima_signer_api.types import SigningPolicy
 from anima_verify.attestation import MeasurementPolicy
-from tests.economy.conftest import AGENT, CHAIN_ID, SIM_TRUST, Economy
+from tests.economy.conftest import AGENT, CHAIN_ID, Economy
 
 HOST = "http://agent.test"
 CARD_PATH = "/.well-known/agent-registration.json"

@@ -12,18 +12,14 @@ from eth_account import Account
 from eth_utils.address import to_checksum_address
 
 from anima_dev.contracts import send_from_dev_account
+from anima_dev.economy import TOKEN_NAME, UNIT, EconomyContracts, give_token, token_balance
 from anima_dev.local_chain import LocalChain
 from anima_economy.eip3009 import Authorization, TokenDomain, settle_calldata, typed_data
-from tests.economy.conftest import CHAIN_ID, TOKEN_NAME, UNIT, Contracts
+from tests.economy.conftest import CHAIN_ID
 
 HOLDER_KEY = "0x" + "a1" * 32
 HOLDER = Account.from_key(HOLDER_KEY).address
 PAYEE = to_checksum_address("0x" + "b2" * 20)
-
-
-def balance(chain: LocalChain, token: str, holder: str) -> int:
-    data = "0x70a08231" + bytes(12).hex() + holder[2:].lower()
-    return int(str(chain.rpc("eth_call", [{"to": token, "data": data}, "latest"])), 16)
 
 
 def signed(auth: Authorization, domain: TokenDomain, key: str = HOLDER_KEY) -> bytes:
@@ -36,10 +32,8 @@ def submit(chain: LocalChain, token: str, auth: Authorization, signature: bytes)
 
 
 @pytest.fixture
-def funded(anvil: LocalChain, contracts: Contracts) -> TokenDomain:
-    amount = (10 * UNIT).to_bytes(32, "big").hex()
-    transfer = "0xa9059cbb" + bytes(12).hex() + HOLDER[2:].lower() + amount
-    send_from_dev_account(anvil, {"to": contracts.token, "data": transfer})
+def funded(anvil: LocalChain, contracts: EconomyContracts) -> TokenDomain:
+    give_token(anvil, contracts.token, HOLDER, 10 * UNIT)
     return TokenDomain(TOKEN_NAME, "1", CHAIN_ID, contracts.token)
 
 
@@ -53,12 +47,12 @@ def test_a_valid_authorization_moves_exactly_its_value_once(
 ) -> None:
     auth = fresh()
     signature = signed(auth, funded)
-    before = balance(anvil, funded.token, HOLDER)
+    before = token_balance(anvil, funded.token, HOLDER)
     submit(anvil, funded.token, auth, signature)
-    assert balance(anvil, funded.token, HOLDER) == before - UNIT
+    assert token_balance(anvil, funded.token, HOLDER) == before - UNIT
     with pytest.raises(RuntimeError, match="failed"):  # the same nonce again
         submit(anvil, funded.token, auth, signature)
-    assert balance(anvil, funded.token, HOLDER) == before - UNIT
+    assert token_balance(anvil, funded.token, HOLDER) == before - UNIT
 
 
 @pytest.mark.parametrize(
@@ -82,7 +76,7 @@ def test_bad_authorizations_revert_and_move_nothing(
     elif case == "changed-value":
         auth = Authorization(auth.payer, auth.payee, 2 * UNIT, auth.valid_after,
                              auth.valid_before, auth.nonce)  # fmt: skip
-    before = balance(anvil, funded.token, HOLDER)
+    before = token_balance(anvil, funded.token, HOLDER)
     with pytest.raises(RuntimeError, match="failed"):
         submit(anvil, funded.token, auth, signature)
-    assert balance(anvil, funded.token, HOLDER) == before
+    assert token_balance(anvil, funded.token, HOLDER) == before

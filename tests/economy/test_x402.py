@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.economy.conftest import PRICE, Economy
+from anima_dev.economy import PRICE
+from tests.economy.conftest import Economy
 
 
 async def test_a_priced_route_is_paid_within_policy_and_settled_on_chain(

@@ -11,15 +11,13 @@ from typing import Any
 
 import pytest
 
-from anima_dev.economy import serve
+from anima_dev.economy import PRICE, TOKEN_NAME, serve
 from anima_runtime.chain_wiring import _x402_asset
 from anima_runtime.plugins.types import Content, Message, Plugin
 from anima_runtime.plugins.x402 import X402Asset, x402_plugin_factory
 from tests.economy.conftest import (
     AGENT,
     CHAIN_ID,
-    PRICE,
-    TOKEN_NAME,
     Economy,
     facilitator_for,
     seller_app,

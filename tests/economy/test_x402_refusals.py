@@ -17,6 +17,7 @@ from x402.http.constants import PAYMENT_RESPONSE_HEADER, PAYMENT_SIGNATURE_HEADE
 from x402.http.utils import encode_payment_required_header, encode_payment_response_header
 from x402.schemas import PaymentRequired, PaymentRequirements, SettleResponse
 
+from anima_dev.economy import PER_DAY, PRICE, TOKEN_NAME
 from anima_economy.eip3009 import Authorization, TokenDomain, typed_data
 from anima_economy.errors import MalformedPaymentMessage, PaymentRefused, SettlementNotProven
 from anima_signer_api.errors import PolicyDenied
@@ -24,9 +25,6 @@ from anima_signer_api.types import SignRequest, TypedData
 from tests.economy.conftest import (
     AGENT,
     CHAIN_ID,
-    PER_WINDOW,
-    PRICE,
-    TOKEN_NAME,
     Economy,
     facilitator_for,
 )
@@ -54,11 +52,11 @@ async def test_the_daily_window_stops_payments_at_its_limit(market: Market) -> N
     economy, http = market
     payer = economy.payer(http)
     before = economy.balance(economy.wallet)
-    for _ in range(PER_WINDOW // PRICE):
+    for _ in range(PER_DAY // PRICE):
         assert (await payer.request("GET", "/weather")).payment is not None
     with pytest.raises(PaymentRefused, match="x402-daily"):
         await payer.request("GET", "/weather")
-    assert economy.balance(economy.wallet) == before - PER_WINDOW
+    assert economy.balance(economy.wallet) == before - PER_DAY
     assert len(refusals(economy)) == 1
 
 

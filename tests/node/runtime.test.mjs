@@ -76,7 +76,7 @@ describe('runtime, from Node over its gRPC API', () => {
     const evidence = await unary(signer, 'GetAttestation', { nonce, agent_id: agent.agent_id });
     assert.deepEqual(evidence.tls_public_key, signerTlsKey);
     assert.deepEqual(evidence.bound_keys, boundKeys(keys));
-    const reportData = verifySimQuote(evidence.evidence.quote, { trustedKey: trustedSimKey });
+    const reportData = await verifySimQuote(evidence.evidence.quote, { trustedKey: trustedSimKey });
     assert.deepEqual(reportData, bindReportData({ boundKeys: evidence.bound_keys, tlsPublicKey: signerTlsKey, nonce }));
     assert.equal(agent.wallets[0], keys.wallets[0].address);
     assert.equal(agent.log_verifier_key, keys.log_verifier_key);

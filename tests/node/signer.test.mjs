@@ -32,7 +32,7 @@ async function attest(client, tlsPublicKey, agentId = '') {
   const response = await unary(client, 'GetAttestation', { nonce, agent_id: agentId }); // public: no token
   assert.equal(response.evidence.tee, 'sim');
   assert.deepEqual(response.tls_public_key, tlsPublicKey, 'evidence binds another TLS key than this channel');
-  const reportData = verifySimQuote(response.evidence.quote, { trustedKey: trustedSimKey });
+  const reportData = await verifySimQuote(response.evidence.quote, { trustedKey: trustedSimKey });
   const expected = bindReportData({ boundKeys: response.bound_keys, tlsPublicKey, nonce });
   assert.deepEqual(reportData, expected, 'report_data does not bind these keys, this channel and our nonce');
   return response;
@@ -80,7 +80,7 @@ describe('signer, from Node over attested TLS', () => {
 
   test('evidence for one nonce does not verify for another', async () => {
     const response = await unary(client, 'GetAttestation', { nonce: randomBytes(32), agent_id: '' });
-    const reportData = verifySimQuote(response.evidence.quote, { trustedKey: trustedSimKey });
+    const reportData = await verifySimQuote(response.evidence.quote, { trustedKey: trustedSimKey });
     const other = bindReportData({ boundKeys: response.bound_keys, tlsPublicKey, nonce: randomBytes(32) });
     assert.notDeepEqual(reportData, other);
   });

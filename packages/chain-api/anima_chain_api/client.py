@@ -27,8 +27,7 @@ from anima_chain_api.types import (
     VerifiedHead,
     address_bytes,
 )
-from anima_core.auth import bearer_metadata
-from anima_core.channels import client_channel
+from anima_core.channels import ServiceClient
 from anima_core.errors import ErrorCatalog
 from anima_core.interceptors import MalformedRequest
 
@@ -45,44 +44,17 @@ ERRORS = ErrorCatalog(
 )
 
 
-class ChainClient:
+class ChainClient(ServiceClient):
+    service = "chain service"
+    server_name = TLS_SERVER_NAME
+    max_message_bytes = 16 * 1024 * 1024
+    default_timeout_s = DEFAULT_TIMEOUT_S
+
     def __init__(
         self, channel: grpc.aio.Channel, token: str, timeout_s: float, *, address: str = ""
     ) -> None:
-        self.address = address
-        self._channel = channel
+        super().__init__(channel, token, timeout_s, address=address)
         self._stub = pb_grpc.ChainServiceStub(channel)
-        self._metadata = bearer_metadata(token)
-        self._timeout = timeout_s
-
-    @classmethod
-    def connect(
-        cls,
-        address: str,
-        token: str,
-        *,
-        certificate_pem: bytes | None = None,
-        insecure_plaintext: bool = False,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-    ) -> ChainClient:
-        channel = client_channel(
-            address,
-            certificate_pem=certificate_pem,
-            insecure_plaintext=insecure_plaintext,
-            server_name=TLS_SERVER_NAME,
-            max_message_bytes=16 * 1024 * 1024,
-            service="chain service",
-        )
-        return cls(channel, token, timeout_s, address=address)
-
-    async def close(self) -> None:
-        await self._channel.close(grace=None)
-
-    async def __aenter__(self) -> ChainClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     async def head(self, chain_id: int = 0) -> VerifiedHead:
         with ERRORS:

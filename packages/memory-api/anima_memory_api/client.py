@@ -17,8 +17,7 @@ import numpy as np
 
 from anima.memory.v1 import memory_pb2 as pb
 from anima.memory.v1 import memory_pb2_grpc as pb_grpc
-from anima_core.auth import bearer_metadata
-from anima_core.channels import client_channel
+from anima_core.channels import ServiceClient
 from anima_core.errors import ErrorCatalog
 from anima_core.interceptors import MalformedRequest
 from anima_memory_api.convert import (
@@ -60,44 +59,17 @@ ERRORS = ErrorCatalog(
 )
 
 
-class MemoryClient:
+class MemoryClient(ServiceClient):
+    service = "memory service"
+    server_name = TLS_SERVER_NAME
+    max_message_bytes = MAX_MESSAGE_BYTES
+    default_timeout_s = DEFAULT_TIMEOUT_S
+
     def __init__(
         self, channel: grpc.aio.Channel, token: str, timeout_s: float, *, address: str = ""
     ) -> None:
-        self.address = address  # host:port, to name the service in messages
-        self._channel = channel
+        super().__init__(channel, token, timeout_s, address=address)
         self._stub = pb_grpc.MemoryServiceStub(channel)
-        self._metadata = bearer_metadata(token)
-        self._timeout = timeout_s
-
-    @classmethod
-    def connect(
-        cls,
-        address: str,
-        token: str,
-        *,
-        certificate_pem: bytes | None = None,
-        insecure_plaintext: bool = False,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-    ) -> MemoryClient:
-        channel = client_channel(
-            address,
-            certificate_pem=certificate_pem,
-            insecure_plaintext=insecure_plaintext,
-            server_name=TLS_SERVER_NAME,
-            max_message_bytes=MAX_MESSAGE_BYTES,
-            service="memory service",
-        )
-        return cls(channel, token, timeout_s, address=address)
-
-    async def close(self) -> None:
-        await self._channel.close(grace=None)
-
-    async def __aenter__(self) -> MemoryClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     async def create(self, drafts: Sequence[MemoryDraft]) -> list[CreateResult]:
         with ERRORS:

@@ -16,7 +16,7 @@ from anima_chain_api.client import ChainClient
 from anima_core.auth import token_digest
 from anima_dev.contracts import deploy_test_token, give_tokens, set_balance
 from anima_dev.local_chain import LocalChain, local_chain
-from anima_signer.app import start_signer
+from anima_signer.app import RunningSigner, start_signer
 from anima_signer.config import SignerConfig
 from anima_signer_api.client import SignerClient
 from anima_signer_api.types import SigningPolicy
@@ -83,9 +83,10 @@ def chain_config(tmp_path: Path, rpc_url: str, checkpoint: str, **overrides: obj
     )
 
 
-@pytest.fixture
-async def stack(tmp_path: Path, anvil: LocalChain, token: bytes) -> AsyncIterator[Stack]:
-    signer_running = await start_signer(
+async def start_test_signer(tmp_path: Path) -> RunningSigner:
+    """A real signer in this process on the INSECURE simulated TEE, its state under
+    `tmp_path`, answering the callers of SIGNER_TOKENS."""
+    return await start_signer(
         SignerConfig.model_validate(
             {
                 "listen": "127.0.0.1:0",
@@ -96,18 +97,25 @@ async def stack(tmp_path: Path, anvil: LocalChain, token: bytes) -> AsyncIterato
             }
         )
     )
-    address = f"127.0.0.1:{signer_running.port}"
-    admin = await SignerClient.connect_attested(
-        address=address, token=SIGNER_TOKENS["admin"], policy=SIM_TRUST
+
+
+async def signer_client(running: RunningSigner, caller: str) -> SignerClient:
+    """`caller`'s attested client of the test signer (simulated evidence trusted)."""
+    return await SignerClient.connect_attested(
+        address=f"127.0.0.1:{running.port}", token=SIGNER_TOKENS[caller], policy=SIM_TRUST
     )
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, anvil: LocalChain, token: bytes) -> AsyncIterator[Stack]:
+    signer_running = await start_test_signer(tmp_path)
+    admin = await signer_client(signer_running, "admin")
     agent = await admin.create_agent(AGENT, policy=POLICY)
     await admin.close()
     wallet = bytes.fromhex(agent.wallets[0].address[2:])
     set_balance(anvil, wallet, 5 * ETH)
     give_tokens(anvil, token, wallet, 1000 * ETH)
-    signer = await SignerClient.connect_attested(
-        address=address, token=SIGNER_TOKENS["runtime"], policy=SIM_TRUST
-    )
+    signer = await signer_client(signer_running, "runtime")
     node = await LyingNode(anvil.url).start()
     running = await start_chain(
         chain_config(tmp_path, node.url, checkpoint_of(anvil)), signer=signer

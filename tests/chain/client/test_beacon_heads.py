@@ -30,15 +30,19 @@ from anima_chain_api.errors import BlockNotVerified, UnverifiableHeader
 from anima_core.auth import token_digest
 from anima_dev.contracts import set_balance
 from anima_dev.local_chain import LocalChain, local_chain
-from anima_signer.app import start_signer
-from anima_signer.config import SignerConfig
 from anima_signer_api.client import SignerClient
 from anima_verify.beacon.config import MINIMAL_PRESET
 from anima_verify.beacon.config import ChainConfig as BeaconChain
 from anima_verify.chain.header import parse_header
 from tests.beacon.beacon_api_server import BeaconData, serve_beacon_api
 from tests.beacon.chain_builder import SyntheticChain
-from tests.chain.client.conftest import CHAIN_ID, CHAIN_TOKEN, ETH, SIGNER_TOKENS, SIM_TRUST
+from tests.chain.client.conftest import (
+    CHAIN_ID,
+    CHAIN_TOKEN,
+    ETH,
+    signer_client,
+    start_test_signer,
+)
 from tests.chain.client.lying_node import LyingNode
 
 WALLET = bytes.fromhex("00000000000000000000000000000000000be4c0")
@@ -134,22 +138,8 @@ async def beacon_stack(tmp_path: Path, anvil: LocalChain) -> AsyncIterator[Beaco
     data.finality_update = beacon.update(FINALIZED_SLOT, ATTESTED_SLOT, kind="finality_update")
     data.optimistic_update = beacon.update(0, OPTIMISTIC_SLOT, kind="optimistic_update")
 
-    signer_running = await start_signer(
-        SignerConfig.model_validate(
-            {
-                "listen": "127.0.0.1:0",
-                "state_dir": tmp_path / "signer",
-                "tee": "sim",
-                "callers": {n: token_digest(t) for n, t in SIGNER_TOKENS.items()},
-                "log_origin_prefix": "test.anima/agents",
-            }
-        )
-    )
-    signer = await SignerClient.connect_attested(
-        address=f"127.0.0.1:{signer_running.port}",
-        token=SIGNER_TOKENS["runtime"],
-        policy=SIM_TRUST,
-    )
+    signer_running = await start_test_signer(tmp_path)
+    signer = await signer_client(signer_running, "runtime")
     node = await LyingNode(anvil.url).start()
     with serve_beacon_api(data) as beacon_url:
         config = ChainConfig.model_validate(
