@@ -63,23 +63,29 @@ class X402Middleware(BaseHTTPMiddleware):
         self._prices, self._pay_to, self._domain = dict(prices), pay_to, domain
         self._facilitator, self._max_timeout_s = facilitator, max_timeout_s
 
-    def requirements(self, price: Price) -> PaymentRequirements:
+    async def sale(self, request: Request) -> tuple[Price, str] | None:
+        """The request's price and payee, or None for a free route (subclasses that
+        price by pattern or pay per-route payees override this)."""
+        price = self._prices.get(request.url.path)
+        return None if price is None else (price, self._pay_to)
+
+    def requirements(self, price: Price, pay_to: str | None = None) -> PaymentRequirements:
         return PaymentRequirements(
             scheme=SCHEME,
             network=network_of(self._domain.chain_id),
             asset=self._domain.token,
             amount=str(price.amount),
-            pay_to=self._pay_to,
+            pay_to=pay_to or self._pay_to,
             max_timeout_seconds=self._max_timeout_s,
             extra={"name": self._domain.name, "version": self._domain.version},
         )
 
-    def _required(self, request: Request, price: Price, error: str) -> Response:
+    def _required(self, request: Request, price: Price, pay_to: str, error: str) -> Response:
         required = PaymentRequired(
             x402_version=2,
             error=error,
             resource=ResourceInfo(url=str(request.url), description=price.description),
-            accepts=[self.requirements(price)],
+            accepts=[self.requirements(price, pay_to)],
         )
         body = required.model_dump_json(by_alias=True, exclude_none=True)
         return Response(
@@ -90,22 +96,23 @@ class X402Middleware(BaseHTTPMiddleware):
         )
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        price = self._prices.get(request.url.path)
-        if price is None:
+        sale = await self.sale(request)
+        if sale is None:
             return await call_next(request)
+        price, pay_to = sale
         header = request.headers.get(PAYMENT_SIGNATURE_HEADER)
         if header is None:
-            return self._required(request, price, "payment required")
+            return self._required(request, price, pay_to, "payment required")
         try:
             payload = decode_payment_signature_header(header)
         except (ValueError, ValidationError):
-            return self._required(request, price, "the payment does not parse")
+            return self._required(request, price, pay_to, "the payment does not parse")
         if not isinstance(payload, PaymentPayload):
-            return self._required(request, price, "only x402 version 2 is accepted")
+            return self._required(request, price, pay_to, "only x402 version 2 is accepted")
         body = {
             "x402Version": 2,
             "paymentPayload": payload.model_dump(by_alias=True, exclude_none=True),
-            "paymentRequirements": self.requirements(price).model_dump(
+            "paymentRequirements": self.requirements(price, pay_to).model_dump(
                 by_alias=True, exclude_none=True
             ),
         }
@@ -113,14 +120,18 @@ class X402Middleware(BaseHTTPMiddleware):
             (await self._facilitator.post("/verify", json=body)).json()
         )
         if not verified.is_valid:
-            return self._required(request, price, f"payment invalid: {verified.invalid_reason}")
+            return self._required(
+                request, price, pay_to, f"payment invalid: {verified.invalid_reason}"
+            )
         response = await call_next(request)
         if response.status_code >= 400:
             return response  # nothing delivered, nothing settled
         answer = (await self._facilitator.post("/settle", json=body)).json()
         settled = SettleResponse.model_validate(answer)
         if not settled.success:
-            failed = self._required(request, price, f"settlement failed: {settled.error_reason}")
+            failed = self._required(
+                request, price, pay_to, f"settlement failed: {settled.error_reason}"
+            )
             failed.headers[PAYMENT_RESPONSE_HEADER] = encode_payment_response_header(settled)
             return failed
         response.headers[PAYMENT_RESPONSE_HEADER] = encode_payment_response_header(settled)

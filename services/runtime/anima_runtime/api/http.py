@@ -73,6 +73,7 @@ from anima_runtime.log.explorer import mount_explorer
 from anima_runtime.log.http import log_router
 from anima_runtime.log.http_errors import ApiError, ErrorResponse, domain_error_body, error_body
 from anima_runtime.log.sequencer import AttestationFetcher
+from anima_runtime.x402_sell import AgentSale, AgentX402Middleware
 from anima_verify import jsonsafe
 from anima_verify.errors import AnimaError
 
@@ -309,6 +310,7 @@ def create_runtime_app(
     config: RuntimeConfig,
     *,
     attestation: AttestationFetcher | None = None,
+    x402_sale: AgentSale | None = None,
 ) -> FastAPI:
     """The runtime's HTTP API over `handler` (OpenAPI at /openapi.json; no docs pages,
     which would load scripts from a CDN). The gRPC API serves the same handler."""
@@ -330,6 +332,14 @@ def create_runtime_app(
         # Paths and methods outside the routers: the same error shape as the routes.
         return http_error_response(exc)
 
+    if x402_sale is not None:  # inside BodyLimit: an oversized body is refused before paying
+        app.add_middleware(
+            AgentX402Middleware,
+            prices=x402_sale.prices,
+            wallet_of=x402_sale.wallet_of,
+            domain=x402_sale.domain,
+            facilitator=x402_sale.facilitator,
+        )
     app.add_middleware(BodyLimit, max_bytes=config.limits.max_body_bytes)
     origins = list(dict.fromkeys((*config.cors_origins, *config.log.api.cors_origins)))
     if origins:  # added last: outermost, so preflight requests need no token
