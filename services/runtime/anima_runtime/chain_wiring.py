@@ -139,3 +139,6 @@ async def chain_plugins(
         yield plugins
     finally:
         await client.close()
+
+
+x402_asset = _x402_asset  # the same token syntax for selling (anima_runtime.x402_sell)

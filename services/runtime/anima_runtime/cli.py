@@ -35,6 +35,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+import httpx
+
 from anima_core.auth import token_digest
 from anima_core.config import ConfigError, load_config
 from anima_core.files import replace_file
@@ -63,6 +65,7 @@ from anima_runtime.log.sequencer import signer_attestation
 from anima_runtime.manager import AgentManager
 from anima_runtime.metrics import observe_logs
 from anima_runtime.telemetry import instrument_http
+from anima_runtime.x402_sell import AgentSale, add_sell_arguments, sell_config, signer_wallet_of
 from anima_signer_api.cli import add_signer_arguments, measurement_policy
 from anima_signer_api.client import SignerClient
 from anima_signer_api.errors import SignerError, UnknownAgent
@@ -120,6 +123,7 @@ def _register_serve(sub: SubParsers) -> None:
     serve.add_argument("--grpc-listen", help="gRPC host:port (port 0 picks a free one)")
     add_signer_arguments(serve)
     add_chain_arguments(serve)
+    add_sell_arguments(serve)
     serve.add_argument(
         "--memory",
         action="append",
@@ -212,6 +216,7 @@ async def _serve(args: argparse.Namespace, config: RuntimeConfig) -> int:
     admin_token = os.environ.get(SIGNER_ADMIN_TOKEN_ENV) or None
     memory_token = required_token(MEMORY_TOKEN_ENV)
     chain_token(args)  # its Secret too, before connecting anywhere
+    selling = sell_config(args)
     with stop_on_signals() as stopping:
         host, port = config.listen_address
         with bind(host, port) as sock:
@@ -242,7 +247,17 @@ async def _serve(args: argparse.Namespace, config: RuntimeConfig) -> int:
                 )
                 stack.push_async_callback(manager.close)
                 handler = RuntimeHandler.of(manager, config)
-                app = create_runtime_app(handler, config, attestation=signer_attestation(signer))
+                sale = None
+                if selling is not None:
+                    facilitator = httpx.AsyncClient(base_url=selling.facilitator_url, timeout=30)
+                    stack.push_async_callback(facilitator.aclose)
+                    sale = AgentSale(
+                        selling.prices, signer_wallet_of(signer.get_agent), selling.domain,
+                        facilitator,
+                    )  # fmt: skip
+                app = create_runtime_app(
+                    handler, config, attestation=signer_attestation(signer), x402_sale=sale
+                )
                 instrument_http(app)
                 try:
                     # Health turns SERVING only once the HTTP API serves too.

@@ -20,6 +20,8 @@ from starlette.types import ASGIApp
 
 from anima_economy.eip3009 import TokenDomain
 from anima_economy.seller import Price, X402Middleware
+from anima_runtime.chain_wiring import ChainSetupProblem, x402_asset
+from anima_runtime.plugins.x402 import X402Asset
 from anima_verify.errors import AnimaError
 
 AGENTS_PREFIX = "/v1/agents/"
@@ -96,9 +98,14 @@ def add_sell_arguments(parser: argparse.ArgumentParser) -> None:
         help="sell /v1/agents/{id}/SUFFIX for AMOUNT atomic token units, paid to agent {id}'s "
         "wallet (repeat for several; off unless given)",
     )
-    parser.add_argument("--x402-sell-asset", metavar="0xADDRESS:NAME:VERSION")
-    parser.add_argument("--x402-sell-chain-id", type=int)
-    parser.add_argument("--x402-facilitator", metavar="URL")
+    parser.add_argument(
+        "--x402-sell-asset",
+        type=x402_asset,
+        metavar="0xADDRESS:NAME:VERSION",
+        help="the EIP-3009 token --x402-sell asks for (its EIP-712 name and version)",
+    )
+    parser.add_argument("--x402-sell-chain-id", type=int, help="the token's chain id")
+    parser.add_argument("--x402-facilitator", metavar="URL", help="verifies and settles sales")
 
 
 def _priced_suffix(text: str) -> tuple[str, Price]:
@@ -113,12 +120,10 @@ def sell_config(args: argparse.Namespace) -> SellConfig | None:
     if not args.x402_sell:
         return None
     if not args.x402_sell_asset or args.x402_sell_chain_id is None or not args.x402_facilitator:
-        raise ValueError(
+        raise ChainSetupProblem(
             "--x402-sell needs --x402-sell-asset, --x402-sell-chain-id and --x402-facilitator"
         )
-    from anima_runtime.chain_wiring import _x402_asset  # the same token syntax as paying
-
-    asset = _x402_asset(args.x402_sell_asset)
+    asset: X402Asset = args.x402_sell_asset
     domain = TokenDomain(asset.name, asset.version, args.x402_sell_chain_id, asset.address)
     return SellConfig(dict(args.x402_sell), domain, args.x402_facilitator)
 
