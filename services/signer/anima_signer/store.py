@@ -323,16 +323,10 @@ class SignerStore:
             self._put_window(agent_id, window_id, live)
         return sum(a for _, a in live), len(live)
 
-    def record_charges(
-        self,
-        time_ms: int,
-        charges: list[tuple[str, str, int]],
-        totals: dict[tuple[str, str], tuple[int, int]],
-    ) -> None:
-        """Window charges (agent, window, amount); inside the transaction that logs the
-        signatures charged. (`totals`, the windows' new running totals, follow from the
-        charges kept in each window's row.)"""
-        del totals
+    def record_charges(self, time_ms: int, charges: list[tuple[str, str, int]]) -> None:
+        """Window charges (agent, window, amount), added to each window's row (whose
+        running total follows from them); inside the transaction that logs the
+        signatures charged."""
         by_window: dict[tuple[str, str], list[int]] = {}
         for agent, window, amount in charges:
             by_window.setdefault((agent, window), []).append(amount)

@@ -100,12 +100,7 @@ class WindowUsage(Protocol):
 
     def window_usage(self, agent_id: str, window_id: str, since_ms: int) -> tuple[int, int]: ...
 
-    def record_charges(
-        self,
-        time_ms: int,
-        charges: list[tuple[str, str, int]],
-        totals: dict[tuple[str, str], tuple[int, int]],
-    ) -> None: ...
+    def record_charges(self, time_ms: int, charges: list[tuple[str, str, int]]) -> None: ...
 
 
 class _Policy(Protocol):
@@ -175,7 +170,5 @@ class Ledger:
 
     def flush(self) -> None:
         if self._charges:
-            touched = {(a, w) for a, w, _ in self._charges}
-            totals = {key: (self._totals[key][0], self._totals[key][1]) for key in touched}
-            self._usage.record_charges(self._now_ms, self._charges, totals)
+            self._usage.record_charges(self._now_ms, self._charges)
             self._charges = []
