@@ -27,6 +27,19 @@ def is_token_digest(value: str) -> bool:
     return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
+def checked_callers(callers: dict[str, str], roles: Sequence[str]) -> dict[str, str]:
+    """A `callers` config (role -> token digest), checked: known roles, digests of
+    the token_digest form, no token shared by two roles. ValueError says what is wrong."""
+    for name, digest in callers.items():
+        if name not in roles:
+            raise ValueError(f"callers: unknown role {name!r}; roles: {', '.join(roles)}")
+        if not is_token_digest(digest):
+            raise ValueError(f"callers.{name} must be a lowercase SHA-256 hex digest")
+    if len(set(callers.values())) != len(callers):
+        raise ValueError("callers: two roles share one token digest")
+    return callers
+
+
 def caller_for_header(header: str, callers: Sequence[tuple[str, T]]) -> T | None:
     """The caller whose token digest matches an `Authorization: Bearer` header.
 

@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from anima_chain_api.endpoint import published_certificate_path
 from anima_core.config import ConfigError, FrozenConfig
-from anima_core.tokens import is_token_digest
+from anima_core.tokens import checked_callers
 from anima_verify.beacon.client import DEFAULT_MAX_CHECKPOINT_AGE
 from anima_verify.beacon.config import MAINNET
 from anima_verify.beacon.config import ChainConfig as BeaconChain
@@ -151,14 +151,7 @@ class ChainConfig(FrozenConfig):
     @field_validator("callers")
     @classmethod
     def _digests_are_sha256(cls, callers: dict[str, str]) -> dict[str, str]:
-        for name, digest in callers.items():
-            if name not in ROLES:
-                raise ValueError(f"callers: unknown role {name!r}; roles: {', '.join(ROLES)}")
-            if not is_token_digest(digest):
-                raise ValueError(f"callers.{name} must be a lowercase SHA-256 hex digest")
-        if len(set(callers.values())) != len(callers):
-            raise ValueError("callers: two roles share one token digest")
-        return callers
+        return checked_callers(callers, ROLES)
 
     @model_validator(mode="after")
     def _tls_files_come_in_pairs(self) -> ChainConfig:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from anima_core.config import ConfigError, FrozenConfig
-from anima_core.tokens import is_token_digest
+from anima_core.tokens import checked_callers
 from anima_memory_api.endpoint import published_certificate_path
 from anima_memory_api.shards import Shard
 
@@ -128,14 +128,7 @@ class MemoryConfig(FrozenConfig):
     @field_validator("callers")
     @classmethod
     def _digests_are_sha256(cls, callers: dict[str, str]) -> dict[str, str]:
-        for name, digest in callers.items():
-            if name not in ROLES:
-                raise ValueError(f"callers: unknown role {name!r}; roles: {', '.join(ROLES)}")
-            if not is_token_digest(digest):
-                raise ValueError(f"callers.{name} must be a lowercase SHA-256 hex digest")
-        if len(set(callers.values())) != len(callers):
-            raise ValueError("callers: two roles share one token digest")
-        return callers
+        return checked_callers(callers, ROLES)
 
     @model_validator(mode="after")
     def _tls_files_come_in_pairs(self) -> MemoryConfig:
