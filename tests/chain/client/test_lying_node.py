@@ -116,8 +116,12 @@ async def test_a_header_field_changed(stack: Stack) -> None:
 
 @pytest.fixture(scope="module")
 def other_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalChain]:
-    """Another anvil: same chain id (so only the headers can tell), its own history."""
-    with local_chain(tmp_path_factory.mktemp("other"), chain_id=31337) as chain:
+    """Another anvil: same chain id (so only the headers can tell), its own history.
+    Its genesis timestamp is pinned: two anvils started within the same second would
+    otherwise share a genesis block, and with it the checkpoint."""
+    with local_chain(
+        tmp_path_factory.mktemp("other"), chain_id=31337, extra_args=("--timestamp", "1")
+    ) as chain:
         for _ in range(40):
             chain.rpc("evm_mine")
         yield chain
