@@ -14,7 +14,7 @@ from anima_core.files import replace_file
 from anima_core.server import GrpcServer
 from anima_core.telemetry import TracingServerInterceptor
 from anima_dasync.api.servicer import ACCESS_LIST, ERROR_DOMAIN, SERVICE_NAME, DaSyncServicer
-from anima_dasync.backends.local import LocalDirectoryBackend
+from anima_dasync.backends.factory import open_backend
 from anima_dasync.config import DaSyncConfig
 from anima_dasync.log_source import HttpLogs
 from anima_dasync.syncer import AnchorTarget, LogReader, Syncer
@@ -60,7 +60,7 @@ async def start_dasync(config: DaSyncConfig, *, logs: LogReader | None = None) -
     )
     syncer = Syncer(
         signer=signer,
-        backend=LocalDirectoryBackend(root=config.da_dir),
+        backend=open_backend(config.da, da_dir=config.da_dir, state_dir=config.state_dir),
         logs=logs or HttpLogs(config.log_url),
         anchor=anchor,
     )

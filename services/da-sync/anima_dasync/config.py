@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -17,6 +18,50 @@ class DaSyncMisconfigured(AnimaError):
 
     kind = ErrorKind.FAILED_PRECONDITION
     reason = "DASYNC_MISCONFIGURED"
+
+
+class DaBackendConfig(BaseModel):
+    """`[da]`: where life data goes. "local" (the embedded default) is a directory
+    (da_dir); "calldata" and "blobs" post to a LifeDataDA contract on an EVM chain."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    backend: Literal["local", "calldata", "blobs"] = "local"
+    rpc_url: str | None = None
+    chain_id: int | None = None
+    contract: str | None = None  # LifeDataDA's address
+    # Whose calldata manifests count (defaults to the sender); a recovering node sets it.
+    manifest_poster: str | None = None
+    # Blobs are pruned after ~18 days: every blob posted or read is kept here.
+    blob_archive_dir: Path | None = None
+    # Locators (tx hash, block) of what this node posted; a cache, the chain has them.
+    locator_dir: Path | None = None
+    # INSECURE, dev chain only: anvil's unlocked account sends (and a throwaway
+    # in-memory key signs blob transactions). The only sender so far: production
+    # needs type-3 signing in the signer's wallet.
+    insecure_dev_chain_sender: bool = False
+
+    def contract_bytes(self) -> bytes:
+        raw = bytes.fromhex((self.contract or "").removeprefix("0x"))
+        if len(raw) != 20:
+            raise DaSyncMisconfigured("da.contract must be LifeDataDA's 20-byte address")
+        return raw
+
+    def check_startable(self, *, production: bool) -> None:
+        if self.backend == "local":
+            return
+        if not self.rpc_url or self.chain_id is None:
+            raise DaSyncMisconfigured(
+                f"the {self.backend} backend needs da.rpc_url and da.chain_id"
+            )
+        self.contract_bytes()
+        if not self.insecure_dev_chain_sender:
+            raise DaSyncMisconfigured(
+                f"the {self.backend} backend has only a dev-chain sender so far: set "
+                "da.insecure_dev_chain_sender (development only)"
+            )
+        if production:
+            raise DaSyncMisconfigured("production refuses da.insecure_dev_chain_sender")
 
 
 class DaSyncConfig(BaseModel):
@@ -43,6 +88,7 @@ class DaSyncConfig(BaseModel):
     production: bool = False
     insecure_plaintext: bool = False
     callers: dict[str, str] = Field(default_factory=dict)
+    da: DaBackendConfig = Field(default_factory=DaBackendConfig)
 
     @field_validator("callers")
     @classmethod
@@ -74,3 +120,4 @@ class DaSyncConfig(BaseModel):
         if self.production and (self.insecure_allow_simulated_signer or self.insecure_plaintext):
             raise DaSyncMisconfigured("production refuses the insecure_* switches")
         self.anchor_contract_bytes()
+        self.da.check_startable(production=self.production)

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from anima_dasync.backends.local import LocalDirectoryBackend
+from anima_dasync.backends.base import DABackend
 from anima_dasync.log_source import LogSnapshot
 from anima_dasync.sync import SyncState, sync_agent
 from anima_signer_api.client import SignerClient
@@ -44,7 +44,7 @@ class Syncer:
         self,
         *,
         signer: SignerClient,
-        backend: LocalDirectoryBackend,
+        backend: DABackend,
         logs: LogReader,
         anchor: AnchorTarget | None = None,
     ) -> None:

@@ -1,0 +1,47 @@
+"""The DA backend the configuration names ([da] backend = "local" | "calldata" | "blobs")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from anima_dasync.backends.base import DABackend
+from anima_dasync.backends.local import LocalDirectoryBackend
+from anima_dasync.config import DaBackendConfig, DaSyncMisconfigured
+
+
+def open_backend(da: DaBackendConfig, *, da_dir: Path, state_dir: Path) -> DABackend:
+    if da.backend == "local":
+        return LocalDirectoryBackend(root=da_dir)
+    # The chain backends' modules (ckzg, eth-abi) load only when configured.
+    from anima_dasync.backends.archive import BlobArchive
+    from anima_dasync.backends.blobs import BlobBackend
+    from anima_dasync.backends.calldata import CalldataBackend
+    from anima_dasync.backends.chain_rpc import JsonRpc
+    from anima_dasync.backends.evm_posts import LocatorIndex
+    from anima_dasync.backends.senders import (
+        DevChainAccountSender,
+        InsecureEphemeralBlobPoster,
+    )
+
+    if not da.insecure_dev_chain_sender or not da.rpc_url or da.chain_id is None:
+        raise DaSyncMisconfigured(f"the {da.backend} backend is not configured (see [da])")
+    rpc = JsonRpc(da.rpc_url)
+    contract = da.contract_bytes()
+    sender = DevChainAccountSender(rpc=rpc)
+    calldata = CalldataBackend(
+        rpc=rpc,
+        contract=contract,
+        sender=sender,
+        manifest_poster=da.manifest_poster or sender.address,
+        index=LocatorIndex(da.locator_dir or state_dir / "da-locators"),
+    )
+    if da.backend == "calldata":
+        return calldata
+    return BlobBackend(
+        rpc=rpc,
+        contract=contract,
+        poster=InsecureEphemeralBlobPoster(rpc=rpc, funder=sender, chain_id=da.chain_id),
+        manifests=calldata,
+        archive=BlobArchive(root=da.blob_archive_dir or state_dir / "blob-archive"),
+        index=LocatorIndex(da.locator_dir or state_dir / "da-locators"),
+    )
