@@ -27,12 +27,12 @@ def lying_rpc(upstream: str) -> Iterator[LyingRpc]:
     proxy = LyingRpc(upstream)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            request = urllib.request.Request(  # noqa: S310 (loopback anvil)
+            request = urllib.request.Request(
                 upstream, data=body, headers={"Content-Type": "application/json"}
             )
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=30) as response:
                 answer = json.loads(response.read())
             call = json.loads(body)
             if proxy.tamper is not None and "result" in answer:

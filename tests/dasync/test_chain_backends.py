@@ -200,7 +200,11 @@ def test_blobs_are_checked_by_kzg_and_the_archive_serves_pruned_ones(
 
 
 def test_chain_backends_refuse_to_start_misconfigured_or_in_production() -> None:
-    base = {"rpc_url": "http://127.0.0.1:1", "chain_id": 31337, "contract": "0x" + "11" * 20}
+    base: dict[str, Any] = {
+        "rpc_url": "http://127.0.0.1:1",
+        "chain_id": 31337,
+        "contract": "0x" + "11" * 20,
+    }
     with pytest.raises(DaSyncMisconfigured, match="insecure_dev_chain_sender"):
         DaBackendConfig(backend="calldata", **base).check_startable(production=False)
     dev = DaBackendConfig(backend="blobs", insecure_dev_chain_sender=True, **base)

@@ -16,6 +16,7 @@ import importlib.resources
 from dataclasses import dataclass
 
 import ckzg
+import eth_account.typed_transactions.blob_transactions as setup_package
 
 from anima_dasync.backends.chain_rpc import ChainDataMismatch
 
@@ -25,7 +26,6 @@ DATA_BYTES_PER_ELEMENT = 31
 DATA_BYTES_PER_BLOB = DATA_BYTES_PER_ELEMENT * FIELD_ELEMENTS_PER_BLOB
 VERSIONED_HASH_VERSION_KZG = b"\x01"
 TRUSTED_SETUP_SHA256 = "d39b9f2d047cc9dca2de58f264b6a09448ccd34db967881a6713eacacf0f26b7"
-_SETUP_PACKAGE = "eth_account.typed_transactions.blob_transactions"
 _SETUP_FILE = "kzg_trusted_setup.txt"
 
 
@@ -36,7 +36,7 @@ class TrustedSetupMismatch(RuntimeError):
 @functools.cache
 def trusted_setup() -> object:
     """ckzg's loaded setup, once per process (loading takes about a second)."""
-    resource = importlib.resources.files(_SETUP_PACKAGE) / _SETUP_FILE
+    resource = importlib.resources.files(setup_package) / _SETUP_FILE
     with importlib.resources.as_file(resource) as path:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != TRUSTED_SETUP_SHA256:
