@@ -3,8 +3,9 @@
 Posts random bytes (sealed chunks are ciphertext: incompressible, ~all non-zero) through
 the real backends, sums each receipt's gas and blob gas, and prices them at anvil's base
 fee and blob base fee. For comparison, focEliza posts hex of hex in calldata: about
-80 gas per plaintext byte. Also times signing a type-3 transaction: ours (RLP + one
-secp256k1 signature, trusted setup loaded once) vs eth-account's blob path.
+80 gas per plaintext byte. Also times signing a type-3 transaction the way a signer
+would (RLP + one secp256k1 signature over the body; the sidecar is built once, with
+the trusted setup loaded once) vs eth-account's blob path (anvil signs in dev).
 
 Usage: .venv/bin/python bench/da_cost_bench.py
 """

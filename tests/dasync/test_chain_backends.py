@@ -216,3 +216,19 @@ def test_chain_backends_refuse_to_start_misconfigured_or_in_production() -> None
             backend="calldata", insecure_dev_chain_sender=True, **{**base, "contract": "0x12"}
         ).check_startable(production=False)
     DaBackendConfig().check_startable(production=True)  # local: nothing to check
+
+
+def test_a_node_on_another_chain_is_refused(
+    anvil: LocalChain, contract: bytes, tmp_path: Path
+) -> None:
+    from anima_dasync.backends.factory import open_backend
+
+    da = DaBackendConfig(
+        backend="calldata",
+        rpc_url=anvil.url,
+        chain_id=1,
+        contract="0x" + contract.hex(),
+        insecure_dev_chain_sender=True,
+    )
+    with pytest.raises(DaSyncMisconfigured, match="serves chain 31337"):
+        open_backend(da, da_dir=tmp_path, state_dir=tmp_path)

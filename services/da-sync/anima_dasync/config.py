@@ -36,9 +36,9 @@ class DaBackendConfig(BaseModel):
     blob_archive_dir: Path | None = None
     # Locators (tx hash, block) of what this node posted; a cache, the chain has them.
     locator_dir: Path | None = None
-    # INSECURE, dev chain only: anvil's unlocked account sends (and a throwaway
-    # in-memory key signs blob transactions). The only sender so far: production
-    # needs type-3 signing in the signer's wallet.
+    # INSECURE, dev chain only: anvil's unlocked development account sends (anvil
+    # signs; no key here). The only sender so far: production needs the agent's
+    # wallet in the signer to sign DA transactions (type-3 included).
     insecure_dev_chain_sender: bool = False
 
     def contract_bytes(self) -> bytes:

@@ -32,7 +32,7 @@ from anima_dasync.backends.evm_posts import (
     located_posts,
     post_blobs_call,
 )
-from anima_dasync.backends.senders import InsecureEphemeralBlobPoster
+from anima_dasync.backends.senders import DevChainAccountSender
 from anima_verify.lifedata import ChunkMissing
 
 BLOBS_PER_TX = 6  # Cancun's per-block maximum, accepted by every later fork
@@ -47,14 +47,14 @@ class BlobBackend:
         *,
         rpc: JsonRpc,
         contract: bytes,
-        poster: InsecureEphemeralBlobPoster,
+        sender: DevChainAccountSender,
         manifests: CalldataBackend,
         archive: BlobArchive | None,
         index: LocatorIndex,
     ) -> None:
         self._rpc = rpc
         self._contract = contract
-        self._poster = poster
+        self._sender = sender
         self._manifests = manifests
         self._archive = archive
         self._index = index
@@ -75,7 +75,7 @@ class BlobBackend:
                 ):
                     self._archive.put(versioned_hash, blob)
             call = post_blobs_call(key, i, len(pieces), len(piece))
-            sent.append((self._poster.send_blobs(self._contract, call, sidecar), sidecar, piece))
+            sent.append((self._sender.send_blobs(self._contract, call, sidecar), sidecar, piece))
         located = []
         for i, (tx_hash, sidecar, piece) in enumerate(sent):
             receipt = self._rpc.wait_mined(tx_hash)
@@ -85,7 +85,7 @@ class BlobBackend:
                     parts=len(pieces),
                     tx_hash=tx_hash,
                     block=int(str(receipt["blockNumber"]), 16),
-                    poster=self._poster.address,
+                    poster=self._sender.address,
                     length=len(piece),
                     versioned_hashes=sidecar.versioned_hashes,
                 )

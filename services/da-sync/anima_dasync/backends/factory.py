@@ -18,14 +18,16 @@ def open_backend(da: DaBackendConfig, *, da_dir: Path, state_dir: Path) -> DABac
     from anima_dasync.backends.calldata import CalldataBackend
     from anima_dasync.backends.chain_rpc import JsonRpc
     from anima_dasync.backends.evm_posts import LocatorIndex
-    from anima_dasync.backends.senders import (
-        DevChainAccountSender,
-        InsecureEphemeralBlobPoster,
-    )
+    from anima_dasync.backends.senders import DevChainAccountSender
 
     if not da.insecure_dev_chain_sender or not da.rpc_url or da.chain_id is None:
         raise DaSyncMisconfigured(f"the {da.backend} backend is not configured (see [da])")
     rpc = JsonRpc(da.rpc_url)
+    served = int(str(rpc.call("eth_chainId")), 16)
+    if served != da.chain_id:
+        raise DaSyncMisconfigured(
+            f"da.rpc_url serves chain {served}, not da.chain_id {da.chain_id}"
+        )
     contract = da.contract_bytes()
     sender = DevChainAccountSender(rpc=rpc)
     calldata = CalldataBackend(
@@ -40,7 +42,7 @@ def open_backend(da: DaBackendConfig, *, da_dir: Path, state_dir: Path) -> DABac
     return BlobBackend(
         rpc=rpc,
         contract=contract,
-        poster=InsecureEphemeralBlobPoster(rpc=rpc, funder=sender, chain_id=da.chain_id),
+        sender=sender,
         manifests=calldata,
         archive=BlobArchive(root=da.blob_archive_dir or state_dir / "blob-archive"),
         index=LocatorIndex(da.locator_dir or state_dir / "da-locators"),
