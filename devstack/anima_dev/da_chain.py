@@ -28,9 +28,11 @@ def dev_chain_backend(
     state_dir: Path,
     rpc_url: str | None = None,
     archive_dir: Path | None = None,
+    read_only_poster: str | None = None,
 ) -> DABackend:
     """A calldata or blob backend on the dev chain; `rpc_url` (a proxy) may stand in for
-    the chain's own endpoint."""
+    the chain's own endpoint; `read_only_poster` opens it to read (a recovering node),
+    trusting that address's manifests."""
     da = DaBackendConfig(
         backend=kind,  # type: ignore[arg-type]
         rpc_url=rpc_url or chain.url,
@@ -38,6 +40,9 @@ def dev_chain_backend(
         contract="0x" + contract.hex(),
         blob_archive_dir=archive_dir,
         locator_dir=state_dir / "locators",
-        insecure_dev_chain_sender=True,
+        manifest_poster=read_only_poster,
+        insecure_dev_chain_sender=read_only_poster is None,
     )
-    return open_backend(da, da_dir=state_dir / "unused", state_dir=state_dir)
+    return open_backend(
+        da, da_dir=state_dir / "unused", state_dir=state_dir, read_only=read_only_poster is not None
+    )

@@ -15,13 +15,17 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from anima_dasync.backends.base import DABackend
+from anima_dasync.backends.factory import open_backend
 from anima_dasync.backends.local import LocalDirectoryBackend
+from anima_dasync.config import DaBackendConfig
 from anima_dasync.recover import GuardianHold, recover_agent
 from anima_dev.anchor import read_anchor_proof, verified_blocks
 from anima_signer_api.cli import add_signer_arguments, agent_summary, measurement_policy
@@ -40,7 +44,16 @@ def register(agent: SubParsers) -> None:
         "recover", help="restore an agent into this signer from DA, its anchor and guardians"
     )
     recover.add_argument("agent_id")
-    recover.add_argument("--da", type=Path, required=True, help="the DA directory (local backend)")
+    recover.add_argument("--da", type=Path, help="the DA directory (--da-backend local)")
+    recover.add_argument(
+        "--da-backend",
+        choices=("local", "calldata", "blobs"),
+        default="local",
+        help="where the life data is: a directory, or LifeDataDA on the --rpc chain",
+    )
+    recover.add_argument("--da-contract", help="LifeDataDA's address (0x...; calldata, blobs)")
+    recover.add_argument("--da-poster", help="the address whose manifests count (0x...)")
+    recover.add_argument("--blob-archive", type=Path, help="archived blobs (for pruned ones)")
     recover.add_argument("--rpc", required=True, help="the chain's JSON-RPC URL (not trusted)")
     recover.add_argument("--anchor", required=True, help="AgentAnchor contract address (0x...)")
     recover.add_argument(
@@ -110,6 +123,30 @@ def _guardians(specs: Sequence[str]) -> list[tuple[str, bytes]]:
     return out
 
 
+def da_backend(args: argparse.Namespace) -> DABackend:
+    """The backend to read from, read-only: a recovering node posts nothing."""
+    if args.da_backend == "local":
+        if args.da is None:
+            raise SystemExit("anima agent recover: --da DIR (the local DA directory)")
+        return LocalDirectoryBackend(root=args.da)
+    if not args.da_contract or not args.da_poster:
+        raise SystemExit(
+            f"anima agent recover: --da-backend {args.da_backend} needs "
+            "--da-contract and --da-poster"
+        )
+    chain_id = int(str(JsonRpc(args.rpc).rpc("eth_chainId")), 16)
+    scratch = Path(tempfile.mkdtemp(prefix="anima-recover-"))  # locator cache, fetched blobs
+    config = DaBackendConfig(
+        backend=args.da_backend,
+        rpc_url=args.rpc,
+        chain_id=chain_id,
+        contract=args.da_contract,
+        manifest_poster=args.da_poster,
+        blob_archive_dir=args.blob_archive,
+    )
+    return open_backend(config, da_dir=scratch, state_dir=scratch, read_only=True)
+
+
 async def _restore(
     args: argparse.Namespace, guardians: Sequence[tuple[str, bytes]]
 ) -> tuple[dict[str, Any], list[tuple[str, bytes, int]]]:
@@ -139,7 +176,7 @@ async def _restore(
                 holds,
                 agent_id=args.agent_id,
                 log_verifier_key=args.log_key,
-                backend=LocalDirectoryBackend(root=args.da),
+                backend=await asyncio.to_thread(da_backend, args),
                 anchored=anchored,
                 anchor_proof=anchor_proof,
             )

@@ -232,3 +232,36 @@ def test_a_node_on_another_chain_is_refused(
     )
     with pytest.raises(DaSyncMisconfigured, match="serves chain 31337"):
         open_backend(da, da_dir=tmp_path, state_dir=tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["calldata", "blobs"])
+def test_anima_agent_recover_reads_the_chain_backend_read_only(
+    anvil: LocalChain, contract: bytes, tmp_path: Path, kind: str
+) -> None:
+    import argparse
+
+    from anima_dasync.backends.chain_rpc import ChainDAReadOnly
+    from anima_dev.contracts import dev_account
+    from anima_dev.recover_cli import da_backend
+
+    chunk_id, data = _chunk(3000)
+    poster = dev_chain_backend(anvil, contract, kind=kind, state_dir=tmp_path / "a")
+    poster.put_chunk(chunk_id, data)
+    poster.publish_manifest(f"cli-{kind}", 1, b"signed manifest")
+    args = argparse.Namespace(
+        da=None,
+        da_backend=kind,
+        da_contract="0x" + contract.hex(),
+        da_poster=dev_account(anvil),
+        blob_archive=None,
+        rpc=anvil.url,
+    )
+    reader = da_backend(args)
+    assert reader.get_chunk(chunk_id) == data
+    assert reader.get_manifest(f"cli-{kind}", 1) == b"signed manifest"
+    with pytest.raises(ChainDAReadOnly):
+        reader.put_chunk(*_chunk(10))
+    with pytest.raises(ChainDAReadOnly):
+        reader.publish_manifest(f"cli-{kind}", 2, b"x")
+    with pytest.raises(SystemExit, match="--da-poster"):
+        da_backend(argparse.Namespace(**{**vars(args), "da_poster": None}))

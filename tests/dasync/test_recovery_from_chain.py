@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from anima_dev.anchor import deploy_agent_anchor
+from anima_dev.contracts import dev_account
 from anima_dev.da_chain import deploy_life_data_da, dev_chain_backend
 from anima_dev.local_chain import LocalChain, local_chain
 from anima_dev.recovery import (
@@ -76,8 +77,13 @@ async def test_node_b_recovers_the_agent_from_the_chain(
         node_b = await Signer.open(
             tee=tee, state_dir=tmp_path / name, log_origin_prefix="node-b.anima/agents"
         )
-        backend_b = dev_chain_backend(
-            anvil, da_contract, kind=kind, state_dir=tmp_path / f"da-{name}", rpc_url=rpc_url
+        backend_b = dev_chain_backend(  # read-only: node B posts nothing, trusts A's poster
+            anvil,
+            da_contract,
+            kind=kind,
+            state_dir=tmp_path / f"da-{name}",
+            rpc_url=rpc_url,
+            read_only_poster=dev_account(anvil),
         )
         try:
             return node_b, await recover_agent(

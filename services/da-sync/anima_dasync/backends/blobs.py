@@ -24,7 +24,7 @@ from anima_dasync.backends.blob_codec import (
     decode_blobs,
 )
 from anima_dasync.backends.calldata import CalldataBackend, chunk_key
-from anima_dasync.backends.chain_rpc import ChainDataMismatch, JsonRpc, hex_bytes
+from anima_dasync.backends.chain_rpc import ChainDAReadOnly, ChainDataMismatch, JsonRpc, hex_bytes
 from anima_dasync.backends.evm_posts import (
     BLOBS_POSTED_TOPIC,
     LocatorIndex,
@@ -47,7 +47,7 @@ class BlobBackend:
         *,
         rpc: JsonRpc,
         contract: bytes,
-        sender: DevChainAccountSender,
+        sender: DevChainAccountSender | None,
         manifests: CalldataBackend,
         archive: BlobArchive | None,
         index: LocatorIndex,
@@ -58,6 +58,11 @@ class BlobBackend:
         self._manifests = manifests
         self._archive = archive
         self._index = index
+
+    def _writer(self) -> DevChainAccountSender:
+        if self._sender is None:
+            raise ChainDAReadOnly(f"this {self.name} backend was opened read-only (no sender)")
+        return self._sender
 
     def put_chunk(self, chunk_id: str, data: bytes) -> None:
         key = chunk_key(chunk_id)
@@ -75,7 +80,7 @@ class BlobBackend:
                 ):
                     self._archive.put(versioned_hash, blob)
             call = post_blobs_call(key, i, len(pieces), len(piece))
-            sent.append((self._sender.send_blobs(self._contract, call, sidecar), sidecar, piece))
+            sent.append((self._writer().send_blobs(self._contract, call, sidecar), sidecar, piece))
         located = []
         for i, (tx_hash, sidecar, piece) in enumerate(sent):
             receipt = self._rpc.wait_mined(tx_hash)
@@ -85,7 +90,7 @@ class BlobBackend:
                     parts=len(pieces),
                     tx_hash=tx_hash,
                     block=int(str(receipt["blockNumber"]), 16),
-                    poster=self._sender.address,
+                    poster=self._writer().address,
                     length=len(piece),
                     versioned_hashes=sidecar.versioned_hashes,
                 )

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 
 from anima_dasync.backends.base import ManifestExists
-from anima_dasync.backends.chain_rpc import ChainDataMismatch, JsonRpc, hex_bytes
+from anima_dasync.backends.chain_rpc import ChainDAReadOnly, ChainDataMismatch, JsonRpc, hex_bytes
 from anima_dasync.backends.evm_posts import (
     POSTED_TOPIC,
     LocatorIndex,
@@ -51,7 +51,7 @@ class CalldataBackend:
         *,
         rpc: JsonRpc,
         contract: bytes,
-        sender: DevChainAccountSender,
+        sender: DevChainAccountSender | None,
         manifest_poster: str,
         index: LocatorIndex,
     ) -> None:
@@ -60,6 +60,11 @@ class CalldataBackend:
         self._sender = sender
         self._manifest_poster = manifest_poster.lower()
         self._index = index
+
+    def _writer(self) -> DevChainAccountSender:
+        if self._sender is None:
+            raise ChainDAReadOnly(f"this {self.name} backend was opened read-only (no sender)")
+        return self._sender
 
     # chunks
 
@@ -101,7 +106,7 @@ class CalldataBackend:
     def _post(self, key: bytes, data: bytes) -> tuple[PartLocator, ...]:
         pieces = [data[i : i + PART_BYTES] for i in range(0, len(data), PART_BYTES)] or [b""]
         sent = [
-            self._sender.send_call(self._contract, post_call(key, i, len(pieces), piece))
+            self._writer().send_call(self._contract, post_call(key, i, len(pieces), piece))
             for i, piece in enumerate(pieces)
         ]
         return tuple(
@@ -110,7 +115,7 @@ class CalldataBackend:
                 parts=len(pieces),
                 tx_hash=tx_hash,
                 block=int(str(self._rpc.wait_mined(tx_hash)["blockNumber"]), 16),
-                poster=self._sender.address,
+                poster=self._writer().address,
             )
             for i, tx_hash in enumerate(sent)
         )

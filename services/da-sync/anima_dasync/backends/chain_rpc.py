@@ -33,6 +33,13 @@ class ChainDAPostFailed(AnimaError):
     reason = "DA_CHAIN_POST_FAILED"
 
 
+class ChainDAReadOnly(AnimaError):
+    """This chain backend was opened to read (a recovering node): it has no sender."""
+
+    kind = ErrorKind.FAILED_PRECONDITION
+    reason = "DA_CHAIN_READ_ONLY"
+
+
 class ChainDataMismatch(ChunkCorrupt):
     """The node returned bytes that are not the ones posted (a lying or broken node)."""
 

@@ -9,7 +9,11 @@ from anima_dasync.backends.local import LocalDirectoryBackend
 from anima_dasync.config import DaBackendConfig, DaSyncMisconfigured
 
 
-def open_backend(da: DaBackendConfig, *, da_dir: Path, state_dir: Path) -> DABackend:
+def open_backend(
+    da: DaBackendConfig, *, da_dir: Path, state_dir: Path, read_only: bool = False
+) -> DABackend:
+    """The configured backend; `read_only` (a recovering node) needs no sender, but then
+    da.manifest_poster must say whose manifests count."""
     if da.backend == "local":
         return LocalDirectoryBackend(root=da_dir)
     # The chain backends' modules (ckzg, eth-abi) load only when configured.
@@ -20,8 +24,12 @@ def open_backend(da: DaBackendConfig, *, da_dir: Path, state_dir: Path) -> DABac
     from anima_dasync.backends.evm_posts import LocatorIndex
     from anima_dasync.backends.senders import DevChainAccountSender
 
-    if not da.insecure_dev_chain_sender or not da.rpc_url or da.chain_id is None:
-        raise DaSyncMisconfigured(f"the {da.backend} backend is not configured (see [da])")
+    if not da.rpc_url or da.chain_id is None:
+        raise DaSyncMisconfigured(f"the {da.backend} backend needs da.rpc_url and da.chain_id")
+    if read_only and not da.manifest_poster:
+        raise DaSyncMisconfigured("reading a chain backend needs da.manifest_poster")
+    if not read_only and not da.insecure_dev_chain_sender:
+        raise DaSyncMisconfigured("posting needs da.insecure_dev_chain_sender (dev chain only)")
     rpc = JsonRpc(da.rpc_url)
     served = int(str(rpc.call("eth_chainId")), 16)
     if served != da.chain_id:
@@ -29,12 +37,13 @@ def open_backend(da: DaBackendConfig, *, da_dir: Path, state_dir: Path) -> DABac
             f"da.rpc_url serves chain {served}, not da.chain_id {da.chain_id}"
         )
     contract = da.contract_bytes()
-    sender = DevChainAccountSender(rpc=rpc)
+    sender = None if read_only else DevChainAccountSender(rpc=rpc)
+    poster = da.manifest_poster or (sender.address if sender is not None else "")
     calldata = CalldataBackend(
         rpc=rpc,
         contract=contract,
         sender=sender,
-        manifest_poster=da.manifest_poster or sender.address,
+        manifest_poster=poster,
         index=LocatorIndex(da.locator_dir or state_dir / "da-locators"),
     )
     if da.backend == "calldata":
