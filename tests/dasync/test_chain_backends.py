@@ -265,3 +265,20 @@ def test_anima_agent_recover_reads_the_chain_backend_read_only(
         reader.publish_manifest(f"cli-{kind}", 2, b"x")
     with pytest.raises(SystemExit, match="--da-poster"):
         da_backend(argparse.Namespace(**{**vars(args), "da_poster": None}))
+
+
+def test_the_da_table_of_the_config_file_picks_the_backend(tmp_path: Path) -> None:
+    from anima_core.config import ConfigError, load_config
+    from anima_dasync.config import ENV_PREFIX, DaSyncConfig
+
+    file = tmp_path / "dasync.toml"
+    file.write_text(
+        '[da]\nbackend = "blobs"\nrpc_url = "http://127.0.0.1:8545"\nchain_id = 31337\n'
+        f'contract = "0x{"22" * 20}"\ninsecure_dev_chain_sender = true\n'
+    )
+    config = load_config(DaSyncConfig, env_prefix=ENV_PREFIX, file=file, overrides={})
+    assert config.da.backend == "blobs"
+    assert config.da.contract_bytes() == bytes([0x22]) * 20
+    file.write_text('[da]\nbackend = "celestia"\n')
+    with pytest.raises(ConfigError, match="backend"):
+        load_config(DaSyncConfig, env_prefix=ENV_PREFIX, file=file, overrides={})
