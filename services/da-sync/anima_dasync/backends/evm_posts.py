@@ -145,7 +145,7 @@ def located_posts(
         raise ChainDataMismatch("the chain node's eth_getLogs answer is not a list")
     groups: dict[tuple[str, int], dict[int, PartLocator]] = {}
     for log in logs:
-        located = _part_of(log, topic=topic, key=key)
+        located = parse_post_log(log, topic=topic, key=key)
         if located is not None:
             group = groups.setdefault((located.poster, located.parts), {})
             group.setdefault(located.part, located)
@@ -154,7 +154,7 @@ def located_posts(
             yield tuple(found[i] for i in range(parts))
 
 
-def _part_of(log: object, *, topic: bytes, key: bytes) -> PartLocator | None:
+def parse_post_log(log: object, *, topic: bytes, key: bytes) -> PartLocator | None:
     """A log's part locator, or None for a log that is not what was asked for."""
     if not isinstance(log, dict) or log.get("removed"):
         return None
