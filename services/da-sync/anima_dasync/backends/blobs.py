@@ -10,6 +10,11 @@ Reads trust nothing: the transaction's blobVersionedHashes must match the event'
 blob (from the node's anvil_getBlobByHash, or the archive once the chain has pruned
 it) must match its versioned hash by KZG commitment, and the decoded bytes must hash
 to the chunk id. Every blob posted or fetched is kept in the archive.
+
+Blobs come from anvil's `anvil_getBlobByHash` (by versioned hash; anvil 1.7.1 serves
+no beacon API and no `eth_getBlobByHash`); a production node would read the beacon
+node's `blob_sidecars`. The node's answer is the blob alone, so its commitment is
+recomputed (~33 ms CPU a blob) rather than trusting a proof it would also supply.
 """
 
 from __future__ import annotations
