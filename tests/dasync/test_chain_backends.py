@@ -67,6 +67,9 @@ def test_round_trip_and_a_fresh_node_finds_chunks_from_the_chain_alone(
     fresh = dev_chain_backend(anvil, contract, kind=kind, state_dir=tmp_path / "b")
     assert fresh.get_chunk(small_id) == small
     assert fresh.get_chunk(big_id) == big
+    head = anvil.rpc("eth_blockNumber")
+    fresh.put_chunk(big_id, big)  # on chain already: found and indexed, not posted again
+    assert anvil.rpc("eth_blockNumber") == head
     with pytest.raises(ChunkMissing):
         fresh.get_chunk(hashlib.sha256(b"never posted").hexdigest())
     with pytest.raises(ValueError):

@@ -75,6 +75,11 @@ class BlobBackend:
             raise ValueError("a chunk's id is the SHA-256 of its bytes")
         if self._index.get(key) is not None:
             return
+        try:  # already on chain (a lost index, another node): index it, post nothing
+            self._index.put(key, self._read(key, index=False)[0])
+            return
+        except (ChunkMissing, ChainDataMismatch):
+            pass
         pieces = [data[i : i + PART_BYTES] for i in range(0, len(data), PART_BYTES)] or [b""]
         sent = []
         for i, piece in enumerate(pieces):
@@ -103,8 +108,11 @@ class BlobBackend:
         self._index.put(key, tuple(located))
 
     def get_chunk(self, chunk_id: str) -> bytes:
-        key = chunk_key(chunk_id)
-        indexed = self._index.get(key)
+        return self._read(chunk_key(chunk_id))[1]
+
+    def _read(self, key: bytes, *, index: bool = True) -> tuple[tuple[PartLocator, ...], bytes]:
+        """The first post of `key` whose blobs check and decode to bytes hashing to it."""
+        indexed = self._index.get(key) if index else None
         candidates = (
             [indexed]
             if indexed is not None
@@ -118,11 +126,11 @@ class BlobBackend:
                 failure = exc
                 continue
             if hashlib.sha256(data).digest() == key:
-                return data
-            failure = ChainDataMismatch(f"the blobs for chunk {chunk_id[:16]}… do not hash to it")
+                return parts, data
+            failure = ChainDataMismatch(f"the blobs for chunk {key.hex()[:16]}… do not hash to it")
         if failure is not None:
             raise failure
-        raise ChunkMissing(f"chunk {chunk_id[:16]}… is not in the {self.name} backend")
+        raise ChunkMissing(f"chunk {key.hex()[:16]}… is not in the {self.name} backend")
 
     def _read_part(self, locator: PartLocator) -> bytes:
         tx = self._rpc.call("eth_getTransactionByHash", [locator.tx_hash])

@@ -72,12 +72,17 @@ class CalldataBackend:
         key = chunk_key(chunk_id)
         if hashlib.sha256(data).digest() != key:
             raise ValueError("a chunk's id is the SHA-256 of its bytes")
-        if self._index.get(key) is None:
-            self._index.put(key, self._post(key, data))
+        if self._index.get(key) is not None:
+            return
+        try:  # already on chain (a lost index, another node): index it, post nothing
+            parts, _ = self._read(key, check=_hashes_to(key), index=False)
+        except (ChunkMissing, ChainDataMismatch):
+            parts = self._post(key, data)
+        self._index.put(key, parts)
 
     def get_chunk(self, chunk_id: str) -> bytes:
         key = chunk_key(chunk_id)
-        return self._read(key, check=lambda data: hashlib.sha256(data).digest() == key)
+        return self._read(key, check=_hashes_to(key))[1]
 
     # manifests
 
@@ -89,7 +94,7 @@ class CalldataBackend:
 
     def get_manifest(self, agent_id: str, version: int) -> bytes:
         key = _manifest_key(agent_id, version)
-        return self._read(key, check=None, poster=self._manifest_poster)
+        return self._read(key, check=None, poster=self._manifest_poster)[1]
 
     def latest_version(self, agent_id: str) -> int:
         if not is_agent_id(agent_id):
@@ -126,12 +131,17 @@ class CalldataBackend:
         )
 
     def _read(
-        self, key: bytes, *, check: Callable[[bytes], bool] | None, poster: str | None = None
-    ) -> bytes:
-        """The first post of `key` whose bytes pass `check` (None: the first post)."""
-        indexed = self._index.get(key)
-        candidates = [indexed] if indexed is not None else []
-        candidates += self._posts(key, poster) if indexed is None else []
+        self,
+        key: bytes,
+        *,
+        check: Callable[[bytes], bool] | None,
+        poster: str | None = None,
+        index: bool = True,
+    ) -> tuple[tuple[PartLocator, ...], bytes]:
+        """The first post of `key` whose bytes pass `check` (None: the first post), and
+        its bytes; from our index if it has the key, else from the chain's events."""
+        indexed = self._index.get(key) if index else None
+        candidates = [indexed] if indexed is not None else self._posts(key, poster)
         mismatch: ChainDataMismatch | None = None
         for parts in candidates:
             try:
@@ -140,7 +150,7 @@ class CalldataBackend:
                 mismatch = exc
                 continue
             if check is None or check(data):
-                return data
+                return parts, data
             mismatch = ChainDataMismatch(
                 f"the chain node's bytes for {key.hex()[:16]}… do not hash to it"
             )
@@ -158,6 +168,10 @@ class CalldataBackend:
         if (posted_key, part, parts) != (key, locator.part, locator.parts):
             raise ChainDataMismatch(f"transaction {locator.tx_hash} posts another part")
         return data
+
+
+def _hashes_to(key: bytes) -> Callable[[bytes], bool]:
+    return lambda data: hashlib.sha256(data).digest() == key
 
 
 def _manifest_key(agent_id: str, version: int) -> bytes:
