@@ -59,14 +59,22 @@ def test_post_calldata_parser_refuses_or_decodes(data: bytes, seed: int) -> None
 
 
 @settings(max_examples=300, deadline=None)
-@given(log=JSON, poster=st.binary(min_size=32, max_size=32), data=st.binary(max_size=260))
-def test_event_log_parser_refuses_or_locates(log: Any, poster: bytes, data: bytes) -> None:
+@given(
+    log=JSON,
+    poster=st.binary(min_size=32, max_size=32),
+    data=st.binary(max_size=260),
+    tx_hash=st.one_of(JSON, st.just("0x" + "ab" * 32)),
+    block=st.one_of(JSON, st.just("0x1")),
+)
+def test_event_log_parser_refuses_or_locates(
+    log: Any, poster: bytes, data: bytes, tx_hash: Any, block: Any
+) -> None:
     for topic in (POSTED_TOPIC, BLOBS_POSTED_TOPIC):
         shaped = {  # the right event and key, arbitrary poster word and data
             "topics": ["0x" + t.hex() for t in (topic, KEY, poster)],
             "data": "0x" + data.hex(),
-            "transactionHash": "0x" + "ab" * 32,
-            "blockNumber": "0x1",
+            "transactionHash": tx_hash,
+            "blockNumber": block,
         }
         for candidate in (log, shaped, {**shaped, **(log if isinstance(log, dict) else {})}):
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ POST_BLOBS = keccak(text="postBlobs(bytes32,uint32,uint32,uint32)")[:4]
 POSTED_TOPIC = keccak(text="Posted(bytes32,address,uint32,uint32,bytes32)")
 BLOBS_POSTED_TOPIC = keccak(text="BlobsPosted(bytes32,address,uint32,uint32,uint32,bytes32[])")
 _MANIFEST_NAME = b"anima/da/manifest/v1\x00"
+_TX_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
+_QUANTITY = re.compile(r"0x[0-9a-fA-F]{1,16}")
 
 
 def manifest_key(agent_id: str, version: int) -> bytes:
@@ -178,11 +181,16 @@ def parse_post_log(log: object, *, topic: bytes, key: bytes) -> PartLocator | No
         return None
     if not 0 <= part < parts:
         return None
+    tx_hash, block = log.get("transactionHash"), log.get("blockNumber")
+    if not isinstance(tx_hash, str) or not _TX_HASH.fullmatch(tx_hash):
+        return None
+    if not isinstance(block, str) or not _QUANTITY.fullmatch(block):
+        return None
     return PartLocator(
         part=int(part),
         parts=int(parts),
-        tx_hash=str(log.get("transactionHash")),
-        block=int(str(log.get("blockNumber")), 16),
+        tx_hash=tx_hash,
+        block=int(block, 16),
         poster=poster,
         length=int(length),
         versioned_hashes=tuple(bytes(h) for h in hashes),
