@@ -3,7 +3,8 @@
 A backend stores bytes; it is not trusted with anything (the restore verifies
 every byte against the signed, anchored manifest). Chunks are immutable and
 named by the SHA-256 of their bytes; a manifest version, once published, is
-never replaced. Room for calldata/blob, Celestia and other backends.
+never replaced. Implemented: local directory, Ethereum calldata, EIP-4844 blobs (with
+an archive); room for Celestia and others (a chunk is bytes under its content address).
 """
 
 from __future__ import annotations
