@@ -52,7 +52,7 @@ from anima_verify.tlog.entry import EntryKind
 LOG_BATCHES = (1, 256, 4096)
 
 
-def rate(fn: Callable[[int], None], seconds: float) -> float:
+def rate(fn: Callable[[int], object], seconds: float) -> float:
     """Operations per second of fn(i), run for about `seconds`."""
     count, start = 0, time.perf_counter()
     while (elapsed := time.perf_counter() - start) < seconds:
@@ -62,14 +62,29 @@ def rate(fn: Callable[[int], None], seconds: float) -> float:
     return count / elapsed
 
 
-def raw_rates(seconds: float) -> dict[str, float]:
+def raw_signers() -> dict[str, Callable[[int], object]]:
     secp = coincurve.PrivateKey()
     digests = [os.urandom(32) for _ in range(1024)]
     ed = Ed25519PrivateKey.generate()
     return {
-        "secp256k1": rate(lambda i: secp.sign_recoverable(digests[i % 1024], hasher=None), seconds),
-        "ed25519": rate(lambda i: ed.sign(digests[i % 1024]), seconds),
+        "secp256k1": lambda i: secp.sign_recoverable(digests[i % 1024], hasher=None),
+        "ed25519": lambda i: ed.sign(digests[i % 1024]),
     }
+
+
+def raw_rates(seconds: float) -> dict[str, float]:
+    return {name: rate(sign, seconds) for name, sign in raw_signers().items()}
+
+
+def raw_cpu_us(count: int = 20_000) -> dict[str, float]:
+    """CPU time of one raw signature, in µs (what load disturbs least)."""
+    out = {}
+    for name, sign in raw_signers().items():
+        start = time.process_time()
+        for i in range(count):
+            sign(i)
+        out[name] = (time.process_time() - start) / count * 1e6
+    return out
 
 
 def log_inputs(count: int) -> list[LogEntryInput]:
@@ -260,7 +275,7 @@ class TailCollector:
 
 
 async def grpc_figures(
-    address: str, tokens: dict[str, str], seconds: float, batch: int
+    address: str, tokens: dict[str, str], seconds: float, batch: int, signer_pid: int
 ) -> dict[str, dict[str, float]]:
     trust = MeasurementPolicy.insecure_simulated_for_development()
     async with await SignerClient.connect_attested(
@@ -294,6 +309,7 @@ async def grpc_figures(
             unary_rate = len(latencies) / (time.perf_counter() - start)
 
             signed, start = 0, time.perf_counter()
+            cpu0 = process_cpu_s(signer_pid)
             while time.perf_counter() - start < seconds:
                 results = await client.sign_batch(
                     SignRequest(agent.agent_id, make(signed + k)) for k in range(batch)
@@ -302,6 +318,7 @@ async def grpc_figures(
                 signed += len(results)
                 await host.signed(len(results))
             batch_rate = signed / (time.perf_counter() - start)
+            batch_cpu_us = (process_cpu_s(signer_pid) - cpu0) / signed * 1e6
 
             # Two batches in flight so the signer never waits on the client's encoding.
             signed, start = 0, time.perf_counter()
@@ -324,6 +341,7 @@ async def grpc_figures(
                 "unary_rate": unary_rate,
                 "batch_rate": batch_rate,
                 "pipelined_batch_rate": pipelined_rate,
+                "batch_signer_cpu_us": batch_cpu_us,
             }
     return out
 
@@ -365,6 +383,7 @@ def main() -> None:
 
     print(f"machine: {machine()}")
     raw = raw_rates(args.seconds)
+    raw_cpu = raw_cpu_us()
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         witnesses = [
             stack.enter_context(local_witness(Path(tmp) / f"w{i}", name=f"bench-w{i}.local"))
@@ -375,7 +394,9 @@ def main() -> None:
         core = asyncio.run(in_process_figures(args.seconds, args.batch, witnesses, args.callers))
         signer = stack.enter_context(local_signer(Path(tmp), env=env))
         over_grpc = asyncio.run(
-            grpc_figures(signer.address, signer.tokens, args.seconds, args.batch)
+            grpc_figures(
+                signer.address, signer.tokens, args.seconds, args.batch, signer.process.pid
+            )
         )
         log_over_grpc = asyncio.run(grpc_log_figures(signer.address, signer.tokens, args.seconds))
         concurrent = asyncio.run(
@@ -409,6 +430,14 @@ def main() -> None:
             f"{100 * figures['pipelined_batch_rate'] / r:>5.0f}%"
         )
     print(f"targets: batched >= 50% of raw; unary p50 <= 1 ms (batch size {args.batch})")
+    print("in CPU time (load disturbs it least): raw signature vs the signer process per")
+    print("signature in SignBatch (its log entry, commit, checkpoint and gRPC included)")
+    for name, figures in over_grpc.items():
+        signer_us = figures["batch_signer_cpu_us"]
+        print(
+            f"  {name:<10} raw {raw_cpu[name]:.1f} us, signer {signer_us:.1f} us: "
+            f"{100 * raw_cpu[name] / signer_us:.0f}% of raw"
+        )
     print(
         f"concurrent unary signing (secp256k1, {args.callers} callers each signing once at a "
         "time; CPU per signature: in-process this process's, over gRPC the signer's):"
