@@ -2,11 +2,13 @@
 sequencer's AppendLog (in-process and over gRPC, batches of 1, 256 and 4096 entries).
 
 Every signature now includes its durable log entry (one SQLite commit per call,
-one per batch). With --witnesses N (1, or 3 with quorum 2), N local witness
-processes cosign every checkpoint before the signer releases anything (one round
-of witness calls per call or batch). Prints figures and the machine they ran on;
-not a pass/fail test.
-Usage: python bench/signer_bench.py [--seconds N] [--batch N] [--witnesses N]
+one per batch). "Concurrent unary": --callers tasks each sending one Sign at a time
+(in-process: each its own `Signer.sign` commit, then through the group commit the
+gRPC server uses; over gRPC: one client, concurrent calls). With --witnesses N (1,
+or 3 with quorum 2), N local witness processes cosign every checkpoint before the
+signer releases anything (one round of witness calls per call or batch). Prints
+figures and the machine they ran on; not a pass/fail test.
+Usage: python bench/signer_bench.py [--seconds N] [--batch N] [--witnesses N] [--callers N]
 """
 
 from __future__ import annotations
@@ -19,16 +21,18 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import coincurve
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from machine import machine  # bench/machine.py, beside this script
+from witness_bench import process_cpu_s
 
 from anima_dev.local_signer import local_signer
 from anima_dev.local_witness import LocalWitness, local_witness, signer_witness_env
 from anima_signer.core import Signer
+from anima_signer.group_commit import SignGroupCommit
 from anima_signer.tee.sim import InsecureSimulatedTee
 from anima_signer.witnessing import WitnessEndpoint
 from anima_signer_api.client import SignerClient
@@ -39,6 +43,7 @@ from anima_signer_api.types import (
     PersonalMessage,
     SigningPolicy,
     SignRequest,
+    SignResult,
 )
 from anima_verify.attestation import MeasurementPolicy
 from anima_verify.tlog.cosignature import parse_cosigner_key
@@ -47,7 +52,7 @@ from anima_verify.tlog.entry import EntryKind
 LOG_BATCHES = (1, 256, 4096)
 
 
-def rate(fn: Callable[[int], None], seconds: float) -> float:
+def rate(fn: Callable[[int], object], seconds: float) -> float:
     """Operations per second of fn(i), run for about `seconds`."""
     count, start = 0, time.perf_counter()
     while (elapsed := time.perf_counter() - start) < seconds:
@@ -57,14 +62,29 @@ def rate(fn: Callable[[int], None], seconds: float) -> float:
     return count / elapsed
 
 
-def raw_rates(seconds: float) -> dict[str, float]:
+def raw_signers() -> dict[str, Callable[[int], object]]:
     secp = coincurve.PrivateKey()
     digests = [os.urandom(32) for _ in range(1024)]
     ed = Ed25519PrivateKey.generate()
     return {
-        "secp256k1": rate(lambda i: secp.sign_recoverable(digests[i % 1024], hasher=None), seconds),
-        "ed25519": rate(lambda i: ed.sign(digests[i % 1024]), seconds),
+        "secp256k1": lambda i: secp.sign_recoverable(digests[i % 1024], hasher=None),
+        "ed25519": lambda i: ed.sign(digests[i % 1024]),
     }
+
+
+def raw_rates(seconds: float) -> dict[str, float]:
+    return {name: rate(sign, seconds) for name, sign in raw_signers().items()}
+
+
+def raw_cpu_us(count: int = 20_000) -> dict[str, float]:
+    """CPU time of one raw signature, in µs (what load disturbs least)."""
+    out = {}
+    for name, sign in raw_signers().items():
+        start = time.process_time()
+        for i in range(count):
+            sign(i)
+        out[name] = (time.process_time() - start) / count * 1e6
+    return out
 
 
 def log_inputs(count: int) -> list[LogEntryInput]:
@@ -86,8 +106,75 @@ def quorum_of(count: int) -> int:
     return count // 2 + 1 if count else 0
 
 
+class ConcurrentHost:
+    """Plays the host for concurrent callers: collects the log tail every 2,048 signatures."""
+
+    def __init__(self, append_log: Callable[[int], Awaitable[int]]) -> None:
+        self._append_log = append_log  # host_size -> the log's new size
+        self._lock = asyncio.Lock()
+        self._host_size = 0
+        self._since = 0
+
+    async def signed(self) -> None:
+        self._since += 1
+        if self._since >= TailCollector.EVERY:
+            async with self._lock:
+                if self._since >= TailCollector.EVERY:
+                    self._since = 0
+                    self._host_size = await self._append_log(self._host_size)
+
+
+async def concurrent_unary(
+    sign: Callable[[SignRequest], Awaitable[SignResult]],
+    host: ConcurrentHost,
+    agent_id: str,
+    callers: int,
+    seconds: float,
+) -> tuple[int, float]:
+    """(signatures, seconds) of `callers` tasks each awaiting one unary sign at a time."""
+    signed, deadline = 0, time.perf_counter() + seconds
+
+    async def caller(n: int) -> None:
+        nonlocal signed
+        i = 0
+        while time.perf_counter() < deadline:
+            await sign(SignRequest(agent_id, PersonalMessage(b"c%d-%d-%f" % (n, i, deadline))))
+            i += 1
+            signed += 1
+            await host.signed()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(caller(n) for n in range(callers)))
+    return signed, time.perf_counter() - start
+
+
+async def in_process_concurrent(signer: Signer, callers: int, seconds: float) -> dict[str, float]:
+    """Concurrent unary signing in-process: one commit per call, then group commit.
+    CPU per signature is this process's (signer and callers), host collection included."""
+    agent_id = "bench-c"
+    signer.create_agent(
+        agent_id=agent_id, wallet_count=1, policy=SigningPolicy(allow_personal_messages=True)
+    )
+
+    async def append_log(host_size: int) -> int:
+        return (await asyncio.to_thread(signer.append_log, agent_id, host_size, [])).size
+
+    async def one_commit_each(request: SignRequest) -> SignResult:
+        return await asyncio.to_thread(signer.sign, request)
+
+    host = ConcurrentHost(append_log)
+    grouped = SignGroupCommit(signer)
+    out = {}
+    for name, sign in (("each", one_commit_each), ("grouped", grouped.sign)):
+        cpu0 = time.process_time()
+        signed, elapsed = await concurrent_unary(sign, host, agent_id, callers, seconds)
+        out[f"concurrent_{name}"] = signed / elapsed
+        out[f"concurrent_{name}_cpu_us"] = (time.process_time() - cpu0) / max(signed, 1) * 1e6
+    return out
+
+
 async def in_process_figures(
-    seconds: float, batch: int, witnesses: list[LocalWitness]
+    seconds: float, batch: int, witnesses: list[LocalWitness], callers: int
 ) -> dict[str, float]:
     """The signer core alone: AppendLog per batch size, and sign_many (with its log entries)."""
     out: dict[str, float] = {}
@@ -126,6 +213,7 @@ async def in_process_figures(
                     signed += batch
                     host_size = signer.append_log("bench", host_size, []).size
                 out[f"sign_many_{name}"] = signed / (time.perf_counter() - start)
+            out |= await in_process_concurrent(signer, callers, seconds)
         finally:
             signer.close()
     return out
@@ -187,7 +275,7 @@ class TailCollector:
 
 
 async def grpc_figures(
-    address: str, tokens: dict[str, str], seconds: float, batch: int
+    address: str, tokens: dict[str, str], seconds: float, batch: int, signer_pid: int
 ) -> dict[str, dict[str, float]]:
     trust = MeasurementPolicy.insecure_simulated_for_development()
     async with await SignerClient.connect_attested(
@@ -221,6 +309,7 @@ async def grpc_figures(
             unary_rate = len(latencies) / (time.perf_counter() - start)
 
             signed, start = 0, time.perf_counter()
+            cpu0 = process_cpu_s(signer_pid)
             while time.perf_counter() - start < seconds:
                 results = await client.sign_batch(
                     SignRequest(agent.agent_id, make(signed + k)) for k in range(batch)
@@ -229,6 +318,7 @@ async def grpc_figures(
                 signed += len(results)
                 await host.signed(len(results))
             batch_rate = signed / (time.perf_counter() - start)
+            batch_cpu_us = (process_cpu_s(signer_pid) - cpu0) / signed * 1e6
 
             # Two batches in flight so the signer never waits on the client's encoding.
             signed, start = 0, time.perf_counter()
@@ -251,8 +341,34 @@ async def grpc_figures(
                 "unary_rate": unary_rate,
                 "batch_rate": batch_rate,
                 "pipelined_batch_rate": pipelined_rate,
+                "batch_signer_cpu_us": batch_cpu_us,
             }
     return out
+
+
+async def grpc_concurrent(
+    address: str, tokens: dict[str, str], seconds: float, callers: int, signer_pid: int
+) -> dict[str, float]:
+    """Concurrent unary Sign calls over one attested channel: signatures/s, and the
+    signer process's CPU per signature (from /proc: what the machine's load disturbs least)."""
+    trust = MeasurementPolicy.insecure_simulated_for_development()
+    async with await SignerClient.connect_attested(
+        address=address, token=tokens["admin"], policy=trust
+    ) as admin:
+        await admin.create_agent("bench-c", policy=SigningPolicy(allow_personal_messages=True))
+    async with await SignerClient.connect_attested(
+        address=address, token=tokens["runtime"], policy=trust
+    ) as client:
+
+        async def append_log(host_size: int) -> int:
+            return (await client.append_log("bench-c", host_size)).size
+
+        host = ConcurrentHost(append_log)
+        await concurrent_unary(client.sign, host, "bench-c", callers, 0.3)  # warm up
+        cpu0 = process_cpu_s(signer_pid)
+        signed, elapsed = await concurrent_unary(client.sign, host, "bench-c", callers, seconds)
+        cpu = process_cpu_s(signer_pid) - cpu0
+    return {"rate": signed / elapsed, "signer_cpu_us": cpu / max(signed, 1) * 1e6}
 
 
 def main() -> None:
@@ -262,10 +378,12 @@ def main() -> None:
     parser.add_argument(
         "--witnesses", type=int, default=0, help="local witness processes (quorum: a majority)"
     )
+    parser.add_argument("--callers", type=int, default=64, help="concurrent unary callers (tasks)")
     args = parser.parse_args()
 
     print(f"machine: {machine()}")
     raw = raw_rates(args.seconds)
+    raw_cpu = raw_cpu_us()
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         witnesses = [
             stack.enter_context(local_witness(Path(tmp) / f"w{i}", name=f"bench-w{i}.local"))
@@ -273,12 +391,19 @@ def main() -> None:
         ]
         quorum = quorum_of(len(witnesses))
         env = signer_witness_env(witnesses, quorum) if witnesses else None
-        core = asyncio.run(in_process_figures(args.seconds, args.batch, witnesses))
+        core = asyncio.run(in_process_figures(args.seconds, args.batch, witnesses, args.callers))
         signer = stack.enter_context(local_signer(Path(tmp), env=env))
         over_grpc = asyncio.run(
-            grpc_figures(signer.address, signer.tokens, args.seconds, args.batch)
+            grpc_figures(
+                signer.address, signer.tokens, args.seconds, args.batch, signer.process.pid
+            )
         )
         log_over_grpc = asyncio.run(grpc_log_figures(signer.address, signer.tokens, args.seconds))
+        concurrent = asyncio.run(
+            grpc_concurrent(
+                signer.address, signer.tokens, args.seconds, args.callers, signer.process.pid
+            )
+        )
     print(
         "signer process: separate, INSECURE simulated TEE, TLS on loopback; client in this process"
     )
@@ -305,6 +430,31 @@ def main() -> None:
             f"{100 * figures['pipelined_batch_rate'] / r:>5.0f}%"
         )
     print(f"targets: batched >= 50% of raw; unary p50 <= 1 ms (batch size {args.batch})")
+    print("in CPU time (load disturbs it least): raw signature vs the signer process per")
+    print("signature in SignBatch (its log entry, commit, checkpoint and gRPC included)")
+    for name, figures in over_grpc.items():
+        signer_us = figures["batch_signer_cpu_us"]
+        print(
+            f"  {name:<10} raw {raw_cpu[name]:.1f} us, signer {signer_us:.1f} us: "
+            f"{100 * raw_cpu[name] / signer_us:.0f}% of raw"
+        )
+    print(
+        f"concurrent unary signing (secp256k1, {args.callers} callers each signing once at a "
+        "time; CPU per signature: in-process this process's, over gRPC the signer's):"
+    )
+    print(
+        f"  in-process, one commit each: {core['concurrent_each']:,.0f}/s, "
+        f"{core['concurrent_each_cpu_us']:.0f} us CPU/signature"
+    )
+    print(
+        f"  in-process, group commit:    {core['concurrent_grouped']:,.0f}/s, "
+        f"{core['concurrent_grouped_cpu_us']:.0f} us CPU/signature"
+    )
+    print(
+        f"  over gRPC (server's commits): {concurrent['rate']:,.0f}/s, "
+        f"{concurrent['signer_cpu_us']:.0f} us signer CPU/signature"
+    )
+    print("target (issue 20): concurrent unary >= 10,000/s (group commit)")
     print("log sequencer (AppendLog; each call = one durable commit + one signed checkpoint)")
     print(
         f"{'entries/call':>12} {'in-process/s':>13} {'gRPC/s':>10} {'gRPC p50':>10} "

@@ -167,7 +167,12 @@ class Signer(RecoveryOperations, OwnerPolicies):
             # Version-2 agents derive their keys from an agent root (anima_signer.keys).
             if stored.key_derivation_version >= 2:
                 keyring.use_agent_root(stored.agent_id, store.recovered_agent_root(stored.agent_id))
-        self._log = EnclaveLogs(store=store, keyring=keyring, clock_ms=clock_ms)
+        self._log = EnclaveLogs(
+            store=store, keyring=keyring, clock_ms=clock_ms, keep_leaves=witnessing is not None
+        )
+        if witnessing is not None:
+            # Witness rounds take the leaf hashes the sequencer just computed.
+            witnessing.use_leaf_source(self._log.leaves_since)
         for agent_id, refused in sorted(store.refused().items()):
             _logger.error("agent %s is refused: %s", agent_id, refused.message)
         for agent_id in store.agents_without_log():

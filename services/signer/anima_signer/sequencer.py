@@ -23,6 +23,7 @@ Invariants:
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -71,6 +72,7 @@ class _AgentLog:
     checkpoint: bytes
     released: int
     new_rows: list[tuple[int, bytes, bytes | None]] = field(default_factory=list)
+    new_leaves: list[bytes] = field(default_factory=list)  # leaf hashes of new_rows
     changed: bool = False
 
     @classmethod
@@ -192,8 +194,10 @@ class LogBatch:
                 f"the encoded entry is {len(entry)} bytes, above {MAX_ENTRY_BYTES}: "
                 "shorten actor or room"
             )
-        log.frontier.append(leaf_hash(entry))
+        leaf = leaf_hash(entry)
+        log.frontier.append(leaf)
         log.new_rows.append((index, entry, payload))
+        log.new_leaves.append(leaf)
         log.changed = True
         return index
 
@@ -236,9 +240,12 @@ class LogBatch:
             store.put_log_state(log.record(agent_id))
 
     def _publish(self) -> None:
-        for agent_id, log in self._logs.items():
-            if log.changed:
-                self._sequencer._logs[agent_id] = log.working_copy()
+        sequencer = self._sequencer
+        with sequencer._cache_lock:
+            for agent_id, log in self._logs.items():
+                if log.changed:
+                    sequencer._logs[agent_id] = log.working_copy()
+                    sequencer._keep_leaves(agent_id, log)
 
     def checkpoint(self, agent_id: str) -> bytes:
         return self.log(agent_id).checkpoint
@@ -253,12 +260,19 @@ class EnclaveLogs:
         store: SignerStore,
         keyring: KeyRing,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        keep_leaves: bool = False,
     ) -> None:
         self._store = store
         self._keys = keyring
         self._clock_ms = clock_ms
-        # Committed state only; read and written under the store's lock.
+        # Committed state only; written under the store's lock (and _cache_lock).
         self._logs: dict[str, _AgentLog] = {}
+        # With keep_leaves: per agent, (first index, leaf hashes of the committed entries
+        # from there to the log's size), for the witness rounds (leaves_since). The
+        # entries the host has not confirmed at most (MAX_PENDING_LOG_ENTRIES).
+        self._keep = keep_leaves
+        self._leaves: dict[str, tuple[int, list[bytes]]] = {}
+        self._cache_lock = threading.Lock()
 
     @contextmanager
     def batch(self) -> Iterator[LogBatch]:
@@ -283,7 +297,9 @@ class EnclaveLogs:
             raise RuntimeError(f"agent {agent_id!r} has no log")
         log = self._logs.get(agent_id)
         if log is not None and log.record(agent_id) != record:
-            del self._logs[agent_id]  # the next batch starts from the store
+            with self._cache_lock:  # the next batch starts from the store
+                del self._logs[agent_id]
+                self._leaves.pop(agent_id, None)
             stored = CompactRange.from_bytes(record.frontier).size
             raise LogChangedElsewhere(
                 agent_id,
@@ -294,6 +310,40 @@ class EnclaveLogs:
             log = _AgentLog.from_record(record)
             self._logs[agent_id] = log
         return log
+
+    def _keep_leaves(self, agent_id: str, log: _AgentLog) -> None:
+        """Add a committed batch's leaf hashes; forget those the host confirmed.
+        Under _cache_lock (readers copy what they take)."""
+        if not self._keep:
+            return
+        held = self._leaves.get(agent_id)
+        if log.new_leaves:
+            first = log.new_rows[0][0]
+            if held is None or held[0] + len(held[1]) != first:
+                held = (first, [])  # the first batch since this log was loaded
+            held[1].extend(log.new_leaves)
+        if held is None:
+            return
+        start, leaves = held
+        if log.released > start:
+            drop = min(log.released - start, len(leaves))
+            del leaves[:drop]
+            start += drop
+        self._leaves[agent_id] = (start, leaves)
+
+    def leaves_since(self, agent_id: str, start: int) -> tuple[bytes, bytes, list[bytes]] | None:
+        """(latest committed checkpoint, its frontier, leaf hashes [start, size)) from
+        memory, read at one moment; None when they are not all held here (after a
+        restart, say: read the entries from the store then)."""
+        with self._cache_lock:
+            log = self._logs.get(agent_id)
+            held = self._leaves.get(agent_id)
+            if log is None or held is None:
+                return None
+            first, leaves = held
+            if not first <= start <= log.size or first + len(leaves) != log.size:
+                return None
+            return log.checkpoint, log.frontier.to_bytes(), leaves[start - first :]
 
     def _sign_checkpoint(self, agent_id: str, log: _AgentLog) -> bytes:
         checkpoint = Checkpoint(origin=log.origin, size=log.size, root_hash=log.frontier.root())

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import struct
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -189,6 +190,10 @@ class SignerStore:
     def __init__(self, *, path: Path, keyring: KeyRing) -> None:
         self._state = SealedState(path=path, keyring=keyring, hidden_key_tables=HIDDEN_KEY_TABLES)
         self._agents: dict[str, StoredAgent] = {}
+        # Inside a transaction, for its thread only: each window row as read or written
+        # in it, so record_charges does not open again the rows window_usage just opened.
+        self._windows: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        self._windows_thread: int | None = None
         for agent_id in self._state.agents():
             try:
                 data = self._state.get(agent_id, _AGENT, _ONE)
@@ -208,7 +213,11 @@ class SignerStore:
         durable, still under the lock, so caches never show uncommitted state.
         """
         with self._state.transaction(after_commit):
-            yield
+            self._windows, self._windows_thread = {}, threading.get_ident()
+            try:
+                yield
+            finally:
+                self._windows, self._windows_thread = {}, None
 
     def refused(self) -> dict[str, AgentStateRefused]:
         """Agents whose sealed state was refused, with why (they are left out of agents())."""
@@ -304,13 +313,27 @@ class SignerStore:
         }
         self._state.put(record.agent_id, _POLICY_DOCUMENTS, key, json.dumps(value).encode())
 
+    def _window_rows(self) -> dict[tuple[str, str], list[tuple[int, int]]] | None:
+        """The window rows of the transaction this thread runs; None outside one."""
+        return self._windows if self._windows_thread == threading.get_ident() else None
+
     def _window_charges(self, agent_id: str, window_id: str) -> list[tuple[int, int]]:
+        rows = self._window_rows()
+        known = None if rows is None else rows.get((agent_id, window_id))
+        if known is not None:
+            return known
         data = self._state.get(agent_id, _POLICY_WINDOW, window_id.encode())
-        return [] if data is None else [(int(t), int(a)) for t, a in json.loads(data)]
+        charges = [] if data is None else [(int(t), int(a)) for t, a in json.loads(data)]
+        if rows is not None:
+            rows[(agent_id, window_id)] = charges
+        return charges
 
     def _put_window(self, agent_id: str, window_id: str, charges: list[tuple[int, int]]) -> None:
         value = json.dumps([[t, str(a)] for t, a in charges]).encode()
         self._state.put(agent_id, _POLICY_WINDOW, window_id.encode(), value)
+        rows = self._window_rows()
+        if rows is not None:
+            rows[(agent_id, window_id)] = charges
 
     def window_usage(self, agent_id: str, window_id: str, since_ms: int) -> tuple[int, int]:
         """(total amount, count) charged to a window at or after since_ms.

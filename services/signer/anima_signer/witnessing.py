@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -51,6 +51,10 @@ from anima_verify.tlog.witness_protocol import (
 )
 
 log = logging.getLogger(__name__)
+
+#: (agent, start) -> (latest committed checkpoint, its frontier, leaf hashes [start,
+#: size)) held in memory by the sequencer (EnclaveLogs.leaves_since), or None.
+LeafSource = Callable[[str, int], "tuple[bytes, bytes, list[bytes]] | None"]
 
 #: Path of the Anima witness's log registration (anima_witness.http).
 REGISTER_LOG_PATH = "/anima/v1/logs"
@@ -96,6 +100,12 @@ class LogWitnessing:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._cache: dict[str, _Witnessed] = {}
+        self._leaf_source: LeafSource | None = None
+
+    def use_leaf_source(self, source: LeafSource) -> None:
+        """Take each round's leaf hashes from the sequencer's memory where it holds them,
+        rather than reading the entries back from the store and hashing them again."""
+        self._leaf_source = source
 
     @property
     def policy(self) -> WitnessPolicy:
@@ -146,20 +156,32 @@ class LogWitnessing:
             self._cache[agent_id] = state
         return state
 
-    def _round(self, agent_id: str, state: _Witnessed, log_vkey: str) -> _Witnessed:
-        checkpoint, frontier_bytes, entries = self._store.log_since(agent_id, state.size)
+    def _since(self, agent_id: str, start: int) -> tuple[bytes, CompactRange, list[bytes]]:
+        """(latest committed checkpoint, its frontier, leaf hashes [start, size))."""
+        held = None if self._leaf_source is None else self._leaf_source(agent_id, start)
+        if held is not None:
+            checkpoint, frontier_bytes, leaves = held
+            return checkpoint, CompactRange.from_bytes(frontier_bytes), leaves
+        checkpoint, frontier_bytes, entries = self._store.log_since(agent_id, start)
         frontier = CompactRange.from_bytes(frontier_bytes)  # the checkpoint's own frontier
-        size = frontier.size
-        if len(entries) != size - state.size:
+        if len(entries) != frontier.size - start:
             raise LogNotWitnessed(
                 agent_id,
-                f"the entries since the witnessed size {state.size} are no longer held "
+                f"the entries since the witnessed size {start} are no longer held "
                 "here, so no consistency proof can be built",
             )
-        leaves = [leaf_hash(e.entry) for e in entries]
+        return checkpoint, frontier, [leaf_hash(e.entry) for e in entries]
+
+    def _round(self, agent_id: str, state: _Witnessed, log_vkey: str) -> _Witnessed:
+        checkpoint, frontier, leaves = self._since(agent_id, state.size)
+        size = frontier.size
         note = parse_note(checkpoint)
+        # The same proof for every witness (only one that answers 409 needs another).
+        proof = consistency_proof_from_frontier(state.frontier, leaves)
         calls = [
-            self._pool.submit(_Call(self, e, agent_id, log_vkey).run, state, leaves, checkpoint)
+            self._pool.submit(
+                _Call(self, e, agent_id, log_vkey).run, state, leaves, note.text, checkpoint, proof
+            )
             for e in self._endpoints
         ]
         cosignatures: list[Cosignature] = []
@@ -199,21 +221,33 @@ class _Call:
         self._agent_id = agent_id
         self._log_vkey = log_vkey
 
-    def run(self, state: _Witnessed, leaves: list[bytes], checkpoint: bytes) -> Cosignature | str:
+    def run(
+        self,
+        state: _Witnessed,
+        leaves: list[bytes],
+        body_text: str,
+        checkpoint: bytes,
+        proof: list[bytes],
+    ) -> Cosignature | str:
         try:
-            return self._run(state, leaves, checkpoint)
+            return self._run(state, leaves, body_text, checkpoint, proof)
         except httpx.HTTPError as exc:
             return f"unreachable ({type(exc).__name__})"
         except LogVerificationError as exc:
             return f"answered out of protocol: {exc.message}"
 
-    def _run(self, state: _Witnessed, leaves: list[bytes], checkpoint: bytes) -> Cosignature | str:
+    def _run(
+        self,
+        state: _Witnessed,
+        leaves: list[bytes],
+        body_text: str,
+        checkpoint: bytes,
+        proof: list[bytes],
+    ) -> Cosignature | str:
         endpoint = self._endpoint
         frontier, rest = state.frontier, leaves
-        body_text = parse_note(checkpoint).text
         registered = False
         for _ in range(_MAX_TRIES):
-            proof = consistency_proof_from_frontier(frontier, rest)
             request = AddCheckpointRequest(frontier.size, tuple(proof), checkpoint)
             response = self._http.post(
                 endpoint.url.rstrip("/") + ADD_CHECKPOINT_PATH, content=request.to_bytes()
@@ -240,6 +274,7 @@ class _Call:
                         "extend: rolled back or forked"
                     )
                 frontier, rest = start
+                proof = consistency_proof_from_frontier(frontier, rest)
                 continue
             return f"refused with HTTP {response.status_code}: {_excerpt(response.content)}"
         return "gave no cosignature after retrying"

@@ -17,6 +17,7 @@ from anima_core.error_mapping import status_for_exception
 from anima_signer.api.metrics import count_outcome
 from anima_signer.api.recovery_servicer import RecoveryServicer, recovery_access
 from anima_signer.core import Signer
+from anima_signer.group_commit import SignGroupCommit
 from anima_signer_api import convert
 from anima_signer_api.errors import SignerError
 from anima_signer_api.types import SignResult
@@ -70,6 +71,8 @@ class SignerServicer(RecoveryServicer, pb_grpc.SignerServiceServicer):  # type: 
     def __init__(self, *, signer: Signer, tls_public_key: bytes) -> None:
         self._signer = signer
         self._tls_public_key = tls_public_key
+        # Concurrent unary signs share commits (one fsync, checkpoint and witness round).
+        self._unary = SignGroupCommit(signer)
 
     async def GetAttestation(
         self, request: pb.GetAttestationRequest, context: Context
@@ -143,9 +146,10 @@ class SignerServicer(RecoveryServicer, pb_grpc.SignerServiceServicer):  # type: 
 
     async def Sign(self, request: pb.SignRequest, context: Context) -> pb.SignResponse:
         parsed = convert.sign_request_from_proto(request)
-        # Signing commits the log entry durably (an fsync): not on the event loop.
+        # Signing commits the log entry durably (an fsync): in a worker thread, in a
+        # commit shared with the other calls waiting meanwhile (group_commit.py).
         try:
-            result = await asyncio.to_thread(self._signer.sign, parsed)
+            result = await self._unary.sign(parsed)
         except SignerError as exc:
             count_outcome(exc)
             raise
@@ -174,9 +178,7 @@ class SignerServicer(RecoveryServicer, pb_grpc.SignerServiceServicer):  # type: 
         async for message in request_iterator:
             try:
                 parsed = convert.sign_request_from_proto(message.request)
-                outcome: SignResult | SignerError = await asyncio.to_thread(
-                    self._signer.sign, parsed
-                )
+                outcome: SignResult | SignerError = await self._unary.sign(parsed)
             except SignerError as exc:
                 outcome = exc
             yield pb.SignStreamResponse(item=_batch_item(outcome))
