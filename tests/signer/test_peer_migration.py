@@ -5,8 +5,12 @@ restart too), one consistent log; every bad input is refused and changes nothing
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -412,3 +416,28 @@ def _forged_envelope(recipient: bytes, challenge: bytes, log_key: str) -> bytes:
         recipient=X25519PublicKey.from_public_bytes(recipient),
         challenge=challenge,
     )
+
+
+def _run_cli(w: Live, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ANIMA_SIGNER_TOKEN": TOKENS["admin"]}
+    env["ANIMA_DESTINATION_TOKEN"] = TOKENS["recovery"]
+    command = [
+        *(sys.executable, "-m", "anima_dev.cli", "agent", "migrate", AGENT),
+        *("--from", w.a.address, "--to", w.b.address, "--insecure-allow-simulated", *extra),
+    ]
+    return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+
+
+async def test_anima_agent_migrate_moves_the_agent(live: Live) -> None:
+    w = live
+    done = await asyncio.to_thread(_run_cli, w, "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["wallets"][0]["address"] == w.wallet
+    assert summary["log"]["size"] == summary["log"]["handover_size"] + 1
+    async with await w.b.client("runtime") as runtime:
+        signed = await runtime.sign(SignRequest(AGENT, PersonalMessage(b"on B")))
+    assert isinstance(signed, EthSignature) and signed.address == w.wallet
+    # Run again: the agent is gone from A, and the command says so.
+    again = await asyncio.to_thread(_run_cli, w)
+    assert again.returncode == 1 and "migrated to a peer enclave" in again.stderr
