@@ -53,7 +53,7 @@ async def _signer(state_dir: Path) -> tuple[RunningSigner, str]:
             "listen": "127.0.0.1:0",
             "state_dir": state_dir,
             "tee": "sim",
-            "callers": {role: token_digest(TOKEN) for role in ROLES},
+            "callers": {role: token_digest(f"{TOKEN}-{role}") for role in ROLES},
             "log_origin_prefix": "bench.anima/agents",
         }
     )
@@ -61,12 +61,16 @@ async def _signer(state_dir: Path) -> tuple[RunningSigner, str]:
     return running, f"127.0.0.1:{running.port}"
 
 
-async def _client(address: str) -> SignerClient:
-    return await SignerClient.connect_attested(address=address, token=TOKEN, policy=TRUST)
+async def _client(address: str, role: str) -> SignerClient:
+    return await SignerClient.connect_attested(
+        address=address, token=f"{TOKEN}-{role}", policy=TRUST
+    )
 
 
-async def _live_agent(a: SignerClient, agent_id: str, *, entries: int, signatures: int) -> str:
-    """The agent's log key, once its state is built on A."""
+async def _live_agent(
+    a: SignerClient, runtime: SignerClient, agent_id: str, *, entries: int, signatures: int
+) -> str:
+    """The agent's log key, once its state is built on A (`runtime`: A's runtime caller)."""
     agent = await a.create_agent(agent_id, policy=SIGNING)
     guardian = public_bytes(X25519PrivateKey.generate().public_key())
     await a.escrow_agent_root(agent_id, guardian_keys=[guardian], threshold=1, policy_json=TERMS)
@@ -82,10 +86,10 @@ async def _live_agent(a: SignerClient, agent_id: str, *, entries: int, signature
             )
             for i in range(start, min(start + APPEND_CHUNK, entries))
         ]
-        result = await a.append_log(agent_id, host_size, batch)
+        result = await runtime.append_log(agent_id, host_size, batch)
         host_size = result.size
     for start in range(0, signatures, SIGN_CHUNK):
-        await a.sign_batch(
+        await runtime.sign_batch(
             SignRequest(agent_id, PersonalMessage(f"m{i}".encode()), idempotency_key=f"k{i}")
             for i in range(start, min(start + SIGN_CHUNK, signatures))
         )
@@ -98,7 +102,11 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         (a_run, a_addr), (b_run, b_addr) = [await _signer(Path(tmp) / n) for n in ("a", "b")]
         try:
-            async with await _client(a_addr) as a, await _client(b_addr) as b:
+            async with (
+                await _client(a_addr, "admin") as a,
+                await _client(a_addr, "runtime") as runtime,
+                await _client(b_addr, "recovery") as b,
+            ):
                 walls: dict[str, list[float]] = {"total": [], "challenge": [], "export": []}
                 walls["import"] = []
                 cpus: list[float] = []
@@ -106,7 +114,7 @@ async def main(args: argparse.Namespace) -> None:
                 for run in range(args.runs):
                     agent_id = f"agent-{run}"
                     log_key = await _live_agent(
-                        a, agent_id, entries=args.entries, signatures=args.signatures
+                        a, runtime, agent_id, entries=args.entries, signatures=args.signatures
                     )
                     cpu0, t0 = time.process_time(), time.perf_counter()
                     offer = await b.migration_challenge(agent_id)

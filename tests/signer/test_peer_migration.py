@@ -22,6 +22,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from anima_core.auth import token_digest
+from anima_signer import migration
 from anima_signer.app import RunningSigner, start_signer
 from anima_signer.config import SignerConfig
 from anima_signer.migration import MigrationBundle
@@ -42,7 +43,7 @@ from anima_verify.tlog.checkpoint import open_checkpoint
 from anima_verify.tlog.entry import EntryKind, decode_entry
 from anima_verify.tlog.merkle import CompactRange, leaf_hash
 from anima_verify.tlog.note import parse_verifier_key
-from tests.signer.conftest import OPEN_POLICY, SIM_TRUST
+from tests.signer.conftest import OPEN_POLICY, SIM_TRUST, open_signer
 
 TOKENS = {
     "admin": "admin-token-for-migration-tests",
@@ -441,3 +442,25 @@ async def test_anima_agent_migrate_moves_the_agent(live: Live) -> None:
     # Run again: the agent is gone from A, and the command says so.
     again = await asyncio.to_thread(_run_cli, w)
     assert again.returncode == 1 and "migrated to a peer enclave" in again.stderr
+
+
+async def test_an_export_too_large_to_import_hands_nothing_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(migration, "MAX_ENVELOPE_BYTES", 2048)
+    a, b = await open_signer(tmp_path / "a"), await open_signer(tmp_path / "b")
+    try:
+        a.create_agent(agent_id=AGENT, wallet_count=1, policy=OPEN_POLICY)
+        guardian = X25519PrivateKey.generate().public_key()
+        a.escrow_agent_root(AGENT, guardians=[guardian], threshold=1, policy_json=SIM_POLICY)
+        for i in range(8):  # a tail the host has not collected: it makes the envelope big
+            last = a.sign(SignRequest(AGENT, PersonalMessage(f"m{i}".encode()))).log_index
+        challenge, recipient, evidence = await b.migration_challenge(AGENT)
+        with pytest.raises(InvalidRequest, match="nothing was handed over"):
+            a.export_agent(AGENT, challenge=challenge, recipient=recipient, evidence=evidence)
+        # No handover entry, no fence: A signs on, its log one entry longer.
+        signed = a.sign(SignRequest(AGENT, PersonalMessage(b"still mine")))
+        assert signed.log_index == last + 1
+    finally:
+        a.close()
+        b.close()

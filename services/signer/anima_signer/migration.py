@@ -57,6 +57,10 @@ if TYPE_CHECKING:
     from anima_signer_api.errors import SignerError
 
 BUNDLE_VERSION = 1
+#: The largest envelope an export makes and an import takes: half the signer's default
+#: 64 MiB message limit. An export above it is refused before the handover commits
+#: (the source keeps the agent): let the host collect the log tail first.
+MAX_ENVELOPE_BYTES = 32 * 1024 * 1024
 #: Destinations' open challenges, at most (one per agent; the oldest goes first).
 MAX_OPEN_MIGRATIONS = 64
 _KEY_SIZE = 32
@@ -221,6 +225,8 @@ class MigrationOperations:
         its log size. Everything is checked first; a refusal writes nothing and keeps
         the challenge open, so the genuine envelope still imports."""
         validate_agent_id(agent_id)
+        if len(envelope) > MAX_ENVELOPE_BYTES:
+            raise InvalidRequest(f"envelope is larger than {MAX_ENVELOPE_BYTES} bytes")
         if self._store.agent(agent_id) is not None:
             raise AgentExists(agent_id)
         opened, lock = self._open_migrations()
@@ -331,6 +337,12 @@ class MigrationOperations:
             envelope = seal_to_destination(
                 bundle.to_bytes(), agent_id=agent_id, recipient=recipient_key, challenge=challenge
             )
+            if len(envelope) > MAX_ENVELOPE_BYTES:  # rolls the handover back
+                raise InvalidRequest(
+                    f"agent {agent_id!r}'s state seals to {len(envelope)} bytes, above "
+                    f"{MAX_ENVELOPE_BYTES}: have the host collect its log tail (AppendLog) "
+                    "and try again; nothing was handed over"
+                )
             size = bundle.log_size
             self._store.put_migrated(
                 agent_id,

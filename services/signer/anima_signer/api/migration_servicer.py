@@ -10,15 +10,10 @@ from typing import TYPE_CHECKING
 from anima.signer.v1 import signer_pb2 as pb
 from anima_signer.core import Signer
 from anima_signer_api import convert
-from anima_signer_api.errors import InvalidRequest
 from anima_signer_api.recovery_convert import evidence_from_proto, evidence_to_proto
 
 if TYPE_CHECKING:
     from anima_core.interceptors import Context
-
-#: The largest envelope ImportAgent takes (an agent's state, its unstored log tail
-#: included, is far smaller; gRPC's own message limit is 4 MiB).
-MAX_ENVELOPE_BYTES = 4 * 1024 * 1024
 
 
 def migration_access(*, admin: str, recovery: str) -> dict[str, frozenset[str]]:
@@ -53,8 +48,6 @@ class MigrationServicer:
     async def ImportAgent(
         self, request: pb.ImportAgentRequest, context: Context
     ) -> pb.ImportAgentResponse:
-        if len(request.envelope) > MAX_ENVELOPE_BYTES:
-            raise InvalidRequest(f"envelope is larger than {MAX_ENVELOPE_BYTES} bytes")
         agent, size = await asyncio.to_thread(
             self._signer.import_agent,
             request.agent_id,
