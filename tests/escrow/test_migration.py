@@ -4,7 +4,10 @@ parser that refuses any bytes it cannot read with one specific error."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import random
+from datetime import UTC, datetime
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -12,7 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from anima_signer.migration import MigrationBundle
+from anima_signer.store import LogStateRecord, StoredAgent
 from anima_signer.tee.sim import InsecureSimulatedTee
+from anima_signer_api.types import SequencedEntry, SigningPolicy
 from anima_verify.attestation.errors import (
     InsecureEvidenceRefused,
     MeasurementMismatch,
@@ -31,6 +36,8 @@ from anima_verify.escrow.migration import (
     verify_destination,
 )
 from anima_verify.escrow.release import recovery_report_data
+from anima_verify.tlog.merkle import CompactRange
+from tests.fuzz.targets import mutate
 
 NOW_MS = 1_800_000_000_000
 SIM = MeasurementPolicy.insecure_simulated_for_development()
@@ -137,3 +144,48 @@ def test_bundle_parser_refuses_garbage_with_one_error(data: bytes) -> None:
 def test_bundle_parser_refuses_any_json_shape(doc: object) -> None:
     with pytest.raises(MigrationRefused):
         MigrationBundle.from_bytes(json.dumps(doc).encode())
+
+
+def _genuine_bundle() -> bytes:
+    record = StoredAgent(
+        agent_id="alice",
+        wallet_count=1,
+        policy=SigningPolicy(),
+        created_at=datetime(2026, 12, 7, tzinfo=UTC),
+        key_derivation_version=2,
+    )
+    frontier = CompactRange()
+    frontier.append(bytes(32))
+    return MigrationBundle(
+        agent_id="alice",
+        challenge=new_challenge(NOW_MS),
+        agent_root=bytes(range(32)),
+        epoch=0,
+        record=record,
+        policy_json=json.dumps({"mrtd": ["00" * 48]}),
+        log=LogStateRecord(
+            agent_id="alice",
+            origin="fuzz.anima/agents/alice",
+            frontier=frontier.to_bytes(),
+            last_time_ms=NOW_MS,
+            checkpoint=b"note",
+            released=0,
+        ),
+        tail=(SequencedEntry(b"entry", b"payload"),),
+        rows={"policy_window": [(b"w", b"[]")]},
+        idempotency=[("k-1", b"{}")],
+    ).to_bytes()
+
+
+def test_a_genuine_bundle_round_trips_and_hides_its_root() -> None:
+    data = _genuine_bundle()
+    bundle = MigrationBundle.from_bytes(data)
+    assert bundle.to_bytes() == data and bundle.log_size == 1
+    assert bytes(range(32)).hex() not in repr(bundle)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.randoms(use_true_random=False))
+def test_an_edited_bundle_parses_or_is_refused_with_one_error(rng: random.Random) -> None:
+    with contextlib.suppress(MigrationRefused):
+        MigrationBundle.from_bytes(mutate(_genuine_bundle(), rng))

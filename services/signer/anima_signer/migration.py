@@ -30,6 +30,7 @@ from anima_signer.store import MOVABLE_TABLES, LogStateRecord, StoredAgent, agen
 from anima_signer.store import agent_to_json as stored_agent_json
 from anima_signer_api.errors import AgentExists, AgentMigrated, InvalidRequest
 from anima_signer_api.types import Agent, SequencedEntry
+from anima_verify.attestation.errors import MalformedMeasurementPolicy
 from anima_verify.attestation.evidence import Evidence
 from anima_verify.attestation.policy import MeasurementPolicy
 from anima_verify.escrow.errors import MigrationRefused
@@ -149,7 +150,14 @@ class MigrationBundle:
                 idempotency=[(str(k), bytes.fromhex(v)) for k, v in doc["idempotency"]],
             )
             MeasurementPolicy.from_json(bundle.policy_json)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            RecursionError,
+            MalformedMeasurementPolicy,
+        ) as exc:
             raise MigrationRefused(
                 f"the migration envelope's contents do not parse: {exc}"
             ) from None
