@@ -37,7 +37,6 @@ from anima_verify.attestation.evidence import Evidence
 from anima_verify.attestation.policy import MeasurementPolicy
 from anima_verify.escrow.errors import MigrationRefused
 from anima_verify.escrow.migration import (
-    check_challenge_fresh,
     migration_report_data,
     new_challenge,
     open_at_destination,
@@ -259,7 +258,8 @@ class MigrationOperations:
                 f"no migration of agent {agent_id!r} is open here (or it was imported "
                 "already): MigrationChallenge first"
             )
-        check_challenge_fresh(pending.challenge, now_ms=self._clock_ms())
+        # No age check here: the source checked the challenge's age before it handed the
+        # agent over and fenced itself; refusing a late import would strand the agent.
         bundle = MigrationBundle.from_bytes(
             open_at_destination(
                 envelope, agent_id=agent_id, recipient_key=pending.key, challenge=pending.challenge
