@@ -25,8 +25,11 @@ from anima_core.auth import token_digest
 from anima_signer import migration
 from anima_signer.app import RunningSigner, start_signer
 from anima_signer.config import SignerConfig
+from anima_signer.core import Signer
 from anima_signer.migration import MigrationBundle
+from anima_signer.sequencer import wall_clock_ms
 from anima_signer.store import LogStateRecord, StoredAgent
+from anima_signer.tee.sim import InsecureSimulatedTee
 from anima_signer_api.client import SignerClient
 from anima_signer_api.errors import (
     AgentExists,
@@ -37,7 +40,8 @@ from anima_signer_api.errors import (
 )
 from anima_signer_api.types import EthSignature, LogEntryInput, PersonalMessage, SignRequest
 from anima_verify.attestation.sim import SIM_MRTD
-from anima_verify.escrow.migration import seal_to_destination
+from anima_verify.escrow import MigrationRefused
+from anima_verify.escrow.migration import CHALLENGE_TTL_MS, seal_to_destination
 from anima_verify.escrow.share import public_bytes
 from anima_verify.tlog.checkpoint import open_checkpoint
 from anima_verify.tlog.entry import EntryKind, decode_entry
@@ -461,6 +465,28 @@ async def test_an_export_too_large_to_import_hands_nothing_over(
         # No handover entry, no fence: A signs on, its log one entry longer.
         signed = a.sign(SignRequest(AGENT, PersonalMessage(b"still mine")))
         assert signed.log_index == last + 1
+    finally:
+        a.close()
+        b.close()
+
+
+async def test_a_challenge_older_than_ten_minutes_hands_nothing_over(tmp_path: Path) -> None:
+    late_by_ms = CHALLENGE_TTL_MS + 1000
+    a = await Signer.open(
+        tee=InsecureSimulatedTee(state_dir=tmp_path / "a"),
+        state_dir=tmp_path / "a",
+        log_origin_prefix="test.anima/agents",
+        clock_ms=lambda: wall_clock_ms() + late_by_ms,  # the source's clock is later
+    )
+    b = await open_signer(tmp_path / "b")
+    try:
+        a.create_agent(agent_id=AGENT, wallet_count=1, policy=OPEN_POLICY)
+        guardian = X25519PrivateKey.generate().public_key()
+        a.escrow_agent_root(AGENT, guardians=[guardian], threshold=1, policy_json=SIM_POLICY)
+        challenge, recipient, evidence = await b.migration_challenge(AGENT)
+        with pytest.raises(MigrationRefused, match="ask the destination for a new one"):
+            a.export_agent(AGENT, challenge=challenge, recipient=recipient, evidence=evidence)
+        assert a.sign(SignRequest(AGENT, PersonalMessage(b"still mine"))).log_index == 1
     finally:
         a.close()
         b.close()
