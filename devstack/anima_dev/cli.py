@@ -12,7 +12,7 @@ from anima_chain import cli as chain_cli
 from anima_core.cli import build_parser as build_command
 from anima_core.cli import run
 from anima_dasync import cli as dasync_cli
-from anima_dev import chat, demo, policy_cli, recover_cli
+from anima_dev import chat, demo, migrate_cli, policy_cli, recover_cli
 from anima_memory import cli as memory_cli
 from anima_runtime import cli as runtime_cli
 from anima_runtime.character import cli as character_cli
@@ -31,7 +31,9 @@ def _log(commands: SubParsers) -> None:
 
 
 def _agent(commands: SubParsers) -> None:
-    recover_cli.register(agent_cli.register(commands))
+    agent = agent_cli.register(commands)
+    recover_cli.register(agent)
+    migrate_cli.register(agent)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -57,6 +57,7 @@ from anima_signer_api.failures import (
     item_outcome,
     lost_connection,
 )
+from anima_signer_api.migration_client import MigrationCalls
 from anima_signer_api.recovery_client import RecoveryCalls
 from anima_signer_api.types import (
     Agent,
@@ -80,7 +81,7 @@ DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
-class SignerClient(RecoveryCalls):
+class SignerClient(RecoveryCalls, MigrationCalls):
     """A verified connection to one signer. Use the connect_* factories."""
 
     def __init__(

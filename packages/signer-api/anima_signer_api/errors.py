@@ -227,6 +227,23 @@ class LogNotWitnessed(SignerError):
         self.agent_id = agent_id
 
 
+class AgentMigrated(SignerError):
+    """The agent moved to a peer enclave (ExportAgent): this signer handed its root over,
+    logged the handover and no longer signs, logs or exports for it. Its sealed state
+    stays here as evidence; the agent lives on where it was imported."""
+
+    kind = ErrorKind.FAILED_PRECONDITION
+    reason = "AGENT_MIGRATED"
+    metadata_fields = ("agent_id",)
+
+    def __init__(self, agent_id: str) -> None:
+        super().__init__(
+            f"agent {agent_id!r} was migrated to a peer enclave: this signer no longer acts "
+            "for it; use the signer it was imported into"
+        )
+        self.agent_id = agent_id
+
+
 # ---------------------------------------------------------------- client side
 
 
@@ -289,4 +306,5 @@ SERVER_ERRORS: Final[tuple[type[SignerError], ...]] = (
     LogChangedElsewhere,
     LogNotWitnessed,
     AgentStateRefused,
+    AgentMigrated,
 )

@@ -27,6 +27,7 @@ from eth_utils.address import is_address
 from anima_signer import log_payloads
 from anima_signer.idempotency import fingerprint, result_from_json, result_to_json
 from anima_signer.keys import KEY_DERIVATION_VERSION, KeyRing, validate_agent_id
+from anima_signer.migration import MigrationOperations
 from anima_signer.owner_policies import OwnerPolicies
 from anima_signer.policy import windows
 from anima_signer.policy.approvals import (
@@ -125,11 +126,11 @@ def _decided(outcome: SignResult | SignerError | None) -> SignResult | SignerErr
     return outcome
 
 
-class Signer(RecoveryOperations, OwnerPolicies):
+class Signer(RecoveryOperations, MigrationOperations, OwnerPolicies):
     """Agents, their keys, the policy gate and attestation, inside the enclave.
 
     The owner's side (apply, show, dry run, co-signature) is in owner_policies.py;
-    export, escrow and restore in recovery_api.py."""
+    export, escrow and restore in recovery_api.py; peer migration in migration.py."""
 
     def __init__(
         self,
@@ -156,8 +157,9 @@ class Signer(RecoveryOperations, OwnerPolicies):
         self._state_lock = state_lock
         self._log_origin_prefix = log_origin_prefix.rstrip("/")
         self._agents: dict[str, Agent] = {}
-        # Agents this enclave stopped acting for after seeing their anchor (fencing).
-        self._fenced: dict[str, AgentStateRefused] = {}
+        # Agents this enclave stopped acting for: fenced by a newer anchor, or moved to
+        # a peer enclave (AgentMigrated).
+        self._fenced: dict[str, SignerError] = {}
         self._idempotency_lock = threading.Lock()
         # Compiled owner policies by agent (None: owned, none applied yet); replaced
         # only after the commit that applies a new version.
@@ -173,6 +175,7 @@ class Signer(RecoveryOperations, OwnerPolicies):
         if witnessing is not None:
             # Witness rounds take the leaf hashes the sequencer just computed.
             witnessing.use_leaf_source(self._log.leaves_since)
+        self._fence_migrated()
         for agent_id, refused in sorted(store.refused().items()):
             _logger.error("agent %s is refused: %s", agent_id, refused.message)
         for agent_id in store.agents_without_log():

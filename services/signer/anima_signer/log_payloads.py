@@ -146,3 +146,27 @@ def policy_applied(
             "owner_signature": owner_signature.hex(),
         }
     )
+
+
+def agent_migrated(
+    *,
+    agent_id: str,
+    recipient: bytes,
+    challenge: bytes,
+    destination_tee: str,
+    destination_mrtd: bytes,
+) -> bytes:
+    """The handover to a peer enclave, the source's last entry for the agent: the
+    destination's challenge, a hash of the key the root was sealed to, and what its
+    verified evidence says it is (the destination continues the log after this)."""
+    return canonical_json(
+        {
+            "v": PAYLOAD_VERSION,
+            "event": "agent_migrated",
+            "agent_id": agent_id,
+            "challenge": challenge.hex(),
+            "recipient_sha256": hashlib.sha256(recipient).hexdigest(),
+            "destination_tee": destination_tee,
+            "destination_mrtd": destination_mrtd.hex(),
+        }
+    )

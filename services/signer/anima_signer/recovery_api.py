@@ -125,13 +125,16 @@ class RecoveryOperations:
             self._keys.agent_root(agent_id)
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
-        return create_escrow(
+        shares = create_escrow(
             self._keys,
             agent_id=agent_id,
             guardians=guardians,
             threshold=threshold,
             policy_json=policy_json,
         )
+        # The same terms govern a move to a live peer (anima_signer.migration).
+        cast("Signer", self)._store.put_measurement_policy(agent_id, policy_json)
+        return shares
 
     def guardian(self) -> Guardian:
         """This signer in the guardian role (its own key, its own challenges): one per

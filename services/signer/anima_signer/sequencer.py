@@ -36,6 +36,7 @@ from anima_signer_api.errors import (
     LogChangedElsewhere,
     LogStateMismatch,
     LogTailFull,
+    SignerError,
 )
 from anima_signer_api.types import (
     MAX_APPEND_ENTRIES,
@@ -114,6 +115,9 @@ class LogBatch:
         self._logs: dict[str, _AgentLog] = {}
 
     def log(self, agent_id: str) -> _AgentLog:
+        closed = self._sequencer._closed.get(agent_id)
+        if closed is not None:  # handed over: nothing more goes into it here
+            raise closed
         log = self._logs.get(agent_id)
         if log is None:
             log = self._sequencer._committed(agent_id).working_copy()
@@ -134,6 +138,37 @@ class LogBatch:
             raise LogChangedElsewhere(agent_id, "another process started its log")
         size = frontier.size
         self._logs[agent_id] = _AgentLog(origin, frontier, 0, checkpoint, size, changed=True)
+
+    def handover(self, agent_id: str) -> tuple[LogStateRecord, tuple[SequencedEntry, ...]]:
+        """The log as this batch will commit it (checkpoint signed: Ed25519 is
+        deterministic, so _write signs the same note) and the tail the host has not
+        stored: what moves to a peer enclave (anima_signer.migration)."""
+        log = self.log(agent_id)
+        if log.new_rows:
+            log.checkpoint = self._sequencer._sign_checkpoint(agent_id, log)
+        return log.record(agent_id), self.tail(agent_id, log.released)
+
+    def import_log(
+        self, agent_id: str, *, record: LogStateRecord, tail: Sequence[SequencedEntry]
+    ) -> None:
+        """Continue a log moved here from a peer enclave: its frontier, checkpoint and
+        entry time, and the tail its host had not stored yet (kept here for this host)."""
+        if self._sequencer._store.log_origin(agent_id) is not None:
+            raise LogChangedElsewhere(agent_id, "another process started its log")
+        frontier = CompactRange.from_bytes(record.frontier)
+        if record.released + len(tail) != frontier.size:
+            raise InvalidRequest("the moved log's tail does not end at its size")
+        if tail:
+            rows = [(record.released + i, e.entry, e.payload) for i, e in enumerate(tail)]
+            self._sequencer._store.add_pending(agent_id, rows)
+        self._logs[agent_id] = _AgentLog(
+            record.origin,
+            frontier,
+            record.last_time_ms,
+            record.checkpoint,
+            record.released,
+            changed=True,
+        )
 
     def confirm(self, agent_id: str, host_size: int) -> None:
         """Record that the host stored [0, host_size) durably; release what it holds."""
@@ -273,6 +308,16 @@ class EnclaveLogs:
         self._keep = keep_leaves
         self._leaves: dict[str, tuple[int, list[bytes]]] = {}
         self._cache_lock = threading.Lock()
+        # Logs this enclave no longer extends (the agent moved to a peer), and why.
+        self._closed: dict[str, SignerError] = {}
+
+    def close(self, agent_id: str, reason: SignerError) -> None:
+        """Extend this agent's log no more: every later batch that touches it raises
+        `reason` (set under the store's lock, on the commit of the handover entry)."""
+        self._closed[agent_id] = reason
+        self._logs.pop(agent_id, None)
+        with self._cache_lock:
+            self._leaves.pop(agent_id, None)
 
     @contextmanager
     def batch(self) -> Iterator[LogBatch]:

@@ -51,6 +51,14 @@ _AGENT_ROOT = "agent_root"
 _POLICY_DOCUMENTS = "policy_documents"
 _POLICY_WINDOW = "policy_window"
 _POLICY_APPROVALS = "policy_approvals"
+#: The agent's measurement policy (key b""): the enclaves its root may move to (recorded
+#: by EscrowAgentRoot), and, once it moved to a peer, the handover (key b""): the
+#: challenge, recipient and envelope, so a lost ExportAgent answer can be fetched again.
+_MEASUREMENT_POLICY = "measurement_policy"
+_MIGRATED = "migrated"
+#: Rows that move with an agent to a peer enclave as they are (anima_signer.migration);
+#: the idempotency records move by their keys (hidden here), the log and root are rewritten.
+MOVABLE_TABLES = (_POLICY_DOCUMENTS, _POLICY_WINDOW, _POLICY_APPROVALS)
 #: Tables whose keys the host must not read (idempotency keys are the caller's words).
 HIDDEN_KEY_TABLES = frozenset({_IDEMPOTENCY})
 _ONE = b""
@@ -271,6 +279,7 @@ class SignerStore:
         self, agent_id: str, key: str, fingerprint: bytes, response_json: str
     ) -> None:
         record = {
+            "key": key,  # sealed like the row: it moves with the agent (migration)
             "fingerprint": fingerprint.hex(),
             "response": response_json,
             "created_at": datetime.now(UTC).isoformat(),
@@ -515,3 +524,67 @@ class SignerStore:
                 raise RuntimeError(f"agent {agent_id!r} has no log")
             size = int.from_bytes(record.frontier[:8], "big")
             return record.checkpoint, record.frontier, self.pending(agent_id, start, size)
+
+    # ------------------------------------------------------------ peer migration
+
+    def measurement_policy(self, agent_id: str) -> str | None:
+        """The agent's measurement policy JSON (None: never recorded)."""
+        data = self._state.get(agent_id, _MEASUREMENT_POLICY, _ONE)
+        return None if data is None else data.decode()
+
+    def put_measurement_policy(self, agent_id: str, policy_json: str) -> None:
+        self._state.put(agent_id, _MEASUREMENT_POLICY, _ONE, policy_json.encode())
+
+    def migrated(self, agent_id: str) -> bytes | None:
+        """The handover record of an agent that moved to a peer (None: it did not)."""
+        return self._state.get(agent_id, _MIGRATED, _ONE)
+
+    def put_migrated(self, agent_id: str, record: bytes) -> None:
+        self._state.put(agent_id, _MIGRATED, _ONE, record)
+
+    def movable_rows(self, agent_id: str) -> dict[str, list[tuple[bytes, bytes]]]:
+        """The agent's rows that move to a peer as they are, by table."""
+        out: dict[str, list[tuple[bytes, bytes]]] = {}
+        for table in MOVABLE_TABLES:
+            rows = []
+            for key in self._state.keys(agent_id, table):
+                value = self._state.get(agent_id, table, key)
+                if value is not None:
+                    rows.append((key, value))
+            out[table] = rows
+        return out
+
+    def idempotency_records(self, agent_id: str) -> list[tuple[str, bytes]]:
+        """(caller's key, stored record) for each record that names its key (records
+        from before keys were kept in them cannot move: their keys are hidden)."""
+        out = []
+        for hidden in self._state.keys(agent_id, _IDEMPOTENCY):
+            value = self._state.get(agent_id, _IDEMPOTENCY, hidden, stored_key=True)
+            if value is not None and isinstance(key := json.loads(value).get("key"), str):
+                out.append((key, value))
+        return out
+
+    def add_migrated_agent(
+        self,
+        record: StoredAgent,
+        *,
+        agent_root: bytes,
+        epoch: int,
+        policy_json: str,
+        rows: dict[str, list[tuple[bytes, bytes]]],
+        idempotency: list[tuple[str, bytes]],
+    ) -> None:
+        """An agent moved here from a peer: its record and root (as a recovered one),
+        its measurement policy and its movable rows; inside the import's transaction."""
+        unknown = set(rows) - set(MOVABLE_TABLES)
+        if unknown:
+            raise ValueError(f"tables {sorted(unknown)} do not move with an agent")
+        self.add_recovered_agent(record, agent_root, epoch)
+        self.put_measurement_policy(record.agent_id, policy_json)
+        for table, items in rows.items():
+            if items:
+                self._state.put_many(record.agent_id, table, items)
+        if idempotency:
+            self._state.put_many(
+                record.agent_id, _IDEMPOTENCY, [(k.encode(), v) for k, v in idempotency]
+            )

@@ -6,6 +6,7 @@ from anima_verify.escrow.errors import (
     EscrowError,
     EscrowShareRefused,
     MalformedEscrowShare,
+    MigrationRefused,
     RecoveredRootMismatch,
 )
 from anima_verify.escrow.release import combine_released, recovery_report_data, release_share
@@ -18,6 +19,7 @@ __all__ = [
     "EscrowShare",
     "EscrowShareRefused",
     "MalformedEscrowShare",
+    "MigrationRefused",
     "RecoveredRootMismatch",
     "Share",
     "combine_released",

@@ -43,3 +43,12 @@ class RecoveredRootMismatch(EscrowError):
 
     kind = ErrorKind.FAILED_PRECONDITION
     reason = "RECOVERED_ROOT_MISMATCH"
+
+
+class MigrationRefused(EscrowError):
+    """A peer migration step that cannot go ahead: a stale or foreign challenge, or an
+    envelope that does not open here (sealed to another key, for another agent or
+    challenge, altered) or does not carry the agent it claims."""
+
+    kind = ErrorKind.FAILED_PRECONDITION
+    reason = "MIGRATION_REFUSED"

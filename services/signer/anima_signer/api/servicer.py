@@ -15,7 +15,8 @@ from anima.signer.v1 import signer_pb2 as pb
 from anima.signer.v1 import signer_pb2_grpc as pb_grpc
 from anima_core.error_mapping import status_for_exception
 from anima_signer.api.metrics import count_outcome
-from anima_signer.api.recovery_servicer import RecoveryServicer, recovery_access
+from anima_signer.api.migration_servicer import MigrationServicer, migration_access
+from anima_signer.api.recovery_servicer import ROLE_RECOVERY, RecoveryServicer, recovery_access
 from anima_signer.core import Signer
 from anima_signer.group_commit import SignGroupCommit
 from anima_signer_api import convert
@@ -51,6 +52,10 @@ ACCESS_LIST = {
     _method("ListApprovals"): frozenset({ROLE_ADMIN, ROLE_RUNTIME}),
     _method("Approve"): frozenset({ROLE_ADMIN, ROLE_RUNTIME}),
     **{_method(m): roles for m, roles in recovery_access(admin=ROLE_ADMIN).items()},
+    **{
+        _method(m): roles
+        for m, roles in migration_access(admin=ROLE_ADMIN, recovery=ROLE_RECOVERY).items()
+    },
 }
 
 
@@ -67,7 +72,7 @@ def _batch_item(outcome: SignResult | SignerError) -> pb.SignBatchItem:
     return pb.SignBatchItem(response=convert.result_to_proto(outcome))
 
 
-class SignerServicer(RecoveryServicer, pb_grpc.SignerServiceServicer):  # type: ignore[misc]
+class SignerServicer(RecoveryServicer, MigrationServicer, pb_grpc.SignerServiceServicer):  # type: ignore[misc]
     def __init__(self, *, signer: Signer, tls_public_key: bytes) -> None:
         self._signer = signer
         self._tls_public_key = tls_public_key

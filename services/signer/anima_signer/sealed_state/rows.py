@@ -354,10 +354,13 @@ class SealedState:
         with self._lock:
             self._agent(agent_id)
 
-    def get(self, agent_id: str, table: str, key: bytes) -> bytes | None:
+    def get(
+        self, agent_id: str, table: str, key: bytes, *, stored_key: bool = False
+    ) -> bytes | None:
+        """A row's value (`stored_key`: `key` as keys() lists it, hidden or not)."""
         with self._lock:
             agent = self._agent(agent_id, recheck=False)
-            stored = self.row_key(agent_id, table, key)
+            stored = key if stored_key else self.row_key(agent_id, table, key)
             expected = None if agent is None else agent.tables.get(table, {}).get(stored)
             if expected is None:
                 return None  # a row the enclave never wrote is not there, whatever the disk says

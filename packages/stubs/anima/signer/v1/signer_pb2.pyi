@@ -674,3 +674,57 @@ class RestoreAgentResponse(_message.Message):
     agent: Agent
     parts: _containers.RepeatedCompositeFieldContainer[LifeDataPart]
     def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ..., parts: _Optional[_Iterable[_Union[LifeDataPart, _Mapping]]] = ...) -> None: ...
+
+class MigrationChallengeRequest(_message.Message):
+    __slots__ = ("agent_id",)
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+
+class MigrationChallengeResponse(_message.Message):
+    __slots__ = ("challenge", "recipient", "evidence")
+    CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    challenge: bytes
+    recipient: bytes
+    evidence: Evidence
+    def __init__(self, challenge: _Optional[bytes] = ..., recipient: _Optional[bytes] = ..., evidence: _Optional[_Union[Evidence, _Mapping]] = ...) -> None: ...
+
+class ExportAgentRequest(_message.Message):
+    __slots__ = ("agent_id", "challenge", "recipient", "evidence")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    challenge: bytes
+    recipient: bytes
+    evidence: Evidence
+    def __init__(self, agent_id: _Optional[str] = ..., challenge: _Optional[bytes] = ..., recipient: _Optional[bytes] = ..., evidence: _Optional[_Union[Evidence, _Mapping]] = ...) -> None: ...
+
+class ExportAgentResponse(_message.Message):
+    __slots__ = ("envelope", "log_size")
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    LOG_SIZE_FIELD_NUMBER: _ClassVar[int]
+    envelope: bytes
+    log_size: int
+    def __init__(self, envelope: _Optional[bytes] = ..., log_size: _Optional[int] = ...) -> None: ...
+
+class ImportAgentRequest(_message.Message):
+    __slots__ = ("agent_id", "log_verifier_key", "envelope")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    LOG_VERIFIER_KEY_FIELD_NUMBER: _ClassVar[int]
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    log_verifier_key: str
+    envelope: bytes
+    def __init__(self, agent_id: _Optional[str] = ..., log_verifier_key: _Optional[str] = ..., envelope: _Optional[bytes] = ...) -> None: ...
+
+class ImportAgentResponse(_message.Message):
+    __slots__ = ("agent", "log_size")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    LOG_SIZE_FIELD_NUMBER: _ClassVar[int]
+    agent: Agent
+    log_size: int
+    def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ..., log_size: _Optional[int] = ...) -> None: ...

@@ -53,6 +53,7 @@ class SignerServiceStub:
     LOG_NOT_WITNESSED      FAILED_PRECONDITION  metadata: agent_id; no witness quorum, nothing released
     TEE_UNAVAILABLE        UNAVAILABLE          the TEE backend cannot be reached
     TEE_PROTOCOL_ERROR     INTERNAL             the TEE backend answered out of protocol
+    AGENT_MIGRATED         FAILED_PRECONDITION  metadata: agent_id; moved to a peer enclave (ExportAgent)
     The life-data, escrow and restore RPCs also send the shared checks' errors with
     their own reasons (anima_verify.lifedata, .escrow, .tlog: e.g. a manifest not
     signed by the agent, a corrupt chunk, a refused share), by their status codes.
@@ -176,6 +177,21 @@ class SignerServiceStub:
                 request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.RestoreAgentRequest.SerializeToString,
                 response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.RestoreAgentResponse.FromString,
                 _registered_method=True)
+        self.MigrationChallenge = channel.unary_unary(
+                '/anima.signer.v1.SignerService/MigrationChallenge',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.MigrationChallengeRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.MigrationChallengeResponse.FromString,
+                _registered_method=True)
+        self.ExportAgent = channel.unary_unary(
+                '/anima.signer.v1.SignerService/ExportAgent',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ExportAgentRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ExportAgentResponse.FromString,
+                _registered_method=True)
+        self.ImportAgent = channel.unary_unary(
+                '/anima.signer.v1.SignerService/ImportAgent',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ImportAgentRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ImportAgentResponse.FromString,
+                _registered_method=True)
 
 
 class SignerServiceServicer:
@@ -206,6 +222,7 @@ class SignerServiceServicer:
     LOG_NOT_WITNESSED      FAILED_PRECONDITION  metadata: agent_id; no witness quorum, nothing released
     TEE_UNAVAILABLE        UNAVAILABLE          the TEE backend cannot be reached
     TEE_PROTOCOL_ERROR     INTERNAL             the TEE backend answered out of protocol
+    AGENT_MIGRATED         FAILED_PRECONDITION  metadata: agent_id; moved to a peer enclave (ExportAgent)
     The life-data, escrow and restore RPCs also send the shared checks' errors with
     their own reasons (anima_verify.lifedata, .escrow, .tlog: e.g. a manifest not
     signed by the agent, a corrupt chunk, a refused share), by their status codes.
@@ -377,6 +394,31 @@ class SignerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MigrationChallenge(self, request, context):
+        """Peer migration (admin, recovery; never runtime), three calls. Destination: a
+        one-time challenge and evidence binding a fresh recipient key. Source: checks
+        that evidence against the agent's measurement policy (the one EscrowAgentRoot
+        recorded) and the challenge's age, seals the agent root and its signer state
+        to the key, logs the handover and stops acting for the agent (AGENT_MIGRATED).
+        Destination: opens, checks the root derives the agent's log key, installs
+        the agent in one transaction; its log continues from the source's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportAgent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportAgent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SignerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -490,6 +532,21 @@ def add_SignerServiceServicer_to_server(servicer, server):
                     request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.RestoreAgentRequest.FromString,
                     response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.RestoreAgentResponse.SerializeToString,
             ),
+            'MigrationChallenge': grpc.unary_unary_rpc_method_handler(
+                    servicer.MigrationChallenge,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.MigrationChallengeRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.MigrationChallengeResponse.SerializeToString,
+            ),
+            'ExportAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportAgent,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ExportAgentRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ExportAgentResponse.SerializeToString,
+            ),
+            'ImportAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportAgent,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ImportAgentRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ImportAgentResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'anima.signer.v1.SignerService', rpc_method_handlers)
@@ -526,6 +583,7 @@ class SignerService:
     LOG_NOT_WITNESSED      FAILED_PRECONDITION  metadata: agent_id; no witness quorum, nothing released
     TEE_UNAVAILABLE        UNAVAILABLE          the TEE backend cannot be reached
     TEE_PROTOCOL_ERROR     INTERNAL             the TEE backend answered out of protocol
+    AGENT_MIGRATED         FAILED_PRECONDITION  metadata: agent_id; moved to a peer enclave (ExportAgent)
     The life-data, escrow and restore RPCs also send the shared checks' errors with
     their own reasons (anima_verify.lifedata, .escrow, .tlog: e.g. a manifest not
     signed by the agent, a corrupt chunk, a refused share), by their status codes.
@@ -1117,6 +1175,87 @@ class SignerService:
             '/anima.signer.v1.SignerService/RestoreAgent',
             anima_dot_signer_dot_v1_dot_signer__pb2.RestoreAgentRequest.SerializeToString,
             anima_dot_signer_dot_v1_dot_signer__pb2.RestoreAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MigrationChallenge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/MigrationChallenge',
+            anima_dot_signer_dot_v1_dot_signer__pb2.MigrationChallengeRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.MigrationChallengeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/ExportAgent',
+            anima_dot_signer_dot_v1_dot_signer__pb2.ExportAgentRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.ExportAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/ImportAgent',
+            anima_dot_signer_dot_v1_dot_signer__pb2.ImportAgentRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.ImportAgentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,105 @@
+"""`anima agent migrate`: move a live agent from one signer to another.
+
+Three calls, each over attested TLS: the destination's challenge and evidence
+(MigrationChallenge), the source's export sealed to the destination's attested key
+(ExportAgent: the source checks that evidence against the agent's own measurement
+policy, logs the handover and stops signing for the agent), and the import
+(ImportAgent: the destination checks the root derives the agent's log key, which
+this command read from the source before the move). The envelope passes through
+this process sealed; it cannot open it.
+
+Only the signer side moves here. The agent's memories, character and runtime record
+travel through DA sync (`anima dasync`, `anima agent recover`'s import path); the
+source's unstored log tail moves with the agent and the destination's host collects
+it with AppendLog.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from anima_signer_api.cli import agent_summary, measurement_policy, signer_token
+from anima_signer_api.client import SignerClient
+from anima_verify.errors import AnimaError
+
+if TYPE_CHECKING:
+    from anima_signer_api.cli import SubParsers
+
+COMMAND = "anima agent migrate"
+#: The destination's caller token, where it differs from the source's (ANIMA_SIGNER_TOKEN).
+DESTINATION_TOKEN_ENV = "ANIMA_DESTINATION_TOKEN"  # noqa: S105 (a variable name)
+
+
+def register(agent: SubParsers) -> None:
+    migrate = agent.add_parser("migrate", help="move a live agent to a peer signer (enclave)")
+    migrate.add_argument("agent_id")
+    migrate.add_argument("--from", dest="source", required=True, help="source signer host:port")
+    migrate.add_argument("--to", dest="destination", required=True, help="destination host:port")
+    trust = migrate.add_mutually_exclusive_group(required=True)
+    trust.add_argument(
+        "--measurement-policy",
+        type=Path,
+        help="allowed measurements of both signers' channels (JSON file)",
+    )
+    trust.add_argument(
+        "--insecure-allow-simulated",
+        action="store_true",
+        help="INSECURE: accept simulated TEEs on the channels (development only)",
+    )
+    migrate.add_argument("--json", action="store_true", help="print JSON")
+    migrate.set_defaults(func=_migrate)
+
+
+async def migrate_agent(
+    source: SignerClient, destination: SignerClient, agent_id: str
+) -> dict[str, Any]:
+    """The three calls; the destination must end up with the agent the source had."""
+    before = await source.get_agent(agent_id)
+    offer = await destination.migration_challenge(agent_id)
+    envelope, handed = await source.export_agent(
+        agent_id, challenge=offer.challenge, recipient=offer.recipient, evidence=offer.evidence
+    )
+    agent, size = await destination.import_agent(
+        agent_id, log_verifier_key=before.log_verifier_key, envelope=envelope
+    )
+    if agent.wallets != before.wallets:  # pragma: no cover - the import checks the root
+        raise RuntimeError("the destination's wallets differ from the source's")
+    summary = agent_summary(agent)
+    summary["log"] = {"handover_size": handed, "size": size}
+    return summary
+
+
+async def _run(args: argparse.Namespace) -> dict[str, Any]:
+    policy = measurement_policy(args)
+    token = signer_token(COMMAND)
+    destination_token = os.environ.get(DESTINATION_TOKEN_ENV) or token
+    async with (
+        await SignerClient.connect_attested(address=args.source, token=token, policy=policy) as src,
+        await SignerClient.connect_attested(
+            address=args.destination, token=destination_token, policy=policy
+        ) as dst,
+    ):
+        return await migrate_agent(src, dst, args.agent_id)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    try:
+        summary = asyncio.run(_run(args))
+    except AnimaError as exc:
+        print(f"{COMMAND}: {exc.message}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"{COMMAND}: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        for key, value in summary.items():
+            print(f"{key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+    return 0
