@@ -176,6 +176,17 @@ class MemoryClient(ServiceClient):
         )
         return _chunks(call)
 
+    def export_changes(
+        self, agent_id: str, since: int, batch_size: int = 0
+    ) -> AsyncIterator[pb.ExportChunk]:
+        """The agent's change export after change `since` (its header has `since`, its
+        trailer the sequence reached): memories written since, then tombstones."""
+        call = self._stub.ExportMemoryChanges(
+            pb.ExportMemoryChangesRequest(agent_id=agent_id, since=since, batch_size=batch_size),
+            metadata=self._metadata,
+        )
+        return _chunks(call)
+
     async def import_(self, chunks: AsyncIterator[pb.ExportChunk]) -> int:
         async def requests() -> AsyncIterator[pb.ImportMemoriesRequest]:
             async for chunk in chunks:
