@@ -17,7 +17,10 @@ from anima_dasync.api.servicer import ACCESS_LIST, ERROR_DOMAIN, SERVICE_NAME, D
 from anima_dasync.backends.local import LocalDirectoryBackend
 from anima_dasync.config import DaSyncConfig
 from anima_dasync.log_source import HttpLogs
+from anima_dasync.memory_source import GrpcMemories, MemorySource
+from anima_dasync.metrics import DaLag
 from anima_dasync.syncer import AnchorTarget, LogReader, Syncer
+from anima_memory_api.client import MemoryClient
 from anima_signer_api.client import SignerClient
 from anima_verify.attestation import MeasurementPolicy
 
@@ -32,6 +35,7 @@ class RunningDaSync:
     signer: SignerClient
     certificate_pem: bytes | None
     loop: asyncio.Task[None] | None
+    memory: GrpcMemories | None = None
 
     async def stop(self, grace: float = 2.0) -> None:
         if self.loop is not None:
@@ -40,9 +44,34 @@ class RunningDaSync:
                 await self.loop
         await self.server.stop(grace)
         await self.signer.close()
+        if self.memory is not None:
+            await self.memory.close()
 
 
-async def start_dasync(config: DaSyncConfig, *, logs: LogReader | None = None) -> RunningDaSync:
+def connect_memory(config: DaSyncConfig) -> GrpcMemories | None:
+    if config.memory is None:
+        return None
+    certificate = (
+        config.memory_certificate.read_bytes() if config.memory_certificate is not None else None
+    )
+    client = MemoryClient.connect(
+        config.memory,
+        config.memory_token.get_secret_value(),
+        certificate_pem=certificate,
+        insecure_plaintext=config.insecure_memory_plaintext,
+    )
+    return GrpcMemories(client)
+
+
+async def start_dasync(
+    config: DaSyncConfig,
+    *,
+    logs: LogReader | None = None,
+    memories: MemorySource | None = None,
+    lag: DaLag | None = None,
+) -> RunningDaSync:
+    """Serve DaSyncService; `logs`, `memories` and `lag` replace what the config names
+    (tests); the process's entry point registers `lag`'s gauges."""
     config.check_startable()
     policy = (
         MeasurementPolicy.insecure_simulated_for_development()
@@ -58,11 +87,15 @@ async def start_dasync(config: DaSyncConfig, *, logs: LogReader | None = None) -
         if contract is not None and config.anchor_chain_id is not None
         else None
     )
+    memory = connect_memory(config) if memories is None else None
     syncer = Syncer(
         signer=signer,
         backend=LocalDirectoryBackend(root=config.da_dir),
         logs=logs or HttpLogs(config.log_url),
         anchor=anchor,
+        memories=memories or memory,
+        compact_after_deltas=config.compact_after_deltas,
+        lag=lag,
     )
 
     def publish(cert: bytes) -> None:
@@ -103,4 +136,5 @@ async def start_dasync(config: DaSyncConfig, *, logs: LogReader | None = None) -
         signer=signer,
         certificate_pem=certificate,
         loop=loop,
+        memory=memory,
     )
