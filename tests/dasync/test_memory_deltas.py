@@ -5,6 +5,7 @@ held, a memory written twice, a cut or altered chunk, another agent's chunk)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import pytest
@@ -89,9 +90,7 @@ def test_snapshot_then_deltas_in_order() -> None:
 def test_a_later_snapshot_compacts_what_came_before() -> None:
     compacted = export([2, 3, 4, 6, 7], since=0, sequence=6)
     after = export([8], since=6, sequence=7, deleted=[2])
-    merged = merge_memory_exports(
-        [SNAPSHOT, DELTA_1, DELTA_2, compacted, after], agent_id=AGENT
-    )
+    merged = merge_memory_exports([SNAPSHOT, DELTA_1, DELTA_2, compacted, after], agent_id=AGENT)
     assert ids(merged) == ["m0003", "m0004", "m0006", "m0007", "m0008"]
     assert merged[-1].trailer.sequence == 7
 
@@ -151,7 +150,5 @@ def test_a_snapshot_with_tombstones_or_a_delta_ending_before_it_starts_is_malfor
 def test_fuzz_any_bytes_raise_only_life_data_errors(noise: bytes, at: int) -> None:
     """Random bytes, or a valid delta with bytes spliced in, never escape the family."""
     for data in (noise, DELTA_1[:at] + noise + DELTA_1[at:]):
-        try:
+        with contextlib.suppress(LifeDataError):
             merge_memory_exports([SNAPSHOT, data], agent_id=AGENT)
-        except LifeDataError:
-            pass
