@@ -23,6 +23,7 @@ from anima_dasync.recover import GuardianHold, recover_agent
 from anima_dasync.syncer import Syncer, SyncOutcome
 from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
 from anima_memory_api.client import MemoryClient
+from anima_memory_api.router import ShardedMemoryClient
 from anima_memory_api.types import MemoryFilter
 from tests.dasync.test_dasync_service import DirectoryLogs
 from tests.dasync.test_recover_grpc import SIM_POLICY, Node, _entry, _start
@@ -107,7 +108,7 @@ async def test_snapshot_deltas_compaction_and_a_restore_of_exactly_node_a(world:
     w = world
     lag = DaLag()
     dasync = await w.a.client("dasync")
-    memories = GrpcMemories(w.memory_a.client("dasync"))
+    memories = GrpcMemories(ShardedMemoryClient([w.memory_a.client("dasync")]))
     syncer = Syncer(
         signer=dasync,
         backend=w.backend,

@@ -21,6 +21,7 @@ from anima_dasync.memory_source import GrpcMemories, MemorySource
 from anima_dasync.metrics import DaLag
 from anima_dasync.syncer import AnchorTarget, LogReader, Syncer
 from anima_memory_api.client import MemoryClient
+from anima_memory_api.router import ShardedMemoryClient
 from anima_signer_api.client import SignerClient
 from anima_verify.attestation import MeasurementPolicy
 
@@ -49,18 +50,23 @@ class RunningDaSync:
 
 
 def connect_memory(config: DaSyncConfig) -> GrpcMemories | None:
-    if config.memory is None:
+    """The memory shards, routed by agent (a replica of another shard refuses with
+    WrongShard, so a misordered list fails loudly rather than syncing nothing)."""
+    if not config.memory:
         return None
     certificate = (
         config.memory_certificate.read_bytes() if config.memory_certificate is not None else None
     )
-    client = MemoryClient.connect(
-        config.memory,
-        config.memory_token.get_secret_value(),
-        certificate_pem=certificate,
-        insecure_plaintext=config.insecure_memory_plaintext,
-    )
-    return GrpcMemories(client)
+    clients = [
+        MemoryClient.connect(
+            address,
+            config.memory_token.get_secret_value(),
+            certificate_pem=certificate,
+            insecure_plaintext=config.insecure_memory_plaintext,
+        )
+        for address in config.memory
+    ]
+    return GrpcMemories(ShardedMemoryClient(clients))
 
 
 async def start_dasync(
@@ -104,8 +110,8 @@ async def start_dasync(
 
     credentials, certificate = channels.server_credentials(
         insecure_plaintext=config.insecure_plaintext,
-        cert_file=None,
-        key_file=None,
+        cert_file=config.tls_cert_file,
+        key_file=config.tls_key_file,
         server_name=TLS_SERVER_NAME,
         publish=publish,
     )
@@ -120,6 +126,7 @@ async def start_dasync(
             TokenAuthInterceptor.for_roles(config.callers, ACCESS_LIST),
         ],
         service_names=[SERVICE_NAME],
+        health_address=config.health_listen,
     )
     server.add_servicer(
         pb_grpc.add_DaSyncServiceServicer_to_server, DaSyncServicer(syncer=syncer), SERVICE_NAME

@@ -49,7 +49,11 @@ def add_commands(sub: SubParsers) -> None:
     serve.add_argument("--state-dir", type=Path, help="where the TLS certificate is published")
     serve.add_argument("--signer", help="the signer's host:port")
     serve.add_argument("--log-url", help="agents' tiled logs: {log-url}/{agent_id}/")
-    serve.add_argument("--memory", help="the memory service's host:port (its change feed)")
+    serve.add_argument(
+        "--memory",
+        action="append",
+        help="a memory shard's host:port (its change feed); repeat for each shard, in order",
+    )
     serve.add_argument(
         "--memory-certificate", type=Path, help="the memory service's certificate (pinned)"
     )
@@ -71,7 +75,7 @@ def load_dasync_config(args: argparse.Namespace) -> DaSyncConfig:
         "state_dir": args.state_dir,
         "signer": args.signer,
         "log_url": args.log_url,
-        "memory": args.memory,
+        "memory": tuple(args.memory) if args.memory else None,
         "memory_certificate": args.memory_certificate,
         "interval_s": args.interval_s,
         "insecure_allow_simulated_signer": args.insecure_allow_simulated_signer,

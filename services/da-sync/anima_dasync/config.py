@@ -25,6 +25,12 @@ class DaSyncConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     listen: str = "127.0.0.1:7460"
+    # gRPC health (and nothing else) on its own port for the orchestrator's probes.
+    health_listen: str | None = None
+    # A serving certificate and key (PEM files); neither: a fresh self-signed one,
+    # published under state_dir for local clients to pin.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     # The local-directory DA backend, and where the TLS certificate is published.
     da_dir: Path = Path(".anima/da")
     state_dir: Path = Path(".anima/dasync")
@@ -36,9 +42,9 @@ class DaSyncConfig(BaseModel):
     insecure_allow_simulated_signer: bool = False
     # Agents' tiled logs under "{log_url}/{agent_id}/" (the runtime's /v1/logs).
     log_url: str = "http://127.0.0.1:8080/v1/logs"
-    # The memory service (its "dasync" role): memories go up as a snapshot then the
-    # deltas of its change feed. None: no memories are synced (log and state only).
-    memory: str | None = None
+    # The memory service's shards in order (their "dasync" role): memories go up as
+    # a snapshot then the deltas of its change feed. Empty: no memories are synced.
+    memory: tuple[str, ...] = ()
     memory_token: SecretStr = SecretStr("")
     # The memory service's published certificate (pinned); or, INSECURE, plaintext.
     memory_certificate: Path | None = None
@@ -87,7 +93,9 @@ class DaSyncConfig(BaseModel):
         )
         if self.production and insecure:
             raise DaSyncMisconfigured("production refuses the insecure_* switches")
-        if self.memory is not None:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise DaSyncMisconfigured("tls_cert_file and tls_key_file are set together")
+        if self.memory:
             if not self.memory_token.get_secret_value():
                 raise DaSyncMisconfigured(
                     f"set {ENV_PREFIX}_MEMORY_TOKEN to the memory service's dasync token"

@@ -11,8 +11,8 @@ from typing import Protocol
 
 from anima.memory.v1 import memory_pb2 as pb
 from anima_dasync.memories import pack_export
-from anima_memory_api.client import MemoryClient
 from anima_memory_api.errors import CorruptExport
+from anima_memory_api.router import ShardedMemoryClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,16 +38,18 @@ class MemorySource(Protocol):
 
 
 class GrpcMemories:
-    """The memory service's ExportMemories / ExportMemoryChanges (the "dasync" role)."""
+    """The memory service's ExportMemories / ExportMemoryChanges (the "dasync" role), on
+    the shard that serves the agent."""
 
-    def __init__(self, client: MemoryClient) -> None:
-        self._client = client
+    def __init__(self, shards: ShardedMemoryClient) -> None:
+        self._client = shards
 
     async def snapshot(self, agent_id: str) -> MemoryExportBytes:
-        return await _collect(self._client.export(agent_id))
+        return await _collect(self._client.replica_for(agent_id).export(agent_id))
 
     async def changes(self, agent_id: str, since: int) -> MemoryExportBytes:
-        return await _collect(self._client.export_changes(agent_id, since))
+        replica = self._client.replica_for(agent_id)
+        return await _collect(replica.export_changes(agent_id, since))
 
     async def close(self) -> None:
         await self._client.close()
