@@ -97,7 +97,7 @@ async def start_dasync(
     syncer = Syncer(
         signer=signer,
         backend=LocalDirectoryBackend(root=config.da_dir),
-        logs=logs or HttpLogs(config.log_url),
+        logs=logs or HttpLogs(config.log_url, ca_file=config.log_ca_file),
         anchor=anchor,
         memories=memories or memory,
         compact_after_deltas=config.compact_after_deltas,

@@ -42,6 +42,8 @@ class DaSyncConfig(BaseModel):
     insecure_allow_simulated_signer: bool = False
     # Agents' tiled logs under "{log_url}/{agent_id}/" (the runtime's /v1/logs).
     log_url: str = "http://127.0.0.1:8080/v1/logs"
+    # The CA that signed the log server's certificate (HTTPS); None: the system's.
+    log_ca_file: Path | None = None
     # The memory service's shards in order (their "dasync" role): memories go up as
     # a snapshot then the deltas of its change feed. Empty: no memories are synced.
     memory: tuple[str, ...] = ()
