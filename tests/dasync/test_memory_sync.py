@@ -25,6 +25,7 @@ from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
 from anima_memory_api.client import MemoryClient
 from anima_memory_api.router import ShardedMemoryClient
 from anima_memory_api.types import MemoryFilter
+from anima_verify.lifedata import parse_signed_manifest
 from tests.dasync.test_dasync_service import DirectoryLogs
 from tests.dasync.test_recover_grpc import SIM_POLICY, Node, _entry, _start
 from tests.memory.conftest import Served, draft, memory_config, minilm, serve
@@ -180,3 +181,47 @@ async def test_snapshot_deltas_compaction_and_a_restore_of_exactly_node_a(world:
         np.testing.assert_array_equal(list(g.embedding), list(m.embedding))
     async with w.memory_b.client() as c:
         assert await c.count(MemoryFilter(agent_id=AGENT)) == 41
+
+
+class FlakyBackend(LocalDirectoryBackend):
+    """The local backend whose next chunk upload fails (a DA outage)."""
+
+    fail_next = False
+
+    def put_chunk(self, chunk_id: str, data: bytes) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise OSError("DA backend unreachable")
+        super().put_chunk(chunk_id, data)
+
+
+async def test_a_failed_upload_publishes_nothing_and_the_next_sync_carries_the_change(
+    world: World, tmp_path: Path
+) -> None:
+    w = world
+    backend = FlakyBackend(root=tmp_path / "flaky-da")
+    lag = DaLag()
+    dasync = await w.a.client("dasync")
+    memories = GrpcMemories(ShardedMemoryClient([w.memory_a.client("dasync")]))
+    syncer = Syncer(signer=dasync, backend=backend, logs=w.logs, memories=memories, lag=lag)
+    try:
+        async with w.memory_a.client() as c:
+            await _write(c, range(5))
+            await syncer.sync(AGENT)
+            (lost,) = await _write(c, range(5, 6))
+            backend.fail_next = True
+            with pytest.raises(OSError, match="unreachable"):
+                await syncer.sync(AGENT)
+            assert backend.latest_version(AGENT) == 1  # no manifest without its chunks
+            assert lag.pending_bytes(AGENT) > 0  # read, not durable: the gauge says so
+            again = await syncer.sync(AGENT)
+    finally:
+        await memories.close()
+        await dasync.close()
+    assert (again.anchored.version, again.memories) == (2, "delta")
+    assert lag.pending_bytes(AGENT) == 0
+    manifest = parse_signed_manifest(backend.get_manifest(AGENT, 2)).manifest
+    assert manifest.counts["memories"] == 6 and manifest.counts["memory_deltas"] == 1
+    # The delta the failed round read is the one published: it holds the new memory.
+    (delta_ref,) = [r for r in manifest.chunks[3:] if r.kind == "memories"]
+    assert delta_ref.items == 1 and lost

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Final
 
 from opentelemetry import metrics
-from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 _meter: Final = metrics.get_meter("anima_dasync")
 
@@ -48,14 +48,14 @@ class DaLag:
     def pending_bytes(self, agent_id: str) -> int:
         return self._pending[agent_id]
 
-    def register(self) -> None:
-        _meter.create_observable_gauge(
+    def register(self, meter: Meter = _meter) -> None:
+        meter.create_observable_gauge(
             "anima.dasync.lag",
             callbacks=[self._observe(self.lag_s)],
             unit="s",
             description="Seconds since the agent's life data was last known durable on DA",
         )
-        _meter.create_observable_gauge(
+        meter.create_observable_gauge(
             "anima.dasync.pending_bytes",
             callbacks=[self._observe(self.pending_bytes)],
             unit="By",
