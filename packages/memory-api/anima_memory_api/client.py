@@ -10,6 +10,7 @@ or MemoryRpcError for a status without one; never grpc's AioRpcError.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -210,7 +211,8 @@ class MemoryClient(ServiceClient):
 
 
 async def _chunks(
-    call: grpc.aio.UnaryStreamCall[pb.ExportMemoriesRequest, pb.ExportMemoriesResponse],
+    call: grpc.aio.UnaryStreamCall[Any, pb.ExportMemoriesResponse]
+    | grpc.aio.UnaryStreamCall[Any, pb.ExportMemoryChangesResponse],
 ) -> AsyncIterator[pb.ExportChunk]:
     try:
         with ERRORS:

@@ -187,7 +187,7 @@ class MemoryServicer(pb_grpc.MemoryServiceServicer):  # type: ignore[misc]
 
     async def ExportMemoryChanges(
         self, request: pb.ExportMemoryChangesRequest, context: Context
-    ) -> AsyncIterator[pb.ExportMemoriesResponse]:
+    ) -> AsyncIterator[pb.ExportMemoryChangesResponse]:
         service = self.service
         page = request.batch_size or min(EXPORT_PAGE, service.limits.max_batch)
         if not 1 <= page <= service.limits.max_batch:
@@ -210,7 +210,7 @@ class MemoryServicer(pb_grpc.MemoryServiceServicer):  # type: ignore[misc]
             since=changed.since,
             deleted=changed.deleted,
         ):
-            yield pb.ExportMemoriesResponse(chunk=chunk)
+            yield pb.ExportMemoryChangesResponse(chunk=chunk)
 
     async def ImportMemories(
         self, request_iterator: AsyncIterator[pb.ImportMemoriesRequest], context: Context

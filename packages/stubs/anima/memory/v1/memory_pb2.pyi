@@ -346,3 +346,9 @@ class ExportMemoryChangesRequest(_message.Message):
     since: int
     batch_size: int
     def __init__(self, agent_id: _Optional[str] = ..., since: _Optional[int] = ..., batch_size: _Optional[int] = ...) -> None: ...
+
+class ExportMemoryChangesResponse(_message.Message):
+    __slots__ = ("chunk",)
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    chunk: ExportChunk
+    def __init__(self, chunk: _Optional[_Union[ExportChunk, _Mapping]] = ...) -> None: ...

@@ -117,7 +117,7 @@ class MemoryServiceStub:
         self.ExportMemoryChanges = channel.unary_stream(
                 '/anima.memory.v1.MemoryService/ExportMemoryChanges',
                 request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoryChangesRequest.SerializeToString,
-                response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoriesResponse.FromString,
+                response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoryChangesResponse.FromString,
                 _registered_method=True)
 
 
@@ -322,7 +322,7 @@ def add_MemoryServiceServicer_to_server(servicer, server):
             'ExportMemoryChanges': grpc.unary_stream_rpc_method_handler(
                     servicer.ExportMemoryChanges,
                     request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoryChangesRequest.FromString,
-                    response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoriesResponse.SerializeToString,
+                    response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoryChangesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -717,7 +717,7 @@ class MemoryService:
             target,
             '/anima.memory.v1.MemoryService/ExportMemoryChanges',
             anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoryChangesRequest.SerializeToString,
-            anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoriesResponse.FromString,
+            anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoryChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,
