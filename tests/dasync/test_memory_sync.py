@@ -16,7 +16,7 @@ import pytest
 
 from anima.memory.v1 import memory_pb2 as mpb
 from anima_dasync.backends.local import LocalDirectoryBackend
-from anima_dasync.memories import merge_memory_exports
+from anima_dasync.memories import import_restored_memories
 from anima_dasync.memory_source import GrpcMemories
 from anima_dasync.metrics import DaLag
 from anima_dasync.recover import GuardianHold, recover_agent
@@ -166,14 +166,8 @@ async def test_snapshot_deltas_compaction_and_a_restore_of_exactly_node_a(world:
         )
     plaintexts = [p for kind, p, _ in restored.parts if kind == "memories"]
     assert len(plaintexts) == 5  # every memories chunk ever published, in order
-    merged = merge_memory_exports(plaintexts, agent_id=AGENT)
-
-    async def chunks() -> AsyncIterator[mpb.ExportChunk]:
-        for chunk in merged:
-            yield chunk
-
     async with w.memory_b.client("dasync") as c:
-        assert await c.import_(chunks()) == 40 + 4 - 3
+        assert await import_restored_memories(c, plaintexts, agent_id=AGENT) == 40 + 4 - 3
         got = await _export(c)
     assert [m.id for m in got] == [m.id for m in want]
     for g, m in zip(got, want, strict=True):

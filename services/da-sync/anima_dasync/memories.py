@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hmac
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from google.protobuf.message import DecodeError
 
 from anima.memory.v1 import memory_pb2 as pb
+from anima_memory_api.client import MemoryClient
 from anima_memory_api.export_digest import ExportDigest
 from anima_verify.errors import ErrorKind
 from anima_verify.lifedata import LifeDataError
@@ -211,3 +212,19 @@ def _whole_export(
         out.append(pb.ExportChunk(batch=pb.MemoryBatch(memories=batch)))
     trailer = pb.ExportTrailer(count=digest.count, sha256=digest.digest(), sequence=sequence)
     return [*out, pb.ExportChunk(trailer=trailer)]
+
+
+async def import_restored_memories(
+    memory: MemoryClient, plaintexts: Sequence[bytes], *, agent_id: str
+) -> int:
+    """Restore an agent's memories into `memory` (its "dasync" or "admin" role) from the
+    memories chunks' plaintexts in manifest order (RestoredAgent.parts): checked and
+    merged whole first (merge_memory_exports), then one ImportMemories, which lands
+    all or nothing. The number of memories imported."""
+    merged = merge_memory_exports(plaintexts, agent_id=agent_id)
+
+    async def chunks() -> AsyncIterator[pb.ExportChunk]:
+        for chunk in merged:
+            yield chunk
+
+    return await memory.import_(chunks())
