@@ -54,6 +54,12 @@ class ChangeJournal:
             ":memory:" if path is None else str(path), check_same_thread=False
         )
         self._lock = threading.Lock()
+        # WAL without an fsync per commit (~0.09 ms a change instead of ~7 ms here,
+        # on every memory write): SQLite keeps committed rows through a process
+        # crash; a power cut may lose the last ones, and then the next snapshot
+        # (da-sync's compaction) restates every memory, so the DA copy converges.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         with self._lock, self._db:
             self._db.executescript(_SCHEMA)
 
