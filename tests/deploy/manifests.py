@@ -17,18 +17,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import opentelemetry.sdk.environment_variables as otel_sdk_variables
 import yaml
 from pydantic import BaseModel
 
 import anima_chain.main
+import anima_dasync.main
 import anima_memory.main
 import anima_runtime.main
 import anima_signer.main
 from anima_chain.config import ENV_PREFIX as CHAIN_PREFIX
 from anima_chain.config import ChainConfig
 from anima_core.config import load_config
+from anima_dasync.config import ENV_PREFIX as DASYNC_PREFIX
+from anima_dasync.config import DaSyncConfig
 from anima_dev.service_env import REPO_ROOT
 from anima_memory.config import ENV_PREFIX as MEMORY_PREFIX
 from anima_memory.config import MemoryConfig
@@ -68,6 +72,7 @@ SERVICES = {
         anima_chain.main.command_line,
         frozenset({SIGNER_TOKEN_ENV}),
     ),
+    "anima-dasync": Service(DaSyncConfig, DASYNC_PREFIX, anima_dasync.main.command_line),
 }
 # Where each service listens: port name -> its config field (under its prefix).
 LISTENERS = {
@@ -75,6 +80,7 @@ LISTENERS = {
     "anima-memory": {"grpc": "LISTEN", "health": "HEALTH_LISTEN"},
     "anima-runtime": {"http": "LISTEN", "grpc": "GRPC_LISTEN", "health": "HEALTH_LISTEN"},
     "anima-chain": {"grpc": "LISTEN", "health": "HEALTH_LISTEN"},
+    "anima-dasync": {"grpc": "LISTEN", "health": "HEALTH_LISTEN"},
 }
 OTEL_VARIABLES = frozenset(n for n in dir(otel_sdk_variables) if n.startswith("OTEL_"))
 # Variables whose value is a secret or a token digest: always from a Secret (a
@@ -241,7 +247,9 @@ def port_drift(docs: list[dict[str, Any]]) -> list[str]:
                 callee_name = callee.get("app.kubernetes.io/name")
                 if callee_name in loads:
                     allowed = {p["port"] for p in rule.get("ports", ())}
-                    if allowed != {ports(loads[callee_name])["grpc"]}:
+                    api = ports(loads[callee_name])
+                    # One API port: gRPC, or HTTP (the runtime's log routes).
+                    if allowed not in ({api["grpc"]}, {api.get("http")}):
                         problems.append(f"egress to {callee_name} is not its API port")
     return problems
 
@@ -277,6 +285,17 @@ def runtime_arguments(docs: list[dict[str, Any]]) -> tuple[argparse.Namespace, l
         problems.append(f"the chain client's --signer={chain_args.signer} is not the runtime's")
     for name in ("anima-signer", "anima-memory"):
         SERVICES[name].command_line().parse_args(container(loads[name])["args"])
+    dasync = (
+        SERVICES["anima-dasync"].command_line().parse_args(container(loads["anima-dasync"])["args"])
+    )
+    if dasync.signer != args.signer:
+        problems.append(f"DA sync's --signer={dasync.signer} is not the runtime's")
+    if dasync.memory != expected:
+        problems.append(f"DA sync's --memory {dasync.memory} are not the {replicas} shards")
+    runtime_ports = {p["port"] for p in of_kind(docs, "Service")["anima-runtime"]["spec"]["ports"]}
+    log = urlsplit(dasync.log_url)
+    if (log.scheme, log.hostname) != ("https", "anima-runtime") or log.port not in runtime_ports:
+        problems.append(f"DA sync's --log-url={dasync.log_url} is not the runtime's Service")
     return args, problems
 
 

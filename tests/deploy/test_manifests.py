@@ -113,7 +113,13 @@ def test_the_manifests_match_what_the_services_read(
     rendered: dict[str, Docs], overlay: str
 ) -> None:
     docs = rendered[overlay]
-    assert set(workloads(docs)) == {"anima-signer", "anima-memory", "anima-runtime", "anima-chain"}
+    assert set(workloads(docs)) == {
+        "anima-signer",
+        "anima-memory",
+        "anima-runtime",
+        "anima-chain",
+        "anima-dasync",
+    }
     _, argument_problems = runtime_arguments(docs)
     assert env_drift(docs) + port_drift(docs) + argument_problems == []
 
@@ -238,12 +244,15 @@ def test_default_deny_and_nobody_but_the_runtime_and_chain_client_reach_the_sign
     rendered: dict[str, Docs], overlay: str
 ) -> None:
     # Exactly the calls the design has, allowed at both ends: runtime -> signer,
-    # memory, chain client; chain client -> signer (it signs sends there).
+    # memory, chain client; chain client -> signer (it signs sends there); DA sync
+    # -> signer (sealing), memory (the change feed) and the runtime's public log.
     assert pod_calls(rendered[overlay]) == {
         ("anima-runtime", "anima-signer"),
         ("anima-runtime", "anima-memory"),
         ("anima-runtime", "anima-chain"),
         ("anima-chain", "anima-signer"),
+        ("anima-dasync", "anima-signer"),
+        ("anima-dasync", "anima-memory"),
     }
     policies = of_kind(rendered[overlay], "NetworkPolicy")
     deny = policies["anima-default-deny"]["spec"]
@@ -254,8 +263,8 @@ def test_default_deny_and_nobody_but_the_runtime_and_chain_client_reach_the_sign
         return [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": n}}} for n in names]
 
     callers = {
-        "anima-signer": pods("anima-runtime", "anima-chain"),
-        "anima-memory": pods("anima-runtime"),
+        "anima-signer": pods("anima-runtime", "anima-chain", "anima-dasync"),
+        "anima-memory": pods("anima-runtime", "anima-dasync"),
         "anima-chain": pods("anima-runtime"),
     }
     for callee, allowed in callers.items():
@@ -263,6 +272,7 @@ def test_default_deny_and_nobody_but_the_runtime_and_chain_client_reach_the_sign
         assert [peer for rule in spec["ingress"] for peer in rule["from"]] == allowed
     assert policies["anima-signer"]["spec"]["egress"] == []
     assert policies["anima-memory"]["spec"]["egress"] == []
+    assert policies["anima-dasync"]["spec"]["ingress"] == []  # nobody calls DA sync
     # The runtime's APIs are public (tokens, public log reads); its health port is not.
     (public,) = policies["anima-runtime"]["spec"]["ingress"]
     assert {p["port"] for p in public["ports"]} == {"http", "grpc"}
@@ -354,3 +364,17 @@ def test_the_production_signer_refuses_to_start_until_its_witnesses_are_named(
     with pytest.raises(SignerMisconfigured, match="unwitnessed"):
         config.check_startable()
     assert not config.insecure_unwitnessed_log  # not waved through either
+
+
+def test_dasync_off_the_memory_shards_or_the_runtime_log_is_drift(
+    rendered: dict[str, Docs],
+) -> None:
+    docs = copy.deepcopy(rendered["production"])
+    args = container(workloads(docs)["anima-dasync"])["args"]
+    args.remove("--memory=anima-memory-1.anima-memory:7450")  # a shard forgotten
+    args[args.index("--log-url=https://anima-runtime:80/v1/logs")] = (
+        "--log-url=https://anima-runtime/v1/logs"  # port 443: not the runtime's Service
+    )
+    _, problems = runtime_arguments(docs)
+    assert any("DA sync's --memory" in p for p in problems)
+    assert any("DA sync's --log-url" in p for p in problems)

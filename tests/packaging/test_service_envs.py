@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -112,6 +113,7 @@ OTHER_SERVICES = {
     "anima-runtime",
     "anima-chain",
     "anima-witness",
+    "anima-dasync",
     "anima-dev",
 }
 
@@ -280,6 +282,25 @@ def test_the_witness_runs_alone(make_env: Callable[..., Path], tmp_path: Path) -
             timeout=TIMEOUT_S,
         )
         assert answer.status_code == 404, answer.text
+
+
+def test_dasync_installs_alone_and_fails_closed(make_env: Callable[..., Path]) -> None:
+    """anima-dasync's own environment: none of the other services, no model or vector
+    store; its entry point loads the whole service and refuses to start unconfigured."""
+    python = make_env("anima-dasync")
+    installed = installed_distributions(python)
+    present = (OTHER_SERVICES - {"anima-dasync"}) | set(MODEL) | set(VECTORS)
+    assert "anima-dasync" in installed
+    assert not present & set(installed), sorted(present & set(installed))
+    started = subprocess.run(
+        [python.parent / "anima-dasync", "serve", "--listen", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": os.environ.get("PATH", "")},
+    )
+    assert started.returncode == 1, started.stderr
+    assert "no callers configured" in started.stderr
 
 
 def test_the_verification_library_verifies_alone(

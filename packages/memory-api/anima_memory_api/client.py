@@ -10,6 +10,7 @@ or MemoryRpcError for a status without one; never grpc's AioRpcError.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -176,6 +177,17 @@ class MemoryClient(ServiceClient):
         )
         return _chunks(call)
 
+    def export_changes(
+        self, agent_id: str, since: int, batch_size: int = 0
+    ) -> AsyncIterator[pb.ExportChunk]:
+        """The agent's change export after change `since` (its header has `since`, its
+        trailer the sequence reached): memories written since, then tombstones."""
+        call = self._stub.ExportMemoryChanges(
+            pb.ExportMemoryChangesRequest(agent_id=agent_id, since=since, batch_size=batch_size),
+            metadata=self._metadata,
+        )
+        return _chunks(call)
+
     async def import_(self, chunks: AsyncIterator[pb.ExportChunk]) -> int:
         async def requests() -> AsyncIterator[pb.ImportMemoriesRequest]:
             async for chunk in chunks:
@@ -199,7 +211,8 @@ class MemoryClient(ServiceClient):
 
 
 async def _chunks(
-    call: grpc.aio.UnaryStreamCall[pb.ExportMemoriesRequest, pb.ExportMemoriesResponse],
+    call: grpc.aio.UnaryStreamCall[Any, pb.ExportMemoriesResponse]
+    | grpc.aio.UnaryStreamCall[Any, pb.ExportMemoryChangesResponse],
 ) -> AsyncIterator[pb.ExportChunk]:
     try:
         with ERRORS:

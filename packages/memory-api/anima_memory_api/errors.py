@@ -53,6 +53,14 @@ class CorruptExport(MemoryServiceError):
     reason = "CORRUPT_EXPORT"
 
 
+class ChangeCursorAhead(MemoryServiceError):
+    """A change cursor past the agent's latest change: from another store or a forgery,
+    never one this store handed out (its sequence only grows)."""
+
+    kind = ErrorKind.FAILED_PRECONDITION
+    reason = "CURSOR_AHEAD"
+
+
 class StoreUnavailable(MemoryServiceError):
     """The vector store or the embedding model cannot serve right now."""
 
@@ -117,4 +125,5 @@ SERVER_ERRORS: Final[tuple[type[MemoryServiceError], ...]] = (
     StoreUnavailable,
     EmbeddingFailed,
     WrongShard,
+    ChangeCursorAhead,
 )

@@ -17,7 +17,11 @@ from anima_dasync.api.servicer import ACCESS_LIST, ERROR_DOMAIN, SERVICE_NAME, D
 from anima_dasync.backends.factory import open_backend
 from anima_dasync.config import DaSyncConfig
 from anima_dasync.log_source import HttpLogs
+from anima_dasync.memory_source import GrpcMemories, MemorySource
+from anima_dasync.metrics import DaLag
 from anima_dasync.syncer import AnchorTarget, LogReader, Syncer
+from anima_memory_api.client import MemoryClient
+from anima_memory_api.router import ShardedMemoryClient
 from anima_signer_api.client import SignerClient
 from anima_verify.attestation import MeasurementPolicy
 
@@ -32,6 +36,7 @@ class RunningDaSync:
     signer: SignerClient
     certificate_pem: bytes | None
     loop: asyncio.Task[None] | None
+    memory: GrpcMemories | None = None
 
     async def stop(self, grace: float = 2.0) -> None:
         if self.loop is not None:
@@ -40,9 +45,39 @@ class RunningDaSync:
                 await self.loop
         await self.server.stop(grace)
         await self.signer.close()
+        if self.memory is not None:
+            await self.memory.close()
 
 
-async def start_dasync(config: DaSyncConfig, *, logs: LogReader | None = None) -> RunningDaSync:
+def connect_memory(config: DaSyncConfig) -> GrpcMemories | None:
+    """The memory shards, routed by agent (a replica of another shard refuses with
+    WrongShard, so a misordered list fails loudly rather than syncing nothing)."""
+    if not config.memory:
+        return None
+    certificate = (
+        config.memory_certificate.read_bytes() if config.memory_certificate is not None else None
+    )
+    clients = [
+        MemoryClient.connect(
+            address,
+            config.memory_token.get_secret_value(),
+            certificate_pem=certificate,
+            insecure_plaintext=config.insecure_memory_plaintext,
+        )
+        for address in config.memory
+    ]
+    return GrpcMemories(ShardedMemoryClient(clients))
+
+
+async def start_dasync(
+    config: DaSyncConfig,
+    *,
+    logs: LogReader | None = None,
+    memories: MemorySource | None = None,
+    lag: DaLag | None = None,
+) -> RunningDaSync:
+    """Serve DaSyncService; `logs`, `memories` and `lag` replace what the config names
+    (tests); the process's entry point registers `lag`'s gauges."""
     config.check_startable()
     policy = (
         MeasurementPolicy.insecure_simulated_for_development()
@@ -58,11 +93,15 @@ async def start_dasync(config: DaSyncConfig, *, logs: LogReader | None = None) -
         if contract is not None and config.anchor_chain_id is not None
         else None
     )
+    memory = connect_memory(config) if memories is None else None
     syncer = Syncer(
         signer=signer,
         backend=open_backend(config.da, da_dir=config.da_dir, state_dir=config.state_dir),
-        logs=logs or HttpLogs(config.log_url),
+        logs=logs or HttpLogs(config.log_url, ca_file=config.log_ca_file),
         anchor=anchor,
+        memories=memories or memory,
+        compact_after_deltas=config.compact_after_deltas,
+        lag=lag,
     )
 
     def publish(cert: bytes) -> None:
@@ -71,8 +110,8 @@ async def start_dasync(config: DaSyncConfig, *, logs: LogReader | None = None) -
 
     credentials, certificate = channels.server_credentials(
         insecure_plaintext=config.insecure_plaintext,
-        cert_file=None,
-        key_file=None,
+        cert_file=config.tls_cert_file,
+        key_file=config.tls_key_file,
         server_name=TLS_SERVER_NAME,
         publish=publish,
     )
@@ -87,6 +126,7 @@ async def start_dasync(config: DaSyncConfig, *, logs: LogReader | None = None) -
             TokenAuthInterceptor.for_roles(config.callers, ACCESS_LIST),
         ],
         service_names=[SERVICE_NAME],
+        health_address=config.health_listen,
     )
     server.add_servicer(
         pb_grpc.add_DaSyncServiceServicer_to_server, DaSyncServicer(syncer=syncer), SERVICE_NAME
@@ -103,4 +143,5 @@ async def start_dasync(config: DaSyncConfig, *, logs: LogReader | None = None) -
         signer=signer,
         certificate_pem=certificate,
         loop=loop,
+        memory=memory,
     )

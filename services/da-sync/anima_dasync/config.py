@@ -7,10 +7,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from anima_core.tokens import is_token_digest
+from anima_core.tokens import checked_callers
 from anima_verify.errors import AnimaError, ErrorKind
 
 ENV_PREFIX = "ANIMA_DASYNC"
+ROLE_ADMIN = "admin"
+ROLES = (ROLE_ADMIN,)
 
 
 class DaSyncMisconfigured(AnimaError):
@@ -68,6 +70,12 @@ class DaSyncConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     listen: str = "127.0.0.1:7460"
+    # gRPC health (and nothing else) on its own port for the orchestrator's probes.
+    health_listen: str | None = None
+    # A serving certificate and key (PEM files); neither: a fresh self-signed one,
+    # published under state_dir for local clients to pin.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     # The local-directory DA backend, and where the TLS certificate is published.
     da_dir: Path = Path(".anima/da")
     state_dir: Path = Path(".anima/dasync")
@@ -79,9 +87,21 @@ class DaSyncConfig(BaseModel):
     insecure_allow_simulated_signer: bool = False
     # Agents' tiled logs under "{log_url}/{agent_id}/" (the runtime's /v1/logs).
     log_url: str = "http://127.0.0.1:8080/v1/logs"
-    # Synced every interval_s by the periodic loop (0: only on SyncAgent).
+    # The CA that signed the log server's certificate (HTTPS); None: the system's.
+    log_ca_file: Path | None = None
+    # The memory service's shards in order (their "dasync" role): memories go up as
+    # a snapshot then the deltas of its change feed. Empty: no memories are synced.
+    memory: tuple[str, ...] = ()
+    memory_token: SecretStr = SecretStr("")
+    # The memory service's published certificate (pinned); or, INSECURE, plaintext.
+    memory_certificate: Path | None = None
+    insecure_memory_plaintext: bool = False
+    # Synced every interval_s by the periodic loop (0: only on SyncAgent). A round
+    # with nothing new costs two small reads, so 1 s keeps the RPO near a second.
     agents: tuple[str, ...] = ()
-    interval_s: float = 30.0
+    interval_s: float = Field(default=1.0, ge=0)
+    # A fresh memories snapshot after this many deltas (bounds a restore's replay).
+    compact_after_deltas: int = Field(default=120, ge=1)
     # AgentAnchor on this chain: SyncAgent returns the enclave-signed update.
     anchor_chain_id: int | None = None
     anchor_contract: str | None = None
@@ -93,10 +113,7 @@ class DaSyncConfig(BaseModel):
     @field_validator("callers")
     @classmethod
     def _digests_are_sha256(cls, callers: dict[str, str]) -> dict[str, str]:
-        for name, digest in callers.items():
-            if not is_token_digest(digest):
-                raise ValueError(f"callers.{name} must be a lowercase SHA-256 hex digest")
-        return callers
+        return checked_callers(callers, ROLES)
 
     @property
     def certificate_path(self) -> Path:
@@ -117,7 +134,23 @@ class DaSyncConfig(BaseModel):
             raise DaSyncMisconfigured(f"set {ENV_PREFIX}_SIGNER_TOKEN to the signer's dasync token")
         if self.signer_measurement_policy is None and not self.insecure_allow_simulated_signer:
             raise DaSyncMisconfigured("set signer_measurement_policy (how to trust the signer)")
-        if self.production and (self.insecure_allow_simulated_signer or self.insecure_plaintext):
+        insecure = (
+            self.insecure_allow_simulated_signer
+            or self.insecure_plaintext
+            or self.insecure_memory_plaintext
+        )
+        if self.production and insecure:
             raise DaSyncMisconfigured("production refuses the insecure_* switches")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise DaSyncMisconfigured("tls_cert_file and tls_key_file are set together")
+        if self.memory:
+            if not self.memory_token.get_secret_value():
+                raise DaSyncMisconfigured(
+                    f"set {ENV_PREFIX}_MEMORY_TOKEN to the memory service's dasync token"
+                )
+            if self.memory_certificate is None and not self.insecure_memory_plaintext:
+                raise DaSyncMisconfigured(
+                    "set memory_certificate (the memory service's certificate to pin)"
+                )
         self.anchor_contract_bytes()
         self.da.check_startable(production=self.production)

@@ -5,7 +5,11 @@ the entries are exactly the tree of the checkpoint its key signed."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
 
 from anima_verify.tlog.checkpoint import parse_checkpoint
 from anima_verify.tlog.note import parse_note
@@ -37,14 +41,20 @@ def read_log(source: TileSource, start: int) -> LogSnapshot:
 
 
 class HttpLogs:
-    """Agents' logs under `{base_url}/{agent_id}/` (e.g. the runtime's /v1/logs)."""
+    """Agents' logs under `{base_url}/{agent_id}/` (e.g. the runtime's /v1/logs); over
+    HTTPS, the server's certificate checked against `ca_file` if given (the runtime's
+    own CA in a cluster), else the system's CAs."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, *, ca_file: Path | None = None) -> None:
         self._base = base_url.rstrip("/")
+        self._verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=str(ca_file)) if ca_file is not None else True
+        )
 
     async def read(self, agent_id: str, start: int) -> LogSnapshot:
         def blocking() -> LogSnapshot:
-            with HttpSource(f"{self._base}/{agent_id}") as source:
+            client = httpx.Client(timeout=10.0, follow_redirects=True, verify=self._verify)
+            with client, HttpSource(f"{self._base}/{agent_id}", client=client) as source:
                 return read_log(source, start)
 
         return await asyncio.to_thread(blocking)

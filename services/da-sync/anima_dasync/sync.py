@@ -10,7 +10,7 @@ host that drops or alters one makes the restore fail, never succeed wrongly.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from anima_dasync.backends.base import DABackend
@@ -27,6 +27,21 @@ class SyncState:
 
     manifest: Manifest | None = None
     log_size: int = 0
+    # The memory change feed's cursor the last memories chunk reached (None: no
+    # snapshot yet), and the deltas published since the last snapshot.
+    memory_sequence: int | None = None
+    memory_deltas: int = 0
+
+    @classmethod
+    def of(cls, manifest: Manifest) -> SyncState:
+        """Resume from our own last manifest (its counts carry the cursors)."""
+        counts = manifest.counts
+        return cls(
+            manifest=manifest,
+            log_size=counts["log_entries"],
+            memory_sequence=counts.get("memory_sequence"),
+            memory_deltas=counts.get("memory_deltas", 0),
+        )
 
 
 async def sync_agent(
@@ -39,9 +54,11 @@ async def sync_agent(
     log_entries: Sequence[bytes],
     checkpoint: bytes,
     parts: Sequence[tuple[str, bytes, int]] = (),
+    counts: Mapping[str, int] | None = None,
 ) -> AnchorState:
     """Publish the next manifest (`log_entries` are those after state.log_size, up to
-    `checkpoint`); the anchor state to record on chain for it."""
+    `checkpoint`; `counts` override the manifest's running counts); the anchor state
+    to record on chain for it."""
     signed_checkpoint = parse_checkpoint(parse_note(checkpoint).text)
     if signed_checkpoint.size != state.log_size + len(log_entries):
         raise ValueError(
@@ -53,11 +70,12 @@ async def sync_agent(
         agent_id, epoch=epoch, parts=[*parts, log_part], include_signer_state=True
     )
     previous = state.manifest
-    counts = dict(previous.counts) if previous else {}
+    running = dict(previous.counts) if previous else {}
     for ref, _ in sealed:
         if ref.kind not in ("log", "signer-state"):
-            counts[ref.kind] = counts.get(ref.kind, 0) + ref.items
-    counts["log_entries"] = signed_checkpoint.size
+            running[ref.kind] = running.get(ref.kind, 0) + ref.items
+    running.update(counts or {})
+    running["log_entries"] = signed_checkpoint.size
     manifest = Manifest(
         agent_id=agent_id,
         version=previous.version + 1 if previous else 1,
@@ -65,7 +83,7 @@ async def sync_agent(
         epoch=epoch,
         chunks=(*(previous.chunks if previous else ()), *(ref for ref, _ in sealed)),
         checkpoint=checkpoint.decode(),
-        counts=counts,
+        counts=running,
     )
     signed = await signer.sign_life_manifest(manifest)
     publish(

@@ -22,6 +22,7 @@ from anima_core.files import replace_file
 from anima_core.server import GrpcServer
 from anima_core.telemetry import TracingServerInterceptor
 from anima_memory.api.servicer import ACCESS_LIST, SERVICE_NAME, MemoryServicer
+from anima_memory.changes import ChangeJournal
 from anima_memory.checks import Limits
 from anima_memory.config import MemoryConfig
 from anima_memory.embeddings.base import Embedder
@@ -53,6 +54,7 @@ class RunningMemory:
             await self.maintainer.wait()
         await self.service.embedder.aclose()
         await asyncio.to_thread(self.service.store.close)
+        self.service.journal.close()
 
 
 def open_store(config: MemoryConfig) -> VectorStore:
@@ -171,6 +173,7 @@ async def start_memory(
             _limits(config),
             after_write=maintainer.after_write if maintainer else None,
             shard=config.shard.assignment(),
+            journal=ChangeJournal(config.changes_path),
         )
     except BaseException:
         await server.stop(0)

@@ -141,6 +141,11 @@ class MemoryConfig(FrozenConfig):
         return self.embedded.path or self.data_dir / "store"
 
     @property
+    def changes_path(self) -> Path:
+        """The change feed's journal (anima_memory.changes), whatever the store."""
+        return self.data_dir / "changes.sqlite3"
+
+    @property
     def certificate_path(self) -> Path:
         """Where a self-signed certificate is published for local clients to pin."""
         return published_certificate_path(self.data_dir)

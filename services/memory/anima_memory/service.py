@@ -22,11 +22,12 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import ParamSpec, TypeVar
 
 import numpy as np
 
+from anima_memory.changes import ChangeJournal, ChangeSet
 from anima_memory.checks import (
     Limits,
     check_agent_id,
@@ -68,6 +69,13 @@ EXPORT_PAGE = 256
 SIMILARITY_SLACK = 1e-6
 
 
+@dataclass
+class ExportCursor:
+    """Filled while an export runs: the change sequence its snapshot reflects."""
+
+    sequence: int = 0
+
+
 class MemoryService:
     def __init__(
         self,
@@ -77,6 +85,7 @@ class MemoryService:
         *,
         after_write: Callable[[], Awaitable[None]] | None = None,
         shard: Shard | None = None,
+        journal: ChangeJournal | None = None,
     ) -> None:
         if store.dimension != embedder.dimension:
             raise ValueError(
@@ -89,6 +98,7 @@ class MemoryService:
         self._id_lock = asyncio.Lock()
         self._after_write = after_write
         self.shard = shard or Shard()  # None: one replica serves every agent
+        self.journal = journal or ChangeJournal()  # the change feed (anima_memory.changes)
 
     @property
     def dimension(self) -> int:
@@ -121,6 +131,7 @@ class MemoryService:
                 if taken:
                     raise MemoryExists(f"memory id {taken[0].id} already exists")
                 if keep:
+                    await self._run(self.journal.record, agent_id, "put", [m.id for m in keep])
                     await self._write(self.store.upsert, keep)
             await self._wrote()
         return results
@@ -132,6 +143,7 @@ class MemoryService:
             found = await self._run(self.store.get, [memory_id])
             if not found or found[0].agent_id != agent_id:
                 return False
+            await self._run(self.journal.record, agent_id, "del", [memory_id])
             await self._write(self.store.delete, [memory_id])
         return True
 
@@ -142,6 +154,8 @@ class MemoryService:
         async with self._agent_locks[where.agent_id]:
             count = await self._run(self.store.count, where)
             if count:
+                ids = await self._ids_where(where)
+                await self._run(self.journal.record, where.agent_id, "del", ids)
                 await self._write(self.store.delete_where, where)
         return count
 
@@ -213,20 +227,25 @@ class MemoryService:
 
     # ------------------------------------------------------------------ export / import
 
-    def export(self, agent_id: str, page: int = EXPORT_PAGE) -> AsyncIterator[list[Memory]]:
-        """The agent's memories in id order, in pages, as one consistent snapshot.
+    def export(
+        self, agent_id: str, page: int = EXPORT_PAGE, cursor: ExportCursor | None = None
+    ) -> AsyncIterator[list[Memory]]:
+        """The agent's memories in id order, in pages, as one consistent snapshot
+        (`cursor` gets the change sequence it reflects once the first page is read).
 
         Checked before the first page is asked for, so a bad request fails
         before any of the stream is written.
         """
         self._served(agent_id)
-        if not 1 <= page <= self.limits.max_batch:
-            raise InvalidMemoryRequest(f"batch_size must be 1..{self.limits.max_batch}")
-        return self._export_pages(agent_id, page)
+        self._check_page(page)
+        return self._export_pages(agent_id, page, cursor or ExportCursor())
 
-    async def _export_pages(self, agent_id: str, page: int) -> AsyncIterator[list[Memory]]:
+    async def _export_pages(
+        self, agent_id: str, page: int, cursor: ExportCursor
+    ) -> AsyncIterator[list[Memory]]:
         where = MemoryFilter(agent_id=agent_id)
         async with self._agent_locks[agent_id]:
+            cursor.sequence = await self._run(self.journal.head, agent_id)
             offset: str | None = None
             while True:
                 memories, offset = await self._run(self.store.scroll, where, offset, page)
@@ -235,11 +254,48 @@ class MemoryService:
                 if offset is None:
                     return
 
-    async def import_(self, agent_id: str, pages: AsyncIterator[Sequence[Memory]]) -> int:
+    async def changes(self, agent_id: str, since: int) -> tuple[ChangeSet, list[Memory]]:
+        """The agent's changes after change `since`, as the store holds them now: the
+        memories written since (with vectors) and the ids deleted since. One consistent
+        point in time (the agent's lock); ChangeCursorAhead for a cursor past the head."""
+        self._served(agent_id)
+        if since < 0:
+            raise InvalidMemoryRequest("since must be a change number (>= 0)")
+        async with self._agent_locks[agent_id]:
+            changed = await self._run(self.journal.since, agent_id, since)
+            ids = list(changed.written + changed.deleted)
+            held = {m.id: m for m in await self._run(self.store.get, ids, with_vectors=True)}
+        # Journal first, store second: an id whose store write never landed (a crash
+        # between the two) is reported as the store has it, never as the journal says.
+        written = [held[i] for i in changed.written if i in held]
+        deleted = tuple(i for i in changed.deleted if i not in held or i in changed.written)
+        return replace(changed, written=tuple(m.id for m in written), deleted=deleted), written
+
+    def _check_page(self, page: int) -> None:
+        if not 1 <= page <= self.limits.max_batch:
+            raise InvalidMemoryRequest(f"batch_size must be 1..{self.limits.max_batch}")
+
+    async def _ids_where(self, where: MemoryFilter) -> list[str]:
+        ids: list[str] = []
+        offset: str | None = None
+        while True:
+            memories, offset = await self._run(self.store.scroll, where, offset, EXPORT_PAGE)
+            ids += (m.id for m in memories)
+            if offset is None:
+                return ids
+
+    async def import_(
+        self,
+        agent_id: str,
+        pages: AsyncIterator[Sequence[Memory]],
+        sequence: Callable[[], int] = lambda: 0,
+    ) -> int:
         """Load an export's pages into an agent that has none; on any error, remove them.
 
         The caller checks the stream's framing and digest (export_format) and
         raises from `pages`; every memory is validated here before it is written.
+        Once all landed, the agent's change feed continues from `sequence()` (the
+        export's), so DA sync's cursors stay valid on the importing node.
         """
         self._served(agent_id)
         where = MemoryFilter(agent_id=agent_id)
@@ -267,6 +323,7 @@ class MemoryService:
                             raise ImportRefused(f"memory id {taken[0].id} already exists")
                         await self._write(self.store.upsert, checked)
                     await self._wrote()
+                await self._run(self.journal.restart_at, agent_id, sequence())
             except BaseException:
                 await self._write(self.store.delete_where, where)
                 raise

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from anima.dasync.v1 import dasync_pb2 as pb
 from anima.dasync.v1 import dasync_pb2_grpc as pb_grpc
+from anima_dasync.config import ROLE_ADMIN
 from anima_dasync.syncer import Syncer
 
 if TYPE_CHECKING:
@@ -13,7 +14,6 @@ if TYPE_CHECKING:
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DaSyncService"].full_name
 ERROR_DOMAIN = "dasync.anima"
-ROLE_ADMIN = "admin"
 ACCESS_LIST = {
     f"/{SERVICE_NAME}/GetLatestManifest": frozenset({ROLE_ADMIN}),
     f"/{SERVICE_NAME}/SyncAgent": frozenset({ROLE_ADMIN}),

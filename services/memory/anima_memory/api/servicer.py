@@ -13,7 +13,7 @@ from anima.memory.v1 import memory_pb2 as pb
 from anima.memory.v1 import memory_pb2_grpc as pb_grpc
 from anima_memory.api.export_stream import ExportReader, write_export
 from anima_memory.config import ROLE_ADMIN, ROLE_DASYNC, ROLE_RUNTIME, ROLES
-from anima_memory.service import EXPORT_PAGE, MemoryService
+from anima_memory.service import EXPORT_PAGE, ExportCursor, MemoryService
 from anima_memory_api.convert import (
     draft_from_pb,
     filter_from_pb,
@@ -23,7 +23,7 @@ from anima_memory_api.convert import (
     search_from_pb,
 )
 from anima_memory_api.errors import InvalidMemoryRequest, StoreUnavailable
-from anima_memory_api.types import MemoryFilter, ScoredMemory
+from anima_memory_api.types import Memory, MemoryFilter, ScoredMemory
 
 if TYPE_CHECKING:
     import grpc.aio
@@ -59,6 +59,7 @@ ACCESS_LIST: Final = {
     },
     _method("ExportMemories"): _SNAPSHOT,
     _method("ImportMemories"): _SNAPSHOT,
+    _method("ExportMemoryChanges"): _SNAPSHOT,
     # Every caller may ask which shard a replica serves (routers check it on connect).
     _method("Describe"): frozenset(ROLES),
 }
@@ -173,14 +174,43 @@ class MemoryServicer(pb_grpc.MemoryServiceServicer):  # type: ignore[misc]
     ) -> AsyncIterator[pb.ExportMemoriesResponse]:
         service = self.service
         page = request.batch_size or min(EXPORT_PAGE, service.limits.max_batch)
+        cursor = ExportCursor()
         async for chunk in write_export(
             request.agent_id,
             dimension=service.dimension,
             model=service.embedder.model_name,
-            pages=service.export(request.agent_id, page),
+            pages=service.export(request.agent_id, page, cursor),
             max_chunk_bytes=self._max_chunk_bytes,
+            sequence=lambda: cursor.sequence,
         ):
             yield pb.ExportMemoriesResponse(chunk=chunk)
+
+    async def ExportMemoryChanges(
+        self, request: pb.ExportMemoryChangesRequest, context: Context
+    ) -> AsyncIterator[pb.ExportMemoryChangesResponse]:
+        service = self.service
+        page = request.batch_size or min(EXPORT_PAGE, service.limits.max_batch)
+        if not 1 <= page <= service.limits.max_batch:
+            raise InvalidMemoryRequest(f"batch_size must be 1..{service.limits.max_batch}")
+        # All read under the agent's lock before the first chunk is sent: a delta is
+        # one point in time, and a bad cursor fails before any of the stream.
+        changed, written = await service.changes(request.agent_id, request.since)
+
+        async def pages() -> AsyncIterator[list[Memory]]:
+            for at in range(0, len(written), page):
+                yield written[at : at + page]
+
+        async for chunk in write_export(
+            request.agent_id,
+            dimension=service.dimension,
+            model=service.embedder.model_name,
+            pages=pages(),
+            max_chunk_bytes=self._max_chunk_bytes,
+            sequence=lambda: changed.sequence,
+            since=changed.since,
+            deleted=changed.deleted,
+        ):
+            yield pb.ExportMemoryChangesResponse(chunk=chunk)
 
     async def ImportMemories(
         self, request_iterator: AsyncIterator[pb.ImportMemoriesRequest], context: Context
@@ -192,7 +222,9 @@ class MemoryServicer(pb_grpc.MemoryServiceServicer):  # type: ignore[misc]
             model=service.embedder.model_name,
         )
         header = await reader.header()
-        imported = await service.import_(header.agent_id, reader.pages())
+        imported = await service.import_(
+            header.agent_id, reader.pages(), sequence=lambda: reader.sequence
+        )
         return pb.ImportMemoriesResponse(imported=imported)
 
     async def Describe(self, request: pb.DescribeRequest, context: Context) -> pb.DescribeResponse:

@@ -266,34 +266,42 @@ class ExportChunk(_message.Message):
     def __init__(self, header: _Optional[_Union[ExportHeader, _Mapping]] = ..., batch: _Optional[_Union[MemoryBatch, _Mapping]] = ..., trailer: _Optional[_Union[ExportTrailer, _Mapping]] = ...) -> None: ...
 
 class ExportHeader(_message.Message):
-    __slots__ = ("format", "version", "agent_id", "dimension", "embedding_model", "exported_at_ms")
+    __slots__ = ("format", "version", "agent_id", "dimension", "embedding_model", "exported_at_ms", "since")
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_MODEL_FIELD_NUMBER: _ClassVar[int]
     EXPORTED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
     format: str
     version: int
     agent_id: str
     dimension: int
     embedding_model: str
     exported_at_ms: int
-    def __init__(self, format: _Optional[str] = ..., version: _Optional[int] = ..., agent_id: _Optional[str] = ..., dimension: _Optional[int] = ..., embedding_model: _Optional[str] = ..., exported_at_ms: _Optional[int] = ...) -> None: ...
+    since: int
+    def __init__(self, format: _Optional[str] = ..., version: _Optional[int] = ..., agent_id: _Optional[str] = ..., dimension: _Optional[int] = ..., embedding_model: _Optional[str] = ..., exported_at_ms: _Optional[int] = ..., since: _Optional[int] = ...) -> None: ...
 
 class MemoryBatch(_message.Message):
-    __slots__ = ("memories",)
+    __slots__ = ("memories", "deleted_ids")
     MEMORIES_FIELD_NUMBER: _ClassVar[int]
+    DELETED_IDS_FIELD_NUMBER: _ClassVar[int]
     memories: _containers.RepeatedCompositeFieldContainer[Memory]
-    def __init__(self, memories: _Optional[_Iterable[_Union[Memory, _Mapping]]] = ...) -> None: ...
+    deleted_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, memories: _Optional[_Iterable[_Union[Memory, _Mapping]]] = ..., deleted_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ExportTrailer(_message.Message):
-    __slots__ = ("count", "sha256")
+    __slots__ = ("count", "sha256", "sequence", "deleted")
     COUNT_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
     count: int
     sha256: bytes
-    def __init__(self, count: _Optional[int] = ..., sha256: _Optional[bytes] = ...) -> None: ...
+    sequence: int
+    deleted: int
+    def __init__(self, count: _Optional[int] = ..., sha256: _Optional[bytes] = ..., sequence: _Optional[int] = ..., deleted: _Optional[int] = ...) -> None: ...
 
 class ExportMemoriesResponse(_message.Message):
     __slots__ = ("chunk",)
@@ -328,3 +336,19 @@ class DescribeResponse(_message.Message):
     embedding_model: str
     dimension: int
     def __init__(self, shard_index: _Optional[int] = ..., shard_count: _Optional[int] = ..., embedding_model: _Optional[str] = ..., dimension: _Optional[int] = ...) -> None: ...
+
+class ExportMemoryChangesRequest(_message.Message):
+    __slots__ = ("agent_id", "since", "batch_size")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    since: int
+    batch_size: int
+    def __init__(self, agent_id: _Optional[str] = ..., since: _Optional[int] = ..., batch_size: _Optional[int] = ...) -> None: ...
+
+class ExportMemoryChangesResponse(_message.Message):
+    __slots__ = ("chunk",)
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    chunk: ExportChunk
+    def __init__(self, chunk: _Optional[_Union[ExportChunk, _Mapping]] = ...) -> None: ...

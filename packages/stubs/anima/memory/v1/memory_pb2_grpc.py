@@ -38,6 +38,7 @@ class MemoryServiceStub:
     STORE_UNAVAILABLE   UNAVAILABLE          the vector store or model cannot serve yet
     EMBEDDING_FAILED    UNAVAILABLE          the embedding backend failed
     WRONG_SHARD         FAILED_PRECONDITION  the agent is another replica's (see Describe)
+    CURSOR_AHEAD        FAILED_PRECONDITION  a change cursor past the agent's latest change
     Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
     carry no ErrorInfo; unexpected failures are INTERNAL "internal error".
     """
@@ -113,6 +114,11 @@ class MemoryServiceStub:
                 request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.DescribeRequest.SerializeToString,
                 response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.DescribeResponse.FromString,
                 _registered_method=True)
+        self.ExportMemoryChanges = channel.unary_stream(
+                '/anima.memory.v1.MemoryService/ExportMemoryChanges',
+                request_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoryChangesRequest.SerializeToString,
+                response_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoryChangesResponse.FromString,
+                _registered_method=True)
 
 
 class MemoryServiceServicer:
@@ -128,6 +134,7 @@ class MemoryServiceServicer:
     STORE_UNAVAILABLE   UNAVAILABLE          the vector store or model cannot serve yet
     EMBEDDING_FAILED    UNAVAILABLE          the embedding backend failed
     WRONG_SHARD         FAILED_PRECONDITION  the agent is another replica's (see Describe)
+    CURSOR_AHEAD        FAILED_PRECONDITION  a change cursor past the agent's latest change
     Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
     carry no ErrorInfo; unexpected failures are INTERNAL "internal error".
     """
@@ -232,6 +239,18 @@ class MemoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportMemoryChanges(self, request, context):
+        """The agent's changes after change number `since` (its change feed: a per-agent
+        sequence that every write and delete advances): the memories written since
+        (with vectors) and tombstones for those deleted since, as one export stream
+        whose header has `since` and whose trailer has the sequence it reaches. A
+        full ExportMemories names its sequence in the trailer too, so a snapshot and
+        the deltas after it chain. CURSOR_AHEAD if `since` is past the latest change.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MemoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -300,6 +319,11 @@ def add_MemoryServiceServicer_to_server(servicer, server):
                     request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.DescribeRequest.FromString,
                     response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.DescribeResponse.SerializeToString,
             ),
+            'ExportMemoryChanges': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportMemoryChanges,
+                    request_deserializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoryChangesRequest.FromString,
+                    response_serializer=anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoryChangesResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'anima.memory.v1.MemoryService', rpc_method_handlers)
@@ -321,6 +345,7 @@ class MemoryService:
     STORE_UNAVAILABLE   UNAVAILABLE          the vector store or model cannot serve yet
     EMBEDDING_FAILED    UNAVAILABLE          the embedding backend failed
     WRONG_SHARD         FAILED_PRECONDITION  the agent is another replica's (see Describe)
+    CURSOR_AHEAD        FAILED_PRECONDITION  a change cursor past the agent's latest change
     Authentication and access-list refusals (UNAUTHENTICATED, PERMISSION_DENIED)
     carry no ErrorInfo; unexpected failures are INTERNAL "internal error".
     """
@@ -666,6 +691,33 @@ class MemoryService:
             '/anima.memory.v1.MemoryService/Describe',
             anima_dot_memory_dot_v1_dot_memory__pb2.DescribeRequest.SerializeToString,
             anima_dot_memory_dot_v1_dot_memory__pb2.DescribeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportMemoryChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/anima.memory.v1.MemoryService/ExportMemoryChanges',
+            anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoryChangesRequest.SerializeToString,
+            anima_dot_memory_dot_v1_dot_memory__pb2.ExportMemoryChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,
