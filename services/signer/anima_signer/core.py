@@ -624,7 +624,11 @@ class Signer(RecoveryOperations, OwnerPolicies):
         record = self._store.agent(agent_id)
         if record is None:
             raise UnknownAgent(agent_id)
-        return SignerStateSnapshot(record=record, log_origin=self.log_origin(agent_id))
+        return SignerStateSnapshot(
+            record=record,
+            log_origin=self.log_origin(agent_id),
+            idempotency=tuple(self._store.idempotency_records(agent_id)),
+        )
 
     def restore_agent(
         self,
@@ -656,6 +660,10 @@ class Signer(RecoveryOperations, OwnerPolicies):
         with self._log.batch() as batch:
             epoch = (anchor.epoch if anchor is not None else 0) + 1  # the handover's epoch
             self._store.add_recovered_agent(record, agent_root, epoch)
+            for kept in snapshot.idempotency:  # a retry after the move gets its first answer
+                self._store.save_idempotent_response(
+                    agent_id, kept.key, kept.fingerprint, kept.response_json
+                )
             batch.restore(
                 agent_id, origin=snapshot.log_origin, frontier=frontier, checkpoint=checkpoint
             )

@@ -69,6 +69,15 @@ class StoredAgent:
 
 
 @dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """A signed answer kept under the caller's idempotency key (a retry gets it back)."""
+
+    key: str
+    fingerprint: bytes  # of the request it answered (anima_signer.idempotency)
+    response_json: str
+
+
+@dataclass(frozen=True, slots=True)
 class StoredPolicy:
     agent_id: str
     version: int
@@ -265,8 +274,26 @@ class SignerStore:
             "fingerprint": fingerprint.hex(),
             "response": response_json,
             "created_at": datetime.now(UTC).isoformat(),
+            "key": key,  # kept (sealed) so the record can travel in life data
         }
         self._state.put(agent_id, _IDEMPOTENCY, key.encode(), json.dumps(record).encode())
+
+    def idempotency_records(self, agent_id: str) -> list[IdempotencyRecord]:
+        """The agent's stored answers by idempotency key, for its signer-state chunk.
+        Records written before keys were kept in them cannot be re-keyed: left out."""
+        records = []
+        for stored in self._state.keys(agent_id, _IDEMPOTENCY):
+            data = self._state.get_stored(agent_id, _IDEMPOTENCY, stored)
+            raw = {} if data is None else json.loads(data)
+            if "key" in raw:
+                records.append(
+                    IdempotencyRecord(
+                        key=str(raw["key"]),
+                        fingerprint=bytes.fromhex(raw["fingerprint"]),
+                        response_json=str(raw["response"]),
+                    )
+                )
+        return sorted(records, key=lambda r: r.key)
 
     # ------------------------------------------------------------ owner policies
 

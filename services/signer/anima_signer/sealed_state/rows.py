@@ -355,9 +355,12 @@ class SealedState:
             self._agent(agent_id)
 
     def get(self, agent_id: str, table: str, key: bytes) -> bytes | None:
+        return self.get_stored(agent_id, table, self.row_key(agent_id, table, key))
+
+    def get_stored(self, agent_id: str, table: str, stored: bytes) -> bytes | None:
+        """A row by its key as stored (`keys` lists them; hidden tables: the HMAC)."""
         with self._lock:
             agent = self._agent(agent_id, recheck=False)
-            stored = self.row_key(agent_id, table, key)
             expected = None if agent is None else agent.tables.get(table, {}).get(stored)
             if expected is None:
                 return None  # a row the enclave never wrote is not there, whatever the disk says
