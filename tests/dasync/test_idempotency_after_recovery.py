@@ -33,20 +33,14 @@ def _request(message: bytes, key: str) -> SignRequest:
     )
 
 
-async def _sign_on_node_a_and_sync(world: World) -> object:
-    node_a = await open_signer(world.node_a_dir)
+async def _sign_on_node_a_and_sync(w: World) -> object:
+    node_a = await open_signer(w.node_a_dir)
     try:
         first = node_a.sign(_request(b"pay the rent", "rent-2026-12"))
-        synced = _manifest(world)
+        synced = _manifest(w)
         state = SyncState(manifest=synced, log_size=synced.counts["log_entries"])
         sync_life_data(
-            node_a,
-            "alice",
-            backend=world.backend,
-            state=state,
-            memories=[],
-            epoch=0,
-            anchor=world.target,
+            node_a, "alice", backend=w.backend, state=state, memories=[], epoch=0, anchor=w.target
         )
     finally:
         node_a.close()
@@ -96,11 +90,14 @@ def _snapshot_with(records: list[dict[str, object]]) -> bytes:
     return json.dumps(doc).encode()
 
 
-GOOD = {
+GOOD: dict[str, object] = {
     "key": "k",
     "fingerprint": "00" * 32,
     "response": json.dumps(
-        {"type": "ed25519", "fields": {"public_key": "00" * 32, "signature": "00" * 64, "log_index": 3}}
+        {
+            "type": "ed25519",
+            "fields": {"public_key": "00" * 32, "signature": "00" * 64, "log_index": 3},
+        }
     ),
 }
 
