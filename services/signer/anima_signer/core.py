@@ -46,6 +46,7 @@ from anima_signer.witnessing import LogWitnessing, WitnessEndpoint
 from anima_signer_api.binding import bound_keys
 from anima_signer_api.errors import (
     AgentExists,
+    AgentFencedHere,
     AgentStateRefused,
     ApprovalUnavailable,
     CosignRequired,
@@ -170,6 +171,9 @@ class Signer(RecoveryOperations, OwnerPolicies):
         self._log = EnclaveLogs(store=store, keyring=keyring, clock_ms=clock_ms)
         for agent_id, refused in sorted(store.refused().items()):
             _logger.error("agent %s is refused: %s", agent_id, refused.message)
+        for agent_id, why in sorted(store.fenced().items()):
+            # Fenced by an anchor before a restart: still fenced, whatever the host feeds.
+            self._fenced[agent_id] = AgentFencedHere(agent_id, why)
         for agent_id in store.agents_without_log():
             # Agents from before the log existed: their log starts now.
             record = store.agent(agent_id)
@@ -687,7 +691,9 @@ class Signer(RecoveryOperations, OwnerPolicies):
             )
         except (AgentFenced, SignerStateStale) as refused:
             _logger.error("agent %s is fenced: %s", agent_id, refused.message)
-            self._fenced[agent_id] = AgentStateRefused(agent_id, refused.message)
+            with self._store.transaction():
+                self._store.fence(agent_id, refused.message)  # durable: a restart keeps it
+            self._fenced[agent_id] = AgentFencedHere(agent_id, refused.message)
             self._agents.pop(agent_id, None)
             raise self._fenced[agent_id] from None
 

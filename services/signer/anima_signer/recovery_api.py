@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from anima_signer.core import Signer
     from anima_signer.keys import KeyRing
     from anima_signer.tee.base import TeeBackend
-    from anima_signer_api.types import Agent
+    from anima_signer_api.types import Agent, LogAppendResult
 
 #: Kinds the host may hand in for sealing; the signer state is only ever the enclave's.
 HOST_CHUNK_KINDS = frozenset({"memories", "log", "character", "runtime"})
@@ -102,8 +102,18 @@ class RecoveryOperations:
     def sign_anchor_update(
         self, agent_id: str, *, state: AnchorState, chain_id: int, contract: bytes
     ) -> tuple[int, bytes, bytes]:
-        """(v, r, s) for AgentAnchor.update; the contract checks versions and epochs."""
+        """(v, r, s) for AgentAnchor.update; the contract checks versions and epochs.
+
+        Only at the epoch this enclave holds the agent at: a host cannot have it sign
+        a lower epoch (a rollback the contract refuses anyway) nor a higher one, which
+        would fence the enclave that recovered the agent; only a restore moves it."""
         agent = self.anchor_address(agent_id)
+        held = cast("Signer", self)._store.recovery_epoch(agent_id)
+        if state.epoch != held:
+            raise InvalidRequest(
+                f"anchor update at recovery epoch {state.epoch}: this enclave holds agent "
+                f"{agent_id!r} at epoch {held} and signs updates at that epoch only"
+            )
         return sign_update(
             self._anchor_key(agent_id),
             chain_id=chain_id,
@@ -140,6 +150,26 @@ class RecoveryOperations:
         if held is None:
             held = self.__dict__.setdefault("_guardian", Guardian(keyring=self._keys))
         return held
+
+    def check_anchor(self, agent_id: str, evidence: AnchorEvidence) -> tuple[AnchorState, int]:
+        """Read the agent's anchor from a storage proof (the configured source) and act on
+        it (Signer.apply_anchor): the anchored state and this enclave's epoch, or
+        AgentFencedHere, durably, once the agent was recovered elsewhere."""
+        self.get_agent(agent_id)
+        source: AnchorSource | None = self.__dict__.get("_anchor_source")
+        if source is None:
+            raise InvalidRequest(
+                "this signer has no anchor configured (anchor_contract, anchor_trusted_block): "
+                "it cannot read anchors"
+            )
+        if evidence.agent != self.anchor_address(agent_id):
+            raise InvalidRequest(f"the proof is for another anchor slot than agent {agent_id!r}'s")
+        anchored = proven_anchor(
+            source, agent=evidence.agent, blocks=evidence.blocks, proof=evidence.proof
+        )
+        signer = cast("Signer", self)
+        signer.apply_anchor(agent_id, anchored)
+        return anchored, signer._store.recovery_epoch(agent_id)
 
     def use_anchor_source(self, source: AnchorSource | None) -> None:
         """Where this enclave reads anchors from (None: it takes the caller's word)."""
@@ -187,9 +217,10 @@ class RecoveryOperations:
         released_shares: Sequence[bytes],
         anchor: AnchorState | None,
         anchor_proof: AnchorEvidence | None = None,
-    ) -> tuple[Agent, list[OpenedPart]]:
+    ) -> tuple[Agent, list[OpenedPart], LogAppendResult]:
         """Verify the anchored life data and the shares, then restore (all or nothing).
-        The recipient key of BeginRecovery is dropped only once the restore succeeded."""
+        The recipient key of BeginRecovery is dropped only once the restore succeeded.
+        Also the log after the anchored checkpoint (the handover entry), checkpointed."""
         recovering = self.__dict__.get("_recoveries", {}).get(agent_id)
         if recovering is None:
             raise InvalidRequest(f"no recovery begun for agent {agent_id!r}: BeginRecovery first")
@@ -212,7 +243,8 @@ class RecoveryOperations:
             anchor=anchor,
         )
         self.__dict__["_recoveries"].pop(agent_id, None)
-        return agent, opened.host_parts
+        handover = cast("Signer", self).append_log(agent_id, anchor.checkpoint_size, [])
+        return agent, opened.host_parts, handover
 
     @staticmethod
     def log_chunk_plaintext(entries: Sequence[bytes]) -> bytes:

@@ -47,6 +47,7 @@ class SignerServiceStub:
     STATE_DIR_IN_USE       FAILED_PRECONDITION  another signer holds the state directory
     LOG_CHANGED_ELSEWHERE  FAILED_PRECONDITION  metadata: agent_id; another signer wrote it
     AGENT_STATE_REFUSED    FAILED_PRECONDITION  metadata: agent_id; its sealed state failed its check
+    AGENT_FENCED           FAILED_PRECONDITION  metadata: agent_id; the anchor says it moved on (CheckAnchor)
     STATE_MANIFEST_REFUSED FAILED_PRECONDITION  the sealed state store's agent list failed its check
     SEALED_BLOB_MALFORMED  INVALID_ARGUMENT     not a sealed blob of a known version
     SEALED_BLOB_REFUSED    FAILED_PRECONDITION  a sealed blob this enclave will not open
@@ -176,6 +177,11 @@ class SignerServiceStub:
                 request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.RestoreAgentRequest.SerializeToString,
                 response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.RestoreAgentResponse.FromString,
                 _registered_method=True)
+        self.CheckAnchor = channel.unary_unary(
+                '/anima.signer.v1.SignerService/CheckAnchor',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.CheckAnchorRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.CheckAnchorResponse.FromString,
+                _registered_method=True)
 
 
 class SignerServiceServicer:
@@ -200,6 +206,7 @@ class SignerServiceServicer:
     STATE_DIR_IN_USE       FAILED_PRECONDITION  another signer holds the state directory
     LOG_CHANGED_ELSEWHERE  FAILED_PRECONDITION  metadata: agent_id; another signer wrote it
     AGENT_STATE_REFUSED    FAILED_PRECONDITION  metadata: agent_id; its sealed state failed its check
+    AGENT_FENCED           FAILED_PRECONDITION  metadata: agent_id; the anchor says it moved on (CheckAnchor)
     STATE_MANIFEST_REFUSED FAILED_PRECONDITION  the sealed state store's agent list failed its check
     SEALED_BLOB_MALFORMED  INVALID_ARGUMENT     not a sealed blob of a known version
     SEALED_BLOB_REFUSED    FAILED_PRECONDITION  a sealed blob this enclave will not open
@@ -377,6 +384,16 @@ class SignerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckAnchor(self, request, context):
+        """Fencing (admin, dasync, recovery): the signer reads the agent's anchor itself
+        from blocks walked from its trusted block and a storage proof; an agent
+        recovered elsewhere (a newer epoch) or whose log is older than the anchored
+        checkpoint is refused here from then on, durably (AGENT_STATE_REFUSED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SignerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -490,6 +507,11 @@ def add_SignerServiceServicer_to_server(servicer, server):
                     request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.RestoreAgentRequest.FromString,
                     response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.RestoreAgentResponse.SerializeToString,
             ),
+            'CheckAnchor': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckAnchor,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.CheckAnchorRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.CheckAnchorResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'anima.signer.v1.SignerService', rpc_method_handlers)
@@ -520,6 +542,7 @@ class SignerService:
     STATE_DIR_IN_USE       FAILED_PRECONDITION  another signer holds the state directory
     LOG_CHANGED_ELSEWHERE  FAILED_PRECONDITION  metadata: agent_id; another signer wrote it
     AGENT_STATE_REFUSED    FAILED_PRECONDITION  metadata: agent_id; its sealed state failed its check
+    AGENT_FENCED           FAILED_PRECONDITION  metadata: agent_id; the anchor says it moved on (CheckAnchor)
     STATE_MANIFEST_REFUSED FAILED_PRECONDITION  the sealed state store's agent list failed its check
     SEALED_BLOB_MALFORMED  INVALID_ARGUMENT     not a sealed blob of a known version
     SEALED_BLOB_REFUSED    FAILED_PRECONDITION  a sealed blob this enclave will not open
@@ -1117,6 +1140,33 @@ class SignerService:
             '/anima.signer.v1.SignerService/RestoreAgent',
             anima_dot_signer_dot_v1_dot_signer__pb2.RestoreAgentRequest.SerializeToString,
             anima_dot_signer_dot_v1_dot_signer__pb2.RestoreAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckAnchor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/CheckAnchor',
+            anima_dot_signer_dot_v1_dot_signer__pb2.CheckAnchorRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.CheckAnchorResponse.FromString,
             options,
             channel_credentials,
             insecure,
