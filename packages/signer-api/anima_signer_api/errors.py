@@ -215,7 +215,7 @@ class AgentFencedHere(AgentStateRefused):
     is older than the anchored checkpoint: this enclave no longer signs, seals or logs
     for it, across restarts. Its state is kept, as evidence."""
 
-    reason = "AGENT_FENCED"
+    reason = "AGENT_FENCED_HERE"
 
     def __init__(self, agent_id: str, detail: str) -> None:
         SignerError.__init__(

@@ -47,7 +47,7 @@ class SignerServiceStub:
     STATE_DIR_IN_USE       FAILED_PRECONDITION  another signer holds the state directory
     LOG_CHANGED_ELSEWHERE  FAILED_PRECONDITION  metadata: agent_id; another signer wrote it
     AGENT_STATE_REFUSED    FAILED_PRECONDITION  metadata: agent_id; its sealed state failed its check
-    AGENT_FENCED           FAILED_PRECONDITION  metadata: agent_id; the anchor says it moved on (CheckAnchor)
+    AGENT_FENCED_HERE      FAILED_PRECONDITION  metadata: agent_id; its anchor moved on (CheckAnchor)
     STATE_MANIFEST_REFUSED FAILED_PRECONDITION  the sealed state store's agent list failed its check
     SEALED_BLOB_MALFORMED  INVALID_ARGUMENT     not a sealed blob of a known version
     SEALED_BLOB_REFUSED    FAILED_PRECONDITION  a sealed blob this enclave will not open
@@ -206,7 +206,7 @@ class SignerServiceServicer:
     STATE_DIR_IN_USE       FAILED_PRECONDITION  another signer holds the state directory
     LOG_CHANGED_ELSEWHERE  FAILED_PRECONDITION  metadata: agent_id; another signer wrote it
     AGENT_STATE_REFUSED    FAILED_PRECONDITION  metadata: agent_id; its sealed state failed its check
-    AGENT_FENCED           FAILED_PRECONDITION  metadata: agent_id; the anchor says it moved on (CheckAnchor)
+    AGENT_FENCED_HERE      FAILED_PRECONDITION  metadata: agent_id; its anchor moved on (CheckAnchor)
     STATE_MANIFEST_REFUSED FAILED_PRECONDITION  the sealed state store's agent list failed its check
     SEALED_BLOB_MALFORMED  INVALID_ARGUMENT     not a sealed blob of a known version
     SEALED_BLOB_REFUSED    FAILED_PRECONDITION  a sealed blob this enclave will not open
@@ -388,7 +388,7 @@ class SignerServiceServicer:
         """Fencing (admin, dasync, recovery): the signer reads the agent's anchor itself
         from blocks walked from its trusted block and a storage proof; an agent
         recovered elsewhere (a newer epoch) or whose log is older than the anchored
-        checkpoint is refused here from then on, durably (AGENT_STATE_REFUSED).
+        checkpoint is refused here from then on, durably (AGENT_FENCED_HERE).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -542,7 +542,7 @@ class SignerService:
     STATE_DIR_IN_USE       FAILED_PRECONDITION  another signer holds the state directory
     LOG_CHANGED_ELSEWHERE  FAILED_PRECONDITION  metadata: agent_id; another signer wrote it
     AGENT_STATE_REFUSED    FAILED_PRECONDITION  metadata: agent_id; its sealed state failed its check
-    AGENT_FENCED           FAILED_PRECONDITION  metadata: agent_id; the anchor says it moved on (CheckAnchor)
+    AGENT_FENCED_HERE      FAILED_PRECONDITION  metadata: agent_id; its anchor moved on (CheckAnchor)
     STATE_MANIFEST_REFUSED FAILED_PRECONDITION  the sealed state store's agent list failed its check
     SEALED_BLOB_MALFORMED  INVALID_ARGUMENT     not a sealed blob of a known version
     SEALED_BLOB_REFUSED    FAILED_PRECONDITION  a sealed blob this enclave will not open
