@@ -116,6 +116,17 @@ class RecoveryCalls:
         )
         return list(response.sealed_shares)
 
+    async def get_escrow(self, agent_id: str) -> tuple[int, list[bytes]]:
+        """(threshold, shares) of the agent's latest escrow, each share sealed to its
+        guardian in the signer's configured order; (0, []) if it was never escrowed."""
+        request = pb.GetEscrowRequest(agent_id=agent_id)
+        response = await self._unary(
+            "GetEscrow",
+            lambda stub: stub.GetEscrow(request, **self._call_options()),
+            repeatable=True,
+        )
+        return response.threshold, [bytes(s) for s in response.sealed_shares]
+
     async def guardian_key(self) -> bytes:
         request = pb.GetGuardianKeyRequest()
         response = await self._unary(

@@ -284,6 +284,8 @@ class Signer(RecoveryOperations, OwnerPolicies):
             agent = self._agent_from(record, log_origin=origin)
             batch.create(agent_id, origin=origin)
             batch.append_enclave(agent_id, EntryKind.LIFECYCLE, log_payloads.agent_created(agent))
+            # Guardians configured: the shares commit with the agent, or neither does.
+            self.escrow_at_takeover(agent_id)
         return self.get_agent(agent_id)
 
     def _start_log(self, record: StoredAgent, *, event: str) -> None:
@@ -674,6 +676,7 @@ class Signer(RecoveryOperations, OwnerPolicies):
             agent = self._agent_from(record, log_origin=snapshot.log_origin)
             payload = log_payloads.agent_created(agent, event="agent_recovered")
             batch.append_enclave(agent_id, EntryKind.LIFECYCLE, payload)
+            self.escrow_at_takeover(agent_id)  # this signer's own guardians, if configured
         return self.get_agent(agent_id)
 
     def apply_anchor(self, agent_id: str, anchored: AnchorState) -> None:

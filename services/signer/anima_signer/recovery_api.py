@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, cast
 import coincurve
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from anima_signer.escrow import Guardian, RecoveringEnclave, create_escrow
+from anima_signer.escrow import EscrowTerms, Guardian, RecoveringEnclave, create_escrow
 from anima_signer.fencing import AnchorSource, proven_anchor
 from anima_signer.life_restore import (
     AnchorEvidence,
@@ -26,6 +26,7 @@ from anima_signer.life_restore import (
 from anima_signer.lifedata import LifeDataSealer
 from anima_signer_api.errors import InvalidRequest
 from anima_verify.attestation.evidence import Evidence
+from anima_verify.attestation.policy import MeasurementPolicy
 from anima_verify.eth import eth_address
 from anima_verify.lifedata import AnchorState, ChunkRef, Manifest, SignedManifest
 from anima_verify.lifedata.anchor import sign_update
@@ -130,18 +131,50 @@ class RecoveryOperations:
         threshold: int,
         policy_json: str,
     ) -> list[bytes]:
+        """A new escrow (another set of guardians, say); it becomes the agent's latest."""
         self.get_agent(agent_id)
         try:
             self._keys.agent_root(agent_id)
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
-        return create_escrow(
+        shares = create_escrow(
             self._keys,
             agent_id=agent_id,
             guardians=guardians,
             threshold=threshold,
             policy_json=policy_json,
         )
+        store = cast("Signer", self)._store
+        with store.transaction():
+            store.save_escrow(agent_id, threshold, shares)
+        return shares
+
+    def use_escrow(self, terms: EscrowTerms | None) -> None:
+        """The guardians every agent root is split to at creation and at a restore here."""
+        if terms is not None:
+            MeasurementPolicy.from_json(terms.policy_json)
+        self.__dict__["_escrow_terms"] = terms
+
+    def escrow_at_takeover(self, agent_id: str) -> list[bytes]:
+        """Inside the transaction that creates or restores the agent: its root split to
+        the configured guardians and kept; [] when none are configured."""
+        terms: EscrowTerms | None = self.__dict__.get("_escrow_terms")
+        if terms is None:
+            return []
+        shares = create_escrow(
+            self._keys,
+            agent_id=agent_id,
+            guardians=terms.guardians,
+            threshold=terms.threshold,
+            policy_json=terms.policy_json,
+        )
+        cast("Signer", self)._store.save_escrow(agent_id, terms.threshold, shares)
+        return shares
+
+    def latest_escrow(self, agent_id: str) -> tuple[int, list[bytes]]:
+        """(threshold, sealed shares) of the agent's latest escrow; (0, []) if none."""
+        self.get_agent(agent_id)
+        return cast("Signer", self)._store.escrow(agent_id) or (0, [])
 
     def guardian(self) -> Guardian:
         """This signer in the guardian role (its own key, its own challenges): one per

@@ -53,6 +53,7 @@ def recovery_access(*, admin: str) -> dict[str, frozenset[str]]:
         "BeginRecovery": recovery,
         "RestoreAgent": recovery,
         "CheckAnchor": frozenset({admin, ROLE_DASYNC, ROLE_RECOVERY}),
+        "GetEscrow": frozenset({admin}),
     }
 
 
@@ -185,6 +186,7 @@ class RecoveryServicer:
             parts=[
                 pb.LifeDataPart(kind=p.kind, plaintext=p.plaintext, items=p.items) for p in parts
             ],
+            escrow_shares=self._signer.latest_escrow(agent.agent_id)[1],
             handover_entries=[e.entry for e in handover.entries],
             handover_checkpoint=handover.checkpoint,
         )
@@ -200,3 +202,9 @@ class RecoveryServicer:
             self._signer.check_anchor, request.agent_id, evidence
         )
         return pb.CheckAnchorResponse(anchored=anchor_to_proto(anchored), local_epoch=epoch)
+
+    async def GetEscrow(
+        self, request: pb.GetEscrowRequest, context: Context
+    ) -> pb.GetEscrowResponse:
+        threshold, shares = self._signer.latest_escrow(request.agent_id)
+        return pb.GetEscrowResponse(sealed_shares=shares, threshold=threshold)

@@ -700,3 +700,17 @@ class CheckAnchorResponse(_message.Message):
     anchored: AnchorState
     local_epoch: int
     def __init__(self, anchored: _Optional[_Union[AnchorState, _Mapping]] = ..., local_epoch: _Optional[int] = ...) -> None: ...
+
+class GetEscrowRequest(_message.Message):
+    __slots__ = ("agent_id",)
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+
+class GetEscrowResponse(_message.Message):
+    __slots__ = ("sealed_shares", "threshold")
+    SEALED_SHARES_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    sealed_shares: _containers.RepeatedScalarFieldContainer[bytes]
+    threshold: int
+    def __init__(self, sealed_shares: _Optional[_Iterable[bytes]] = ..., threshold: _Optional[int] = ...) -> None: ...

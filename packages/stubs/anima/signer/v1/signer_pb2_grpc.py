@@ -182,6 +182,11 @@ class SignerServiceStub:
                 request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.CheckAnchorRequest.SerializeToString,
                 response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.CheckAnchorResponse.FromString,
                 _registered_method=True)
+        self.GetEscrow = channel.unary_unary(
+                '/anima.signer.v1.SignerService/GetEscrow',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.GetEscrowRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.GetEscrowResponse.FromString,
+                _registered_method=True)
 
 
 class SignerServiceServicer:
@@ -394,6 +399,15 @@ class SignerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetEscrow(self, request, context):
+        """Admin: the agent's latest escrow (made at creation from the configured
+        guardians, by a restore here, or by EscrowAgentRoot): the shares are sealed to
+        their guardians, so a caller that lost the creation's answer gets them again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SignerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -511,6 +525,11 @@ def add_SignerServiceServicer_to_server(servicer, server):
                     servicer.CheckAnchor,
                     request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.CheckAnchorRequest.FromString,
                     response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.CheckAnchorResponse.SerializeToString,
+            ),
+            'GetEscrow': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEscrow,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.GetEscrowRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.GetEscrowResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1167,6 +1186,33 @@ class SignerService:
             '/anima.signer.v1.SignerService/CheckAnchor',
             anima_dot_signer_dot_v1_dot_signer__pb2.CheckAnchorRequest.SerializeToString,
             anima_dot_signer_dot_v1_dot_signer__pb2.CheckAnchorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEscrow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/GetEscrow',
+            anima_dot_signer_dot_v1_dot_signer__pb2.GetEscrowRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.GetEscrowResponse.FromString,
             options,
             channel_credentials,
             insecure,
