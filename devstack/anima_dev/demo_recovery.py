@@ -5,10 +5,11 @@ is configured with their keys; each share sealed to its guardian's key). After t
 chat, node A's enclave seals the life data (signer state, log, memories, character),
 the DA directory receives it, and the manifest is anchored on the dev chain. Node
 A's signer, memory and runtime are killed with SIGKILL; node B's fresh signer (its
-own root and state) is restored by `anima agent recover` in its own process: the anchor read through proofs from the
-genesis hash, both guardians checking B's fresh evidence; B's enclave signs the
-anchor update that bumps the recovery epoch (the handover). Then: the same wallet,
-and node B's log proven an extension of the anchored checkpoint.
+own root and state) is restored by `anima agent recover` in its own process: the
+anchor read through proofs from the genesis hash, both guardians checking B's fresh
+evidence; B's enclave signs the anchor update that bumps the recovery epoch (the
+handover). Then: the same wallet, and node B's log proven an extension of the
+anchored checkpoint.
 """
 
 from __future__ import annotations
