@@ -65,8 +65,10 @@ class SignerStateSnapshot:
                 raise ValueError(f"more than {MAX_IDEMPOTENCY_RECORDS} idempotency records")
             if len({r.key for r in records}) != len(records):
                 raise ValueError("an idempotency key appears twice")
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise InvalidRequest(f"the signer-state chunk does not parse: {exc}") from None
+        except RecursionError:  # found by tests/fuzz: deeply nested JSON
+            raise InvalidRequest("the signer-state chunk does not parse: nested too deep") from None
         return cls(record=record, log_origin=doc["log_origin"], idempotency=records)
 
 
