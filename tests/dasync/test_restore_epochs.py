@@ -8,6 +8,7 @@ import dataclasses
 
 import pytest
 
+from anima_dasync.handover import HandoverNotReady, publish_handover
 from anima_dasync.recover import recover_agent
 from anima_signer_api.errors import UnknownAgent
 from anima_verify.errors import AnimaError
@@ -56,3 +57,22 @@ async def test_a_manifest_at_another_epoch_than_the_anchor_restores_nothing(
             AGENT, state=bumped, chain_id=1, contract=bytes(20)
         )
     assert len(slot) == 20
+
+
+async def test_a_handover_without_its_witnessed_checkpoint_is_not_anchored(
+    world: World,  # noqa: F811
+) -> None:
+    """A restore whose handover entry was not witnessed yet hands back no checkpoint:
+    the handover step says so rather than anchor a manifest without the entry."""
+    async with await world.b.client("dasync") as dasync:
+        with pytest.raises(HandoverNotReady, match="no witnessed checkpoint yet"):
+            await publish_handover(
+                dasync,
+                AGENT,
+                backend=world.backend,
+                anchored=world.anchored,
+                handover_entries=[],
+                handover_checkpoint=b"",
+                chain_id=1,
+                contract=bytes(20),
+            )

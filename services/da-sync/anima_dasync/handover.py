@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from anima_dasync.backends.base import DABackend
 from anima_dasync.sync import SyncState, sync_agent
 from anima_signer_api.client import SignerClient
+from anima_verify.errors import AnimaError, ErrorKind
 from anima_verify.lifedata import AnchorState, parse_signed_manifest
+
+
+class HandoverNotReady(AnimaError):
+    """The new enclave's handover entry is not in a releasable checkpoint yet."""
+
+    kind = ErrorKind.FAILED_PRECONDITION
+    reason = "HANDOVER_NOT_READY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +50,11 @@ async def publish_handover(
     """Publish the manifest after `anchored` (the state the agent was restored from) at
     epoch anchored.epoch + 1 with the handover entries, and have `signer` (the enclave
     that now holds the agent; caller dasync or admin) sign its anchor update."""
+    if not handover_checkpoint:
+        raise HandoverNotReady(
+            f"the handover entry of agent {agent_id!r} has no witnessed checkpoint yet: "
+            "collect it with AppendLog once the witnesses cosigned it, then anchor"
+        )
     previous = parse_signed_manifest(backend.get_manifest(agent_id, anchored.version)).manifest
     state = SyncState(manifest=previous, log_size=anchored.checkpoint_size)
     bumped = await sync_agent(

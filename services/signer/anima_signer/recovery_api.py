@@ -7,6 +7,7 @@ no sealed chunk, no signed manifest, no anchor update and no escrow from here.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, cast
 
@@ -24,7 +25,8 @@ from anima_signer.life_restore import (
     verified_chunks,
 )
 from anima_signer.lifedata import LifeDataSealer
-from anima_signer_api.errors import InvalidRequest
+from anima_signer_api.errors import InvalidRequest, LogNotWitnessed
+from anima_signer_api.types import LogAppendResult
 from anima_verify.attestation.evidence import Evidence
 from anima_verify.attestation.policy import MeasurementPolicy
 from anima_verify.eth import eth_address
@@ -36,8 +38,9 @@ if TYPE_CHECKING:
     from anima_signer.core import Signer
     from anima_signer.keys import KeyRing
     from anima_signer.tee.base import TeeBackend
-    from anima_signer_api.types import Agent, LogAppendResult
+    from anima_signer_api.types import Agent
 
+_logger = logging.getLogger(__name__)
 #: Kinds the host may hand in for sealing; the signer state is only ever the enclave's.
 HOST_CHUNK_KINDS = frozenset({"memories", "log", "character", "runtime"})
 #: Recoveries begun and not finished, per agent (a new BeginRecovery replaces one).
@@ -276,7 +279,18 @@ class RecoveryOperations:
             anchor=anchor,
         )
         self.__dict__["_recoveries"].pop(agent_id, None)
-        handover = cast("Signer", self).append_log(agent_id, anchor.checkpoint_size, [])
+        try:
+            handover = cast("Signer", self).append_log(agent_id, anchor.checkpoint_size, [])
+        except LogNotWitnessed:
+            # Restored and committed; the handover entry waits for the witnesses, and the
+            # host collects it later (AppendLog) to anchor the handover.
+            _logger.warning("agent %s restored; its handover entry is not witnessed yet", agent_id)
+            handover = LogAppendResult(
+                first_index=anchor.checkpoint_size,
+                size=anchor.checkpoint_size,
+                entries=(),
+                checkpoint=b"",
+            )
         return agent, opened.host_parts, handover
 
     @staticmethod
