@@ -4,6 +4,7 @@ then a storage proof), so the host's word is never taken for it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -53,6 +54,40 @@ def relay_update(
     return send_from_dev_account(
         chain, {"to": "0x" + contract.hex(), "data": "0x" + data.hex(), "gas": hex(300_000)}
     )
+
+
+class AnchorUpdateFailed(RuntimeError):
+    """The chain did not take an anchor update (reverted, or never mined)."""
+
+
+def relay_update_from(
+    chain: JsonRpcChain,
+    sender: str,
+    contract: bytes,
+    agent: bytes,
+    state: AnchorState,
+    signature: tuple[int, bytes, bytes],
+    *,
+    timeout_s: float = 30.0,
+) -> str:
+    """Send the enclave-signed update from `sender`, an account the node signs for (an
+    anvil dev account; a relayer's node elsewhere); the transaction hash once mined.
+    The sender carries no authority: the contract checks the agent's signature."""
+    data = update_call_data(agent, state, *signature)
+    tx = {"from": sender, "to": "0x" + contract.hex(), "data": "0x" + data.hex()}
+    tx_hash = str(chain.rpc("eth_sendTransaction", [{**tx, "gas": hex(300_000)}]))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        receipt = chain.rpc("eth_getTransactionReceipt", [tx_hash])
+        if isinstance(receipt, dict):
+            if receipt.get("status") != "0x1":
+                raise AnchorUpdateFailed(
+                    f"the anchor update {tx_hash} reverted (epoch {state.epoch}, version "
+                    f"{state.version}): the anchor is newer, or the signature is not the agent's"
+                )
+            return tx_hash
+        time.sleep(0.05)
+    raise AnchorUpdateFailed(f"the anchor update {tx_hash} was not mined in {timeout_s} s")
 
 
 def verified_head(chain: JsonRpcChain, checkpoint: bytes) -> BlockHeader:

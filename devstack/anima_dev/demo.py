@@ -539,16 +539,17 @@ def _run(args: argparse.Namespace) -> int:
             f"{witness.url}: C2SP tlog-witness, key {witness.verifier_key} "
             "(one local witness: production needs independent ones and a quorum)",
         )
+        guardians = demo_recovery.start_guardians(stack, state_dir)
+        _say("guardians", f"{', '.join(g.address for g in guardians)}: two more enclaves")
+        escrow_env = asyncio.run(demo_recovery.escrow_env(guardians))
         signer = stack.enter_context(
-            local_signer(state_dir, env=signer_witness_env([witness], quorum=1))
+            local_signer(state_dir, env={**signer_witness_env([witness], quorum=1), **escrow_env})
         )
         _say(
             "signer",
             f"{signer.address}: attested gRPC over TLS (the enclave); releases nothing "
-            "before the witness cosigned it",
+            "before the witness cosigned it; escrows each new agent to the guardians",
         )
-        guardians = demo_recovery.start_guardians(stack, state_dir)
-        _say("guardians", f"{', '.join(g.address for g in guardians)}: two more enclaves")
         verifier = stack.enter_context(local_chain_client(state_dir, chain=chain, signer=signer))
         _say(
             "chain client",

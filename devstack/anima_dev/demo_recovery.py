@@ -1,13 +1,15 @@
 """`anima demo` step 5: the agent survives its machine (DESIGN.md §3 step 5).
 
-At creation the agent root is split 2-of-2 to two guardian signers (each share
-sealed to its guardian's key). After the chat, node A's enclave seals the life
-data (signer state, log, memories, character), the DA directory receives it, and
-the manifest is anchored on the dev chain. Node A's signer, memory and runtime are
-killed with SIGKILL; node B's fresh signer (its own root and state) is restored by
-`anima agent recover` in its own process: the anchor read through proofs from the
-genesis hash, both guardians checking B's fresh evidence. Then: the same wallet,
-and node B's log proven an extension of the anchored checkpoint.
+At creation the agent root is split 2-of-2 to two guardian signers (node A's signer
+is configured with their keys; each share sealed to its guardian's key). After the
+chat, node A's enclave seals the life data (signer state, log, memories, character),
+the DA directory receives it, and the manifest is anchored on the dev chain. Node
+A's signer, memory and runtime are killed with SIGKILL; node B's fresh signer (its
+own root and state) is restored by `anima agent recover` in its own process: the
+anchor read through proofs from the genesis hash, both guardians checking B's fresh
+evidence; B's enclave signs the anchor update that bumps the recovery epoch (the
+handover). Then: the same wallet, and node B's log proven an extension of the
+anchored checkpoint.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 from anima_dasync.backends.local import LocalDirectoryBackend
 from anima_dasync.sync import SyncState, sync_agent
 from anima_dev.anchor import deploy_agent_anchor, relay_update
+from anima_dev.contracts import dev_account
 from anima_dev.local_chain import LocalChain
 from anima_dev.local_signer import LocalSigner, local_signer
 from anima_signer_api.client import SignerClient
@@ -46,7 +49,7 @@ TRUST = MeasurementPolicy.insecure_simulated_for_development()
 # The terms a guardian holds the share under: the recovering enclave's measurements.
 # INSECURE (simulated evidence accepted), as the whole demo stack is.
 GUARDIAN_TERMS = json.dumps({"mrtd": [SIM_MRTD.hex()], "allow_insecure_simulated": True})
-RECOVERY_CALLERS = ("admin", "runtime", "recovery")
+RECOVERY_CALLERS = ("admin", "runtime", "recovery", "dasync")
 
 
 def _say(step: str, text: str = "") -> None:
@@ -62,25 +65,37 @@ def start_guardians(stack: contextlib.ExitStack, state_dir: Path) -> list[LocalS
     ]
 
 
-async def escrow(
-    signer: LocalSigner, agent_id: str, guardians: Sequence[LocalSigner], out: Path
-) -> list[Path]:
-    """Split the new agent's root 2-of-2 to the guardians; the sealed shares go to files
-    (a guardian keeps its own; only the guardian's enclave can open it)."""
+async def escrow_env(guardians: Sequence[LocalSigner]) -> dict[str, str]:
+    """Node A's signer configuration naming the guardians (their keys read over attested
+    channels): it splits every agent root 2-of-2 to them when it creates the agent."""
     keys = []
     for guardian in guardians:
         async with await SignerClient.connect_attested(
             address=guardian.address, token=guardian.tokens["recovery"], policy=TRUST
         ) as client:
-            keys.append(await client.guardian_key())
+            keys.append((await client.guardian_key()).hex())
+    settings = {"guardian_keys": keys, "threshold": 2, "measurement_policy": GUARDIAN_TERMS}
+    return {"ANIMA_SIGNER_ESCROW": json.dumps(settings)}
+
+
+async def escrow(
+    signer: LocalSigner, agent_id: str, guardians: Sequence[LocalSigner], out: Path
+) -> list[Path]:
+    """The shares the signer made when it created the agent (CreateAgent escrows to the
+    configured guardians in the same transaction), to files: only each share's guardian
+    enclave can open it."""
     async with await SignerClient.connect_attested(
         address=signer.address, token=signer.tokens["admin"], policy=TRUST
     ) as admin:
-        shares = await admin.escrow_agent_root(
-            agent_id, guardian_keys=keys, threshold=2, policy_json=GUARDIAN_TERMS
-        )
+        threshold, shares = await admin.get_escrow(agent_id)
+    if (threshold, len(shares)) != (2, len(guardians)):
+        raise RuntimeError(f"the agent was created without its 2-of-{len(guardians)} escrow")
     files = _write_shares(out, agent_id, shares)
-    _say("escrow", "the agent root split 2-of-2 to two guardian enclaves, each share sealed to one")
+    _say(
+        "escrow",
+        "at creation, in the enclave: the agent root split 2-of-2 to the two guardian "
+        "enclaves, each share sealed to one",
+    )
     return files
 
 
@@ -207,11 +222,14 @@ def recover(
             for a in ("--guardian", f"{g.address}={s}")
         ),
         *("--signer", node_b.address, "--out", str(state_dir / "restored")),
+        # Then the handover: node B's enclave signs the epoch bump, a dev account relays it.
+        *("--relay-from", dev_account(chain, 1)),
         *("--insecure-allow-simulated", "--json"),
     ]
     env = {
         **os.environ,
         "ANIMA_SIGNER_TOKEN": node_b.tokens["recovery"],
+        "ANIMA_DASYNC_TOKEN": node_b.tokens["dasync"],
         "ANIMA_GUARDIAN_TOKEN": guardians[0].tokens["recovery"],  # the same on both
     }
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -228,6 +246,14 @@ def recover(
     )
     if wallet != agent["wallets"][0]:
         raise RuntimeError("the recovered agent has another wallet")
+    handover = summary["handover"]
+    _say(
+        "handover",
+        f"anchor v{handover['version']} at recovery epoch {handover['epoch']} (was "
+        f"{summary['anchor']['epoch']}), signed by node B's enclave, relayed in "
+        f"{handover['transaction'][:18]}...: an enclave still holding epoch "
+        f"{summary['anchor']['epoch']} that reads the anchor stops signing (AGENT_FENCED_HERE)",
+    )
     return summary
 
 

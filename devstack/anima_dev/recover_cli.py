@@ -26,17 +26,26 @@ from anima_dasync.backends.base import DABackend
 from anima_dasync.backends.factory import open_backend
 from anima_dasync.backends.local import LocalDirectoryBackend
 from anima_dasync.config import DaBackendConfig
+from anima_dasync.handover import publish_handover
 from anima_dasync.recover import GuardianHold, recover_agent
-from anima_dev.anchor import read_anchor_proof, verified_blocks
+from anima_dev.anchor import (
+    AnchorUpdateFailed,
+    read_anchor_proof,
+    relay_update_from,
+    verified_blocks,
+)
 from anima_signer_api.cli import add_signer_arguments, agent_summary, measurement_policy
 from anima_signer_api.client import SignerClient
+from anima_signer_api.recovery_client import RestoredAgent
 from anima_verify.errors import AnimaError
+from anima_verify.lifedata import AnchorState
 
 if TYPE_CHECKING:
     from anima_signer_api.cli import SubParsers
 
 TOKEN_ENV = "ANIMA_SIGNER_TOKEN"  # noqa: S105 (a variable name): the recovery caller's token
 GUARDIAN_TOKEN_ENV = "ANIMA_GUARDIAN_TOKEN"  # noqa: S105 (a variable name)
+DASYNC_TOKEN_ENV = "ANIMA_DASYNC_TOKEN"  # noqa: S105 (a variable name)
 
 
 def register(agent: SubParsers) -> None:
@@ -73,6 +82,15 @@ def register(agent: SubParsers) -> None:
         help="a guardian signer and the sealed share it holds (k of them)",
     )
     recover.add_argument("--out", type=Path, help="write the opened memories etc. here")
+    recover.add_argument(
+        "--relay-from",
+        metavar="0xADDRESS",
+        help="then anchor the handover: publish the manifest at the next epoch (with the "
+        "handover entry) and relay the enclave-signed update from this account, which the "
+        "RPC node signs for (anvil: a dev account); the old enclave is fenced from then on. "
+        f"Token: {DASYNC_TOKEN_ENV} (the new signer's dasync caller)",
+    )
+    recover.add_argument("--chain-id", type=int, help="with --relay-from (default: the node's)")
     add_signer_arguments(recover)
     recover.add_argument("--json", action="store_true", help="print JSON")
     recover.set_defaults(func=_recover)
@@ -192,7 +210,48 @@ async def _restore(
         "verified_block": head.number,
     }
     summary["restored_parts"] = [{"kind": k, "items": n} for k, _, n in restored.parts]
+    if args.relay_from:
+        summary["handover"] = await _anchor_handover(args, chain, contract, anchored, restored)
     return summary, restored.parts
+
+
+async def _anchor_handover(
+    args: argparse.Namespace,
+    chain: JsonRpc,
+    contract: bytes,
+    anchored: AnchorState,
+    restored: RestoredAgent,
+) -> dict[str, Any]:
+    """The epoch bump on chain (anima_dasync.handover), relayed from --relay-from."""
+    chain_id = args.chain_id or int(str(await asyncio.to_thread(chain.rpc, "eth_chainId")), 16)
+    async with await SignerClient.connect_attested(
+        address=args.signer, token=_token(DASYNC_TOKEN_ENV), policy=measurement_policy(args)
+    ) as new:
+        signed = await publish_handover(
+            new,
+            args.agent_id,
+            backend=LocalDirectoryBackend(root=args.da),
+            anchored=anchored,
+            handover_entries=restored.handover_entries,
+            handover_checkpoint=restored.handover_checkpoint,
+            chain_id=chain_id,
+            contract=contract,
+        )
+    tx = await asyncio.to_thread(
+        relay_update_from,
+        chain,
+        args.relay_from,
+        contract,
+        signed.agent,
+        signed.state,
+        signed.signature,
+    )
+    return {
+        "epoch": signed.state.epoch,
+        "version": signed.state.version,
+        "checkpoint_size": signed.state.checkpoint_size,
+        "transaction": tx,
+    }
 
 
 def _recover(args: argparse.Namespace) -> int:
@@ -200,6 +259,12 @@ def _recover(args: argparse.Namespace) -> int:
         summary, parts = asyncio.run(_restore(args, _guardians(args.guardian)))
     except AnimaError as exc:
         print(f"anima agent recover: {exc.message}", file=sys.stderr)
+        return 1
+    except AnchorUpdateFailed as exc:
+        print(
+            f"anima agent recover: restored, but the handover was not anchored: {exc}",
+            file=sys.stderr,
+        )
         return 1
     except OSError as exc:
         print(f"anima agent recover: {exc}", file=sys.stderr)

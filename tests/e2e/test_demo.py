@@ -49,12 +49,13 @@ def test_demo_runs_the_story() -> None:
     assert "posted 100/100 (tag tee-insecure-simulated)" in out
     assert "denied by policy rule 'x402-over-per-request-limit'" in out
     # Step 5: escrowed at creation, synced and anchored, node A killed, node B recovered.
-    assert "the agent root split 2-of-2 to two guardian enclaves" in out
+    assert "at creation, in the enclave: the agent root split 2-of-2" in out
     assert re.search(r"\[sync\] manifest v1: .* anchored in AgentAnchor 0x[0-9a-f]+", out)
     assert "[kill -9] node A's signer, memory and runtime are gone" in out
     assert "proven from genesis" in out and "(by B's enclave too)" in out
     wallet = re.search(r"\[wallet\] (0x[0-9a-fA-F]{40})", out)
     assert wallet is not None and f"wallet {wallet.group(1)} same as node A's" in out
+    assert re.search(r"\[handover\] anchor v2 at recovery epoch 1 \(was 0\)", out)
     assert re.search(r"anchored checkpoint (\d+) -> node B's \d+ .* consistent: True", out)
     assert re.search(r"\[restored memories\] \d+ opened .* [1-9]\d* hold 'Lisbon'", out)
     assert out.rstrip().endswith("every check above passed")

@@ -209,6 +209,23 @@ class AgentStateRefused(SignerError):
         self.agent_id = agent_id
 
 
+class AgentFencedHere(AgentStateRefused):
+    """The agent's anchor, read by the enclave from a storage proof, says it was
+    recovered into another enclave (a newer recovery epoch) or that this signer's log
+    is older than the anchored checkpoint: this enclave no longer signs, seals or logs
+    for it, across restarts. Its state is kept, as evidence."""
+
+    reason = "AGENT_FENCED_HERE"
+
+    def __init__(self, agent_id: str, detail: str) -> None:
+        SignerError.__init__(
+            self,
+            f"agent {agent_id!r} is fenced in this enclave: {detail}. It signs nothing more "
+            "for this agent (the anchor moved on; the enclave that recovered it signs now)",
+        )
+        self.agent_id = agent_id
+
+
 class LogNotWitnessed(SignerError):
     """The checkpoint that holds the answer did not get cosignatures from the configured
     quorum of witnesses, so nothing was released: the witnesses were unreachable, or
@@ -307,4 +324,5 @@ SERVER_ERRORS: Final[tuple[type[SignerError], ...]] = (
     LogNotWitnessed,
     AgentStateRefused,
     AgentMigrated,
+    AgentFencedHere,
 )

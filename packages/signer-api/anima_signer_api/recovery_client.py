@@ -7,6 +7,7 @@ and a restore are not (a release consumes its challenge, a restore commits).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -14,6 +15,7 @@ from typing import Any, TypeVar
 from anima.signer.v1 import signer_pb2 as pb
 from anima_signer_api import convert
 from anima_signer_api.recovery_convert import (
+    anchor_from_proto,
     anchor_to_proto,
     chunk_from_proto,
     chunk_to_proto,
@@ -32,6 +34,11 @@ T = TypeVar("T")
 class RestoredAgent:
     agent: Agent
     parts: list[tuple[str, bytes, int]]  # (kind, plaintext, items): memories, character, runtime
+    # The root re-escrowed to the new signer's configured guardians (none configured: []).
+    escrow_shares: list[bytes] = dataclasses.field(default_factory=list)
+    # The log after the anchored checkpoint (the handover entry) and a checkpoint of it.
+    handover_entries: list[bytes] = dataclasses.field(default_factory=list)
+    handover_checkpoint: bytes = b""
 
 
 class RecoveryCalls:
@@ -108,6 +115,17 @@ class RecoveryCalls:
             repeatable=True,  # a fresh escrow each time; the caller keeps the one it got
         )
         return list(response.sealed_shares)
+
+    async def get_escrow(self, agent_id: str) -> tuple[int, list[bytes]]:
+        """(threshold, shares) of the agent's latest escrow, each share sealed to its
+        guardian in the signer's configured order; (0, []) if it was never escrowed."""
+        request = pb.GetEscrowRequest(agent_id=agent_id)
+        response = await self._unary(
+            "GetEscrow",
+            lambda stub: stub.GetEscrow(request, **self._call_options()),
+            repeatable=True,
+        )
+        return response.threshold, [bytes(s) for s in response.sealed_shares]
 
     async def guardian_key(self) -> bytes:
         request = pb.GetGuardianKeyRequest()
@@ -196,4 +214,30 @@ class RecoveryCalls:
             repeatable=False,
         )
         parts = [(p.kind, bytes(p.plaintext), p.items) for p in response.parts]
-        return RestoredAgent(agent=convert.agent_from_proto(response.agent), parts=parts)
+        return RestoredAgent(
+            agent=convert.agent_from_proto(response.agent),
+            parts=parts,
+            escrow_shares=[bytes(s) for s in response.escrow_shares],
+            handover_entries=[bytes(e) for e in response.handover_entries],
+            handover_checkpoint=bytes(response.handover_checkpoint),
+        )
+
+    async def check_anchor(
+        self, agent_id: str, *, anchor_proof: tuple[bytes, Sequence[bytes], bytes]
+    ) -> tuple[AnchorState, int]:
+        """Have the signer read the agent's anchor itself (anchor slot, blocks JSON from
+        its trusted block on, eth_getProof JSON): the anchored state and the signer's own
+        recovery epoch, or AgentFencedHere once the agent was recovered elsewhere."""
+        agent, blocks, proof = anchor_proof
+        request = pb.CheckAnchorRequest(
+            agent_id=agent_id,
+            anchor_proof=pb.AnchorProof(
+                agent_address=agent, blocks_json=list(blocks), proof_json=proof
+            ),
+        )
+        response = await self._unary(
+            "CheckAnchor",
+            lambda stub: stub.CheckAnchor(request, **self._call_options()),
+            repeatable=True,
+        )
+        return anchor_from_proto(response.anchored), response.local_epoch

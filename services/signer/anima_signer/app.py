@@ -70,6 +70,7 @@ async def start_signer(config: SignerConfig, *, tee: TeeBackend | None = None) -
         witness_timeout_s=config.witness_timeout_s,
     )
     signer.use_anchor_source(config.anchor_source())
+    signer.use_escrow(config.escrow.terms() if config.escrow is not None else None)
     identity: ChannelIdentity | None = None
     credentials: grpc.ServerCredentials | None = None
     if config.insecure_plaintext:

@@ -5,12 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from anima_core.tokens import is_token_digest
+from anima_signer.escrow import EscrowTerms
 from anima_signer.fencing import AnchorSource
 from anima_signer_api.errors import SignerMisconfigured
 from anima_signer_api.types import MAX_APPEND_RESPONSE_BYTES
+from anima_verify.attestation.policy import MeasurementPolicy
+from anima_verify.errors import AnimaError
 from anima_verify.tlog.cosignature import parse_cosigner_key
 from anima_verify.tlog.errors import MalformedCosignature
 
@@ -39,6 +43,62 @@ class WitnessSettings(BaseModel):
         except MalformedCosignature as exc:
             raise ValueError(exc.message) from exc
         return value
+
+
+class EscrowSettings(BaseModel):
+    """The guardians every agent root is split to k-of-n when the agent is created (and
+    when this signer takes an agent over by a restore): no agent exists here without
+    its shares. Each share is HPKE-sealed to its guardian, so only that guardian opens it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Raw X25519 public keys (64 hex characters), one share each, in this order: Anima
+    # signers in the guardian role (GetGuardianKey, read over an attested channel) or
+    # keys an owner holds (anima_verify.escrow applies the same rules).
+    guardian_keys: list[str]
+    threshold: int
+    # The measurement policy (JSON) a recovering enclave's evidence must satisfy; sealed
+    # in every share, so each guardian checks it alone.
+    measurement_policy: str
+
+    @field_validator("guardian_keys")
+    @classmethod
+    def _x25519_keys(cls, keys: list[str]) -> list[str]:
+        for key in keys:
+            try:
+                X25519PublicKey.from_public_bytes(bytes.fromhex(key.removeprefix("0x")))
+            except ValueError:
+                raise ValueError(f"guardian key {key[:70]!r} is not 32 bytes of hex") from None
+        if len({k.removeprefix("0x").lower() for k in keys}) != len(keys):
+            raise ValueError("each guardian key may hold one share only")
+        return keys
+
+    @field_validator("measurement_policy")
+    @classmethod
+    def _policy_parses(cls, policy: str) -> str:
+        try:
+            MeasurementPolicy.from_json(policy)
+        except AnimaError as exc:
+            raise ValueError(f"measurement_policy: {exc.message}") from None
+        return policy
+
+    @model_validator(mode="after")
+    def _threshold_fits(self) -> EscrowSettings:
+        if not 1 <= self.threshold <= len(self.guardian_keys):
+            raise ValueError(
+                f"threshold must be between 1 and the {len(self.guardian_keys)} guardians"
+            )
+        return self
+
+    def terms(self) -> EscrowTerms:
+        return EscrowTerms(
+            guardians=tuple(
+                X25519PublicKey.from_public_bytes(bytes.fromhex(k.removeprefix("0x")))
+                for k in self.guardian_keys
+            ),
+            threshold=self.threshold,
+            policy_json=self.measurement_policy,
+        )
 
 
 class SignerConfig(BaseModel):
@@ -76,6 +136,9 @@ class SignerConfig(BaseModel):
     # with both, RestoreAgent reads the anchor itself from blocks and a storage proof.
     anchor_contract: str | None = None
     anchor_trusted_block: str | None = None
+    # Guardian escrow at creation (EscrowSettings); without it, escrow is the admin's
+    # EscrowAgentRoot call, and an agent may exist without shares.
+    escrow: EscrowSettings | None = None
 
     @field_validator("callers")
     @classmethod
@@ -136,5 +199,14 @@ class SignerConfig(BaseModel):
             raise SignerMisconfigured(
                 "production refuses an unwitnessed log: configure witnesses and "
                 "witness_quorum (or set insecure_unwitnessed_log)"
+            )
+        if (
+            self.production
+            and self.escrow is not None
+            and MeasurementPolicy.from_json(self.escrow.measurement_policy).allow_insecure_simulated
+        ):
+            raise SignerMisconfigured(
+                "production refuses an escrow measurement_policy that accepts the insecure "
+                "simulated TEE: guardians would release the agent root to a simulation"
             )
         self.anchor_source()

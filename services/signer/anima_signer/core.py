@@ -47,6 +47,7 @@ from anima_signer.witnessing import LogWitnessing, WitnessEndpoint
 from anima_signer_api.binding import bound_keys
 from anima_signer_api.errors import (
     AgentExists,
+    AgentFencedHere,
     AgentStateRefused,
     ApprovalUnavailable,
     CosignRequired,
@@ -178,6 +179,9 @@ class Signer(RecoveryOperations, MigrationOperations, OwnerPolicies):
         self._fence_migrated()
         for agent_id, refused in sorted(store.refused().items()):
             _logger.error("agent %s is refused: %s", agent_id, refused.message)
+        for agent_id, why in sorted(store.fenced().items()):
+            # Fenced by an anchor before a restart: still fenced, whatever the host feeds.
+            self._fenced[agent_id] = AgentFencedHere(agent_id, why)
         for agent_id in store.agents_without_log():
             # Agents from before the log existed: their log starts now.
             record = store.agent(agent_id)
@@ -288,6 +292,8 @@ class Signer(RecoveryOperations, MigrationOperations, OwnerPolicies):
             agent = self._agent_from(record, log_origin=origin)
             batch.create(agent_id, origin=origin)
             batch.append_enclave(agent_id, EntryKind.LIFECYCLE, log_payloads.agent_created(agent))
+            # Guardians configured: the shares commit with the agent, or neither does.
+            self.escrow_at_takeover(agent_id)
         return self.get_agent(agent_id)
 
     def _start_log(self, record: StoredAgent, *, event: str) -> None:
@@ -632,7 +638,11 @@ class Signer(RecoveryOperations, MigrationOperations, OwnerPolicies):
         record = self._store.agent(agent_id)
         if record is None:
             raise UnknownAgent(agent_id)
-        return SignerStateSnapshot(record=record, log_origin=self.log_origin(agent_id))
+        return SignerStateSnapshot(
+            record=record,
+            log_origin=self.log_origin(agent_id),
+            idempotency=tuple(self._store.idempotency_records(agent_id)),
+        )
 
     def restore_agent(
         self,
@@ -664,12 +674,17 @@ class Signer(RecoveryOperations, MigrationOperations, OwnerPolicies):
         with self._log.batch() as batch:
             epoch = (anchor.epoch if anchor is not None else 0) + 1  # the handover's epoch
             self._store.add_recovered_agent(record, agent_root, epoch)
+            for kept in snapshot.idempotency:  # a retry after the move gets its first answer
+                self._store.save_idempotent_response(
+                    agent_id, kept.key, kept.fingerprint, kept.response_json
+                )
             batch.restore(
                 agent_id, origin=snapshot.log_origin, frontier=frontier, checkpoint=checkpoint
             )
             agent = self._agent_from(record, log_origin=snapshot.log_origin)
             payload = log_payloads.agent_created(agent, event="agent_recovered")
             batch.append_enclave(agent_id, EntryKind.LIFECYCLE, payload)
+            self.escrow_at_takeover(agent_id)  # this signer's own guardians, if configured
         return self.get_agent(agent_id)
 
     def apply_anchor(self, agent_id: str, anchored: AnchorState) -> None:
@@ -687,7 +702,9 @@ class Signer(RecoveryOperations, MigrationOperations, OwnerPolicies):
             )
         except (AgentFenced, SignerStateStale) as refused:
             _logger.error("agent %s is fenced: %s", agent_id, refused.message)
-            self._fenced[agent_id] = AgentStateRefused(agent_id, refused.message)
+            with self._store.transaction():
+                self._store.fence(agent_id, refused.message)  # durable: a restart keeps it
+            self._fenced[agent_id] = AgentFencedHere(agent_id, refused.message)
             self._agents.pop(agent_id, None)
             raise self._fenced[agent_id] from None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
@@ -32,6 +33,16 @@ from anima_verify.escrow.share import public_bytes
 
 #: Outstanding guardian challenges; an old one is dropped first (a request is quick).
 MAX_OPEN_CHALLENGES = 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EscrowTerms:
+    """The guardians a signer splits every agent root to, at creation and when it takes
+    an agent over (configuration: SignerConfig.escrow)."""
+
+    guardians: tuple[X25519PublicKey, ...]
+    threshold: int
+    policy_json: str  # the measurement policy a recovering enclave must satisfy
 
 
 def create_escrow(

@@ -22,6 +22,7 @@ from anima_verify.lifedata import (
     AnchorState,
     ChunkMissing,
     ChunkRef,
+    ManifestNotAnchored,
     VerifiedManifest,
     check_anchored,
     check_chunk,
@@ -76,6 +77,13 @@ def verified_chunks(
     check_anchored(
         verified.manifest, anchored_version=anchor.version, anchored_hash=anchor.manifest_hash
     )
+    if verified.manifest.epoch != anchor.epoch:
+        # Signed by the agent's key, yet at another epoch than the one anchored for it:
+        # restoring it would hand over from the wrong epoch (and re-fence nothing).
+        raise ManifestNotAnchored(
+            f"the manifest is at recovery epoch {verified.manifest.epoch}, the anchor at "
+            f"{anchor.epoch}"
+        )
     out = []
     for ref in verified.manifest.chunks:
         data = chunks.get(ref.chunk_id)

@@ -7,13 +7,14 @@ no sealed chunk, no signed manifest, no anchor update and no escrow from here.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, cast
 
 import coincurve
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from anima_signer.escrow import Guardian, RecoveringEnclave, create_escrow
+from anima_signer.escrow import EscrowTerms, Guardian, RecoveringEnclave, create_escrow
 from anima_signer.fencing import AnchorSource, proven_anchor
 from anima_signer.life_restore import (
     AnchorEvidence,
@@ -24,8 +25,10 @@ from anima_signer.life_restore import (
     verified_chunks,
 )
 from anima_signer.lifedata import LifeDataSealer
-from anima_signer_api.errors import InvalidRequest
+from anima_signer_api.errors import InvalidRequest, LogNotWitnessed
+from anima_signer_api.types import LogAppendResult
 from anima_verify.attestation.evidence import Evidence
+from anima_verify.attestation.policy import MeasurementPolicy
 from anima_verify.eth import eth_address
 from anima_verify.lifedata import AnchorState, ChunkRef, Manifest, SignedManifest
 from anima_verify.lifedata.anchor import sign_update
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
     from anima_signer.tee.base import TeeBackend
     from anima_signer_api.types import Agent
 
+_logger = logging.getLogger(__name__)
 #: Kinds the host may hand in for sealing; the signer state is only ever the enclave's.
 HOST_CHUNK_KINDS = frozenset({"memories", "log", "character", "runtime"})
 #: Recoveries begun and not finished, per agent (a new BeginRecovery replaces one).
@@ -102,8 +106,18 @@ class RecoveryOperations:
     def sign_anchor_update(
         self, agent_id: str, *, state: AnchorState, chain_id: int, contract: bytes
     ) -> tuple[int, bytes, bytes]:
-        """(v, r, s) for AgentAnchor.update; the contract checks versions and epochs."""
+        """(v, r, s) for AgentAnchor.update; the contract checks versions and epochs.
+
+        Only at the epoch this enclave holds the agent at: a host cannot have it sign
+        a lower epoch (a rollback the contract refuses anyway) nor a higher one, which
+        would fence the enclave that recovered the agent; only a restore moves it."""
         agent = self.anchor_address(agent_id)
+        held = cast("Signer", self)._store.recovery_epoch(agent_id)
+        if state.epoch != held:
+            raise InvalidRequest(
+                f"anchor update at recovery epoch {state.epoch}: this enclave holds agent "
+                f"{agent_id!r} at epoch {held} and signs updates at that epoch only"
+            )
         return sign_update(
             self._anchor_key(agent_id),
             chain_id=chain_id,
@@ -120,6 +134,7 @@ class RecoveryOperations:
         threshold: int,
         policy_json: str,
     ) -> list[bytes]:
+        """A new escrow (another set of guardians, say); it becomes the agent's latest."""
         self.get_agent(agent_id)
         try:
             self._keys.agent_root(agent_id)
@@ -132,9 +147,41 @@ class RecoveryOperations:
             threshold=threshold,
             policy_json=policy_json,
         )
-        # The same terms govern a move to a live peer (anima_signer.migration).
-        cast("Signer", self)._store.put_measurement_policy(agent_id, policy_json)
+        store = cast("Signer", self)._store
+        with store.transaction():
+            store.save_escrow(agent_id, threshold, shares)
+            # The same terms govern a move to a live peer (anima_signer.migration).
+            store.put_measurement_policy(agent_id, policy_json)
         return shares
+
+    def use_escrow(self, terms: EscrowTerms | None) -> None:
+        """The guardians every agent root is split to at creation and at a restore here."""
+        if terms is not None:
+            MeasurementPolicy.from_json(terms.policy_json)
+        self.__dict__["_escrow_terms"] = terms
+
+    def escrow_at_takeover(self, agent_id: str) -> list[bytes]:
+        """Inside the transaction that creates or restores the agent: its root split to
+        the configured guardians and kept; [] when none are configured."""
+        terms: EscrowTerms | None = self.__dict__.get("_escrow_terms")
+        if terms is None:
+            return []
+        shares = create_escrow(
+            self._keys,
+            agent_id=agent_id,
+            guardians=terms.guardians,
+            threshold=terms.threshold,
+            policy_json=terms.policy_json,
+        )
+        store = cast("Signer", self)._store
+        store.save_escrow(agent_id, terms.threshold, shares)
+        store.put_measurement_policy(agent_id, terms.policy_json)
+        return shares
+
+    def latest_escrow(self, agent_id: str) -> tuple[int, list[bytes]]:
+        """(threshold, sealed shares) of the agent's latest escrow; (0, []) if none."""
+        self.get_agent(agent_id)
+        return cast("Signer", self)._store.escrow(agent_id) or (0, [])
 
     def guardian(self) -> Guardian:
         """This signer in the guardian role (its own key, its own challenges): one per
@@ -143,6 +190,26 @@ class RecoveryOperations:
         if held is None:
             held = self.__dict__.setdefault("_guardian", Guardian(keyring=self._keys))
         return held
+
+    def check_anchor(self, agent_id: str, evidence: AnchorEvidence) -> tuple[AnchorState, int]:
+        """Read the agent's anchor from a storage proof (the configured source) and act on
+        it (Signer.apply_anchor): the anchored state and this enclave's epoch, or
+        AgentFencedHere, durably, once the agent was recovered elsewhere."""
+        self.get_agent(agent_id)
+        source: AnchorSource | None = self.__dict__.get("_anchor_source")
+        if source is None:
+            raise InvalidRequest(
+                "this signer has no anchor configured (anchor_contract, anchor_trusted_block): "
+                "it cannot read anchors"
+            )
+        if evidence.agent != self.anchor_address(agent_id):
+            raise InvalidRequest(f"the proof is for another anchor slot than agent {agent_id!r}'s")
+        anchored = proven_anchor(
+            source, agent=evidence.agent, blocks=evidence.blocks, proof=evidence.proof
+        )
+        signer = cast("Signer", self)
+        signer.apply_anchor(agent_id, anchored)
+        return anchored, signer._store.recovery_epoch(agent_id)
 
     def use_anchor_source(self, source: AnchorSource | None) -> None:
         """Where this enclave reads anchors from (None: it takes the caller's word)."""
@@ -190,9 +257,10 @@ class RecoveryOperations:
         released_shares: Sequence[bytes],
         anchor: AnchorState | None,
         anchor_proof: AnchorEvidence | None = None,
-    ) -> tuple[Agent, list[OpenedPart]]:
+    ) -> tuple[Agent, list[OpenedPart], LogAppendResult]:
         """Verify the anchored life data and the shares, then restore (all or nothing).
-        The recipient key of BeginRecovery is dropped only once the restore succeeded."""
+        The recipient key of BeginRecovery is dropped only once the restore succeeded.
+        Also the log after the anchored checkpoint (the handover entry), checkpointed."""
         recovering = self.__dict__.get("_recoveries", {}).get(agent_id)
         if recovering is None:
             raise InvalidRequest(f"no recovery begun for agent {agent_id!r}: BeginRecovery first")
@@ -215,7 +283,19 @@ class RecoveryOperations:
             anchor=anchor,
         )
         self.__dict__["_recoveries"].pop(agent_id, None)
-        return agent, opened.host_parts
+        try:
+            handover = cast("Signer", self).append_log(agent_id, anchor.checkpoint_size, [])
+        except LogNotWitnessed:
+            # Restored and committed; the handover entry waits for the witnesses, and the
+            # host collects it later (AppendLog) to anchor the handover.
+            _logger.warning("agent %s restored; its handover entry is not witnessed yet", agent_id)
+            handover = LogAppendResult(
+                first_index=anchor.checkpoint_size,
+                size=anchor.checkpoint_size,
+                entries=(),
+                checkpoint=b"",
+            )
+        return agent, opened.host_parts, handover
 
     @staticmethod
     def log_chunk_plaintext(entries: Sequence[bytes]) -> bytes:

@@ -45,6 +45,8 @@ _LOG_ENTRIES = "log_entries"
 _LOG_WITNESSED = "log_witnessed"
 #: One row per recovered agent (key b""): recovery epoch (8 bytes) and its agent root.
 _AGENT_ROOT = "agent_root"
+_FENCED = "fenced"  # one row per agent (key b""): why its anchor fenced it here
+_ESCROW = "escrow"  # one row per agent (key b""): its latest escrow (shares sealed to guardians)
 # The owner's signed policy documents (key: version, 8 bytes), each spend window's
 # charges still in it (key: window id; amounts decimal, wei overflows int64), and
 # requests waiting for the owner's co-signature (key: approval id).
@@ -75,6 +77,15 @@ class StoredAgent:
     created_at: datetime
     key_derivation_version: int
     owner: str | None = None  # the owner's address; None: the minimal gate governs
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """A signed answer kept under the caller's idempotency key (a retry gets it back)."""
+
+    key: str
+    fingerprint: bytes  # of the request it answered (anima_signer.idempotency)
+    response_json: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +264,32 @@ class SignerStore:
         row = self._state.get(agent_id, _AGENT_ROOT, _ONE)
         return 0 if row is None else _EPOCH.unpack_from(row)[0]
 
+    def fence(self, agent_id: str, detail: str) -> None:
+        """Record durably that the agent's anchor moved on (this enclave stops for it)."""
+        self._state.put(agent_id, _FENCED, _ONE, detail.encode())
+
+    def fenced(self) -> dict[str, str]:
+        """Agents fenced here, with why (anima_signer.core.Signer.apply_anchor)."""
+        out = {}
+        for record in self.agents():
+            row = self._state.get(record.agent_id, _FENCED, _ONE)
+            if row is not None:
+                out[record.agent_id] = row.decode()
+        return out
+
+    def save_escrow(self, agent_id: str, threshold: int, sealed_shares: list[bytes]) -> None:
+        """The agent's latest escrow: each share is sealed to its guardian (HPKE), so the
+        row only keeps them at hand for a caller that lost the creation's answer."""
+        doc = {"threshold": threshold, "shares": [s.hex() for s in sealed_shares]}
+        self._state.put(agent_id, _ESCROW, _ONE, json.dumps(doc).encode())
+
+    def escrow(self, agent_id: str) -> tuple[int, list[bytes]] | None:
+        row = self._state.get(agent_id, _ESCROW, _ONE)
+        if row is None:
+            return None
+        doc = json.loads(row)
+        return int(doc["threshold"]), [bytes.fromhex(s) for s in doc["shares"]]
+
     def agent(self, agent_id: str) -> StoredAgent | None:
         """The agent, None if unknown; AgentStateRefused if its state was refused."""
         record = self._agents.get(agent_id)
@@ -283,8 +320,26 @@ class SignerStore:
             "fingerprint": fingerprint.hex(),
             "response": response_json,
             "created_at": datetime.now(UTC).isoformat(),
+            "key": key,  # kept (sealed) so the record can travel in life data
         }
         self._state.put(agent_id, _IDEMPOTENCY, key.encode(), json.dumps(record).encode())
+
+    def idempotency_records(self, agent_id: str) -> list[IdempotencyRecord]:
+        """The agent's stored answers by idempotency key, for its signer-state chunk.
+        Records written before keys were kept in them cannot be re-keyed: left out."""
+        records = []
+        for stored in self._state.keys(agent_id, _IDEMPOTENCY):
+            data = self._state.get_stored(agent_id, _IDEMPOTENCY, stored)
+            raw = {} if data is None else json.loads(data)
+            if "key" in raw:
+                records.append(
+                    IdempotencyRecord(
+                        key=str(raw["key"]),
+                        fingerprint=bytes.fromhex(raw["fingerprint"]),
+                        response_json=str(raw["response"]),
+                    )
+                )
+        return sorted(records, key=lambda r: r.key)
 
     # ------------------------------------------------------------ owner policies
 

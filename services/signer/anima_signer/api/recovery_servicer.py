@@ -20,6 +20,7 @@ from anima_signer_api import convert
 from anima_signer_api.errors import InvalidRequest
 from anima_signer_api.recovery_convert import (
     anchor_from_proto,
+    anchor_to_proto,
     chunk_to_proto,
     evidence_from_proto,
     evidence_to_proto,
@@ -51,6 +52,8 @@ def recovery_access(*, admin: str) -> dict[str, frozenset[str]]:
         "ReleaseShare": recovery,
         "BeginRecovery": recovery,
         "RestoreAgent": recovery,
+        "CheckAnchor": frozenset({admin, ROLE_DASYNC, ROLE_RECOVERY}),
+        "GetEscrow": frozenset({admin}),
     }
 
 
@@ -168,7 +171,7 @@ class RecoveryServicer:
             else None
         )
         anchor = anchor_from_proto(request.anchor) if request.HasField("anchor") else None
-        agent, parts = await asyncio.to_thread(
+        agent, parts, handover = await asyncio.to_thread(
             self._signer.restore_from_life_data,
             request.agent_id,
             log_verifier_key=request.log_verifier_key,
@@ -183,4 +186,25 @@ class RecoveryServicer:
             parts=[
                 pb.LifeDataPart(kind=p.kind, plaintext=p.plaintext, items=p.items) for p in parts
             ],
+            escrow_shares=self._signer.latest_escrow(agent.agent_id)[1],
+            handover_entries=[e.entry for e in handover.entries],
+            handover_checkpoint=handover.checkpoint,
         )
+
+    async def CheckAnchor(
+        self, request: pb.CheckAnchorRequest, context: Context
+    ) -> pb.CheckAnchorResponse:
+        if not request.HasField("anchor_proof"):
+            raise InvalidRequest("anchor_proof is required: the signer reads the anchor itself")
+        evidence = anchor_evidence_from_proto(request.anchor_proof)
+        # Walking up to MAX_HEADERS headers and a storage proof is CPU work.
+        anchored, epoch = await asyncio.to_thread(
+            self._signer.check_anchor, request.agent_id, evidence
+        )
+        return pb.CheckAnchorResponse(anchored=anchor_to_proto(anchored), local_epoch=epoch)
+
+    async def GetEscrow(
+        self, request: pb.GetEscrowRequest, context: Context
+    ) -> pb.GetEscrowResponse:
+        threshold, shares = self._signer.latest_escrow(request.agent_id)
+        return pb.GetEscrowResponse(sealed_shares=shares, threshold=threshold)

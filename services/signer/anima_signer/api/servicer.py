@@ -96,7 +96,10 @@ class SignerServicer(RecoveryServicer, MigrationServicer, pb_grpc.SignerServiceS
             policy=convert.policy_from_proto(request.policy),
             owner=request.owner,
         )
-        return pb.CreateAgentResponse(agent=convert.agent_to_proto(agent))
+        threshold, shares = self._signer.latest_escrow(agent.agent_id)
+        return pb.CreateAgentResponse(
+            agent=convert.agent_to_proto(agent), escrow_shares=shares, escrow_threshold=threshold
+        )
 
     async def GetAgent(self, request: pb.GetAgentRequest, context: Context) -> pb.GetAgentResponse:
         return pb.GetAgentResponse(

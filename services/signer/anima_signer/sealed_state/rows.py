@@ -358,9 +358,13 @@ class SealedState:
         self, agent_id: str, table: str, key: bytes, *, stored_key: bool = False
     ) -> bytes | None:
         """A row's value (`stored_key`: `key` as keys() lists it, hidden or not)."""
+        stored = key if stored_key else self.row_key(agent_id, table, key)
+        return self.get_stored(agent_id, table, stored)
+
+    def get_stored(self, agent_id: str, table: str, stored: bytes) -> bytes | None:
+        """A row by its key as stored (`keys` lists them; hidden tables: the HMAC)."""
         with self._lock:
             agent = self._agent(agent_id, recheck=False)
-            stored = key if stored_key else self.row_key(agent_id, table, key)
             expected = None if agent is None else agent.tables.get(table, {}).get(stored)
             if expected is None:
                 return None  # a row the enclave never wrote is not there, whatever the disk says

@@ -65,10 +65,14 @@ class CreateAgentRequest(_message.Message):
     def __init__(self, agent_id: _Optional[str] = ..., wallet_count: _Optional[int] = ..., policy: _Optional[_Union[SigningPolicy, _Mapping]] = ..., owner: _Optional[str] = ...) -> None: ...
 
 class CreateAgentResponse(_message.Message):
-    __slots__ = ("agent",)
+    __slots__ = ("agent", "escrow_shares", "escrow_threshold")
     AGENT_FIELD_NUMBER: _ClassVar[int]
+    ESCROW_SHARES_FIELD_NUMBER: _ClassVar[int]
+    ESCROW_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     agent: Agent
-    def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ...) -> None: ...
+    escrow_shares: _containers.RepeatedScalarFieldContainer[bytes]
+    escrow_threshold: int
+    def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ..., escrow_shares: _Optional[_Iterable[bytes]] = ..., escrow_threshold: _Optional[int] = ...) -> None: ...
 
 class GetAgentRequest(_message.Message):
     __slots__ = ("agent_id",)
@@ -668,12 +672,48 @@ class AnchorProof(_message.Message):
     def __init__(self, agent_address: _Optional[bytes] = ..., blocks_json: _Optional[_Iterable[bytes]] = ..., proof_json: _Optional[bytes] = ...) -> None: ...
 
 class RestoreAgentResponse(_message.Message):
-    __slots__ = ("agent", "parts")
+    __slots__ = ("agent", "parts", "escrow_shares", "handover_entries", "handover_checkpoint")
     AGENT_FIELD_NUMBER: _ClassVar[int]
     PARTS_FIELD_NUMBER: _ClassVar[int]
+    ESCROW_SHARES_FIELD_NUMBER: _ClassVar[int]
+    HANDOVER_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    HANDOVER_CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     agent: Agent
     parts: _containers.RepeatedCompositeFieldContainer[LifeDataPart]
-    def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ..., parts: _Optional[_Iterable[_Union[LifeDataPart, _Mapping]]] = ...) -> None: ...
+    escrow_shares: _containers.RepeatedScalarFieldContainer[bytes]
+    handover_entries: _containers.RepeatedScalarFieldContainer[bytes]
+    handover_checkpoint: bytes
+    def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ..., parts: _Optional[_Iterable[_Union[LifeDataPart, _Mapping]]] = ..., escrow_shares: _Optional[_Iterable[bytes]] = ..., handover_entries: _Optional[_Iterable[bytes]] = ..., handover_checkpoint: _Optional[bytes] = ...) -> None: ...
+
+class CheckAnchorRequest(_message.Message):
+    __slots__ = ("agent_id", "anchor_proof")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ANCHOR_PROOF_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    anchor_proof: AnchorProof
+    def __init__(self, agent_id: _Optional[str] = ..., anchor_proof: _Optional[_Union[AnchorProof, _Mapping]] = ...) -> None: ...
+
+class CheckAnchorResponse(_message.Message):
+    __slots__ = ("anchored", "local_epoch")
+    ANCHORED_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    anchored: AnchorState
+    local_epoch: int
+    def __init__(self, anchored: _Optional[_Union[AnchorState, _Mapping]] = ..., local_epoch: _Optional[int] = ...) -> None: ...
+
+class GetEscrowRequest(_message.Message):
+    __slots__ = ("agent_id",)
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+
+class GetEscrowResponse(_message.Message):
+    __slots__ = ("sealed_shares", "threshold")
+    SEALED_SHARES_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    sealed_shares: _containers.RepeatedScalarFieldContainer[bytes]
+    threshold: int
+    def __init__(self, sealed_shares: _Optional[_Iterable[bytes]] = ..., threshold: _Optional[int] = ...) -> None: ...
 
 class MigrationChallengeRequest(_message.Message):
     __slots__ = ("agent_id",)

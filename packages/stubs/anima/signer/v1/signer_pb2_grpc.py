@@ -47,6 +47,7 @@ class SignerServiceStub:
     STATE_DIR_IN_USE       FAILED_PRECONDITION  another signer holds the state directory
     LOG_CHANGED_ELSEWHERE  FAILED_PRECONDITION  metadata: agent_id; another signer wrote it
     AGENT_STATE_REFUSED    FAILED_PRECONDITION  metadata: agent_id; its sealed state failed its check
+    AGENT_FENCED_HERE      FAILED_PRECONDITION  metadata: agent_id; its anchor moved on (CheckAnchor)
     STATE_MANIFEST_REFUSED FAILED_PRECONDITION  the sealed state store's agent list failed its check
     SEALED_BLOB_MALFORMED  INVALID_ARGUMENT     not a sealed blob of a known version
     SEALED_BLOB_REFUSED    FAILED_PRECONDITION  a sealed blob this enclave will not open
@@ -192,6 +193,16 @@ class SignerServiceStub:
                 request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ImportAgentRequest.SerializeToString,
                 response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ImportAgentResponse.FromString,
                 _registered_method=True)
+        self.CheckAnchor = channel.unary_unary(
+                '/anima.signer.v1.SignerService/CheckAnchor',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.CheckAnchorRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.CheckAnchorResponse.FromString,
+                _registered_method=True)
+        self.GetEscrow = channel.unary_unary(
+                '/anima.signer.v1.SignerService/GetEscrow',
+                request_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.GetEscrowRequest.SerializeToString,
+                response_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.GetEscrowResponse.FromString,
+                _registered_method=True)
 
 
 class SignerServiceServicer:
@@ -216,6 +227,7 @@ class SignerServiceServicer:
     STATE_DIR_IN_USE       FAILED_PRECONDITION  another signer holds the state directory
     LOG_CHANGED_ELSEWHERE  FAILED_PRECONDITION  metadata: agent_id; another signer wrote it
     AGENT_STATE_REFUSED    FAILED_PRECONDITION  metadata: agent_id; its sealed state failed its check
+    AGENT_FENCED_HERE      FAILED_PRECONDITION  metadata: agent_id; its anchor moved on (CheckAnchor)
     STATE_MANIFEST_REFUSED FAILED_PRECONDITION  the sealed state store's agent list failed its check
     SEALED_BLOB_MALFORMED  INVALID_ARGUMENT     not a sealed blob of a known version
     SEALED_BLOB_REFUSED    FAILED_PRECONDITION  a sealed blob this enclave will not open
@@ -419,6 +431,25 @@ class SignerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckAnchor(self, request, context):
+        """Fencing (admin, dasync, recovery): the signer reads the agent's anchor itself
+        from blocks walked from its trusted block and a storage proof; an agent
+        recovered elsewhere (a newer epoch) or whose log is older than the anchored
+        checkpoint is refused here from then on, durably (AGENT_FENCED_HERE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEscrow(self, request, context):
+        """Admin: the agent's latest escrow (made at creation from the configured
+        guardians, by a restore here, or by EscrowAgentRoot): the shares are sealed to
+        their guardians, so a caller that lost the creation's answer gets them again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SignerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -547,6 +578,16 @@ def add_SignerServiceServicer_to_server(servicer, server):
                     request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.ImportAgentRequest.FromString,
                     response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.ImportAgentResponse.SerializeToString,
             ),
+            'CheckAnchor': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckAnchor,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.CheckAnchorRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.CheckAnchorResponse.SerializeToString,
+            ),
+            'GetEscrow': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEscrow,
+                    request_deserializer=anima_dot_signer_dot_v1_dot_signer__pb2.GetEscrowRequest.FromString,
+                    response_serializer=anima_dot_signer_dot_v1_dot_signer__pb2.GetEscrowResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'anima.signer.v1.SignerService', rpc_method_handlers)
@@ -577,6 +618,7 @@ class SignerService:
     STATE_DIR_IN_USE       FAILED_PRECONDITION  another signer holds the state directory
     LOG_CHANGED_ELSEWHERE  FAILED_PRECONDITION  metadata: agent_id; another signer wrote it
     AGENT_STATE_REFUSED    FAILED_PRECONDITION  metadata: agent_id; its sealed state failed its check
+    AGENT_FENCED_HERE      FAILED_PRECONDITION  metadata: agent_id; its anchor moved on (CheckAnchor)
     STATE_MANIFEST_REFUSED FAILED_PRECONDITION  the sealed state store's agent list failed its check
     SEALED_BLOB_MALFORMED  INVALID_ARGUMENT     not a sealed blob of a known version
     SEALED_BLOB_REFUSED    FAILED_PRECONDITION  a sealed blob this enclave will not open
@@ -1256,6 +1298,60 @@ class SignerService:
             '/anima.signer.v1.SignerService/ImportAgent',
             anima_dot_signer_dot_v1_dot_signer__pb2.ImportAgentRequest.SerializeToString,
             anima_dot_signer_dot_v1_dot_signer__pb2.ImportAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckAnchor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/CheckAnchor',
+            anima_dot_signer_dot_v1_dot_signer__pb2.CheckAnchorRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.CheckAnchorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEscrow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.signer.v1.SignerService/GetEscrow',
+            anima_dot_signer_dot_v1_dot_signer__pb2.GetEscrowRequest.SerializeToString,
+            anima_dot_signer_dot_v1_dot_signer__pb2.GetEscrowResponse.FromString,
             options,
             channel_credentials,
             insecure,
