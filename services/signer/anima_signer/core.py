@@ -48,7 +48,6 @@ from anima_signer_api.binding import bound_keys
 from anima_signer_api.errors import (
     AgentExists,
     AgentFencedHere,
-    AgentStateRefused,
     ApprovalUnavailable,
     CosignRequired,
     IdempotencyConflict,

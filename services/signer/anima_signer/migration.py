@@ -354,7 +354,7 @@ class MigrationOperations:
                 log=log,
                 tail=tail,
                 rows=self._store.movable_rows(agent_id),
-                idempotency=self._store.idempotency_records(agent_id),
+                idempotency=self._store.idempotency_rows(agent_id),
             )
             envelope = seal_to_destination(
                 bundle.to_bytes(), agent_id=agent_id, recipient=recipient_key, challenge=challenge

@@ -316,11 +316,10 @@ class SignerStore:
         self, agent_id: str, key: str, fingerprint: bytes, response_json: str
     ) -> None:
         record = {
-            "key": key,  # sealed like the row: it moves with the agent (migration)
             "fingerprint": fingerprint.hex(),
             "response": response_json,
             "created_at": datetime.now(UTC).isoformat(),
-            "key": key,  # kept (sealed) so the record can travel in life data
+            "key": key,  # kept (sealed) so the record travels: life data, migration
         }
         self._state.put(agent_id, _IDEMPOTENCY, key.encode(), json.dumps(record).encode())
 
@@ -609,12 +608,12 @@ class SignerStore:
             out[table] = rows
         return out
 
-    def idempotency_records(self, agent_id: str) -> list[tuple[str, bytes]]:
+    def idempotency_rows(self, agent_id: str) -> list[tuple[str, bytes]]:
         """(caller's key, stored record) for each record that names its key (records
         from before keys were kept in them cannot move: their keys are hidden)."""
         out = []
         for hidden in self._state.keys(agent_id, _IDEMPOTENCY):
-            value = self._state.get(agent_id, _IDEMPOTENCY, hidden, stored_key=True)
+            value = self._state.get_stored(agent_id, _IDEMPOTENCY, hidden)
             if value is not None and isinstance(key := json.loads(value).get("key"), str):
                 out.append((key, value))
         return out

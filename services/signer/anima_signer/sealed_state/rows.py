@@ -354,12 +354,8 @@ class SealedState:
         with self._lock:
             self._agent(agent_id)
 
-    def get(
-        self, agent_id: str, table: str, key: bytes, *, stored_key: bool = False
-    ) -> bytes | None:
-        """A row's value (`stored_key`: `key` as keys() lists it, hidden or not)."""
-        stored = key if stored_key else self.row_key(agent_id, table, key)
-        return self.get_stored(agent_id, table, stored)
+    def get(self, agent_id: str, table: str, key: bytes) -> bytes | None:
+        return self.get_stored(agent_id, table, self.row_key(agent_id, table, key))
 
     def get_stored(self, agent_id: str, table: str, stored: bytes) -> bytes | None:
         """A row by its key as stored (`keys` lists them; hidden tables: the HMAC)."""
