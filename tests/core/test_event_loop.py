@@ -68,3 +68,19 @@ def test_grpc_aio_serves_on_uvloop() -> None:
             await server.stop(None)
 
     assert event_loop.run(main(), {}) == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_objects_alive_at_start_are_frozen_out_of_collections() -> None:
+    import gc
+
+    kept_for_good = [object() for _ in range(100)]
+    gc.unfreeze()
+    try:
+
+        async def frozen_count() -> int:
+            return gc.get_freeze_count()
+
+        assert event_loop.run(frozen_count(), {}) >= len(kept_for_good)
+        assert gc.isenabled()  # objects made later are still collected
+    finally:
+        gc.unfreeze()

@@ -10,11 +10,18 @@ library's loop and one native library fewer.
 `ANIMA_EVENT_LOOP` chooses: `auto` (the default: uvloop if importable), `uvloop` (refuse
 to start without it) or `asyncio` (the standard loop, e.g. to rule uvloop out while
 debugging).
+
+Before the loop starts, `run` also moves what the process built so far (its modules,
+classes, configuration: 200,000+ objects in each service) out of the garbage collector's
+way with `gc.freeze()`: they live as long as the process, and each full collection
+otherwise walked them all again (~8% of the runtime's CPU under load in the HTTP bench).
+Objects made later are collected as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
@@ -48,6 +55,13 @@ def loop_factory(
     return new_loop
 
 
+def freeze_startup_objects() -> None:
+    """Keep the objects alive now out of every later collection (they are the
+    process's own: modules, classes, settings); garbage among them is collected first."""
+    gc.collect()
+    gc.freeze()
+
+
 def run(main: Coroutine[Any, Any, T], environ: Mapping[str, str] | None = None) -> T:
     """asyncio.run(main) on the loop `ANIMA_EVENT_LOOP` asks for."""
     try:
@@ -55,8 +69,9 @@ def run(main: Coroutine[Any, Any, T], environ: Mapping[str, str] | None = None) 
     except BaseException:
         main.close()  # never awaited: close it so Python does not warn about it
         raise
+    freeze_startup_objects()
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(main)
 
 
-__all__ = ["CHOICES", "ENV_VAR", "loop_factory", "run"]
+__all__ = ["CHOICES", "ENV_VAR", "freeze_startup_objects", "loop_factory", "run"]
