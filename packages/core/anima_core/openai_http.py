@@ -128,8 +128,9 @@ class OpenAICompatibleEndpoint:
         )
         self._paths: dict[str, tuple[httpx.URL, str]] = {}
         timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s or timeout_s)
+        tls = httpx.create_ssl_context()  # one for all pools: each costs a CA bundle load
         self._clients = tuple(
-            httpx.AsyncClient(headers=headers, timeout=timeout) for _ in range(_POOLS)
+            httpx.AsyncClient(headers=headers, timeout=timeout, verify=tls) for _ in range(_POOLS)
         )
         self._turns = itertools.cycle(self._clients)
 
