@@ -17,7 +17,16 @@ import pytest
 from anima_core.event_stream import LineSplitter
 from anima_core.openai_http import OpenAICompatibleEndpoint, retry_after_s
 from anima_verify.errors import AnimaError, ErrorKind
-from tests.runtime.fake_openai import API_KEY, Events, FakeOpenAI, Json, Raw, Status, Trickle
+from tests.runtime.fake_openai import (
+    API_KEY,
+    Events,
+    FakeOpenAI,
+    Json,
+    Raw,
+    Status,
+    Trickle,
+    embedding_of,
+)
 
 PATH = "/chat/completions"
 
@@ -424,3 +433,27 @@ async def test_the_default_answer_limit_is_8_mib_but_embeddings_may_be_larger(
                 assert f"answered with more than {8 * 1024 * 1024} bytes" in await failure(e)
         finally:
             await e.aclose()
+
+
+async def test_concurrent_calls_over_the_pools_each_get_their_own_answer(
+    fake: FakeOpenAI,
+) -> None:
+    """Calls are spread over several connection pools (httpcore's pool scan is quadratic
+    in its connections); each still gets its own answer, with the key sent, and closing
+    the endpoint closes every pool."""
+    endpoint = make_endpoint(fake.base_url)
+    texts = [f"text {n}" for n in range(40)]
+    try:
+        answers = await asyncio.gather(
+            *(endpoint.post_json("/embeddings", {"input": text}) for text in texts)
+        )
+        for text, answer in zip(texts, answers, strict=True):
+            assert answer["data"][0]["embedding"] == embedding_of(text, fake.embedding_dimension)
+        assert len(fake.requests) == len(texts)
+        assert {seen.authorization for seen in fake.requests} == {f"Bearer {API_KEY}"}
+        assert not endpoint.is_closed
+    finally:
+        await endpoint.aclose()
+    assert endpoint.is_closed
+    with pytest.raises(RuntimeError):  # a closed endpoint sends nothing more
+        await endpoint.post_json("/embeddings", {"input": "late"})

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from types import SimpleNamespace
+from typing import Any
 
 import grpc
 import grpc.aio
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
@@ -240,3 +243,32 @@ async def test_cancelling_a_traced_call_reaches_the_server(
     assert client.attributes is not None and server.attributes is not None
     assert client.attributes["rpc.grpc.status_code"] == cancelled_code
     assert server.attributes["rpc.grpc.status_code"] == cancelled_code
+
+
+async def test_without_a_recording_provider_calls_are_not_intercepted() -> None:
+    """No SDK provider: no client interceptors (a grpc.aio call with any runs behind an
+    extra task) and server handlers pass through as they are; with one, both trace."""
+    noop = trace.NoOpTracerProvider()
+    recording = configure_tracing("anima-test", set_global=False)
+
+    async def behavior(request: Any, context: Any) -> Any:
+        return request
+
+    handler = grpc.unary_unary_rpc_method_handler(behavior)
+    details: Any = SimpleNamespace(method="/anima.test.v1.Test/Call", invocation_metadata=())
+
+    async def continuation(_: Any) -> Any:
+        return handler
+
+    assert tracing_client_interceptors(tracer_provider=noop) == []
+    passed = await TracingServerInterceptor(tracer_provider=noop).intercept_service(
+        continuation, details
+    )
+    assert passed is handler
+
+    assert len(tracing_client_interceptors(tracer_provider=recording)) == 4
+    wrapped = await TracingServerInterceptor(tracer_provider=recording).intercept_service(
+        continuation, details
+    )
+    assert wrapped is not handler
+    assert wrapped.unary_unary is not behavior

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from anima_memory.service import MemoryDraft, MemoryService
-from anima_memory_api.types import MemoryFilter
+from anima_memory_api.types import MemoryFilter, SearchQuery
 from anima_runtime.agent.formats import format_response
 from anima_runtime.agent.runtime import AgentRuntime, TurnLimits
 from anima_runtime.agent.state import State
@@ -513,6 +513,38 @@ async def test_continue_is_not_silent_its_decision_is_logged_first(
         DECIDED,  # the part CONTINUE sent
         [EntryKind.ACTION, EntryKind.EVALUATOR],
     ]
+
+
+async def test_a_turn_embeds_each_message_once_and_stores_the_reply_in_one_call(
+    make_runtime: Factory, memory: MemoryService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reply is embedded by the memory service inside its one CreateMemories (no
+    separate Embed round trip, issue 20), and stored with the embedding of its text."""
+    calls: list[str] = []
+    for name in ("embed", "create"):
+        method = getattr(memory, name)
+
+        def counted(*args: Any, _name: str = name, _method: Any = method) -> Any:
+            calls.append(_name)
+            return _method(*args)
+
+        monkeypatch.setattr(memory, name, counted)
+    model = ScriptedModel(reply("Lisbon has great tiles.", "NONE"))
+    runtime = await make_runtime(model)
+
+    result = await runtime.handle_message(room_id="r1", entity_id="bob", text="Tell me a fact.")
+
+    # The incoming message: embedded (its vector drives recall), then stored; the reply:
+    # one create.
+    assert calls == ["embed", "create", "create"]
+    (said,) = result.responses
+    found = (
+        await memory.search_many(
+            [SearchQuery(MemoryFilter(agent_id=AGENT, room_id="r1"), "Lisbon has great tiles.")]
+        )
+    )[0]
+    assert found[0].memory.id == said.memory_id
+    assert found[0].score > 0.99  # stored with its own text's embedding
 
 
 @pytest.mark.parametrize("chosen", ["NONE", "GREET"])

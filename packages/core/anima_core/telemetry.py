@@ -16,6 +16,13 @@ roughly 25-45 us per span on a small shared VM; our own code adds ~1-5 us).
 Span names and attributes follow the OpenTelemetry RPC conventions:
 `package.Service/Method`, `rpc.system`, `rpc.service`, `rpc.method`,
 `rpc.grpc.status_code`.
+
+Tracing is on where spans go somewhere: an SDK TracerProvider is passed in or installed
+globally (anima_core.otel does that when the OTEL_* variables ask for export). Without
+one every span would be a no-op, so the client interceptors are left off the channel
+and the server interceptor passes handlers through: a grpc.aio call with any client
+interceptor runs in an extra task behind a Python wrapper (issue 20). Such a process
+then passes no trace context on either; configure export on all services or none.
 """
 
 from __future__ import annotations
@@ -109,6 +116,11 @@ def configure_tracing(
     return provider
 
 
+def _exporting(provider: trace.TracerProvider | None) -> bool:
+    """Whether spans made with `provider` (None: the global one) are recorded."""
+    return isinstance(trace.get_tracer_provider() if provider is None else provider, TracerProvider)
+
+
 def _tracer(provider: trace.TracerProvider | None) -> Tracer:
     return trace.get_tracer(_INSTRUMENTATION, tracer_provider=provider)
 
@@ -140,12 +152,13 @@ class TracingServerInterceptor(ServerInterceptor):
     def __init__(self, *, tracer_provider: trace.TracerProvider | None = None) -> None:
         self._tracer = _tracer(tracer_provider)
         self._handlers = WrappedHandlers(self._trace)
+        self._on = _exporting(tracer_provider)
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> Handler:
         handler = await continuation(handler_call_details)
-        if handler is None:
+        if handler is None or not self._on:
             return handler
         return self._handlers.get(handler_call_details.method, handler)
 
@@ -343,11 +356,14 @@ class TracingStreamStreamClientInterceptor(_ClientTracing, _StreamStream):
 def tracing_client_interceptors(
     *, tracer_provider: trace.TracerProvider | None = None
 ) -> list[Any]:
-    """The four client interceptors, ready for `grpc.aio.*_channel(interceptors=...)`.
+    """The four client interceptors, ready for `grpc.aio.*_channel(interceptors=...)`;
+    none where spans are not recorded (no SDK provider given or installed).
 
     Typed Any because grpc-stubs declares aio.ClientInterceptor as a
     must-cast placeholder.
     """
+    if not _exporting(tracer_provider):
+        return []
     return [
         TracingUnaryUnaryClientInterceptor(tracer_provider=tracer_provider),
         TracingUnaryStreamClientInterceptor(tracer_provider=tracer_provider),

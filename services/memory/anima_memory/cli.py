@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from anima.memory.v1 import memory_pb2 as pb
+from anima_core import event_loop
 from anima_core.auth import token_digest
 from anima_core.config import load_config
 from anima_core.files import replace_file
@@ -133,7 +134,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         config = load_memory_config(args)
         with exported_telemetry("anima-memory", os.environ):
-            asyncio.run(_serve_async(config, args.ready_file))
+            event_loop.run(_serve_async(config, args.ready_file))
     except AnimaError as exc:
         print(f"anima memory: {exc.message}", file=sys.stderr)
         return 1

@@ -24,7 +24,6 @@ environment (a missing token, an unreachable or refusing service, a busy port).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import secrets
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 
+from anima_core import event_loop
 from anima_core.auth import token_digest
 from anima_core.config import ConfigError, load_config
 from anima_core.files import replace_file
@@ -186,7 +186,7 @@ def serve_command(args: argparse.Namespace) -> int:
         config = load_runtime_config(args)
         config.check_startable()
         with exported_telemetry("anima-runtime", os.environ):
-            return asyncio.run(_serve(args, config))
+            return event_loop.run(_serve(args, config))
     except (EnvironmentProblem, ChainSetupProblem) as exc:
         return _fail(str(exc), EXIT_ENVIRONMENT)
     except (SignerError, MemoryServiceError) as exc:  # a service the runtime needs refused

@@ -97,7 +97,6 @@ class MessageLoop:
             memory=memory,
             log=log,
             redactor=self._redactor,
-            embed=context.embed,
             stamp=self._stamp,
         )
         self.actions: tuple[Action, ...]

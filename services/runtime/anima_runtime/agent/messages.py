@@ -73,8 +73,9 @@ def check_message(
     return text, user_name
 
 
-def draft(message: Message, vector: Matrix) -> MemoryDraft:
-    """The memory of `message` in the messages table, with its embedding."""
+def draft(message: Message, vector: Matrix | None = None) -> MemoryDraft:
+    """The memory of `message` in the messages table, with its embedding (None: the
+    memory service embeds the text)."""
     return MemoryDraft(
         id=message.id,
         agent_id=message.agent_id,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from anima_memory_api.types import Matrix
@@ -43,14 +43,12 @@ class TurnRecord:
         memory: MemoryPort,
         log: AgentLog,
         redactor: Redactor,
-        embed: Callable[[Sequence[str]], Awaitable[Matrix]],
         stamp: Callable[[], int],
     ) -> None:
         self._agent_id = agent_id
         self._memory = memory
         self._log = log
         self._redactor = redactor
-        self._embed = embed  # counts as the turn's model time
         self._stamp = stamp
 
     def log_heard(self, message: Message) -> asyncio.Future[list[int]]:
@@ -110,12 +108,12 @@ class TurnRecord:
         )
 
     def store(self, reply: Message) -> asyncio.Future[None]:
-        """Start embedding and storing `reply`."""
+        """Start storing `reply`: one CreateMemories, in which the memory service embeds
+        it (an Embed call and then a Create cost a second round trip: issue 20)."""
         return asyncio.ensure_future(self._store(reply))
 
     async def _store(self, reply: Message) -> None:
-        vector = (await self._embed([reply.content.text]))[0]
-        await self._memory.create([draft(reply, vector)])
+        await self._memory.create([draft(reply)])
 
     async def withdraw(self, reply: Message, stored: asyncio.Future[None]) -> None:
         """Undo storing a reply that will not be logged (the turn failed first)."""
