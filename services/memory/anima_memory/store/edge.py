@@ -49,6 +49,8 @@ _ENGINE_CONFIG = "edge_config.json"  # qdrant-edge writes it beside its segments
 class EdgeStore:
     """A VectorStore over a Qdrant Edge shard; `open` is the way in."""
 
+    holds_gil = True  # qdrant-edge 0.9 (see above)
+
     def __init__(
         self,
         *,
