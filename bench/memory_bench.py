@@ -13,7 +13,10 @@ TLS, tokens, real MiniLM embeddings of realistic chat sentences (bench/corpus.py
 
 Embeddings of the corpus are cached in bench/.cache (the model is deterministic).
 Prints figures and the machine they ran on; not a pass/fail test.
+5. Pauses: search latency (p99, max) over gRPC while --during-ingest more memories
+   are ingested, so the service's index build (every 10,000) falls inside.
 Usage: python bench/memory_bench.py [--points 100000] [--queries 300] [--ingest 4000]
+       [--during-ingest 12000]
 """
 
 from __future__ import annotations
@@ -71,8 +74,8 @@ def placement(i: int) -> tuple[str, str]:
     return f"room-{i % ROOMS}", TABLES[(i // ROOMS) % len(TABLES)]
 
 
-def build_store(path: Path, texts: list[str], vectors: np.ndarray) -> None:
-    store = EdgeStore.open(path)
+def build_store(path: Path, texts: list[str], vectors: np.ndarray, *, int8: bool) -> None:
+    store = EdgeStore.open(path, quantize_int8=int8)
     started = time.perf_counter()
     building = 0.0
     for start in range(0, len(texts), 1024):
@@ -109,6 +112,10 @@ def build_store(path: Path, texts: list[str], vectors: np.ndarray) -> None:
     store.close()
 
 
+# The store's tuning, for the service and build_store alike (set by main).
+STORE_ENV: dict[str, str] = {}
+
+
 def start_service(data_dir: Path, store: Path) -> tuple[subprocess.Popen[bytes], int, bytes]:
     data_dir.mkdir(parents=True, exist_ok=True)
     ready = data_dir / "ready.json"
@@ -117,6 +124,7 @@ def start_service(data_dir: Path, store: Path) -> tuple[subprocess.Popen[bytes],
         "ANIMA_MEMORY_CALLERS": json.dumps({"runtime": token_digest(TOKEN)}),
         "ANIMA_MEMORY_EMBEDDED__PATH": str(store),
         "ANIMA_MEMORY_MINILM_THREADS": str(os.cpu_count() or 2),
+        **STORE_ENV,
     }
     process = subprocess.Popen(
         [
@@ -187,6 +195,7 @@ def exact_top10(vectors: np.ndarray, query: np.ndarray, mask: np.ndarray | None)
 
 
 async def measure_search(
+    pid: int,
     client: MemoryClient,
     vectors: np.ndarray,
     queries: np.ndarray,
@@ -208,13 +217,18 @@ async def measure_search(
         await asyncio.sleep(0.5)
         latencies: list[float] = []
         found: list[set[str]] = []
+        cpu = service_cpu_s(pid)
         for query, (where, _) in zip(queries, cases, strict=True):
             started = time.perf_counter()
             hits = await client.search(where, query.tolist(), limit=10)
             latencies.append(time.perf_counter() - started)
             found.append({h.memory.id for h in hits})
+        per_search = (service_cpu_s(pid) - cpu) / len(queries) * 1e3
         recalls = [len(want & got) / 10 for (_, want), got in zip(cases, found, strict=True)]
-        print(f"search by vector, {label}: {percentiles(latencies)}")
+        print(
+            f"search by vector, {label}: {percentiles(latencies)}; "
+            f"service CPU {per_search:.2f} ms/search"
+        )
         print(f"  recall@10 vs exact: mean {np.mean(recalls):.3f}, min {np.min(recalls):.2f}")
     latencies = []
     for text in query_texts[:100]:
@@ -254,26 +268,63 @@ async def run_service_phase(
         async with MemoryClient.connect(
             f"127.0.0.1:{port}", TOKEN, certificate_pem=certificate
         ) as client:
-            await measure_search(client, vectors, queries, query_texts)
+            await measure_search(process.pid, client, vectors, queries, query_texts)
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
-async def run_ingest_phase(data_dir: Path, texts: list[str]) -> None:
+def service_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def search_during_ingest(client: MemoryClient, texts: list[str]) -> None:
+    """Searches one at a time while `texts` are ingested in batches of 256 (2 streams):
+    the service's pauses, index builds included, show in the tail of these latencies."""
+    where = MemoryFilter(agent_id="ingest-agent")
+    query = (await client.embed(["what did we talk about yesterday?"]))[0].tolist()
+    latencies: list[float] = []
+    done = asyncio.Event()
+
+    async def searcher() -> None:
+        while not done.is_set():
+            started = time.perf_counter()
+            await client.search(where, query, limit=10)
+            latencies.append(time.perf_counter() - started)
+            await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(searcher())
+    try:
+        rate = await ingest(client, texts, 256, 2)
+    finally:
+        done.set()
+        await task
+    print(
+        f"search during an ingest of {len(texts):,} ({rate:,.0f}/s, index builds included): "
+        f"{percentiles(latencies)}, max {max(latencies) * 1000:.0f} ms"
+    )
+
+
+async def run_ingest_phase(data_dir: Path, texts: list[str], during: list[str]) -> None:
     process, port, certificate = start_service(data_dir, data_dir / "store")
     try:
         await wait_serving(port, certificate)
         async with MemoryClient.connect(
             f"127.0.0.1:{port}", TOKEN, certificate_pem=certificate
         ) as client:
-            await ingest(client, texts[:256], 64, 2)  # warm-up
-            for batch, streams in ((64, 2), (256, 2)):
+            await ingest(client, (texts or during)[:256], 64, 2)  # warm-up
+            for batch, streams in ((64, 2), (256, 2)) if texts else ():
+                cpu = service_cpu_s(process.pid)
                 rate = await ingest(client, texts, batch, streams)
+                per_memory = (service_cpu_s(process.pid) - cpu) / len(texts) * 1e3
                 print(
                     f"ingest over gRPC incl. embedding, batches of {batch}, {streams} streams: "
-                    f"{rate:,.0f} memories/s"
+                    f"{rate:,.0f} memories/s, service CPU {per_memory:.2f} ms/memory"
                 )
+            if during:
+                await search_during_ingest(client, during)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -284,8 +335,19 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--ingest", type=int, default=4_000)
+    parser.add_argument(
+        "--during-ingest", type=int, default=12_000, help="memories ingested while searching"
+    )
+    parser.add_argument("--search-ef", type=int, help="the service's default if not given")
+    parser.add_argument(
+        "--float32-only", action="store_true", help="no int8 copies (the default before)"
+    )
     args = parser.parse_args()
-    print(f"memory bench on {machine()}")
+    if args.search_ef:
+        STORE_ENV["ANIMA_MEMORY_EMBEDDED__SEARCH_EF"] = str(args.search_ef)
+    STORE_ENV["ANIMA_MEMORY_EMBEDDED__QUANTIZE_INT8"] = str(not args.float32_only).lower()
+    tuning = f"search_ef {args.search_ef or 'default'}, int8 copies {not args.float32_only}"
+    print(f"memory bench on {machine()}; {tuning}")
     texts = sentences(args.points + args.queries)
     embedder = MiniLmOnnxEmbedder.load()
     vectors = corpus_vectors(texts, embedder)
@@ -294,8 +356,13 @@ def main() -> None:
     print(f"{len(texts):,} distinct chat sentences, {words:.1f} words on average")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        asyncio.run(run_ingest_phase(root / "ingest", sentences(args.ingest, seed=11)))
-        build_store(root / "store", texts[: args.points], stored)
+        wanted = args.ingest + args.during_ingest
+        ingested = sentences(wanted, seed=11) if wanted else []
+        if ingested:
+            asyncio.run(
+                run_ingest_phase(root / "ingest", ingested[: args.ingest], ingested[args.ingest :])
+            )
+        build_store(root / "store", texts[: args.points], stored, int8=not args.float32_only)
         asyncio.run(
             run_service_phase(root / "serve", root / "store", stored, queries, texts[args.points :])
         )

@@ -180,13 +180,19 @@ def main() -> None:
     parser.add_argument("--optimize-every", type=int, default=10_000, help="points")
     parser.add_argument("--hnsw-m", type=int, default=0)
     parser.add_argument("--tenant-m", type=int, default=16)
-    parser.add_argument("--search-ef", type=int, default=128)
+    parser.add_argument("--search-ef", type=int, default=64)
+    parser.add_argument("--float32-only", action="store_true", help="no int8 copies")
     args = parser.parse_args()
 
     print(f"machine: {machine()}")
     vectors, queries, source = load_vectors(args)
     dimension = vectors.shape[1]
-    tuning = {"hnsw_m": args.hnsw_m, "tenant_m": args.tenant_m, "search_ef": args.search_ef}
+    tuning = {
+        "hnsw_m": args.hnsw_m,
+        "tenant_m": args.tenant_m,
+        "search_ef": args.search_ef,
+        "quantize_int8": not args.float32_only,
+    }
     print(
         f"{len(vectors):,} points of {dimension}-d ({source}); {args.agents} agents x "
         f"{args.rooms} rooms x {len(TABLES)} tables; {tuning}"

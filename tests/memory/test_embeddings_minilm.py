@@ -216,3 +216,66 @@ async def test_a_closed_embedder_refuses() -> None:
     await embedder.aclose()
     with pytest.raises(EmbeddingFailed, match="closed"):
         await embedder.embed(["too late"])
+
+
+class _CountedRuns:
+    """Notes the texts of every model run the embedder makes (a test spy)."""
+
+    def __init__(self, embedder: MiniLmOnnxEmbedder, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.runs: list[list[str]] = []
+        run_before = embedder._embed_batch
+
+        def run(texts: list[str]) -> np.ndarray:
+            self.runs.append(list(texts))
+            return run_before(texts)
+
+        monkeypatch.setattr(embedder, "_embed_batch", run)
+
+
+async def test_concurrent_small_calls_share_model_runs(
+    minilm: MiniLmOnnxEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = [[f"query number {n} about " + "boats " * (n % 5)] for n in range(40)]
+    calls += [["two texts in one call", "the second of them"]]
+    alone = [await minilm.embed(texts) for texts in calls]
+    spy = _CountedRuns(minilm, monkeypatch)
+    together = await asyncio.gather(*(minilm.embed(texts) for texts in calls))
+    for want, got in zip(alone, together, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    # 42 texts arrived while no worker had started: a full batch (32) and the rest,
+    # each call whole in one run, in the order the calls came.
+    assert [len(run) for run in spy.runs] == [32, 10]
+    assert [t for run in spy.runs for t in run] == [t for texts in calls for t in texts]
+
+
+async def test_a_failed_shared_run_fails_each_of_its_calls_and_not_the_next(
+    minilm: MiniLmOnnxEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_before = minilm._embed_batch
+    failing = True
+
+    def run(texts: list[str]) -> np.ndarray:
+        if failing:
+            raise EmbeddingFailed("MiniLM inference failed: test")
+        return run_before(texts)
+
+    monkeypatch.setattr(minilm, "_embed_batch", run)
+    outcomes = await asyncio.gather(
+        *(minilm.embed([f"text {n}"]) for n in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(o, EmbeddingFailed) for o in outcomes)
+    failing = False
+    assert (await minilm.embed(["fine again"])).shape == (1, 384)
+
+
+async def test_a_cancelled_small_call_leaves_the_others_their_rows(
+    minilm: MiniLmOnnxEmbedder,
+) -> None:
+    texts = [f"sentence {n} on the shared batch" for n in range(6)]
+    calls = [asyncio.create_task(minilm.embed([t])) for t in texts]
+    await asyncio.sleep(0)  # all six are waiting for a worker
+    calls[2].cancel()
+    done = await asyncio.gather(*calls, return_exceptions=True)
+    assert isinstance(done[2], asyncio.CancelledError)
+    for n in (0, 1, 3, 4, 5):
+        np.testing.assert_allclose(done[n], await minilm.embed([texts[n]]), atol=1e-5)

@@ -1,7 +1,9 @@
 """SearchMemoriesBatch end to end over gRPC: several searches in one call answer
 exactly what each would alone, within their own filters and agent; a bad search
 is named by its index; the batch size is bounded; text queries share one model
-call and the store searches one worker-thread hop."""
+call and the store searches run in one go: inline on the embedded engine (which
+holds the GIL through every call, so a worker thread would free nothing), in one
+worker-thread hop on a store that lets the GIL go."""
 
 from __future__ import annotations
 
@@ -155,6 +157,7 @@ class _Threads:
 
     def __init__(self, store: VectorStore) -> None:
         self._store = store
+        self.holds_gil = store.holds_gil
         self.threads: list[int] = []
 
     def search(self, *args: Any, **kwargs: Any) -> list[ScoredMemory]:
@@ -165,8 +168,9 @@ class _Threads:
         return getattr(self._store, name)
 
 
-async def test_text_and_vector_queries_mix_with_one_model_call_and_one_thread_hop(
-    served: Served, client: MemoryClient, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("holds_gil", [True, False], ids=["inline", "worker-thread"])
+async def test_text_and_vector_queries_mix_with_one_model_call_and_one_store_call(
+    served: Served, client: MemoryClient, monkeypatch: pytest.MonkeyPatch, holds_gil: bool
 ) -> None:
     await stored(client)
     service = served.running.service
@@ -179,6 +183,7 @@ async def test_text_and_vector_queries_mix_with_one_model_call_and_one_thread_ho
     embed_before = service.embedder.embed
     monkeypatch.setattr(service.embedder, "embed", embed)
     store = _Threads(service.store)
+    store.holds_gil = holds_gil
     monkeypatch.setattr(service, "store", store)
 
     chess, lisbon = "Who plays chess?", "Who lives in Lisbon?"
@@ -192,7 +197,8 @@ async def test_text_and_vector_queries_mix_with_one_model_call_and_one_thread_ho
     )
     assert embedded == [[chess, lisbon]]  # once, each distinct text once
     assert len(store.threads) == 4 and len(set(store.threads)) == 1
-    assert store.threads[0] != threading.get_ident()  # off the event loop
+    on_loop = store.threads[0] == threading.get_ident()
+    assert on_loop is holds_gil
     assert [r[0].memory.text for r in (results[0], results[2], results[3])] == [
         TEXTS[1][2],
         TEXTS[4][2],

@@ -346,13 +346,17 @@ def test_stats_count_points(store: VectorStore) -> None:
 # ------------------------------------------------------------------ edge only
 
 
+@pytest.mark.parametrize("quantize_int8", [True, False], ids=["int8-copies", "float32-only"])
 @pytest.mark.parametrize("hnsw_m", [16, 0], ids=["global-graph", "per-agent-graph-only"])
-def test_edge_recall_after_optimize(tmp_path: Path, hnsw_m: int) -> None:
-    """With the graph built (thresholds scaled down to a few thousand points)."""
+def test_edge_recall_after_optimize(tmp_path: Path, hnsw_m: int, quantize_int8: bool) -> None:
+    """With the graph built (thresholds scaled down to a few thousand points). Scores
+    are exact float32 cosines even when the graph is walked on int8 copies (rescored),
+    so min_score, and the duplicate check built on it, keep their meaning."""
     store = EdgeStore.open(
         tmp_path,
         dimension=DIM,
         hnsw_m=hnsw_m,
+        quantize_int8=quantize_int8,
         full_scan_points=100,
         index_points=500,
         segment_points=20_000,
@@ -367,11 +371,22 @@ def test_edge_recall_after_optimize(tmp_path: Path, hnsw_m: int) -> None:
         assert store.stats().indexed_points == 3000
 
         recalls = []
+        row_of = {m.id: n for n, m in enumerate(batch)}
         for query in unit(rng, 50):
             hits = store.search(query, MemoryFilter(agent_id=AGENT), 10)
             truth = {batch[i].id for i in np.argsort(-(vectors @ query))[:10]}
             recalls.append(len(truth & {h.memory.id for h in hits}) / 10)
+            exact = [float(vectors[row_of[h.memory.id]] @ query) for h in hits]
+            assert [h.score for h in hits] == pytest.approx(exact, abs=1e-5)
         assert np.mean(recalls) >= 0.95
+        # A stored vector finds itself above a near-1 threshold (what dedup asks).
+        hits = store.search(vectors[7], MemoryFilter(agent_id=AGENT), 1, min_score=0.9999)
+        assert [h.memory.id for h in hits] == [batch[7].id]
+        # exact=True ignores the int8 copies: numpy's ranking and scores.
+        query = unit(rng, 1)[0]
+        hits = store.search(query, MemoryFilter(agent_id=AGENT), 10, exact=True)
+        order = np.argsort(-(vectors @ query))[:10]
+        assert [h.memory.id for h in hits] == [batch[i].id for i in order]
     finally:
         store.close()
 

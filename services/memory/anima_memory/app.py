@@ -82,6 +82,7 @@ def open_store(config: MemoryConfig) -> VectorStore:
         tenant_m=e.tenant_m,
         ef_construct=e.hnsw_ef_construct,
         search_ef=e.search_ef,
+        quantize_int8=e.quantize_int8,
         # Segments below the build threshold stay unindexed, so the two agree.
         index_points=e.index_after_points,
     )

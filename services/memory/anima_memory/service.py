@@ -3,7 +3,8 @@
 Writes are serialized: per agent (so a `unique` check and its insert are one
 step, and an export is a point-in-time snapshot), then briefly across agents
 (so an id can never be claimed by two agents at once). Reads run freely.
-Store calls run in worker threads; the event loop never waits on the engine.
+Store calls run in worker threads, except short reads on an engine that holds
+the GIL for the whole call (the embedded one): there the loop waits either way.
 What a request may hold, and the checks it passes first, are in checks.py.
 
 Those locks live in this process, and Qdrant has no transactions across
@@ -174,7 +175,7 @@ class MemoryService:
         checked, vector = self._check_search(search, "")
         if vector is None:
             vector = (await self.embedder.embed([str(checked.query)]))[0]
-        return await self._run(self._search_one, checked, vector)
+        return await self._read(self._search_one, checked, vector)
 
     async def search_many(self, searches: Sequence[SearchQuery]) -> list[list[ScoredMemory]]:
         """Each search's results, in order, as `search` would give them: all checked
@@ -192,7 +193,7 @@ class MemoryService:
         if texts:
             rows = dict(zip(texts, await self.embedder.embed(texts), strict=True))
         ready = [(s, rows[str(s.query)] if v is None else v) for s, v in checked]
-        return await self._run(self._search_all, ready)
+        return await self._read(self._search_all, ready)
 
     async def get(
         self, agent_id: str, ids: Sequence[str], *, with_vectors: bool = False
@@ -202,7 +203,7 @@ class MemoryService:
         if len(ids) > self.limits.max_results:
             raise InvalidMemoryRequest(f"{len(ids)} ids; at most {self.limits.max_results}")
         wanted = [check_memory_id(i, f"ids[{n}]") for n, i in enumerate(ids)]
-        found = await self._run(self.store.get, wanted, with_vectors=with_vectors)
+        found = await self._read(self.store.get, wanted, with_vectors=with_vectors)
         # Another agent's memory is reported missing, not forbidden: ids leak nothing.
         own = [m for m in found if m.agent_id == agent_id]
         present = {m.id for m in own}
@@ -210,13 +211,13 @@ class MemoryService:
 
     async def recent(self, where: MemoryFilter, limit: int = 0) -> list[Memory]:
         self._served(check_filter(where).agent_id, "filter.agent_id")
-        return await self._run(
+        return await self._read(
             self.store.recent, where, check_limit(limit, DEFAULT_RECENT_LIMIT, self.limits)
         )
 
     async def count(self, where: MemoryFilter) -> int:
         self._served(check_filter(where).agent_id, "filter.agent_id")
-        return await self._run(self.store.count, where)
+        return await self._read(self.store.count, where)
 
     async def embed(self, texts: Sequence[str]) -> Vector:
         if len(texts) > self.limits.max_batch:
@@ -449,6 +450,13 @@ class MemoryService:
 
     @staticmethod
     async def _run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def _read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A short read: inline where the store holds the GIL anyway (a worker thread
+        would only add a hop: two thread switches and a wake-up of the loop)."""
+        if self.store.holds_gil:
+            return fn(*args, **kwargs)
         return await asyncio.to_thread(fn, *args, **kwargs)
 
 

@@ -53,6 +53,13 @@ class MiniLmOnnxEmbedder:
     and much steadier when other processes take CPU), and concurrent callers run side by
     side. Each call keeps at most `threads` batches queued, so a query is never stuck
     behind a whole bulk import.
+
+    Small calls (one batch or less: a query, a chat message) share batches: while
+    every worker is busy, the texts of the calls that arrive wait together and go to
+    the next free worker as one batch. A call never waits for others to arrive (an
+    idle worker takes it at once); it only stops paying a model run of its own, which
+    costs about as much as the text (single sentences measured 4.9 ms of CPU each
+    alone, 2.6 ms in batches).
     """
 
     def __init__(
@@ -75,6 +82,9 @@ class MiniLmOnnxEmbedder:
         self._batch_size = batch_size
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="minilm")
         self._closed = False
+        # Small calls waiting for a worker: their texts and where their rows go.
+        self._waiting: list[tuple[list[str], asyncio.Future[Matrix]]] = []
+        self._small_runs: set[asyncio.Task[None]] = set()  # workers taken by small calls
 
     @classmethod
     def load(
@@ -113,8 +123,8 @@ class MiniLmOnnxEmbedder:
     async def embed(self, texts: Sequence[str]) -> Matrix:
         if not texts:
             return np.zeros((0, self._dimension), np.float32)
-        if len(texts) <= self._batch_size:  # one batch: one trip to a worker
-            return await self._on_worker(self._embed_batch, list(texts))
+        if len(texts) <= self._batch_size:  # one batch at most: shares a worker trip
+            return await self._embed_small(list(texts))
         encodings = await self._on_worker(self._tokenize, list(texts))
         batches = self._batches(encodings)
         in_flight = asyncio.Semaphore(self._threads)
@@ -125,6 +135,46 @@ class MiniLmOnnxEmbedder:
 
         results = await asyncio.gather(*(run(batch) for batch in batches))
         return self._assemble(len(texts), batches, results)
+
+    async def _embed_small(self, texts: list[str]) -> Matrix:
+        if self._closed:
+            raise EmbeddingFailed("the MiniLM embedder is closed")
+        rows: asyncio.Future[Matrix] = asyncio.get_running_loop().create_future()
+        self._waiting.append((texts, rows))
+        if len(self._small_runs) < self._threads:
+            run = asyncio.create_task(self._run_waiting())
+            self._small_runs.add(run)
+            run.add_done_callback(self._small_runs.discard)
+        return await rows
+
+    async def _run_waiting(self) -> None:
+        """Embed waiting small calls, a batch at a time, until none are left."""
+        while self._waiting:
+            calls = self._take_waiting()
+            texts = [text for call_texts, _ in calls for text in call_texts]
+            try:
+                matrix = await self._on_worker(self._embed_batch, texts)
+            except Exception as e:  # every call of the batch gets the error
+                for _, rows in calls:
+                    if not rows.done():
+                        rows.set_exception(e)
+                continue
+            start = 0
+            for call_texts, rows in calls:
+                if not rows.done():  # a cancelled caller has gone
+                    rows.set_result(matrix[start : start + len(call_texts)])
+                start += len(call_texts)
+
+    def _take_waiting(self) -> list[tuple[list[str], asyncio.Future[Matrix]]]:
+        """The oldest waiting calls whose texts fit one batch (always at least one)."""
+        taken, size = 0, 0
+        for call_texts, _ in self._waiting:
+            if taken and size + len(call_texts) > self._batch_size:
+                break
+            taken += 1
+            size += len(call_texts)
+        calls, self._waiting = self._waiting[:taken], self._waiting[taken:]
+        return calls
 
     async def aclose(self) -> None:
         self._closed = True

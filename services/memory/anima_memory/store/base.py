@@ -5,7 +5,8 @@ key and payload indexes on the filter fields (Qdrant's multitenancy advice),
 so a query means the same thing embedded and on a cluster.
 
 Adapters are synchronous: the embedded engine is an in-process library and
-the service calls adapters from worker threads. They trust their inputs
+the service calls adapters from worker threads (short reads inline where a
+worker thread would free nothing: `holds_gil`). They trust their inputs
 (validated by anima_memory_api.types); `upsert` of one call is one store
 operation, so a batch lands whole or not at all.
 """
@@ -28,6 +29,11 @@ class StoreStats:
 
 class VectorStore(Protocol):
     """A Qdrant collection of memories for many agents."""
+
+    # True when every call holds the GIL for its whole run (an in-process engine
+    # that never releases it): a worker thread then frees nothing for the event
+    # loop, so the service makes short reads inline and saves the thread hop.
+    holds_gil: bool
 
     @property
     def dimension(self) -> int: ...

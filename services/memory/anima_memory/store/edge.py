@@ -49,14 +49,33 @@ _ENGINE_CONFIG = "edge_config.json"  # qdrant-edge writes it beside its segments
 class EdgeStore:
     """A VectorStore over a Qdrant Edge shard; `open` is the way in."""
 
+    holds_gil = True  # qdrant-edge 0.9 (see above)
+
     def __init__(
-        self, *, path: Path, shard: qe.EdgeShard, lock_fd: int, dimension: int, search_ef: int
+        self,
+        *,
+        path: Path,
+        shard: qe.EdgeShard,
+        lock_fd: int,
+        dimension: int,
+        search_ef: int,
+        quantized: bool = False,
     ) -> None:
         self.path = path
         self._shard: qe.EdgeShard | None = shard
         self._lock_fd: int | None = lock_fd
         self._dimension = dimension
-        self._search_ef = search_ef
+        # Quantized graphs are walked on int8 copies; the best candidates are then
+        # rescored on the float32 vectors, so returned scores (and min_score) are exact.
+        # An exact search compares the float32 vectors only.
+        self._search_params = qe.SearchParams(
+            hnsw_ef=search_ef,
+            quantization=qe.QuantizationSearchParams(rescore=True) if quantized else None,
+        )
+        self._exact_params = qe.SearchParams(
+            exact=True,
+            quantization=qe.QuantizationSearchParams(ignore=True) if quantized else None,
+        )
 
     @classmethod
     def open(
@@ -67,7 +86,8 @@ class EdgeStore:
         hnsw_m: int = 0,
         tenant_m: int = 16,
         ef_construct: int = 100,
-        search_ef: int = 128,
+        search_ef: int = 64,
+        quantize_int8: bool = True,
         full_scan_points: int = 5_000,
         index_points: int = 5_000,
         segment_points: int = 20_000,
@@ -81,6 +101,12 @@ class EdgeStore:
             8x faster (0.4 s vs 3 s per 10k points) at the same latency and recall.
         tenant_m: graph links per point within one agent's memories, built in a
             segment where that agent has at least `full_scan_points` memories.
+        search_ef: candidates a graph search keeps (per segment). 64 found the same
+            top 10 as exact search on 100k real embeddings, at ~60% of 128's CPU.
+        quantize_int8: keep an int8 copy of every vector (a quarter of the float32
+            size, in RAM) that graph walks and scans compare first; results are
+            rescored on the float32 vectors. Measured on 100k real embeddings: the
+            same top 10 as exact search, at about half the search CPU.
         full_scan_points: a query whose filter matches fewer memories than this
             in a segment compares them all (exact) instead of walking a graph.
         index_points: `optimize()` leaves segments smaller than this unindexed.
@@ -111,13 +137,19 @@ class EdgeStore:
                 index_points=index_points,
                 segment_points=segment_points,
                 segment_number=segment_number,
+                quantize_int8=quantize_int8,
             )
             shard = _open_shard(path, config, create=stored is None)
         except BaseException:
             os.close(lock_fd)
             raise
         return cls(
-            path=path, shard=shard, lock_fd=lock_fd, dimension=dimension, search_ef=search_ef
+            path=path,
+            shard=shard,
+            lock_fd=lock_fd,
+            dimension=dimension,
+            search_ef=search_ef,
+            quantized=quantize_int8,
         )
 
     @property
@@ -169,7 +201,7 @@ class EdgeStore:
             query=qe.Query.Nearest(vector.tolist()),
             limit=limit,
             filter=edge_filter(where),
-            params=qe.SearchParams(hnsw_ef=self._search_ef, exact=exact),
+            params=self._exact_params if exact else self._search_params,
             with_payload=True,
             with_vector=with_vectors,
             score_threshold=min_score,
@@ -272,12 +304,20 @@ def _engine_config(
     index_points: int,
     segment_points: int,
     segment_number: int,
+    quantize_int8: bool,
 ) -> qe.EdgeConfig:
     def kb(points: int) -> int:  # the engine sizes segments in KB of float32 vectors
         return max(1, math.ceil(points * dimension * 4 / 1024))
 
+    quantization = None
+    if quantize_int8:
+        # quantile 0.99: the int8 range ignores the 1% most extreme coordinates.
+        quantization = qe.ScalarQuantizationConfig(
+            qe.ScalarType.Int8, quantile=0.99, memory=qe.Memory.Cached
+        )
     return qe.EdgeConfig(
         vectors=qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine),
+        quantization_config=quantization,
         hnsw_config=qe.HnswIndexConfig(
             m=hnsw_m,
             ef_construct=ef_construct,

@@ -49,6 +49,8 @@ _SERVER_ERRORS = (ApiException, httpx.HTTPError, grpc.RpcError, OSError)
 class QdrantServerStore:
     """A VectorStore over one Qdrant collection; `connect`, `local` or `open` a client."""
 
+    holds_gil = False  # network calls: a worker thread lets the event loop run meanwhile
+
     def __init__(
         self,
         *,
