@@ -114,7 +114,7 @@ class Synced:
 
 
 async def life_parts(
-    memory: LocalMemory, runtime: LocalRuntime, agent_id: str
+    memory: LocalMemory, runtime: LocalRuntime, agent_id: str, *, batch_size: int = 0
 ) -> list[tuple[str, bytes, int]]:
     """What node A's host services hold of the agent: the memory service's export
     (vectors included) and the runtime's record (character with its secrets); the
@@ -124,7 +124,7 @@ async def life_parts(
         memory.address, memory.admin_token, certificate_pem=memory.certificate_pem
     )
     async with client:
-        export = [chunk async for chunk in client.export(agent_id)]
+        export = [chunk async for chunk in client.export(agent_id, batch_size)]
     admin = runtime.grpc_client_as(runtime.admin_token)
     async with admin:
         record = await admin.export_agent(agent_id)
@@ -194,13 +194,7 @@ def start_node_b(
     """A fresh signer that reads the agent's anchor itself (blocks from genesis, a proof),
     and a memory service and runtime in front of it, as empty as the signer."""
     trusted = _genesis_hash(chain)
-    anchor_args = (
-        *("--anchor-contract", "0x" + synced.contract.hex()),
-        *("--anchor-trusted-block", trusted),
-    )
-    signer = stack.enter_context(
-        local_signer(state_dir / "node-b", callers=RECOVERY_CALLERS, extra_args=anchor_args)
-    )
+    signer = stack.enter_context(node_b_signer(state_dir, synced, chain))
     memory, runtime = start_node_b_host(stack, state_dir, signer)
     _say(
         "node B",
@@ -209,6 +203,17 @@ def start_node_b(
         f"{runtime.url}, empty",
     )
     return NodeB(signer, memory, runtime)
+
+
+def node_b_signer(
+    state_dir: Path, synced: Synced, chain: LocalChain
+) -> contextlib.AbstractContextManager[LocalSigner]:
+    """Node B's signer: its own root and state; it reads the anchor from genesis on."""
+    anchor_args = (
+        *("--anchor-contract", "0x" + synced.contract.hex()),
+        *("--anchor-trusted-block", _genesis_hash(chain)),
+    )
+    return local_signer(state_dir / "node-b", callers=RECOVERY_CALLERS, extra_args=anchor_args)
 
 
 def start_node_b_host(
