@@ -183,3 +183,34 @@ async def test_an_agent_the_signer_lacks_is_refused(nodes: tuple[Node, Node]) ->
         )
     assert "restore it into the signer first" in message
     assert not (b.agents_dir / "never-restored").exists()
+
+
+async def test_a_restored_log_that_does_not_verify_is_refused(nodes: tuple[Node, Node]) -> None:
+    a, b = nodes
+    agent_id, record = await _agent_on_a(a)
+    await a.manager.stop(agent_id)
+    entries, checkpoint = _log_of(a, agent_id)
+    altered = bytearray(entries[1])
+    altered[-1] ^= 1
+    bad_logs = {
+        "an entry altered": ([entries[0], bytes(altered), *entries[2:]], checkpoint),
+        "the last entry missing": (entries[:-1], checkpoint),
+        "another agent's entries": (entries[::-1], checkpoint),
+        "no checkpoint": (entries, b""),
+    }
+    async with b.client() as admin:
+        for what, (log, note) in bad_logs.items():
+            # CHECKPOINT_REJECTED: the client maps a log reason by its status code.
+            message = await refused(
+                admin.restore_agent(agent_id, record, log_entries=log, checkpoint=note),
+                grpc.StatusCode.FAILED_PRECONDITION,
+                RuntimeRpcError,
+            )
+            assert "entry" in message or "checkpoint" in message, what
+            assert list(b.agents_dir.iterdir()) == [b.agents_dir / ".lock"], what
+        # Nothing was published by the refused attempts: the true log still seeds.
+        view = await admin.restore_agent(
+            agent_id, record, log_entries=entries, checkpoint=checkpoint
+        )
+    assert view.running
+    assert b.manager.logs.get(agent_id).store.read_entries(0, len(entries)) == entries
