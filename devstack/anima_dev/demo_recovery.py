@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from anima.memory.v1 import memory_pb2 as pb
 from anima_dasync.backends.local import LocalDirectoryBackend
 from anima_dasync.memories import pack_export
 from anima_dasync.sync import SyncState, sync_agent
@@ -57,6 +58,8 @@ TRUST = MeasurementPolicy.insecure_simulated_for_development()
 # INSECURE (simulated evidence accepted), as the whole demo stack is.
 GUARDIAN_TERMS = json.dumps({"mrtd": [SIM_MRTD.hex()], "allow_insecure_simulated": True})
 RECOVERY_CALLERS = ("admin", "runtime", "recovery")
+# A memories part stays well inside a gRPC message (the export is cut between batches).
+MEMORIES_PART_BYTES = 16 << 20
 
 
 def _say(step: str, text: str = "") -> None:
@@ -128,8 +131,27 @@ async def life_parts(
     admin = runtime.grpc_client_as(runtime.admin_token)
     async with admin:
         record = await admin.export_agent(agent_id)
-    stream = pack_export(c.SerializeToString() for c in export)
-    return [("memories", stream, export[-1].trailer.count), ("runtime", record, 1)]
+    return [*_memories_parts(export), ("runtime", record, 1)]
+
+
+def _memories_parts(
+    export: list[pb.ExportChunk], part_bytes: int = MEMORIES_PART_BYTES
+) -> list[tuple[str, bytes, int]]:
+    """The export stream cut into parts of at most about `part_bytes` (whole export
+    chunks; they concatenate back in manifest order), each with its memory count."""
+    parts: list[tuple[str, bytes, int]] = []
+    group: list[bytes] = []
+    size = items = 0
+    for chunk in export:
+        raw = chunk.SerializeToString()
+        if group and size + len(raw) > part_bytes:
+            parts.append(("memories", pack_export(group), items))
+            group, size, items = [], 0, 0
+        group.append(raw)
+        size += len(raw) + 4
+        items += len(chunk.batch.memories)
+    parts.append(("memories", pack_export(group), items))
+    return parts
 
 
 async def sync_and_anchor(
@@ -141,11 +163,16 @@ async def sync_and_anchor(
     parts: list[tuple[str, bytes, int]],
     chain: LocalChain,
     state_dir: Path,
+    max_message_bytes: int = 64 << 20,
 ) -> Synced:
     """Node A's life data sealed by its enclave, published to DA, anchored on chain."""
     da_dir = state_dir / "da"
     async with await SignerClient.connect_attested(
-        address=signer.address, token=signer.tokens["admin"], policy=TRUST
+        address=signer.address,
+        token=signer.tokens["admin"],
+        policy=TRUST,
+        max_message_bytes=max_message_bytes,
+        timeout=300,
     ) as enclave:
         anchored = await sync_agent(
             enclave,
@@ -206,14 +233,16 @@ def start_node_b(
 
 
 def node_b_signer(
-    state_dir: Path, synced: Synced, chain: LocalChain
+    state_dir: Path, synced: Synced, chain: LocalChain, env: dict[str, str] | None = None
 ) -> contextlib.AbstractContextManager[LocalSigner]:
     """Node B's signer: its own root and state; it reads the anchor from genesis on."""
     anchor_args = (
         *("--anchor-contract", "0x" + synced.contract.hex()),
         *("--anchor-trusted-block", _genesis_hash(chain)),
     )
-    return local_signer(state_dir / "node-b", callers=RECOVERY_CALLERS, extra_args=anchor_args)
+    return local_signer(
+        state_dir / "node-b", callers=RECOVERY_CALLERS, extra_args=anchor_args, env=env
+    )
 
 
 def start_node_b_host(

@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
 
 TOKEN_ENV = "ANIMA_SIGNER_TOKEN"  # noqa: S105 (a variable name): the recovery caller's token
 GUARDIAN_TOKEN_ENV = "ANIMA_GUARDIAN_TOKEN"  # noqa: S105 (a variable name)
+# The restore carries every chunk (and answers with the opened ones): minutes, not seconds.
+RESTORE_TIMEOUT_S = 300.0
 MEMORY_TOKEN_ENV = "ANIMA_MEMORY_TOKEN"  # noqa: S105 (a variable name): the admin role
 RUNTIME_TOKEN_ENV = "ANIMA_RUNTIME_ADMIN_TOKEN"  # noqa: S105 (a variable name)
 
@@ -77,6 +80,12 @@ def register(agent: SubParsers) -> None:
     )
     recover.add_argument(
         "--out", type=Path, help="stage the opened memories, record and log here (owner-only)"
+    )
+    recover.add_argument(
+        "--max-message-mib",
+        type=int,
+        default=64,
+        help="the largest signer message (the restore carries every chunk; default 64)",
     )
     recover.add_argument("--memory", metavar="HOST:PORT", help="this node's memory service")
     recover.add_argument("--memory-cert", type=Path, help="its TLS certificate (PEM) to pin")
@@ -155,7 +164,11 @@ async def _restore(
         holds.append(GuardianHold(client=client, sealed_share=sealed_share))
     try:
         async with await SignerClient.connect_attested(
-            address=args.signer, token=_token(TOKEN_ENV), policy=policy
+            address=args.signer,
+            token=_token(TOKEN_ENV),
+            policy=policy,
+            max_message_bytes=args.max_message_mib << 20,
+            timeout=RESTORE_TIMEOUT_S,
         ) as new:
             restored = await recover_agent(
                 new,
@@ -199,13 +212,21 @@ async def _take_over(args: argparse.Namespace, opened: OpenedParts) -> dict[str,
         args.runtime, _token(RUNTIME_TOKEN_ENV), certificate_pem=_pem(args.runtime_cert)
     )
     async with memory, runtime:
+        started = time.perf_counter()
         with _step(args, "importing the memories into node B's memory service"):
             memories = await import_memories(memory, runtime, opened)
+        imported = time.perf_counter()
         with _step(args, "hosting the agent in node B's runtime"):
             view, how = await host_agent(runtime, opened)
+        hosted = time.perf_counter()
+    memories["seconds"] = round(imported - started, 3)
     return {
         "memories": memories,
-        "runtime": {"agent": how, "running": None if view is None else view.running},
+        "runtime": {
+            "agent": how,
+            "running": None if view is None else view.running,
+            "seconds": round(hosted - imported, 3),
+        },
     }
 
 
@@ -230,7 +251,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit("anima agent recover: --memory and --runtime go together, with --out")
     opened = None if args.out is None else staged(args.out, args.agent_id, args.log_key)
     if opened is None:
+        started = time.perf_counter()
         summary, opened = await _restore(args, _guardians(args.guardian))
+        summary["signer_seconds"] = round(time.perf_counter() - started, 3)
         if args.out is not None:
             stage(args.out, opened)
     else:  # the signer restore is done (it cannot run twice): finish the rest

@@ -113,10 +113,14 @@ def _write_private(path: Path, data: bytes) -> None:
 async def import_memories(
     memory: MemoryClient, runtime: RuntimeClient, opened: OpenedParts
 ) -> dict[str, Any]:
-    """The one place a memories part becomes node B's memories (the part's shape, an
-    export stream today, plugs in here). {"imported": n} or {"already": reason}."""
-    [packed] = opened.of_kind("memories") or [b""]
-    chunks = [pb.ExportChunk.FromString(raw) for raw in unpack_export(packed)]
+    """The one place memories parts become node B's memories (their shape plugs in
+    here: today one export stream, cut into parts that concatenate in manifest order,
+    so no part outgrows a message). {"imported": n} or {"already": reason}."""
+    chunks = [
+        pb.ExportChunk.FromString(raw)
+        for packed in opened.of_kind("memories")
+        for raw in unpack_export(packed)
+    ]
     if not chunks:
         return {"imported": 0}
     try:
