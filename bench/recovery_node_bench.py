@@ -21,6 +21,8 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
+import resource
 import subprocess
 import tempfile
 import time
@@ -64,6 +66,17 @@ async def _fill(memory_address: str, token: str, cert: bytes, agent_id: str, n: 
                     for i, v in enumerate(vectors)
                 ]
             )
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a live process has used (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def run(n: int, tmp: Path) -> None:
@@ -125,6 +138,14 @@ async def run(n: int, tmp: Path) -> None:
             node_b, guardians, shares, agent, synced, chain, tmp
         )
         command += ["--max-message-mib", str(MESSAGE_BYTES >> 20)]
+        pids = {
+            "node B signer": signer_b.process.pid,
+            "node B memory service": memory_b.process.pid,
+            "node B runtime": runtime_b.process.pid,
+            **{f"guardian {k}": g.process.pid for k, g in enumerate(guardians, 1)},
+        }
+        cpu_before = {name: _cpu_s(pid) for name, pid in pids.items()}
+        cli_before = _children_cpu_s()
         t0 = time.perf_counter()
         done = await asyncio.to_thread(
             subprocess.run, command, capture_output=True, text=True, env=env, check=False
@@ -136,6 +157,8 @@ async def run(n: int, tmp: Path) -> None:
             node_b, agent_id, room=ROOM, user=USER, text="Where do I live?"
         )
         rto = time.perf_counter() - t0
+        cpu = {name: _cpu_s(pid) - cpu_before[name] for name, pid in pids.items()}
+        cpu["anima agent recover (its process)"] = _children_cpu_s() - cli_before
     summary = json.loads(done.stdout)
     node = summary["node"]
     memories_parts = [p for p in parts if p[0] == "memories"]
@@ -156,6 +179,11 @@ async def run(n: int, tmp: Path) -> None:
     print(f"    runtime takes the agent over                   {node['runtime']['seconds']:7.2f} s")
     print(f"  RTO: recover command -> first answer on node B   {rto:7.2f} s  (target <= 30 s)")
     print(f"  the answer: {answer!r}")
+    print(f"  load average at the end: {os.getloadavg()[0]:.1f} (2 cores)")
+    print("  CPU seconds, recover command -> first answer (less disturbed by load):")
+    for name, seconds in cpu.items():
+        print(f"    {name:40s} {seconds:7.2f} s")
+    print(f"    {'all':40s} {sum(cpu.values()):7.2f} s")
     if "Lisbon" not in answer:
         raise RuntimeError("the agent on node B did not answer from its memories")
 

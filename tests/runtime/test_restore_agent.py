@@ -214,3 +214,20 @@ async def test_a_restored_log_that_does_not_verify_is_refused(nodes: tuple[Node,
         )
     assert view.running
     assert b.manager.logs.get(agent_id).store.read_entries(0, len(entries)) == entries
+
+
+async def test_without_admin_tokens_nobody_exports(
+    tmp_path: Path, signer: Signer, memory: MemoryService
+) -> None:
+    host = Host(runtime_config(tmp_path / "plain"), memory, signer)
+    api = await start_grpc(host.config, address="127.0.0.1:0")
+    try:
+        manager = await host.open()
+        await api.attach(RuntimeHandler.of(manager, host.config))
+        view = await manager.create(ada_document())
+        node = Node(host, api, manager)
+        async with node.client(API_TOKEN) as client:
+            await refused(client.export_agent(view.agent_id), grpc.StatusCode.PERMISSION_DENIED)
+    finally:
+        await api.stop(0)
+        await host.close_all()
