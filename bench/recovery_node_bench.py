@@ -12,7 +12,7 @@ to "Where do I live?" through node B's chat API.
 
 Prints figures and the machine they ran on; not a pass/fail test. Wall-clock
 figures on a shared machine are noisy.
-Usage: python bench/recovery_node_bench.py [--memories N]
+Usage: python bench/recovery_node_bench.py [--memories N] [--export-batch N]
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def run(n: int, tmp: Path) -> None:
+async def run(n: int, tmp: Path, export_batch: int) -> None:
     with contextlib.ExitStack() as stack:
         chain = stack.enter_context(local_chain(tmp / "anvil"))
         guardians = demo_recovery.start_guardians(stack, tmp)
@@ -108,7 +108,7 @@ async def run(n: int, tmp: Path) -> None:
             size = int(note.split(b"\n")[1])
             page = await http.get(f"/v1/logs/{agent_id}/entries", params={"end": size})
         t0 = time.perf_counter()
-        parts = await demo_recovery.life_parts(memory, runtime, agent_id)
+        parts = await demo_recovery.life_parts(memory, runtime, agent_id, batch_size=export_batch)
         synced = await demo_recovery.sync_and_anchor(
             signer,
             agent_id,
@@ -164,7 +164,8 @@ async def run(n: int, tmp: Path) -> None:
     memories_parts = [p for p in parts if p[0] == "memories"]
     print(machine())
     print(
-        f"{n:,} + {node['memories']['imported'] - n} memories, "
+        f"{n:,} + {node['memories']['imported'] - n} memories "
+        f"(export batches of {export_batch or 256}), "
         f"{len(memories_parts)} memories parts, "
         f"{sum(len(p[1]) for p in memories_parts) / 1e6:.1f} MB of export"
     )
@@ -191,9 +192,12 @@ async def run(n: int, tmp: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--memories", type=int, default=100_000)
+    parser.add_argument(
+        "--export-batch", type=int, default=0, help="memories per export batch (0: 256)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(run(args.memories, Path(tmp)))
+        asyncio.run(run(args.memories, Path(tmp), args.export_batch))
 
 
 if __name__ == "__main__":
