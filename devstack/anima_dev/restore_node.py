@@ -84,19 +84,23 @@ def staged(directory: Path, agent_id: str, log_verifier_key: str) -> OpenedParts
     path = directory / STAGED
     if not path.exists():
         return None
-    index: dict[str, Any] = json.loads(path.read_bytes())
-    if (index["agent_id"], index["log_verifier_key"]) != (agent_id, log_verifier_key):
-        raise RestoreIncomplete(f"{path} stages another agent: use another --out")
-    parts = [
-        (p["kind"], (directory / p["file"]).read_bytes(), int(p["items"])) for p in index["parts"]
-    ]
-    return OpenedParts(
-        agent_id=agent_id,
-        log_verifier_key=log_verifier_key,
-        wallets=tuple(index["wallets"]),
-        checkpoint=index["checkpoint"].encode(),
-        parts=parts,
-    )
+    try:
+        index: dict[str, Any] = json.loads(path.read_bytes())
+        if (index["agent_id"], index["log_verifier_key"]) != (agent_id, log_verifier_key):
+            raise RestoreIncomplete(f"{path} stages another agent: use another --out")
+        parts = [
+            (str(p["kind"]), (directory / Path(p["file"]).name).read_bytes(), int(p["items"]))
+            for p in index["parts"]
+        ]
+        return OpenedParts(
+            agent_id=agent_id,
+            log_verifier_key=log_verifier_key,
+            wallets=tuple(str(w) for w in index["wallets"]),
+            checkpoint=str(index["checkpoint"]).encode(),
+            parts=parts,
+        )
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise RestoreIncomplete(f"{path} is not a staged restore ({exc!r}): move it away") from None
 
 
 def _write_private(path: Path, data: bytes) -> None:
