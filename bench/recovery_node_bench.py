@@ -49,7 +49,9 @@ BIG_MESSAGES = {"ANIMA_SIGNER_MAX_MESSAGE_BYTES": str(MESSAGE_BYTES)}
 
 async def _fill(memory_address: str, token: str, cert: bytes, agent_id: str, n: int) -> None:
     rng = np.random.default_rng(7)
-    async with MemoryClient.connect(memory_address, token, certificate_pem=cert) as client:
+    # Setup, not measured: a generous deadline, since the shared machine's load varies.
+    client = MemoryClient.connect(memory_address, token, certificate_pem=cert, timeout_s=600)
+    async with client:
         for start in range(0, n, 1_000):
             vectors = rng.standard_normal((min(1_000, n - start), DIMENSION)).astype(np.float32)
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
