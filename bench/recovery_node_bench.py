@@ -195,7 +195,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--memories", type=int, default=100_000)
     parser.add_argument(
-        "--export-batch", type=int, default=0, help="memories per export batch (0: 256)"
+        "--export-batch", type=int, default=1000, help="memories per export batch (0: 256)"
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

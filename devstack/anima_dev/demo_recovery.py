@@ -117,10 +117,11 @@ class Synced:
 
 
 async def life_parts(
-    memory: LocalMemory, runtime: LocalRuntime, agent_id: str, *, batch_size: int = 0
+    memory: LocalMemory, runtime: LocalRuntime, agent_id: str, *, batch_size: int = 1000
 ) -> list[tuple[str, bytes, int]]:
     """What node A's host services hold of the agent: the memory service's export
-    (vectors included) and the runtime's record (character with its secrets); the
+    (vectors included; batches of 1,000 import faster than the default 256:
+    docs/performance.md) and the runtime's record (character with its secrets); the
     enclave seals both before they leave the host."""
     assert memory.admin_token is not None and runtime.admin_token is not None
     client = MemoryClient.connect(
