@@ -25,8 +25,10 @@
    transaction.
 5. The agent survives its machine (anima_dev.demo_recovery): escrowed to two
    guardian enclaves at creation, its life data synced to DA and anchored on the
-   dev chain, node A killed with SIGKILL, and node B's fresh signer restored by
-   `anima agent recover`: the same wallet, its log an extension of the anchored one.
+   dev chain, node A killed with SIGKILL, and node B (a fresh signer, memory service
+   and runtime) takes it over through `anima agent recover`: the same wallet, its log
+   an extension of the anchored one, and it answers "Where do I live?" on node B
+   from its restored memories.
 """
 
 from __future__ import annotations
@@ -474,14 +476,12 @@ async def _survive(
     agent_id, state_dir, chain = agent["agent_id"], step5["state_dir"], step5["chain"]
     note = (await api.public(f"/v1/logs/{agent_id}/checkpoint")).content
     entries = (await api.public(f"/v1/logs/{agent_id}/entries", start=0, end=_size(note))).json()
-    memories = await api.call("GET", f"/v1/agents/{agent_id}/rooms/{ROOM}/memories")
     synced = await demo_recovery.sync_and_anchor(
         node_a.signer,
         agent_id,
         entries=demo_recovery.entries_from(entries),
         checkpoint=note,
-        memories=memories["memories"],
-        character=CHARACTER.read_bytes(),
+        parts=await demo_recovery.life_parts(node_a.memory, node_a.runtime, agent_id),
         chain=chain,
         state_dir=state_dir,
     )
@@ -491,8 +491,13 @@ async def _survive(
     await asyncio.to_thread(
         demo_recovery.recover, node_b, guardians, shares, agent, synced, chain, state_dir
     )
-    await demo_recovery.verify_restored_log(node_b, agent, synced, state_dir)
-    demo_recovery.show_restored_memories(state_dir, REMEMBERED)
+    await demo_recovery.verify_restored_log(node_b, agent, synced)
+    answer = await demo_recovery.ask_node_b(
+        node_b, agent_id, room=ROOM, user=USER, text=CONVERSATION[-1]
+    )
+    if REMEMBERED not in answer:
+        raise RuntimeError(f"the agent on node B did not use its restored memories: {answer!r}")
+    _say("restored memories", f"node B's agent answered from them: {REMEMBERED!r} (node B)")
 
 
 async def _story(
@@ -556,7 +561,7 @@ def _run(args: argparse.Namespace) -> int:
             f"{verifier.address}: trusts only block 0 {verifier.checkpoint[:18]}..., "
             "verifies every header, proof and receipt the node sends",
         )
-        memory = stack.enter_context(local_memory(state_dir))
+        memory = stack.enter_context(local_memory(state_dir, admin_token=secrets.token_urlsafe(32)))
         _say("memory", f"{memory.address}: gRPC over TLS, embedded Qdrant Edge, MiniLM embeddings")
         read_token = secrets.token_urlsafe(32)
         # The owner: a fresh key (a real owner's wallet never shares it with the host).
@@ -573,7 +578,12 @@ def _run(args: argparse.Namespace) -> int:
         )
         runtime = stack.enter_context(
             local_runtime(
-                state_dir, signer=signer, memory=memory, env=policy, extra_args=chain_args
+                state_dir,
+                signer=signer,
+                memory=memory,
+                env=policy,
+                extra_args=chain_args,
+                admin=True,
             )
         )
         _say("runtime", f"{runtime.url}: HTTP API (bearer token), public log routes, offline model")

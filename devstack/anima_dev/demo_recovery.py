@@ -2,14 +2,17 @@
 
 At creation the agent root is split 2-of-2 to two guardian signers (node A's signer
 is configured with their keys; each share sealed to its guardian's key). After the
-chat, node A's enclave seals the life data (signer state, log, memories, character),
-the DA directory receives it, and the manifest is anchored on the dev chain. Node
-A's signer, memory and runtime are killed with SIGKILL; node B's fresh signer (its
-own root and state) is restored by `anima agent recover` in its own process: the
-anchor read through proofs from the genesis hash, both guardians checking B's fresh
-evidence; B's enclave signs the anchor update that bumps the recovery epoch (the
-handover). Then: the same wallet, and node B's log proven an extension of the
-anchored checkpoint.
+chat, node A's enclave seals the life data (signer state, log, the memory service's
+export, the runtime's record of the agent with its character), the DA directory
+receives it, and the manifest is anchored on the dev chain. Node A's signer, memory
+and runtime are killed with SIGKILL; node B (a fresh signer with its own root, a
+memory service and a runtime) takes the agent over through `anima agent recover` in
+its own process: the anchor read through proofs from the genesis hash, both
+guardians checking B's fresh evidence; B's enclave signs the anchor update that
+bumps the recovery epoch (the handover); B's memory service imports the memories
+and B's runtime hosts the agent. Then: the same wallet, node B's log proven an
+extension of the anchored checkpoint, and the agent answers on node B from its
+restored memories.
 """
 
 from __future__ import annotations
@@ -21,17 +24,25 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from anima.memory.v1 import memory_pb2 as pb
 from anima_dasync.backends.local import LocalDirectoryBackend
+from anima_dasync.memories import pack_export
 from anima_dasync.sync import SyncState, sync_agent
 from anima_dev.anchor import deploy_agent_anchor, relay_update
 from anima_dev.contracts import dev_account
 from anima_dev.local_chain import LocalChain
+from anima_dev.local_memory import LocalMemory, local_memory
+from anima_dev.local_runtime import LocalRuntime, local_runtime
 from anima_dev.local_signer import LocalSigner, local_signer
+from anima_memory_api.client import MemoryClient
 from anima_signer_api.client import SignerClient
 from anima_verify.attestation import MeasurementPolicy
 from anima_verify.attestation.sim import SIM_MRTD
@@ -50,6 +61,8 @@ TRUST = MeasurementPolicy.insecure_simulated_for_development()
 # INSECURE (simulated evidence accepted), as the whole demo stack is.
 GUARDIAN_TERMS = json.dumps({"mrtd": [SIM_MRTD.hex()], "allow_insecure_simulated": True})
 RECOVERY_CALLERS = ("admin", "runtime", "recovery", "dasync")
+# A memories part stays well inside a gRPC message (the export is cut between batches).
+MEMORIES_PART_BYTES = 16 << 20
 
 
 def _say(step: str, text: str = "") -> None:
@@ -118,21 +131,64 @@ class Synced:
     da_dir: Path
 
 
+async def life_parts(
+    memory: LocalMemory, runtime: LocalRuntime, agent_id: str, *, batch_size: int = 1000
+) -> list[tuple[str, bytes, int]]:
+    """What node A's host services hold of the agent: the memory service's export
+    (vectors included; batches of 1,000 import faster than the default 256:
+    docs/performance.md) and the runtime's record (character with its secrets); the
+    enclave seals both before they leave the host."""
+    assert memory.admin_token is not None and runtime.admin_token is not None
+    client = MemoryClient.connect(
+        memory.address, memory.admin_token, certificate_pem=memory.certificate_pem
+    )
+    async with client:
+        export = [chunk async for chunk in client.export(agent_id, batch_size)]
+    admin = runtime.grpc_client_as(runtime.admin_token)
+    async with admin:
+        record = await admin.export_agent(agent_id)
+    return [*_memories_parts(export), ("runtime", record, 1)]
+
+
+def _memories_parts(
+    export: list[pb.ExportChunk], part_bytes: int = MEMORIES_PART_BYTES
+) -> list[tuple[str, bytes, int]]:
+    """The export stream cut into parts of at most about `part_bytes` (whole export
+    chunks; they concatenate back in manifest order), each with its memory count."""
+    parts: list[tuple[str, bytes, int]] = []
+    group: list[bytes] = []
+    size = items = 0
+    for chunk in export:
+        raw = chunk.SerializeToString()
+        if group and size + len(raw) > part_bytes:
+            parts.append(("memories", pack_export(group), items))
+            group, size, items = [], 0, 0
+        group.append(raw)
+        size += len(raw) + 4
+        items += len(chunk.batch.memories)
+    parts.append(("memories", pack_export(group), items))
+    return parts
+
+
 async def sync_and_anchor(
     signer: LocalSigner,
     agent_id: str,
     *,
     entries: list[bytes],
     checkpoint: bytes,
-    memories: list[dict[str, Any]],
-    character: bytes,
+    parts: list[tuple[str, bytes, int]],
     chain: LocalChain,
     state_dir: Path,
+    max_message_bytes: int = 64 << 20,
 ) -> Synced:
     """Node A's life data sealed by its enclave, published to DA, anchored on chain."""
     da_dir = state_dir / "da"
     async with await SignerClient.connect_attested(
-        address=signer.address, token=signer.tokens["admin"], policy=TRUST
+        address=signer.address,
+        token=signer.tokens["admin"],
+        policy=TRUST,
+        max_message_bytes=max_message_bytes,
+        timeout=300,
     ) as enclave:
         anchored = await sync_agent(
             enclave,
@@ -142,10 +198,7 @@ async def sync_and_anchor(
             epoch=0,
             log_entries=entries,
             checkpoint=checkpoint,
-            parts=[
-                ("memories", json.dumps(memories).encode(), len(memories)),
-                ("character", character, 1),
-            ],
+            parts=parts,
         )
         contract = deploy_agent_anchor(chain)
         anchor_agent, signature = await enclave.sign_anchor_update(
@@ -171,24 +224,58 @@ def kill_node(*processes: subprocess.Popen[bytes]) -> None:
     )
 
 
+@dataclass
+class NodeB:
+    signer: LocalSigner
+    memory: LocalMemory
+    runtime: LocalRuntime
+
+
 def start_node_b(
     stack: contextlib.ExitStack, state_dir: Path, synced: Synced, chain: LocalChain
-) -> LocalSigner:
-    """A fresh signer that reads the agent's anchor itself: blocks from genesis, a proof."""
+) -> NodeB:
+    """A fresh signer that reads the agent's anchor itself (blocks from genesis, a proof),
+    and a memory service and runtime in front of it, as empty as the signer."""
     trusted = _genesis_hash(chain)
-    anchor_args = (
-        *("--anchor-contract", "0x" + synced.contract.hex()),
-        *("--anchor-trusted-block", trusted),
-    )
-    node_b = stack.enter_context(
-        local_signer(state_dir / "node-b", callers=RECOVERY_CALLERS, extra_args=anchor_args)
-    )
+    signer = stack.enter_context(node_b_signer(state_dir, synced, chain))
+    memory, runtime = start_node_b_host(stack, state_dir, signer)
     _say(
         "node B",
-        f"{node_b.address}: a fresh signer with its own root and state; it trusts only "
-        f"block 0 {trusted[:18]}... for the anchor",
+        f"signer {signer.address}: a fresh one with its own root and state, trusting only "
+        f"block 0 {trusted[:18]}... for the anchor; memory {memory.address} and runtime "
+        f"{runtime.url}, empty",
     )
-    return node_b
+    return NodeB(signer, memory, runtime)
+
+
+def node_b_signer(
+    state_dir: Path, synced: Synced, chain: LocalChain, env: dict[str, str] | None = None
+) -> contextlib.AbstractContextManager[LocalSigner]:
+    """Node B's signer: its own root and state; it reads the anchor from genesis on."""
+    anchor_args = (
+        *("--anchor-contract", "0x" + synced.contract.hex()),
+        *("--anchor-trusted-block", _genesis_hash(chain)),
+    )
+    return local_signer(
+        state_dir / "node-b", callers=RECOVERY_CALLERS, extra_args=anchor_args, env=env
+    )
+
+
+def start_node_b_host(
+    stack: contextlib.ExitStack,
+    state_dir: Path,
+    signer: LocalSigner,
+    memory_env: dict[str, str] | None = None,
+) -> tuple[LocalMemory, LocalRuntime]:
+    """Node B's memory service (admin token: the recovery imports) and runtime (admin
+    token: RestoreAgent); `memory_env` configures the memory service."""
+    host = state_dir / "node-b-host"
+    host.mkdir(parents=True, exist_ok=True)
+    memory = stack.enter_context(
+        local_memory(host, admin_token=secrets.token_urlsafe(32), env=memory_env)
+    )
+    runtime = stack.enter_context(local_runtime(host, signer=signer, memory=memory, admin=True))
+    return memory, runtime
 
 
 def _genesis_hash(chain: LocalChain) -> str:
@@ -197,15 +284,19 @@ def _genesis_hash(chain: LocalChain) -> str:
     return str(genesis["hash"])
 
 
-def recover(
-    node_b: LocalSigner,
+def recover_command(
+    node_b: NodeB,
     guardians: Sequence[LocalSigner],
     shares: Sequence[Path],
     agent: dict[str, Any],
     synced: Synced,
     chain: LocalChain,
     state_dir: Path,
-) -> dict[str, Any]:
+) -> tuple[list[str], dict[str, str]]:
+    """`anima agent recover` for node B (signer, memory service, runtime), and its env."""
+    host = state_dir / "node-b-host"
+    (host / "memory.pem").write_bytes(node_b.memory.certificate_pem)
+    (host / "runtime.pem").write_bytes(node_b.runtime.grpc_certificate_pem)
     command = [
         *(sys.executable, "-m", "anima_dev.cli", "agent", "recover", agent["agent_id"]),
         *("--da", str(synced.da_dir), "--rpc", chain.url),
@@ -221,18 +312,38 @@ def recover(
             for g, s in zip(guardians, shares, strict=True)
             for a in ("--guardian", f"{g.address}={s}")
         ),
-        *("--signer", node_b.address, "--out", str(state_dir / "restored")),
+        *("--signer", node_b.signer.address, "--out", str(state_dir / "restored")),
+        *("--memory", node_b.memory.address, "--memory-cert", str(host / "memory.pem")),
+        *("--runtime", node_b.runtime.grpc_address, "--runtime-cert", str(host / "runtime.pem")),
         # Then the handover: node B's enclave signs the epoch bump, a dev account relays it.
         *("--relay-from", dev_account(chain, 1)),
         *("--insecure-allow-simulated", "--json"),
     ]
+    assert node_b.memory.admin_token is not None and node_b.runtime.admin_token is not None
     env = {
         **os.environ,
-        "ANIMA_SIGNER_TOKEN": node_b.tokens["recovery"],
-        "ANIMA_DASYNC_TOKEN": node_b.tokens["dasync"],
+        "ANIMA_SIGNER_TOKEN": node_b.signer.tokens["recovery"],
+        "ANIMA_DASYNC_TOKEN": node_b.signer.tokens["dasync"],
         "ANIMA_GUARDIAN_TOKEN": guardians[0].tokens["recovery"],  # the same on both
+        "ANIMA_MEMORY_TOKEN": node_b.memory.admin_token,
+        "ANIMA_RUNTIME_ADMIN_TOKEN": node_b.runtime.admin_token,
     }
+    return command, env
+
+
+def recover(
+    node_b: NodeB,
+    guardians: Sequence[LocalSigner],
+    shares: Sequence[Path],
+    agent: dict[str, Any],
+    synced: Synced,
+    chain: LocalChain,
+    state_dir: Path,
+) -> dict[str, Any]:
+    command, env = recover_command(node_b, guardians, shares, agent, synced, chain, state_dir)
+    started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"anima agent recover failed: {done.stderr or done.stdout}")
     summary: dict[str, Any] = json.loads(done.stdout)
@@ -243,6 +354,13 @@ def recover(
         f"{summary['anchor']['verified_block']} (by B's enclave too); 2 guardians released "
         f"their shares to B's attested enclave; wallet {wallet} same as node A's: "
         f"{wallet == agent['wallets'][0]}",
+    )
+    node = summary["node"]
+    _say(
+        "node B takes over",
+        f"memory service imported {node['memories'].get('imported')} memories (verified "
+        f"export, all or nothing); runtime: agent {node['runtime']['agent']}, running "
+        f"{node['runtime']['running']} ({seconds:.1f} s for the whole recovery)",
     )
     if wallet != agent["wallets"][0]:
         raise RuntimeError("the recovered agent has another wallet")
@@ -267,18 +385,21 @@ class _Leaves:
         return root_from_leaf_hashes(self._leaves[index << level : (index + 1) << level])
 
 
-async def verify_restored_log(
-    node_b: LocalSigner, agent: dict[str, Any], synced: Synced, state_dir: Path
-) -> None:
-    """Node B's log, signed by the same log key, extends the anchored checkpoint."""
+async def verify_restored_log(node_b: NodeB, agent: dict[str, Any], synced: Synced) -> None:
+    """Node B's log as its runtime serves it (the public log API), signed by the same log
+    key, extends the anchored checkpoint; its first entries are node A's."""
     verifier = parse_verifier_key(agent["log_verifier_key"])
-    async with await SignerClient.connect_attested(
-        address=node_b.address, token=node_b.tokens["runtime"], policy=TRUST
-    ) as runtime:
-        tail = await runtime.append_log(agent["agent_id"], len(synced.entries), [])
+    agent_id = agent["agent_id"]
+    async with httpx.AsyncClient(base_url=node_b.runtime.url, timeout=60) as http:
+        note = (await http.get(f"/v1/logs/{agent_id}/checkpoint")).raise_for_status().content
+        latest = open_checkpoint(note, [verifier]).checkpoint
+        page = (
+            await http.get(f"/v1/logs/{agent_id}/entries", params={"start": 0, "end": latest.size})
+        ).raise_for_status()
+    entries = entries_from(page.json())
+    if entries[: len(synced.entries)] != synced.entries:
+        raise RuntimeError("node B's runtime serves another log than node A's")
     anchored = open_checkpoint(synced.checkpoint, [verifier]).checkpoint
-    latest = open_checkpoint(tail.checkpoint, [verifier]).checkpoint
-    entries = [*synced.entries, *(e.entry for e in tail.entries)]
     proof = consistency_proof(_Leaves(entries), anchored.size, latest.size)
     verify_consistency(
         size1=anchored.size,
@@ -296,17 +417,20 @@ async def verify_restored_log(
     )
 
 
-def show_restored_memories(state_dir: Path, fact: str) -> None:
-    """What node B's enclave opened for the memory service to import."""
-    [path] = sorted((state_dir / "restored").glob("*.memories"))
-    memories = json.loads(path.read_bytes())
-    holding = sum(fact in json.dumps(m) for m in memories)
-    if not holding:
-        raise RuntimeError(f"no restored memory holds {fact!r}")
-    _say(
-        "restored memories",
-        f"{len(memories)} opened by node B's enclave from the DA chunks; {holding} hold {fact!r}",
-    )
+async def ask_node_b(node_b: NodeB, agent_id: str, *, room: str, user: str, text: str) -> str:
+    """One turn on node B's runtime through its chat API (as on node A): the answer."""
+    headers = {"Authorization": f"Bearer {node_b.runtime.api_token}"}
+    async with httpx.AsyncClient(base_url=node_b.runtime.url, timeout=120) as http:
+        response = await http.post(
+            f"/v1/agents/{agent_id}/messages",
+            headers=headers,
+            json={"room_id": room, "entity_id": user, "user_name": "Sam", "text": text},
+        )
+    turn = response.raise_for_status().json()
+    answer = " ".join(r["text"] for r in turn["responses"])
+    _say("you -> node B", f"{text}  (log #{turn['message_log_index']} on node B)")
+    _say("agent on node B", answer)
+    return answer
 
 
 def entries_from(api_entries: dict[str, Any]) -> list[bytes]:

@@ -25,6 +25,7 @@ class LocalMemory(NamedTuple):
     token: str  # a bearer token of the requested role
     certificate_pem: bytes  # the service's self-signed TLS certificate, to pin
     process: subprocess.Popen[bytes]
+    admin_token: str | None = None  # the admin role's (export, import: a node's recovery)
 
 
 @contextlib.contextmanager
@@ -36,6 +37,7 @@ def local_memory(
     env: Mapping[str, str] | None = None,
     shard: tuple[int, int] | None = None,
     token: str | None = None,
+    admin_token: str | None = None,
     program: Sequence[str] | None = None,
 ) -> Iterator[LocalMemory]:
     """Start `anima memory serve` (embedded store and MiniLM, TLS on a fresh
@@ -43,6 +45,7 @@ def local_memory(
 
     A fresh token of `role` is made for this run unless `token` is given (replicas
     that one runtime calls share its token); only its digest reaches the service.
+    `admin_token` adds the admin role (export and import, for DA sync and recovery).
     `env` adds variables (ANIMA_MEMORY_EMBEDDINGS=openai, ANIMA_MEMORY_OPENAI__...).
     `shard` (index, count) makes it one replica of several that shard the agents.
     `program` runs the service's commands instead of `anima memory` in this
@@ -56,7 +59,10 @@ def local_memory(
     # Settings meant for another memory service must not leak into this one.
     environ = {k: v for k, v in os.environ.items() if not k.startswith(f"{ENV_PREFIX}_")}
     environ.update(env or {})
-    environ[f"{ENV_PREFIX}_CALLERS"] = json.dumps({role: token_digest(token)})
+    callers = {role: token_digest(token)}
+    if admin_token is not None:
+        callers["admin"] = token_digest(admin_token)
+    environ[f"{ENV_PREFIX}_CALLERS"] = json.dumps(callers)
     command = [*(program or (sys.executable, "-m", "anima_dev.cli", "memory")), "serve"]
     command += ["--listen", "127.0.0.1:0", "--data-dir", str(config.data_dir)]
     command += ["--ready-file", str(ready), *extra_args]
@@ -70,4 +76,5 @@ def local_memory(
             token=token,
             certificate_pem=config.certificate_path.read_bytes(),
             process=process,
+            admin_token=admin_token,
         )

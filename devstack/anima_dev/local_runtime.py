@@ -33,11 +33,16 @@ class LocalRuntime(NamedTuple):
     process: subprocess.Popen[bytes]
     grpc_address: str  # 127.0.0.1:PORT of RuntimeService
     grpc_certificate_pem: bytes  # the TLS certificate it published, to pin
+    admin_token: str | None = None  # ExportAgent and RestoreAgent (gRPC), if made
 
     def grpc_client(self) -> RuntimeClient:
         """A gRPC client of this runtime, pinned to its certificate."""
+        return self.grpc_client_as(self.api_token)
+
+    def grpc_client_as(self, token: str) -> RuntimeClient:
+        """A gRPC client with another of its tokens (the admin one, say)."""
         return RuntimeClient.connect(
-            self.grpc_address, self.api_token, certificate_pem=self.grpc_certificate_pem
+            self.grpc_address, token, certificate_pem=self.grpc_certificate_pem
         )
 
 
@@ -50,6 +55,7 @@ def local_runtime(
     extra_args: tuple[str, ...] = (),
     env: Mapping[str, str] | None = None,
     program: Sequence[str] | None = None,
+    admin: bool = False,
 ) -> Iterator[LocalRuntime]:
     """Start `anima runtime serve` on free loopback ports (HTTP and gRPC, the latter on
     TLS with the certificate it publishes), data under state_dir/runtime.
@@ -57,7 +63,8 @@ def local_runtime(
     The signer is trusted as the INSECURE simulated TEE local_signer runs; the
     runtime gets the signer's runtime token and, if local_signer made one, its
     admin token (to create agents). A fresh API token is made for this run; only
-    its digest reaches the runtime. `env` adds variables (ANIMA_RUNTIME_MODEL__...).
+    its digest reaches the runtime; with `admin`, an admin token too (ExportAgent,
+    RestoreAgent). `env` adds variables (ANIMA_RUNTIME_MODEL__...).
     `program` runs the runtime's commands instead of `anima runtime` in this
     interpreter (another environment's `anima-runtime`, say).
     """
@@ -69,6 +76,9 @@ def local_runtime(
     environ = {k: v for k, v in os.environ.items() if not k.startswith(f"{ENV_PREFIX}_")}
     environ.update(env or {})
     environ[f"{ENV_PREFIX}_API_TOKEN_SHA256S"] = json.dumps([token_digest(api_token)])
+    admin_token = secrets.token_urlsafe(32) if admin else None
+    if admin_token is not None:
+        environ[f"{ENV_PREFIX}_ADMIN_TOKEN_SHA256S"] = json.dumps([token_digest(admin_token)])
     environ[SIGNER_TOKEN_ENV] = signer.tokens["runtime"]
     environ.pop(SIGNER_ADMIN_TOKEN_ENV, None)
     if "admin" in signer.tokens:
@@ -94,4 +104,5 @@ def local_runtime(
             process=process,
             grpc_address=str(found["grpc_address"]),
             grpc_certificate_pem=Path(str(found["grpc_certificate"])).read_bytes(),
+            admin_token=admin_token,
         )

@@ -4,20 +4,24 @@ Reads the agent's anchor from the chain the way a restoring enclave must (header
 walked from a block hash the operator trusts, then a storage proof: never the RPC
 node's word), fetches the anchored manifest and its chunks from the DA directory,
 asks k guardians for their shares (each checks this signer's fresh evidence), and
-restores. The opened memories, character and runtime record are written to --out
-for the node's services to import.
+restores. The opened memories, runtime record and log are staged in --out; with
+--memory and --runtime, node B's memory service imports the memories and its
+runtime hosts the agent (anima_dev.restore_node), in that order, after the signer.
+Rerunning after a failed step finishes the job: a staged restore skips the signer.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
 import tempfile
+import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,11 +38,21 @@ from anima_dev.anchor import (
     relay_update_from,
     verified_blocks,
 )
+from anima_dev.restore_node import (
+    OpenedParts,
+    RestoreIncomplete,
+    host_agent,
+    import_memories,
+    stage,
+    staged,
+)
+from anima_memory_api.client import MemoryClient
+from anima_runtime_api.client import RuntimeClient
 from anima_signer_api.cli import add_signer_arguments, agent_summary, measurement_policy
 from anima_signer_api.client import SignerClient
 from anima_signer_api.recovery_client import RestoredAgent
 from anima_verify.errors import AnimaError
-from anima_verify.lifedata import AnchorState
+from anima_verify.lifedata import AnchorState, parse_signed_manifest
 
 if TYPE_CHECKING:
     from anima_signer_api.cli import SubParsers
@@ -46,6 +60,10 @@ if TYPE_CHECKING:
 TOKEN_ENV = "ANIMA_SIGNER_TOKEN"  # noqa: S105 (a variable name): the recovery caller's token
 GUARDIAN_TOKEN_ENV = "ANIMA_GUARDIAN_TOKEN"  # noqa: S105 (a variable name)
 DASYNC_TOKEN_ENV = "ANIMA_DASYNC_TOKEN"  # noqa: S105 (a variable name)
+# The restore carries every chunk (and answers with the opened ones): minutes, not seconds.
+RESTORE_TIMEOUT_S = 300.0
+MEMORY_TOKEN_ENV = "ANIMA_MEMORY_TOKEN"  # noqa: S105 (a variable name): the admin role
+RUNTIME_TOKEN_ENV = "ANIMA_RUNTIME_ADMIN_TOKEN"  # noqa: S105 (a variable name)
 
 
 def register(agent: SubParsers) -> None:
@@ -81,7 +99,19 @@ def register(agent: SubParsers) -> None:
         metavar="HOST:PORT=SHARE_FILE",
         help="a guardian signer and the sealed share it holds (k of them)",
     )
-    recover.add_argument("--out", type=Path, help="write the opened memories etc. here")
+    recover.add_argument(
+        "--out", type=Path, help="stage the opened memories, record and log here (owner-only)"
+    )
+    recover.add_argument(
+        "--max-message-mib",
+        type=int,
+        default=64,
+        help="the largest signer message (the restore carries every chunk; default 64)",
+    )
+    recover.add_argument("--memory", metavar="HOST:PORT", help="this node's memory service")
+    recover.add_argument("--memory-cert", type=Path, help="its TLS certificate (PEM) to pin")
+    recover.add_argument("--runtime", metavar="HOST:PORT", help="this node's runtime (gRPC)")
+    recover.add_argument("--runtime-cert", type=Path, help="its TLS certificate (PEM) to pin")
     recover.add_argument(
         "--relay-from",
         metavar="0xADDRESS",
@@ -167,7 +197,7 @@ def da_backend(args: argparse.Namespace) -> DABackend:
 
 async def _restore(
     args: argparse.Namespace, guardians: Sequence[tuple[str, bytes]]
-) -> tuple[dict[str, Any], list[tuple[str, bytes, int]]]:
+) -> tuple[dict[str, Any], OpenedParts]:
     policy = measurement_policy(args)
     chain = JsonRpc(args.rpc)
     contract = _hex(args.anchor, 20, "--anchor")
@@ -179,6 +209,7 @@ async def _restore(
     anchored, proof = await asyncio.to_thread(read_anchor_proof, chain, contract, slot, head)
     anchor_proof = (slot, [json.dumps(b).encode() for b in blocks], json.dumps(proof).encode())
     guardian_token = _token(GUARDIAN_TOKEN_ENV)
+    backend = await asyncio.to_thread(da_backend, args)
     holds = []
     for address, sealed_share in guardians:
         client = await SignerClient.connect_attested(
@@ -187,14 +218,18 @@ async def _restore(
         holds.append(GuardianHold(client=client, sealed_share=sealed_share))
     try:
         async with await SignerClient.connect_attested(
-            address=args.signer, token=_token(TOKEN_ENV), policy=policy
+            address=args.signer,
+            token=_token(TOKEN_ENV),
+            policy=policy,
+            max_message_bytes=args.max_message_mib << 20,
+            timeout=RESTORE_TIMEOUT_S,
         ) as new:
             restored = await recover_agent(
                 new,
                 holds,
                 agent_id=args.agent_id,
                 log_verifier_key=args.log_key,
-                backend=await asyncio.to_thread(da_backend, args),
+                backend=backend,
                 anchored=anchored,
                 anchor_proof=anchor_proof,
             )
@@ -210,9 +245,85 @@ async def _restore(
         "verified_block": head.number,
     }
     summary["restored_parts"] = [{"kind": k, "items": n} for k, _, n in restored.parts]
+    # The signer checked this manifest's checkpoint; node B's runtime checks it again.
+    manifest = parse_signed_manifest(backend.get_manifest(args.agent_id, anchored.version))
+    opened = OpenedParts(
+        agent_id=args.agent_id,
+        log_verifier_key=restored.agent.log_verifier_key,
+        wallets=tuple(w.address for w in restored.agent.wallets),
+        checkpoint=manifest.manifest.checkpoint.encode(),
+        parts=restored.parts,
+    )
     if args.relay_from:
-        summary["handover"] = await _anchor_handover(args, chain, contract, anchored, restored)
-    return summary, restored.parts
+        summary["handover"] = await _anchor_handover(
+            args, chain, contract, anchored, restored, backend
+        )
+    return summary, opened
+
+
+async def _take_over(args: argparse.Namespace, opened: OpenedParts) -> dict[str, Any]:
+    """Node B's memory service, then its runtime (anima_dev.restore_node)."""
+    memory = MemoryClient.connect(
+        args.memory, _token(MEMORY_TOKEN_ENV), certificate_pem=_pem(args.memory_cert)
+    )
+    runtime = RuntimeClient.connect(
+        args.runtime, _token(RUNTIME_TOKEN_ENV), certificate_pem=_pem(args.runtime_cert)
+    )
+    async with memory, runtime:
+        started = time.perf_counter()
+        with _step(args, "importing the memories into node B's memory service"):
+            memories = await import_memories(memory, runtime, opened)
+        imported = time.perf_counter()
+        with _step(args, "hosting the agent in node B's runtime"):
+            view, how = await host_agent(runtime, opened)
+        hosted = time.perf_counter()
+    memories["seconds"] = round(imported - started, 3)
+    return {
+        "memories": memories,
+        "runtime": {
+            "agent": how,
+            "running": None if view is None else view.running,
+            "seconds": round(hosted - imported, 3),
+        },
+    }
+
+
+@contextlib.contextmanager
+def _step(args: argparse.Namespace, doing: str) -> Iterator[None]:
+    try:
+        yield
+    except AnimaError as exc:
+        raise RestoreIncomplete(
+            f"the signer holds the restored agent (parts staged in {args.out}), but {doing} "
+            f"failed: {exc.message}. Rerun this command to finish: nothing is done twice"
+        ) from exc
+
+
+def _pem(path: Path | None) -> bytes | None:
+    return None if path is None else path.read_bytes()
+
+
+async def _run(args: argparse.Namespace) -> dict[str, Any]:
+    takes_over = args.memory is not None or args.runtime is not None
+    if takes_over and (args.memory is None or args.runtime is None or args.out is None):
+        raise SystemExit("anima agent recover: --memory and --runtime go together, with --out")
+    opened = None if args.out is None else staged(args.out, args.agent_id, args.log_key)
+    if opened is None:
+        started = time.perf_counter()
+        summary, opened = await _restore(args, _guardians(args.guardian))
+        summary["signer_seconds"] = round(time.perf_counter() - started, 3)
+        if args.out is not None:
+            stage(args.out, opened)
+    else:  # the signer restore is done (it cannot run twice): finish the rest
+        summary = {
+            "agent_id": opened.agent_id,
+            "wallets": [{"index": n, "address": a} for n, a in enumerate(opened.wallets)],
+            "log_verifier_key": opened.log_verifier_key,
+            "signer": f"restored by an earlier run (staged in {args.out})",
+        }
+    if takes_over:
+        summary["node"] = await _take_over(args, opened)
+    return summary
 
 
 async def _anchor_handover(
@@ -221,6 +332,7 @@ async def _anchor_handover(
     contract: bytes,
     anchored: AnchorState,
     restored: RestoredAgent,
+    backend: DABackend,
 ) -> dict[str, Any]:
     """The epoch bump on chain (anima_dasync.handover), relayed from --relay-from."""
     chain_id = args.chain_id or int(str(await asyncio.to_thread(chain.rpc, "eth_chainId")), 16)
@@ -230,7 +342,7 @@ async def _anchor_handover(
         signed = await publish_handover(
             new,
             args.agent_id,
-            backend=LocalDirectoryBackend(root=args.da),
+            backend=backend,
             anchored=anchored,
             handover_entries=restored.handover_entries,
             handover_checkpoint=restored.handover_checkpoint,
@@ -256,7 +368,7 @@ async def _anchor_handover(
 
 def _recover(args: argparse.Namespace) -> int:
     try:
-        summary, parts = asyncio.run(_restore(args, _guardians(args.guardian)))
+        summary = asyncio.run(_run(args))
     except AnimaError as exc:
         print(f"anima agent recover: {exc.message}", file=sys.stderr)
         return 1
@@ -269,10 +381,6 @@ def _recover(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"anima agent recover: {exc}", file=sys.stderr)
         return 2
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        for n, (kind, plaintext, _) in enumerate(parts):
-            (args.out / f"{n:04d}.{kind}").write_bytes(plaintext)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

@@ -114,8 +114,12 @@ async def test_anima_agent_recover_restores_from_the_anchored_state(
         summary = json.loads(done.stdout)
         assert summary["wallets"][0]["address"] == w.wallet
         assert summary["anchor"]["version"] == w.anchored.version
-        assert summary["restored_parts"] == [{"kind": "memories", "items": 1}]
-        assert b"Anima devstack" in next((tmp_path / "restored").iterdir()).read_bytes()
+        assert summary["restored_parts"] == [
+            {"kind": "memories", "items": 1},
+            {"kind": "log", "items": w.log_size},
+        ]
+        assert b"Anima devstack" in (tmp_path / "restored" / "0000.memories").read_bytes()
+        assert (tmp_path / "restored" / "0000.memories").stat().st_mode & 0o077 == 0
 
 
 async def _restore_refuses_unproven_anchors(

@@ -82,6 +82,7 @@ class World:
     log_verifier_key: str
     wallet: str
     log_size: int
+    log_entries: list[bytes]
 
 
 def _entry(n: int) -> LogEntryInput:
@@ -132,6 +133,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             log_verifier_key=agent.log_verifier_key,
             wallet=agent.wallets[0].address,
             log_size=result.size,
+            log_entries=[e.entry for e in result.entries],
         )
     finally:
         for node in nodes:
@@ -158,8 +160,10 @@ async def test_node_b_recovers_the_agent_through_two_of_three_guardians(world: W
         )
     assert restored.agent.wallets[0].address == w.wallet
     assert restored.agent.log_verifier_key == w.log_verifier_key
-    assert [(k, json.loads(p)) for k, p, _ in restored.parts] == [
-        ("memories", [{"text": "I live in the Anima devstack"}])
+    # The host's parts, then the restored log (which node B's runtime must store).
+    assert [(k, json.loads(p), n) for k, p, n in restored.parts] == [
+        ("memories", [{"text": "I live in the Anima devstack"}], 1),
+        ("log", [e.hex() for e in w.log_entries], w.log_size),
     ]
     async with await w.b.client("runtime") as runtime:
         after = await runtime.append_log(AGENT, w.log_size, [_entry(9)])

@@ -57,5 +57,12 @@ def test_demo_runs_the_story() -> None:
     assert wallet is not None and f"wallet {wallet.group(1)} same as node A's" in out
     assert re.search(r"\[handover\] anchor v2 at recovery epoch 1 \(was 0\)", out)
     assert re.search(r"anchored checkpoint (\d+) -> node B's \d+ .* consistent: True", out)
-    assert re.search(r"\[restored memories\] \d+ opened .* [1-9]\d* hold 'Lisbon'", out)
+    # Node B's memory service and runtime took the agent over; it chats there, from the
+    # restored memories (the fact node A learned), through node B's chat API.
+    assert re.search(r"\[node B takes over\] memory service imported [1-9]\d* memories", out)
+    assert "runtime: agent restored, running True" in out
+    assert "[you -> node B] Where do I live?" in out
+    answer = re.search(r"\[agent on node B\] (.*)", out)
+    assert answer is not None and "Lisbon" in answer.group(1)
+    assert "node B's agent answered from them: 'Lisbon' (node B)" in out
     assert out.rstrip().endswith("every check above passed")

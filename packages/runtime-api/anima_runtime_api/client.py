@@ -16,7 +16,7 @@ transport's own exceptions never reach callers.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -153,6 +153,32 @@ class RuntimeClient:
 
     async def stop_agent(self, agent_id: str) -> AgentView:
         response = await self._call(self._stub.StopAgent, pb.StopAgentRequest(agent_id=agent_id))
+        return agent_from_pb(response.agent)
+
+    async def export_agent(self, agent_id: str) -> bytes:
+        """The agent's portable record, secrets included (admin token only)."""
+        response = await self._call(
+            self._stub.ExportAgent, pb.ExportAgentRequest(agent_id=agent_id)
+        )
+        return bytes(response.record_json)
+
+    async def restore_agent(
+        self,
+        agent_id: str,
+        record_json: bytes,
+        *,
+        log_entries: Sequence[bytes] = (),
+        checkpoint: bytes = b"",
+    ) -> AgentView:
+        """Host an agent restored into the runtime's signer, from its exported record and
+        its restored log (entries [0, n) and their signed checkpoint); admin token only."""
+        request = pb.RestoreAgentRequest(
+            agent_id=agent_id,
+            record_json=record_json,
+            log_entries=list(log_entries),
+            checkpoint=checkpoint,
+        )
+        response = await self._call(self._stub.RestoreAgent, request)
         return agent_from_pb(response.agent)
 
     # ------------------------------------------------------------ conversation

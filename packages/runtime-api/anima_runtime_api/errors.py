@@ -56,6 +56,14 @@ class AgentAlreadyExists(AgentRuntimeError):
     reason = "AGENT_ALREADY_EXISTS"
 
 
+class InvalidAgentRecord(AgentRuntimeError):
+    """A restored agent record is malformed, names another agent, or holds wallets or a
+    log key that are not the signer's for the agent."""
+
+    kind = ErrorKind.INVALID_ARGUMENT
+    reason = "INVALID_AGENT_RECORD"
+
+
 class AgentStopped(AgentRuntimeError):
     """The agent exists but is not running: start it first."""
 
@@ -113,6 +121,7 @@ SERVER_ERRORS: Final[tuple[type[AgentRuntimeError], ...]] = (
     InvalidMessage,
     AgentNotFound,
     AgentAlreadyExists,
+    InvalidAgentRecord,
     AgentStopped,
     ModelFailed,
     BackingServiceUnavailable,
@@ -129,6 +138,7 @@ __all__ = [
     "AgentStopped",
     "BackingServiceFailed",
     "BackingServiceUnavailable",
+    "InvalidAgentRecord",
     "InvalidCharacter",
     "InvalidMessage",
     "InvalidRuntimeRequest",

@@ -105,10 +105,35 @@ class MemoryExport:
 def parse_memory_export(plaintext: bytes) -> MemoryExport:
     """A memories chunk's plaintext, checked: header first, batches, the trailer last,
     its counts and digest matching. MalformedMemoryChunk names what is wrong."""
+    return _checked_export(_export_chunks(plaintext))
+
+
+def _export_chunks(plaintext: bytes) -> list[pb.ExportChunk]:
     try:
-        chunks = [pb.ExportChunk.FromString(raw) for raw in unpack_export(plaintext)]
+        return [pb.ExportChunk.FromString(raw) for raw in unpack_export(plaintext)]
     except (ValueError, DecodeError) as exc:
         raise MalformedMemoryChunk(f"memories chunk: {exc}") from None
+
+
+def _export_streams(plaintexts: Sequence[bytes]) -> list[list[pb.ExportChunk]]:
+    """The export streams the memories chunks hold, in order. A chunk holds one whole
+    export (da-sync's snapshots and deltas), or a large export is cut into chunks at
+    batch boundaries that concatenate back into it (so no chunk outgrows a message):
+    a stream ends at its trailer, and one left without a trailer is cut."""
+    streams: list[list[pb.ExportChunk]] = []
+    current: list[pb.ExportChunk] = []
+    for plaintext in plaintexts:
+        for chunk in _export_chunks(plaintext):
+            current.append(chunk)
+            if chunk.WhichOneof("part") == "trailer":
+                streams.append(current)
+                current = []
+    if current:
+        raise MalformedMemoryChunk("memories chunks: the last export has no trailer (cut?)")
+    return streams
+
+
+def _checked_export(chunks: list[pb.ExportChunk]) -> MemoryExport:
     if len(chunks) < 2 or chunks[0].WhichOneof("part") != "header":
         raise MalformedMemoryChunk("memories chunk: an export starts with its header")
     if chunks[-1].WhichOneof("part") != "trailer":
@@ -144,10 +169,11 @@ def parse_memory_export(plaintext: bytes) -> MemoryExport:
 
 def merge_memory_exports(plaintexts: Sequence[bytes], *, agent_id: str) -> list[pb.ExportChunk]:
     """The restore's one step for memories: the memories chunks' plaintexts in manifest
-    order (a snapshot, its deltas, perhaps a later snapshot and its deltas) applied in
-    order and checked whole, as ONE whole export stream for ImportMemories (which lands
-    all of it or nothing). Its trailer's sequence is the last delta's, so the restored
-    node's change feed continues where the agent's DA history ends.
+    order (a snapshot, its deltas, perhaps a later snapshot and its deltas; an export
+    may span chunks, _export_streams) applied in order and checked whole, as ONE whole
+    export stream for ImportMemories (which lands all of it or nothing). Its trailer's
+    sequence is the last delta's, so the restored node's change feed continues where
+    the agent's DA history ends.
 
     Raises before anything is imported: MalformedMemoryChunk, MemoryDeltaMissing and
     MemoryDeltaOutOfOrder (a delta absent, repeated or reordered), UnknownTombstone,
@@ -155,8 +181,8 @@ def merge_memory_exports(plaintexts: Sequence[bytes], *, agent_id: str) -> list[
     held: dict[str, pb.Memory] = {}
     sequence: int | None = None  # None: no snapshot applied yet
     first: pb.ExportHeader | None = None
-    for n, plaintext in enumerate(plaintexts):
-        export = parse_memory_export(plaintext)
+    for n, stream in enumerate(_export_streams(plaintexts)):
+        export = _checked_export(stream)
         header = export.header
         first = first or header
         if header.agent_id != agent_id:

@@ -119,6 +119,10 @@ class RuntimeConfig(FrozenConfig):
     production: bool = False
     # SHA-256 hex digests of the API's bearer tokens (any one of them is accepted).
     api_token_sha256s: tuple[str, ...] = ()
+    # SHA-256 hex digests of the admin tokens: ExportAgent and RestoreAgent (gRPC only),
+    # which carry characters' secrets. None configured: nobody may call them. Never
+    # an API token too (refused), so a chat client cannot export a character.
+    admin_token_sha256s: tuple[str, ...] = ()
     # Browser origins allowed to call the API; explicit http(s) origins, never "*".
     cors_origins: tuple[str, ...] = ()
     log: LogConfig = LogConfig()
@@ -157,7 +161,7 @@ class RuntimeConfig(FrozenConfig):
             raise ValueError("both TLS files and insecure_grpc_plaintext are set")
         return self
 
-    @field_validator("api_token_sha256s")
+    @field_validator("api_token_sha256s", "admin_token_sha256s")
     @classmethod
     def _digests(cls, digests: tuple[str, ...]) -> tuple[str, ...]:
         for n, digest in enumerate(digests):
@@ -184,6 +188,8 @@ class RuntimeConfig(FrozenConfig):
         self.model.check_startable(production=self.production)
         if self.production and self.insecure_grpc_plaintext:
             raise ConfigError("production refuses insecure_grpc_plaintext")
+        if set(self.api_token_sha256s) & set(self.admin_token_sha256s):
+            raise ConfigError("an admin token must not be an API token too")
         if not self.api_token_sha256s:
             raise ConfigError(
                 "no API token configured: set api_token_sha256s (the SHA-256 of each "

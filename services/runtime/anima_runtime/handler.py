@@ -17,7 +17,7 @@ BackingServiceFailed here, so no adapter sees the backing services' transport.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -91,6 +91,30 @@ class RuntimeHandler:
 
     def list_agents(self) -> list[AgentView]:
         return self._manager.list()
+
+    def export_agent(self, agent_id: str) -> bytes:
+        """The agent's portable record (admin: it holds the character's secrets)."""
+        return self._manager.export(_check_agent_id(agent_id))
+
+    async def restore_agent(
+        self,
+        agent_id: str,
+        record_json: bytes,
+        *,
+        log_entries: Sequence[bytes] = (),
+        checkpoint: bytes = b"",
+    ) -> AgentView:
+        """Host an agent restored into the signer, from its exported record and restored
+        log (admin)."""
+        if not record_json:
+            raise InvalidRuntimeRequest("record_json is required")
+        with _backing_services("restore_agent"):
+            return await self._manager.restore(
+                _check_agent_id(agent_id),
+                record_json,
+                log_entries=log_entries,
+                checkpoint=checkpoint,
+            )
 
     def get_agent(self, agent_id: str) -> AgentView:
         return self._manager.get(_check_agent_id(agent_id))

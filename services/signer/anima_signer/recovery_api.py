@@ -295,7 +295,15 @@ class RecoveryOperations:
                 entries=(),
                 checkpoint=b"",
             )
-        return agent, opened.host_parts, handover
+        # The log too (public data, checked against the anchored checkpoint above): the
+        # new node's runtime seeds its log storage with it, since this enclave holds
+        # only the frontier and counts the restored entries as stored by the host.
+        log = OpenedPart(
+            kind="log",
+            plaintext=encode_log_entries(opened.log_entries),
+            items=len(opened.log_entries),
+        )
+        return agent, [*opened.host_parts, log], handover
 
     @staticmethod
     def log_chunk_plaintext(entries: Sequence[bytes]) -> bytes:

@@ -45,6 +45,7 @@ else:
 SERVICE_NAME: Final = "anima.runtime.v1.RuntimeService"
 
 ROLE_API: Final = "api"  # the API's bearer tokens (api_token_sha256s)
+ROLE_ADMIN: Final = "admin"  # admin_token_sha256s: restore and export agents
 ROLE_LOG_READER: Final = "log-reader"  # log.api.read_token_sha256
 ROLE_LOG_REDACTOR: Final = "log-redactor"  # log.api.redaction_token_sha256 (reads too)
 
@@ -76,6 +77,8 @@ LOG_READ_METHODS: Final = tuple(
     )
 )
 LOG_PAYLOAD_METHOD: Final = _method("GetLogPayload")
+#: They carry characters' secrets: admin tokens only (admin_token_sha256s).
+ADMIN_METHODS: Final = (_method("ExportAgent"), _method("RestoreAgent"))
 
 
 def token_auth(config: RuntimeConfig) -> TokenAuthInterceptor:
@@ -84,6 +87,8 @@ def token_auth(config: RuntimeConfig) -> TokenAuthInterceptor:
     roles: defaultdict[str, set[str]] = defaultdict(set)
     for digest in config.api_token_sha256s:
         roles[digest].add(ROLE_API)
+    for digest in config.admin_token_sha256s:
+        roles[digest].add(ROLE_ADMIN)
     if api.read_token_sha256:
         roles[api.read_token_sha256].add(ROLE_LOG_READER)
     if api.redaction_token_sha256:
@@ -96,6 +101,7 @@ def token_auth(config: RuntimeConfig) -> TokenAuthInterceptor:
 
     readers = holding(ROLE_LOG_READER, ROLE_LOG_REDACTOR)
     acl: dict[str, frozenset[str]] = {m: holding(ROLE_API) for m in AGENT_METHODS}
+    acl.update({m: holding(ROLE_ADMIN) for m in ADMIN_METHODS})  # none configured: nobody
     public: set[str] = set()
     if api.public_reads:
         public.update(LOG_READ_METHODS)
@@ -187,6 +193,24 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):  # type: ignore[misc]
             memories=[room_memory_to_pb(m) for m in found],
         )
 
+    # ------------------------------------------------------------ restore (admin)
+
+    async def ExportAgent(
+        self, request: pb.ExportAgentRequest, context: Context
+    ) -> pb.ExportAgentResponse:
+        return pb.ExportAgentResponse(record_json=self.handler.export_agent(request.agent_id))
+
+    async def RestoreAgent(
+        self, request: pb.RestoreAgentRequest, context: Context
+    ) -> pb.RestoreAgentResponse:
+        view = await self.handler.restore_agent(
+            request.agent_id,
+            request.record_json,
+            log_entries=list(request.log_entries),
+            checkpoint=request.checkpoint,
+        )
+        return pb.RestoreAgentResponse(agent=agent_to_pb(view))
+
     # ------------------------------------------------------------ logs
 
     async def GetCheckpoint(
@@ -239,9 +263,11 @@ class RuntimeServicer(pb_grpc.RuntimeServiceServicer):  # type: ignore[misc]
 
 
 __all__ = [
+    "ADMIN_METHODS",
     "AGENT_METHODS",
     "LOG_PAYLOAD_METHOD",
     "LOG_READ_METHODS",
+    "ROLE_ADMIN",
     "ROLE_API",
     "ROLE_LOG_READER",
     "ROLE_LOG_REDACTOR",

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from anima_runtime.log.config import LogConfig
 from anima_runtime.log.errors import InvalidLogRequest, LogError, SequencerFailed, UnknownLog
+from anima_runtime.log.seed import seed_log
 from anima_runtime.log.sequencer import LogSequencer
 from anima_runtime.log.service import TILES_DIR, AgentLog
 from anima_runtime.log.tiles_store import LOCK_FILE
 from anima_signer_api.errors import UnknownAgent
 from anima_verify.agent_id import AGENT_ID_RULE, is_agent_id
+from anima_verify.tlog.note import Verifier
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +80,24 @@ class LogRegistry:
         log = await asyncio.shield(task)
         self._logs[agent_id] = log
         return log
+
+    async def seed(
+        self, agent_id: str, *, verifier: Verifier, entries: Sequence[bytes], checkpoint: bytes
+    ) -> None:
+        """Write a restored agent's log (anima_runtime.log.seed) before it is opened."""
+        check_agent_id(agent_id)
+        if agent_id in self._logs:
+            return  # open, hence synced with the signer: seeded by an earlier attempt
+        if agent_id in self._opening:
+            raise InvalidLogRequest(f"the log of {agent_id!r} is opening: it cannot be seeded")
+        await asyncio.to_thread(
+            seed_log,
+            self._root / agent_id,
+            agent_id=agent_id,
+            verifier=verifier,
+            entries=entries,
+            checkpoint=checkpoint,
+        )
 
     async def open_existing(self) -> list[str]:
         """Open every log found under root (at startup); the agent ids opened.

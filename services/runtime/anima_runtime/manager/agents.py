@@ -9,7 +9,7 @@ import asyncio
 import builtins
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,9 +25,11 @@ from anima_runtime.character.load import parse_character
 from anima_runtime.character.model import Character
 from anima_runtime.config import RuntimeConfig, RuntimeLimits, SigningDefaults
 from anima_runtime.errors import (
+    AgentAlreadyExists,
     AgentNotFound,
     AgentStopped,
     InvalidAgentId,
+    InvalidAgentRecord,
     InvalidCharacter,
     InvalidMessage,
 )
@@ -39,6 +41,7 @@ from anima_runtime.log.registry import LogRegistry
 from anima_runtime.log.service import AgentLog
 from anima_runtime.manager.failures import KNOWN_FAILURES, describe
 from anima_runtime.manager.keys import AgentKeys
+from anima_runtime.manager.portable import export_record, parse_record
 from anima_runtime.manager.ports import (
     AgentCreator,
     AgentDirectory,
@@ -60,6 +63,7 @@ from anima_runtime.plugins.types import Plugin
 from anima_runtime_api.types import AgentView
 from anima_signer_api.errors import UnknownAgent
 from anima_verify.agent_id import AGENT_ID_RULE, is_agent_id
+from anima_verify.tlog.note import parse_verifier_key
 
 logger = logging.getLogger(__name__)
 
@@ -207,6 +211,64 @@ class AgentManager:
         logger.info("created agent %s (%s)", agent_id, parsed.name)
         if start:
             await self._try_start(hosted)
+        return self._view(hosted)
+
+    def export(self, agent_id: str) -> bytes:
+        """The agent's portable record (manager/portable.py) for its life data."""
+        hosted = self._hosted(agent_id)
+        return export_record(hosted.record, hosted.character)
+
+    async def restore(
+        self,
+        agent_id: str,
+        record_json: bytes,
+        *,
+        log_entries: Sequence[bytes] = (),
+        checkpoint: bytes = b"",
+    ) -> AgentView:
+        """Host an agent restored into the signer from its exported record, and start it.
+
+        Checked before anything is written: the record (InvalidAgentRecord), that it
+        names `agent_id`, that no agent of that id is here (AgentAlreadyExists), and
+        that its wallets and log key are the signer's (AgentKeysMissing if the signer
+        has no such agent). The restored log seeds the log storage (checked against the
+        log key: CheckpointRejected), which then syncs from the signer."""
+        if not is_agent_id(agent_id):
+            raise InvalidAgentId(f"agent_id must be {AGENT_ID_RULE}")
+        portable = parse_record(record_json)
+        if portable.record.agent_id != agent_id:
+            raise InvalidAgentRecord(
+                f"the agent record names agent {portable.record.agent_id!r}, not {agent_id!r}"
+            )
+        await self._model_factory(portable.character).aclose()
+        async with self._creating:
+            if self._taken(agent_id):
+                raise AgentAlreadyExists(f"agent {agent_id!r} already exists on this runtime")
+            keys = await self._keys.restored(agent_id)
+            wallets = tuple(w.address for w in keys.wallets)
+            if (wallets, keys.log_verifier_key) != (
+                portable.record.wallets,
+                portable.record.log_verifier_key,
+            ):
+                raise InvalidAgentRecord(
+                    f"the agent record's wallets or log key are not the signer's for {agent_id!r}"
+                )
+            if log_entries or checkpoint:
+                await self._logs.seed(
+                    agent_id,
+                    verifier=parse_verifier_key(keys.log_verifier_key),
+                    entries=log_entries,
+                    checkpoint=checkpoint,
+                )
+            log = await self._logs.open(agent_id)
+            record = replace(portable.record, running=False)
+            document = document_bytes(portable.character)
+            await asyncio.to_thread(write_new_agent, self._agents_dir / agent_id, document, record)
+            plugins, unknown = resolve_plugins(portable.character.plugins, builtins=self._plugins)
+            hosted = _Hosted(record, portable.character, log, tuple(plugins), tuple(unknown))
+            self._agents[agent_id] = hosted
+        logger.info("restored agent %s (%s), log size %d", agent_id, record.name, log.size)
+        await self._try_start(hosted)
         return self._view(hosted)
 
     async def start(self, agent_id: str) -> AgentView:

@@ -71,6 +71,19 @@ class AgentKeys:
             f"no free agent id for {character.name!r} in {_ID_ATTEMPTS} attempts"
         )
 
+    async def restored(self, agent_id: str) -> Agent:
+        """The keys of an agent restored into the signer (GetAgent, runtime role): never
+        created here, since a restored agent's keys come from its recovered root."""
+        try:
+            return await self._signer.get_agent(agent_id)
+        except UnknownAgent:
+            raise AgentKeysMissing(
+                f"the signer has no agent {agent_id!r}: restore it into the signer first "
+                "(`anima agent recover`)"
+            ) from None
+        except KNOWN_FAILURES as exc:
+            raise signer_failure(exc, f"looking up agent {agent_id!r}") from exc
+
     async def _keys_for(self, agent_id: str, *, adopt: bool) -> Agent:
         """CreateAgent with the admin client; an id the signer holds is adopted when
         `adopt` (the caller named it), else _Taken."""

@@ -378,3 +378,33 @@ class GetConsistencyProofResponse(_message.Message):
     second: int
     proof: _containers.RepeatedScalarFieldContainer[bytes]
     def __init__(self, first: _Optional[int] = ..., second: _Optional[int] = ..., proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class ExportAgentRequest(_message.Message):
+    __slots__ = ("agent_id",)
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+
+class ExportAgentResponse(_message.Message):
+    __slots__ = ("record_json",)
+    RECORD_JSON_FIELD_NUMBER: _ClassVar[int]
+    record_json: bytes
+    def __init__(self, record_json: _Optional[bytes] = ...) -> None: ...
+
+class RestoreAgentRequest(_message.Message):
+    __slots__ = ("agent_id", "record_json", "log_entries", "checkpoint")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORD_JSON_FIELD_NUMBER: _ClassVar[int]
+    LOG_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    record_json: bytes
+    log_entries: _containers.RepeatedScalarFieldContainer[bytes]
+    checkpoint: bytes
+    def __init__(self, agent_id: _Optional[str] = ..., record_json: _Optional[bytes] = ..., log_entries: _Optional[_Iterable[bytes]] = ..., checkpoint: _Optional[bytes] = ...) -> None: ...
+
+class RestoreAgentResponse(_message.Message):
+    __slots__ = ("agent",)
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    agent: Agent
+    def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ...) -> None: ...

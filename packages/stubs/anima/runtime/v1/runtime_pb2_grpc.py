@@ -46,6 +46,7 @@ class RuntimeServiceStub:
     SIGNER_UNAVAILABLE    UNAVAILABLE          the signer refused or is unreachable
     RUNTIME_STARTING      UNAVAILABLE          the runtime is still bringing agents back
     PLUGIN_FAILED         INTERNAL             an action, provider or evaluator raised
+    INVALID_AGENT_RECORD  INVALID_ARGUMENT     a restored agent record is malformed or not this agent's
     and for the log RPCs:
     INVALID_LOG_REQUEST   INVALID_ARGUMENT     a range, index or filter out of bounds
     UNKNOWN_LOG           NOT_FOUND            no log for this agent
@@ -135,6 +136,16 @@ class RuntimeServiceStub:
                 request_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetConsistencyProofRequest.SerializeToString,
                 response_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetConsistencyProofResponse.FromString,
                 _registered_method=True)
+        self.ExportAgent = channel.unary_unary(
+                '/anima.runtime.v1.RuntimeService/ExportAgent',
+                request_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.ExportAgentRequest.SerializeToString,
+                response_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.ExportAgentResponse.FromString,
+                _registered_method=True)
+        self.RestoreAgent = channel.unary_unary(
+                '/anima.runtime.v1.RuntimeService/RestoreAgent',
+                request_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.RestoreAgentRequest.SerializeToString,
+                response_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.RestoreAgentResponse.FromString,
+                _registered_method=True)
 
 
 class RuntimeServiceServicer:
@@ -158,6 +169,7 @@ class RuntimeServiceServicer:
     SIGNER_UNAVAILABLE    UNAVAILABLE          the signer refused or is unreachable
     RUNTIME_STARTING      UNAVAILABLE          the runtime is still bringing agents back
     PLUGIN_FAILED         INTERNAL             an action, provider or evaluator raised
+    INVALID_AGENT_RECORD  INVALID_ARGUMENT     a restored agent record is malformed or not this agent's
     and for the log RPCs:
     INVALID_LOG_REQUEST   INVALID_ARGUMENT     a range, index or filter out of bounds
     UNKNOWN_LOG           NOT_FOUND            no log for this agent
@@ -269,6 +281,27 @@ class RuntimeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportAgent(self, request, context):
+        """Admin only (admin_token_sha256s; an API token is PERMISSION_DENIED): the
+        agent's runtime record (character document, secrets included, and its
+        record) for its life data, which the enclave seals before it leaves the host.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreAgent(self, request, context):
+        """Admin only: host an agent restored into this runtime's signer from its
+        exported record and its restored log, and start it. Refused
+        (INVALID_AGENT_RECORD) for a malformed record, one naming another agent, or
+        one whose wallets or log key are not the signer's for this agent;
+        CHECKPOINT_REJECTED for a log that does not verify; AGENT_ALREADY_EXISTS if hosted here;
+        AGENT_KEYS_MISSING if the signer does not hold the agent (restore it first).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RuntimeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -337,6 +370,16 @@ def add_RuntimeServiceServicer_to_server(servicer, server):
                     request_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetConsistencyProofRequest.FromString,
                     response_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.GetConsistencyProofResponse.SerializeToString,
             ),
+            'ExportAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportAgent,
+                    request_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.ExportAgentRequest.FromString,
+                    response_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.ExportAgentResponse.SerializeToString,
+            ),
+            'RestoreAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreAgent,
+                    request_deserializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.RestoreAgentRequest.FromString,
+                    response_serializer=anima_dot_runtime_dot_v1_dot_runtime__pb2.RestoreAgentResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'anima.runtime.v1.RuntimeService', rpc_method_handlers)
@@ -366,6 +409,7 @@ class RuntimeService:
     SIGNER_UNAVAILABLE    UNAVAILABLE          the signer refused or is unreachable
     RUNTIME_STARTING      UNAVAILABLE          the runtime is still bringing agents back
     PLUGIN_FAILED         INTERNAL             an action, provider or evaluator raised
+    INVALID_AGENT_RECORD  INVALID_ARGUMENT     a restored agent record is malformed or not this agent's
     and for the log RPCs:
     INVALID_LOG_REQUEST   INVALID_ARGUMENT     a range, index or filter out of bounds
     UNKNOWN_LOG           NOT_FOUND            no log for this agent
@@ -725,6 +769,60 @@ class RuntimeService:
             '/anima.runtime.v1.RuntimeService/GetConsistencyProof',
             anima_dot_runtime_dot_v1_dot_runtime__pb2.GetConsistencyProofRequest.SerializeToString,
             anima_dot_runtime_dot_v1_dot_runtime__pb2.GetConsistencyProofResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.runtime.v1.RuntimeService/ExportAgent',
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.ExportAgentRequest.SerializeToString,
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.ExportAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anima.runtime.v1.RuntimeService/RestoreAgent',
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.RestoreAgentRequest.SerializeToString,
+            anima_dot_runtime_dot_v1_dot_runtime__pb2.RestoreAgentResponse.FromString,
             options,
             channel_credentials,
             insecure,
