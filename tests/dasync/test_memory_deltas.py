@@ -152,3 +152,26 @@ def test_fuzz_any_bytes_raise_only_life_data_errors(noise: bytes, at: int) -> No
     for data in (noise, DELTA_1[:at] + noise + DELTA_1[at:]):
         with contextlib.suppress(LifeDataError):
             merge_memory_exports([SNAPSHOT, data], agent_id=AGENT)
+
+
+def _cut_between_batches(plaintext: bytes) -> list[bytes]:
+    """One export as parts that concatenate back into it, cut after each serialized
+    chunk (how a large export travels in several memories chunks)."""
+    from anima_dasync.memories import unpack_export
+
+    return [pack_export([raw]) for raw in unpack_export(plaintext)]
+
+
+def test_an_export_cut_into_parts_merges_like_the_whole_one() -> None:
+    whole = merge_memory_exports([SNAPSHOT, DELTA_1, DELTA_2], agent_id=AGENT)
+    parts = [*_cut_between_batches(SNAPSHOT), *_cut_between_batches(DELTA_1), DELTA_2]
+    assert ids(merge_memory_exports(parts, agent_id=AGENT)) == ids(whole)
+    assert whole[-1].trailer.sequence == 6
+
+
+def test_a_cut_export_whose_last_part_is_missing_is_refused() -> None:
+    parts = _cut_between_batches(SNAPSHOT)
+    with pytest.raises(MalformedMemoryChunk, match="no trailer"):
+        merge_memory_exports(parts[:-1], agent_id=AGENT)
+    with pytest.raises(MalformedMemoryChunk):  # the parts out of order
+        merge_memory_exports([parts[1], parts[0], *parts[2:]], agent_id=AGENT)

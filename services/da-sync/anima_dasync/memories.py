@@ -123,7 +123,10 @@ def _export_streams(plaintexts: Sequence[bytes]) -> list[list[pb.ExportChunk]]:
     streams: list[list[pb.ExportChunk]] = []
     current: list[pb.ExportChunk] = []
     for plaintext in plaintexts:
-        for chunk in _export_chunks(plaintext):
+        chunks = _export_chunks(plaintext)
+        if not chunks:
+            raise MalformedMemoryChunk("memories chunk: empty (no part of an export)")
+        for chunk in chunks:
             current.append(chunk)
             if chunk.WhichOneof("part") == "trailer":
                 streams.append(current)
