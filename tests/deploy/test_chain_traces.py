@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from anima_chain_api.client import ChainClient
@@ -48,9 +49,9 @@ async def _funded_agent(signer: LocalSigner, chain_id: int) -> bytes:
     return bytes.fromhex(agent.wallets[0].address[2:])
 
 
-async def _send_in_a_span(chain: LocalChainClient) -> tuple[str, str]:
+async def _send_in_a_span(chain: LocalChainClient, provider: TracerProvider) -> tuple[str, str]:
     """One transfer under a span of ours; (trace id, span id) in hex."""
-    tracer = TracerProvider().get_tracer("tests.deploy")
+    tracer = provider.get_tracer("tests.deploy")
     with tracer.start_as_current_span("operator send") as span:
         async with ChainClient.connect(
             chain.address, chain.token, certificate_pem=chain.certificate_pem
@@ -87,7 +88,11 @@ def test_the_chain_client_joins_its_callers_trace_and_carries_it_to_the_signer(
             local_chain_client(tmp_path, chain=anvil, signer=signer) as chain,
         ):
             set_balance(anvil, asyncio.run(_funded_agent(signer, anvil.chain_id)), ETH)
-            trace_id, caller_span = asyncio.run(_send_in_a_span(chain))
+            # The caller records spans (an SDK provider installed, as a traced service
+            # has): its channels carry the trace context (anima_core.telemetry).
+            provider = TracerProvider()
+            monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+            trace_id, caller_span = asyncio.run(_send_in_a_span(chain, provider))
             secrets = [chain.token, *signer.tokens.values()]
             deadline = time.monotonic() + 30
             while not _arrived(received.span_list(), trace_id):
