@@ -31,6 +31,8 @@ class SyncState:
     # snapshot yet), and the deltas published since the last snapshot.
     memory_sequence: int | None = None
     memory_deltas: int = 0
+    # SHA-256 of the last runtime record published (None: none yet by this process).
+    runtime_digest: bytes | None = None
 
     @classmethod
     def of(cls, manifest: Manifest) -> SyncState:
