@@ -53,17 +53,20 @@ class GrpcMemories:
 
     async def snapshot(self, agent_id: str) -> MemoryExportBytes:
         export = self._client.replica_for(agent_id).export(agent_id)
-        return await _collect(export, self._part_bytes)
+        return await collect_export(export, self._part_bytes)
 
     async def changes(self, agent_id: str, since: int) -> MemoryExportBytes:
         replica = self._client.replica_for(agent_id)
-        return await _collect(replica.export_changes(agent_id, since), self._part_bytes)
+        return await collect_export(replica.export_changes(agent_id, since), self._part_bytes)
 
     async def close(self) -> None:
         await self._client.close()
 
 
-async def _collect(chunks: AsyncIterator[pb.ExportChunk], part_bytes: int) -> MemoryExportBytes:
+async def collect_export(
+    chunks: AsyncIterator[pb.ExportChunk], part_bytes: int = MAX_PART_BYTES
+) -> MemoryExportBytes:
+    """An export stream as sealable parts (cut between export chunks) and its counts."""
     parts = _Parts(part_bytes)
     header = trailer = None
     async for chunk in chunks:
