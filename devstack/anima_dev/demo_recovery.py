@@ -35,7 +35,7 @@ import httpx
 
 from anima_dasync.backends.local import LocalDirectoryBackend
 from anima_dasync.log_source import LogSnapshot
-from anima_dasync.memory_source import MAX_PART_BYTES, GrpcMemories
+from anima_dasync.memory_source import EXPORT_BATCH, MAX_PART_BYTES, GrpcMemories
 from anima_dasync.runtime_source import GrpcRuntime
 from anima_dasync.syncer import AnchorTarget, Syncer
 from anima_dev.anchor import deploy_agent_anchor, relay_update
@@ -143,7 +143,11 @@ class _FixedLog:
 
 
 def dasync_sources(
-    memory: LocalMemory, runtime: LocalRuntime, *, part_bytes: int = MAX_PART_BYTES
+    memory: LocalMemory,
+    runtime: LocalRuntime,
+    *,
+    part_bytes: int = MAX_PART_BYTES,
+    export_batch: int = EXPORT_BATCH,
 ) -> tuple[GrpcMemories, GrpcRuntime]:
     """What da-sync reads of node A's host services, as its config would name them: the
     memory service's export (vectors included) and the runtime's admin ExportAgent
@@ -154,7 +158,9 @@ def dasync_sources(
         memory.address, memory.admin_token, certificate_pem=memory.certificate_pem
     )
     return (
-        GrpcMemories(ShardedMemoryClient([memories]), part_bytes=part_bytes),
+        GrpcMemories(
+            ShardedMemoryClient([memories]), part_bytes=part_bytes, export_batch=export_batch
+        ),
         GrpcRuntime(runtime.grpc_client_as(runtime.admin_token)),
     )
 
@@ -171,13 +177,16 @@ async def sync_and_anchor(
     state_dir: Path,
     max_message_bytes: int = 64 << 20,
     part_bytes: int = MAX_PART_BYTES,
+    export_batch: int = EXPORT_BATCH,
 ) -> Synced:
     """One round of da-sync (anima_dasync.syncer.Syncer) for node A: its enclave seals
     the life data (log, signer state, memories, runtime record), the DA directory gets
     it, and the enclave-signed update is relayed to AgentAnchor on chain."""
     da_dir = state_dir / "da"
     contract = deploy_agent_anchor(chain)
-    memories, records = dasync_sources(memory, runtime, part_bytes=part_bytes)
+    memories, records = dasync_sources(
+        memory, runtime, part_bytes=part_bytes, export_batch=export_batch
+    )
     async with await SignerClient.connect_attested(
         address=signer.address,
         token=signer.tokens["admin"],
