@@ -18,7 +18,9 @@ import socket
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
+from anima_dasync.app import start_dasync
 from anima_dasync.backends.local import LocalDirectoryBackend
 from anima_dasync.runtime_source import (
     GrpcRuntime,
@@ -30,7 +32,7 @@ from anima_dasync.syncer import Syncer
 from anima_runtime_api.client import RuntimeClient
 from anima_runtime_api.errors import RuntimeUnreachable
 from anima_verify.lifedata import parse_signed_manifest
-from tests.dasync.test_dasync_service import Stack, stack
+from tests.dasync.test_dasync_service import Stack, _config, stack
 from tests.dasync.test_recover_grpc import AGENT
 
 __all__ = ["stack"]  # the signer + log fixture, used here too
@@ -175,3 +177,24 @@ def test_any_bytes_are_the_record_or_refused(answer: bytes) -> None:
     with contextlib.suppress(RuntimeRecordRefused):
         assert checked_record(AGENT, answer) == answer
     assert checked_record(AGENT, _record()) == _record()
+
+
+async def test_the_service_reads_the_runtime_its_config_names(stack: Stack) -> None:
+    """start_dasync wires `runtime` (plaintext here, refused in production): a runtime
+    that is down fails the round and nothing is published."""
+    config = _config(stack.tmp, stack.node).model_copy(
+        update={
+            "runtime": f"127.0.0.1:{_closed_port()}",
+            "runtime_token": SecretStr("admin-token"),
+            "insecure_runtime_plaintext": True,
+        }
+    )
+    running = await start_dasync(config, logs=stack.logs)
+    try:
+        assert running.runtime is not None
+        with pytest.raises(RuntimeUnreachable):
+            await running.syncer.sync(AGENT)
+        assert running.syncer.latest(AGENT) == (0, b"")
+    finally:
+        await running.stop(grace=0.2)
+    assert LocalDirectoryBackend(root=stack.tmp / "da").latest_version(AGENT) == 0
