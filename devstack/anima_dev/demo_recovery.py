@@ -37,6 +37,7 @@ from anima_dasync.backends.local import LocalDirectoryBackend
 from anima_dasync.log_source import LogSnapshot
 from anima_dasync.memory_source import EXPORT_BATCH, MAX_PART_BYTES, GrpcMemories
 from anima_dasync.runtime_source import GrpcRuntime
+from anima_dasync.sync import SEAL_REQUEST_BYTES
 from anima_dasync.syncer import AnchorTarget, Syncer
 from anima_dev.anchor import deploy_agent_anchor, relay_update
 from anima_dev.contracts import dev_account
@@ -178,6 +179,7 @@ async def sync_and_anchor(
     max_message_bytes: int = 64 << 20,
     part_bytes: int = MAX_PART_BYTES,
     export_batch: int = EXPORT_BATCH,
+    seal_request_bytes: int = SEAL_REQUEST_BYTES,
 ) -> Synced:
     """One round of da-sync (anima_dasync.syncer.Syncer) for node A: its enclave seals
     the life data (log, signer state, memories, runtime record), the DA directory gets
@@ -201,6 +203,7 @@ async def sync_and_anchor(
             anchor=AnchorTarget(chain_id=chain.chain_id, contract=contract),
             memories=memories,
             runtime=records,
+            seal_request_bytes=seal_request_bytes,
         )
         try:
             outcome = await syncer.sync(agent_id)

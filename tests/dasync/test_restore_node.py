@@ -103,6 +103,7 @@ async def _node_a(stack: contextlib.ExitStack, tmp: Path) -> Recovering:
             chain=chain,
             state_dir=tmp,
             part_bytes=512,
+            seal_request_bytes=2048,  # and sealed in several SealLifeData requests
         )
         demo_recovery.kill_node(signer.process, memory.process, runtime.process)
     agent = {

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import socket
+from typing import Any, cast
 
 import pytest
 from hypothesis import given
@@ -31,6 +32,7 @@ from anima_dasync.runtime_source import (
 from anima_dasync.syncer import Syncer
 from anima_runtime_api.client import RuntimeClient
 from anima_runtime_api.errors import RuntimeUnreachable
+from anima_signer_api.client import SignerClient
 from anima_verify.lifedata import parse_signed_manifest
 from tests.dasync.test_dasync_service import Stack, _config, stack
 from tests.dasync.test_recover_grpc import AGENT
@@ -198,3 +200,36 @@ async def test_the_service_reads_the_runtime_its_config_names(stack: Stack) -> N
     finally:
         await running.stop(grace=0.2)
     assert LocalDirectoryBackend(root=stack.tmp / "da").latest_version(AGENT) == 0
+
+
+class CountingSeals:
+    """The signer client, counting SealLifeData requests."""
+
+    def __init__(self, signer: SignerClient) -> None:
+        self._signer = signer
+        self.seals: list[tuple[list[str], bool]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._signer, name)
+
+    async def seal_life_data(self, agent_id: str, **kwargs: Any) -> Any:
+        self.seals.append(([k for k, _, _ in kwargs["parts"]], kwargs["include_signer_state"]))
+        return await self._signer.seal_life_data(agent_id, **kwargs)
+
+
+async def test_a_large_round_is_sealed_in_several_requests_the_state_once(stack: Stack) -> None:
+    runtime = HeldRecord(_record())
+    backend = LocalDirectoryBackend(root=stack.tmp / "da")
+    async with await stack.node.client("dasync") as dasync:
+        counting = CountingSeals(dasync)
+        syncer = Syncer(
+            signer=cast(SignerClient, counting),
+            backend=backend,
+            logs=stack.logs,
+            runtime=runtime,
+            seal_request_bytes=1,  # every part its own request
+        )
+        outcome = await syncer.sync(AGENT)
+    assert counting.seals == [(["runtime"], False), (["log"], True)]
+    assert outcome.anchored.version == 1
+    assert _kinds(backend, 1) == ["runtime", "signer-state", "log"]

@@ -29,7 +29,7 @@ from anima_dasync.log_source import LogSnapshot
 from anima_dasync.memory_source import MemoryExportBytes, MemorySource
 from anima_dasync.metrics import DaLag
 from anima_dasync.runtime_source import RuntimeSource, record_digest
-from anima_dasync.sync import SyncState, sync_agent
+from anima_dasync.sync import SEAL_REQUEST_BYTES, SyncState, sync_agent
 from anima_memory_api.errors import ChangeCursorAhead
 from anima_signer_api.client import SignerClient
 from anima_verify.lifedata import AnchorState, Manifest, parse_signed_manifest
@@ -75,6 +75,7 @@ class Syncer:
         compact_after_deltas: int = COMPACT_AFTER_DELTAS,
         lag: DaLag | None = None,
         runtime: RuntimeSource | None = None,
+        seal_request_bytes: int = SEAL_REQUEST_BYTES,
     ) -> None:
         self._signer = signer
         self._backend = backend
@@ -82,6 +83,7 @@ class Syncer:
         self._anchor = anchor
         self._memories = memories
         self._runtime = runtime
+        self._seal_request_bytes = seal_request_bytes
         self._compact_after = compact_after_deltas
         self.lag = lag or DaLag()
         self._states: dict[str, SyncState] = {}
@@ -144,6 +146,7 @@ class Syncer:
                     checkpoint=snapshot.checkpoint,
                     parts=parts,
                     counts=counts,
+                    seal_request_bytes=self._seal_request_bytes,
                 )
                 assert state.manifest is not None
                 uploaded = _uploaded(previous, state.manifest)
