@@ -105,7 +105,7 @@ class DaSyncConfig(BaseModel):
     runtime_certificate: Path | None = None
     insecure_runtime_plaintext: bool = False
     # Synced every interval_s by the periodic loop (0: only on SyncAgent). A round
-    # with nothing new costs two small reads, so 1 s keeps the RPO near a second.
+    # with nothing new costs three small reads, so 1 s keeps the RPO near a second.
     agents: tuple[str, ...] = ()
     interval_s: float = Field(default=1.0, ge=0)
     # A fresh memories snapshot after this many deltas (bounds a restore's replay).

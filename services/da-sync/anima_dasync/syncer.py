@@ -5,8 +5,9 @@ and a periodic loop. Transport-agnostic; the gRPC face is anima_dasync.api.
 Memories go up as a snapshot, then deltas from the memory service's change feed
 (only what changed since the last manifest), and every `compact_after_deltas`
 deltas a fresh snapshot, so a restore replays a bounded number of deltas. A
-round where neither the log nor the memories changed costs two small reads and
-publishes nothing, which is what lets the loop run every second (the RPO).
+round where neither the log, the memories nor the runtime record changed costs
+three small reads and publishes nothing, which is what lets the loop run every
+second (the RPO).
 
 The runtime record (character with its secrets, agent.json's fields) goes up as a
 `runtime` chunk when its SHA-256 differs from the last one this process published
