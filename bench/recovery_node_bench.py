@@ -32,6 +32,7 @@ import httpx
 import numpy as np
 from machine import machine  # bench/machine.py, beside this script
 
+from anima_dasync.backends.local import LocalDirectoryBackend
 from anima_dev import demo_recovery
 from anima_dev.local_chain import local_chain
 from anima_dev.local_memory import local_memory
@@ -39,6 +40,7 @@ from anima_dev.local_runtime import local_runtime
 from anima_dev.local_signer import local_signer
 from anima_memory_api.client import MemoryClient
 from anima_memory_api.types import DIMENSION, MemoryDraft
+from anima_verify.lifedata import parse_signed_manifest
 
 ADA = Path(__file__).resolve().parents[1] / "examples" / "characters" / "ada.character.json"
 ROOM, USER = "home", "sam"
@@ -86,7 +88,9 @@ async def run(n: int, tmp: Path, export_batch: int) -> None:
         chain = stack.enter_context(local_chain(tmp / "anvil"))
         guardians = demo_recovery.start_guardians(stack, tmp)
         node_a = contextlib.ExitStack()
-        signer = node_a.enter_context(local_signer(tmp / "a", env=BIG_MESSAGES))
+        # Node A's signer escrows the agent root to the guardians when it creates it.
+        escrow = await demo_recovery.escrow_env(guardians)
+        signer = node_a.enter_context(local_signer(tmp / "a", env={**BIG_MESSAGES, **escrow}))
         memory = node_a.enter_context(local_memory(tmp / "a", admin_token="bench-memory-admin"))
         runtime = node_a.enter_context(
             local_runtime(tmp / "a", signer=signer, memory=memory, admin=True)
@@ -110,13 +114,14 @@ async def run(n: int, tmp: Path, export_batch: int) -> None:
             size = int(note.split(b"\n")[1])
             page = await http.get(f"/v1/logs/{agent_id}/entries", params={"end": size})
         t0 = time.perf_counter()
-        parts = await demo_recovery.life_parts(memory, runtime, agent_id, batch_size=export_batch)
         synced = await demo_recovery.sync_and_anchor(
             signer,
             agent_id,
             entries=demo_recovery.entries_from(page.json()),
             checkpoint=note,
-            parts=parts,
+            memory=memory,
+            runtime=runtime,
+            export_batch=export_batch,
             chain=chain,
             state_dir=tmp,
             max_message_bytes=MESSAGE_BYTES,
@@ -163,13 +168,18 @@ async def run(n: int, tmp: Path, export_batch: int) -> None:
         cpu["anima agent recover (its process)"] = _children_cpu_s() - cli_before
     summary = json.loads(done.stdout)
     node = summary["node"]
-    memories_parts = [p for p in parts if p[0] == "memories"]
+    published = LocalDirectoryBackend(root=synced.da_dir).get_manifest(
+        agent_id, synced.anchored.version
+    )
+    memories_parts = [
+        c for c in parse_signed_manifest(published).manifest.chunks if c.kind == "memories"
+    ]
     print(machine())
     print(
         f"{n:,} + {node['memories']['imported'] - n} memories "
         f"(export batches of {export_batch or 256}), "
         f"{len(memories_parts)} memories parts, "
-        f"{sum(len(p[1]) for p in memories_parts) / 1e6:.1f} MB of export"
+        f"{sum(c.size for c in memories_parts) / 1e6:.1f} MB sealed"
     )
     print(f"  fill node A's memory service (vectors given)    {t_fill:7.2f} s")
     print(f"  node A: export + record + seal + publish + anchor {t_sync:7.2f} s")

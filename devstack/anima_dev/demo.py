@@ -481,7 +481,8 @@ async def _survive(
         agent_id,
         entries=demo_recovery.entries_from(entries),
         checkpoint=note,
-        parts=await demo_recovery.life_parts(node_a.memory, node_a.runtime, agent_id),
+        memory=node_a.memory,
+        runtime=node_a.runtime,
         chain=chain,
         state_dir=state_dir,
     )

@@ -2,9 +2,10 @@
 
 At creation the agent root is split 2-of-2 to two guardian signers (node A's signer
 is configured with their keys; each share sealed to its guardian's key). After the
-chat, node A's enclave seals the life data (signer state, log, the memory service's
-export, the runtime's record of the agent with its character), the DA directory
-receives it, and the manifest is anchored on the dev chain. Node A's signer, memory
+chat, one round of da-sync's syncer has node A's enclave seal the life data (signer
+state, log, the memory service's export, the runtime's record of the agent with its
+character), the DA directory receives it, and the manifest is anchored on the dev
+chain. Node A's signer, memory
 and runtime are killed with SIGKILL; node B (a fresh signer with its own root, a
 memory service and a runtime) takes the agent over through `anima agent recover` in
 its own process: the anchor read through proofs from the genesis hash, both
@@ -32,10 +33,12 @@ from typing import Any
 
 import httpx
 
-from anima.memory.v1 import memory_pb2 as pb
 from anima_dasync.backends.local import LocalDirectoryBackend
-from anima_dasync.memories import pack_export
-from anima_dasync.sync import SyncState, sync_agent
+from anima_dasync.log_source import LogSnapshot
+from anima_dasync.memory_source import EXPORT_BATCH, MAX_PART_BYTES, GrpcMemories
+from anima_dasync.runtime_source import GrpcRuntime
+from anima_dasync.sync import SEAL_REQUEST_BYTES
+from anima_dasync.syncer import AnchorTarget, Syncer
 from anima_dev.anchor import deploy_agent_anchor, relay_update
 from anima_dev.contracts import dev_account
 from anima_dev.local_chain import LocalChain
@@ -43,6 +46,7 @@ from anima_dev.local_memory import LocalMemory, local_memory
 from anima_dev.local_runtime import LocalRuntime, local_runtime
 from anima_dev.local_signer import LocalSigner, local_signer
 from anima_memory_api.client import MemoryClient
+from anima_memory_api.router import ShardedMemoryClient
 from anima_signer_api.client import SignerClient
 from anima_verify.attestation import MeasurementPolicy
 from anima_verify.attestation.sim import SIM_MRTD
@@ -61,8 +65,6 @@ TRUST = MeasurementPolicy.insecure_simulated_for_development()
 # INSECURE (simulated evidence accepted), as the whole demo stack is.
 GUARDIAN_TERMS = json.dumps({"mrtd": [SIM_MRTD.hex()], "allow_insecure_simulated": True})
 RECOVERY_CALLERS = ("admin", "runtime", "recovery", "dasync")
-# A memories part stays well inside a gRPC message (the export is cut between batches).
-MEMORIES_PART_BYTES = 16 << 20
 
 
 def _say(step: str, text: str = "") -> None:
@@ -131,43 +133,37 @@ class Synced:
     da_dir: Path
 
 
-async def life_parts(
-    memory: LocalMemory, runtime: LocalRuntime, agent_id: str, *, batch_size: int = 1000
-) -> list[tuple[str, bytes, int]]:
-    """What node A's host services hold of the agent: the memory service's export
-    (vectors included; batches of 1,000 import faster than the default 256:
-    docs/performance.md) and the runtime's record (character with its secrets); the
-    enclave seals both before they leave the host."""
+class _FixedLog:
+    """The log as node A's runtime served it (a LogReader for da-sync's Syncer)."""
+
+    def __init__(self, entries: list[bytes], checkpoint: bytes) -> None:
+        self._entries, self._checkpoint = entries, checkpoint
+
+    async def read(self, agent_id: str, start: int) -> LogSnapshot:
+        return LogSnapshot(self._checkpoint, len(self._entries), self._entries[start:])
+
+
+def dasync_sources(
+    memory: LocalMemory,
+    runtime: LocalRuntime,
+    *,
+    part_bytes: int = MAX_PART_BYTES,
+    export_batch: int = EXPORT_BATCH,
+) -> tuple[GrpcMemories, GrpcRuntime]:
+    """What da-sync reads of node A's host services, as its config would name them: the
+    memory service's export (vectors included) and the runtime's admin ExportAgent
+    (the record: character with its secrets). The enclave seals both before they
+    leave the host."""
     assert memory.admin_token is not None and runtime.admin_token is not None
-    client = MemoryClient.connect(
+    memories = MemoryClient.connect(
         memory.address, memory.admin_token, certificate_pem=memory.certificate_pem
     )
-    async with client:
-        export = [chunk async for chunk in client.export(agent_id, batch_size)]
-    admin = runtime.grpc_client_as(runtime.admin_token)
-    async with admin:
-        record = await admin.export_agent(agent_id)
-    return [*_memories_parts(export), ("runtime", record, 1)]
-
-
-def _memories_parts(
-    export: list[pb.ExportChunk], part_bytes: int = MEMORIES_PART_BYTES
-) -> list[tuple[str, bytes, int]]:
-    """The export stream cut into parts of at most about `part_bytes` (whole export
-    chunks; they concatenate back in manifest order), each with its memory count."""
-    parts: list[tuple[str, bytes, int]] = []
-    group: list[bytes] = []
-    size = items = 0
-    for chunk in export:
-        raw = chunk.SerializeToString()
-        if group and size + len(raw) > part_bytes:
-            parts.append(("memories", pack_export(group), items))
-            group, size, items = [], 0, 0
-        group.append(raw)
-        size += len(raw) + 4
-        items += len(chunk.batch.memories)
-    parts.append(("memories", pack_export(group), items))
-    return parts
+    return (
+        GrpcMemories(
+            ShardedMemoryClient([memories]), part_bytes=part_bytes, export_batch=export_batch
+        ),
+        GrpcRuntime(runtime.grpc_client_as(runtime.admin_token)),
+    )
 
 
 async def sync_and_anchor(
@@ -176,13 +172,23 @@ async def sync_and_anchor(
     *,
     entries: list[bytes],
     checkpoint: bytes,
-    parts: list[tuple[str, bytes, int]],
+    memory: LocalMemory,
+    runtime: LocalRuntime,
     chain: LocalChain,
     state_dir: Path,
     max_message_bytes: int = 64 << 20,
+    part_bytes: int = MAX_PART_BYTES,
+    export_batch: int = EXPORT_BATCH,
+    seal_request_bytes: int = SEAL_REQUEST_BYTES,
 ) -> Synced:
-    """Node A's life data sealed by its enclave, published to DA, anchored on chain."""
+    """One round of da-sync (anima_dasync.syncer.Syncer) for node A: its enclave seals
+    the life data (log, signer state, memories, runtime record), the DA directory gets
+    it, and the enclave-signed update is relayed to AgentAnchor on chain."""
     da_dir = state_dir / "da"
+    contract = deploy_agent_anchor(chain)
+    memories, records = dasync_sources(
+        memory, runtime, part_bytes=part_bytes, export_batch=export_batch
+    )
     async with await SignerClient.connect_attested(
         address=signer.address,
         token=signer.tokens["admin"],
@@ -190,21 +196,23 @@ async def sync_and_anchor(
         max_message_bytes=max_message_bytes,
         timeout=300,
     ) as enclave:
-        anchored = await sync_agent(
-            enclave,
-            agent_id,
+        syncer = Syncer(
+            signer=enclave,
             backend=LocalDirectoryBackend(root=da_dir),
-            state=SyncState(),
-            epoch=0,
-            log_entries=entries,
-            checkpoint=checkpoint,
-            parts=parts,
+            logs=_FixedLog(entries, checkpoint),
+            anchor=AnchorTarget(chain_id=chain.chain_id, contract=contract),
+            memories=memories,
+            runtime=records,
+            seal_request_bytes=seal_request_bytes,
         )
-        contract = deploy_agent_anchor(chain)
-        anchor_agent, signature = await enclave.sign_anchor_update(
-            agent_id, state=anchored, chain_id=chain.chain_id, contract=contract
-        )
-    relay_update(chain, contract, anchor_agent, anchored, signature)
+        try:
+            outcome = await syncer.sync(agent_id)
+        finally:
+            await memories.close()
+            await records.close()
+    assert outcome.signed_update is not None
+    anchored, (anchor_agent, v, r, s) = outcome.anchored, outcome.signed_update
+    relay_update(chain, contract, anchor_agent, anchored, (v, r, s))
     _say(
         "sync",
         f"manifest v{anchored.version}: life data sealed in the enclave, published to "

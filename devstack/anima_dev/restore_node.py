@@ -151,7 +151,8 @@ async def _stream(chunks: Sequence[pb.ExportChunk]) -> AsyncIterator[pb.ExportCh
 
 async def host_agent(runtime: RuntimeClient, opened: OpenedParts) -> tuple[AgentView | None, str]:
     """Node B's runtime hosts the agent: (its view, "restored"), or (None, "already")."""
-    [record] = opened.of_kind("runtime") or [b""]
+    # da-sync publishes the record again when it changes: the newest is the agent's.
+    record = (opened.of_kind("runtime") or [b""])[-1]
     if not record:
         raise RestoreIncomplete("the life data holds no runtime record: nothing to host")
     try:

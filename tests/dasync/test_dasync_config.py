@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from anima_core.auth import token_digest
+from anima_dasync.cli import load_dasync_config
 from anima_dasync.config import DaSyncConfig, DaSyncMisconfigured
 from anima_dasync.main import command_line
 
@@ -73,3 +74,34 @@ def test_the_entry_point_parses_repeated_memory_shards() -> None:
 
 def test_the_loop_defaults_to_every_second() -> None:
     assert DaSyncConfig.model_validate(BASE).interval_s == 1.0
+
+
+def test_the_runtime_record_source_needs_its_admin_token_and_a_pinned_certificate(
+    tmp_path: Path,
+) -> None:
+    runtime = {"runtime": "anima-runtime:7460"}
+    with pytest.raises(DaSyncMisconfigured, match="RUNTIME_TOKEN"):
+        DaSyncConfig.model_validate({**BASE, **runtime}).check_startable()
+    with pytest.raises(DaSyncMisconfigured, match="runtime_certificate"):
+        DaSyncConfig.model_validate({**BASE, **runtime, "runtime_token": "t"}).check_startable()
+    pinned = {**BASE, **runtime, "runtime_token": "t", "runtime_certificate": tmp_path / "r.pem"}
+    DaSyncConfig.model_validate(pinned).check_startable()
+    production = {
+        **BASE,
+        **runtime,
+        "runtime_token": "t",
+        "insecure_allow_simulated_signer": False,
+        "signer_measurement_policy": "/etc/policy.json",
+        "production": True,
+        "insecure_runtime_plaintext": True,
+    }
+    with pytest.raises(DaSyncMisconfigured, match="insecure"):
+        DaSyncConfig.model_validate(production).check_startable()
+
+
+def test_the_entry_point_takes_the_runtime_and_its_certificate() -> None:
+    args = command_line().parse_args(
+        ["serve", "--runtime=anima-runtime:7460", "--runtime-certificate=/etc/r.pem"]
+    )
+    config = load_dasync_config(args)
+    assert (config.runtime, str(config.runtime_certificate)) == ("anima-runtime:7460", "/etc/r.pem")

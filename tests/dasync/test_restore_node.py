@@ -1,8 +1,9 @@
 """Node B takes the agent over, and a recovery that fails halfway finishes on a rerun.
 
 Real processes throughout (signers, guardians, memory services, runtimes, anvil): node
-A's agent learns a fact in chat; its life data (the memory service's export, the
-runtime's record, the log) is sealed, published and anchored; node A is killed. Node
+A's agent learns a fact in chat; one round of da-sync's syncer seals, publishes and
+anchors its life data (the memory service's export cut into several chunks, the
+runtime's record, the log); node A is killed. Node
 B's memory service first refuses a memory halfway through the import (a text over its
 configured limit: the memories before it were written, then all removed again), so
 `anima agent recover` fails after the signer restore, saying so. With the memory
@@ -22,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from anima_dasync.backends.local import LocalDirectoryBackend
 from anima_dev import demo_recovery
 from anima_dev.demo_recovery import NodeB, Synced
 from anima_dev.local_chain import LocalChain, local_chain
@@ -31,6 +33,7 @@ from anima_dev.local_signer import LocalSigner, local_signer
 from anima_memory_api.client import MemoryClient
 from anima_memory_api.types import MemoryDraft, MemoryFilter
 from anima_runtime_api.errors import AgentNotFound
+from anima_verify.lifedata import parse_signed_manifest
 
 pytestmark = pytest.mark.slow
 ADA = Path(__file__).resolve().parents[2] / "examples" / "characters" / "ada.character.json"
@@ -48,6 +51,7 @@ class Recovering:
     shares: list[Path]
     chain: LocalChain
     memories: int  # in node A's export
+    record: dict[str, Any]  # node A's runtime record of the agent (ExportAgent)
 
 
 def _memory_client(memory: LocalMemory, token: str) -> MemoryClient:
@@ -58,7 +62,9 @@ async def _node_a(stack: contextlib.ExitStack, tmp: Path) -> Recovering:
     chain = stack.enter_context(local_chain(tmp / "anvil"))
     guardians = demo_recovery.start_guardians(stack, tmp)
     with contextlib.ExitStack() as node:
-        signer = node.enter_context(local_signer(tmp / "a"))
+        # Node A's signer escrows the agent root to the guardians when it creates it.
+        escrow_env = await demo_recovery.escrow_env(guardians)
+        signer = node.enter_context(local_signer(tmp / "a", env=escrow_env))
         memory = node.enter_context(local_memory(tmp / "a", admin_token="a-memory-admin"))
         runtime = node.enter_context(
             local_runtime(tmp / "a", signer=signer, memory=memory, admin=True)
@@ -81,15 +87,23 @@ async def _node_a(stack: contextlib.ExitStack, tmp: Path) -> Recovering:
             note = (await http.get(f"/v1/logs/{view.agent_id}/checkpoint")).content
             size = int(note.split(b"\n")[1])
             page = await http.get(f"/v1/logs/{view.agent_id}/entries", params={"end": size})
-        parts = await demo_recovery.life_parts(memory, runtime, view.agent_id, batch_size=1)
+        async with _memory_client(memory, memory.token) as client:
+            memories = await client.count(MemoryFilter(agent_id=view.agent_id))
+        assert runtime.admin_token is not None
+        async with runtime.grpc_client_as(runtime.admin_token) as admin:
+            record = json.loads(await admin.export_agent(view.agent_id))
+        # da-sync's round, its memories parts cut small: the snapshot spans chunks.
         synced = await demo_recovery.sync_and_anchor(
             signer,
             view.agent_id,
             entries=demo_recovery.entries_from(page.json()),
             checkpoint=note,
-            parts=parts,
+            memory=memory,
+            runtime=runtime,
             chain=chain,
             state_dir=tmp,
+            part_bytes=512,
+            seal_request_bytes=2048,  # and sealed in several SealLifeData requests
         )
         demo_recovery.kill_node(signer.process, memory.process, runtime.process)
     agent = {
@@ -97,7 +111,7 @@ async def _node_a(stack: contextlib.ExitStack, tmp: Path) -> Recovering:
         "log_verifier_key": view.log_verifier_key,
         "wallets": list(view.wallets),
     }
-    return Recovering(agent, synced, guardians, shares, chain, parts[0][2])
+    return Recovering(agent, synced, guardians, shares, chain, memories, record)
 
 
 @contextlib.contextmanager
@@ -131,6 +145,11 @@ async def test_a_recovery_that_fails_halfway_finishes_on_a_rerun(tmp_path: Path)
     with contextlib.ExitStack() as stack:
         r = await _node_a(stack, tmp_path)
         agent_id = r.agent["agent_id"]
+        backend = LocalDirectoryBackend(root=r.synced.da_dir)
+        manifest = parse_signed_manifest(backend.get_manifest(agent_id, 1)).manifest
+        kinds = [c.kind for c in manifest.chunks]
+        # da-sync's round: the runtime record went up, the snapshot cut into several chunks.
+        assert kinds.count("runtime") == 1 and kinds.count("memories") > 2
         signer_b = stack.enter_context(demo_recovery.node_b_signer(tmp_path, r.synced, r.chain))
         with _host_b(tmp_path, signer_b, SHORT_LIMIT) as node_b:
             failed = _recover(node_b, r, tmp_path)
@@ -157,3 +176,7 @@ async def test_a_recovery_that_fails_halfway_finishes_on_a_rerun(tmp_path: Path)
                 node_b, agent_id, room=ROOM, user=USER, text="Where do I live?"
             )
             assert "Lisbon" in answer
+            # The same character (secrets and all) and agent.json fields as on node A.
+            assert node_b.runtime.admin_token is not None
+            async with node_b.runtime.grpc_client_as(node_b.runtime.admin_token) as admin:
+                assert json.loads(await admin.export_agent(agent_id)) == r.record

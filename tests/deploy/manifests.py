@@ -293,6 +293,13 @@ def runtime_arguments(docs: list[dict[str, Any]]) -> tuple[argparse.Namespace, l
     if dasync.memory != expected:
         problems.append(f"DA sync's --memory {dasync.memory} are not the {replicas} shards")
     runtime_ports = {p["port"] for p in of_kind(docs, "Service")["anima-runtime"]["spec"]["ports"]}
+    grpc_port = {
+        p["name"]: p["port"] for p in of_kind(docs, "Service")["anima-runtime"]["spec"]["ports"]
+    }.get("grpc")
+    if dasync.runtime != f"anima-runtime:{grpc_port}" or dasync.runtime_certificate is None:
+        problems.append(
+            f"DA sync's --runtime={dasync.runtime} is not the runtime's gRPC Service (pinned)"
+        )
     log = urlsplit(dasync.log_url)
     if (log.scheme, log.hostname) != ("https", "anima-runtime") or log.port not in runtime_ports:
         problems.append(f"DA sync's --log-url={dasync.log_url} is not the runtime's Service")

@@ -366,7 +366,7 @@ def test_the_production_signer_refuses_to_start_until_its_witnesses_are_named(
     assert not config.insecure_unwitnessed_log  # not waved through either
 
 
-def test_dasync_off_the_memory_shards_or_the_runtime_log_is_drift(
+def test_dasync_off_the_memory_shards_the_runtime_log_or_its_grpc_is_drift(
     rendered: dict[str, Docs],
 ) -> None:
     docs = copy.deepcopy(rendered["production"])
@@ -375,6 +375,8 @@ def test_dasync_off_the_memory_shards_or_the_runtime_log_is_drift(
     args[args.index("--log-url=https://anima-runtime:80/v1/logs")] = (
         "--log-url=https://anima-runtime/v1/logs"  # port 443: not the runtime's Service
     )
+    args[args.index("--runtime=anima-runtime:7460")] = "--runtime=anima-runtime:80"  # HTTP
     _, problems = runtime_arguments(docs)
     assert any("DA sync's --memory" in p for p in problems)
     assert any("DA sync's --log-url" in p for p in problems)
+    assert any("DA sync's --runtime" in p for p in problems)

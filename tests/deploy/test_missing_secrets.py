@@ -138,3 +138,20 @@ def test_the_chain_client_without_its_signer_token(tmp_path: Path) -> None:
 def test_the_chain_client_without_a_pinned_checkpoint(tmp_path: Path) -> None:
     env = {**_chain_env(tmp_path), "ANIMA_CHAIN_CHECKPOINT_HASH": ""}  # as the overlays ship
     _refused(_serve("chain", env, "--insecure-allow-simulated"), "no checkpoint_hash")
+
+
+def test_dasync_reading_the_runtime_without_its_runtime_token(tmp_path: Path) -> None:
+    """As the manifests run it (--runtime, pinned certificate) with
+    anima-dasync-tokens' runtime-token left out: it exits naming the variable."""
+    env = {
+        "ANIMA_DASYNC_STATE_DIR": str(tmp_path),
+        "ANIMA_DASYNC_LISTEN": "127.0.0.1:0",
+        "ANIMA_DASYNC_CALLERS": json.dumps({"admin": token_digest(SECRET_LOOKING)}),
+        "ANIMA_DASYNC_SIGNER_TOKEN": SECRET_LOOKING,
+    }
+    args = (
+        "--runtime=anima-runtime:7460",
+        f"--runtime-certificate={tmp_path / 'runtime.pem'}",
+        "--insecure-allow-simulated-signer",
+    )
+    _refused(_serve("dasync", env, *args), "ANIMA_DASYNC_RUNTIME_TOKEN")

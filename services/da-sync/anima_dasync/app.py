@@ -19,9 +19,11 @@ from anima_dasync.config import DaSyncConfig
 from anima_dasync.log_source import HttpLogs
 from anima_dasync.memory_source import GrpcMemories, MemorySource
 from anima_dasync.metrics import DaLag
+from anima_dasync.runtime_source import GrpcRuntime, RuntimeSource
 from anima_dasync.syncer import AnchorTarget, LogReader, Syncer
 from anima_memory_api.client import MemoryClient
 from anima_memory_api.router import ShardedMemoryClient
+from anima_runtime_api.client import RuntimeClient
 from anima_signer_api.client import SignerClient
 from anima_verify.attestation import MeasurementPolicy
 
@@ -37,6 +39,7 @@ class RunningDaSync:
     certificate_pem: bytes | None
     loop: asyncio.Task[None] | None
     memory: GrpcMemories | None = None
+    runtime: GrpcRuntime | None = None
 
     async def stop(self, grace: float = 2.0) -> None:
         if self.loop is not None:
@@ -47,6 +50,8 @@ class RunningDaSync:
         await self.signer.close()
         if self.memory is not None:
             await self.memory.close()
+        if self.runtime is not None:
+            await self.runtime.close()
 
 
 def connect_memory(config: DaSyncConfig) -> GrpcMemories | None:
@@ -69,14 +74,31 @@ def connect_memory(config: DaSyncConfig) -> GrpcMemories | None:
     return GrpcMemories(ShardedMemoryClient(clients))
 
 
+def connect_runtime(config: DaSyncConfig) -> GrpcRuntime | None:
+    """The runtime's admin API (ExportAgent), its certificate pinned."""
+    if config.runtime is None:
+        return None
+    certificate = (
+        config.runtime_certificate.read_bytes() if config.runtime_certificate is not None else None
+    )
+    client = RuntimeClient.connect(
+        config.runtime,
+        config.runtime_token.get_secret_value(),
+        certificate_pem=certificate,
+        insecure_plaintext=config.insecure_runtime_plaintext,
+    )
+    return GrpcRuntime(client)
+
+
 async def start_dasync(
     config: DaSyncConfig,
     *,
     logs: LogReader | None = None,
     memories: MemorySource | None = None,
     lag: DaLag | None = None,
+    runtime: RuntimeSource | None = None,
 ) -> RunningDaSync:
-    """Serve DaSyncService; `logs`, `memories` and `lag` replace what the config names
+    """Serve DaSyncService; `logs`, `memories`, `runtime` and `lag` replace what the config names
     (tests); the process's entry point registers `lag`'s gauges."""
     config.check_startable()
     policy = (
@@ -94,6 +116,7 @@ async def start_dasync(
         else None
     )
     memory = connect_memory(config) if memories is None else None
+    runtime_client = connect_runtime(config) if runtime is None else None
     syncer = Syncer(
         signer=signer,
         backend=open_backend(config.da, da_dir=config.da_dir, state_dir=config.state_dir),
@@ -102,6 +125,7 @@ async def start_dasync(
         memories=memories or memory,
         compact_after_deltas=config.compact_after_deltas,
         lag=lag,
+        runtime=runtime or runtime_client,
     )
 
     def publish(cert: bytes) -> None:
@@ -144,4 +168,5 @@ async def start_dasync(
         certificate_pem=certificate,
         loop=loop,
         memory=memory,
+        runtime=runtime_client,
     )

@@ -40,7 +40,8 @@ def add_commands(sub: SubParsers) -> None:
         "serve",
         help="serve DaSyncService and sync the configured agents periodically",
         description=f"Configuration: defaults, then --config, then {ENV_PREFIX}_* variables "
-        f"({ENV_PREFIX}_SIGNER_TOKEN, {ENV_PREFIX}_MEMORY_TOKEN, {ENV_PREFIX}_CALLERS), "
+        f"({ENV_PREFIX}_SIGNER_TOKEN, {ENV_PREFIX}_MEMORY_TOKEN, {ENV_PREFIX}_RUNTIME_TOKEN, "
+        f"{ENV_PREFIX}_CALLERS), "
         "then these flags.",
     )
     serve.add_argument("--config", type=Path, help="TOML or JSON configuration file")
@@ -56,6 +57,12 @@ def add_commands(sub: SubParsers) -> None:
     )
     serve.add_argument(
         "--memory-certificate", type=Path, help="the memory service's certificate (pinned)"
+    )
+    serve.add_argument(
+        "--runtime", help="the runtime's gRPC host:port (its admin ExportAgent: the record)"
+    )
+    serve.add_argument(
+        "--runtime-certificate", type=Path, help="the runtime's gRPC certificate (pinned)"
     )
     serve.add_argument("--interval-s", type=float, help="seconds between sync rounds (0: none)")
     serve.add_argument(
@@ -77,6 +84,8 @@ def load_dasync_config(args: argparse.Namespace) -> DaSyncConfig:
         "log_url": args.log_url,
         "memory": tuple(args.memory) if args.memory else None,
         "memory_certificate": args.memory_certificate,
+        "runtime": args.runtime,
+        "runtime_certificate": args.runtime_certificate,
         "interval_s": args.interval_s,
         "insecure_allow_simulated_signer": args.insecure_allow_simulated_signer,
     }

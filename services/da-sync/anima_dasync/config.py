@@ -96,8 +96,16 @@ class DaSyncConfig(BaseModel):
     # The memory service's published certificate (pinned); or, INSECURE, plaintext.
     memory_certificate: Path | None = None
     insecure_memory_plaintext: bool = False
+    # The runtime's gRPC address (its admin ExportAgent): the agent's record, character
+    # and secrets, goes up sealed when it changes. None: no runtime record is synced.
+    runtime: str | None = None
+    # The runtime's admin token (from the environment, never a flag).
+    runtime_token: SecretStr = SecretStr("")
+    # The runtime's published gRPC certificate (pinned); or, INSECURE, plaintext.
+    runtime_certificate: Path | None = None
+    insecure_runtime_plaintext: bool = False
     # Synced every interval_s by the periodic loop (0: only on SyncAgent). A round
-    # with nothing new costs two small reads, so 1 s keeps the RPO near a second.
+    # with nothing new costs three small reads, so 1 s keeps the RPO near a second.
     agents: tuple[str, ...] = ()
     interval_s: float = Field(default=1.0, ge=0)
     # A fresh memories snapshot after this many deltas (bounds a restore's replay).
@@ -138,6 +146,7 @@ class DaSyncConfig(BaseModel):
             self.insecure_allow_simulated_signer
             or self.insecure_plaintext
             or self.insecure_memory_plaintext
+            or self.insecure_runtime_plaintext
         )
         if self.production and insecure:
             raise DaSyncMisconfigured("production refuses the insecure_* switches")
@@ -151,6 +160,15 @@ class DaSyncConfig(BaseModel):
             if self.memory_certificate is None and not self.insecure_memory_plaintext:
                 raise DaSyncMisconfigured(
                     "set memory_certificate (the memory service's certificate to pin)"
+                )
+        if self.runtime is not None:
+            if not self.runtime_token.get_secret_value():
+                raise DaSyncMisconfigured(
+                    f"set {ENV_PREFIX}_RUNTIME_TOKEN to the runtime's admin token"
+                )
+            if self.runtime_certificate is None and not self.insecure_runtime_plaintext:
+                raise DaSyncMisconfigured(
+                    "set runtime_certificate (the runtime's gRPC certificate to pin)"
                 )
         self.anchor_contract_bytes()
         self.da.check_startable(production=self.production)

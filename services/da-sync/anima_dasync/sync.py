@@ -20,6 +20,11 @@ from anima_verify.lifedata import AnchorState, Manifest
 from anima_verify.tlog.checkpoint import parse_checkpoint
 from anima_verify.tlog.note import parse_note
 
+# One SealLifeData request stays under this (its response, the sealed parts, a little
+# more): the signer's default message limit is 64 MiB, and a large memories snapshot
+# (cut into parts of at most 16 MiB) goes in several requests.
+SEAL_REQUEST_BYTES = 32 << 20
+
 
 @dataclass
 class SyncState:
@@ -31,6 +36,8 @@ class SyncState:
     # snapshot yet), and the deltas published since the last snapshot.
     memory_sequence: int | None = None
     memory_deltas: int = 0
+    # SHA-256 of the last runtime record published (None: none yet by this process).
+    runtime_digest: bytes | None = None
 
     @classmethod
     def of(cls, manifest: Manifest) -> SyncState:
@@ -55,6 +62,7 @@ async def sync_agent(
     checkpoint: bytes,
     parts: Sequence[tuple[str, bytes, int]] = (),
     counts: Mapping[str, int] | None = None,
+    seal_request_bytes: int = SEAL_REQUEST_BYTES,
 ) -> AnchorState:
     """Publish the next manifest (`log_entries` are those after state.log_size, up to
     `checkpoint`; `counts` override the manifest's running counts); the anchor state
@@ -66,8 +74,16 @@ async def sync_agent(
             f"{state.log_size} plus {len(log_entries)} new ones"
         )
     log_part = ("log", json.dumps([e.hex() for e in log_entries]).encode(), len(log_entries))
-    sealed = await signer.seal_life_data(
-        agent_id, epoch=epoch, parts=[*parts, log_part], include_signer_state=True
+    *earlier, last = _seal_requests([*parts, log_part], seal_request_bytes)
+    sealed = []
+    for batch in earlier:
+        sealed += await signer.seal_life_data(
+            agent_id, epoch=epoch, parts=batch, include_signer_state=False
+        )
+    # The enclave's own state once, with the last request (nothing is published before
+    # every request succeeded, so a failure halfway leaves DA as it was).
+    sealed += await signer.seal_life_data(
+        agent_id, epoch=epoch, parts=last, include_signer_state=True
     )
     previous = state.manifest
     running = dict(previous.counts) if previous else {}
@@ -100,3 +116,19 @@ async def sync_agent(
         checkpoint_size=signed_checkpoint.size,
         epoch=epoch,
     )
+
+
+def _seal_requests(
+    parts: Sequence[tuple[str, bytes, int]], limit: int
+) -> list[list[tuple[str, bytes, int]]]:
+    """The parts in order, grouped into requests of at most about `limit` plaintext bytes
+    (a part larger than `limit` goes alone)."""
+    requests: list[list[tuple[str, bytes, int]]] = [[]]
+    size = 0
+    for part in parts:
+        if requests[-1] and size + len(part[1]) > limit:
+            requests.append([])
+            size = 0
+        requests[-1].append(part)
+        size += len(part[1])
+    return requests

@@ -5,8 +5,15 @@ and a periodic loop. Transport-agnostic; the gRPC face is anima_dasync.api.
 Memories go up as a snapshot, then deltas from the memory service's change feed
 (only what changed since the last manifest), and every `compact_after_deltas`
 deltas a fresh snapshot, so a restore replays a bounded number of deltas. A
-round where neither the log nor the memories changed costs two small reads and
-publishes nothing, which is what lets the loop run every second (the RPO).
+round where neither the log, the memories nor the runtime record changed costs
+three small reads and publishes nothing, which is what lets the loop run every
+second (the RPO).
+
+The runtime record (character with its secrets, agent.json's fields) goes up as a
+`runtime` chunk when its SHA-256 differs from the last one this process published
+(the first round after a start publishes it once: the digest is not put in the
+public manifest, so nothing about the secrets is published beside their sealing).
+A restore hosts the agent from the newest runtime chunk.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from anima_dasync.backends.base import DABackend
 from anima_dasync.log_source import LogSnapshot
 from anima_dasync.memory_source import MemoryExportBytes, MemorySource
 from anima_dasync.metrics import DaLag
-from anima_dasync.sync import SyncState, sync_agent
+from anima_dasync.runtime_source import RuntimeSource, record_digest
+from anima_dasync.sync import SEAL_REQUEST_BYTES, SyncState, sync_agent
 from anima_memory_api.errors import ChangeCursorAhead
 from anima_signer_api.client import SignerClient
 from anima_verify.lifedata import AnchorState, Manifest, parse_signed_manifest
@@ -53,6 +61,7 @@ class SyncOutcome:
     signed_update: tuple[bytes, int, bytes, bytes] | None  # agent address, v, r, s
     uploaded_bytes: int = 0  # sealed chunks plus the manifest, this sync
     memories: str = ""  # "snapshot", "delta" or "" (no memories chunk)
+    runtime: bool = False  # whether a runtime record chunk went up
 
 
 class Syncer:
@@ -66,12 +75,16 @@ class Syncer:
         memories: MemorySource | None = None,
         compact_after_deltas: int = COMPACT_AFTER_DELTAS,
         lag: DaLag | None = None,
+        runtime: RuntimeSource | None = None,
+        seal_request_bytes: int = SEAL_REQUEST_BYTES,
     ) -> None:
         self._signer = signer
         self._backend = backend
         self._logs = logs
         self._anchor = anchor
         self._memories = memories
+        self._runtime = runtime
+        self._seal_request_bytes = seal_request_bytes
         self._compact_after = compact_after_deltas
         self.lag = lag or DaLag()
         self._states: dict[str, SyncState] = {}
@@ -108,13 +121,19 @@ class Syncer:
             self.lag.watch(agent_id)
             snapshot = await self._logs.read(agent_id, state.log_size)
             memories = await self._memory_chunk(agent_id, state)
+            record = await self._runtime_record(agent_id, state)
             published = (
-                state.manifest is None or snapshot.size > state.log_size or memories is not None
+                state.manifest is None
+                or snapshot.size > state.log_size
+                or memories is not None
+                or record is not None
             )
             uploaded = 0
             if published:
                 previous = state.manifest
                 parts, counts = _memory_part(state, memories)
+                if record is not None:
+                    parts.append(("runtime", record, 1))
                 self.lag.pending(
                     agent_id, sum(len(e) for e in snapshot.entries) + sum(len(p[1]) for p in parts)
                 )
@@ -128,12 +147,15 @@ class Syncer:
                     checkpoint=snapshot.checkpoint,
                     parts=parts,
                     counts=counts,
+                    seal_request_bytes=self._seal_request_bytes,
                 )
                 assert state.manifest is not None
                 uploaded = _uploaded(previous, state.manifest)
                 if memories is not None:
                     state.memory_sequence = memories.sequence
                     state.memory_deltas = counts["memory_deltas"]
+                if record is not None:
+                    state.runtime_digest = record_digest(record)
             else:
                 assert state.manifest is not None
                 anchored = _anchor_state(state)
@@ -154,7 +176,20 @@ class Syncer:
                 signed_update=signed,
                 uploaded_bytes=uploaded,
                 memories=kind,
+                runtime=record is not None,
             )
+
+    async def _runtime_record(self, agent_id: str, state: SyncState) -> bytes | None:
+        """The runtime record if it changed since the last one published (or no source).
+        A runtime that cannot answer fails the round: a manifest without the record
+        would not drop it (manifests are cumulative), but it would claim a sync that
+        missed a change."""
+        if self._runtime is None:
+            return None
+        record = await self._runtime.record(agent_id)
+        if state.runtime_digest == record_digest(record):
+            return None
+        return record
 
     async def _memory_chunk(self, agent_id: str, state: SyncState) -> MemoryExportBytes | None:
         """The next memories chunk: None if nothing changed (or no memory source)."""
@@ -198,9 +233,8 @@ def _memory_part(
         held, deltas = memories.written, 0
     else:
         held, deltas = held - memories.deleted + memories.written, state.memory_deltas + 1
-    items = memories.written + memories.deleted
     counts = {"memory_sequence": memories.sequence, "memory_deltas": deltas, "memories": held}
-    return [("memories", memories.plaintext, items)], counts
+    return [("memories", plaintext, items) for plaintext, items in memories.parts], counts
 
 
 def _uploaded(previous: Manifest | None, manifest: Manifest) -> int:
