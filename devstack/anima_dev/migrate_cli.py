@@ -65,9 +65,10 @@ async def migrate_agent(
     envelope, handed = await source.export_agent(
         agent_id, challenge=offer.challenge, recipient=offer.recipient, evidence=offer.evidence
     )
-    agent, size = await destination.import_agent(
+    imported = await destination.import_agent(
         agent_id, log_verifier_key=before.log_verifier_key, envelope=envelope
     )
+    agent, size = imported.agent, imported.log_size
     if agent.wallets != before.wallets:  # pragma: no cover - the import checks the root
         raise RuntimeError("the destination's wallets differ from the source's")
     summary = agent_summary(agent)
