@@ -8,10 +8,10 @@ policy, logs the handover and stops signing for the agent), and the import
 this command read from the source before the move). The envelope passes through
 this process sealed; it cannot open it.
 
-Only the signer side moves here. The agent's memories, character and runtime record
-travel through DA sync (`anima dasync`, `anima agent recover`'s import path); the
-source's unstored log tail moves with the agent and the destination's host collects
-it with AppendLog.
+The destination holds the agent at the source's recovery epoch + 1; with
+--relay-from the move is anchored on chain at that epoch (anima_dev.migrate_anchor),
+which fences the source on chain terms too. The source's unstored log tail moves
+with the agent and the destination's host collects it with AppendLog.
 """
 
 from __future__ import annotations
@@ -24,12 +24,21 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from anima_dev.anchor import AnchorUpdateFailed
+from anima_dev.migrate_anchor import (
+    AnchorPlan,
+    add_anchor_arguments,
+    anchor_migration,
+    plan_anchor,
+)
 from anima_signer_api.cli import agent_summary, measurement_policy, signer_token
 from anima_signer_api.client import SignerClient
 from anima_verify.errors import AnimaError
 
 if TYPE_CHECKING:
     from anima_signer_api.cli import SubParsers
+    from anima_signer_api.migration_client import ImportedAgent
+    from anima_verify.attestation.policy import MeasurementPolicy
 
 COMMAND = "anima agent migrate"
 #: The destination's caller token, where it differs from the source's (ANIMA_SIGNER_TOKEN).
@@ -52,13 +61,14 @@ def register(agent: SubParsers) -> None:
         action="store_true",
         help="INSECURE: accept simulated TEEs on the channels (development only)",
     )
+    add_anchor_arguments(migrate)
     migrate.add_argument("--json", action="store_true", help="print JSON")
     migrate.set_defaults(func=_migrate)
 
 
 async def migrate_agent(
     source: SignerClient, destination: SignerClient, agent_id: str
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], ImportedAgent]:
     """The three calls; the destination must end up with the agent the source had."""
     before = await source.get_agent(agent_id)
     offer = await destination.migration_challenge(agent_id)
@@ -73,13 +83,32 @@ async def migrate_agent(
         raise RuntimeError("the destination's wallets differ from the source's")
     summary = agent_summary(agent)
     summary["log"] = {"handover_size": handed, "size": size}
-    return summary
+    return summary, imported
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     policy = measurement_policy(args)
     token = signer_token(COMMAND)
     destination_token = os.environ.get(DESTINATION_TOKEN_ENV) or token
+    plan = await plan_anchor(args, COMMAND)  # before anything moves
+    summary, imported = await _move(args, policy, token, destination_token)
+    if plan is not None:
+        summary["handover"] = await _anchor(args, plan, imported, policy)
+    return summary
+
+
+async def _anchor(
+    args: argparse.Namespace, plan: AnchorPlan, imported: ImportedAgent, policy: MeasurementPolicy
+) -> dict[str, Any]:
+    try:
+        return await anchor_migration(plan, imported, destination=args.destination, policy=policy)
+    except AnchorUpdateFailed as exc:
+        raise SystemExit(f"{COMMAND}: moved, but the handover was not anchored: {exc}") from None
+
+
+async def _move(
+    args: argparse.Namespace, policy: MeasurementPolicy, token: str, destination_token: str
+) -> tuple[dict[str, Any], ImportedAgent]:
     async with (
         await SignerClient.connect_attested(address=args.source, token=token, policy=policy) as src,
         await SignerClient.connect_attested(
