@@ -81,7 +81,7 @@ async def world(chain: LocalChain, tmp_path: Path) -> AsyncIterator[World]:
     genesis = chain.rpc("eth_getBlockByNumber", ["0x0", False])
     assert isinstance(genesis, dict)
     contract = deploy_agent_anchor(chain)
-    anchor_args = ("--anchor-contract", "0x" + contract.hex())
+    anchor_args: tuple[str, ...] = ("--anchor-contract", "0x" + contract.hex())
     anchor_args += ("--anchor-trusted-block", str(genesis["hash"]))
     with contextlib.ExitStack() as stack:
         a, b = (
