@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -31,6 +32,15 @@ from anima_dev.migrate_anchor import (
     anchor_migration,
     plan_anchor,
 )
+from anima_dev.migrate_node import (
+    add_node_arguments,
+    moves_node,
+    opened_parts,
+    staged_move,
+    take_from_a,
+)
+from anima_dev.recover_cli import take_over
+from anima_dev.restore_node import stage
 from anima_signer_api.cli import agent_summary, measurement_policy, signer_token
 from anima_signer_api.client import SignerClient
 from anima_verify.errors import AnimaError
@@ -62,6 +72,7 @@ def register(agent: SubParsers) -> None:
         help="INSECURE: accept simulated TEEs on the channels (development only)",
     )
     add_anchor_arguments(migrate)
+    add_node_arguments(migrate)
     migrate.add_argument("--json", action="store_true", help="print JSON")
     migrate.set_defaults(func=_migrate)
 
@@ -90,11 +101,48 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     policy = measurement_policy(args)
     token = signer_token(COMMAND)
     destination_token = os.environ.get(DESTINATION_TOKEN_ENV) or token
+    node = moves_node(args, COMMAND)
+    opened = staged_move(args.out, args.agent_id) if node else None
+    if opened is not None:  # an earlier run moved the signer side: finish node B
+        summary: dict[str, Any] = {
+            "agent_id": opened.agent_id,
+            "log_verifier_key": opened.log_verifier_key,
+            "signer": f"moved by an earlier run (staged in {args.out})",
+        }
+        summary["node"] = await take_over(_node_b(args), opened)
+        return summary
     plan = await plan_anchor(args, COMMAND)  # before anything moves
-    summary, imported = await _move(args, policy, token, destination_token)
+    source = await take_from_a(args, COMMAND) if node else None
+    try:
+        try:
+            summary, imported = await _move(args, policy, token, destination_token)
+        except AnimaError:
+            if source is not None:  # nothing moved where the export was refused
+                with contextlib.suppress(AnimaError):
+                    await source.runtime.start_agent(args.agent_id)
+            raise
+        if source is not None:
+            opened = await opened_parts(source, imported)
+            stage(args.out, opened)
+    finally:
+        if source is not None:
+            await source.runtime.close()
     if plan is not None:
         summary["handover"] = await _anchor(args, plan, imported, policy)
+    if opened is not None:
+        summary["node"] = await take_over(_node_b(args), opened)
     return summary
+
+
+def _node_b(args: argparse.Namespace) -> argparse.Namespace:
+    """Node B's services as `anima agent recover` names them (its take_over step)."""
+    return argparse.Namespace(
+        memory=args.to_memory,
+        memory_cert=args.to_memory_cert,
+        runtime=args.to_runtime,
+        runtime_cert=args.to_runtime_cert,
+        out=args.out,
+    )
 
 
 async def _anchor(
