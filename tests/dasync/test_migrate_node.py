@@ -41,6 +41,7 @@ def _migrate(
     a: tuple[LocalSigner, LocalMemory, LocalRuntime],
     b: NodeB,
     tmp: Path,
+    **env_overrides: str,
 ) -> subprocess.CompletedProcess[str]:
     signer_a, memory_a, runtime_a = a
     certs = {}
@@ -73,6 +74,7 @@ def _migrate(
         "ANIMA_SOURCE_RUNTIME_TOKEN": runtime_a.api_token,
         "ANIMA_MEMORY_TOKEN": b.memory.admin_token,
         "ANIMA_RUNTIME_ADMIN_TOKEN": b.runtime.admin_token,
+        **env_overrides,
     }
     return subprocess.run(
         command, capture_output=True, text=True, env=env, check=False, timeout=300
@@ -123,6 +125,15 @@ async def test_the_agent_answers_on_b_from_memories_written_on_a(tmp_path: Path)
         with contextlib.ExitStack() as short:
             memory_b, runtime_b = start_node_b_host(short, tmp_path, signer_b, SHORT_LIMIT)
             b = NodeB(signer_b, memory_b, runtime_b)
+            # Node B's signer refuses its runtime caller the migration RPCs: nothing
+            # moves, and A's runtime runs the agent again.
+            refused = _migrate(
+                agent_id, node_a, b, tmp_path, ANIMA_DESTINATION_TOKEN=signer_b.tokens["runtime"]
+            )
+            assert refused.returncode == 1 and "PERMISSION_DENIED" in refused.stderr
+            assert not (tmp_path / "moved").exists()
+            async with runtime_a.grpc_client() as runtime:
+                assert (await runtime.get_agent(agent_id)).running is True
             failed = _migrate(agent_id, node_a, b, tmp_path)
             assert failed.returncode == 1, failed.stdout
             assert "importing the memories into node B's memory service failed" in failed.stderr
