@@ -16,6 +16,8 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, cast
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -31,7 +33,10 @@ from anima_dev.anchor import (
 from anima_dev.contracts import dev_account
 from anima_dev.local_chain import LocalChain, local_chain
 from anima_dev.local_signer import LocalSigner, local_signer
+from anima_dev.migrate_anchor import AnchorPlan, MigrationNotAnchored, anchor_migration
+from anima_dev.recover_cli import JsonRpc
 from anima_signer_api.errors import AgentFencedHere
+from anima_signer_api.migration_client import ImportedAgent
 from anima_verify.escrow.share import public_bytes
 from anima_verify.lifedata import AnchorState, parse_signed_manifest
 from tests.dasync.test_fencing_processes import (
@@ -43,7 +48,10 @@ from tests.dasync.test_fencing_processes import (
     _entry,
     _hello,
 )
-from tests.signer.conftest import OPEN_POLICY
+from tests.signer.conftest import OPEN_POLICY, SIM_TRUST
+
+if TYPE_CHECKING:
+    from anima_signer_api.types import Agent
 
 pytestmark = pytest.mark.slow
 
@@ -222,3 +230,38 @@ async def test_bad_chain_arguments_hand_nothing_over(world: World) -> None:
     assert unanchored.returncode != 0, unanchored.stdout
     async with await _client(w.a, "runtime") as runtime:
         await runtime.sign(_hello(5))
+
+
+@pytest.mark.parametrize(("anchored_size", "first_index"), [(3, 5), (9, 0)])
+async def test_an_anchor_outside_the_handed_over_log_is_refused(
+    tmp_path: Path, anchored_size: int, first_index: int
+) -> None:
+    """Entries between the anchor and the handover live only in the source host's
+    storage (or the anchor is past the log): no manifest can be built, none is sent."""
+    anchored = AnchorState(
+        manifest_hash=bytes(32),
+        checkpoint_root=bytes(32),
+        version=1,
+        checkpoint_size=anchored_size,
+        epoch=0,
+    )
+    plan = AnchorPlan(
+        chain=JsonRpc("http://127.0.0.1:9"),  # never called
+        contract=bytes(20),
+        anchored=anchored,
+        backend=LocalDirectoryBackend(root=tmp_path),
+        relay_from="0x" + bytes(20).hex(),
+        chain_id=CHAIN_ID,
+        token="unused",
+    )
+    agent = cast("Agent", SimpleNamespace(agent_id=AGENT))
+    imported = ImportedAgent(
+        agent=agent,
+        log_size=7,
+        handover_entries=[b"e"] * (7 - first_index),
+        handover_checkpoint=b"note",
+        handover_first_index=first_index,
+    )
+    with pytest.raises(MigrationNotAnchored, match="Sync and anchor the source"):
+        await anchor_migration(plan, imported, destination="127.0.0.1:9", policy=SIM_TRUST)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []  # no manifest, no chunk
