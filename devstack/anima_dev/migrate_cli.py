@@ -10,8 +10,10 @@ this process sealed; it cannot open it.
 
 The destination holds the agent at the source's recovery epoch + 1; with
 --relay-from the move is anchored on chain at that epoch (anima_dev.migrate_anchor),
-which fences the source on chain terms too. The source's unstored log tail moves
-with the agent and the destination's host collects it with AppendLog.
+which fences the source on chain terms too. With the four --from/--to services the
+agent's memories, character and runtime record move to node B's services as well
+(anima_dev.migrate_node), resumably. The source's unstored log tail moves with the
+agent and the destination's host collects it with AppendLog.
 """
 
 from __future__ import annotations
