@@ -152,7 +152,7 @@ async def _anchor(
 ) -> dict[str, Any]:
     try:
         return await anchor_migration(plan, imported, destination=args.destination, policy=policy)
-    except AnchorUpdateFailed as exc:
+    except (AnchorUpdateFailed, RuntimeError) as exc:  # RuntimeError: the node's RPC error
         raise SystemExit(f"{COMMAND}: moved, but the handover was not anchored: {exc}") from None
 
 
