@@ -27,7 +27,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from anima_dev.anchor import AnchorUpdateFailed
 from anima_dev.migrate_anchor import (
     AnchorPlan,
     add_anchor_arguments,
@@ -152,7 +151,7 @@ async def _anchor(
 ) -> dict[str, Any]:
     try:
         return await anchor_migration(plan, imported, destination=args.destination, policy=policy)
-    except (AnchorUpdateFailed, RuntimeError) as exc:  # RuntimeError: the node's RPC error
+    except RuntimeError as exc:  # AnchorUpdateFailed, or the RPC node refused the relay
         raise SystemExit(f"{COMMAND}: moved, but the handover was not anchored: {exc}") from None
 
 
