@@ -261,7 +261,7 @@ async def _restore(
     return summary, opened
 
 
-async def _take_over(args: argparse.Namespace, opened: OpenedParts) -> dict[str, Any]:
+async def take_over(args: argparse.Namespace, opened: OpenedParts) -> dict[str, Any]:
     """Node B's memory service, then its runtime (anima_dev.restore_node)."""
     memory = MemoryClient.connect(
         args.memory, _token(MEMORY_TOKEN_ENV), certificate_pem=_pem(args.memory_cert)
@@ -322,7 +322,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             "signer": f"restored by an earlier run (staged in {args.out})",
         }
     if takes_over:
-        summary["node"] = await _take_over(args, opened)
+        summary["node"] = await take_over(args, opened)
     return summary
 
 

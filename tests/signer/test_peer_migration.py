@@ -159,12 +159,16 @@ async def migrate(w: Live, to: Node) -> tuple[bytes, int, int]:
         envelope, handed = await src.export_agent(
             AGENT, challenge=offer.challenge, recipient=offer.recipient, evidence=offer.evidence
         )
-        agent, imported = await dest.import_agent(
-            AGENT, log_verifier_key=w.log_key, envelope=envelope
-        )
-    assert agent.wallets[0].address == w.wallet
-    assert agent.log_verifier_key == w.log_key
-    return envelope, handed, imported
+        imported = await dest.import_agent(AGENT, log_verifier_key=w.log_key, envelope=envelope)
+    assert imported.agent.wallets[0].address == w.wallet
+    assert imported.agent.log_verifier_key == w.log_key
+    # The handover to anchor: the log from the size A's host confirmed (none: a host
+    # confirms on its next AppendLog), through the import entry, checkpointed.
+    assert imported.handover_first_index == 0
+    assert len(imported.handover_entries) == imported.log_size
+    assert imported.handover_entries[: len(w.host_entries)] == w.host_entries
+    assert open_checkpoint(imported.handover_checkpoint, [parse_verifier_key(w.log_key)])
+    return envelope, handed, imported.log_size
 
 
 async def assert_a_still_serves(w: Live) -> None:
@@ -363,8 +367,8 @@ async def test_replays_and_foreign_envelopes_are_refused(live: Live) -> None:
             await assert_unknown_on(w.b)
         assert bob_offer.challenge != offer.challenge
         # The refusals kept the challenge open: the genuine envelope imports once.
-        agent, _ = await dest.import_agent(AGENT, log_verifier_key=w.log_key, envelope=envelope)
-        assert agent.wallets[0].address == w.wallet
+        imported = await dest.import_agent(AGENT, log_verifier_key=w.log_key, envelope=envelope)
+        assert imported.agent.wallets[0].address == w.wallet
         with pytest.raises(AgentExists):
             await dest.import_agent(AGENT, log_verifier_key=w.log_key, envelope=envelope)
         with pytest.raises(AgentExists):

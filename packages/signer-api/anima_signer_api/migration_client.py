@@ -29,6 +29,19 @@ class MigrationChallenge:
     evidence: Evidence
 
 
+@dataclass(frozen=True, slots=True)
+class ImportedAgent:
+    """The agent as installed at the destination, and its handover to anchor: the log
+    from `handover_first_index` (the source's last collected entry) with a checkpoint
+    holding it (empty until witnesses cosign it), for anima_dasync.handover."""
+
+    agent: Agent
+    log_size: int  # after the import entry
+    handover_entries: list[bytes]
+    handover_checkpoint: bytes
+    handover_first_index: int
+
+
 class MigrationCalls:
     """Provided by SignerClient: `_unary` and `_call_options`."""
 
@@ -72,8 +85,7 @@ class MigrationCalls:
 
     async def import_agent(
         self, agent_id: str, *, log_verifier_key: str, envelope: bytes
-    ) -> tuple[Agent, int]:
-        """(the agent as installed here, its log size after the import entry)."""
+    ) -> ImportedAgent:
         request = pb.ImportAgentRequest(
             agent_id=agent_id, log_verifier_key=log_verifier_key, envelope=envelope
         )
@@ -82,4 +94,10 @@ class MigrationCalls:
             lambda stub: stub.ImportAgent(request, **self._call_options()),
             repeatable=False,
         )
-        return convert.agent_from_proto(response.agent), response.log_size
+        return ImportedAgent(
+            agent=convert.agent_from_proto(response.agent),
+            log_size=response.log_size,
+            handover_entries=[bytes(e) for e in response.handover_entries],
+            handover_checkpoint=bytes(response.handover_checkpoint),
+            handover_first_index=response.handover_first_index,
+        )

@@ -9,9 +9,13 @@ the handover and stops acting for the agent, all in one transaction
 the agent's known log key and the log state is signed by it, and installs the
 agent in one transaction, its log continuing from the handover (`import_agent`).
 
-The fence is local: the source's sealed state records the handover, so it
-refuses the agent (AgentMigrated) after a restart too. Nothing on chain moves
-here: an anchor epoch bump is for the chain side to add.
+Two fences. Locally, the source's sealed state records the handover, so it refuses
+the agent (AgentMigrated) after a restart too; a host that rolls that state back
+undoes it. On chain, the destination holds the agent at the source's recovery epoch
++ 1 and hands back its log since the source's last collected entry, so the host can
+anchor the move (anima_dasync.handover.publish_handover, as after a recovery);
+the source, shown that anchor (CheckAnchor), is fenced at the older epoch whatever
+its disk says.
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ from anima_signer import log_payloads
 from anima_signer.keys import agent_log_public_key, validate_agent_id
 from anima_signer.store import MOVABLE_TABLES, LogStateRecord, StoredAgent, agent_from_json
 from anima_signer.store import agent_to_json as stored_agent_json
-from anima_signer_api.errors import AgentExists, AgentMigrated, InvalidRequest
-from anima_signer_api.types import Agent, SequencedEntry
+from anima_signer_api.errors import AgentExists, AgentMigrated, InvalidRequest, LogNotWitnessed
+from anima_signer_api.types import Agent, LogAppendResult, SequencedEntry
 from anima_verify.attestation.errors import MalformedMeasurementPolicy
 from anima_verify.attestation.evidence import Evidence
 from anima_verify.attestation.policy import MeasurementPolicy
@@ -197,6 +201,9 @@ class MigrationOperations:
     def get_agent(self, agent_id: str) -> Agent:  # provided by Signer
         raise NotImplementedError
 
+    def append_log(self, agent_id: str, host_size: int, inputs: Any) -> LogAppendResult:
+        raise NotImplementedError  # provided by Signer
+
     def _agent_from(self, record: StoredAgent, *, log_origin: str) -> Agent:  # by Signer
         raise NotImplementedError
 
@@ -241,10 +248,12 @@ class MigrationOperations:
 
     def import_agent(
         self, agent_id: str, *, log_verifier_key: str, envelope: bytes
-    ) -> tuple[Agent, int]:
-        """Install an agent a peer exported to this signer's open challenge: the agent and
-        its log size. Everything is checked first; a refusal writes nothing and keeps
-        the challenge open, so the genuine envelope still imports."""
+    ) -> tuple[Agent, int, LogAppendResult]:
+        """Install an agent a peer exported to this signer's open challenge, at the
+        source's recovery epoch + 1: the agent, its log size, and the handover (the log
+        from the source's last collected entry, checkpointed) for the host to anchor.
+        Everything is checked first; a refusal writes nothing and keeps the challenge
+        open, so the genuine envelope still imports."""
         validate_agent_id(agent_id)
         if len(envelope) > MAX_ENVELOPE_BYTES:
             raise InvalidRequest(f"envelope is larger than {MAX_ENVELOPE_BYTES} bytes")
@@ -276,7 +285,8 @@ class MigrationOperations:
             self._store.add_migrated_agent(
                 bundle.record,
                 agent_root=bundle.agent_root,
-                epoch=bundle.epoch,
+                # The next epoch: anchored, it fences the source (CheckAnchor there).
+                epoch=bundle.epoch + 1,
                 policy_json=bundle.policy_json,
                 rows=bundle.rows,
                 idempotency=bundle.idempotency,
@@ -288,7 +298,15 @@ class MigrationOperations:
         with lock:
             if opened.get(agent_id) is pending:
                 del opened[agent_id]
-        return self.get_agent(agent_id), size
+        return self.get_agent(agent_id), size, self._handover(agent_id, bundle.log.released)
+
+    def _handover(self, agent_id: str, released: int) -> LogAppendResult:
+        """The log from the source's collected size, checkpointed; without a checkpoint
+        while witnesses have not cosigned it (the host collects it later, AppendLog)."""
+        try:
+            return self.append_log(agent_id, released, [])
+        except LogNotWitnessed:
+            return LogAppendResult(first_index=released, size=released, entries=(), checkpoint=b"")
 
     # ------------------------------------------------------------ source
 

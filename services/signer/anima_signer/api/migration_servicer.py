@@ -48,10 +48,17 @@ class MigrationServicer:
     async def ImportAgent(
         self, request: pb.ImportAgentRequest, context: Context
     ) -> pb.ImportAgentResponse:
-        agent, size = await asyncio.to_thread(
+        agent, size, handover = await asyncio.to_thread(
             self._signer.import_agent,
             request.agent_id,
             log_verifier_key=request.log_verifier_key,
             envelope=request.envelope,
         )
-        return pb.ImportAgentResponse(agent=convert.agent_to_proto(agent), log_size=size)
+        return pb.ImportAgentResponse(
+            agent=convert.agent_to_proto(agent),
+            log_size=size,
+            handover_entries=[e.entry for e in handover.entries],
+            handover_checkpoint=handover.checkpoint,
+            # The entries run from the source's collected size to handover.size.
+            handover_first_index=handover.size - len(handover.entries),
+        )

@@ -762,9 +762,15 @@ class ImportAgentRequest(_message.Message):
     def __init__(self, agent_id: _Optional[str] = ..., log_verifier_key: _Optional[str] = ..., envelope: _Optional[bytes] = ...) -> None: ...
 
 class ImportAgentResponse(_message.Message):
-    __slots__ = ("agent", "log_size")
+    __slots__ = ("agent", "log_size", "handover_entries", "handover_checkpoint", "handover_first_index")
     AGENT_FIELD_NUMBER: _ClassVar[int]
     LOG_SIZE_FIELD_NUMBER: _ClassVar[int]
+    HANDOVER_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    HANDOVER_CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    HANDOVER_FIRST_INDEX_FIELD_NUMBER: _ClassVar[int]
     agent: Agent
     log_size: int
-    def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ..., log_size: _Optional[int] = ...) -> None: ...
+    handover_entries: _containers.RepeatedScalarFieldContainer[bytes]
+    handover_checkpoint: bytes
+    handover_first_index: int
+    def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ..., log_size: _Optional[int] = ..., handover_entries: _Optional[_Iterable[bytes]] = ..., handover_checkpoint: _Optional[bytes] = ..., handover_first_index: _Optional[int] = ...) -> None: ...
