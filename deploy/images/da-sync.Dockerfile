@@ -16,6 +16,7 @@ COPY packages/verify/ packages/verify/
 COPY packages/core/ packages/core/
 COPY packages/signer-api/ packages/signer-api/
 COPY packages/memory-api/ packages/memory-api/
+COPY packages/runtime-api/ packages/runtime-api/
 COPY services/da-sync/ services/da-sync/
 # The workspace members are installed from these folders only, never from an
 # index (so no look-alike package on one can stand in for them); then their
@@ -26,6 +27,7 @@ RUN python -m pip wheel --no-cache-dir --no-deps -w /wheels \
       packages/core \
       packages/signer-api \
       packages/memory-api \
+      packages/runtime-api \
       services/da-sync \
  && python -m venv /opt/anima \
  && /opt/anima/bin/pip install --no-cache-dir --no-index --no-deps /wheels/*.whl \
