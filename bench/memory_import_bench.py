@@ -26,7 +26,7 @@ from anima.memory.v1 import memory_pb2 as pb
 from anima_core.auth import token_digest
 from anima_memory.api.export_stream import write_export
 from anima_memory.app import start_memory
-from anima_memory.config import MemoryConfig
+from anima_memory.config import EmbeddedStoreConfig, MemoryConfig
 from anima_memory.embeddings.minilm import MODEL_NAME
 from anima_memory_api.client import MemoryClient
 from anima_memory_api.types import DIMENSION, Memory, MemoryFilter
@@ -44,7 +44,10 @@ def config(path: Path) -> MemoryConfig:
             "listen": "127.0.0.1:0",
             "data_dir": path,
             "callers": {"dasync": token_digest(TOKEN)},
-            "embedded": {"build_after_import_s": BUILD_DELAY},
+            # (older services, without the field, build during the import)
+            "embedded": {"build_after_import_s": BUILD_DELAY}
+            if "build_after_import_s" in EmbeddedStoreConfig.model_fields
+            else {},
         }
     )
 
@@ -114,7 +117,7 @@ async def run(n: int, queries: int, root: Path) -> None:
         await asyncio.sleep(BUILD_DELAY + 0.2)  # the deferred build starts (sleeping costs no CPU)
         await running.maintainer.wait()
         cpu3 = time.process_time()
-        build_wall = running.maintainer.build_seconds
+        build_wall = getattr(running.maintainer, "build_seconds", float("nan"))
         recall_built, search_built = recall(running, centres, queries)
         stats_built = running.service.store.stats()
     await running.stop(grace=0.2)
