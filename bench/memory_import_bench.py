@@ -53,7 +53,8 @@ def config(path: Path) -> MemoryConfig:
 
 
 def unit_rows(v: np.ndarray) -> np.ndarray:
-    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+    unit: np.ndarray = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+    return unit
 
 
 def clustered(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -86,7 +86,9 @@ async def run(n: int, tmp: Path, export_batch: int) -> None:
         chain = stack.enter_context(local_chain(tmp / "anvil"))
         guardians = demo_recovery.start_guardians(stack, tmp)
         node_a = contextlib.ExitStack()
-        signer = node_a.enter_context(local_signer(tmp / "a", env=BIG_MESSAGES))
+        # Escrow at creation: node A's signer splits the agent root to the guardians.
+        escrow = await demo_recovery.escrow_env(guardians)
+        signer = node_a.enter_context(local_signer(tmp / "a", env={**BIG_MESSAGES, **escrow}))
         memory = node_a.enter_context(local_memory(tmp / "a", admin_token="bench-memory-admin"))
         runtime = node_a.enter_context(
             local_runtime(tmp / "a", signer=signer, memory=memory, admin=True)

@@ -28,7 +28,8 @@ N = 300
 
 def unit_rows(n: int, seed: int) -> np.ndarray:
     v = np.random.default_rng(seed).standard_normal((n, DIMENSION)).astype(np.float32)
-    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+    unit: np.ndarray = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+    return unit
 
 
 def memories(vectors: np.ndarray) -> list[Memory]:

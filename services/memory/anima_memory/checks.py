@@ -153,7 +153,7 @@ def check_vectors(start: int, vectors: Sequence[Vector], dimension: int) -> list
     # NaN or infinity makes the norm NaN or infinite, so this also sends them below.
     plainly_unit = np.abs(norms - 1.0) <= UNIT_NORM_TOLERANCE / 2
     out = list(matrix)
-    for n in np.flatnonzero(~plainly_unit):
+    for n in np.flatnonzero(~plainly_unit).tolist():
         out[n] = check_vector(vectors[n], dimension, f"memories[{start + n}].embedding")
     return out
 
