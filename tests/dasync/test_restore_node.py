@@ -58,7 +58,9 @@ async def _node_a(stack: contextlib.ExitStack, tmp: Path) -> Recovering:
     chain = stack.enter_context(local_chain(tmp / "anvil"))
     guardians = demo_recovery.start_guardians(stack, tmp)
     with contextlib.ExitStack() as node:
-        signer = node.enter_context(local_signer(tmp / "a"))
+        # Escrow happens at creation: node A's signer must name the guardians.
+        escrow = await demo_recovery.escrow_env(guardians)
+        signer = node.enter_context(local_signer(tmp / "a", env=escrow))
         memory = node.enter_context(local_memory(tmp / "a", admin_token="a-memory-admin"))
         runtime = node.enter_context(
             local_runtime(tmp / "a", signer=signer, memory=memory, admin=True)
