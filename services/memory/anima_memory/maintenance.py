@@ -68,6 +68,9 @@ class IndexMaintainer:
 
     async def _after_delay(self) -> None:
         await asyncio.sleep(self._build_after_import_s)
+        # The latest import's task (an earlier one was cancelled): the window is over,
+        # whatever the clock's granularity says.
+        self._not_before = 0.0
         await self.after_write()
 
     async def _run(self, waiting: int) -> None:
