@@ -166,13 +166,16 @@ async def start_memory(
         maintainer = None
         if config.store == "embedded":  # a server indexes in the background itself
             maintainer = IndexMaintainer(
-                loaded_store, index_after=config.embedded.index_after_points
+                loaded_store,
+                index_after=config.embedded.index_after_points,
+                build_after_import_s=config.embedded.build_after_import_s,
             )
         service = MemoryService(
             loaded_store,
             loaded_embedder,
             _limits(config),
             after_write=maintainer.after_write if maintainer else None,
+            after_import=maintainer.after_import if maintainer else None,
             shard=config.shard.assignment(),
             journal=ChangeJournal(config.changes_path),
         )

@@ -45,6 +45,11 @@ class EmbeddedStoreConfig(FrozenConfig):
     # build holds the GIL (qdrant-edge 0.9): the service pauses for its length,
     # about 0.4-3 s per 10k points here, so builds are kept small and frequent.
     index_after_points: int = Field(default=10_000, ge=100)
+    # After an import (a recovery), the build of its memories waits this long, so
+    # the agent's first answers are not stuck behind a build of the whole import
+    # (about 2 s of CPU per 10k points, GIL held); searches meanwhile scan the
+    # unindexed memories exactly (about 10-20 ms at 100k here).
+    build_after_import_s: float = Field(default=10.0, ge=0.0, le=3600.0)
 
 
 class QdrantServerConfig(FrozenConfig):

@@ -34,7 +34,7 @@ from anima_memory.checks import (
     check_agent_id,
     check_draft,
     check_filter,
-    check_imported,
+    check_imported_page,
     check_limit,
     check_text,
 )
@@ -85,6 +85,7 @@ class MemoryService:
         limits: Limits = Limits(),
         *,
         after_write: Callable[[], Awaitable[None]] | None = None,
+        after_import: Callable[[], Awaitable[None]] | None = None,
         shard: Shard | None = None,
         journal: ChangeJournal | None = None,
     ) -> None:
@@ -98,6 +99,7 @@ class MemoryService:
         self._agent_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._id_lock = asyncio.Lock()
         self._after_write = after_write
+        self._after_import = after_import
         self.shard = shard or Shard()  # None: one replica serves every agent
         self.journal = journal or ChangeJournal()  # the change feed (anima_memory.changes)
 
@@ -308,12 +310,9 @@ class MemoryService:
             seen: set[str] = set()
             try:
                 async for page in pages:
-                    checked = [
-                        check_imported(
-                            len(seen) + n, m, agent_id, limits=self.limits, dimension=self.dimension
-                        )
-                        for n, m in enumerate(page)
-                    ]
+                    checked = check_imported_page(
+                        len(seen), page, agent_id, limits=self.limits, dimension=self.dimension
+                    )
                     for memory in checked:
                         if memory.id in seen:
                             raise CorruptExport(f"memory {memory.id} appears twice in the export")
@@ -323,11 +322,16 @@ class MemoryService:
                         if taken:
                             raise ImportRefused(f"memory id {taken[0].id} already exists")
                         await self._write(self.store.upsert, checked)
-                    await self._wrote()
                 await self._run(self.journal.restart_at, agent_id, sequence())
             except BaseException:
                 await self._write(self.store.delete_where, where)
                 raise
+        # No index build while importing (one holds the GIL against the import, in
+        # this process); after_import decides when the imported memories are indexed.
+        if self._after_import is not None:
+            await self._after_import()
+        else:
+            await self._wrote()
         return len(seen)
 
     # ------------------------------------------------------------------ helpers
