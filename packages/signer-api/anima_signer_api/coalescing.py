@@ -1,0 +1,123 @@
+"""Concurrent `sign` calls from one process, sent together as one SignBatch.
+
+A unary Sign costs the signer ~330 µs of CPU in grpc.aio and its interceptors
+whatever it signs; a SignBatch item costs ~60 µs (docs/performance.md, issue 20).
+So while one call is in flight, the requests that arrive meanwhile wait for it and
+then leave together. A call that finds nothing in flight leaves at once, as a
+unary Sign: an idle client adds no delay, and a lone call is exactly a unary call.
+
+Each caller gets what a unary Sign would have given it: SignBatch answers each
+item on its own (the signer's `sign_many`, the same function its unary Sign runs
+through its group commit: same policy decision per item, in order, same
+idempotency keys, a key used twice replayed), and its per-item errors carry the
+status, reason and metadata the unary call would have raised, mapped by the same
+catalog. Only where the connection broke mid-call does a batch differ from its
+items sent alone: the items with an idempotency key are sent again (as a unary
+call would be), the others raise SignerOutcomeUnknown for Sign, as theirs would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from anima.signer.v1 import signer_pb2 as pb
+from anima_signer_api import convert
+from anima_signer_api.errors import SignerOutcomeUnknown
+from anima_signer_api.failures import SignFailure, item_outcome
+from anima_signer_api.types import MAX_BATCH_ITEMS, SignResult
+
+#: Sends one request as a unary Sign (the client's retry rules apply).
+SendOne = Callable[[pb.SignRequest, bool], Awaitable[pb.SignResponse]]
+#: Sends requests as one SignBatch; `repeatable` when every request has a key.
+SendBatch = Callable[[Sequence[pb.SignRequest], bool], Awaitable[pb.SignBatchResponse]]
+
+
+@dataclass
+class _Pending:
+    wire: pb.SignRequest
+    keyed: bool
+    answer: asyncio.Future[SignResult] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class SignCoalescer:
+    """At most one Sign or SignBatch in flight; what arrives meanwhile goes next, together."""
+
+    def __init__(
+        self, send_one: SendOne, send_batch: SendBatch, *, max_items: int = MAX_BATCH_ITEMS
+    ) -> None:
+        if not 1 <= max_items <= MAX_BATCH_ITEMS:
+            raise ValueError(f"max_items must be between 1 and {MAX_BATCH_ITEMS}")
+        self._send_one = send_one
+        self._send_batch = send_batch
+        self._max_items = max_items
+        self._queue: list[_Pending] = []
+        self._sender: asyncio.Task[None] | None = None
+
+    async def sign(self, wire: pb.SignRequest, *, keyed: bool) -> SignResult:
+        pending = _Pending(wire, keyed)
+        self._queue.append(pending)
+        if self._sender is None:
+            self._sender = asyncio.get_running_loop().create_task(self._send_all())
+        # A caller cancelled while its request still waits is dropped from the next send.
+        return await pending.answer
+
+    async def _send_all(self) -> None:
+        try:
+            while self._queue:
+                group = [p for p in self._queue[: self._max_items] if not p.answer.done()]
+                del self._queue[: self._max_items]
+                if group:
+                    await self._send_group(group)
+        finally:
+            self._sender = None
+
+    async def _send_group(self, group: list[_Pending]) -> None:
+        if len(group) == 1:
+            await self._send_alone(group[0])
+            return
+        try:
+            response = await self._send_batch([p.wire for p in group], all(p.keyed for p in group))
+        except SignerOutcomeUnknown as exc:
+            await self._after_broken_batch(group, exc)
+            return
+        except Exception as exc:  # the whole call failed: each caller's call failed alike
+            for pending in group:
+                _settle(pending, exc)
+            return
+        for pending, item in zip(group, response.items, strict=True):
+            outcome = item_outcome(item)
+            _settle(pending, outcome.error if isinstance(outcome, SignFailure) else outcome)
+
+    async def _send_alone(self, pending: _Pending) -> None:
+        try:
+            outcome: SignResult | Exception = convert.result_from_proto(
+                await self._send_one(pending.wire, pending.keyed)
+            )
+        except Exception as exc:
+            outcome = exc
+        _settle(pending, outcome)
+
+    async def _after_broken_batch(self, group: list[_Pending], exc: SignerOutcomeUnknown) -> None:
+        """The batch may have been signed: keyed requests go again (the signer replays
+        what it signed), the others raise what their unary Sign would have."""
+        keyed = [p for p in group if p.keyed]
+        for pending in group:
+            if not pending.keyed:
+                _settle(pending, SignerOutcomeUnknown("Sign", exc.detail))
+        await asyncio.gather(*(self._send_alone(p) for p in keyed))
+
+
+def _settle(pending: _Pending, outcome: SignResult | BaseException) -> None:
+    if pending.answer.done():  # its caller was cancelled meanwhile
+        return
+    if isinstance(outcome, BaseException):
+        pending.answer.set_exception(outcome)
+    else:
+        pending.answer.set_result(outcome)
+
+
+__all__ = ["SignCoalescer"]
