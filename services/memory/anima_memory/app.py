@@ -94,10 +94,12 @@ def embedder_dimension(config: MemoryConfig) -> int:
 
 def load_embedder(config: MemoryConfig) -> Embedder:
     if config.embeddings == "openai":
+        from anima_memory.embeddings.coalescing import CoalescingEmbedder
         from anima_memory.embeddings.openai import OpenAIEmbedder
 
         o = config.openai
-        return OpenAIEmbedder(
+        # Concurrent calls share one /embeddings request (each HTTP call costs CPU).
+        remote = OpenAIEmbedder(
             base_url=o.base_url,
             model=o.model,
             api_key=o.api_key.get_secret_value() if o.api_key else None,
@@ -106,6 +108,7 @@ def load_embedder(config: MemoryConfig) -> Embedder:
             max_retries=o.max_retries,
             batch_size=o.batch_size,
         )
+        return CoalescingEmbedder(remote, max_texts=o.batch_size)
     from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
 
     return MiniLmOnnxEmbedder.load(threads=config.minilm_threads)
