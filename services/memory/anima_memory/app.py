@@ -20,7 +20,7 @@ from anima_core import channels
 from anima_core.auth import TokenAuthInterceptor
 from anima_core.files import replace_file
 from anima_core.server import GrpcServer
-from anima_core.telemetry import TracingServerInterceptor
+from anima_core.telemetry import tracing_server_interceptors
 from anima_memory.api.servicer import ACCESS_LIST, SERVICE_NAME, MemoryServicer
 from anima_memory.changes import ChangeJournal
 from anima_memory.checks import Limits
@@ -146,7 +146,7 @@ async def start_memory(
         insecure_plaintext=config.insecure_plaintext,
         production=config.production,
         error_domain=ERROR_DOMAIN,
-        interceptors=[TracingServerInterceptor(), auth],
+        interceptors=[*tracing_server_interceptors(), auth],
         service_names=[SERVICE_NAME],
         max_message_bytes=config.max_message_bytes,
         health_address=config.health_listen,
