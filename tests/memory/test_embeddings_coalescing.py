@@ -127,3 +127,17 @@ async def test_no_texts_and_the_inner_embedders_names(
     assert shared.model_name == "test-embedding-model" and shared.dimension == 16
     with pytest.raises(ValueError, match="max_texts"):
         CoalescingEmbedder(make_embedder("http://127.0.0.1:9/v1"), max_texts=0)
+
+
+async def test_callers_are_not_left_waiting_when_the_sender_stops(
+    shared: CoalescingEmbedder,
+    script: Script,  # noqa: F811
+) -> None:
+    never_sent = asyncio.create_task(shared.embed(["never"]))
+    await asyncio.sleep(0)
+    assert shared._sender is not None
+    shared._sender.cancel()  # before it ran
+    with pytest.raises(asyncio.CancelledError):
+        await never_sent
+    assert script.seen == [] and shared._sender is None
+    np.testing.assert_allclose(await shared.embed(["next"]), rows_of(["next"]), atol=1e-6)

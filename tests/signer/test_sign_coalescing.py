@@ -14,6 +14,7 @@ from anima_signer_api import convert
 from anima_signer_api.client import SignerClient
 from anima_signer_api.coalescing import SignCoalescer
 from anima_signer_api.errors import (
+    InvalidRequest,
     PolicyDenied,
     SignerError,
     SignerOutcomeUnknown,
@@ -98,7 +99,7 @@ async def test_an_idempotency_key_is_answered_once_inside_a_shared_batch(served:
             runtime.sign(keyed),
         )
         again = await runtime.sign(keyed)  # alone, unary: the signer replays it
-    assert sizes and max(sizes) > 1
+    assert sizes == [len(others) + 2]  # together in one batch; the lone call went unary
     first, second = results[1], results[-1]
     assert first == second == again
     logged = {r.log_index for r in results}
@@ -211,3 +212,46 @@ def test_max_items_is_bounded_by_the_signers_batch_limit() -> None:
         SignCoalescer(never, never, max_items=0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_items"):
         SignCoalescer(never, never, max_items=1025)  # type: ignore[arg-type]
+
+
+async def test_callers_are_not_left_waiting_when_the_sender_stops() -> None:
+    transport = Transport()
+    coalescer = SignCoalescer(transport.send_one, transport.send_batch)
+    # Stopped before it ran: its caller is cancelled, and the next call gets a new sender.
+    never_sent = asyncio.create_task(coalescer.sign(request_bytes(b"m0"), keyed=False))
+    await asyncio.sleep(0)
+    assert coalescer._sender is not None
+    coalescer._sender.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await never_sent
+    # Stopped mid-call: the caller in flight and those queued behind it are cancelled.
+    in_flight = asyncio.create_task(coalescer.sign(request_bytes(b"m1"), keyed=False))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert transport.unary == [b"m1"]  # blocked until `release`
+    queued = [
+        asyncio.create_task(coalescer.sign(request_bytes(b"m%d" % n), keyed=False)) for n in (2, 3)
+    ]
+    await asyncio.sleep(0)
+    assert coalescer._sender is not None
+    coalescer._sender.cancel()
+    outcomes = await asyncio.gather(in_flight, *queued, return_exceptions=True)
+    assert all(isinstance(o, asyncio.CancelledError) for o in outcomes)
+    assert coalescer._sender is None
+    transport.release.set()
+    assert (await coalescer.sign(request_bytes(b"m4"), keyed=False)).log_index == 5
+
+
+async def test_an_answer_with_the_wrong_number_of_items_fails_each_caller() -> None:
+    async def short_batch(
+        wires: Sequence[pb.SignRequest], repeatable: bool
+    ) -> pb.SignBatchResponse:
+        return pb.SignBatchResponse(items=[pb.SignBatchItem(response=response_for(wires[0]))])
+
+    coalescer = SignCoalescer(Transport().send_one, short_batch)
+    outcomes = await asyncio.gather(
+        *(coalescer.sign(request_bytes(b"m%d" % n), keyed=False) for n in range(3)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(o, InvalidRequest) for o in outcomes)
+    assert "1 items for 3 requests" in str(outcomes[0])

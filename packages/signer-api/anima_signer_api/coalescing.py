@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from anima.signer.v1 import signer_pb2 as pb
 from anima_signer_api import convert
-from anima_signer_api.errors import SignerOutcomeUnknown
+from anima_signer_api.errors import InvalidRequest, SignerOutcomeUnknown
 from anima_signer_api.failures import SignFailure, item_outcome
 from anima_signer_api.types import MAX_BATCH_ITEMS, SignResult
 
@@ -56,14 +56,20 @@ class SignCoalescer:
         self._max_items = max_items
         self._queue: list[_Pending] = []
         self._sender: asyncio.Task[None] | None = None
+        self._in_flight: list[_Pending] = []
 
     async def sign(self, wire: pb.SignRequest, *, keyed: bool) -> SignResult:
         pending = _Pending(wire, keyed)
         self._queue.append(pending)
         if self._sender is None:
-            self._sender = asyncio.get_running_loop().create_task(self._send_all())
+            self._start_sender()
         # A caller cancelled while its request still waits is dropped from the next send.
         return await pending.answer
+
+    def _start_sender(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._send_all())
+        task.add_done_callback(self._sender_done)
+        self._sender = task
 
     async def _send_all(self) -> None:
         try:
@@ -71,9 +77,30 @@ class SignCoalescer:
                 group = [p for p in self._queue[: self._max_items] if not p.answer.done()]
                 del self._queue[: self._max_items]
                 if group:
+                    self._in_flight = group
                     await self._send_group(group)
+                    self._in_flight = []
         finally:
+            if self._sender is asyncio.current_task():
+                self._sender = None
+
+    def _sender_done(self, task: asyncio.Task[None]) -> None:
+        """A sender that stopped early (cancelled as the loop closes, even before it
+        ran, or failed) leaves no caller waiting, and the next call starts a new one."""
+        error = None if task.cancelled() else task.exception()
+        if not task.cancelled() and error is None:
+            return
+        if self._sender is task:
             self._sender = None
+        stranded = [*self._in_flight, *(self._queue if self._sender is None else ())]
+        self._in_flight = []
+        if self._sender is None:
+            self._queue.clear()
+        for pending in stranded:
+            if error is None:
+                pending.answer.cancel()
+            else:
+                _settle(pending, error)
 
     async def _send_group(self, group: list[_Pending]) -> None:
         if len(group) == 1:
@@ -87,6 +114,13 @@ class SignCoalescer:
         except Exception as exc:  # the whole call failed: each caller's call failed alike
             for pending in group:
                 _settle(pending, exc)
+            return
+        if len(response.items) != len(group):
+            wrong = InvalidRequest(
+                f"the signer answered {len(response.items)} items for {len(group)} requests"
+            )
+            for pending in group:
+                _settle(pending, wrong)
             return
         for pending, item in zip(group, response.items, strict=True):
             outcome = item_outcome(item)

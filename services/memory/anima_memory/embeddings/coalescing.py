@@ -41,6 +41,7 @@ class CoalescingEmbedder:
         self._max_texts = max_texts
         self._queue: list[_Pending] = []
         self._sender: asyncio.Task[None] | None = None
+        self._in_flight: list[_Pending] = []
 
     def __repr__(self) -> str:
         return f"CoalescingEmbedder({self._inner!r})"
@@ -59,20 +60,46 @@ class CoalescingEmbedder:
         pending = _Pending(texts)
         self._queue.append(pending)
         if self._sender is None:
-            self._sender = asyncio.get_running_loop().create_task(self._send_all())
+            self._start_sender()
         return await pending.rows
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+    def _start_sender(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._send_all())
+        task.add_done_callback(self._sender_done)
+        self._sender = task
 
     async def _send_all(self) -> None:
         try:
             while self._queue:
                 group = self._next_group()
                 if group:
+                    self._in_flight = group
                     await self._send(group)
+                    self._in_flight = []
         finally:
+            if self._sender is asyncio.current_task():
+                self._sender = None
+
+    def _sender_done(self, task: asyncio.Task[None]) -> None:
+        """A sender that stopped early (cancelled as the loop closes, even before it
+        ran, or failed) leaves no caller waiting, and the next call starts a new one."""
+        error = None if task.cancelled() else task.exception()
+        if not task.cancelled() and error is None:
+            return
+        if self._sender is task:
             self._sender = None
+        stranded = [*self._in_flight, *(self._queue if self._sender is None else ())]
+        self._in_flight = []
+        if self._sender is None:
+            self._queue.clear()
+        for pending in stranded:
+            if error is None:
+                pending.rows.cancel()
+            else:
+                _settle(pending, error)
 
     def _next_group(self) -> list[_Pending]:
         """The oldest calls, up to max_texts texts in all (at least one call)."""
