@@ -135,7 +135,7 @@ def request_bytes(label: bytes, key: str = "") -> pb.SignRequest:
 def response_for(wire: pb.SignRequest) -> pb.SignResponse:
     return pb.SignResponse(
         ed25519=pb.Ed25519Signature(public_key=b"k", signature=wire.personal_message.message),
-        log_index=int(wire.personal_message.message[1:]) + 1,
+        log_index=int(wire.personal_message.message[1:].rstrip(b".")) + 1,
     )
 
 
@@ -198,8 +198,9 @@ async def test_batches_hold_at_most_max_items_and_drop_cancelled_callers() -> No
     transport.release.set()
     await first
     results = await asyncio.gather(*later, return_exceptions=True)
-    assert transport.batches == [[b"m1", b"m3"], [b"m4", b"m5", b"m6"]]
-    assert transport.unary == [b"m0", b"m7"]  # a group of one goes unary
+    # The cancelled caller takes no place in a batch.
+    assert transport.batches == [[b"m1", b"m3", b"m4"], [b"m5", b"m6", b"m7"]]
+    assert transport.unary == [b"m0"]
     assert isinstance(results[1], asyncio.CancelledError)
     assert [getattr(r, "log_index", None) for r in results] == [2, None, 4, 5, 6, 7, 8]
 
@@ -255,3 +256,19 @@ async def test_an_answer_with_the_wrong_number_of_items_fails_each_caller() -> N
     )
     assert all(isinstance(o, InvalidRequest) for o in outcomes)
     assert "1 items for 3 requests" in str(outcomes[0])
+
+
+async def test_batches_stay_below_max_bytes() -> None:
+    transport = Transport()
+    coalescer = SignCoalescer(transport.send_one, transport.send_batch, max_bytes=300)
+    wires = [request_bytes(b"m%d" % n + b"." * 100) for n in range(7)]
+    first = asyncio.create_task(coalescer.sign(wires[0], keyed=False))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    later = [asyncio.create_task(coalescer.sign(w, keyed=False)) for w in wires[1:]]
+    await asyncio.sleep(0)
+    transport.release.set()
+    await asyncio.gather(first, *later)
+    size = wires[0].ByteSize()
+    assert 100 < size <= 150  # so two fit in 300 bytes, three do not
+    assert [len(b) for b in transport.batches] == [2, 2, 2]

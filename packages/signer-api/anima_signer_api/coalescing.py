@@ -33,11 +33,17 @@ SendOne = Callable[[pb.SignRequest, bool], Awaitable[pb.SignResponse]]
 #: Sends requests as one SignBatch; `repeatable` when every request has a key.
 SendBatch = Callable[[Sequence[pb.SignRequest], bool], Awaitable[pb.SignBatchResponse]]
 
+#: A batch's requests stop short of this many bytes, far below any message size limit the
+#: signer accepts (it refuses one below its largest AppendLog answer): a batch of large
+#: requests must not be refused whole where each alone would pass.
+DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024
+
 
 @dataclass
 class _Pending:
     wire: pb.SignRequest
     keyed: bool
+    size: int
     answer: asyncio.Future[SignResult] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -47,19 +53,25 @@ class SignCoalescer:
     """At most one Sign or SignBatch in flight; what arrives meanwhile goes next, together."""
 
     def __init__(
-        self, send_one: SendOne, send_batch: SendBatch, *, max_items: int = MAX_BATCH_ITEMS
+        self,
+        send_one: SendOne,
+        send_batch: SendBatch,
+        *,
+        max_items: int = MAX_BATCH_ITEMS,
+        max_bytes: int = DEFAULT_MAX_BATCH_BYTES,
     ) -> None:
         if not 1 <= max_items <= MAX_BATCH_ITEMS:
             raise ValueError(f"max_items must be between 1 and {MAX_BATCH_ITEMS}")
         self._send_one = send_one
         self._send_batch = send_batch
         self._max_items = max_items
+        self._max_bytes = max_bytes
         self._queue: list[_Pending] = []
         self._sender: asyncio.Task[None] | None = None
         self._in_flight: list[_Pending] = []
 
     async def sign(self, wire: pb.SignRequest, *, keyed: bool) -> SignResult:
-        pending = _Pending(wire, keyed)
+        pending = _Pending(wire, keyed, wire.ByteSize())
         self._queue.append(pending)
         if self._sender is None:
             self._start_sender()
@@ -74,8 +86,7 @@ class SignCoalescer:
     async def _send_all(self) -> None:
         try:
             while self._queue:
-                group = [p for p in self._queue[: self._max_items] if not p.answer.done()]
-                del self._queue[: self._max_items]
+                group = self._next_group()
                 if group:
                     self._in_flight = group
                     await self._send_group(group)
@@ -83,6 +94,21 @@ class SignCoalescer:
         finally:
             if self._sender is asyncio.current_task():
                 self._sender = None
+
+    def _next_group(self) -> list[_Pending]:
+        """The oldest requests, up to max_items and max_bytes (at least one)."""
+        group: list[_Pending] = []
+        size = 0
+        while self._queue and len(group) < self._max_items:
+            pending = self._queue[0]
+            if pending.answer.done():  # its caller was cancelled meanwhile
+                self._queue.pop(0)
+                continue
+            if group and size + pending.size > self._max_bytes:
+                break
+            group.append(self._queue.pop(0))
+            size += pending.size
+        return group
 
     def _sender_done(self, task: asyncio.Task[None]) -> None:
         """A sender that stopped early (cancelled as the loop closes, even before it
