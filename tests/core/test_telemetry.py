@@ -21,6 +21,7 @@ from anima_core.telemetry import (
     TracingServerInterceptor,
     configure_tracing,
     tracing_client_interceptors,
+    tracing_server_interceptors,
 )
 from anima_verify.errors import AnimaError, ErrorKind
 
@@ -261,12 +262,15 @@ async def test_without_a_recording_provider_calls_are_not_intercepted() -> None:
         return handler
 
     assert tracing_client_interceptors(tracer_provider=noop) == []
+    assert tracing_server_interceptors(tracer_provider=noop) == []  # not even a pass-through
     passed = await TracingServerInterceptor(tracer_provider=noop).intercept_service(
         continuation, details
     )
     assert passed is handler
 
     assert len(tracing_client_interceptors(tracer_provider=recording)) == 4
+    (server_side,) = tracing_server_interceptors(tracer_provider=recording)
+    assert (await server_side.intercept_service(continuation, details)) is not handler
     wrapped = await TracingServerInterceptor(tracer_provider=recording).intercept_service(
         continuation, details
     )

@@ -66,6 +66,7 @@ __all__ = [
     "TracingUnaryUnaryClientInterceptor",
     "configure_tracing",
     "tracing_client_interceptors",
+    "tracing_server_interceptors",
 ]
 
 _INSTRUMENTATION: Final = "anima_core.telemetry"
@@ -351,6 +352,16 @@ class TracingStreamStreamClientInterceptor(_ClientTracing, _StreamStream):
         self, continuation: Any, client_call_details: Any, request_iterator: Any
     ) -> Any:
         return await self._stream_response(continuation, client_call_details, request_iterator)
+
+
+def tracing_server_interceptors(
+    *, tracer_provider: trace.TracerProvider | None = None
+) -> list[ServerInterceptor]:
+    """[TracingServerInterceptor] where spans are recorded, else none: a pass-through
+    interceptor still costs every call a coroutine hop in grpc.aio."""
+    if not _exporting(tracer_provider):
+        return []
+    return [TracingServerInterceptor(tracer_provider=tracer_provider)]
 
 
 def tracing_client_interceptors(

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -43,6 +43,7 @@ from anima_signer_api.attested_channel import (
     verify_bundle,
 )
 from anima_signer_api.binding import bound_keys
+from anima_signer_api.coalescing import SignCoalescer
 from anima_signer_api.connection import (
     DEFAULT_RECONNECT_WITHIN_S,
     PinnedChannel,
@@ -94,6 +95,8 @@ class SignerClient(RecoveryCalls, MigrationCalls):
         self._connection = connection
         self._metadata = bearer_metadata(token)
         self._timeout = timeout
+        # Concurrent sign calls share one SignBatch (coalescing.py); a lone one is unary.
+        self._signs = SignCoalescer(self._sign_one, self._sign_together)
 
     @classmethod
     async def connect_attested(
@@ -335,13 +338,27 @@ class SignerClient(RecoveryCalls, MigrationCalls):
     # answer), so only those are sent twice after a connection broke mid-call.
 
     async def sign(self, request: SignRequest) -> SignResult:
+        """Signs as a unary Sign would; calls made while another is in flight are sent
+        together as one SignBatch (anima_signer_api.coalescing), with the same outcomes."""
         wire = convert.sign_request_to_proto(request)
-        response = await self._unary(
-            "Sign",
-            lambda stub: stub.Sign(wire, **self._call_options()),
-            repeatable=bool(request.idempotency_key),
+        return await self._signs.sign(wire, keyed=bool(request.idempotency_key))
+
+    async def _sign_one(self, wire: pb.SignRequest, keyed: bool) -> pb.SignResponse:
+        response: pb.SignResponse = await self._unary(
+            "Sign", lambda stub: stub.Sign(wire, **self._call_options()), repeatable=keyed
         )
-        return convert.result_from_proto(response)
+        return response
+
+    async def _sign_together(
+        self, wires: Sequence[pb.SignRequest], repeatable: bool
+    ) -> pb.SignBatchResponse:
+        batch = pb.SignBatchRequest(requests=wires)
+        response: pb.SignBatchResponse = await self._unary(
+            "SignBatch",
+            lambda stub: stub.SignBatch(batch, **self._call_options()),
+            repeatable=repeatable,
+        )
+        return response
 
     async def sign_batch(self, requests: Iterable[SignRequest]) -> list[SignResult | SignFailure]:
         requests = list(requests)

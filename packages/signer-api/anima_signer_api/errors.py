@@ -293,6 +293,7 @@ class SignerOutcomeUnknown(SignerUnreachable):
     metadata_fields = ("method",)
 
     def __init__(self, method: str, detail: str) -> None:
+        self.detail = detail
         super().__init__(
             "UNAVAILABLE",
             f"{method} may or may not have been carried out (the connection to the signer "

@@ -20,7 +20,7 @@ from anima_core import channels
 from anima_core.auth import TokenAuthInterceptor
 from anima_core.files import replace_file
 from anima_core.server import GrpcServer
-from anima_core.telemetry import TracingServerInterceptor
+from anima_core.telemetry import tracing_server_interceptors
 from anima_memory.api.servicer import ACCESS_LIST, SERVICE_NAME, MemoryServicer
 from anima_memory.changes import ChangeJournal
 from anima_memory.checks import Limits
@@ -94,10 +94,12 @@ def embedder_dimension(config: MemoryConfig) -> int:
 
 def load_embedder(config: MemoryConfig) -> Embedder:
     if config.embeddings == "openai":
+        from anima_memory.embeddings.coalescing import CoalescingEmbedder
         from anima_memory.embeddings.openai import OpenAIEmbedder
 
         o = config.openai
-        return OpenAIEmbedder(
+        # Concurrent calls share one /embeddings request (each HTTP call costs CPU).
+        remote = OpenAIEmbedder(
             base_url=o.base_url,
             model=o.model,
             api_key=o.api_key.get_secret_value() if o.api_key else None,
@@ -106,6 +108,7 @@ def load_embedder(config: MemoryConfig) -> Embedder:
             max_retries=o.max_retries,
             batch_size=o.batch_size,
         )
+        return CoalescingEmbedder(remote, max_texts=o.batch_size)
     from anima_memory.embeddings.minilm import MiniLmOnnxEmbedder
 
     return MiniLmOnnxEmbedder.load(threads=config.minilm_threads)
@@ -143,7 +146,7 @@ async def start_memory(
         insecure_plaintext=config.insecure_plaintext,
         production=config.production,
         error_domain=ERROR_DOMAIN,
-        interceptors=[TracingServerInterceptor(), auth],
+        interceptors=[*tracing_server_interceptors(), auth],
         service_names=[SERVICE_NAME],
         max_message_bytes=config.max_message_bytes,
         health_address=config.health_listen,

@@ -10,7 +10,7 @@ import grpc
 from anima.signer.v1 import signer_pb2_grpc as pb_grpc
 from anima_core.auth import TokenAuthInterceptor
 from anima_core.server import GrpcServer
-from anima_core.telemetry import TracingServerInterceptor
+from anima_core.telemetry import tracing_server_interceptors
 from anima_core.tls import ChannelIdentity, new_channel_identity
 from anima_signer.api.servicer import ACCESS_LIST, PUBLIC_METHODS, SERVICE_NAME, SignerServicer
 from anima_signer.config import SignerConfig
@@ -87,7 +87,7 @@ async def start_signer(config: SignerConfig, *, tee: TeeBackend | None = None) -
         insecure_plaintext=config.insecure_plaintext,
         production=config.production,
         error_domain=ERROR_DOMAIN,
-        interceptors=[TracingServerInterceptor(), auth],
+        interceptors=[*tracing_server_interceptors(), auth],
         service_names=[SERVICE_NAME],
         max_message_bytes=config.max_message_bytes,
         health_address=config.health_listen,
