@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from anima.signer.v1 import signer_pb2 as pb
+from anima_core.coalescing import Coalescer, Waiting
 from anima_signer_api import convert
 from anima_signer_api.errors import InvalidRequest, SignerOutcomeUnknown
 from anima_signer_api.failures import SignFailure, item_outcome
@@ -39,17 +40,16 @@ SendBatch = Callable[[Sequence[pb.SignRequest], bool], Awaitable[pb.SignBatchRes
 DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024
 
 
-@dataclass
-class _Pending:
+@dataclass(frozen=True)
+class _Request:
     wire: pb.SignRequest
     keyed: bool
-    size: int
-    answer: asyncio.Future[SignResult] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
 
 
-class SignCoalescer:
+_Pending = Waiting[_Request, SignResult]
+
+
+class SignCoalescer(Coalescer[_Request, SignResult]):
     """At most one Sign or SignBatch in flight; what arrives meanwhile goes next, together."""
 
     def __init__(
@@ -62,122 +62,56 @@ class SignCoalescer:
     ) -> None:
         if not 1 <= max_items <= MAX_BATCH_ITEMS:
             raise ValueError(f"max_items must be between 1 and {MAX_BATCH_ITEMS}")
+        super().__init__(max_items=max_items, max_weight=max_bytes)
         self._send_one = send_one
         self._send_batch = send_batch
-        self._max_items = max_items
-        self._max_bytes = max_bytes
-        self._queue: list[_Pending] = []
-        self._sender: asyncio.Task[None] | None = None
-        self._in_flight: list[_Pending] = []
 
     async def sign(self, wire: pb.SignRequest, *, keyed: bool) -> SignResult:
-        pending = _Pending(wire, keyed, wire.ByteSize())
-        self._queue.append(pending)
-        if self._sender is None:
-            self._start_sender()
-        # A caller cancelled while its request still waits is dropped from the next send.
-        return await pending.answer
-
-    def _start_sender(self) -> None:
-        task = asyncio.get_running_loop().create_task(self._send_all())
-        task.add_done_callback(self._sender_done)
-        self._sender = task
-
-    async def _send_all(self) -> None:
-        try:
-            while self._queue:
-                group = self._next_group()
-                if group:
-                    self._in_flight = group
-                    await self._send_group(group)
-                    self._in_flight = []
-        finally:
-            if self._sender is asyncio.current_task():
-                self._sender = None
-
-    def _next_group(self) -> list[_Pending]:
-        """The oldest requests, up to max_items and max_bytes (at least one)."""
-        group: list[_Pending] = []
-        size = 0
-        while self._queue and len(group) < self._max_items:
-            pending = self._queue[0]
-            if pending.answer.done():  # its caller was cancelled meanwhile
-                self._queue.pop(0)
-                continue
-            if group and size + pending.size > self._max_bytes:
-                break
-            group.append(self._queue.pop(0))
-            size += pending.size
-        return group
-
-    def _sender_done(self, task: asyncio.Task[None]) -> None:
-        """A sender that stopped early (cancelled as the loop closes, even before it
-        ran, or failed) leaves no caller waiting, and the next call starts a new one."""
-        error = None if task.cancelled() else task.exception()
-        if not task.cancelled() and error is None:
-            return
-        if self._sender is task:
-            self._sender = None
-        stranded = [*self._in_flight, *(self._queue if self._sender is None else ())]
-        self._in_flight = []
-        if self._sender is None:
-            self._queue.clear()
-        for pending in stranded:
-            if error is None:
-                pending.answer.cancel()
-            else:
-                _settle(pending, error)
+        return await self.submit(_Request(wire, keyed), wire.ByteSize())
 
     async def _send_group(self, group: list[_Pending]) -> None:
         if len(group) == 1:
             await self._send_alone(group[0])
             return
         try:
-            response = await self._send_batch([p.wire for p in group], all(p.keyed for p in group))
+            response = await self._send_batch(
+                [p.item.wire for p in group], all(p.item.keyed for p in group)
+            )
         except SignerOutcomeUnknown as exc:
             await self._after_broken_batch(group, exc)
             return
         except Exception as exc:  # the whole call failed: each caller's call failed alike
             for pending in group:
-                _settle(pending, exc)
+                pending.settle(exc)
             return
         if len(response.items) != len(group):
             wrong = InvalidRequest(
                 f"the signer answered {len(response.items)} items for {len(group)} requests"
             )
             for pending in group:
-                _settle(pending, wrong)
+                pending.settle(wrong)
             return
         for pending, item in zip(group, response.items, strict=True):
             outcome = item_outcome(item)
-            _settle(pending, outcome.error if isinstance(outcome, SignFailure) else outcome)
+            pending.settle(outcome.error if isinstance(outcome, SignFailure) else outcome)
 
     async def _send_alone(self, pending: _Pending) -> None:
         try:
             outcome: SignResult | Exception = convert.result_from_proto(
-                await self._send_one(pending.wire, pending.keyed)
+                await self._send_one(pending.item.wire, pending.item.keyed)
             )
         except Exception as exc:
             outcome = exc
-        _settle(pending, outcome)
+        pending.settle(outcome)
 
     async def _after_broken_batch(self, group: list[_Pending], exc: SignerOutcomeUnknown) -> None:
         """The batch may have been signed: keyed requests go again (the signer replays
         what it signed), the others raise what their unary Sign would have."""
-        keyed = [p for p in group if p.keyed]
+        keyed = [p for p in group if p.item.keyed]
         for pending in group:
-            if not pending.keyed:
-                _settle(pending, SignerOutcomeUnknown("Sign", exc.detail))
+            if not pending.item.keyed:
+                pending.settle(SignerOutcomeUnknown("Sign", exc.detail))
         await asyncio.gather(*(self._send_alone(p) for p in keyed))
-
-
-def _settle(pending: _Pending, outcome: SignResult | BaseException) -> None:
-    if pending.answer.done():  # its caller was cancelled meanwhile
-        return
-    if isinstance(outcome, BaseException):
-        pending.answer.set_exception(outcome)
-    else:
-        pending.answer.set_result(outcome)
 
 
 __all__ = ["SignCoalescer"]
