@@ -23,10 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anima_dasync.backends.local import LocalDirectoryBackend
-from anima_dasync.handover import publish_handover
-from anima_dev.anchor import read_anchor_proof, relay_update_from, verified_blocks
-from anima_dev.recover_cli import DASYNC_TOKEN_ENV, JsonRpc
-from anima_signer_api.client import SignerClient
+from anima_dev.anchor import read_anchor_proof, verified_blocks
+from anima_dev.recover_cli import DASYNC_TOKEN_ENV, JsonRpc, anchor_handover, hex_argument
 from anima_verify.errors import AnimaError, ErrorKind
 
 if TYPE_CHECKING:
@@ -90,9 +88,9 @@ async def plan_anchor(args: argparse.Namespace, command: str) -> AnchorPlan | No
     if not token:
         raise SystemExit(f"{command}: set {DASYNC_TOKEN_ENV} to the destination's dasync token")
     chain = JsonRpc(args.rpc)
-    contract = _hex(args.anchor, 20, "--anchor", command)
-    slot = _hex(args.anchor_agent, 20, "--anchor-agent", command)
-    trusted = _hex(args.trusted_block, 32, "--trusted-block", command)
+    contract = hex_argument(args.anchor, 20, "--anchor", command)
+    slot = hex_argument(args.anchor_agent, 20, "--anchor-agent", command)
+    trusted = hex_argument(args.trusted_block, 32, "--trusted-block", command)
     head, _ = await asyncio.to_thread(verified_blocks, chain, trusted)
     anchored, _ = await asyncio.to_thread(read_anchor_proof, chain, contract, slot, head)
     chain_id = args.chain_id or int(str(await asyncio.to_thread(chain.rpc, "eth_chainId")), 16)
@@ -125,41 +123,17 @@ async def anchor_migration(
             f"{imported.log_size}): the entries between live in the source host's log "
             "storage. Sync and anchor the source before migrating"
         )
-    async with await SignerClient.connect_attested(
-        address=destination, token=plan.token, policy=policy
-    ) as new:
-        signed = await publish_handover(
-            new,
-            agent_id,
-            backend=plan.backend,
-            anchored=anchored,
-            handover_entries=imported.handover_entries[skip:],
-            handover_checkpoint=imported.handover_checkpoint,
-            chain_id=plan.chain_id,
-            contract=plan.contract,
-        )
-    tx = await asyncio.to_thread(
-        relay_update_from,
-        plan.chain,
-        plan.relay_from,
-        plan.contract,
-        signed.agent,
-        signed.state,
-        signed.signature,
+    return await anchor_handover(
+        signer=destination,
+        token=plan.token,
+        policy=policy,
+        agent_id=agent_id,
+        backend=plan.backend,
+        anchored=anchored,
+        entries=imported.handover_entries[skip:],
+        checkpoint=imported.handover_checkpoint,
+        chain=plan.chain,
+        chain_id=plan.chain_id,
+        contract=plan.contract,
+        relay_from=plan.relay_from,
     )
-    return {
-        "epoch": signed.state.epoch,
-        "version": signed.state.version,
-        "checkpoint_size": signed.state.checkpoint_size,
-        "transaction": tx,
-    }
-
-
-def _hex(value: str, size: int, what: str, command: str) -> bytes:
-    try:
-        raw = bytes.fromhex(value.removeprefix("0x"))
-    except ValueError:
-        raise SystemExit(f"{command}: {what} is not hex") from None
-    if len(raw) != size:
-        raise SystemExit(f"{command}: {what} is {size} bytes")
-    return raw

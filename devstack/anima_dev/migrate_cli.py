@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import sys
 from pathlib import Path
@@ -42,7 +41,7 @@ from anima_dev.migrate_node import (
 )
 from anima_dev.recover_cli import take_over
 from anima_dev.restore_node import stage
-from anima_signer_api.cli import agent_summary, measurement_policy, signer_token
+from anima_signer_api.cli import agent_summary, measurement_policy, print_summary, signer_token
 from anima_signer_api.client import SignerClient
 from anima_verify.errors import AnimaError
 
@@ -176,9 +175,5 @@ def _migrate(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"{COMMAND}: {exc}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        for key, value in summary.items():
-            print(f"{key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+    print_summary(summary, as_json=args.json)
     return 0

@@ -48,9 +48,15 @@ from anima_dev.restore_node import (
 )
 from anima_memory_api.client import MemoryClient
 from anima_runtime_api.client import RuntimeClient
-from anima_signer_api.cli import add_signer_arguments, agent_summary, measurement_policy
+from anima_signer_api.cli import (
+    add_signer_arguments,
+    agent_summary,
+    measurement_policy,
+    print_summary,
+)
 from anima_signer_api.client import SignerClient
 from anima_signer_api.recovery_client import RestoredAgent
+from anima_verify.attestation import MeasurementPolicy
 from anima_verify.errors import AnimaError
 from anima_verify.lifedata import AnchorState, parse_signed_manifest
 
@@ -144,13 +150,14 @@ class JsonRpc:
         return answer["result"]
 
 
-def _hex(value: str, size: int, what: str) -> bytes:
+def hex_argument(value: str, size: int, what: str, command: str = "anima agent recover") -> bytes:
+    """A command-line hex value of exactly `size` bytes, or exit naming the flag."""
     try:
         raw = bytes.fromhex(value.removeprefix("0x"))
     except ValueError:
-        raise SystemExit(f"anima agent recover: {what} is not hex") from None
+        raise SystemExit(f"{command}: {what} is not hex") from None
     if len(raw) != size:
-        raise SystemExit(f"anima agent recover: {what} is {size} bytes")
+        raise SystemExit(f"{command}: {what} is {size} bytes")
     return raw
 
 
@@ -200,12 +207,12 @@ async def _restore(
 ) -> tuple[dict[str, Any], OpenedParts]:
     policy = measurement_policy(args)
     chain = JsonRpc(args.rpc)
-    contract = _hex(args.anchor, 20, "--anchor")
+    contract = hex_argument(args.anchor, 20, "--anchor")
     # Checked here first, then again by the enclave when it has an anchor configured.
     head, blocks = await asyncio.to_thread(
-        verified_blocks, chain, _hex(args.trusted_block, 32, "--trusted-block")
+        verified_blocks, chain, hex_argument(args.trusted_block, 32, "--trusted-block")
     )
-    slot = _hex(args.anchor_agent, 20, "--anchor-agent")
+    slot = hex_argument(args.anchor_agent, 20, "--anchor-agent")
     anchored, proof = await asyncio.to_thread(read_anchor_proof, chain, contract, slot, head)
     anchor_proof = (slot, [json.dumps(b).encode() for b in blocks], json.dumps(proof).encode())
     guardian_token = _token(GUARDIAN_TOKEN_ENV)
@@ -336,27 +343,55 @@ async def _anchor_handover(
 ) -> dict[str, Any]:
     """The epoch bump on chain (anima_dasync.handover), relayed from --relay-from."""
     chain_id = args.chain_id or int(str(await asyncio.to_thread(chain.rpc, "eth_chainId")), 16)
+    return await anchor_handover(
+        signer=args.signer,
+        token=_token(DASYNC_TOKEN_ENV),
+        policy=measurement_policy(args),
+        agent_id=args.agent_id,
+        backend=backend,
+        anchored=anchored,
+        entries=restored.handover_entries,
+        checkpoint=restored.handover_checkpoint,
+        chain=chain,
+        chain_id=chain_id,
+        contract=contract,
+        relay_from=args.relay_from,
+    )
+
+
+async def anchor_handover(
+    *,
+    signer: str,
+    token: str,
+    policy: MeasurementPolicy,
+    agent_id: str,
+    backend: DABackend,
+    anchored: AnchorState,
+    entries: Sequence[bytes],
+    checkpoint: bytes,
+    chain: JsonRpc,
+    chain_id: int,
+    contract: bytes,
+    relay_from: str,
+) -> dict[str, Any]:
+    """After a restore or a migration: the next-epoch manifest with the handover entries
+    published (anima_dasync.handover), the update the new enclave (`signer`) signs
+    relayed from `relay_from`; what was anchored."""
     async with await SignerClient.connect_attested(
-        address=args.signer, token=_token(DASYNC_TOKEN_ENV), policy=measurement_policy(args)
+        address=signer, token=token, policy=policy
     ) as new:
         signed = await publish_handover(
             new,
-            args.agent_id,
+            agent_id,
             backend=backend,
             anchored=anchored,
-            handover_entries=restored.handover_entries,
-            handover_checkpoint=restored.handover_checkpoint,
+            handover_entries=entries,
+            handover_checkpoint=checkpoint,
             chain_id=chain_id,
             contract=contract,
         )
     tx = await asyncio.to_thread(
-        relay_update_from,
-        chain,
-        args.relay_from,
-        contract,
-        signed.agent,
-        signed.state,
-        signed.signature,
+        relay_update_from, chain, relay_from, contract, signed.agent, signed.state, signed.signature
     )
     return {
         "epoch": signed.state.epoch,
@@ -381,9 +416,5 @@ def _recover(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"anima agent recover: {exc}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        for key, value in summary.items():
-            print(f"{key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+    print_summary(summary, as_json=args.json)
     return 0

@@ -155,12 +155,17 @@ def _agent_command(args: argparse.Namespace, *, create: bool) -> int:
     except OSError as exc:
         print(f"anima agent: cannot reach signer at {args.signer}: {exc}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        for key, value in summary.items():
-            print(f"{key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+    print_summary(summary, as_json=args.json)
     return 0
+
+
+def print_summary(summary: dict[str, Any], *, as_json: bool) -> None:
+    """A command's result: indented JSON, or one `key: value` line each."""
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    for key, value in summary.items():
+        print(f"{key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
 
 
 def _agent_create(args: argparse.Namespace) -> int:
